@@ -1,11 +1,13 @@
-//! Shared vocabulary of signet: NuGet's `NU3xxx` codes, issue severities and the hash
-//! algorithms NuGet allows (SHA-256/384/512).
+//! Shared vocabulary of signet: NuGet's `NU3xxx` codes, issue severities, the hash algorithms
+//! NuGet allows (SHA-256/384/512) and a UTC time type.
 //!
 //! Every library error and every verification issue carries its code as data (a [`NuCode`]),
-//! never as text to be parsed.
+//! never as text to be parsed. Libraries take the current time as a [`UtcTime`] argument.
 
 mod code;
 mod hash;
+mod time;
 
 pub use code::{NuCode, Severity};
 pub use hash::{HashAlgorithm, Hasher};
+pub use time::UtcTime;
