@@ -1,1 +1,30 @@
-//! placeholder
+//! Fixtures shared by signet's tests: a test PKI generated at test time (so nothing in it ever
+//! expires in CI), NuGet package builders, and the path to the real signed samples in
+//! `../shared/interop`.
+//!
+//! The PKI is RSA throughout, like the certificates NuGet sees in practice. Most certificates
+//! are made with `rcgen`; the two that `rcgen` cannot make (an RSA-1024 key and a
+//! sha1WithRSAEncryption signature) and the PFX files come from the `openssl` command-line
+//! tool, which therefore must be on `PATH` when these fixtures are used.
+
+// This crate only ever runs inside tests: a broken fixture should stop the test at once with a
+// message saying what went wrong, so panicking helpers are the right shape here.
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod files;
+mod interop;
+mod openssl;
+mod package;
+mod pem;
+mod pki;
+
+pub use files::{PFX_PASSWORD, WrittenCert, write_cert_files};
+pub use interop::interop_dir;
+pub use package::{PackageBuilder, large_package};
+pub use pem::pem_encode;
+pub use pki::{CertKey, TestPki, code_signing_cert_with_validity, pki};
