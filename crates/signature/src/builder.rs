@@ -1,0 +1,207 @@
+//! Building primary signatures exactly as NuGet's signer encodes them (spec §3, §10.3).
+
+use signet_common::{HashAlgorithm, UtcTime};
+use signet_keys::Signer;
+
+use crate::cert::Certificate;
+use crate::cms::encode_time;
+use crate::content::SignatureContent;
+use crate::tlv::{encode, encode_seq, encode_set_of, tag};
+use crate::{Error, oids};
+
+/// What kind of primary signature to build.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SignatureKind {
+    /// An author signature (commitment type proofOfOrigin).
+    Author,
+    /// A repository signature (proofOfReceipt) with its service index and owners.
+    Repository {
+        /// `nuget-v3-service-index-url`; must be an absolute https URL.
+        service_index: String,
+        /// `nuget-package-owners`, written in the given order (empty: attribute omitted).
+        owners: Vec<String>,
+    },
+}
+
+/// Everything that goes into a primary signature besides the key.
+#[derive(Clone, Debug)]
+pub struct SignatureRequest {
+    /// Author or repository.
+    pub kind: SignatureKind,
+    /// Hash algorithm for the package hash, the CMS digest and the signing-certificate-v2 hash.
+    pub hash_algorithm: HashAlgorithm,
+    /// Hash of the whole unsigned package file (spec §1.6, signing side).
+    pub package_hash: Vec<u8>,
+    /// The signing-time attribute (the caller reads the clock).
+    pub signing_time: UtcTime,
+}
+
+fn oid_tlv(oid: &const_oid::ObjectIdentifier) -> Vec<u8> {
+    encode(tag::OID, oid.as_bytes())
+}
+
+/// AlgorithmIdentifier with NULL parameters (as NuGet writes digest and RSA algorithms).
+fn alg_with_null(oid: &const_oid::ObjectIdentifier) -> Vec<u8> {
+    encode_seq(tag::SEQUENCE, &[&oid_tlv(oid), &[tag::NULL, 0]])
+}
+
+fn hash_oid(alg: HashAlgorithm) -> const_oid::ObjectIdentifier {
+    match alg {
+        HashAlgorithm::Sha384 => oids::SHA384,
+        HashAlgorithm::Sha512 => oids::SHA512,
+        _ => oids::SHA256,
+    }
+}
+
+fn attribute(oid: &const_oid::ObjectIdentifier, value: Vec<u8>) -> Vec<u8> {
+    encode_seq(tag::SEQUENCE, &[&oid_tlv(oid), &encode(tag::SET, &value)])
+}
+
+/// signing-certificate-v2 as NuGet writes it: one ESSCertIDv2 whose hashAlgorithm is always
+/// present (OID only, no NULL) and whose issuerSerial names the issuer as a directoryName.
+fn signing_certificate_v2(cert: &Certificate, alg: HashAlgorithm) -> Vec<u8> {
+    let hash_alg = encode_seq(tag::SEQUENCE, &[&oid_tlv(&hash_oid(alg))]);
+    let cert_hash = encode(tag::OCTET_STRING, &cert.fingerprint(alg));
+    let directory_name = encode(tag::ctx_cons(4), cert.issuer_der());
+    let general_names = encode(tag::SEQUENCE, &directory_name);
+    let serial = encode(tag::INTEGER, cert.serial_bytes());
+    let issuer_serial = encode_seq(tag::SEQUENCE, &[&general_names, &serial]);
+    let id = encode_seq(tag::SEQUENCE, &[&hash_alg, &cert_hash, &issuer_serial]);
+    encode(tag::SEQUENCE, &encode(tag::SEQUENCE, &id))
+}
+
+/// Builds the DER `.signature.p7s` content for a primary signature. The signer's leaf
+/// certificate must come first in its chain; the whole chain is embedded in DER SET OF order.
+pub fn build_primary_signature(
+    req: &SignatureRequest,
+    signer: &dyn Signer,
+) -> Result<Vec<u8>, Error> {
+    let chain = signer.certificate_chain();
+    let leaf_der = chain
+        .first()
+        .ok_or_else(|| Error::SigningInput("the signing key has no certificate".into()))?;
+    let leaf = Certificate::from_der(leaf_der)?;
+    if req.package_hash.len() != req.hash_algorithm.output_len() {
+        return Err(Error::SigningInput(
+            "the package hash has the wrong length".into(),
+        ));
+    }
+    let content = SignatureContent::new(req.hash_algorithm, req.package_hash.clone()).to_bytes();
+
+    let (commitment, repository) = match &req.kind {
+        SignatureKind::Author => (oids::PROOF_OF_ORIGIN, None),
+        SignatureKind::Repository {
+            service_index,
+            owners,
+        } => {
+            if !crate::attributes::is_absolute_https(service_index) {
+                return Err(Error::SigningInput(format!(
+                    "the service index URL '{service_index}' must be an absolute https URL"
+                )));
+            }
+            if owners.iter().any(|o| o.trim().is_empty()) {
+                return Err(Error::SigningInput(
+                    "package owners must not be empty".into(),
+                ));
+            }
+            (oids::PROOF_OF_RECEIPT, Some((service_index, owners)))
+        }
+    };
+    let mut attrs = vec![
+        attribute(&oids::CONTENT_TYPE, oid_tlv(&oids::DATA)),
+        attribute(&oids::SIGNING_TIME, encode_time(req.signing_time)),
+        attribute(
+            &oids::COMMITMENT_TYPE_INDICATION,
+            encode(tag::SEQUENCE, &oid_tlv(&commitment)),
+        ),
+        attribute(
+            &oids::MESSAGE_DIGEST,
+            encode(tag::OCTET_STRING, &req.hash_algorithm.digest(&content)),
+        ),
+        attribute(
+            &oids::SIGNING_CERTIFICATE_V2,
+            signing_certificate_v2(&leaf, req.hash_algorithm),
+        ),
+    ];
+    if let Some((url, owners)) = repository {
+        attrs.push(attribute(
+            &oids::NUGET_V3_SERVICE_INDEX_URL,
+            encode(tag::IA5_STRING, url.as_bytes()),
+        ));
+        if !owners.is_empty() {
+            let list: Vec<u8> = owners
+                .iter()
+                .flat_map(|o| encode(tag::UTF8_STRING, o.as_bytes()))
+                .collect();
+            attrs.push(attribute(
+                &oids::NUGET_PACKAGE_OWNERS,
+                encode(tag::SEQUENCE, &list),
+            ));
+        }
+    }
+    let signed_attrs = encode_set_of(attrs);
+    let signature = signer.sign(req.hash_algorithm, &signed_attrs)?;
+
+    let (version, sid) = match leaf.subject_key_identifier() {
+        Some(ski) => (3u8, encode(tag::ctx_prim(0), &ski)),
+        None => (
+            1u8,
+            encode_seq(
+                tag::SEQUENCE,
+                &[
+                    leaf.issuer_der(),
+                    &encode(tag::INTEGER, leaf.serial_bytes()),
+                ],
+            ),
+        ),
+    };
+    let version_tlv = encode(tag::INTEGER, &[version]);
+    let digest_alg = alg_with_null(&hash_oid(req.hash_algorithm));
+    let mut implicit_attrs = signed_attrs;
+    if let Some(first) = implicit_attrs.first_mut() {
+        *first = tag::ctx_cons(0);
+    }
+    let signer_info = encode_seq(
+        tag::SEQUENCE,
+        &[
+            &version_tlv,
+            &sid,
+            &digest_alg,
+            &implicit_attrs,
+            &alg_with_null(&oids::RSA_ENCRYPTION),
+            &encode(tag::OCTET_STRING, &signature),
+        ],
+    );
+    let encap = encode_seq(
+        tag::SEQUENCE,
+        &[
+            &oid_tlv(&oids::DATA),
+            &encode(tag::ctx_cons(0), &encode(tag::OCTET_STRING, &content)),
+        ],
+    );
+    let mut certs: Vec<Vec<u8>> = Vec::new();
+    for c in chain {
+        if !certs.contains(c) {
+            certs.push(c.clone());
+        }
+    }
+    certs.sort();
+    let signed_data = encode_seq(
+        tag::SEQUENCE,
+        &[
+            &version_tlv,
+            &encode(tag::SET, &digest_alg),
+            &encap,
+            &encode(tag::ctx_cons(0), &certs.concat()),
+            &encode(tag::SET, &signer_info),
+        ],
+    );
+    Ok(encode_seq(
+        tag::SEQUENCE,
+        &[
+            &oid_tlv(&oids::SIGNED_DATA),
+            &encode(tag::ctx_cons(0), &signed_data),
+        ],
+    ))
+}
