@@ -152,3 +152,53 @@ fn parse(der: &[u8]) -> Result<Parsed, der::Error> {
         rsa,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_rejects_empty_and_certificate_free_input() {
+        assert!(matches!(
+            split_chain_input(b""),
+            Err(Error::NoCertificate(_))
+        ));
+        assert!(matches!(
+            split_chain_input(b"-----BEGIN PRIVATE KEY-----\nAAEC\n-----END PRIVATE KEY-----\n"),
+            Err(Error::NoCertificate(_))
+        ));
+        assert!(matches!(
+            split_chain_input(b"-----BEGIN CERTIFICATE-----\nAAEC\n"),
+            Err(Error::CertificateFormat { .. })
+        ));
+    }
+
+    #[test]
+    fn split_keeps_only_certificate_blocks_in_order() {
+        let input = b"-----BEGIN CERTIFICATE-----\nAAEC\n-----END CERTIFICATE-----\n\
+                      -----BEGIN PRIVATE KEY-----\nAwQF\n-----END PRIVATE KEY-----\n\
+                      -----BEGIN X509 CERTIFICATE-----\nBgcI\n-----END X509 CERTIFICATE-----\n";
+        let certs = split_chain_input(input).unwrap();
+        assert_eq!(certs, [vec![0, 1, 2], vec![6, 7, 8]]);
+        // A DER input is passed through whole; decoding happens in `assemble`.
+        assert_eq!(
+            split_chain_input(&[0x30, 0x00]).unwrap(),
+            [vec![0x30, 0x00]]
+        );
+    }
+
+    #[test]
+    fn assemble_reports_undecodable_certificates_by_position() {
+        let public = (vec![1], vec![3]);
+        let err = assemble(&public, vec![vec![0x30, 0x00]], None)
+            .err()
+            .unwrap();
+        assert!(
+            matches!(err, Error::CertificateDecode { index: 1, .. }),
+            "{err:?}"
+        );
+        let too_many = vec![vec![0x30, 0x00]; MAX_CERTIFICATES + 1];
+        let err = assemble(&public, too_many, None).err().unwrap();
+        assert!(matches!(err, Error::TooManyCertificates { .. }), "{err:?}");
+    }
+}

@@ -124,10 +124,11 @@ pub enum Error {
         /// The modulus size in bits.
         bits: usize,
     },
-    /// The crypto backend rejected the RSA key (inconsistent, too large, ...).
-    #[error("the RSA private key was rejected: {reason}")]
+    /// The crypto backend rejected the RSA key (inconsistent components, more than 8192
+    /// bits, ...).
+    #[error("the RSA private key was rejected by aws-lc-rs ({reason})")]
     KeyRejected {
-        /// aws-lc-rs's reason.
+        /// aws-lc-rs's reason, e.g. `TooLarge` or `InconsistentComponents`.
         reason: &'static str,
     },
 
@@ -165,7 +166,7 @@ pub enum Error {
 
     // --- Signing -------------------------------------------------------------------------
     /// The crypto backend failed to produce a signature.
-    #[error("RSA signing failed")]
+    #[error("signing with the RSA key failed")]
     Sign,
 }
 

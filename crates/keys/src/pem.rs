@@ -26,10 +26,12 @@ pub(crate) type PemError = &'static str;
 
 /// Whether `input` looks like PEM text rather than DER.
 ///
-/// DER always starts with a tag byte (a key or certificate with `0x30`), never with text,
-/// so the presence of a begin marker anywhere is a safe test.
+/// Keys, certificates and PFX files in DER are SEQUENCEs longer than 127 bytes, so they
+/// start with `0x30` and a long-form length byte (`0x81`–`0x84`), which text never does;
+/// anything else holding a begin marker is treated as PEM.
 pub(crate) fn looks_like_pem(input: &[u8]) -> bool {
-    input.windows(BEGIN.len()).any(|w| w == BEGIN)
+    let der_start = matches!(input, [0x30, len, ..] if *len & 0x80 != 0);
+    !der_start && input.windows(BEGIN.len()).any(|w| w == BEGIN)
 }
 
 const BEGIN: &[u8] = b"-----BEGIN ";
@@ -166,6 +168,9 @@ mod tests {
     fn detection() {
         assert!(looks_like_pem(b"junk\n-----BEGIN CERTIFICATE-----"));
         assert!(!looks_like_pem(&[0x30, 0x82, 0x01, 0x00]));
+        let mut der_with_marker = vec![0x30, 0x82, 0x01, 0x00];
+        der_with_marker.extend_from_slice(b"-----BEGIN CERTIFICATE-----");
+        assert!(!looks_like_pem(&der_with_marker));
         assert!(blocks(b"no blocks here").unwrap().is_empty());
     }
 }

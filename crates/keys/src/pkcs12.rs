@@ -54,6 +54,9 @@ pub(crate) fn open(der: &[u8], password: &str) -> Result<Contents, Error> {
         }
     };
     let key = key::decode_pkcs8(bag.key.as_der())?;
+    if archive.certs.is_empty() {
+        return Err(Error::NoCertificate("PKCS#12 file"));
+    }
     let key_cert = bag.local_key_id.as_ref().and_then(|id| {
         archive
             .certs
@@ -89,7 +92,9 @@ pub(crate) fn decrypt_shrouded_key(
         P12Error::UnsupportedEncryptionScheme => Error::UnsupportedKeyEncryption {
             scheme: "a PKCS#12 PBE scheme other than 3DES or RC2-40".into(),
         },
-        P12Error::InvalidParameters => Error::KdfCostTooHigh,
+        P12Error::InvalidParameters => Error::KeyFormat {
+            reason: "invalid PBE parameters, or an iteration count above the 1,000,000 limit",
+        },
         // With no MAC to check first, a wrong password shows up as bad padding or as a
         // plaintext that is not a PrivateKeyInfo.
         _ => Error::KeyPassword,

@@ -31,8 +31,8 @@ pub trait Signer: Send + Sync {
 
 /// An RSA private key held in memory (aws-lc-rs), with its certificate chain.
 ///
-/// The key material is freed and wiped by aws-lc when the signer is dropped; `Debug` shows
-/// only the leaf subject, the key size and the chain length.
+/// The key lives inside aws-lc, whose allocator wipes memory when it is freed (on drop);
+/// `Debug` shows only the leaf subject, the key size and the chain length.
 pub struct SoftwareSigner {
     key: RsaKey,
     chain: Vec<Vec<u8>>,
@@ -68,7 +68,7 @@ impl SoftwareSigner {
 
     fn assemble(key: RsaKey, certs: Vec<Vec<u8>>, preferred: Option<usize>) -> Result<Self, Error> {
         let public = key::public_components(&key.pair).ok_or(Error::KeyRejected {
-            reason: "cannot read the key pair's public key",
+            reason: "unreadable public key",
         })?;
         let chain = cert::assemble(&public, certs, preferred)?;
         Ok(Self {
