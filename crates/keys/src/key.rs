@@ -36,19 +36,18 @@ pub(crate) fn decode(input: &[u8], password: Option<&str>) -> Result<RsaKey, Err
         return decode_der(input, password);
     }
     let blocks = pem::blocks(input).map_err(|reason| Error::KeyFormat { reason })?;
-    let mut keys = blocks.iter().filter(|b| b.label.ends_with("PRIVATE KEY"));
-    let (Some(block), None) = (keys.next(), keys.next()) else {
-        let count = blocks
-            .iter()
-            .filter(|b| b.label.ends_with("PRIVATE KEY"))
-            .count();
-        return Err(if count == 0 {
-            Error::KeyFormat {
+    let keys: Vec<&pem::Block> = blocks
+        .iter()
+        .filter(|b| b.label.ends_with("PRIVATE KEY"))
+        .collect();
+    let block = match keys.as_slice() {
+        [] => {
+            return Err(Error::KeyFormat {
                 reason: "the PEM input has no PRIVATE KEY block",
-            }
-        } else {
-            Error::MultipleKeysInInput { count }
-        });
+            });
+        }
+        [one] => *one,
+        many => return Err(Error::MultipleKeysInInput { count: many.len() }),
     };
     if block.legacy_encrypted {
         return Err(Error::UnsupportedKeyEncryption {

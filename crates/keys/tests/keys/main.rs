@@ -285,6 +285,47 @@ fn pfx_with_ec_key_is_unsupported() {
 }
 
 #[test]
+fn pfx_with_two_keys_is_ambiguous() {
+    use p12_keystore::{Certificate, KeyStore, KeyStoreEntry, PrivateKey, PrivateKeyChain};
+    let dir = Dir::new();
+    let mut store = KeyStore::new();
+    for name in ["a", "b"] {
+        dir.self_signed(name, 2048);
+        let (key, der) = (format!("{name}.key"), format!("{name}.p8"));
+        dir.openssl(&[
+            "pkcs8", "-topk8", "-nocrypt", "-in", &key, "-outform", "DER", "-out", &der,
+        ]);
+        let chain = PrivateKeyChain::new(
+            name,
+            PrivateKey::from_der(&dir.read(&der)).unwrap(),
+            [Certificate::from_der(&dir.cert_der(&format!("{name}.crt"))).unwrap()],
+        );
+        store.add_entry(name, KeyStoreEntry::PrivateKeyChain(chain));
+        // With one key, p12-keystore's own output (AES, HMAC-SHA256) loads.
+        if name == "a" {
+            let pfx = store.writer(PASSWORD).write().unwrap();
+            let signer = SoftwareSigner::from_pkcs12(&pfx, PASSWORD).unwrap();
+            assert_eq!(signer.certificate_chain(), [dir.cert_der("a.crt")]);
+        }
+    }
+    let pfx = store.writer(PASSWORD).write().unwrap();
+    let err = SoftwareSigner::from_pkcs12(&pfx, PASSWORD).unwrap_err();
+    assert!(
+        matches!(err, Error::MultiplePrivateKeys { count: 2 }),
+        "{err:?}"
+    );
+    assert_input_error(&err, PASSWORD);
+
+    // Two keys in one PEM key input are ambiguous too.
+    let both = [dir.read("a.key"), dir.read("b.key")].concat();
+    let err = SoftwareSigner::from_key_and_chain(&both, None, &dir.read("a.crt")).unwrap_err();
+    assert!(
+        matches!(err, Error::MultipleKeysInInput { count: 2 }),
+        "{err:?}"
+    );
+}
+
+#[test]
 fn pem_file_given_as_pfx_says_so() {
     let dir = Dir::new();
     dir.self_signed("a", 2048);
