@@ -114,23 +114,19 @@ impl<R: Read + Seek> Package<R> {
         }
         let mut w = Window::new(&mut reader);
         let eocd = find_eocd(&mut w, file_len)?;
+        // 0xFFFFFFFF is the Zip64 placeholder (the real size is in the Zip64 record, which
+        // NuGet does not read); the walk below is bounded by the same limit anyway.
         let cd_size = u64::from(eocd.cd_size);
-        if cd_size > limits.max_central_directory_size {
+        if eocd.cd_size != u32::MAX && cd_size > limits.max_central_directory_size {
             return Err(Error::limit(
                 Limit::CentralDirectorySize,
                 cd_size,
                 limits.max_central_directory_size,
             ));
         }
+        // An offset past the EOCD (such as the Zip64 placeholder 0xFFFFFFFF) finds no records,
+        // as in NuGet's walk.
         let cd_offset = u64::from(eocd.cd_offset);
-        if cd_offset > eocd.pos {
-            return Err(Error::invalid(
-                format!(
-                    "the central directory offset ({cd_offset}) points past the end of central directory record"
-                ),
-                eocd.pos,
-            ));
-        }
         let mut records = walk_central_directory(&mut w, cd_offset, file_len, limits)?;
         drop(w);
 
