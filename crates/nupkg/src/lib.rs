@@ -12,6 +12,26 @@
 //!
 //! Reads are streamed through one 64 KiB buffer per operation, so memory stays flat however
 //! large the package. No input makes this crate panic.
+//!
+//! # Deliberate differences from NuGet
+//!
+//! Everything that decides a package hash, a content hash or the bytes of a signed package is
+//! NuGet's behaviour, quirks included. Where NuGet would read garbage or write a corrupt
+//! archive, signet stops with an error instead:
+//!
+//! * The EOCD scan looks at the last 65,557 bytes only (NuGet scans the whole file); an EOCD
+//!   further back is not part of a valid ZIP.
+//! * Signature data that runs past its entry into the next header is NU3005; NuGet would read
+//!   the next header's bytes as the signature (fixture `SignatureFileEntry.zip`).
+//! * [`append_signature`] and [`remove_signature`] refuse an EOCD that does not directly follow
+//!   the central directory, and [`remove_signature`] refuses a signature entry that is not the
+//!   last local entry and last central-directory record; NuGet writes wrong offsets there.
+//! * A `.signature.p7s` whose only records have bit 11 set is NU3005 for reading and hashing
+//!   (NuGet: signed by one check, "no valid signature file" by the next).
+//! * The nuspec must have a `<package>` root, names match by local name whatever the namespace,
+//!   and a name containing `\` is not at the root; DTDs are refused.
+//! * Records sharing one local-header offset are ordered stably; NuGet's unstable sort could
+//!   order them differently (no real package has them).
 
 mod error;
 mod limits;
