@@ -317,3 +317,27 @@ fn base64_decode(s: &str) -> Option<Vec<u8>> {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.decode(s).ok()
 }
+
+/// A certificate's DER and its subject Name DER.
+pub type CertificateAndSubject<'a> = (&'a [u8], &'a [u8]);
+
+/// Splits concatenated DER certificates into their encodings and returns each with its subject
+/// Name DER, without fully parsing them (used to index large root bundles cheaply).
+pub fn index_der_certificates(data: &[u8]) -> Result<Vec<CertificateAndSubject<'_>>, Error> {
+    let mut out = Vec::new();
+    let mut r = Reader::new(data);
+    while !r.is_empty() {
+        let cert = r.expect(tag::SEQUENCE, "certificate")?;
+        let mut cr = cert.reader();
+        let tbs = cr.expect(tag::SEQUENCE, "tbsCertificate")?;
+        let mut t = tbs.reader();
+        t.optional(tag::ctx_cons(0), "version")?;
+        t.expect(tag::INTEGER, "serialNumber")?;
+        t.expect(tag::SEQUENCE, "signature")?;
+        t.expect(tag::SEQUENCE, "issuer")?;
+        t.expect(tag::SEQUENCE, "validity")?;
+        let subject = t.expect(tag::SEQUENCE, "subject")?.raw;
+        out.push((cert.raw, subject));
+    }
+    Ok(out)
+}

@@ -20,7 +20,7 @@ mod tlv;
 
 pub use attributes::{RepositoryInfo, SignatureType, is_absolute_https};
 pub use builder::{SignatureKind, SignatureRequest, build_primary_signature};
-pub use cert::{Certificate, hex_upper};
+pub use cert::{Certificate, hex_upper, index_der_certificates};
 pub use cms::{
     AlgorithmId, Attribute, SignatureCheckError, SignedAttributes, SignedData, SignerId, SignerInfo,
 };

@@ -1,1 +1,26 @@
-//! placeholder
+//! Trust for NuGet signatures: trust anchors (bundled Microsoft Trusted Root Program snapshot
+//! plus user roots), certificate path building with .NET's semantics, NuGet's verification
+//! policy as data, and the verification pipeline of `../shared/spec/nuget-signatures.md` §5,
+//! which reports NU-coded issues and returns a [`VerifiedPackage`] proof only on success.
+
+mod chain;
+mod error;
+mod policy;
+mod report;
+mod roots;
+mod signing;
+mod verify;
+
+pub use chain::{Chain, ChainProblem, build_chain};
+pub use error::Error;
+pub use policy::{
+    AllowList, AllowListKind, CountersignaturePolicy, RevocationMode, TrustTarget,
+    TrustedCertificate, VerifierSettings,
+};
+pub use report::{
+    CertificateInfo, Issue, PackageReport, Placement, SignatureReport, Status, TimestampReport,
+    VerifiedPackage,
+};
+pub use roots::{RootSet, SNAPSHOT, TrustStore};
+pub use signing::{UntrustedRootPolicy, check_signing_certificate};
+pub use verify::{VerifyOptions, verify_package};

@@ -1,0 +1,907 @@
+//! The verification pipeline of spec §5: integrity, allow lists, trust and validity of the
+//! primary signature and repository countersignature, timestamps — producing a
+//! [`PackageReport`] with NuGet's codes and severities, and a [`VerifiedPackage`] proof when the
+//! package is valid under the policy.
+
+use std::io::{Read, Seek};
+
+use signet_common::{HashAlgorithm, NuCode, Severity, UtcTime};
+use signet_nupkg::Package;
+use signet_signature::{
+    Certificate, Countersignature, PrimarySignature, SignatureCheckError, SignatureType, Timestamp,
+    oids,
+};
+
+use crate::chain::{ChainProblem, build_chain};
+use crate::policy::{AllowList, AllowListKind, RevocationMode, TrustTarget, VerifierSettings};
+use crate::report::{
+    CertificateInfo, Issue, PackageReport, Placement, SignatureReport, Status, TimestampReport,
+    VerifiedPackage,
+};
+use crate::roots::TrustStore;
+
+/// Everything a verification needs besides the package and the trust store.
+#[derive(Clone, Debug)]
+pub struct VerifyOptions {
+    /// The policy.
+    pub settings: VerifierSettings,
+    /// The client's `trustedSigners` (evaluated second, after integrity).
+    pub trusted_signers: Option<AllowList>,
+    /// The source's `RepositorySignatures` certificates (evaluated after trust).
+    pub repository_certificates: Option<AllowList>,
+    /// `--certificate-fingerprint` (evaluated last).
+    pub certificate_fingerprints: Option<AllowList>,
+    /// Fingerprints (algorithm, uppercase hex) of trusted-signer certificates marked
+    /// `allowUntrustedRoot` — matched case-sensitively, as NuGet does.
+    pub allow_untrusted_root: Vec<(HashAlgorithm, String)>,
+    /// The current time (libraries never read the clock).
+    pub now: UtcTime,
+    /// Package container limits.
+    pub package_limits: signet_nupkg::Limits,
+    /// Signature decoding limits.
+    pub signature_limits: signet_signature::Limits,
+}
+
+impl VerifyOptions {
+    /// Options with a policy and the current time, no allow lists, default limits.
+    pub fn new(settings: VerifierSettings, now: UtcTime) -> Self {
+        Self {
+            settings,
+            trusted_signers: None,
+            repository_certificates: None,
+            certificate_fingerprints: None,
+            allow_untrusted_root: Vec::new(),
+            now,
+            package_limits: signet_nupkg::Limits::default(),
+            signature_limits: signet_signature::Limits::default(),
+        }
+    }
+}
+
+/// An exception in NuGet's sense: it replaces every provider result (spec §5.1).
+struct Exception {
+    code: NuCode,
+    message: String,
+}
+
+impl From<signet_signature::Error> for Exception {
+    fn from(e: signet_signature::Error) -> Self {
+        Self {
+            code: e.code(),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// Verifies one package read from `reader`.
+pub fn verify_package<R: Read + Seek>(
+    reader: R,
+    trust: &TrustStore,
+    options: &VerifyOptions,
+) -> PackageReport {
+    let mut report = PackageReport {
+        id: None,
+        version: None,
+        signed: false,
+        hash_algorithm: None,
+        content_hash: None,
+        signatures: Vec::new(),
+        issues: Vec::new(),
+        status: Status::Unknown,
+        valid: false,
+        proof: None,
+    };
+    let mut pkg = match Package::open(reader, &options.package_limits) {
+        Ok(p) => p,
+        Err(e) => {
+            report.issues.push(Issue::new(
+                e.code(),
+                Severity::Error,
+                format!("the file is not a valid package: {e}"),
+            ));
+            return report;
+        }
+    };
+    if let Ok(n) = pkg.nuspec() {
+        report.id = Some(n.id);
+        report.version = Some(n.version);
+    }
+    let settings = &options.settings;
+    if !pkg.has_signature_entry() {
+        report.content_hash = pkg.content_hash().ok();
+        if settings.allow_unsigned {
+            report.status = Status::Valid;
+        } else {
+            report.status = Status::Disallowed;
+            report.issues.push(Issue::new(
+                Some(NuCode::NU3004),
+                Severity::Error,
+                "The package is not signed.",
+            ));
+        }
+        finish(&mut report, false);
+        return report;
+    }
+    report.signed = true;
+    match run_providers(&mut pkg, trust, options, &mut report) {
+        Ok(status) => report.status = status,
+        Err(ex) => {
+            // NuGet replaces all results with the exception (spec §5.1).
+            report.signatures.clear();
+            let severity = if settings.allow_illegal {
+                Severity::Warning
+            } else {
+                Severity::Error
+            };
+            report.issues = vec![Issue::new(Some(ex.code), severity, ex.message)];
+            report.status = if settings.allow_illegal {
+                Status::Valid
+            } else {
+                Status::Disallowed
+            };
+            if report.content_hash.is_none() {
+                report.content_hash = pkg.content_hash().ok();
+            }
+        }
+    }
+    finish(&mut report, true);
+    report
+}
+
+fn finish(report: &mut PackageReport, signed: bool) {
+    report.valid = report.status == Status::Valid;
+    if report.valid {
+        if let Some(hash) = report.content_hash.clone() {
+            let fps = report
+                .signatures
+                .iter()
+                .filter_map(|s| s.certificate.as_ref().map(|c| c.sha256.clone()))
+                .collect();
+            report.proof = Some(VerifiedPackage::new(hash, signed, fps));
+        } else {
+            // Without a content hash nothing can be vouched for.
+            report.valid = false;
+            report.status = Status::Unknown;
+        }
+    }
+}
+
+fn run_providers<R: Read + Seek>(
+    pkg: &mut Package<R>,
+    trust: &TrustStore,
+    options: &VerifyOptions,
+    report: &mut PackageReport,
+) -> Result<Status, Exception> {
+    let bytes = match pkg.read_signature() {
+        Ok(Some(b)) => b,
+        Ok(None) => {
+            return Err(Exception {
+                code: NuCode::NU3005,
+                message: "The package does not contain a valid package signature file.".into(),
+            });
+        }
+        Err(e) => {
+            return Err(Exception {
+                code: e.code().unwrap_or(NuCode::NU3005),
+                message: e.to_string(),
+            });
+        }
+    };
+    let primary = PrimarySignature::load(&bytes, &options.signature_limits)?;
+    let mut statuses = Vec::new();
+
+    // 1. Integrity (spec §5.3), hashing the stripped stream once for the package hash and the
+    //    SHA-512 content hash together.
+    let alg = primary.content().hash_algorithm();
+    report.hash_algorithm = Some(alg);
+    report.issues.push(Issue::new(
+        None,
+        Severity::Information,
+        format!("Signature Hash Algorithm: {alg}"),
+    ));
+    let mut package_hasher = alg.hasher();
+    let mut content_hasher = HashAlgorithm::Sha512.hasher();
+    let streamed = pkg.stream_stripped(&mut |chunk| {
+        package_hasher.update(chunk);
+        content_hasher.update(chunk);
+    });
+    let integrity_ok = streamed.is_ok() && package_hasher.finish() == primary.content().hash();
+    if streamed.is_ok() {
+        use base64::Engine;
+        report.content_hash =
+            Some(base64::engine::general_purpose::STANDARD.encode(content_hasher.finish()));
+    }
+    if integrity_ok {
+        statuses.push(Status::Valid);
+    } else {
+        report.issues.push(Issue::new(
+            Some(NuCode::NU3008),
+            Severity::Error,
+            "The package integrity check failed. The package has changed since it was signed.",
+        ));
+        statuses.push(Status::Suspect);
+    }
+
+    let countersignature = primary.repository_countersignature()?;
+    // 2. The client's trusted signers.
+    if let Some(list) = &options.trusted_signers {
+        statuses.push(allow_list(
+            list,
+            &primary,
+            countersignature.as_ref(),
+            &options.settings,
+            report,
+        ));
+    }
+    // 3. Trust and validity.
+    statuses.push(trust_and_validity(
+        &primary,
+        countersignature.as_ref(),
+        trust,
+        options,
+        report,
+    )?);
+    // 4. The source's repository certificates, then 5. CLI fingerprints.
+    for list in [
+        &options.repository_certificates,
+        &options.certificate_fingerprints,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        statuses.push(allow_list(
+            list,
+            &primary,
+            countersignature.as_ref(),
+            &options.settings,
+            report,
+        ));
+    }
+    Ok(statuses.into_iter().min().unwrap_or(Status::Unknown))
+}
+
+fn friendly_name(kind: SignatureType, placement: Placement) -> &'static str {
+    match (placement, kind) {
+        (Placement::Countersignature, _) => "repository countersignature",
+        (_, SignatureType::Author) => "author primary signature",
+        (_, SignatureType::Repository) => "repository primary signature",
+        _ => "primary signature",
+    }
+}
+
+/// Allow-list provider (spec §5.7).
+fn allow_list(
+    list: &AllowList,
+    primary: &PrimarySignature,
+    counter: Option<&Countersignature>,
+    settings: &VerifierSettings,
+    report: &mut PackageReport,
+) -> Status {
+    if list.entries.is_empty() {
+        if !list.require_non_empty {
+            return Status::Valid;
+        }
+        let message = match list.kind {
+            AllowListKind::TrustedSigners => {
+                "signatureValidationMode is set to require, so packages are allowed only if signed by trusted signers; however, no trusted signers were specified."
+            }
+            _ => {
+                "This repository indicated that all its packages are repository signed; however, it listed no signing certificates."
+            }
+        };
+        report
+            .issues
+            .push(Issue::new(Some(NuCode::NU3034), Severity::Error, message));
+        return Status::Disallowed;
+    }
+    let fp_matches = |cert: &Certificate, alg: HashAlgorithm, fp: &str| {
+        signet_signature::hex_upper(&cert.fingerprint(alg)).eq_ignore_ascii_case(fp)
+    };
+    let owners_ok = |wanted: &[String], have: &[String]| {
+        wanted.is_empty() || wanted.iter().any(|w| have.contains(w))
+    };
+    let matched = list.entries.iter().any(|e| {
+        let primary_match = e.primary
+            && fp_matches(primary.certificate(), e.algorithm, &e.fingerprint)
+            && match (e.target, primary.signature_type()) {
+                (TrustTarget::Author | TrustTarget::AuthorOrRepository, SignatureType::Author) => {
+                    true
+                }
+                (
+                    TrustTarget::Repository | TrustTarget::AuthorOrRepository,
+                    SignatureType::Repository,
+                ) => owners_ok(
+                    &e.owners,
+                    primary
+                        .repository_info()
+                        .map(|r| r.owners.as_slice())
+                        .unwrap_or_default(),
+                ),
+                _ => false,
+            };
+        let counter_match = e.countersignature
+            && matches!(
+                e.target,
+                TrustTarget::Repository | TrustTarget::AuthorOrRepository
+            )
+            && counter.is_some_and(|c| {
+                c.certificate()
+                    .is_some_and(|cert| fp_matches(cert, e.algorithm, &e.fingerprint))
+                    && owners_ok(&e.owners, &c.repository_info().owners)
+            });
+        primary_match || counter_match
+    });
+    if matched {
+        return Status::Valid;
+    }
+    let message = match list.kind {
+        AllowListKind::TrustedSigners => "This package is signed but not by a trusted signer.",
+        AllowListKind::RepositoryCertificates => {
+            "This package was not repository signed with a certificate listed by this repository."
+        }
+        AllowListKind::CertificateFingerprints => {
+            "The package signature did not match any of the allowed certificate fingerprints."
+        }
+    };
+    let severity = if settings.allow_untrusted {
+        Severity::Warning
+    } else {
+        Severity::Error
+    };
+    report
+        .issues
+        .push(Issue::new(Some(NuCode::NU3034), severity, message));
+    if settings.allow_untrusted {
+        Status::Valid
+    } else {
+        Status::Disallowed
+    }
+}
+
+/// One signature's evaluation (spec §5.4).
+struct Evaluation {
+    report: SignatureReport,
+    untrusted_root: bool,
+    expired_at: Option<UtcTime>,
+    timestamp_window: Option<(UtcTime, UtcTime)>,
+}
+
+struct Subject<'a> {
+    placement: Placement,
+    kind: SignatureType,
+    certificate: Option<&'a Certificate>,
+    extra: &'a [Certificate],
+    check: Result<(), SignatureCheckError>,
+    timestamp_count: usize,
+    first_timestamp: Option<Timestamp>,
+    signature_value: &'a [u8],
+    signing_time: Option<UtcTime>,
+    service_index: Option<String>,
+    owners: Vec<String>,
+}
+
+fn trust_and_validity(
+    primary: &PrimarySignature,
+    counter: Option<&Countersignature>,
+    trust: &TrustStore,
+    options: &VerifyOptions,
+    report: &mut PackageReport,
+) -> Result<Status, Exception> {
+    let settings = &options.settings;
+    let primary_subject = Subject {
+        placement: Placement::Primary,
+        kind: primary.signature_type(),
+        certificate: Some(primary.certificate()),
+        extra: primary.certificates(),
+        check: primary.verify_signature_value(),
+        timestamp_count: primary.timestamp_tokens().len(),
+        first_timestamp: primary.first_timestamp()?,
+        signature_value: primary.signature_value(),
+        signing_time: primary.signing_time(),
+        service_index: primary.repository_info().map(|r| r.service_index.clone()),
+        owners: primary
+            .repository_info()
+            .map(|r| r.owners.clone())
+            .unwrap_or_default(),
+    };
+    let mut primary_eval = evaluate(&primary_subject, trust, options);
+
+    let evaluate_counter = counter.is_some()
+        && match settings.countersignatures {
+            crate::policy::CountersignaturePolicy::IfExists => true,
+            crate::policy::CountersignaturePolicy::IfExistsAndIsNecessary => {
+                primary.signature_type() != SignatureType::Repository
+                    && ((primary_eval.report.status != Status::Valid
+                        && primary_eval.untrusted_root)
+                        || primary_eval.expired_at.is_some())
+            }
+        };
+    let mut counter_eval = None;
+    if let (true, Some(c)) = (evaluate_counter, counter) {
+        let subject = Subject {
+            placement: Placement::Countersignature,
+            kind: SignatureType::Repository,
+            certificate: c.certificate(),
+            extra: primary.certificates(),
+            check: c.verify_signature_value(primary),
+            timestamp_count: c.timestamp_count(),
+            first_timestamp: c.first_timestamp()?,
+            signature_value: c.signature_value(),
+            signing_time: Some(c.signing_time()),
+            service_index: Some(c.repository_info().service_index.clone()),
+            owners: c.repository_info().owners.clone(),
+        };
+        counter_eval = Some(evaluate(&subject, trust, options));
+    }
+
+    // Combination (spec §5.6): a valid repository countersignature vouches for an author
+    // signature whose root is untrusted or whose certificate has expired.
+    if let Some(ce) = &counter_eval
+        && ce.report.status == Status::Valid
+    {
+        let p = &mut primary_eval;
+        let inside = |w: Option<(UtcTime, UtcTime)>| {
+            w.is_some_and(|(lo, hi)| {
+                p.report.certificate.as_ref().is_some_and(|c| {
+                    c.valid_from().is_some_and(|nb| lo > nb)
+                        && c.valid_to().is_some_and(|na| hi < na)
+                })
+            })
+        };
+        let counter_proves_validity = inside(ce.timestamp_window);
+        let expired = p.expired_at.is_some();
+        if expired && p.untrusted_root {
+            drop_code(&mut p.report, NuCode::NU3018);
+            if counter_proves_validity {
+                drop_code(&mut p.report, NuCode::NU3037);
+                p.report.status = Status::Valid;
+            }
+        } else if expired && counter_proves_validity {
+            drop_code(&mut p.report, NuCode::NU3037);
+            p.report.status = Status::Valid;
+        } else if p.untrusted_root {
+            drop_code(&mut p.report, NuCode::NU3018);
+            p.report.status = Status::Valid;
+        }
+    }
+    let mut status = primary_eval.report.status;
+    report
+        .issues
+        .extend(primary_eval.report.issues.iter().cloned());
+    report.signatures.push(primary_eval.report);
+    if let Some(ce) = counter_eval {
+        status = status.min(ce.report.status);
+        report.issues.extend(ce.report.issues.iter().cloned());
+        report.signatures.push(ce.report);
+    }
+    Ok(status)
+}
+
+fn drop_code(report: &mut SignatureReport, code: NuCode) {
+    report.issues.retain(|i| i.code != Some(code));
+}
+
+fn is_sha2_rsa(oid: &const_oid::ObjectIdentifier) -> bool {
+    matches!(
+        *oid,
+        oids::SHA256_WITH_RSA | oids::SHA384_WITH_RSA | oids::SHA512_WITH_RSA
+    )
+}
+
+fn evaluate(s: &Subject<'_>, trust: &TrustStore, options: &VerifyOptions) -> Evaluation {
+    let settings = &options.settings;
+    let now = options.now;
+    let name = friendly_name(s.kind, s.placement);
+    let mut issues = Vec::new();
+    let mut out = SignatureReport {
+        placement: s.placement,
+        signature_type: s.kind,
+        friendly_name: name.to_string(),
+        signing_time: s.signing_time.map(UtcTime::rfc3339),
+        service_index: s.service_index.clone(),
+        owners: s.owners.clone(),
+        certificate: s.certificate.map(CertificateInfo::from_certificate),
+        chain: Vec::new(),
+        timestamp: None,
+        status: Status::Unknown,
+        issues: Vec::new(),
+    };
+    let illegal = if settings.allow_illegal {
+        Severity::Warning
+    } else {
+        Severity::Error
+    };
+
+    // Timestamp selection (§5.5) and evaluation (§4.3).
+    let mut window = None;
+    let mut timestamp_failed = false;
+    if s.timestamp_count == 0 {
+        issues.push(Issue::new(
+            Some(NuCode::NU3027),
+            Severity::Warning,
+            format!("The {name} should be timestamped to enable long-term signature validity after the certificate has expired."),
+        ));
+    } else if let Some(ts) = &s.first_timestamp {
+        let (ok, ts_report) =
+            evaluate_timestamp(ts, s.signature_value, name, trust, options, &mut issues);
+        out.timestamp = Some(ts_report);
+        if ok {
+            window = Some((ts.lower_limit(), ts.upper_limit()));
+        } else {
+            timestamp_failed = true;
+        }
+    }
+    let (lower, upper) = window.unwrap_or((now, now));
+
+    let Some(cert) = s.certificate else {
+        issues.push(Issue::new(
+            Some(NuCode::NU3010),
+            illegal,
+            format!("The {name} does not have a signing certificate."),
+        ));
+        out.status = if settings.allow_illegal {
+            Status::Valid
+        } else {
+            Status::Disallowed
+        };
+        out.issues = issues;
+        return Evaluation {
+            report: out,
+            untrusted_root: false,
+            expired_at: None,
+            timestamp_window: window,
+        };
+    };
+    if let Err(e) = &s.check {
+        issues.push(Issue::new(
+            Some(NuCode::NU3012),
+            illegal,
+            format!("The {name} validation failed: {e}."),
+        ));
+        // NuGet treats a failed CMS check like an unsigned package when illegal is allowed.
+        out.status = if settings.allow_illegal {
+            Status::Valid
+        } else {
+            Status::Disallowed
+        };
+        out.issues = issues;
+        return Evaluation {
+            report: out,
+            untrusted_root: false,
+            expired_at: None,
+            timestamp_window: window,
+        };
+    }
+
+    // Signer certificate rules (§5.4 step 4): any hit makes the signature Disallowed.
+    let mut disallowed = false;
+    if !is_sha2_rsa(&cert.signature_algorithm()) {
+        issues.push(Issue::new(Some(NuCode::NU3013), illegal, format!("The {name}'s signing certificate has an unsupported signature algorithm ({}); only SHA-256, SHA-384 and SHA-512 with RSA are accepted.", cert.signature_algorithm())));
+        disallowed = true;
+    }
+    match cert.rsa_key_bits() {
+        Some(bits) if bits >= 2048 => {}
+        Some(bits) => {
+            issues.push(Issue::new(Some(NuCode::NU3014), illegal, format!("The {name}'s signing certificate does not meet a minimum public key length requirement: RSA {bits} bits, at least 2048 are required.")));
+            disallowed = true;
+        }
+        None => {
+            issues.push(Issue::new(Some(NuCode::NU3014), illegal, format!("The {name}'s signing certificate does not have an RSA public key; NuGet requires RSA of at least 2048 bits.")));
+            disallowed = true;
+        }
+    }
+    if cert
+        .extended_key_usages()
+        .is_some_and(|ekus| ekus.contains(&oids::EKU_LIFETIME_SIGNING))
+    {
+        issues.push(Issue::new(
+            Some(NuCode::NU3015),
+            illegal,
+            format!(
+                "The lifetime signing EKU in the {name}'s signing certificate is not supported."
+            ),
+        ));
+        disallowed = true;
+    }
+    if cert.not_before() > now {
+        issues.push(Issue::new(
+            Some(NuCode::NU3017),
+            illegal,
+            format!(
+                "The {name}'s signing certificate is not yet valid (valid from {}).",
+                cert.not_before()
+            ),
+        ));
+        disallowed = true;
+    }
+
+    // Chain (§5.4 step 5).
+    let fp = cert.sha256_hex();
+    let in_untrusted_root_list = options
+        .allow_untrusted_root
+        .iter()
+        .any(|(alg, f)| signet_signature::hex_upper(&cert.fingerprint(*alg)) == *f);
+    let allow_untrusted = settings.allow_untrusted || in_untrusted_root_list;
+    let untrusted = if allow_untrusted {
+        Severity::Warning
+    } else {
+        Severity::Error
+    };
+    let chain = build_chain(cert, s.extra, trust.code_signing(), &oids::EKU_CODE_SIGNING);
+    out.chain = chain
+        .certificates
+        .iter()
+        .map(CertificateInfo::from_certificate)
+        .collect();
+    let mut untrusted_root_flag = false;
+    let mut suspect = false;
+    for problem in &chain.problems {
+        match problem {
+            ChainProblem::UntrustedRoot | ChainProblem::PartialChain
+                if !in_untrusted_root_list && *problem == ChainProblem::UntrustedRoot =>
+            {
+                if let Some(root) = chain.root() {
+                    issues.push(Issue::new(Some(NuCode::NU3042), Severity::Warning, format!(
+                        "The {name}'s certificate chain ends in a root that is not in the trusted root bundle: subject '{}', SHA-256 {}. If you trust this root, pass it with --trust-roots.",
+                        root.subject(), root.sha256_hex()
+                    )));
+                }
+                issues.push(Issue::new(
+                    Some(NuCode::NU3018),
+                    untrusted,
+                    format!(
+                        "The {name} found a chain building issue: UntrustedRoot: {}",
+                        problem.message()
+                    ),
+                ));
+                untrusted_root_flag = !allow_untrusted;
+            }
+            ChainProblem::UntrustedRoot => {}
+            ChainProblem::Revoked => {
+                issues.push(Issue::new(
+                    Some(NuCode::NU3012),
+                    Severity::Error,
+                    format!(
+                        "The {name} found a chain building issue: Revoked: {}",
+                        problem.message()
+                    ),
+                ));
+                suspect = true;
+            }
+            other => {
+                issues.push(Issue::new(
+                    Some(NuCode::NU3012),
+                    illegal,
+                    format!(
+                        "The {name} found a chain building issue: {}: {}",
+                        other.name(),
+                        other.message()
+                    ),
+                ));
+                disallowed = true;
+            }
+        }
+    }
+    if settings.report_unknown_revocation && !suspect {
+        issues.push(revocation_unknown_issue(
+            settings.revocation_mode,
+            name,
+            NuCode::NU3018,
+        ));
+    }
+
+    // Validity against the signing time (§5.4 step 6): strict on both ends.
+    let mut expired_at = None;
+    let mut expired_flag = false;
+    if !(lower > cert.not_before() && upper < cert.not_after()) {
+        issues.push(Issue::new(
+            Some(NuCode::NU3037),
+            untrusted,
+            format!("The {name} validity period has expired."),
+        ));
+        expired_at = Some(cert.not_after());
+        expired_flag = !allow_untrusted;
+    }
+    let timestamp_fatal = timestamp_failed && !settings.allow_ignore_timestamp;
+    out.status = if suspect {
+        Status::Suspect
+    } else if disallowed || untrusted_root_flag || expired_flag || timestamp_fatal {
+        Status::Disallowed
+    } else {
+        Status::Valid
+    };
+    let _ = fp;
+    out.issues = issues;
+    Evaluation {
+        report: out,
+        untrusted_root: untrusted_root_flag,
+        expired_at,
+        timestamp_window: window,
+    }
+}
+
+fn revocation_unknown_issue(mode: RevocationMode, name: &str, code: NuCode) -> Issue {
+    match mode {
+        RevocationMode::Offline => Issue::new(
+            Some(code),
+            Severity::Information,
+            format!(
+                "The {name}'s certificate revocation status was not checked: revocation checking is offline (NUGET_CERT_REVOCATION_MODE=offline)."
+            ),
+        ),
+        _ => Issue::new(
+            Some(code),
+            Severity::Warning,
+            format!(
+                "The {name} found a chain building issue: RevocationStatusUnknown: The revocation function was unable to check revocation for the certificate."
+            ),
+        ),
+    }
+}
+
+/// Timestamp checks of spec §4.3. Returns whether the timestamp is usable.
+fn evaluate_timestamp(
+    ts: &Timestamp,
+    signature_value: &[u8],
+    name: &str,
+    trust: &TrustStore,
+    options: &VerifyOptions,
+    issues: &mut Vec<Issue>,
+) -> (bool, TimestampReport) {
+    let settings = &options.settings;
+    let now = options.now;
+    let sev = if settings.allow_ignore_timestamp {
+        Severity::Warning
+    } else {
+        Severity::Error
+    };
+    let cert = ts.certificate();
+    let info = ts.info();
+    let mut report = TimestampReport {
+        gen_time: info.gen_time.rfc3339(),
+        accuracy_micros: info.effective_accuracy_micros(),
+        policy: info.policy_string(),
+        serial: signet_signature::hex_upper(&info.serial),
+        imprint_algorithm: info.imprint_algorithm.to_string(),
+        certificate: CertificateInfo::from_certificate(cert),
+        chain: Vec::new(),
+        valid: false,
+        gen_time_value: Some(info.gen_time),
+    };
+    let before = issues.len();
+    let mut fail = |code: NuCode, msg: String| issues.push(Issue::new(Some(code), sev, msg));
+    if !is_sha2_rsa(&cert.signature_algorithm()) {
+        fail(
+            NuCode::NU3022,
+            format!(
+                "The {name}'s timestamp certificate has an unsupported signature algorithm ({}).",
+                cert.signature_algorithm()
+            ),
+        );
+    }
+    if cert.rsa_key_bits().is_none_or(|b| b < 2048) {
+        fail(
+            NuCode::NU3023,
+            format!(
+                "The {name}'s timestamp certificate does not meet a minimum public key length requirement (RSA 2048 bits)."
+            ),
+        );
+    }
+    let signer_digest_ok = ts.signer_info().is_some_and(|si| {
+        HashAlgorithm::from_oid_str(&si.digest_algorithm.oid.to_string()).is_some()
+    });
+    if !signer_digest_ok {
+        fail(
+            NuCode::NU3024,
+            format!(
+                "The {name}'s timestamp signature has an unsupported digest algorithm; SHA-256, SHA-384 or SHA-512 is required."
+            ),
+        );
+    }
+    match HashAlgorithm::from_oid_str(&info.imprint_algorithm.to_string()) {
+        None => fail(
+            NuCode::NU3030,
+            format!(
+                "The {name}'s timestamp message imprint uses an unsupported hash algorithm ({}).",
+                info.imprint_algorithm
+            ),
+        ),
+        Some(alg) if alg.digest(signature_value) != info.imprint => {
+            fail(
+                NuCode::NU3019,
+                format!(
+                    "The {name}'s timestamp integrity check failed: the message imprint does not match the signature."
+                ),
+            );
+        }
+        Some(_) => {}
+    }
+    if cert.not_before() > now {
+        fail(
+            NuCode::NU3025,
+            format!(
+                "The {name}'s timestamp signing certificate is not yet valid (valid from {}).",
+                cert.not_before()
+            ),
+        );
+    }
+    if !(cert.not_before() <= info.gen_time && info.gen_time < cert.not_after()) {
+        fail(
+            NuCode::NU3036,
+            format!(
+                "The {name}'s timestamp's generalized time ({}) is outside the timestamping certificate's validity period ({} to {}).",
+                info.gen_time,
+                cert.not_before(),
+                cert.not_after()
+            ),
+        );
+    }
+    if issues.len() > before {
+        return (false, report);
+    }
+    let chain = build_chain(
+        cert,
+        ts.certificates(),
+        trust.timestamping(),
+        &oids::EKU_TIME_STAMPING,
+    );
+    report.chain = chain
+        .certificates
+        .iter()
+        .map(CertificateInfo::from_certificate)
+        .collect();
+    let mut ok = true;
+    for problem in &chain.problems {
+        match problem {
+            ChainProblem::UntrustedRoot => {
+                if let Some(root) = chain.root() {
+                    issues.push(Issue::new(Some(NuCode::NU3042), Severity::Warning, format!(
+                        "The {name}'s timestamp certificate chain ends in a root that is not in the trusted timestamping root bundle: subject '{}', SHA-256 {}. If you trust this root, pass it with --trust-roots.",
+                        root.subject(), root.sha256_hex()
+                    )));
+                }
+                issues.push(Issue::new(
+                    Some(NuCode::NU3028),
+                    Severity::Error,
+                    format!(
+                        "The {name}'s timestamp found a chain building issue: UntrustedRoot: {}",
+                        problem.message()
+                    ),
+                ));
+            }
+            ChainProblem::Revoked => {
+                issues.push(Issue::new(
+                    Some(NuCode::NU3028),
+                    Severity::Error,
+                    format!(
+                        "The {name}'s timestamp found a chain building issue: Revoked: {}",
+                        problem.message()
+                    ),
+                ));
+            }
+            other => {
+                issues.push(Issue::new(
+                    Some(NuCode::NU3028),
+                    sev,
+                    format!(
+                        "The {name}'s timestamp found a chain building issue: {}: {}",
+                        other.name(),
+                        other.message()
+                    ),
+                ));
+            }
+        }
+        ok = false;
+    }
+    if ok && sev == Severity::Error {
+        let mut issue = revocation_unknown_issue(
+            settings.revocation_mode,
+            &format!("{name}'s timestamp"),
+            NuCode::NU3028,
+        );
+        issue.message = issue.message.replace("'s timestamp's", "'s timestamp");
+        issues.push(issue);
+    }
+    report.valid = ok;
+    (ok, report)
+}
