@@ -1,1 +1,42 @@
-fn main() {}
+//! The `signet` binary: argument parsing, wiring and output. Logic lives in the libraries.
+
+mod output;
+mod sign;
+mod trust_args;
+mod verify;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit code: every package signed or verified.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: at least one package failed to sign or verify.
+pub const EXIT_FAILED: u8 = 1;
+/// Exit code: the command line or an input file could not be used at all.
+pub const EXIT_USAGE: u8 = 2;
+
+/// NuGet package signing and verification, byte-compatible with the NuGet client.
+#[derive(Parser, Debug)]
+#[command(name = "signet", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Author-sign packages with a code-signing certificate (PKCS#12, or PEM chain + key).
+    Sign(sign::SignArgs),
+    /// Verify package signatures as `nuget verify` does, with NuGet's NU codes.
+    Verify(verify::VerifyArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Sign(args) => sign::run(args),
+        Command::Verify(args) => verify::run(args),
+    };
+    ExitCode::from(code)
+}

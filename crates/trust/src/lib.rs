@@ -17,6 +17,7 @@ pub use policy::{
     AllowList, AllowListKind, CountersignaturePolicy, RevocationMode, TrustTarget,
     TrustedCertificate, VerifierSettings,
 };
+pub use signet_signature::SignatureType;
 pub use report::{
     CertificateInfo, Issue, PackageReport, Placement, SignatureReport, Status, TimestampReport,
     VerifiedPackage,

@@ -1,0 +1,51 @@
+//! Trust-root options shared by `sign` and `verify`: the bundled snapshot, extended with
+//! `--trust-roots` / `SIGNET_TRUST_ROOTS`, or replaced with `--trust-roots-only`.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use signet_signature::Certificate;
+use signet_trust::TrustStore;
+
+/// How trust anchors are chosen.
+#[derive(Args, Debug, Clone)]
+pub struct TrustArgs {
+    /// PEM file of root certificates trusted for both code signing and timestamping (a test or
+    /// enterprise CA), in addition to the bundled roots. Repeatable. Also read from
+    /// SIGNET_TRUST_ROOTS (paths separated by the platform path separator).
+    #[arg(long = "trust-roots", value_name = "PEM")]
+    pub trust_roots: Vec<PathBuf>,
+    /// Do not use the bundled Microsoft Trusted Root Program roots: trust only --trust-roots.
+    #[arg(long = "trust-roots-only")]
+    pub trust_roots_only: bool,
+}
+
+impl TrustArgs {
+    /// Builds the trust store. The OS root store is never used.
+    pub fn store(&self) -> Result<TrustStore, String> {
+        let mut store = if self.trust_roots_only {
+            TrustStore::empty()
+        } else {
+            TrustStore::bundled().map_err(|e| e.to_string())?
+        };
+        let mut paths = self.trust_roots.clone();
+        if let Some(env) = std::env::var_os("SIGNET_TRUST_ROOTS") {
+            paths.extend(std::env::split_paths(&env).filter(|p| !p.as_os_str().is_empty()));
+        }
+        for path in paths {
+            let bytes = std::fs::read(&path)
+                .map_err(|e| format!("cannot read trust roots {}: {e}", path.display()))?;
+            let certs = if bytes.starts_with(b"-----") || bytes.windows(5).any(|w| w == b"-----") {
+                Certificate::from_pem_bundle(&bytes)
+            } else {
+                Certificate::from_der(&bytes).map(|c| vec![c])
+            }
+            .map_err(|e| format!("cannot parse trust roots {}: {e}", path.display()))?;
+            if certs.is_empty() {
+                return Err(format!("{} contains no certificates", path.display()));
+            }
+            store.add_roots(certs, &path.display().to_string());
+        }
+        Ok(store)
+    }
+}

@@ -1,0 +1,121 @@
+//! `signet verify`: NuGet's verify command (spec §5.1, §7.1), with JSON output.
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::PathBuf;
+
+use clap::Args;
+use signet_common::UtcTime;
+use signet_trust::{AllowList, RevocationMode, VerifierSettings, VerifyOptions, verify_package};
+
+use crate::output::{Verbosity, parse_verbosity, print_report};
+use crate::trust_args::TrustArgs;
+use crate::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
+
+/// Options of `signet verify`, named as in `dotnet nuget verify`.
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    /// Packages to verify.
+    #[arg(required = true, value_name = "PACKAGE")]
+    packages: Vec<PathBuf>,
+    /// Run all verifications (signatures are the only kind, so the same as --signatures).
+    #[arg(long, conflicts_with = "signatures")]
+    all: bool,
+    /// Verify signatures (the default).
+    #[arg(long)]
+    signatures: bool,
+    /// SHA-256 fingerprint of a certificate allowed to have made the primary signature.
+    /// Repeatable; `;` separates several in one value.
+    #[arg(long = "certificate-fingerprint", value_name = "FP")]
+    certificate_fingerprint: Vec<String>,
+    /// Revocation checking: online or offline. Default: NUGET_CERT_REVOCATION_MODE, else offline
+    /// (online checking is not implemented yet; online mode reports revocation as unknown).
+    #[arg(long = "revocation-mode", value_name = "MODE")]
+    revocation_mode: Option<String>,
+    /// Print a JSON report per package instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Verbosity: q[uiet], n[ormal], d[etailed].
+    #[arg(short = 'v', long = "verbosity", default_value = "n", value_parser = parse_verbosity)]
+    verbosity: Verbosity,
+    #[command(flatten)]
+    trust: TrustArgs,
+}
+
+#[derive(serde::Serialize)]
+struct JsonReport<'a> {
+    path: String,
+    #[serde(flatten)]
+    report: &'a signet_trust::PackageReport,
+}
+
+pub fn run(args: VerifyArgs) -> u8 {
+    let trust = match args.trust.store() {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let env_mode = std::env::var("NUGET_CERT_REVOCATION_MODE").ok();
+    let mode_value = args.revocation_mode.as_deref().or(env_mode.as_deref());
+    let revocation = RevocationMode::from_env_value(mode_value, RevocationMode::Offline);
+    let mut options =
+        VerifyOptions::new(VerifierSettings::verify_command(revocation), UtcTime::now());
+    if !args.certificate_fingerprint.is_empty() {
+        match AllowList::certificate_fingerprints(&args.certificate_fingerprint) {
+            Ok(list) => options.certificate_fingerprints = Some(list),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return EXIT_USAGE;
+            }
+        }
+    }
+    if !args.json && args.verbosity >= Verbosity::Detailed {
+        println!("Trust roots: {}", trust.description());
+        println!(
+            "Revocation mode: {}",
+            if revocation == RevocationMode::Offline {
+                "offline"
+            } else {
+                "online"
+            }
+        );
+    }
+    let mut all_ok = true;
+    let mut json = Vec::new();
+    let mut reports = Vec::new();
+    for path in &args.packages {
+        let display = path.display().to_string();
+        let report = match File::open(path) {
+            Ok(f) => verify_package(BufReader::new(f), &trust, &options),
+            Err(e) => {
+                eprintln!("error: '{display}' cannot be opened: {e}");
+                all_ok = false;
+                continue;
+            }
+        };
+        all_ok &= report.valid;
+        if args.json {
+            reports.push((display, report));
+        } else {
+            print_report(&display, &report, args.verbosity);
+        }
+    }
+    if args.json {
+        for (path, report) in &reports {
+            json.push(JsonReport {
+                path: path.clone(),
+                report,
+            });
+        }
+        match serde_json::to_string_pretty(&json) {
+            Ok(s) => println!("{s}"),
+            Err(e) => {
+                eprintln!("error: cannot encode the report: {e}");
+                return EXIT_FAILED;
+            }
+        }
+    }
+    if all_ok { EXIT_OK } else { EXIT_FAILED }
+}

@@ -1,0 +1,402 @@
+//! End-to-end tests of the `signet` binary: sign with generated PKI, verify, the independent
+//! `openssl cms` oracle, and bad input never leaving a partial output.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use signet_test_support::{PackageBuilder, interop_dir, pki, write_cert_files};
+
+fn signet(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_signet"))
+        .args(args)
+        .env_remove("SIGNET_TRUST_ROOTS")
+        .env_remove("NUGET_CERT_REVOCATION_MODE")
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    dir: PathBuf,
+    package: PathBuf,
+    unsigned: Vec<u8>,
+    certs: signet_test_support::WrittenCert,
+}
+
+fn fixture() -> Fixture {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
+    let unsigned = PackageBuilder::new("Signet.Cli.Test", "1.2.3")
+        .file("lib/net8.0/a.dll", b"binary")
+        .build();
+    let package = dir.join("Signet.Cli.Test.1.2.3.nupkg");
+    std::fs::write(&package, &unsigned).unwrap();
+    let certs = write_cert_files(&pki().code_signing, &dir, "signer");
+    Fixture {
+        _dir: tmp,
+        dir,
+        package,
+        unsigned,
+        certs,
+    }
+}
+
+#[test]
+fn sign_with_pem_then_verify_and_openssl_agrees() {
+    let f = fixture();
+    let o = signet(&[
+        "sign",
+        s(&f.package),
+        "--certificate-path",
+        s(&f.certs.chain_pem),
+        "--certificate-key",
+        s(&f.certs.key_pem),
+        "--trust-roots",
+        s(&f.certs.root_pem),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("NU3002"),
+        "no-timestamper warning expected: {}",
+        text(&o)
+    );
+
+    // signet verifies it with the test root, and refuses it with the bundled roots only.
+    let o = signet(&[
+        "verify",
+        "--all",
+        s(&f.package),
+        "--trust-roots",
+        s(&f.certs.root_pem),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("Successfully verified package 'Signet.Cli.Test.1.2.3'."));
+    let o = signet(&["verify", "--all", s(&f.package)]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("NU3018"), "{}", text(&o));
+
+    // openssl, an independent implementation, verifies the CMS against the test root.
+    let signed = std::fs::read(&f.package).unwrap();
+    let mut pkg =
+        signet_nupkg::Package::open(std::io::Cursor::new(&signed), &Default::default()).unwrap();
+    let p7s = pkg.read_signature().unwrap().unwrap();
+    let p7s_path = f.dir.join("sig.p7s");
+    std::fs::write(&p7s_path, &p7s).unwrap();
+    let content_path = f.dir.join("content.txt");
+    let o = Command::new("openssl")
+        .args([
+            "cms", "-verify", "-inform", "DER", "-binary", "-purpose", "any",
+        ])
+        .args([
+            "-in",
+            s(&p7s_path),
+            "-CAfile",
+            s(&f.certs.root_pem),
+            "-out",
+            s(&content_path),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "openssl cms -verify: {}", text(&o));
+    use base64::Engine;
+    let expected = format!(
+        "Version:1\n\n2.16.840.1.101.3.4.2.1-Hash:{}\n\n",
+        base64::engine::general_purpose::STANDARD
+            .encode(signet_common::HashAlgorithm::Sha256.digest(&f.unsigned))
+    );
+    assert_eq!(std::fs::read_to_string(&content_path).unwrap(), expected);
+
+    // Removing the signature gives back the input byte for byte.
+    let mut unsigned = Vec::new();
+    signet_nupkg::remove_signature(
+        std::io::Cursor::new(&signed),
+        &mut unsigned,
+        &Default::default(),
+    )
+    .unwrap();
+    assert_eq!(unsigned, f.unsigned);
+}
+
+#[test]
+fn sign_with_pfx_to_output_dir_and_json_report() {
+    let f = fixture();
+    let out = f.dir.join("out");
+    let o = signet(&[
+        "sign",
+        s(&f.package),
+        "--certificate-path",
+        s(&f.certs.pfx),
+        "--certificate-password",
+        &f.certs.pfx_password,
+        "--hash-algorithm",
+        "sha512",
+        "-o",
+        s(&out),
+        "--trust-roots",
+        s(&f.certs.root_pem),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    // The input is untouched; the output is signed.
+    assert_eq!(std::fs::read(&f.package).unwrap(), f.unsigned);
+    let signed = out.join(f.package.file_name().unwrap());
+    let o = signet(&[
+        "verify",
+        s(&signed),
+        "--json",
+        "--trust-roots",
+        s(&f.certs.root_pem),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let r = &v[0];
+    assert_eq!(r["valid"], true);
+    assert_eq!(r["hash_algorithm"], "Sha512");
+    assert_eq!(r["id"], "Signet.Cli.Test");
+    assert_eq!(r["signatures"][0]["signature_type"], "Author");
+    assert_eq!(
+        r["signatures"][0]["certificate"]["sha256"],
+        pki().code_signing.sha256_fingerprint_hex()
+    );
+    assert!(
+        r["issues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["code"] == "NU3027")
+    );
+
+    // --certificate-fingerprint: the right one passes, another fails with NU3034.
+    let fp = pki().code_signing.sha256_fingerprint_hex().to_lowercase();
+    let roots = ["--trust-roots", s(&f.certs.root_pem)];
+    let o = signet(
+        &[
+            &["verify", s(&signed), "--certificate-fingerprint", &fp][..],
+            &roots,
+        ]
+        .concat(),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let other = "AB".repeat(32);
+    let o = signet(
+        &[
+            &["verify", s(&signed), "--certificate-fingerprint", &other][..],
+            &roots,
+        ]
+        .concat(),
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("NU3034"), "{}", text(&o));
+}
+
+#[test]
+fn already_signed_needs_overwrite_and_failures_write_nothing() {
+    let f = fixture();
+    let sign = |extra: &[&str]| {
+        let mut args = vec![
+            "sign",
+            s(&f.package),
+            "--certificate-path",
+            s(&f.certs.pfx),
+            "--certificate-password",
+            &f.certs.pfx_password,
+            "--trust-roots",
+            s(&f.certs.root_pem),
+        ];
+        args.extend_from_slice(extra);
+        signet(&args)
+    };
+    assert!(sign(&[]).status.success());
+    let once = std::fs::read(&f.package).unwrap();
+    let o = sign(&[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("NU3001"), "{}", text(&o));
+    assert_eq!(
+        std::fs::read(&f.package).unwrap(),
+        once,
+        "failed sign must not touch the file"
+    );
+    let o = sign(&["--overwrite"]);
+    assert!(o.status.success(), "{}", text(&o));
+    // Overwriting re-signs the same unsigned bytes: the package hash is unchanged.
+    let again = std::fs::read(&f.package).unwrap();
+    let h = |b: &[u8]| {
+        signet_nupkg::Package::open(std::io::Cursor::new(b), &Default::default())
+            .unwrap()
+            .package_hash(signet_common::HashAlgorithm::Sha256)
+            .unwrap()
+    };
+    assert_eq!(h(&once), h(&again));
+
+    // Wrong password: NU3001, no output, no stray temp files.
+    let before: Vec<_> = std::fs::read_dir(&f.dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    let o = signet(&[
+        "sign",
+        s(&f.package),
+        "--overwrite",
+        "--certificate-path",
+        s(&f.certs.pfx),
+        "--certificate-password",
+        "wrong",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("NU3001"));
+    assert!(
+        !text(&o).contains("wrong"),
+        "the password must not be echoed: {}",
+        text(&o)
+    );
+    let after: Vec<_> = std::fs::read_dir(&f.dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(before.len(), after.len());
+    assert_eq!(std::fs::read(&f.package).unwrap(), again);
+}
+
+#[test]
+fn signing_refuses_zip64_and_garbage_without_writing() {
+    let f = fixture();
+    let cases = [
+        (
+            interop_dir().join("packages/Zip64Package.1.0.0.nupkg"),
+            "NU3006",
+        ),
+        (f.dir.join("garbage.nupkg"), "not"),
+    ];
+    std::fs::write(&cases[1].0, b"this is not a zip file at all").unwrap();
+    for (input, code) in &cases {
+        let out = f.dir.join("refused");
+        let o = signet(&[
+            "sign",
+            s(input),
+            "-o",
+            s(&out),
+            "--certificate-path",
+            s(&f.certs.pfx),
+            "--certificate-password",
+            &f.certs.pfx_password,
+            "--trust-roots",
+            s(&f.certs.root_pem),
+        ]);
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+        assert!(text(&o).contains(code), "{code}: {}", text(&o));
+        assert_eq!(
+            std::fs::read_dir(&out).unwrap().count(),
+            0,
+            "nothing may be written"
+        );
+    }
+}
+
+#[test]
+fn signing_with_an_untrusted_ca_needs_the_root_or_the_dangerous_flag() {
+    let f = fixture();
+    let base = [
+        "sign",
+        s(&f.package),
+        "--certificate-path",
+        s(&f.certs.pfx),
+        "--certificate-password",
+        &f.certs.pfx_password,
+    ];
+    let o = signet(&base);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("NU3018"), "{}", text(&o));
+    assert_eq!(std::fs::read(&f.package).unwrap(), f.unsigned);
+    let o = signet(&[&base[..], &["--allow-untrusted-root"]].concat());
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+#[test]
+fn verify_interop_packages_text_output() {
+    let pkgs = interop_dir().join("packages");
+    let o = signet(&[
+        "verify",
+        "--all",
+        s(&pkgs.join("nuget.versioning.5.0.0.nupkg")),
+        s(&pkgs.join("jquery.2.1.1.nupkg")),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let t = text(&o);
+    assert!(t.contains("Signature type: Repository"));
+    assert!(t.contains("Owners: Microsoft, nuget"));
+    assert!(
+        t.contains("SHA256 hash: 0E5F38F57DC1BCC806D8494F4F90FBCEDD988B46760709CBEEC6F4219AA6157D")
+    );
+    // One bad package makes the exit code non-zero.
+    let o = signet(&[
+        "verify",
+        s(&pkgs.join("jquery.2.1.1.nupkg")),
+        s(&pkgs.join("TestUnsigned.1.0.0.nupkg")),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("NU3004"));
+    // Detailed verbosity names the bundle snapshot.
+    let o = signet(&["verify", "-v", "d", s(&pkgs.join("jquery.2.1.1.nupkg"))]);
+    assert!(
+        text(&o).contains("Trust roots: bundled: Microsoft Trusted Root Program"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn zip_edge_cases_and_loose_files_have_defined_results() {
+    let dir = interop_dir().join("packages/zip-edge-cases");
+    for (name, needle) in [
+        ("SignatureFileEntry.zip", "NU3005"),
+        ("SignatureFileWithFakeContent.zip", "NU3003"),
+        ("SignatureFileWithUppercaseFileName.zip", "NU3004"),
+        (
+            "SignatureFileWithDeflateCompressionMethodAndDefaultCompressionLevel.zip",
+            "NU3005",
+        ),
+        ("EmptyZip64.zip", "NU3004"),
+        ("LocalFileHeaderWithZip64ExtraField.zip", "NU3004"),
+        ("CentralDirectoryHeaderWithZip64ExtraField.zip", "NU3004"),
+    ] {
+        let o = signet(&["verify", s(&dir.join(name))]);
+        assert_eq!(o.status.code(), Some(1), "{name}: {}", text(&o));
+        assert!(
+            text(&o).contains(needle),
+            "{name}: expected {needle}: {}",
+            text(&o)
+        );
+    }
+    for name in [
+        "NuGet.Client.TestUtilities.signature.p7s",
+        "NuGet.Client.SignatureWithTimestamp.p7s",
+    ] {
+        let o = signet(&[
+            "verify",
+            s(&interop_dir().join("packages/loose-p7s").join(name)),
+        ]);
+        assert_eq!(o.status.code(), Some(1), "{name}");
+        assert!(
+            text(&o).contains("not a valid package"),
+            "{name}: {}",
+            text(&o)
+        );
+    }
+}
