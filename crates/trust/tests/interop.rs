@@ -193,3 +193,42 @@ fn accept_mode_accepts_untrusted_and_unsigned_with_warnings() {
         assert_eq!(r.error_count(), 0, "{name}");
     }
 }
+
+/// Offset of the signature entry's local header: every byte before it is a local entry of the
+/// package, covered by the package hash.
+fn signature_lfh_offset(bytes: &[u8]) -> usize {
+    let name = b".signature.p7s";
+    (0..bytes.len().saturating_sub(44))
+        .rev()
+        .find(|&i| bytes[i..i + 4] == *b"PK\x03\x04" && bytes[i + 30..i + 44] == *name)
+        .expect("signature local header")
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+    /// Flipping any byte of a real signed package inside the hashed local-entry region gives
+    /// NU3008 (must show 3).
+    #[test]
+    fn flipping_a_hashed_byte_gives_nu3008(
+        which in 0usize..4,
+        position in 0.0f64..1.0,
+        mask in 1u8..=255,
+    ) {
+        let name = [
+            "nuget.versioning.5.0.0.nupkg",
+            "TestPackage.AuthorSigned.1.0.0.nupkg",
+            "jquery.2.1.1.nupkg",
+            "xunit.abstractions.2.0.3.nupkg",
+        ][which];
+        let mut bytes = std::fs::read(packages().join(name)).unwrap();
+        let end = signature_lfh_offset(&bytes);
+        let at = ((end as f64) * position) as usize % end;
+        bytes[at] ^= mask;
+        let trust = TrustStore::bundled().unwrap();
+        let options = VerifyOptions::new(VerifierSettings::verify_command(RevocationMode::Offline), now());
+        let r = verify_package(std::io::Cursor::new(bytes), &trust, &options);
+        proptest::prop_assert!(!r.valid);
+        proptest::prop_assert_eq!(error_codes(&r), vec![NuCode::NU3008], "{} byte {}: {:?}", name, at, r.issues);
+    }
+}
