@@ -1,5 +1,6 @@
 //! The `signet` binary: argument parsing, wiring and output. Logic lives in the libraries.
 
+mod config;
 mod output;
 mod sign;
 mod trust_args;

@@ -1,5 +1,6 @@
 //! Trust-root options shared by `sign` and `verify`: the bundled snapshot, extended with
-//! `--trust-roots` / `SIGNET_TRUST_ROOTS`, or replaced with `--trust-roots-only`.
+//! `--trust-roots`, `SIGNET_TRUST_ROOTS` or the config entry `signetTrustRoots`, or replaced
+//! with `--trust-roots-only` / `signetTrustRootsOnly`.
 
 use std::path::PathBuf;
 
@@ -18,17 +19,26 @@ pub struct TrustArgs {
     /// Do not use the bundled Microsoft Trusted Root Program roots: trust only --trust-roots.
     #[arg(long = "trust-roots-only")]
     pub trust_roots_only: bool,
+    /// A nuget.config whose `<config>` section may set `signetTrustRoots` (paths separated by
+    /// `;`, relative to the file) and `signetTrustRootsOnly` (`true`/`false`).
+    #[arg(long = "configfile", value_name = "FILE")]
+    pub configfile: Option<PathBuf>,
 }
 
 impl TrustArgs {
     /// Builds the trust store. The OS root store is never used.
     pub fn store(&self) -> Result<TrustStore, String> {
-        let mut store = if self.trust_roots_only {
+        let config = match &self.configfile {
+            Some(path) => crate::config::read(path)?,
+            None => crate::config::ConfigEntries::default(),
+        };
+        let mut store = if self.trust_roots_only || config.trust_roots_only {
             TrustStore::empty()
         } else {
             TrustStore::bundled().map_err(|e| e.to_string())?
         };
         let mut paths = self.trust_roots.clone();
+        paths.extend(config.trust_roots);
         if let Some(env) = std::env::var_os("SIGNET_TRUST_ROOTS") {
             paths.extend(std::env::split_paths(&env).filter(|p| !p.as_os_str().is_empty()));
         }

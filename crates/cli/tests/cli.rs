@@ -400,3 +400,53 @@ fn zip_edge_cases_and_loose_files_have_defined_results() {
         );
     }
 }
+
+#[test]
+fn trust_roots_from_config_file_and_environment() {
+    let f = fixture();
+    let o = signet(&[
+        "sign",
+        s(&f.package),
+        "--certificate-path",
+        s(&f.certs.pfx),
+        "--certificate-password",
+        &f.certs.pfx_password,
+        "--trust-roots",
+        s(&f.certs.root_pem),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let config = f.dir.join("nuget.config");
+    let root_name = f.certs.root_pem.file_name().unwrap().to_str().unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            r#"<configuration><config><add key="signetTrustRoots" value="{root_name}" /><add key="signetTrustRootsOnly" value="true" /></config></configuration>"#
+        ),
+    )
+    .unwrap();
+    let o = signet(&[
+        "verify",
+        s(&f.package),
+        "--configfile",
+        s(&config),
+        "-v",
+        "d",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("no bundled roots; plus 1 root(s)"),
+        "{}",
+        text(&o)
+    );
+    // The environment variable works too.
+    let o = Command::new(env!("CARGO_BIN_EXE_signet"))
+        .args(["verify", s(&f.package)])
+        .env("SIGNET_TRUST_ROOTS", &f.certs.root_pem)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    // A NuGet.org package fails when only the test root is trusted.
+    let pkg = interop_dir().join("packages/jquery.2.1.1.nupkg");
+    let o = signet(&["verify", s(&pkg), "--configfile", s(&config)]);
+    assert_eq!(o.status.code(), Some(1));
+}
