@@ -22,9 +22,11 @@ mod openssl;
 mod package;
 mod pem;
 mod pki;
+mod signer;
 
 pub use files::{PFX_PASSWORD, WrittenCert, write_cert_files};
 pub use interop::interop_dir;
 pub use package::{PackageBuilder, large_package};
 pub use pem::pem_encode;
 pub use pki::{CertKey, TestPki, code_signing_cert_with_validity, pki};
+pub use signer::OpenSslSigner;
