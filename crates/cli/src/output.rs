@@ -1,9 +1,7 @@
 //! Human output in the shape of `nuget verify` / `dotnet nuget verify` (spec §7.1).
 
 use signet_common::Severity;
-use signet_trust::{
-    CertificateInfo, Issue, PackageReport, Placement, SignatureReport, SignatureType,
-};
+use signet_trust::{CertificateInfo, Issue, PackageReport, SignatureReport, SignatureType};
 
 /// Verbosity, as NuGet's `-v q|n|d` (`m` is accepted as quiet).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -117,9 +115,8 @@ pub fn print_report(path: &str, r: &PackageReport, v: Verbosity) {
             println!("{}", i.message);
         }
     }
+    // The primary first, then the countersignature, as NuGet prints them.
     for s in &r.signatures {
-        // Countersignatures are shown after the primary, as NuGet does.
-        let _ = matches!(s.placement, Placement::Primary);
         print_signature(s, v);
     }
     if v >= Verbosity::Normal {

@@ -17,11 +17,11 @@ pub use policy::{
     AllowList, AllowListKind, CountersignaturePolicy, RevocationMode, TrustTarget,
     TrustedCertificate, VerifierSettings,
 };
-pub use signet_signature::SignatureType;
 pub use report::{
     CertificateInfo, Issue, PackageReport, Placement, SignatureReport, Status, TimestampReport,
     VerifiedPackage,
 };
 pub use roots::{RootSet, SNAPSHOT, TrustStore};
+pub use signet_signature::SignatureType;
 pub use signing::{UntrustedRootPolicy, check_signing_certificate};
 pub use verify::{VerifyOptions, verify_package};

@@ -616,7 +616,6 @@ fn evaluate(s: &Subject<'_>, trust: &TrustStore, options: &VerifyOptions) -> Eva
     }
 
     // Chain (§5.4 step 5).
-    let fp = cert.sha256_hex();
     let in_untrusted_root_list = options
         .allow_untrusted_root
         .iter()
@@ -637,9 +636,10 @@ fn evaluate(s: &Subject<'_>, trust: &TrustStore, options: &VerifyOptions) -> Eva
     let mut suspect = false;
     for problem in &chain.problems {
         match problem {
-            ChainProblem::UntrustedRoot | ChainProblem::PartialChain
-                if !in_untrusted_root_list && *problem == ChainProblem::UntrustedRoot =>
-            {
+            // A signer listed with allowUntrustedRoot is not reported (NuGet's
+            // reportUntrustedRoot = false).
+            ChainProblem::UntrustedRoot if in_untrusted_root_list => {}
+            ChainProblem::UntrustedRoot => {
                 if let Some(root) = chain.root() {
                     issues.push(Issue::new(Some(NuCode::NU3042), Severity::Warning, format!(
                         "The {name}'s certificate chain ends in a root that is not in the trusted root bundle: subject '{}', SHA-256 {}. If you trust this root, pass it with --trust-roots.",
@@ -656,7 +656,6 @@ fn evaluate(s: &Subject<'_>, trust: &TrustStore, options: &VerifyOptions) -> Eva
                 ));
                 untrusted_root_flag = !allow_untrusted;
             }
-            ChainProblem::UntrustedRoot => {}
             ChainProblem::Revoked => {
                 issues.push(Issue::new(
                     Some(NuCode::NU3012),
@@ -685,6 +684,7 @@ fn evaluate(s: &Subject<'_>, trust: &TrustStore, options: &VerifyOptions) -> Eva
     if settings.report_unknown_revocation && !suspect {
         issues.push(revocation_unknown_issue(
             settings.revocation_mode,
+            &format!("{name}'s certificate"),
             name,
             NuCode::NU3018,
         ));
@@ -710,7 +710,6 @@ fn evaluate(s: &Subject<'_>, trust: &TrustStore, options: &VerifyOptions) -> Eva
     } else {
         Status::Valid
     };
-    let _ = fp;
     out.issues = issues;
     Evaluation {
         report: out,
@@ -720,20 +719,24 @@ fn evaluate(s: &Subject<'_>, trust: &TrustStore, options: &VerifyOptions) -> Eva
     }
 }
 
-fn revocation_unknown_issue(mode: RevocationMode, name: &str, code: NuCode) -> Issue {
+/// Unknown revocation status (no checker yet): information offline, a warning online, as
+/// NuGet reports offline mode and an unreachable responder. `what` names the certificate
+/// (`author primary signature's certificate`), `who` the one finding the issue.
+fn revocation_unknown_issue(mode: RevocationMode, what: &str, who: &str, code: NuCode) -> Issue {
     match mode {
+        // NuGet logs this through its information log, which carries no code.
         RevocationMode::Offline => Issue::new(
-            Some(code),
+            None,
             Severity::Information,
             format!(
-                "The {name}'s certificate revocation status was not checked: revocation checking is offline (NUGET_CERT_REVOCATION_MODE=offline)."
+                "The {what} revocation status was not checked: revocation checking is offline (NUGET_CERT_REVOCATION_MODE=offline)."
             ),
         ),
         _ => Issue::new(
             Some(code),
             Severity::Warning,
             format!(
-                "The {name} found a chain building issue: RevocationStatusUnknown: The revocation function was unable to check revocation for the certificate."
+                "The {who} found a chain building issue: RevocationStatusUnknown: The revocation function was unable to check revocation for the certificate."
             ),
         ),
     }
@@ -894,13 +897,12 @@ fn evaluate_timestamp(
         ok = false;
     }
     if ok && sev == Severity::Error {
-        let mut issue = revocation_unknown_issue(
+        issues.push(revocation_unknown_issue(
             settings.revocation_mode,
+            &format!("{name}'s timestamp certificate"),
             &format!("{name}'s timestamp"),
             NuCode::NU3028,
-        );
-        issue.message = issue.message.replace("'s timestamp's", "'s timestamp");
-        issues.push(issue);
+        ));
     }
     report.valid = ok;
     (ok, report)
