@@ -1,5 +1,16 @@
 //! The `signet` binary: argument parsing, wiring and output. Logic lives in the libraries.
 
+/// `println!` that never panics: a closed stdout (e.g. `signet verify … | head`) ends the
+/// process quietly with [`EXIT_FAILED`] instead of a broken-pipe panic.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout(), $($arg)*) {
+            crate::stdout_failed(e)
+        }
+    }};
+}
+
 mod config;
 mod output;
 mod sign;
@@ -31,6 +42,14 @@ enum Command {
     Sign(sign::SignArgs),
     /// Verify package signatures as `nuget verify` does, with NuGet's NU codes.
     Verify(verify::VerifyArgs),
+}
+
+/// Ends the process after stdout failed.
+pub fn stdout_failed(e: std::io::Error) -> ! {
+    if e.kind() != std::io::ErrorKind::BrokenPipe {
+        eprintln!("error: cannot write to standard output: {e}");
+    }
+    std::process::exit(i32::from(EXIT_FAILED))
 }
 
 fn main() -> ExitCode {

@@ -22,17 +22,17 @@ pub fn parse_verbosity(s: &str) -> Result<Verbosity, String> {
 
 /// `Subject Name / SHA1 hash / SHA256 hash / Issued by / Valid from` block.
 pub fn print_certificate_block(c: &CertificateInfo, indent: &str, full: bool) {
-    println!("{indent}Subject Name: {}", c.subject);
+    out!("{indent}Subject Name: {}", c.subject);
     if full {
-        println!("{indent}SHA1 hash: {}", c.sha1);
+        out!("{indent}SHA1 hash: {}", c.sha1);
     }
-    println!("{indent}SHA256 hash: {}", c.sha256);
+    out!("{indent}SHA256 hash: {}", c.sha256);
     if full {
-        println!("{indent}Issued by: {}", c.issuer);
+        out!("{indent}Issued by: {}", c.issuer);
     }
     let from = c.valid_from().map(|t| t.to_string()).unwrap_or_default();
     let to = c.valid_to().map(|t| t.to_string()).unwrap_or_default();
-    println!("{indent}Valid from: {from} to {to}");
+    out!("{indent}Valid from: {from} to {to}");
 }
 
 /// A warning or error line, `warn : NU3027: …` / `error: NU3018: …` (dotnet's prefixes).
@@ -40,9 +40,9 @@ pub fn print_issue(i: &Issue) {
     let code = i.code.map(|c| format!("{c}: ")).unwrap_or_default();
     // Everything goes to stdout, in order, as NuGet's logger does.
     match i.severity {
-        Severity::Error => println!("error: {code}{}", i.message),
-        Severity::Warning => println!("warn : {code}{}", i.message),
-        _ => println!("{code}{}", i.message),
+        Severity::Error => out!("error: {code}{}", i.message),
+        Severity::Warning => out!("warn : {code}{}", i.message),
+        _ => out!("{code}{}", i.message),
     }
 }
 
@@ -55,19 +55,19 @@ fn print_chain(chain: &[CertificateInfo]) {
 }
 
 fn print_signature(s: &SignatureReport, v: Verbosity) {
-    println!();
+    out!();
     if s.signature_type != SignatureType::Unknown {
-        println!("Signature type: {}", s.signature_type.name());
+        out!("Signature type: {}", s.signature_type.name());
     }
     if v >= Verbosity::Normal {
         if let Some(url) = &s.service_index {
-            println!("Service index: {url}");
+            out!("Service index: {url}");
         }
         if !s.owners.is_empty() {
-            println!("Owners: {}", s.owners.join(", "));
+            out!("Owners: {}", s.owners.join(", "));
         }
         if let Some(cert) = &s.certificate {
-            println!("Verifying the {} with certificate: ", s.friendly_name);
+            out!("Verifying the {} with certificate: ", s.friendly_name);
             print_certificate_block(cert, "  ", true);
             if v >= Verbosity::Detailed {
                 print_chain(&s.chain);
@@ -76,17 +76,22 @@ fn print_signature(s: &SignatureReport, v: Verbosity) {
         if let Some(ts) = &s.timestamp
             && ts.valid
         {
-            println!(
+            out!(
                 "Timestamp: {}",
                 ts.time().map(|t| t.to_string()).unwrap_or_default()
             );
-            println!(
+            out!(
                 "Verifying {}'s timestamp with timestamping service certificate: ",
                 s.friendly_name
             );
             print_certificate_block(&ts.certificate, "  ", true);
             if v >= Verbosity::Detailed {
                 print_chain(&ts.chain);
+            }
+        }
+        if v >= Verbosity::Detailed {
+            for i in s.issues.iter().filter(|i| !i.is_problem()) {
+                print_issue(i);
             }
         }
     } else if let Some(cert) = &s.certificate {
@@ -100,41 +105,32 @@ pub fn print_report(path: &str, r: &PackageReport, v: Verbosity) {
         (Some(id), Some(ver)) => format!("{id}.{ver}"),
         _ => path.to_string(),
     };
-    println!();
-    println!("Verifying {name}");
+    out!();
+    out!("Verifying {name}");
     if v >= Verbosity::Normal {
-        println!("{path}");
+        out!("{path}");
         if let Some(hash) = &r.content_hash {
-            println!("Content hash: {hash}");
+            out!("Content hash: {hash}");
         }
+        // Package-level information (the integrity provider's hash algorithm line).
+        let in_signature = |i: &Issue| r.signatures.iter().any(|s| s.issues.contains(i));
         for i in r
             .issues
             .iter()
-            .filter(|i| !i.is_problem() && i.code.is_none())
+            .filter(|i| !i.is_problem() && !in_signature(i))
         {
-            println!("{}", i.message);
+            out!("{}", i.message);
         }
     }
     // The primary first, then the countersignature, as NuGet prints them.
     for s in &r.signatures {
         print_signature(s, v);
     }
-    if v >= Verbosity::Normal {
-        let infos: Vec<&Issue> = r
-            .issues
-            .iter()
-            .filter(|i| !i.is_problem() && i.code.is_some())
-            .collect();
-        if !infos.is_empty() && v >= Verbosity::Detailed {
-            println!();
-            infos.iter().for_each(|i| print_issue(i));
-        }
-    }
     let problems: Vec<&Issue> = r.issues.iter().filter(|i| i.is_problem()).collect();
     if !problems.is_empty() {
-        println!();
+        out!();
         if v >= Verbosity::Normal {
-            println!(
+            out!(
                 "Finished with {} errors and {} warnings.",
                 r.error_count(),
                 r.warning_count()
@@ -142,10 +138,10 @@ pub fn print_report(path: &str, r: &PackageReport, v: Verbosity) {
         }
         problems.iter().for_each(|i| print_issue(i));
     }
-    println!();
+    out!();
     if r.valid {
-        println!("Successfully verified package '{name}'.");
+        out!("Successfully verified package '{name}'.");
     } else {
-        println!("Package signature validation failed.");
+        out!("Package signature validation failed.");
     }
 }

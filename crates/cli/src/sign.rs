@@ -103,7 +103,7 @@ pub fn run(args: SignArgs) -> u8 {
     } else {
         UntrustedRootPolicy::Reject
     };
-    println!("Signing package(s) with certificate:");
+    out!("Signing package(s) with certificate:");
     print_certificate_block(
         &signet_trust::CertificateInfo::from_certificate(leaf),
         "  ",
@@ -163,8 +163,8 @@ pub fn run(args: SignArgs) -> u8 {
             .map(|p| p.display().to_string())
             .unwrap_or_default(),
     };
-    println!("Signed package(s) output path:\n{out_dir}");
-    println!("Package(s) signed successfully.");
+    out!("Signed package(s) output path:\n{out_dir}");
+    out!("Package(s) signed successfully.");
     EXIT_OK
 }
 

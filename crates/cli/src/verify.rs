@@ -72,8 +72,8 @@ pub fn run(args: VerifyArgs) -> u8 {
         }
     }
     if !args.json && args.verbosity >= Verbosity::Detailed {
-        println!("Trust roots: {}", trust.description());
-        println!(
+        out!("Trust roots: {}", trust.description());
+        out!(
             "Revocation mode: {}",
             if revocation == RevocationMode::Offline {
                 "offline"
@@ -110,7 +110,7 @@ pub fn run(args: VerifyArgs) -> u8 {
             });
         }
         match serde_json::to_string_pretty(&json) {
-            Ok(s) => println!("{s}"),
+            Ok(s) => out!("{s}"),
             Err(e) => {
                 eprintln!("error: cannot encode the report: {e}");
                 return EXIT_FAILED;

@@ -450,3 +450,21 @@ fn trust_roots_from_config_file_and_environment() {
     let o = signet(&["verify", s(&pkg), "--configfile", s(&config)]);
     assert_eq!(o.status.code(), Some(1));
 }
+
+#[test]
+fn a_closed_stdout_is_not_a_panic() {
+    use std::io::Read;
+    let pkg = interop_dir().join("packages/nuget.versioning.5.0.0.nupkg");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_signet"))
+        .args(["verify", "-v", "d", s(&pkg), s(&pkg), s(&pkg)])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // the reader goes away at once, like `| head -0`
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(status.code(), Some(1));
+}
