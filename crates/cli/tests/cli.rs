@@ -464,7 +464,12 @@ fn a_closed_stdout_is_not_a_panic() {
     drop(child.stdout.take()); // the reader goes away at once, like `| head -0`
     let status = child.wait().unwrap();
     let mut err = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(status.code(), Some(1));
 }

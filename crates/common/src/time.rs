@@ -62,7 +62,8 @@ impl UtcTime {
             return None;
         }
         let days = days_from_civil(year, month, day);
-        let secs = days * 86_400 + i64::from(hour) * 3600 + i64::from(minute) * 60 + i64::from(second);
+        let secs =
+            days * 86_400 + i64::from(hour) * 3600 + i64::from(minute) * 60 + i64::from(second);
         Some(Self(secs * MICROS + i64::from(micros)))
     }
 
@@ -150,7 +151,12 @@ mod tests {
         let t = UtcTime::from_civil(2018, 2, 28, 10, 0, 1, 250).unwrap();
         assert_eq!(t.to_civil(), (2018, 2, 28, 10, 0, 1, 250));
         assert_eq!(t.unix_seconds(), 1_519_812_001);
-        assert_eq!(UtcTime::from_civil(1970, 1, 1, 0, 0, 0, 0).unwrap().unix_micros(), 0);
+        assert_eq!(
+            UtcTime::from_civil(1970, 1, 1, 0, 0, 0, 0)
+                .unwrap()
+                .unix_micros(),
+            0
+        );
         assert_eq!(UtcTime::from_civil(2024, 2, 30, 0, 0, 0, 0), None);
         let before = UtcTime::from_civil(1969, 12, 31, 23, 59, 59, 0).unwrap();
         assert_eq!(before.unix_seconds(), -1);

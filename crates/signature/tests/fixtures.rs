@@ -1,6 +1,11 @@
 //! Every real signature in `../shared/interop` loads, has the type its manifest states, and its
 //! CMS signatures (primary, countersignature, timestamp tokens) verify.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use std::io::Read;
 use std::path::PathBuf;

@@ -160,11 +160,9 @@ fn countersigned_packages_report_both_signatures() {
         )
     );
     // Offline revocation is reported as information, never as a warning or error.
-    assert!(
-        r.issues
-            .iter()
-            .any(|i| i.severity == Severity::Information && i.code.is_none() && i.message.contains("revocation"))
-    );
+    assert!(r.issues.iter().any(|i| i.severity == Severity::Information
+        && i.code.is_none()
+        && i.message.contains("revocation")));
     assert_eq!(r.warning_count(), 0);
 }
 
