@@ -6,7 +6,9 @@ use std::path::PathBuf;
 
 use clap::Args;
 use signet_common::UtcTime;
-use signet_trust::{AllowList, RevocationMode, VerifierSettings, VerifyOptions, verify_package};
+use signet_trust::{
+    AllowList, ContentHash, RevocationMode, VerifierSettings, VerifyOptions, verify_package,
+};
 
 use crate::output::{Verbosity, parse_verbosity, print_report};
 use crate::trust_args::TrustArgs;
@@ -35,6 +37,10 @@ pub struct VerifyArgs {
     /// Print a JSON report per package instead of text.
     #[arg(long)]
     json: bool,
+    /// Also compute and print the SHA-512 content hash NuGet writes to `.nupkg.metadata`
+    /// (costs a second hash over the package).
+    #[arg(long = "content-hash")]
+    content_hash: bool,
     /// Verbosity: q[uiet], n[ormal], d[etailed].
     #[arg(short = 'v', long = "verbosity", default_value = "n", value_parser = parse_verbosity)]
     verbosity: Verbosity,
@@ -62,6 +68,11 @@ pub fn run(args: VerifyArgs) -> u8 {
     let revocation = RevocationMode::from_env_value(mode_value, RevocationMode::Offline);
     let mut options =
         VerifyOptions::new(VerifierSettings::verify_command(revocation), UtcTime::now());
+    options.content_hash = if args.content_hash {
+        ContentHash::Compute
+    } else {
+        ContentHash::Skip
+    };
     if !args.certificate_fingerprint.is_empty() {
         match AllowList::certificate_fingerprints(&args.certificate_fingerprint) {
             Ok(list) => options.certificate_fingerprints = Some(list),

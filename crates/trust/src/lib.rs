@@ -24,4 +24,4 @@ pub use report::{
 pub use roots::{RootSet, SNAPSHOT, TrustStore};
 pub use signet_signature::SignatureType;
 pub use signing::{UntrustedRootPolicy, check_signing_certificate};
-pub use verify::{VerifyOptions, verify_package};
+pub use verify::{ContentHash, VerifyOptions, verify_package};

@@ -185,14 +185,14 @@ fn ser_type<S: serde::Serializer>(t: &SignatureType, s: S) -> Result<S::Ok, S::E
 /// after verification (extraction, accepting a push) takes this value.
 #[derive(Clone, Debug, Serialize)]
 pub struct VerifiedPackage {
-    content_hash: String,
+    content_hash: Option<String>,
     signed: bool,
     signer_fingerprints: Vec<String>,
 }
 
 impl VerifiedPackage {
     pub(crate) fn new(
-        content_hash: String,
+        content_hash: Option<String>,
         signed: bool,
         signer_fingerprints: Vec<String>,
     ) -> Self {
@@ -203,9 +203,10 @@ impl VerifiedPackage {
         }
     }
 
-    /// `base64(SHA-512)` content hash of the verified bytes (spec §1.7).
-    pub fn content_hash(&self) -> &str {
-        &self.content_hash
+    /// `base64(SHA-512)` content hash of the verified bytes (spec §1.7), when the
+    /// verification computed it ([`crate::ContentHash::Compute`]).
+    pub fn content_hash(&self) -> Option<&str> {
+        self.content_hash.as_deref()
     }
 
     /// Whether the package carried a signature (an unsigned package verifies only when the

@@ -40,6 +40,20 @@ pub struct VerifyOptions {
     pub package_limits: signet_nupkg::Limits,
     /// Signature decoding limits.
     pub signature_limits: signet_signature::Limits,
+    /// Whether to compute the SHA-512 content hash (spec §1.7) in the integrity pass.
+    pub content_hash: ContentHash,
+}
+
+/// Whether verification also computes the package's SHA-512 content hash. Installs need it
+/// (`.nupkg.metadata`); a plain verify does not, and SHA-512 costs about as much as the
+/// package hash itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ContentHash {
+    /// Compute it in the same streaming pass as the package hash.
+    Compute,
+    /// Leave it out (`PackageReport::content_hash` is `None`).
+    Skip,
 }
 
 impl VerifyOptions {
@@ -54,6 +68,7 @@ impl VerifyOptions {
             now,
             package_limits: signet_nupkg::Limits::default(),
             signature_limits: signet_signature::Limits::default(),
+            content_hash: ContentHash::Compute,
         }
     }
 }
@@ -107,8 +122,11 @@ pub fn verify_package<R: Read + Seek>(
         report.version = Some(n.version);
     }
     let settings = &options.settings;
+    let want_content_hash = options.content_hash == ContentHash::Compute;
     if !pkg.has_signature_entry() {
-        report.content_hash = pkg.content_hash().ok();
+        if want_content_hash {
+            report.content_hash = pkg.content_hash().ok();
+        }
         if settings.allow_unsigned {
             report.status = Status::Valid;
         } else {
@@ -139,7 +157,7 @@ pub fn verify_package<R: Read + Seek>(
             } else {
                 Status::Disallowed
             };
-            if report.content_hash.is_none() {
+            if want_content_hash && report.content_hash.is_none() {
                 report.content_hash = pkg.content_hash().ok();
             }
         }
@@ -149,20 +167,19 @@ pub fn verify_package<R: Read + Seek>(
 }
 
 fn finish(report: &mut PackageReport, signed: bool) {
+    // A proof vouches for what was verified; the content hash is in it when computed.
     report.valid = report.status == Status::Valid;
     if report.valid {
-        if let Some(hash) = report.content_hash.clone() {
-            let fps = report
-                .signatures
-                .iter()
-                .filter_map(|s| s.certificate.as_ref().map(|c| c.sha256.clone()))
-                .collect();
-            report.proof = Some(VerifiedPackage::new(hash, signed, fps));
-        } else {
-            // Without a content hash nothing can be vouched for.
-            report.valid = false;
-            report.status = Status::Unknown;
-        }
+        let fps = report
+            .signatures
+            .iter()
+            .filter_map(|s| s.certificate.as_ref().map(|c| c.sha256.clone()))
+            .collect();
+        report.proof = Some(VerifiedPackage::new(
+            report.content_hash.clone(),
+            signed,
+            fps,
+        ));
     }
 }
 
@@ -200,16 +217,18 @@ fn run_providers<R: Read + Seek>(
         format!("Signature Hash Algorithm: {alg}"),
     ));
     let mut package_hasher = alg.hasher();
-    let mut content_hasher = HashAlgorithm::Sha512.hasher();
+    let mut content_hasher =
+        (options.content_hash == ContentHash::Compute).then(|| HashAlgorithm::Sha512.hasher());
     let streamed = pkg.stream_stripped(&mut |chunk| {
         package_hasher.update(chunk);
-        content_hasher.update(chunk);
+        if let Some(h) = content_hasher.as_mut() {
+            h.update(chunk);
+        }
     });
     let integrity_ok = streamed.is_ok() && package_hasher.finish() == primary.content().hash();
-    if streamed.is_ok() {
+    if let (Ok(()), Some(h)) = (&streamed, content_hasher) {
         use base64::Engine;
-        report.content_hash =
-            Some(base64::engine::general_purpose::STANDARD.encode(content_hasher.finish()));
+        report.content_hash = Some(base64::engine::general_purpose::STANDARD.encode(h.finish()));
     }
     if integrity_ok {
         statuses.push(Status::Valid);

@@ -230,3 +230,18 @@ proptest::proptest! {
         proptest::prop_assert_eq!(error_codes(&r), vec![NuCode::NU3008], "{} byte {}: {:?}", name, at, r.issues);
     }
 }
+
+#[test]
+fn content_hash_can_be_skipped() {
+    let trust = TrustStore::bundled().unwrap();
+    let mut options = VerifyOptions::new(
+        VerifierSettings::verify_command(RevocationMode::Offline),
+        now(),
+    );
+    options.content_hash = signet_trust::ContentHash::Skip;
+    let file = std::fs::File::open(packages().join("nuget.versioning.5.0.0.nupkg")).unwrap();
+    let r = verify_package(file, &trust, &options);
+    assert!(r.valid);
+    assert_eq!(r.content_hash, None);
+    assert_eq!(r.verified().unwrap().content_hash(), None);
+}
