@@ -77,6 +77,78 @@ pub fn build_primary_signature(
     req: &SignatureRequest,
     signer: &dyn Signer,
 ) -> Result<Vec<u8>, Error> {
+    build_primary_signature_with(req, signer, &|_| {})
+}
+
+/// The parts of a primary signature after assembly and before signing and encoding.
+///
+/// FOR TESTS ONLY, not a stable API: [`build_primary_signature_with`] hands these to an edit
+/// so that tests can build the malformed signatures NuGet's load-time checks reject (spec §3.8).
+/// The defaults are exactly what [`build_primary_signature`] writes.
+#[doc(hidden)]
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct BuildParts {
+    /// The signed attributes, each a DER `Attribute`; written as a DER SET OF and signed after
+    /// the edit (the messageDigest attribute is not recomputed).
+    pub signed_attributes: Vec<Vec<u8>>,
+    /// Unsigned attributes, each a DER `Attribute` (none by default: the field is omitted).
+    pub unsigned_attributes: Vec<Vec<u8>>,
+    /// The certificate set, DER, written in this order (by default the chain, de-duplicated
+    /// and sorted).
+    pub certificates: Vec<Vec<u8>>,
+    /// The encapsulated content (by default the §2 text).
+    pub content: Vec<u8>,
+    /// How many copies of the SignerInfo go into `signerInfos` (by default 1).
+    pub signer_info_copies: usize,
+}
+
+impl BuildParts {
+    /// One DER element with a single-byte tag.
+    pub fn encode(tag: u8, content: &[u8]) -> Vec<u8> {
+        encode(tag, content)
+    }
+
+    /// An OBJECT IDENTIFIER element.
+    pub fn encode_oid(oid: &const_oid::ObjectIdentifier) -> Vec<u8> {
+        oid_tlv(oid)
+    }
+
+    /// A DER `Attribute` with `values` (each an encoded element) as a DER SET OF.
+    pub fn encode_attribute(oid: &const_oid::ObjectIdentifier, values: &[&[u8]]) -> Vec<u8> {
+        let set = encode_set_of(values.iter().map(|v| v.to_vec()).collect());
+        encode_seq(tag::SEQUENCE, &[&oid_tlv(oid), &set])
+    }
+
+    /// Removes every signed attribute of type `oid`; returns how many there were.
+    pub fn remove_signed_attribute(&mut self, oid: &const_oid::ObjectIdentifier) -> usize {
+        let before = self.signed_attributes.len();
+        let prefix = oid_tlv(oid);
+        self.signed_attributes
+            .retain(|a| attribute_type(a) != Some(prefix.as_slice()));
+        before - self.signed_attributes.len()
+    }
+}
+
+/// The encoded OBJECT IDENTIFIER of a DER `Attribute`, if it parses.
+fn attribute_type(attribute: &[u8]) -> Option<&[u8]> {
+    let mut r = crate::tlv::Reader::new(attribute);
+    let seq = r.expect(tag::SEQUENCE, "Attribute").ok()?;
+    seq.reader()
+        .expect(tag::OID, "attrType")
+        .ok()
+        .map(|t| t.raw)
+}
+
+/// [`build_primary_signature`] with a test hook: `edit` may change the [`BuildParts`] before
+/// the signed attributes are signed and everything is encoded. FOR TESTS ONLY; with a no-op
+/// edit the output is byte-identical to [`build_primary_signature`].
+#[doc(hidden)]
+pub fn build_primary_signature_with(
+    req: &SignatureRequest,
+    signer: &dyn Signer,
+    edit: &dyn Fn(&mut BuildParts),
+) -> Result<Vec<u8>, Error> {
     let chain = signer.certificate_chain();
     let leaf_der = chain
         .first()
@@ -140,7 +212,23 @@ pub fn build_primary_signature(
             ));
         }
     }
-    let signed_attrs = encode_set_of(attrs);
+    let mut certificates: Vec<Vec<u8>> = Vec::new();
+    for c in chain {
+        if !certificates.contains(c) {
+            certificates.push(c.clone());
+        }
+    }
+    certificates.sort();
+    let mut parts = BuildParts {
+        signed_attributes: attrs,
+        unsigned_attributes: Vec::new(),
+        certificates,
+        content,
+        signer_info_copies: 1,
+    };
+    edit(&mut parts);
+
+    let signed_attrs = encode_set_of(parts.signed_attributes);
     let signature = signer.sign(req.hash_algorithm, &signed_attrs)?;
 
     let (version, sid) = match leaf.subject_key_identifier() {
@@ -162,6 +250,15 @@ pub fn build_primary_signature(
     if let Some(first) = implicit_attrs.first_mut() {
         *first = tag::ctx_cons(0);
     }
+    let unsigned_attrs = if parts.unsigned_attributes.is_empty() {
+        Vec::new()
+    } else {
+        let mut set = encode_set_of(parts.unsigned_attributes);
+        if let Some(first) = set.first_mut() {
+            *first = tag::ctx_cons(1);
+        }
+        set
+    };
     let signer_info = encode_seq(
         tag::SEQUENCE,
         &[
@@ -171,30 +268,24 @@ pub fn build_primary_signature(
             &implicit_attrs,
             &alg_with_null(&oids::RSA_ENCRYPTION),
             &encode(tag::OCTET_STRING, &signature),
+            &unsigned_attrs,
         ],
     );
     let encap = encode_seq(
         tag::SEQUENCE,
         &[
             &oid_tlv(&oids::DATA),
-            &encode(tag::ctx_cons(0), &encode(tag::OCTET_STRING, &content)),
+            &encode(tag::ctx_cons(0), &encode(tag::OCTET_STRING, &parts.content)),
         ],
     );
-    let mut certs: Vec<Vec<u8>> = Vec::new();
-    for c in chain {
-        if !certs.contains(c) {
-            certs.push(c.clone());
-        }
-    }
-    certs.sort();
     let signed_data = encode_seq(
         tag::SEQUENCE,
         &[
             &version_tlv,
             &encode(tag::SET, &digest_alg),
             &encap,
-            &encode(tag::ctx_cons(0), &certs.concat()),
-            &encode(tag::SET, &signer_info),
+            &encode(tag::ctx_cons(0), &parts.certificates.concat()),
+            &encode(tag::SET, &signer_info.repeat(parts.signer_info_copies)),
         ],
     );
     Ok(encode_seq(

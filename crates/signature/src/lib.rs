@@ -19,6 +19,8 @@ mod timestamp;
 mod tlv;
 
 pub use attributes::{RepositoryInfo, SignatureType, is_absolute_https};
+#[doc(hidden)]
+pub use builder::{BuildParts, build_primary_signature_with};
 pub use builder::{SignatureKind, SignatureRequest, build_primary_signature};
 pub use cert::{Certificate, hex_upper, index_der_certificates};
 pub use cms::{
