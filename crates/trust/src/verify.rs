@@ -241,24 +241,22 @@ fn run_providers<R: Read + Seek>(
         statuses.push(Status::Suspect);
     }
 
-    let countersignature = primary.repository_countersignature()?;
+    // The repository countersignature is decoded only when a provider needs it, so that a
+    // broken one is never examined in accept/require mode when the primary is fine (§5.6).
+    let counter = Lazy::new(&primary);
     // 2. The client's trusted signers.
     if let Some(list) = &options.trusted_signers {
         statuses.push(allow_list(
             list,
             &primary,
-            countersignature.as_ref(),
+            &counter,
             &options.settings,
             report,
-        ));
+        )?);
     }
     // 3. Trust and validity.
     statuses.push(trust_and_validity(
-        &primary,
-        countersignature.as_ref(),
-        trust,
-        options,
-        report,
+        &primary, &counter, trust, options, report,
     )?);
     // 4. The source's repository certificates, then 5. CLI fingerprints.
     for list in [
@@ -271,12 +269,35 @@ fn run_providers<R: Read + Seek>(
         statuses.push(allow_list(
             list,
             &primary,
-            countersignature.as_ref(),
+            &counter,
             &options.settings,
             report,
-        ));
+        )?);
     }
     Ok(statuses.into_iter().min().unwrap_or(Status::Unknown))
+}
+
+/// The repository countersignature, decoded on first use.
+struct Lazy<'a> {
+    primary: &'a PrimarySignature,
+    cell: std::cell::OnceCell<Option<Countersignature>>,
+}
+
+impl<'a> Lazy<'a> {
+    fn new(primary: &'a PrimarySignature) -> Self {
+        Self {
+            primary,
+            cell: std::cell::OnceCell::new(),
+        }
+    }
+
+    fn get(&self) -> Result<Option<&Countersignature>, Exception> {
+        if let Some(c) = self.cell.get() {
+            return Ok(c.as_ref());
+        }
+        let decoded = self.primary.repository_countersignature()?;
+        Ok(self.cell.get_or_init(|| decoded).as_ref())
+    }
 }
 
 fn friendly_name(kind: SignatureType, placement: Placement) -> &'static str {
@@ -292,13 +313,19 @@ fn friendly_name(kind: SignatureType, placement: Placement) -> &'static str {
 fn allow_list(
     list: &AllowList,
     primary: &PrimarySignature,
-    counter: Option<&Countersignature>,
+    counter: &Lazy<'_>,
     settings: &VerifierSettings,
     report: &mut PackageReport,
-) -> Status {
+) -> Result<Status, Exception> {
+    // Only lists with countersignature entries need the countersignature.
+    let counter = if list.entries.iter().any(|e| e.countersignature) {
+        counter.get()?
+    } else {
+        None
+    };
     if list.entries.is_empty() {
         if !list.require_non_empty {
-            return Status::Valid;
+            return Ok(Status::Valid);
         }
         let message = match list.kind {
             AllowListKind::TrustedSigners => {
@@ -311,7 +338,7 @@ fn allow_list(
         report
             .issues
             .push(Issue::new(Some(NuCode::NU3034), Severity::Error, message));
-        return Status::Disallowed;
+        return Ok(Status::Disallowed);
     }
     let fp_matches = |cert: &Certificate, alg: HashAlgorithm, fp: &str| {
         signet_signature::hex_upper(&cert.fingerprint(alg)).eq_ignore_ascii_case(fp)
@@ -351,7 +378,7 @@ fn allow_list(
         primary_match || counter_match
     });
     if matched {
-        return Status::Valid;
+        return Ok(Status::Valid);
     }
     let message = match list.kind {
         AllowListKind::TrustedSigners => "This package is signed but not by a trusted signer.",
@@ -370,11 +397,11 @@ fn allow_list(
     report
         .issues
         .push(Issue::new(Some(NuCode::NU3034), severity, message));
-    if settings.allow_untrusted {
+    Ok(if settings.allow_untrusted {
         Status::Valid
     } else {
         Status::Disallowed
-    }
+    })
 }
 
 /// One signature's evaluation (spec §5.4).
@@ -401,7 +428,7 @@ struct Subject<'a> {
 
 fn trust_and_validity(
     primary: &PrimarySignature,
-    counter: Option<&Countersignature>,
+    counter: &Lazy<'_>,
     trust: &TrustStore,
     options: &VerifyOptions,
     report: &mut PackageReport,
@@ -425,18 +452,17 @@ fn trust_and_validity(
     };
     let mut primary_eval = evaluate(&primary_subject, trust, options);
 
-    let evaluate_counter = counter.is_some()
-        && match settings.countersignatures {
-            crate::policy::CountersignaturePolicy::IfExists => true,
-            crate::policy::CountersignaturePolicy::IfExistsAndIsNecessary => {
-                primary.signature_type() != SignatureType::Repository
-                    && ((primary_eval.report.status != Status::Valid
-                        && primary_eval.untrusted_root)
-                        || primary_eval.expired_at.is_some())
-            }
-        };
+    let needed = match settings.countersignatures {
+        crate::policy::CountersignaturePolicy::IfExists => true,
+        crate::policy::CountersignaturePolicy::IfExistsAndIsNecessary => {
+            primary.signature_type() != SignatureType::Repository
+                && ((primary_eval.report.status != Status::Valid && primary_eval.untrusted_root)
+                    || primary_eval.expired_at.is_some())
+        }
+    };
+    let counter = if needed { counter.get()? } else { None };
     let mut counter_eval = None;
-    if let (true, Some(c)) = (evaluate_counter, counter) {
+    if let Some(c) = counter {
         let subject = Subject {
             placement: Placement::Countersignature,
             kind: SignatureType::Repository,
