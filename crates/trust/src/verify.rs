@@ -243,7 +243,7 @@ fn run_providers<R: Read + Seek>(
 
     // The repository countersignature is decoded only when a provider needs it, so that a
     // broken one is never examined in accept/require mode when the primary is fine (§5.6).
-    let counter = Lazy::new(&primary);
+    let counter = LazyCountersignature::new(&primary);
     // 2. The client's trusted signers.
     if let Some(list) = &options.trusted_signers {
         statuses.push(allow_list(
@@ -278,12 +278,12 @@ fn run_providers<R: Read + Seek>(
 }
 
 /// The repository countersignature, decoded on first use.
-struct Lazy<'a> {
+struct LazyCountersignature<'a> {
     primary: &'a PrimarySignature,
     cell: std::cell::OnceCell<Option<Countersignature>>,
 }
 
-impl<'a> Lazy<'a> {
+impl<'a> LazyCountersignature<'a> {
     fn new(primary: &'a PrimarySignature) -> Self {
         Self {
             primary,
@@ -313,7 +313,7 @@ fn friendly_name(kind: SignatureType, placement: Placement) -> &'static str {
 fn allow_list(
     list: &AllowList,
     primary: &PrimarySignature,
-    counter: &Lazy<'_>,
+    counter: &LazyCountersignature<'_>,
     settings: &VerifierSettings,
     report: &mut PackageReport,
 ) -> Result<Status, Exception> {
@@ -428,7 +428,7 @@ struct Subject<'a> {
 
 fn trust_and_validity(
     primary: &PrimarySignature,
-    counter: &Lazy<'_>,
+    counter: &LazyCountersignature<'_>,
     trust: &TrustStore,
     options: &VerifyOptions,
     report: &mut PackageReport,
