@@ -3,7 +3,6 @@
 //! never consulted.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use signet_signature::{Certificate, index_der_certificates};
@@ -17,92 +16,118 @@ pub const SNAPSHOT: &str = "Microsoft Trusted Root Program bundles of the .NET S
 static CODESIGN_DER: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/codesignctl.der"));
 static TIMESTAMP_DER: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/timestampctl.der"));
 
-struct Entry {
-    der: Cow<'static, [u8]>,
-    parsed: OnceLock<Option<Certificate>>,
-}
-
 /// A set of trust anchors indexed by subject, parsed lazily (a bundle has hundreds of roots and
-/// a verification touches two or three).
+/// a verification touches two or three). Building the index walks only each certificate's
+/// outer TLVs; lookups are binary searches over the sorted subjects.
 #[derive(Default)]
 pub struct RootSet {
-    entries: Vec<Entry>,
-    by_subject: HashMap<Vec<u8>, Vec<usize>>,
+    ders: Vec<Cow<'static, [u8]>>,
+    parsed: Vec<OnceLock<Option<Box<Certificate>>>>,
+    /// (subject start, subject end, index into `ders`), sorted by subject bytes.
+    by_subject: Vec<(usize, usize, usize)>,
 }
 
 impl std::fmt::Debug for RootSet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "RootSet({} roots)", self.entries.len())
+        write!(f, "RootSet({} roots)", self.ders.len())
     }
 }
 
 impl RootSet {
     fn from_static(der: &'static [u8]) -> Result<Self, Error> {
-        let mut set = Self::default();
         let index = index_der_certificates(der).map_err(Error::Roots)?;
+        let mut set = Self {
+            ders: Vec::with_capacity(index.len()),
+            parsed: Vec::with_capacity(index.len()),
+            by_subject: Vec::with_capacity(index.len()),
+        };
         for (cert, subject) in index {
-            set.push(Cow::Borrowed(cert), subject.to_vec(), None);
+            let start = subject.as_ptr() as usize - cert.as_ptr() as usize;
+            set.by_subject
+                .push((start, start + subject.len(), set.ders.len()));
+            set.ders.push(Cow::Borrowed(cert));
+            set.parsed.push(OnceLock::new());
         }
+        set.sort();
         Ok(set)
     }
 
-    fn push(&mut self, der: Cow<'static, [u8]>, subject: Vec<u8>, parsed: Option<Certificate>) {
-        if self.by_subject.get(&subject).is_some_and(|ix| {
-            ix.iter()
-                .any(|i| self.entries.get(*i).is_some_and(|e| e.der == der))
-        }) {
-            return; // already present
-        }
-        let cell = OnceLock::new();
-        if let Some(p) = parsed {
-            let _ = cell.set(Some(p));
-        }
-        self.by_subject
-            .entry(subject)
-            .or_default()
-            .push(self.entries.len());
-        self.entries.push(Entry { der, parsed: cell });
+    fn subject_of(&self, entry: &(usize, usize, usize)) -> &[u8] {
+        self.ders
+            .get(entry.2)
+            .and_then(|d| d.get(entry.0..entry.1))
+            .unwrap_or_default()
     }
 
-    /// Adds a root.
+    fn sort(&mut self) {
+        let mut index = std::mem::take(&mut self.by_subject);
+        index.sort_by(|a, b| self.subject_of(a).cmp(self.subject_of(b)));
+        self.by_subject = index;
+    }
+
+    /// Indexes into `ders` of the roots whose subject is `subject`.
+    fn indexes<'s>(&'s self, subject: &'s [u8]) -> impl Iterator<Item = usize> + 's {
+        let first = self
+            .by_subject
+            .partition_point(|e| self.subject_of(e) < subject);
+        self.by_subject
+            .get(first..)
+            .unwrap_or_default()
+            .iter()
+            .take_while(move |e| self.subject_of(e) == subject)
+            .map(|e| e.2)
+    }
+
+    /// Adds a root (ignored if already present).
     pub fn add(&mut self, cert: Certificate) {
-        let subject = cert.subject_der().to_vec();
-        let der = Cow::Owned(cert.der().to_vec());
-        self.push(der, subject, Some(cert));
+        if self.contains(&cert) {
+            return;
+        }
+        let der = cert.der().to_vec();
+        let subject_len = cert.subject_der().len();
+        let Some(start) = der
+            .windows(subject_len)
+            .position(|w| w == cert.subject_der())
+        else {
+            return;
+        };
+        let subject = (start, start + subject_len);
+        let cell = OnceLock::new();
+        let _ = cell.set(Some(Box::new(cert)));
+        self.by_subject
+            .push((subject.0, subject.1, self.ders.len()));
+        self.ders.push(Cow::Owned(der));
+        self.parsed.push(cell);
+        self.sort();
     }
 
     /// Number of roots.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.ders.len()
     }
 
     /// Whether the set is empty.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.ders.is_empty()
     }
 
     /// Roots whose subject is `subject` (DER Name).
     pub fn with_subject(&self, subject: &[u8]) -> Vec<&Certificate> {
-        self.by_subject
-            .get(subject)
-            .map(|ix| {
-                ix.iter()
-                    .filter_map(|i| self.entries.get(*i))
-                    .filter_map(|e| {
-                        e.parsed
-                            .get_or_init(|| Certificate::from_der(&e.der).ok())
-                            .as_ref()
-                    })
-                    .collect()
+        self.indexes(subject)
+            .filter_map(|i| {
+                let der = self.ders.get(i)?;
+                self.parsed
+                    .get(i)?
+                    .get_or_init(|| Certificate::from_der(der).ok().map(Box::new))
+                    .as_deref()
             })
-            .unwrap_or_default()
+            .collect()
     }
 
     /// Whether `cert` is one of the anchors (byte-identical).
     pub fn contains(&self, cert: &Certificate) -> bool {
-        self.with_subject(cert.subject_der())
-            .iter()
-            .any(|r| r.der() == cert.der())
+        self.indexes(cert.subject_der())
+            .any(|i| self.ders.get(i).is_some_and(|d| d.as_ref() == cert.der()))
     }
 }
 
@@ -169,8 +194,8 @@ mod tests {
         let store = TrustStore::bundled().unwrap();
         assert_eq!(store.code_signing().len(), 299);
         assert_eq!(store.timestamping().len(), 310);
-        let any = store.code_signing().entries.first().unwrap();
-        let cert = Certificate::from_der(&any.der).unwrap();
+        let any = store.code_signing().ders.first().unwrap();
+        let cert = Certificate::from_der(any).unwrap();
         assert!(store.code_signing().contains(&cert));
         assert!(
             !store
