@@ -17,6 +17,7 @@ pub mod oids;
 mod primary;
 mod timestamp;
 mod tlv;
+mod unsigned;
 
 pub use attributes::{RepositoryInfo, SignatureType, is_absolute_https};
 #[doc(hidden)]
@@ -31,6 +32,7 @@ pub use crypto::{Digest, PublicKey, Scheme, VerifyError, scheme_for_signature_al
 pub use error::Error;
 pub use primary::{Countersignature, PrimarySignature};
 pub use timestamp::{Timestamp, TstInfo};
+pub use unsigned::add_timestamp;
 
 /// Limits for decoding signatures. Exceeding one is its own error (NU3003).
 #[derive(Clone, Debug, PartialEq, Eq)]

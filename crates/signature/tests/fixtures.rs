@@ -280,3 +280,33 @@ fn garbage_and_truncations_never_panic() {
     let e = PrimarySignature::load(b"content", &Limits::default()).unwrap_err();
     assert_eq!(e.code(), signet_common::NuCode::NU3003);
 }
+
+#[test]
+fn add_timestamp_keeps_the_signature_and_appends_the_token() {
+    let limits = Limits::default();
+    let original = signature_of("TestPackage.AuthorSigned.1.0.0.nupkg");
+    let donor =
+        PrimarySignature::load(&signature_of("nuget.versioning.5.0.0.nupkg"), &limits).unwrap();
+    let token = donor.timestamp_tokens()[0].to_vec();
+    let with = signet_signature::add_timestamp(&original, &token).unwrap();
+    let sig = PrimarySignature::load(&with, &limits).unwrap();
+    // The signer's signed part is untouched: the CMS check still passes.
+    sig.verify_signature_value().unwrap();
+    let before = PrimarySignature::load(&original, &limits).unwrap();
+    assert_eq!(sig.signature_value(), before.signature_value());
+    assert_eq!(sig.certificates().len(), before.certificates().len());
+    // Both tokens are there (unsigned attributes are a DER SET OF, sorted, as .NET writes them).
+    let tokens = sig.timestamp_tokens();
+    assert_eq!(tokens.len(), 2);
+    assert!(tokens.contains(&before.timestamp_tokens()[0]));
+    assert!(tokens.contains(&token.as_slice()));
+    // BER input (xunit.abstractions) is normalised and still verifies.
+    let ber = signature_of("xunit.abstractions.2.0.3.nupkg");
+    let with = signet_signature::add_timestamp(&ber, &token).unwrap();
+    PrimarySignature::load(&with, &limits)
+        .unwrap()
+        .verify_signature_value()
+        .unwrap();
+    // Garbage is an error, not a panic.
+    assert!(signet_signature::add_timestamp(b"nope", &token).is_err());
+}
