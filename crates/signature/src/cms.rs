@@ -390,7 +390,7 @@ fn header_len(der: &[u8]) -> usize {
 
 impl<'a> Reader<'a> {
     /// Raw encodings of all remaining elements.
-    pub(crate) fn all_raw(mut self) -> Result<Vec<Vec<u8>>, Error> {
+    pub fn all_raw(mut self) -> Result<Vec<Vec<u8>>, Error> {
         let mut out = Vec::new();
         while !self.is_empty() {
             out.push(self.next("element")?.raw.to_vec());

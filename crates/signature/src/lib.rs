@@ -16,7 +16,7 @@ mod error;
 pub mod oids;
 mod primary;
 mod timestamp;
-mod tlv;
+pub mod tlv;
 mod unsigned;
 
 pub use attributes::{RepositoryInfo, SignatureType, is_absolute_https};

@@ -1,4 +1,5 @@
-//! A minimal BER/DER tag-length-value walker and DER writer.
+//! A minimal BER/DER tag-length-value walker and DER writer, shared by the crates that
+//! hand-assemble CMS and RFC 3161/6960 structures (signature, tsa, trust).
 //!
 //! Hand-written rather than derived with `der` because NuGet signatures must be verified over the
 //! *raw* signed-attribute bytes (decoding through `der` re-sorts SET OF), and because real packages
@@ -11,7 +12,8 @@ use crate::Error;
 const MAX_DEPTH: usize = 64;
 
 /// Universal tags used by the CMS walker.
-pub(crate) mod tag {
+#[allow(missing_docs)]
+pub mod tag {
     pub const BOOLEAN: u8 = 0x01;
     pub const INTEGER: u8 = 0x02;
     pub const OCTET_STRING: u8 = 0x04;
@@ -35,9 +37,12 @@ pub(crate) mod tag {
 
 /// One DER element: its single-byte tag, its value bytes and the whole encoding.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Tlv<'a> {
+pub struct Tlv<'a> {
+    /// The tag byte.
     pub tag: u8,
+    /// The contents octets.
     pub value: &'a [u8],
+    /// The whole encoding (tag, length, contents).
     pub raw: &'a [u8],
 }
 
@@ -62,19 +67,22 @@ impl<'a> Tlv<'a> {
 
 /// A cursor over consecutive DER elements.
 #[derive(Clone, Debug)]
-pub(crate) struct Reader<'a> {
+pub struct Reader<'a> {
     data: &'a [u8],
 }
 
 impl<'a> Reader<'a> {
+    /// A reader over `data`.
     pub fn new(data: &'a [u8]) -> Self {
         Self { data }
     }
 
+    /// Whether every element was read.
     pub fn is_empty(&self) -> bool {
         self.data.is_empty()
     }
 
+    /// The tag of the next element.
     pub fn peek_tag(&self) -> Option<u8> {
         self.data.first().copied()
     }
@@ -152,7 +160,7 @@ fn header(data: &[u8]) -> Result<(u8, Option<usize>, usize), String> {
 /// definite and constructed OCTET STRINGs become primitive. Elements that already have definite
 /// lengths and no constructed strings are copied verbatim (their bytes may be covered by a
 /// signature, e.g. certificates). Returns the input unchanged when it is already plain.
-pub(crate) fn ber_to_der(input: &[u8]) -> Result<Vec<u8>, Error> {
+pub fn ber_to_der(input: &[u8]) -> Result<Vec<u8>, Error> {
     let (out, rest, changed) = normalize_element(input, 0).map_err(Error::Ber)?;
     if !rest.is_empty() {
         return Err(Error::Ber("trailing data after the signature".into()));
@@ -248,7 +256,7 @@ fn encode_len(len: usize, out: &mut Vec<u8>) {
 }
 
 /// Encodes one element.
-pub(crate) fn encode(t: u8, content: &[u8]) -> Vec<u8> {
+pub fn encode(t: u8, content: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(content.len() + 6);
     out.push(t);
     encode_len(content.len(), &mut out);
@@ -257,12 +265,12 @@ pub(crate) fn encode(t: u8, content: &[u8]) -> Vec<u8> {
 }
 
 /// Encodes a constructed element from already-encoded children.
-pub(crate) fn encode_seq(t: u8, children: &[&[u8]]) -> Vec<u8> {
+pub fn encode_seq(t: u8, children: &[&[u8]]) -> Vec<u8> {
     encode(t, &children.concat())
 }
 
 /// Encodes a DER SET OF: children sorted by their encodings (X.690 §11.6).
-pub(crate) fn encode_set_of(mut children: Vec<Vec<u8>>) -> Vec<u8> {
+pub fn encode_set_of(mut children: Vec<Vec<u8>>) -> Vec<u8> {
     children.sort();
     encode(tag::SET, &children.concat())
 }
