@@ -5,14 +5,18 @@
 
 mod chain;
 mod error;
+mod limits;
+pub mod ocsp;
 mod policy;
 mod report;
 mod roots;
 mod signing;
+mod status;
 mod verify;
 
 pub use chain::{Chain, ChainProblem, build_chain};
 pub use error::Error;
+pub use limits::RevocationLimits;
 pub use policy::{
     AllowList, AllowListKind, CountersignaturePolicy, RevocationMode, TrustTarget,
     TrustedCertificate, VerifierSettings,
@@ -24,4 +28,5 @@ pub use report::{
 pub use roots::{RootSet, SNAPSHOT, TrustStore};
 pub use signet_signature::SignatureType;
 pub use signing::{UntrustedRootPolicy, check_signing_certificate};
+pub use status::{RevocationReason, RevocationStatus};
 pub use verify::{ContentHash, VerifyOptions, verify_package};
