@@ -28,5 +28,8 @@ pub use files::{PFX_PASSWORD, WrittenCert, write_cert_files};
 pub use interop::interop_dir;
 pub use package::{PackageBuilder, large_package};
 pub use pem::pem_encode;
-pub use pki::{CertKey, TestPki, code_signing_cert_with_validity, pki};
+pub use pki::{
+    CertKey, TestPki, TimestampingProfile, code_signing_cert_with_validity, pki,
+    timestamping_cert_with,
+};
 pub use signer::OpenSslSigner;

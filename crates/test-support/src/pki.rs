@@ -567,3 +567,59 @@ fn sha1_signed_leaf(params: &CertificateParams, key: KeyPair, intermediate: &Cer
         key_pkcs8_der: key.serialize_der(),
     }
 }
+
+/// How [`timestamping_cert_with`] departs from [`TestPki::timestamping`]; the default is that
+/// profile (critical timeStamping EKU alone, RSA-2048, valid 2020-01-01 to 2090-01-01).
+#[derive(Clone, Debug)]
+pub struct TimestampingProfile {
+    /// Start of validity.
+    pub not_before: OffsetDateTime,
+    /// End of validity.
+    pub not_after: OffsetDateTime,
+    /// Whether the timeStamping EKU is marked critical, as RFC 3161 §2.3 requires.
+    pub eku_critical: bool,
+    /// An RSA-1024 subject key (made by `openssl`) instead of RSA-2048.
+    pub rsa_1024: bool,
+}
+
+impl Default for TimestampingProfile {
+    fn default() -> Self {
+        Self {
+            not_before: datetime!(2020-01-01 0:00 UTC),
+            not_after: datetime!(2090-01-01 0:00 UTC),
+            eku_critical: true,
+            rsa_1024: false,
+        }
+    }
+}
+
+/// A new TSA leaf issued by the same intermediate as [`pki`], with a fresh key and a serial
+/// no other test certificate has, shaped by `profile` (for the timestamp authority's refusals
+/// and the client's validity checks).
+pub fn timestamping_cert_with(profile: &TimestampingProfile) -> CertKey {
+    let pki = pki();
+    let issuer = Issuer::new(
+        intermediate_params(),
+        load_key(&pki.intermediate.key_pkcs8_der),
+    );
+    let mut params = leaf_params(
+        "signet test timestamping (custom)",
+        NEXT_SERIAL.fetch_add(1, Ordering::Relaxed),
+    );
+    params.not_before = profile.not_before;
+    params.not_after = profile.not_after;
+    if profile.eku_critical {
+        params.extended_key_usages.clear();
+        let mut eku =
+            CustomExtension::from_oid_content(OID_EXT_KEY_USAGE, EKU_TIME_STAMPING_ONLY.to_vec());
+        eku.set_criticality(true);
+        params.custom_extensions.push(eku);
+    } else {
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::TimeStamping];
+    }
+    if profile.rsa_1024 {
+        rsa1024_leaf(&params, &issuer)
+    } else {
+        issue(&params, new_rsa_2048_key(), &issuer)
+    }
+}
