@@ -30,5 +30,7 @@ pub use pki::{
 };
 pub use profile::Urls;
 pub use responder::{OCSP_VALIDITY_SECONDS, Responder};
-pub use server::{Clock, ServeOptions, SystemClock, bind_loopback, check_loopback, serve};
+pub use server::{
+    Clock, ServeOptions, SystemClock, TSA_SERIAL_FILE, bind_loopback, check_loopback, serve,
+};
 pub use state::STATE_FILE;

@@ -5,28 +5,14 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
-use signet_common::UtcTime;
+use signet_keys::SoftwareSigner;
+use signet_tsa::{Authority, AuthorityConfig};
+pub use signet_tsa::{Clock, SystemClock};
 use tokio::net::TcpListener;
 
 use crate::error::Error;
+use crate::model::CertName;
 use crate::responder::Responder;
-
-/// Where the server reads the time. Libraries take time as an argument; the server is the one
-/// place that reads a clock, and tests give it a fixed one.
-pub trait Clock: Send + Sync {
-    /// The current time.
-    fn now(&self) -> UtcTime;
-}
-
-/// The system clock (for the binary).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> UtcTime {
-        UtcTime::now()
-    }
-}
 
 /// How `serve` runs.
 #[non_exhaustive]
@@ -59,8 +45,13 @@ pub async fn bind_loopback(addr: SocketAddr) -> Result<TcpListener, Error> {
         .map_err(|e| Error::io("cannot listen on", addr.to_string(), e))
 }
 
+/// The file in which the TSA keeps its serial numbers (RFC 3161 §2.4.2: unique across
+/// restarts).
+pub const TSA_SERIAL_FILE: &str = "tsa-serial.state";
+
 /// Serves the PKI in `dir` on `listener` (which must be bound to loopback) until `shutdown`
-/// completes, then lets the requests in flight finish.
+/// completes, then lets the requests in flight finish: the routes of `router.rs`, with an
+/// RFC 3161 timestamp authority at `/tsa` signing with `tsa.key.pem` (`signet_tsa`).
 pub async fn serve(
     dir: &Path,
     listener: TcpListener,
@@ -70,9 +61,27 @@ pub async fn serve(
     let local = listener.local_addr().map_err(Error::Serve)?;
     check_loopback(local)?;
     let responder = Arc::new(Responder::open(dir)?);
-    let router = crate::router::router(responder, options.clock, None);
+    let tsa = signet_tsa::router(Arc::new(timestamp_authority(dir)?), options.clock.clone());
+    let router = crate::router::router(responder, options.clock, Some(tsa));
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(Error::Serve)
+}
+
+/// The TSA of the PKI: its key and chain, serials kept in [`TSA_SERIAL_FILE`].
+fn timestamp_authority(dir: &Path) -> Result<Authority, Error> {
+    let load_error = |reason: String| Error::LoadKey {
+        what: format!("the TSA key and certificate in {}", dir.display()),
+        reason,
+    };
+    let key = zeroize::Zeroizing::new(crate::files::read(&dir.join(CertName::Tsa.key_file()))?);
+    let chain = crate::files::read(&dir.join(CertName::Tsa.cert_file()))?;
+    let signer = SoftwareSigner::from_key_and_chain(&key, None, &chain)
+        .map_err(|e| load_error(e.to_string()))?;
+    Authority::new(
+        Box::new(signer),
+        AuthorityConfig::new(dir.join(TSA_SERIAL_FILE)),
+    )
+    .map_err(|e| load_error(e.to_string()))
 }

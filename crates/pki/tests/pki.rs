@@ -251,6 +251,17 @@ impl Server {
         }
     }
 
+    fn post(&self, path: &str, content_type: &str, body: Vec<u8>) -> (u16, Vec<u8>) {
+        let resp = reqwest::blocking::Client::new()
+            .post(format!("{}{path}", self.base))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.bytes().unwrap().to_vec())
+    }
+
     fn get(&self, path: &str) -> (u16, Vec<u8>) {
         let resp = reqwest::blocking::get(format!("{}{path}", self.base)).unwrap();
         let status = resp.status().as_u16();
@@ -301,6 +312,43 @@ fn serve_answers_crl_and_ocsp_and_follows_revoke() {
     assert_eq!(status, 200);
     let root_pem = std::fs::read_to_string(dir.join("root.pem")).unwrap();
     assert!(root_pem.contains(&pem_body(&root_der)));
+
+    // The TSA at /tsa answers `openssl ts -query`, and `openssl ts -verify` accepts the token.
+    let data = tmp.path().join("data.txt");
+    std::fs::write(&data, b"hello").unwrap();
+    let tsq = tmp.path().join("req.tsq");
+    let (ok, text) = openssl(&[
+        "ts",
+        "-query",
+        "-data",
+        s(&data),
+        "-sha256",
+        "-cert",
+        "-out",
+        s(&tsq),
+    ]);
+    assert!(ok, "{text}");
+    let (status, tsr) = server.post(
+        "/tsa",
+        "application/timestamp-query",
+        std::fs::read(&tsq).unwrap(),
+    );
+    assert_eq!(status, 200);
+    let tsr_path = tmp.path().join("resp.tsr");
+    std::fs::write(&tsr_path, tsr).unwrap();
+    let (ok, text) = openssl(&[
+        "ts",
+        "-verify",
+        "-in",
+        s(&tsr_path),
+        "-queryfile",
+        s(&tsq),
+        "-CAfile",
+        s(&dir.join("root.pem")),
+        "-untrusted",
+        s(&dir.join("intermediate.pem")),
+    ]);
+    assert!(ok && text.contains("Verification: OK"), "{text}");
 
     // Before: good, and the CRL is empty.
     let before = ocsp_status(&dir, "codesign", &server.base);
