@@ -4,26 +4,34 @@
 //! which reports NU-coded issues and returns a [`VerifiedPackage`] proof only on success.
 
 mod chain;
+mod crl;
 mod error;
+mod fetch;
 mod limits;
 pub mod ocsp;
 mod policy;
 mod report;
+mod revocation;
 mod roots;
 mod signing;
 mod status;
 mod verify;
 
 pub use chain::{Chain, ChainProblem, build_chain};
+pub use crl::Crl;
 pub use error::Error;
+pub use fetch::{FetchError, FetchErrorKind, Fetcher, HttpFetcher};
 pub use limits::RevocationLimits;
 pub use policy::{
-    AllowList, AllowListKind, CountersignaturePolicy, RevocationMode, TrustTarget,
-    TrustedCertificate, VerifierSettings,
+    AllowList, AllowListKind, CountersignaturePolicy, RevocationMode, RevocationPolicy,
+    TrustTarget, TrustedCertificate, VerifierSettings,
 };
 pub use report::{
     CertificateInfo, Issue, PackageReport, Placement, SignatureReport, Status, TimestampReport,
     VerifiedPackage,
+};
+pub use revocation::{
+    RevocationChecker, RevocationContext, RevocationSettings, RevocationSource, crl_urls, ocsp_urls,
 };
 pub use roots::{RootSet, SNAPSHOT, TrustStore};
 pub use signet_signature::SignatureType;

@@ -17,11 +17,30 @@ pub enum CountersignaturePolicy {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RevocationMode {
-    /// Fetch CRLs/OCSP (NuGet's default). Until online checking lands, status is unknown and
-    /// reported as NuGet reports an unreachable responder (NU3018 warning).
+    /// Ask OCSP responders and CRL distribution points (NuGet's default). A status that
+    /// stays unknown is a warning (NU3018 for signers, NU3028 for timestamps).
     Online,
-    /// Never go to the network: unknown status is informational.
+    /// Never go to the network; cached CRLs and OCSP responses are still used (NuGet's
+    /// offline mode is Windows' cache-only checking). Unknown status is informational.
     Offline,
+}
+
+/// What a revoked certificate in a signer's chain means for a signature.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RevocationPolicy {
+    /// NuGet's rule: any revocation invalidates the signature (NU3012, status Suspect),
+    /// whenever it happened.
+    #[default]
+    NuGet,
+    /// Beyond NuGet (opt-in): a revocation that does not claim a key compromise and takes
+    /// effect after the signature's valid timestamp does not invalidate the signature; it is
+    /// reported as a warning. It takes effect at the invalidity date if one is given (or the
+    /// revocation time if earlier), else at the revocation time. A revocation always
+    /// invalidates when the reason is keyCompromise, cACompromise, aACompromise or
+    /// certificateHold, or when neither a reason (other than unspecified) nor an invalidity
+    /// date says when the key stopped being trustworthy. See docs/DIFFERENCES.md.
+    TimestampAware,
 }
 
 impl RevocationMode {

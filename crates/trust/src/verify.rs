@@ -4,6 +4,7 @@
 //! package is valid under the policy.
 
 use std::io::{Read, Seek};
+use std::sync::Arc;
 
 use signet_common::{HashAlgorithm, NuCode, Severity, UtcTime};
 use signet_nupkg::Package;
@@ -12,13 +13,17 @@ use signet_signature::{
     oids,
 };
 
-use crate::chain::{ChainProblem, build_chain};
-use crate::policy::{AllowList, AllowListKind, RevocationMode, TrustTarget, VerifierSettings};
+use crate::chain::{Chain, ChainProblem, build_chain};
+use crate::policy::{
+    AllowList, AllowListKind, RevocationMode, RevocationPolicy, TrustTarget, VerifierSettings,
+};
 use crate::report::{
     CertificateInfo, Issue, PackageReport, Placement, SignatureReport, Status, TimestampReport,
     VerifiedPackage,
 };
+use crate::revocation::{RevocationContext, RevocationSource};
 use crate::roots::TrustStore;
+use crate::status::{RevocationReason, RevocationStatus};
 
 /// Everything a verification needs besides the package and the trust store.
 #[derive(Clone, Debug)]
@@ -42,6 +47,11 @@ pub struct VerifyOptions {
     pub signature_limits: signet_signature::Limits,
     /// Whether to compute the SHA-512 content hash (spec §1.7) in the integrity pass.
     pub content_hash: ContentHash,
+    /// Where revocation status comes from ([`crate::RevocationChecker`]); `None` leaves every
+    /// status unknown (reported per `settings.revocation_mode`).
+    pub revocation: Option<Arc<dyn RevocationSource>>,
+    /// What a revoked signer certificate means (NuGet's rule by default).
+    pub revocation_policy: RevocationPolicy,
 }
 
 /// Whether verification also computes the package's SHA-512 content hash. Installs need it
@@ -69,6 +79,8 @@ impl VerifyOptions {
             package_limits: signet_nupkg::Limits::default(),
             signature_limits: signet_signature::Limits::default(),
             content_hash: ContentHash::Compute,
+            revocation: None,
+            revocation_policy: RevocationPolicy::NuGet,
         }
     }
 }
@@ -141,7 +153,8 @@ pub fn verify_package<R: Read + Seek>(
         return report;
     }
     report.signed = true;
-    match run_providers(&mut pkg, trust, options, &mut report) {
+    let revocation = RevocationContext::new(settings.revocation_mode, options.now);
+    match run_providers(&mut pkg, trust, options, &revocation, &mut report) {
         Ok(status) => report.status = status,
         Err(ex) => {
             // NuGet replaces all results with the exception (spec §5.1).
@@ -187,6 +200,7 @@ fn run_providers<R: Read + Seek>(
     pkg: &mut Package<R>,
     trust: &TrustStore,
     options: &VerifyOptions,
+    revocation: &RevocationContext,
     report: &mut PackageReport,
 ) -> Result<Status, Exception> {
     let bytes = match pkg.read_signature() {
@@ -256,7 +270,7 @@ fn run_providers<R: Read + Seek>(
     }
     // 3. Trust and validity.
     statuses.push(trust_and_validity(
-        &primary, &counter, trust, options, report,
+        &primary, &counter, trust, options, revocation, report,
     )?);
     // 4. The source's repository certificates, then 5. CLI fingerprints.
     for list in [
@@ -431,6 +445,7 @@ fn trust_and_validity(
     counter: &LazyCountersignature<'_>,
     trust: &TrustStore,
     options: &VerifyOptions,
+    revocation: &RevocationContext,
     report: &mut PackageReport,
 ) -> Result<Status, Exception> {
     let settings = &options.settings;
@@ -450,7 +465,7 @@ fn trust_and_validity(
             .map(|r| r.owners.clone())
             .unwrap_or_default(),
     };
-    let mut primary_eval = evaluate(&primary_subject, trust, options);
+    let mut primary_eval = evaluate(&primary_subject, trust, options, revocation);
 
     let needed = match settings.countersignatures {
         crate::policy::CountersignaturePolicy::IfExists => true,
@@ -476,7 +491,7 @@ fn trust_and_validity(
             service_index: Some(c.repository_info().service_index.clone()),
             owners: c.repository_info().owners.clone(),
         };
-        counter_eval = Some(evaluate(&subject, trust, options));
+        counter_eval = Some(evaluate(&subject, trust, options, revocation));
     }
 
     // Combination (spec §5.6): a valid repository countersignature vouches for an author
@@ -533,7 +548,12 @@ fn is_sha2_rsa(oid: &const_oid::ObjectIdentifier) -> bool {
     )
 }
 
-fn evaluate(s: &Subject<'_>, trust: &TrustStore, options: &VerifyOptions) -> Evaluation {
+fn evaluate(
+    s: &Subject<'_>,
+    trust: &TrustStore,
+    options: &VerifyOptions,
+    revocation: &RevocationContext,
+) -> Evaluation {
     let settings = &options.settings;
     let now = options.now;
     let name = friendly_name(s.kind, s.placement);
@@ -567,8 +587,15 @@ fn evaluate(s: &Subject<'_>, trust: &TrustStore, options: &VerifyOptions) -> Eva
             format!("The {name} should be timestamped to enable long-term signature validity after the certificate has expired."),
         ));
     } else if let Some(ts) = &s.first_timestamp {
-        let (ok, ts_report) =
-            evaluate_timestamp(ts, s.signature_value, name, trust, options, &mut issues);
+        let (ok, ts_report) = evaluate_timestamp(
+            ts,
+            s.signature_value,
+            name,
+            trust,
+            options,
+            revocation,
+            &mut issues,
+        );
         out.timestamp = Some(ts_report);
         if ok {
             window = Some((ts.lower_limit(), ts.upper_limit()));
@@ -726,12 +753,39 @@ fn evaluate(s: &Subject<'_>, trust: &TrustStore, options: &VerifyOptions) -> Eva
             }
         }
     }
-    if settings.report_unknown_revocation && !suspect {
+    // Revocation of every certificate but the root (ExcludeRoot), §5.4 step 5.
+    let findings = chain_revocation(&chain, options, revocation);
+    for (cert, status) in &findings.revoked {
+        if let Some(why) = revocation_tolerated(options.revocation_policy, status, window) {
+            issues.push(Issue::new(
+                Some(NuCode::NU3012),
+                Severity::Warning,
+                format!(
+                    "The {name}'s certificate chain has a revoked certificate, accepted under the timestamp-aware revocation policy: {}. {why}",
+                    revoked_detail(cert, status)
+                ),
+            ));
+        } else {
+            issues.push(Issue::new(
+                Some(NuCode::NU3012),
+                Severity::Error,
+                format!(
+                    "The {name} found a chain building issue: Revoked: {} {}.",
+                    ChainProblem::Revoked.message(),
+                    revoked_detail(cert, status)
+                ),
+            ));
+            suspect = true;
+        }
+    }
+    if settings.report_unknown_revocation && !suspect && !findings.unknown.is_empty() {
         issues.push(revocation_unknown_issue(
             settings.revocation_mode,
             &format!("{name}'s certificate"),
             name,
             NuCode::NU3018,
+            options.revocation.is_some(),
+            &findings.unknown,
         ));
     }
 
@@ -764,12 +818,32 @@ fn evaluate(s: &Subject<'_>, trust: &TrustStore, options: &VerifyOptions) -> Eva
     }
 }
 
-/// Unknown revocation status (no checker yet): information offline, a warning online, as
-/// NuGet reports offline mode and an unreachable responder. `what` names the certificate
-/// (`author primary signature's certificate`), `who` the one finding the issue.
-fn revocation_unknown_issue(mode: RevocationMode, what: &str, who: &str, code: NuCode) -> Issue {
+/// Unknown revocation status: information offline, a warning online, as NuGet reports
+/// offline mode and an unreachable responder. `what` names the certificate (`author primary
+/// signature's certificate`), `who` the one finding the issue; `unknown` says which
+/// certificates and why (appended, so that a user can act on the warning).
+fn revocation_unknown_issue(
+    mode: RevocationMode,
+    what: &str,
+    who: &str,
+    code: NuCode,
+    checker: bool,
+    unknown: &[(&Certificate, String)],
+) -> Issue {
+    let details = unknown
+        .iter()
+        .map(|(c, why)| format!("'{}': {why}", c.subject()))
+        .collect::<Vec<_>>()
+        .join("; ");
     match mode {
         // NuGet logs this through its information log, which carries no code.
+        RevocationMode::Offline if checker => Issue::new(
+            None,
+            Severity::Information,
+            format!(
+                "The {what} revocation status was not checked: revocation checking is offline (NUGET_CERT_REVOCATION_MODE=offline) and no current cached CRL or OCSP response covers {details}."
+            ),
+        ),
         RevocationMode::Offline => Issue::new(
             None,
             Severity::Information,
@@ -781,10 +855,120 @@ fn revocation_unknown_issue(mode: RevocationMode, what: &str, who: &str, code: N
             Some(code),
             Severity::Warning,
             format!(
-                "The {who} found a chain building issue: RevocationStatusUnknown: The revocation function was unable to check revocation for the certificate."
+                "The {who} found a chain building issue: RevocationStatusUnknown: The revocation function was unable to check revocation for the certificate. {details}."
             ),
         ),
     }
+}
+
+/// Revocation findings for one chain.
+struct ChainRevocation<'c> {
+    /// Revoked certificates with their status (always `RevocationStatus::Revoked`).
+    revoked: Vec<(&'c Certificate, RevocationStatus)>,
+    /// Certificates whose status is unknown, with why.
+    unknown: Vec<(&'c Certificate, String)>,
+}
+
+/// Checks every certificate of `chain` except its root — the anchor, or the self-signed end of
+/// an untrusted chain (.NET's ExcludeRoot) — against its issuer, the next certificate. The end
+/// of a partial chain has no issuer and stays unknown.
+fn chain_revocation<'c>(
+    chain: &'c Chain,
+    options: &VerifyOptions,
+    context: &RevocationContext,
+) -> ChainRevocation<'c> {
+    let mut out = ChainRevocation {
+        revoked: Vec::new(),
+        unknown: Vec::new(),
+    };
+    let certs = &chain.certificates;
+    let ends_in_root = !chain.problems.iter().any(|p| {
+        matches!(
+            p,
+            ChainProblem::PartialChain | ChainProblem::NotSignatureValid
+        )
+    });
+    for (i, cert) in certs.iter().enumerate() {
+        let Some(issuer) = certs.get(i + 1) else {
+            if !ends_in_root {
+                out.unknown
+                    .push((cert, "its issuer certificate was not found".into()));
+            }
+            break;
+        };
+        let status = match &options.revocation {
+            Some(source) => source.status(cert, issuer, context),
+            None => RevocationStatus::Unknown {
+                why: "no revocation checker is configured".into(),
+            },
+        };
+        match status {
+            RevocationStatus::Good => {}
+            RevocationStatus::Unknown { why } => out.unknown.push((cert, why)),
+            revoked => out.revoked.push((cert, revoked)),
+        }
+    }
+    out
+}
+
+/// `Certificate 'CN=…' was revoked at … (reason superseded, invalid since …)`.
+fn revoked_detail(cert: &Certificate, status: &RevocationStatus) -> String {
+    let RevocationStatus::Revoked {
+        time,
+        reason,
+        invalidity_date,
+    } = status
+    else {
+        return format!("Certificate '{}'", cert.subject());
+    };
+    let mut extra = vec![format!(
+        "reason {}",
+        reason.map_or("not given", RevocationReason::name)
+    )];
+    if let Some(d) = invalidity_date {
+        extra.push(format!("invalid since {d}"));
+    }
+    format!(
+        "Certificate '{}' was revoked at {time} ({})",
+        cert.subject(),
+        extra.join(", ")
+    )
+}
+
+/// Under [`RevocationPolicy::TimestampAware`], why a revocation does not invalidate a
+/// signature whose valid timestamp window is `window`; `None` when it does.
+fn revocation_tolerated(
+    policy: RevocationPolicy,
+    status: &RevocationStatus,
+    window: Option<(UtcTime, UtcTime)>,
+) -> Option<String> {
+    if policy != RevocationPolicy::TimestampAware {
+        return None;
+    }
+    let (_, upper) = window?;
+    let RevocationStatus::Revoked {
+        time,
+        reason,
+        invalidity_date,
+    } = status
+    else {
+        return None;
+    };
+    // When did the key stop being trustworthy? Compromise and hold never say; an
+    // unspecified reason says so only through an invalidity date.
+    let effective = match (reason, invalidity_date) {
+        (Some(r), _) if r.is_compromise() || *r == RevocationReason::CertificateHold => {
+            return None;
+        }
+        (_, Some(d)) => (*d).min(*time),
+        (None | Some(RevocationReason::Unspecified), None) => return None,
+        (Some(_), None) => *time,
+    };
+    (effective > upper).then(|| {
+        format!(
+            "The revocation takes effect at {effective}, after the signature's timestamp (upper limit {upper}), and does not claim a key compromise."
+        )
+    })
 }
 
 /// Timestamp checks of spec §4.3. Returns whether the timestamp is usable.
@@ -794,6 +978,7 @@ fn evaluate_timestamp(
     name: &str,
     trust: &TrustStore,
     options: &VerifyOptions,
+    revocation: &RevocationContext,
     issues: &mut Vec<Issue>,
 ) -> (bool, TimestampReport) {
     let settings = &options.settings;
@@ -941,13 +1126,32 @@ fn evaluate_timestamp(
         }
         ok = false;
     }
-    if ok && sev == Severity::Error {
-        issues.push(revocation_unknown_issue(
-            settings.revocation_mode,
-            &format!("{name}'s timestamp certificate"),
-            &format!("{name}'s timestamp"),
-            NuCode::NU3028,
-        ));
+    if ok {
+        // §4.3 step 10: a revoked TSA chain invalidates the timestamp (error level whatever
+        // the settings); unknown status is reported only when timestamp problems are errors.
+        let findings = chain_revocation(&chain, options, revocation);
+        for (cert, status) in &findings.revoked {
+            issues.push(Issue::new(
+                Some(NuCode::NU3028),
+                Severity::Error,
+                format!(
+                    "The {name}'s timestamp found a chain building issue: Revoked: {} {}.",
+                    ChainProblem::Revoked.message(),
+                    revoked_detail(cert, status)
+                ),
+            ));
+            ok = false;
+        }
+        if ok && sev == Severity::Error && !findings.unknown.is_empty() {
+            issues.push(revocation_unknown_issue(
+                settings.revocation_mode,
+                &format!("{name}'s timestamp certificate"),
+                &format!("{name}'s timestamp"),
+                NuCode::NU3028,
+                options.revocation.is_some(),
+                &findings.unknown,
+            ));
+        }
     }
     report.valid = ok;
     (ok, report)

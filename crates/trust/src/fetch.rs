@@ -1,0 +1,215 @@
+//! Fetching revocation data over HTTP: the [`Fetcher`] trait (so that tests and embedders can
+//! plug in their own transport) and [`HttpFetcher`], a blocking `reqwest` client.
+
+use std::io::Read;
+use std::time::Duration;
+
+/// Why a fetch failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FetchErrorKind {
+    /// The host could not be reached (DNS, refused, reset).
+    Unreachable,
+    /// No complete answer within the timeout.
+    Timeout,
+    /// The server answered with a non-success HTTP status.
+    Status(u16),
+    /// The body exceeds the size limit.
+    TooLarge,
+    /// The URL is not http(s) or is malformed.
+    UnsupportedUrl,
+    /// Anything else.
+    Other,
+}
+
+/// A failed fetch.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct FetchError {
+    /// What kind of failure.
+    pub kind: FetchErrorKind,
+    /// A message for the report.
+    pub message: String,
+}
+
+impl FetchError {
+    /// A failure of `kind`.
+    pub fn new(kind: FetchErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// Whether the host itself is unusable (as opposed to one answer being bad), so that
+    /// other requests to it in the same verification are not worth their timeout.
+    pub fn host_is_down(&self) -> bool {
+        matches!(
+            self.kind,
+            FetchErrorKind::Unreachable | FetchErrorKind::Timeout
+        )
+    }
+}
+
+/// A transport for CRLs and OCSP. Implementations must return within `timeout` (give or take
+/// scheduling) and never read more than `max_len` bytes of body.
+pub trait Fetcher: Send + Sync + std::fmt::Debug {
+    /// `GET url`.
+    fn get(&self, url: &str, timeout: Duration, max_len: usize) -> Result<Vec<u8>, FetchError>;
+
+    /// `POST url` with `body` of `content_type`.
+    fn post(
+        &self,
+        url: &str,
+        content_type: &str,
+        body: &[u8],
+        timeout: Duration,
+        max_len: usize,
+    ) -> Result<Vec<u8>, FetchError>;
+}
+
+/// A blocking HTTP(S) client (`reqwest`): at most 3 redirects, proxies from the usual
+/// environment variables, only `http` and `https` URLs. Do not call it from inside an async
+/// runtime's worker thread (use a blocking task).
+#[derive(Debug)]
+pub struct HttpFetcher {
+    client: reqwest::blocking::Client,
+}
+
+impl HttpFetcher {
+    /// A client with signet's user agent.
+    pub fn new() -> Result<Self, FetchError> {
+        let client = reqwest::blocking::Client::builder()
+            .user_agent(concat!("signet/", env!("CARGO_PKG_VERSION")))
+            .redirect(reqwest::redirect::Policy::limited(3))
+            .build()
+            .map_err(|e| FetchError::new(FetchErrorKind::Other, e.to_string()))?;
+        Ok(Self { client })
+    }
+
+    fn send(
+        &self,
+        request: reqwest::blocking::RequestBuilder,
+        timeout: Duration,
+        max_len: usize,
+    ) -> Result<Vec<u8>, FetchError> {
+        let started = std::time::Instant::now();
+        let response = request.timeout(timeout).send().map_err(classify)?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(FetchError::new(
+                FetchErrorKind::Status(status.as_u16()),
+                format!("HTTP {status}"),
+            ));
+        }
+        if response
+            .content_length()
+            .is_some_and(|n| n > u64::try_from(max_len).unwrap_or(u64::MAX))
+        {
+            return Err(too_large(max_len));
+        }
+        let mut body = Vec::new();
+        let limit = u64::try_from(max_len).unwrap_or(u64::MAX).saturating_add(1);
+        response
+            .take(limit)
+            .read_to_end(&mut body)
+            .map_err(|e| read_error(&e, started, timeout))?;
+        if body.len() > max_len {
+            return Err(too_large(max_len));
+        }
+        Ok(body)
+    }
+}
+
+fn too_large(max_len: usize) -> FetchError {
+    FetchError::new(
+        FetchErrorKind::TooLarge,
+        format!("the response is larger than {max_len} bytes"),
+    )
+}
+
+fn read_error(e: &std::io::Error, started: std::time::Instant, timeout: Duration) -> FetchError {
+    if e.kind() == std::io::ErrorKind::TimedOut || started.elapsed() >= timeout {
+        FetchError::new(
+            FetchErrorKind::Timeout,
+            format!("timed out after {} ms", timeout.as_millis()),
+        )
+    } else {
+        FetchError::new(FetchErrorKind::Unreachable, e.to_string())
+    }
+}
+
+fn classify(e: reqwest::Error) -> FetchError {
+    let kind = if e.is_timeout() {
+        FetchErrorKind::Timeout
+    } else if e.is_connect() {
+        FetchErrorKind::Unreachable
+    } else if e.is_builder() {
+        FetchErrorKind::UnsupportedUrl
+    } else {
+        FetchErrorKind::Other
+    };
+    // reqwest's Display omits the cause ("error sending request"); the source says why.
+    let mut message = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        message = format!("{message}: {s}");
+        source = s.source();
+    }
+    FetchError::new(kind, message)
+}
+
+/// Whether `url` is one signet fetches: `http://` or `https://` (LDAP and file URLs in
+/// certificates are ignored).
+pub(crate) fn is_fetchable(url: &str) -> bool {
+    let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
+    lower.starts_with("http://") || lower.starts_with("https://")
+}
+
+impl Fetcher for HttpFetcher {
+    fn get(&self, url: &str, timeout: Duration, max_len: usize) -> Result<Vec<u8>, FetchError> {
+        if !is_fetchable(url) {
+            return Err(FetchError::new(
+                FetchErrorKind::UnsupportedUrl,
+                "not an http(s) URL",
+            ));
+        }
+        self.send(self.client.get(url), timeout, max_len)
+    }
+
+    fn post(
+        &self,
+        url: &str,
+        content_type: &str,
+        body: &[u8],
+        timeout: Duration,
+        max_len: usize,
+    ) -> Result<Vec<u8>, FetchError> {
+        if !is_fetchable(url) {
+            return Err(FetchError::new(
+                FetchErrorKind::UnsupportedUrl,
+                "not an http(s) URL",
+            ));
+        }
+        let request = self
+            .client
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(body.to_vec());
+        self.send(request, timeout, max_len)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fetchable_urls() {
+        assert!(is_fetchable("http://crl.example/ca.crl"));
+        assert!(is_fetchable("HTTPS://ocsp.example"));
+        assert!(!is_fetchable("ldap://x/cn=ca?certificateRevocationList"));
+        assert!(!is_fetchable("file:///etc/passwd"));
+        assert!(!is_fetchable("http"));
+    }
+}
