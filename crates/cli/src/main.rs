@@ -13,6 +13,7 @@ macro_rules! out {
 
 mod config;
 mod output;
+mod pki;
 mod sign;
 mod trust_args;
 mod verify;
@@ -42,6 +43,9 @@ enum Command {
     Sign(sign::SignArgs),
     /// Verify package signatures as `nuget verify` does, with NuGet's NU codes.
     Verify(verify::VerifyArgs),
+    /// A development PKI: `init` a CA with code-signing, TSA and repository certificates,
+    /// `serve` its CRLs, OCSP and TSA on loopback, `revoke` certificates.
+    Pki(pki::PkiArgs),
 }
 
 /// Ends the process after stdout failed.
@@ -57,6 +61,7 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::Sign(args) => sign::run(args),
         Command::Verify(args) => verify::run(args),
+        Command::Pki(args) => pki::run(args),
     };
     ExitCode::from(code)
 }

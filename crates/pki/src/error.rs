@@ -55,6 +55,9 @@ pub enum Error {
     /// The PKCS#12 file could not be written.
     #[error("cannot write the PKCS#12 file: {0}")]
     Pkcs12(String),
+    /// The system RNG failed.
+    #[error("the system random number generator failed")]
+    Random,
     /// A key or certificate of the PKI could not be loaded for signing.
     #[error("cannot load {what}: {reason}")]
     LoadKey {

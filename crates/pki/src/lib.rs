@@ -26,7 +26,8 @@ pub use error::Error;
 pub use model::{CertName, RevocationReason, parse_rfc3339};
 pub use pki::{
     CRL_VALIDITY_DAYS, CertSelector, Created, CreatedCertificate, DEFAULT_PORT, Existing,
-    InitOptions, PFX_FILE, Revoked, crl_file, init, is_pki, revoke,
+    InitOptions, PFX_FILE, Revoked, configured_port, crl_file, init, is_pki, random_password,
+    revoke,
 };
 pub use profile::Urls;
 pub use responder::{OCSP_VALIDITY_SECONDS, Responder};

@@ -103,6 +103,8 @@ pub struct Created {
 /// Keys come from aws-lc-rs's generator through rcgen; nothing else reads the RNG except the
 /// PKCS#12 writer's salts.
 pub fn init(dir: &Path, options: &InitOptions, now: UtcTime) -> Result<Created, Error> {
+    // Certificates and CRLs hold whole seconds; so does the state file.
+    let now = UtcTime::from_unix_seconds(now.unix_seconds());
     if options.port == 0 {
         return Err(Error::PortZero);
     }
@@ -404,6 +406,8 @@ pub fn revoke(
     at: UtcTime,
     invalidity_date: Option<UtcTime>,
 ) -> Result<Revoked, Error> {
+    let at = UtcTime::from_unix_seconds(at.unix_seconds());
+    let invalidity_date = invalidity_date.map(|t| UtcTime::from_unix_seconds(t.unix_seconds()));
     let pki = Pki::open(dir)?;
     let mut state = pki.state.clone();
     let record = match which {
@@ -602,4 +606,21 @@ impl Pki {
 /// Whether `dir` looks like a PKI made by [`init`].
 pub fn is_pki(dir: &Path) -> bool {
     StateFile::path(dir).is_file()
+}
+
+/// A random PFX password for `init` when none is given: 24 characters of URL-safe base64
+/// (144 bits). Reads the system RNG, so only binaries call it (like [`crate::SystemClock`]).
+pub fn random_password() -> Result<Zeroizing<String>, Error> {
+    use base64::Engine as _;
+    let mut bytes = Zeroizing::new([0u8; 18]);
+    aws_lc_rs::rand::fill(bytes.as_mut()).map_err(|_| Error::Random)?;
+    Ok(Zeroizing::new(
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes.as_ref()),
+    ))
+}
+
+/// The port named in the certificates of the PKI in `dir` (what `serve` listens on by
+/// default).
+pub fn configured_port(dir: &Path) -> Result<u16, Error> {
+    Ok(StateFile::load(dir)?.port)
 }
