@@ -563,3 +563,98 @@ fn serve_refuses_non_loopback_addresses() {
     let ok = rt.block_on(signet_pki::bind_loopback("127.0.0.1:0".parse().unwrap()));
     assert!(ok.is_ok());
 }
+
+/// Signs a small package with `codesign.pfx` (no timestamp) and verifies it online against
+/// the running server, before and after `revoke codesign --reason keyCompromise`: the library
+/// path that `signet sign` and `signet verify --revocation-mode online` take.
+#[test]
+fn revoked_signer_fails_online_verification_with_nu3012() {
+    use std::io::Cursor;
+
+    use signet_common::{HashAlgorithm, NuCode};
+    use signet_nupkg::{Limits, Package, append_signature, dos_date_time};
+    use signet_signature::{Certificate, SignatureKind, SignatureRequest, build_primary_signature};
+    use signet_trust::{
+        RevocationChecker, RevocationMode, RevocationSettings, TrustStore, VerifierSettings,
+        VerifyOptions, verify_package,
+    };
+
+    let port = free_port();
+    let (_tmp, dir) = init_pki(port);
+    let server = Server::start(&dir, port);
+
+    let signer = signet_keys::load_signer(&dir.join("codesign.pfx"), Some(PASSWORD), None).unwrap();
+    let unsigned = signet_test_support::PackageBuilder::new("Signet.DevPki", "1.0.0")
+        .file("lib/net8.0/Signet.DevPki.dll", b"not really a dll")
+        .build();
+    let package_hash = Package::open(Cursor::new(&unsigned), &Limits::default())
+        .unwrap()
+        .package_hash(HashAlgorithm::Sha256)
+        .unwrap();
+    let signature = build_primary_signature(
+        &SignatureRequest {
+            kind: SignatureKind::Author,
+            hash_algorithm: HashAlgorithm::Sha256,
+            package_hash,
+            signing_time: UtcTime::now(),
+        },
+        &signer,
+    )
+    .unwrap();
+    let mut signed = Vec::new();
+    append_signature(
+        Cursor::new(&unsigned),
+        &signature,
+        dos_date_time(2026, 11, 22, 12, 0, 0),
+        &mut signed,
+        &Limits::default(),
+    )
+    .unwrap();
+
+    let mut store = TrustStore::empty();
+    store.add_roots(
+        Certificate::from_pem_bundle(&std::fs::read(dir.join("root.pem")).unwrap()).unwrap(),
+        "dev-pki",
+    );
+    let verify = || {
+        // A fresh checker each time: no cache carries the first answer into the second run.
+        let mut options = VerifyOptions::new(
+            VerifierSettings::verify_command(RevocationMode::Online),
+            UtcTime::now(),
+        );
+        options.revocation = Some(Arc::new(
+            RevocationChecker::http(RevocationSettings::default()).unwrap(),
+        ));
+        verify_package(Cursor::new(&signed), &store, &options)
+    };
+    let codes = |report: &signet_trust::PackageReport| -> Vec<(Option<NuCode>, String)> {
+        report
+            .issues
+            .iter()
+            .chain(report.signatures.iter().flat_map(|s| s.issues.iter()))
+            .map(|i| (i.code, i.message.clone()))
+            .collect()
+    };
+
+    let before = verify();
+    assert!(before.valid, "{:?}", codes(&before));
+
+    signet_pki::revoke(
+        &dir,
+        &CertSelector::Name(CertName::CodeSigning),
+        RevocationReason::KeyCompromise,
+        UtcTime::now(),
+        None,
+    )
+    .unwrap();
+    let after = verify();
+    assert!(!after.valid, "{:?}", codes(&after));
+    assert!(
+        codes(&after)
+            .iter()
+            .any(|(code, message)| *code == Some(NuCode::NU3012) && message.contains("revoked")),
+        "{:?}",
+        codes(&after)
+    );
+    drop(server);
+}
