@@ -658,3 +658,50 @@ fn revoked_signer_fails_online_verification_with_nu3012() {
     );
     drop(server);
 }
+
+/// `serve` reissues a CRL once the one on disk is a day old: thisUpdate moves on by whole
+/// days, the CRL number grows with it, nextUpdate stays seven days ahead.
+#[test]
+fn served_crls_are_reissued_daily_with_growing_numbers() {
+    let (tmp, dir) = init_pki(18391);
+    let responder = signet_pki::Responder::open(&dir).unwrap();
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("state.json")).unwrap()).unwrap();
+    let issued =
+        signet_pki::parse_rfc3339(state["crls"][1]["this_update"].as_str().unwrap()).unwrap();
+    let number = state["crls"][1]["number"].as_u64().unwrap();
+    let crl_fields = |now: UtcTime| {
+        let path = tmp.path().join("served.crl");
+        std::fs::write(&path, responder.crl(CertName::Intermediate, now).unwrap()).unwrap();
+        let (ok, text) = openssl(&[
+            "crl",
+            "-inform",
+            "DER",
+            "-in",
+            s(&path),
+            "-noout",
+            "-lastupdate",
+            "-crlnumber",
+        ]);
+        assert!(ok, "{text}");
+        text
+    };
+    // Within the first day: the CRL on disk.
+    let same_day = crl_fields(issued.add_micros(3_600_000_000));
+    assert_eq!(
+        std::fs::read(dir.join("intermediate.crl")).unwrap(),
+        responder.crl(CertName::Intermediate, issued).unwrap()
+    );
+    assert!(
+        same_day.contains(&format!("crlNumber=0x{number:X}")),
+        "{same_day}"
+    );
+    // Three and a half days later: reissued three days on.
+    let later = crl_fields(issued.add_micros(84 * 3_600_000_000));
+    let expected = number + 3 * 86_400;
+    assert!(
+        later.contains(&format!("crlNumber=0x{expected:X}")),
+        "{later}"
+    );
+    assert!(responder.crl(CertName::CodeSigning, issued).is_err());
+}
