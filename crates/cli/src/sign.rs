@@ -37,6 +37,20 @@ pub struct SignArgs {
     /// Hash algorithm for the package hash and the signature: SHA256, SHA384 or SHA512.
     #[arg(long = "hash-algorithm", default_value = "SHA256", value_parser = parse_hash)]
     hash_algorithm: HashAlgorithm,
+    /// RFC 3161 timestamp authority URL (http or https). Without it the signature stops being
+    /// valid when the certificate expires (NU3002).
+    #[arg(long = "timestamper", value_name = "URL")]
+    timestamper: Option<String>,
+    /// Hash algorithm of the timestamp request: SHA256, SHA384 or SHA512.
+    #[arg(long = "timestamp-hash-algorithm", default_value = "SHA256", value_parser = parse_hash)]
+    timestamp_hash_algorithm: HashAlgorithm,
+    /// Seconds to wait for the timestamp authority.
+    #[arg(
+        long = "timestamp-timeout",
+        default_value_t = 10,
+        value_name = "SECONDS"
+    )]
+    timestamp_timeout: u64,
     /// Directory for the signed packages (created if missing); default: replace the input.
     #[arg(short = 'o', long = "output", value_name = "DIR")]
     output: Option<PathBuf>,
@@ -121,12 +135,35 @@ pub fn run(args: SignArgs) -> u8 {
             "warn : --allow-untrusted-root: verifiers must be given this certificate's root to trust the signature"
         );
     }
-    print_issue(&signet_trust::Issue {
-        code: Some(NuCode::NU3002),
-        severity: signet_common::Severity::Warning,
-        message: "The '--timestamper' option was not provided. The signed package will not be timestamped \
-                  and the signature will not be valid once the certificate expires."
-            .into(),
+    let timestamper = match &args.timestamper {
+        Some(url) => {
+            out!("Timestamping package(s) with:\n{url}");
+            match signet_tsa::ReqwestTransport::new(std::time::Duration::from_secs(
+                args.timestamp_timeout.max(1),
+            )) {
+                Ok(t) => Some((url.as_str(), t)),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return EXIT_USAGE;
+                }
+            }
+        }
+        None => {
+            print_issue(&signet_trust::Issue {
+                code: Some(NuCode::NU3002),
+                severity: signet_common::Severity::Warning,
+                message: "The '--timestamper' option was not provided. The signed package will not be timestamped \
+                          and the signature will not be valid once the certificate expires."
+                    .into(),
+            });
+            None
+        }
+    };
+    let timestamper = timestamper.as_ref().map(|(url, t)| Timestamper {
+        url,
+        transport: t,
+        algorithm: args.timestamp_hash_algorithm,
+        trust: &trust,
     });
     if let Some(dir) = &args.output
         && let Err(e) = std::fs::create_dir_all(dir)
@@ -143,7 +180,7 @@ pub fn run(args: SignArgs) -> u8 {
             Some(dir) => dir.join(package.file_name().unwrap_or(package.as_os_str())),
             None => package.clone(),
         };
-        match sign_one(package, &dest, &args, &signer, now) {
+        match sign_one(package, &dest, &args, &signer, timestamper.as_ref(), now) {
             Ok(()) => {}
             Err((code, msg)) => {
                 eprintln!("error: {code}: {}: {msg}", package.display());
@@ -174,12 +211,56 @@ fn nupkg_err(e: signet_nupkg::Error) -> SignError {
     (e.code().unwrap_or(NuCode::NU3001), e.to_string())
 }
 
+/// Where and how to timestamp signatures.
+struct Timestamper<'a> {
+    url: &'a str,
+    transport: &'a signet_tsa::ReqwestTransport,
+    algorithm: HashAlgorithm,
+    trust: &'a signet_trust::TrustStore,
+}
+
+impl Timestamper<'_> {
+    /// Timestamps the signature value of `signature` (spec §3.6) and attaches the token.
+    fn apply(&self, signature: Vec<u8>, now: UtcTime) -> Result<Vec<u8>, SignError> {
+        let loaded = signet_signature::PrimarySignature::load(
+            &signature,
+            &signet_signature::Limits::default(),
+        )
+        .map_err(|e| (e.code(), e.to_string()))?;
+        let mut nonce = [0u8; 32];
+        aws_lc_rs::rand::fill(&mut nonce).map_err(|_| {
+            (
+                NuCode::NU3001,
+                "no randomness available for the timestamp nonce".to_string(),
+            )
+        })?;
+        let token = signet_tsa::request_timestamp(
+            self.url,
+            loaded.signature_value(),
+            self.algorithm,
+            nonce,
+            self.transport,
+            self.trust,
+            now,
+        )
+        .map_err(|e| {
+            (
+                e.code().unwrap_or(NuCode::NU3001),
+                format!("timestamping failed: {e}"),
+            )
+        })?;
+        signet_signature::add_timestamp(&signature, token.der())
+            .map_err(|e| (e.code(), e.to_string()))
+    }
+}
+
 /// Signs one package; on any error nothing is written (the temp file is discarded).
 fn sign_one(
     input: &Path,
     dest: &Path,
     args: &SignArgs,
     signer: &dyn Signer,
+    timestamper: Option<&Timestamper<'_>>,
     now: UtcTime,
 ) -> Result<(), SignError> {
     let limits = signet_nupkg::Limits::default();
@@ -239,8 +320,11 @@ fn sign_one(
         package_hash: hasher.finish(),
         signing_time: now,
     };
-    let signature =
+    let mut signature =
         build_primary_signature(&request, signer).map_err(|e| (e.code(), e.to_string()))?;
+    if let Some(ts) = timestamper {
+        signature = ts.apply(signature, now)?;
+    }
     unsigned
         .seek(SeekFrom::Start(0))
         .map_err(|e| (NuCode::NU3001, e.to_string()))?;
