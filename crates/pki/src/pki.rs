@@ -496,7 +496,7 @@ fn serial_of_file(path: &Path) -> Result<Vec<u8>, Error> {
         path: path.to_owned(),
         reason,
     };
-    let cert = if bytes.starts_with(b"-----") || bytes.iter().take(64).any(|b| *b == b'-') {
+    let cert = if bytes.windows(11).any(|w| w == b"-----BEGIN ") {
         x509_cert::Certificate::load_pem_chain(&bytes)
             .map_err(|e| bad(e.to_string()))?
             .into_iter()
