@@ -3,11 +3,14 @@
 use std::fs::File;
 use std::io::BufReader;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
 use clap::Args;
 use signet_common::UtcTime;
 use signet_trust::{
-    AllowList, ContentHash, RevocationMode, VerifierSettings, VerifyOptions, verify_package,
+    AllowList, ContentHash, RevocationChecker, RevocationMode, RevocationPolicy,
+    RevocationSettings, VerifierSettings, VerifyOptions, verify_package,
 };
 
 use crate::output::{Verbosity, parse_verbosity, print_report};
@@ -30,10 +33,23 @@ pub struct VerifyArgs {
     /// Repeatable; `;` separates several in one value.
     #[arg(long = "certificate-fingerprint", value_name = "FP")]
     certificate_fingerprint: Vec<String>,
-    /// Revocation checking: online or offline. Default: NUGET_CERT_REVOCATION_MODE, else offline
-    /// (online checking is not implemented yet; online mode reports revocation as unknown).
+    /// Revocation checking: online (OCSP, then CRLs) or offline (cached answers only).
+    /// Default: NUGET_CERT_REVOCATION_MODE, else online, as NuGet.
     #[arg(long = "revocation-mode", value_name = "MODE")]
     revocation_mode: Option<String>,
+    /// Seconds one OCSP responder or CRL distribution point may take (default 5); a whole
+    /// verification spends at most three times this on the network.
+    #[arg(long = "revocation-timeout", value_name = "SECONDS", value_parser = parse_seconds)]
+    revocation_timeout: Option<Duration>,
+    /// Directory in which to keep CRLs and OCSP responses between runs (honouring their
+    /// nextUpdate); offline mode answers from it. Default: SIGNET_REVOCATION_CACHE, else none.
+    #[arg(long = "revocation-cache", value_name = "DIR")]
+    revocation_cache: Option<PathBuf>,
+    /// What a revoked signing certificate means: `nuget` (always fatal, NU3012) or
+    /// `timestamp-aware` (a revocation that claims no key compromise and takes effect after
+    /// the signature's timestamp is a warning). Default: nuget.
+    #[arg(long = "revocation-policy", value_name = "POLICY", value_parser = parse_policy, default_value = "nuget")]
+    revocation_policy: RevocationPolicy,
     /// Print a JSON report per package instead of text.
     #[arg(long)]
     json: bool,
@@ -65,9 +81,29 @@ pub fn run(args: VerifyArgs) -> u8 {
     };
     let env_mode = std::env::var("NUGET_CERT_REVOCATION_MODE").ok();
     let mode_value = args.revocation_mode.as_deref().or(env_mode.as_deref());
-    let revocation = RevocationMode::from_env_value(mode_value, RevocationMode::Offline);
+    let revocation = RevocationMode::from_env_value(mode_value, RevocationMode::Online);
     let mut options =
         VerifyOptions::new(VerifierSettings::verify_command(revocation), UtcTime::now());
+    let timeout = args.revocation_timeout.unwrap_or(Duration::from_secs(5));
+    let cache_dir = args.revocation_cache.clone().or_else(|| {
+        std::env::var_os("SIGNET_REVOCATION_CACHE")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    });
+    let settings = RevocationSettings {
+        responder_timeout: timeout,
+        budget: timeout.saturating_mul(3),
+        cache_dir: cache_dir.clone(),
+        ..RevocationSettings::default()
+    };
+    match RevocationChecker::http(settings) {
+        Ok(checker) => options.revocation = Some(Arc::new(checker)),
+        Err(e) => {
+            eprintln!("error: cannot set up revocation checking: {e}");
+            return EXIT_USAGE;
+        }
+    }
+    options.revocation_policy = args.revocation_policy;
     options.content_hash = if args.content_hash {
         ContentHash::Compute
     } else {
@@ -85,12 +121,20 @@ pub fn run(args: VerifyArgs) -> u8 {
     if !args.json && args.verbosity >= Verbosity::Detailed {
         out!("Trust roots: {}", trust.description());
         out!(
-            "Revocation mode: {}",
+            "Revocation mode: {}, policy: {}, cache: {}",
             if revocation == RevocationMode::Offline {
                 "offline"
             } else {
                 "online"
-            }
+            },
+            if args.revocation_policy == RevocationPolicy::TimestampAware {
+                "timestamp-aware"
+            } else {
+                "nuget"
+            },
+            cache_dir
+                .as_ref()
+                .map_or_else(|| "none".to_string(), |d| d.display().to_string())
         );
     }
     let mut all_ok = true;
@@ -129,4 +173,27 @@ pub fn run(args: VerifyArgs) -> u8 {
         }
     }
     if all_ok { EXIT_OK } else { EXIT_FAILED }
+}
+
+fn parse_seconds(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{s}' is not a number of seconds"))?;
+    if !(secs > 0.0 && secs <= 600.0) {
+        return Err(format!(
+            "'{s}': the timeout must be between 0 and 600 seconds"
+        ));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+fn parse_policy(s: &str) -> Result<RevocationPolicy, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "nuget" => Ok(RevocationPolicy::NuGet),
+        "timestamp-aware" => Ok(RevocationPolicy::TimestampAware),
+        _ => Err(format!(
+            "'{s}' is not a revocation policy (nuget, timestamp-aware)"
+        )),
+    }
 }

@@ -32,4 +32,7 @@ pub use pki::{
     CertKey, TestPki, TimestampingProfile, code_signing_cert_with_validity, pki,
     timestamping_cert_with,
 };
+pub use pki::{RevocableCa, RevocationUrls, RevokedEntry, root_crl};
+/// CRL reason codes for [`RevokedEntry`].
+pub use rcgen::RevocationReason;
 pub use signer::OpenSslSigner;

@@ -21,6 +21,9 @@ use time::macros::datetime;
 use crate::openssl::openssl;
 use crate::pem::pem_encode;
 
+mod revocation;
+pub use revocation::{RevocableCa, RevocationUrls, RevokedEntry, root_crl};
+
 /// Microsoft's lifetime-signing EKU (szOID_KP_LIFETIME_SIGNING), 1.3.6.1.4.1.311.10.3.13.
 const OID_LIFETIME_SIGNING: &[u64] = &[1, 3, 6, 1, 4, 1, 311, 10, 3, 13];
 

@@ -94,7 +94,10 @@ impl HttpFetcher {
         max_len: usize,
     ) -> Result<Vec<u8>, FetchError> {
         let started = std::time::Instant::now();
-        let response = request.timeout(timeout).send().map_err(classify)?;
+        let response = request
+            .timeout(timeout)
+            .send()
+            .map_err(|e| classify(e, timeout))?;
         let status = response.status();
         if !status.is_success() {
             return Err(FetchError::new(
@@ -132,31 +135,36 @@ fn read_error(e: &std::io::Error, started: std::time::Instant, timeout: Duration
     if e.kind() == std::io::ErrorKind::TimedOut || started.elapsed() >= timeout {
         FetchError::new(
             FetchErrorKind::Timeout,
-            format!("timed out after {} ms", timeout.as_millis()),
+            format!("no answer within {:.1} s", timeout.as_secs_f64()),
         )
     } else {
         FetchError::new(FetchErrorKind::Unreachable, e.to_string())
     }
 }
 
-fn classify(e: reqwest::Error) -> FetchError {
-    let kind = if e.is_timeout() {
-        FetchErrorKind::Timeout
-    } else if e.is_connect() {
-        FetchErrorKind::Unreachable
-    } else if e.is_builder() {
-        FetchErrorKind::UnsupportedUrl
-    } else {
-        FetchErrorKind::Other
-    };
-    // reqwest's Display omits the cause ("error sending request"); the source says why.
-    let mut message = e.to_string();
-    let mut source = std::error::Error::source(&e);
-    while let Some(s) = source {
-        message = format!("{message}: {s}");
-        source = s.source();
+fn classify(e: reqwest::Error, timeout: Duration) -> FetchError {
+    // reqwest's own message repeats the URL and wraps the cause in layers ("error sending
+    // request for url (…): client error (Connect): tcp connect error: …"); the innermost
+    // cause is what a user can act on.
+    let mut cause: &dyn std::error::Error = &e;
+    while let Some(inner) = cause.source() {
+        cause = inner;
     }
-    FetchError::new(kind, message)
+    if e.is_timeout() {
+        FetchError::new(
+            FetchErrorKind::Timeout,
+            format!("no answer within {:.1} s", timeout.as_secs_f64()),
+        )
+    } else if e.is_connect() {
+        FetchError::new(
+            FetchErrorKind::Unreachable,
+            format!("cannot connect: {cause}"),
+        )
+    } else if e.is_builder() {
+        FetchError::new(FetchErrorKind::UnsupportedUrl, cause.to_string())
+    } else {
+        FetchError::new(FetchErrorKind::Other, cause.to_string())
+    }
 }
 
 /// Whether `url` is one signet fetches: `http://` or `https://` (LDAP and file URLs in

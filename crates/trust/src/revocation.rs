@@ -205,7 +205,7 @@ impl RevocationChecker {
             return Ok(answer.status);
         }
         if ctx.mode == RevocationMode::Offline {
-            return Err("offline, and no current cached response".into());
+            return Err("offline, and no current response in the cache".into());
         }
         let request = OcspRequest::new(vec![id], None)
             .and_then(|r| r.to_der_bytes())
@@ -284,7 +284,7 @@ impl RevocationChecker {
             return Ok(status);
         }
         if ctx.mode == RevocationMode::Offline {
-            return Err("offline, and no current cached CRL".into());
+            return Err("offline, and no current CRL in the cache".into());
         }
         let host = host_of(url);
         let timeout = self.timeout(ctx, Instant::now(), &host)?;

@@ -835,13 +835,18 @@ fn revocation_unknown_issue(
         .map(|(c, why)| format!("'{}': {why}", c.subject()))
         .collect::<Vec<_>>()
         .join("; ");
+    let subjects = unknown
+        .iter()
+        .map(|(c, _)| format!("'{}'", c.subject()))
+        .collect::<Vec<_>>()
+        .join(", ");
     match mode {
         // NuGet logs this through its information log, which carries no code.
         RevocationMode::Offline if checker => Issue::new(
             None,
             Severity::Information,
             format!(
-                "The {what} revocation status was not checked: revocation checking is offline (NUGET_CERT_REVOCATION_MODE=offline) and no current cached CRL or OCSP response covers {details}."
+                "The {what} revocation status was not checked: revocation checking is offline (NUGET_CERT_REVOCATION_MODE=offline) and the cache holds no current CRL or OCSP response for {subjects}."
             ),
         ),
         RevocationMode::Offline => Issue::new(
