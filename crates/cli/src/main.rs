@@ -16,6 +16,7 @@ mod output;
 mod pki;
 mod sign;
 mod trust_args;
+mod tsa;
 mod verify;
 
 use std::process::ExitCode;
@@ -46,6 +47,9 @@ enum Command {
     /// A development PKI: `init` a CA with code-signing, TSA and repository certificates,
     /// `serve` its CRLs, OCSP and TSA on loopback, `revoke` certificates.
     Pki(pki::PkiArgs),
+    /// An RFC 3161 timestamp authority.
+    #[command(subcommand)]
+    Tsa(tsa::TsaCommand),
 }
 
 /// Ends the process after stdout failed.
@@ -62,6 +66,7 @@ fn main() -> ExitCode {
         Command::Sign(args) => sign::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Pki(args) => pki::run(args),
+        Command::Tsa(command) => tsa::run(command),
     };
     ExitCode::from(code)
 }

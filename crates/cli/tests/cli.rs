@@ -479,3 +479,132 @@ fn a_closed_stdout_is_not_a_panic() {
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(status.code(), Some(1));
 }
+
+/// Starts `signet tsa serve` on a free loopback port with the test TSA certificate; returns
+/// the child and its URL. The child is killed by the caller.
+fn start_tsa(dir: &Path) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let tsa = write_cert_files(&pki().timestamping, dir, "tsa");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_signet"))
+        .args([
+            "tsa",
+            "serve",
+            "--certificate-path",
+            s(&tsa.chain_pem),
+            "--certificate-key",
+            s(&tsa.key_pem),
+        ])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--serial-state",
+            s(&dir.join("serial")),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no URL in {line:?}"))
+        .to_string();
+    (child, url)
+}
+
+#[test]
+fn sign_with_timestamper_against_signet_tsa_serve() {
+    let f = fixture();
+    let (mut tsa, url) = start_tsa(&f.dir);
+    let o = signet(&[
+        "sign",
+        s(&f.package),
+        "--certificate-path",
+        s(&f.certs.pfx),
+        "--certificate-password",
+        &f.certs.pfx_password,
+        "--trust-roots",
+        s(&f.certs.root_pem),
+        "--timestamper",
+        &url,
+    ]);
+    let _ = tsa.kill();
+    let _ = tsa.wait();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!text(&o).contains("NU3002"), "{}", text(&o));
+    let o = signet(&[
+        "verify",
+        "--json",
+        s(&f.package),
+        "--trust-roots",
+        s(&f.certs.root_pem),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let ts = &v[0]["signatures"][0]["timestamp"];
+    assert_eq!(ts["valid"], true, "{}", text(&o));
+    assert_eq!(
+        ts["certificate"]["sha256"],
+        pki().timestamping.sha256_fingerprint_hex()
+    );
+    assert!(!text(&o).contains("NU3027"));
+}
+
+#[test]
+fn tsa_serve_refuses_a_certificate_without_the_timestamping_eku() {
+    let f = fixture();
+    let o = signet(&[
+        "tsa",
+        "serve",
+        "--certificate-path",
+        s(&f.certs.chain_pem),
+        "--certificate-key",
+        s(&f.certs.key_pem),
+        "--listen",
+        "127.0.0.1:0",
+        "--serial-state",
+        s(&f.dir.join("serial")),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o).to_lowercase().contains("timestamping"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn timestamping_fails_cleanly_when_the_tsa_is_unreachable() {
+    let f = fixture();
+    // A port nobody listens on (bound, then closed).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let o = signet(&[
+        "sign",
+        s(&f.package),
+        "--certificate-path",
+        s(&f.certs.pfx),
+        "--certificate-password",
+        &f.certs.pfx_password,
+        "--trust-roots",
+        s(&f.certs.root_pem),
+        "--timestamper",
+        &format!("http://127.0.0.1:{port}/"),
+        "--timestamp-timeout",
+        "2",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("timestamping failed"), "{}", text(&o));
+    assert_eq!(
+        std::fs::read(&f.package).unwrap(),
+        f.unsigned,
+        "nothing written on failure"
+    );
+}
