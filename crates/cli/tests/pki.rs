@@ -20,6 +20,7 @@ fn signet(args: &[&str]) -> Output {
         .env_remove("SIGNET_PKI_PASSWORD")
         .env_remove("SIGNET_CERTIFICATE_PASSWORD")
         .env_remove("NUGET_CERT_REVOCATION_MODE")
+        .env_remove("SIGNET_REVOCATION_CACHE")
         .output()
         .unwrap()
 }
@@ -239,7 +240,6 @@ fn quickstart_sign_with_timestamp_and_verify() {
 
 /// ... then `pki revoke codesign --reason keyCompromise`: online verification fails, NU3012.
 #[test]
-#[ignore = "needs online revocation in `signet verify` (RevocationChecker wiring, not committed yet); the same flow passes at the library level in crates/pki/tests/pki.rs"]
 fn quickstart_revoked_signer_fails_online_verify() {
     let (_tmp, dir, _serve, package) = quickstart();
     let before = verify_online(&package, &dir);

@@ -623,7 +623,7 @@ fn revoked_signer_fails_online_verification_with_nu3012() {
             UtcTime::now(),
         );
         options.revocation = Some(Arc::new(
-            RevocationChecker::http(RevocationSettings::default()).unwrap(),
+            RevocationChecker::http(RevocationSettings::default()).into_checker(),
         ));
         verify_package(Cursor::new(&signed), &store, &options)
     };
@@ -704,4 +704,22 @@ fn served_crls_are_reissued_daily_with_growing_numbers() {
         "{later}"
     );
     assert!(responder.crl(CertName::CodeSigning, issued).is_err());
+}
+
+/// `RevocationChecker::http` returns the checker or a `Result` of it, depending on the
+/// version of signet-trust beside this crate (it is becoming infallible); this takes either.
+trait IntoChecker {
+    fn into_checker(self) -> signet_trust::RevocationChecker;
+}
+
+impl IntoChecker for signet_trust::RevocationChecker {
+    fn into_checker(self) -> signet_trust::RevocationChecker {
+        self
+    }
+}
+
+impl<E: std::fmt::Debug> IntoChecker for Result<signet_trust::RevocationChecker, E> {
+    fn into_checker(self) -> signet_trust::RevocationChecker {
+        self.unwrap()
+    }
 }
