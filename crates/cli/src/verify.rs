@@ -96,13 +96,7 @@ pub fn run(args: VerifyArgs) -> u8 {
         cache_dir: cache_dir.clone(),
         ..RevocationSettings::default()
     };
-    match RevocationChecker::http(settings) {
-        Ok(checker) => options.revocation = Some(Arc::new(checker)),
-        Err(e) => {
-            eprintln!("error: cannot set up revocation checking: {e}");
-            return EXIT_USAGE;
-        }
-    }
+    options.revocation = Some(Arc::new(RevocationChecker::http(settings)));
     options.revocation_policy = args.revocation_policy;
     options.content_hash = if args.content_hash {
         ContentHash::Compute

@@ -69,22 +69,32 @@ pub trait Fetcher: Send + Sync + std::fmt::Debug {
 }
 
 /// A blocking HTTP(S) client (`reqwest`): at most 3 redirects, proxies from the usual
-/// environment variables, only `http` and `https` URLs. Do not call it from inside an async
-/// runtime's worker thread (use a blocking task).
-#[derive(Debug)]
+/// environment variables, only `http` and `https` URLs. The client (and reqwest's background
+/// runtime thread) is built on the first request, so a verification that never goes to the
+/// network does not pay for it. Do not call it from inside an async runtime's worker thread
+/// (use a blocking task).
+#[derive(Debug, Default)]
 pub struct HttpFetcher {
-    client: reqwest::blocking::Client,
+    client: std::sync::OnceLock<Result<reqwest::blocking::Client, FetchError>>,
 }
 
 impl HttpFetcher {
-    /// A client with signet's user agent.
-    pub fn new() -> Result<Self, FetchError> {
-        let client = reqwest::blocking::Client::builder()
-            .user_agent(concat!("signet/", env!("CARGO_PKG_VERSION")))
-            .redirect(reqwest::redirect::Policy::limited(3))
-            .build()
-            .map_err(|e| FetchError::new(FetchErrorKind::Other, e.to_string()))?;
-        Ok(Self { client })
+    /// A fetcher with signet's user agent.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn client(&self) -> Result<&reqwest::blocking::Client, FetchError> {
+        self.client
+            .get_or_init(|| {
+                reqwest::blocking::Client::builder()
+                    .user_agent(concat!("signet/", env!("CARGO_PKG_VERSION")))
+                    .redirect(reqwest::redirect::Policy::limited(3))
+                    .build()
+                    .map_err(|e| FetchError::new(FetchErrorKind::Other, e.to_string()))
+            })
+            .as_ref()
+            .map_err(Clone::clone)
     }
 
     fn send(
@@ -182,7 +192,7 @@ impl Fetcher for HttpFetcher {
                 "not an http(s) URL",
             ));
         }
-        self.send(self.client.get(url), timeout, max_len)
+        self.send(self.client()?.get(url), timeout, max_len)
     }
 
     fn post(
@@ -200,7 +210,7 @@ impl Fetcher for HttpFetcher {
             ));
         }
         let request = self
-            .client
+            .client()?
             .post(url)
             .header(reqwest::header::CONTENT_TYPE, content_type)
             .body(body.to_vec());

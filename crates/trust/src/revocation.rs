@@ -24,7 +24,7 @@ use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName};
 use x509_cert::ext::pkix::{AuthorityInfoAccessSyntax, CrlDistributionPoints};
 
 use crate::crl::Crl;
-use crate::fetch::{FetchError, Fetcher, HttpFetcher, is_fetchable};
+use crate::fetch::{Fetcher, HttpFetcher, is_fetchable};
 use crate::limits::RevocationLimits;
 use crate::ocsp::{self, CertId, CertIdHash, OcspRequest};
 use crate::policy::RevocationMode;
@@ -139,8 +139,8 @@ impl RevocationChecker {
     }
 
     /// A checker over HTTP(S) ([`HttpFetcher`]).
-    pub fn http(settings: RevocationSettings) -> Result<Self, FetchError> {
-        Ok(Self::new(Arc::new(HttpFetcher::new()?), settings))
+    pub fn http(settings: RevocationSettings) -> Self {
+        Self::new(Arc::new(HttpFetcher::new()), settings)
     }
 
     /// The settings.

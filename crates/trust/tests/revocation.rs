@@ -425,7 +425,7 @@ impl World {
 }
 
 fn checker_with(settings: RevocationSettings) -> Arc<RevocationChecker> {
-    Arc::new(RevocationChecker::http(settings).unwrap())
+    Arc::new(RevocationChecker::http(settings))
 }
 
 fn checker() -> Arc<RevocationChecker> {
