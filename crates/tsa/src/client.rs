@@ -54,10 +54,7 @@ impl ReqwestTransport {
             .timeout(timeout)
             .connect_timeout(timeout)
             .build()
-            .map_err(|e| Error::Transport {
-                url: String::new(),
-                message: e.to_string(),
-            })?;
+            .map_err(|e| Error::HttpClient(error_chain(&e)))?;
         Ok(Self {
             client,
             timeout,

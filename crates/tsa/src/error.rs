@@ -71,6 +71,9 @@ pub enum Error {
         /// The URL given.
         url: String,
     },
+    /// The HTTP client could not be set up (TLS initialisation).
+    #[error("the HTTP client cannot be initialised: {0}")]
+    HttpClient(String),
     /// The request could not be encoded.
     #[error("the timestamp request cannot be encoded: {0}")]
     Encode(String),

@@ -2,8 +2,8 @@
 //! for each TimeStampToken issued by a given TSA").
 //!
 //! The state file holds, as decimal text, the first serial not yet reserved. Serials are
-//! handed out from memory in blocks of [`SERIAL_BLOCK`]: before the first serial of a block
-//! is used, `start + SERIAL_BLOCK` is written to a temporary file, fsynced, and renamed over
+//! handed out from memory in blocks of [`SERIAL_BLOCK`]: at start and before the first
+//! serial of each further block is used, `start + SERIAL_BLOCK` is written to a temporary file, fsynced, and renamed over
 //! the state file (and the directory fsynced). A crash therefore loses at most the rest of a
 //! block — the next run starts after it — and never repeats a serial. A separate
 //! `<state>.lock` file, exclusively locked while the authority runs, keeps two authorities
@@ -80,21 +80,24 @@ impl SerialAllocator {
                     })?
             }
         };
-        Ok(Self {
+        let allocator = Self {
             path: path.to_owned(),
             window: Mutex::new(Window { next, end: next }),
             _lock: lock,
-        })
+        };
+        // Reserve the first block now, so that an unwritable state file stops the start
+        // rather than the first request.
+        allocator.reserve()?;
+        Ok(allocator)
     }
 
-    /// The next serial, reserving a new block on disk first when the current one is used up.
-    pub(crate) fn next(&self) -> Result<u64, Error> {
-        // A poisoned lock only means another thread panicked mid-allocation; the window is
-        // updated after the write succeeds, so its values are still consistent.
-        let mut w = self
-            .window
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+    /// Reserves the block after the current one if the current one is used up.
+    fn reserve(&self) -> Result<(), Error> {
+        let mut w = self.lock_window();
+        self.reserve_locked(&mut w)
+    }
+
+    fn reserve_locked(&self, w: &mut Window) -> Result<(), Error> {
         if w.next == w.end {
             let end = w
                 .next
@@ -103,6 +106,21 @@ impl SerialAllocator {
             self.persist(end)?;
             w.end = end;
         }
+        Ok(())
+    }
+
+    fn lock_window(&self) -> std::sync::MutexGuard<'_, Window> {
+        // A poisoned lock only means another thread panicked mid-allocation; the window is
+        // updated after the write succeeds, so its values are still consistent.
+        self.window
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The next serial, reserving a new block on disk first when the current one is used up.
+    pub(crate) fn next(&self) -> Result<u64, Error> {
+        let mut w = self.lock_window();
+        self.reserve_locked(&mut w)?;
         let serial = w.next;
         w.next += 1;
         Ok(serial)
@@ -156,6 +174,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("serial");
         let a = SerialAllocator::open(&path).unwrap();
+        // The first block is reserved at start.
+        assert_eq!(
+            fs::read_to_string(&path).unwrap().trim(),
+            (1 + SERIAL_BLOCK).to_string()
+        );
         let first: Vec<u64> = (0..10).map(|_| a.next().unwrap()).collect();
         assert_eq!(first, (1..=10).collect::<Vec<_>>());
         assert_eq!(
@@ -197,7 +220,15 @@ mod tests {
             );
         }
         fs::write(&path, u64::MAX.to_string()).unwrap();
-        let a = SerialAllocator::open(&path).unwrap();
-        assert!(matches!(a.next(), Err(Error::SerialExhausted)));
+        assert!(matches!(
+            SerialAllocator::open(&path),
+            Err(Error::SerialExhausted)
+        ));
+        // An unwritable location stops the start, not the first request.
+        let missing = dir.path().join("no such directory").join("serial");
+        assert!(matches!(
+            SerialAllocator::open(&missing),
+            Err(Error::SerialState { .. })
+        ));
     }
 }

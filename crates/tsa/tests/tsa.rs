@@ -1046,10 +1046,24 @@ fn unreachable_services_fail_within_the_timeout() {
 
 /// `openssl ts -reply` behind a minimal HTTP/1.1 loopback server (one request per
 /// connection), signing with `tsa`.
-fn openssl_tsa(dir: &Path, tsa: &CertKey) -> String {
+fn openssl_tsa(dir: &Path, tsa: &CertKey, signer_digest: &str) -> String {
     let p = pki();
     std::fs::write(dir.join("tsa.pem"), tsa.cert_pem()).unwrap();
-    std::fs::write(dir.join("tsa.key"), tsa.key_pem()).unwrap();
+    // Through `openssl pkey`: the RSA-1024 fixture key is openssl's own DER output, which
+    // `ts -reply` reads only in the form openssl itself writes as PEM.
+    std::fs::write(dir.join("tsa.key.der"), &tsa.key_pkcs8_der).unwrap();
+    openssl(
+        dir,
+        &[
+            "pkey",
+            "-inform",
+            "DER",
+            "-in",
+            "tsa.key.der",
+            "-out",
+            "tsa.key",
+        ],
+    );
     std::fs::write(dir.join("chain.pem"), p.intermediate.cert_pem()).unwrap();
     std::fs::write(dir.join("serial"), "01\n").unwrap();
     std::fs::write(
@@ -1061,7 +1075,7 @@ fn openssl_tsa(dir: &Path, tsa: &CertKey) -> String {
              dir = {}\n\
              serial = $dir/serial\n\
              crypto_device = builtin\n\
-             signer_digest = sha256\n\
+             signer_digest = {signer_digest}\n\
              default_policy = 1.2.3.4.1\n\
              digests = sha256, sha384, sha512\n\
              accuracy = secs:1, millisecs:500, microsecs:100\n\
@@ -1070,7 +1084,7 @@ fn openssl_tsa(dir: &Path, tsa: &CertKey) -> String {
              tsa_name = yes\n\
              ess_cert_id_chain = no\n\
              ess_cert_id_alg = sha256\n",
-            dir.display()
+            dir.display(),
         ),
     )
     .unwrap();
@@ -1145,7 +1159,7 @@ fn openssl_tsa(dir: &Path, tsa: &CertKey) -> String {
 #[test]
 fn client_against_openssl_tsa() {
     let dir = tempfile::tempdir().unwrap();
-    let url = openssl_tsa(dir.path(), &pki().timestamping);
+    let url = openssl_tsa(dir.path(), &pki().timestamping, "sha256");
     let http = ReqwestTransport::new(Duration::from_secs(10)).unwrap();
     let trust = trust();
     let value = b"a signature value timestamped by openssl";
@@ -1182,7 +1196,7 @@ fn client_refuses_gen_time_outside_the_tsa_validity() {
         ..TimestampingProfile::default()
     });
     let dir = tempfile::tempdir().unwrap();
-    let url = openssl_tsa(dir.path(), &expired);
+    let url = openssl_tsa(dir.path(), &expired, "sha256");
     let http = ReqwestTransport::new(Duration::from_secs(10)).unwrap();
     let err = request_timestamp(
         &url,
@@ -1195,4 +1209,98 @@ fn client_refuses_gen_time_outside_the_tsa_validity() {
     )
     .unwrap_err();
     assert_eq!(err.code(), Some(NuCode::NU3036), "{err}");
+}
+
+#[test]
+fn client_refuses_weak_foreign_tokens() {
+    let http = ReqwestTransport::new(Duration::from_secs(10)).unwrap();
+    let ask = |url: &str| {
+        request_timestamp(
+            url,
+            b"v",
+            HashAlgorithm::Sha256,
+            nonce(14),
+            &http,
+            &trust(),
+            UtcTime::now(),
+        )
+        .unwrap_err()
+    };
+    // A TSA key under 2048 bits (our authority refuses to start with one; openssl does not).
+    let small = timestamping_cert_with(&TimestampingProfile {
+        rsa_1024: true,
+        ..TimestampingProfile::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let err = ask(&openssl_tsa(dir.path(), &small, "sha256"));
+    assert_eq!(err.code(), Some(NuCode::NU3023), "{err}");
+    // A token signed over SHA-1.
+    let dir = tempfile::tempdir().unwrap();
+    let err = ask(&openssl_tsa(dir.path(), &pki().timestamping, "sha1"));
+    assert_eq!(err.code(), Some(NuCode::NU3024), "{err}");
+}
+
+/// Answers in-process with an [`Authority`], after editing the request.
+struct InProcess {
+    authority: Authority,
+    edit: fn(&mut TimeStampReq),
+}
+
+impl Transport for InProcess {
+    fn post(&self, _: &str, _: &str, body: &[u8], _: Duration) -> Result<(u16, Vec<u8>), String> {
+        let mut req = TimeStampReq::from_der_bytes(body).map_err(|e| e.to_string())?;
+        (self.edit)(&mut req);
+        Ok((
+            200,
+            self.authority
+                .respond(&req.to_der_bytes().unwrap(), fixed_now()),
+        ))
+    }
+}
+
+#[test]
+fn client_without_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let trust = trust();
+    let ask = |t: &dyn Transport| {
+        request_timestamp(
+            "https://tsa.invalid/",
+            b"v",
+            HashAlgorithm::Sha384,
+            nonce(15),
+            t,
+            &trust,
+            fixed_now(),
+        )
+    };
+    for sub in ["a", "b", "c"] {
+        std::fs::create_dir(dir.path().join(sub)).unwrap();
+    }
+    let plain = InProcess {
+        authority: authority(&dir.path().join("a"), |c| c.digest = HashAlgorithm::Sha512),
+        edit: |_| {},
+    };
+    let token = ask(&plain).unwrap();
+    assert_eq!(
+        token
+            .timestamp()
+            .signer_info()
+            .unwrap()
+            .digest_algorithm
+            .oid,
+        oids::SHA512
+    );
+    assert_eq!(token.timestamp().info().gen_time, fixed_now());
+    // A TSA that ignores certReq: no signing certificate in the token (NU3020).
+    let no_certs = InProcess {
+        authority: authority(&dir.path().join("b"), |_| {}),
+        edit: |r| r.cert_req = false,
+    };
+    assert_eq!(code(ask(&no_certs)), Some(NuCode::NU3020));
+    // A TSA that drops the nonce (NU3026).
+    let no_nonce = InProcess {
+        authority: authority(&dir.path().join("c"), |_| {}),
+        edit: |r| r.nonce = None,
+    };
+    assert_eq!(code(ask(&no_nonce)), Some(NuCode::NU3026));
 }
