@@ -277,6 +277,7 @@ fn openssl_ts_verifies_tokens_from_the_server() {
         }
         let out = openssl(work, &verify);
         assert!(out.contains("Verification: OK"), "{digest}: {out}");
+        println!("openssl {}:\n{out}", verify.join(" "));
 
         let text = openssl(work, &["ts", "-reply", "-in", "resp.tsr", "-text"]);
         let query_text = openssl(work, &["ts", "-query", "-in", "req.tsq", "-text"]);
@@ -285,6 +286,7 @@ fn openssl_ts_verifies_tokens_from_the_server() {
                 .find(|l| l.trim_start().starts_with("Nonce:"))
                 .map(|l| l.trim().to_owned())
         };
+        println!("openssl ts -reply -in resp.tsr -text:\n{text}");
         assert!(text.contains("Status: Granted."), "{text}");
         assert_eq!(nonce_line(&text), nonce_line(&query_text), "{text}");
         assert!(nonce_line(&text).is_some());
