@@ -346,3 +346,115 @@ fn names_equal(a: &[u8], b: &[u8]) -> bool {
             (Ok(x), Ok(y)) if x == y
         )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use signet_test_support::{RevocationReason as Reason, RevokedEntry, pki, root_crl};
+
+    const DAY: i64 = 24 * 3600 * 1_000_000;
+
+    fn t0() -> UtcTime {
+        UtcTime::from_civil(2026, 6, 2, 16, 32, 0, 0).unwrap()
+    }
+
+    fn cert(der: &[u8]) -> Certificate {
+        Certificate::from_der(der).unwrap()
+    }
+
+    fn sample() -> Vec<u8> {
+        let p = pki();
+        let intermediate = cert(&p.intermediate.cert_der);
+        root_crl(
+            &[
+                RevokedEntry {
+                    serial: vec![0x7f, 0x01],
+                    time: t0(),
+                    reason: Some(Reason::AffiliationChanged),
+                    invalidity_date: None,
+                },
+                RevokedEntry {
+                    serial: intermediate.serial_bytes().to_vec(),
+                    time: t0(),
+                    reason: Some(Reason::Superseded),
+                    invalidity_date: Some(t0().add_micros(-DAY)),
+                },
+            ],
+            t0(),
+            t0().add_micros(7 * DAY),
+        )
+    }
+
+    #[test]
+    fn finds_the_entry_with_reason_and_invalidity_date() {
+        let p = pki();
+        let (root, intermediate) = (cert(&p.root.cert_der), cert(&p.intermediate.cert_der));
+        let crl = Crl::decode(&sample(), &RevocationLimits::default()).unwrap();
+        assert_eq!(crl.this_update(), t0());
+        assert_eq!(crl.next_update(), Some(t0().add_micros(7 * DAY)));
+        let status = crl
+            .status_of(&intermediate, &root, t0().add_micros(DAY))
+            .unwrap();
+        assert_eq!(
+            status,
+            RevocationStatus::Revoked {
+                time: t0(),
+                reason: Some(RevocationReason::Superseded),
+                invalidity_date: Some(t0().add_micros(-DAY)),
+            }
+        );
+        // Not current before thisUpdate (beyond the skew) or after nextUpdate.
+        assert!(matches!(
+            crl.status_of(&intermediate, &root, t0().add_micros(-DAY)),
+            Err(Error::NotCurrent { .. })
+        ));
+        assert!(matches!(
+            crl.status_of(&intermediate, &root, t0().add_micros(8 * DAY)),
+            Err(Error::NotCurrent { .. })
+        ));
+        // Signed by the root: not usable for a certificate the intermediate issued.
+        let leaf = cert(&p.code_signing.cert_der);
+        assert!(matches!(
+            crl.status_of(&leaf, &intermediate, t0()),
+            Err(Error::CrlUnusable(_))
+        ));
+    }
+
+    #[test]
+    fn size_limit() {
+        let der = sample();
+        let limits = RevocationLimits {
+            max_crl_size: der.len() - 1,
+            ..RevocationLimits::default()
+        };
+        assert!(matches!(
+            Crl::decode(&der, &limits),
+            Err(Error::Limit { .. })
+        ));
+    }
+
+    proptest::proptest! {
+        /// Any single-byte change is an error or a different answer, never a panic; a change
+        /// inside the signed part never yields a status.
+        #[test]
+        fn mutations_never_panic(index in 0usize..2000, xor in 1u8..=255) {
+            let p = pki();
+            let (root, intermediate) = (cert(&p.root.cert_der), cert(&p.intermediate.cert_der));
+            let mut der = sample();
+            let i = index % der.len();
+            der[i] ^= xor;
+            if let Ok(crl) = Crl::decode(&der, &RevocationLimits::default()) {
+                let result = crl.status_of(&intermediate, &root, t0());
+                let (start, end) = crl.tbs;
+                if (start..end).contains(&i) {
+                    proptest::prop_assert!(result.is_err());
+                }
+            }
+        }
+
+        #[test]
+        fn garbage_never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600)) {
+            let _ = Crl::decode(&bytes, &RevocationLimits::default());
+        }
+    }
+}

@@ -947,6 +947,40 @@ mod tests {
         assert_eq!(CertStatus::from_der(&der).unwrap(), revoked);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn decoders_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600)) {
+            let limits = RevocationLimits::default();
+            let _ = OcspResponse::decode(&bytes, &limits).map(|r| r.basic(&limits));
+            let _ = OcspRequest::decode(&bytes, &limits);
+            let _ = BasicOcspResponse::decode(&bytes, &limits);
+            let _ = first_element(&bytes);
+        }
+
+        #[test]
+        fn requests_round_trip(
+            nonce in proptest::collection::vec(proptest::prelude::any::<u8>(), 1..33),
+            serial in proptest::collection::vec(1u8..=0x7f, 1..20),
+            name_hash in proptest::collection::vec(proptest::prelude::any::<u8>(), 20..=20),
+            key_hash in proptest::collection::vec(proptest::prelude::any::<u8>(), 20..=20),
+        ) {
+            let id = CertId {
+                hash_algorithm: AlgorithmIdentifierOwned {
+                    oid: oids::SHA1,
+                    parameters: Some(der::Any::null()),
+                },
+                issuer_name_hash: OctetString::new(name_hash).unwrap(),
+                issuer_key_hash: OctetString::new(key_hash).unwrap(),
+                serial_number: SerialNumber::new(&serial).unwrap(),
+            };
+            let req = OcspRequest::new(vec![id], Some(&nonce)).unwrap();
+            let der = req.to_der_bytes().unwrap();
+            let back = OcspRequest::decode(&der, &RevocationLimits::default()).unwrap();
+            proptest::prop_assert_eq!(back.nonce(), Some(nonce));
+            proptest::prop_assert_eq!(back, req);
+        }
+    }
+
     #[test]
     fn garbage_is_an_error_not_a_panic() {
         let limits = RevocationLimits::default();

@@ -1129,3 +1129,204 @@ fn no_checker_keeps_the_previous_behaviour() {
     assert_verdict(&report, true, &[], &[NuCode::NU3018, NuCode::NU3027]);
     assert!(w.server.hits().is_empty());
 }
+
+// ---------------------------------------------------------------------------------------------
+// signet_trust::ocsp against OpenSSL, both directions
+// ---------------------------------------------------------------------------------------------
+
+fn openssl_in(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("the openssl CLI must be on PATH");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "openssl {args:?}: {text}");
+    text
+}
+
+/// `openssl ocsp` reads the request and the signed response signet_trust::ocsp writes, and
+/// verifies the response's signature and status.
+#[test]
+fn openssl_reads_our_ocsp_request_and_response() {
+    use signet_trust::ocsp::{CertId, CertIdHash};
+    let w = World::new();
+    let leaf = w.ca.code_signing(&w.ocsp_only());
+    let responder = Responder::by_issuer(&w.ca, w.now);
+    responder.set(
+        &leaf,
+        CertStatus::revoked(w.now.add_micros(-DAY), Some(RevocationReason::Superseded)).unwrap(),
+    );
+    let leaf_cert = Certificate::from_der(&leaf.cert_der).unwrap();
+    let ca_cert = Certificate::from_der(&w.ca.cert.cert_der).unwrap();
+    let id = CertId::new(&leaf_cert, &ca_cert, CertIdHash::Sha1).unwrap();
+    let request = OcspRequest::new(vec![id], Some(&[9; 16]))
+        .unwrap()
+        .to_der_bytes()
+        .unwrap();
+    let response = responder.respond(&request);
+
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("req.der"), &request).unwrap();
+    std::fs::write(d.join("resp.der"), &response).unwrap();
+    std::fs::write(d.join("leaf.pem"), leaf.cert_pem()).unwrap();
+    std::fs::write(d.join("ca.pem"), w.ca.cert.cert_pem()).unwrap();
+    std::fs::write(d.join("root.pem"), pki().root.cert_pem()).unwrap();
+
+    let req_text = openssl_in(d, &["ocsp", "-reqin", "req.der", "-req_text"]);
+    assert!(
+        req_text.contains(&format!("Serial Number: {}", leaf_cert.serial_hex())),
+        "{req_text}"
+    );
+    assert!(req_text.contains("OCSP Nonce"), "{req_text}");
+
+    // With our request: openssl checks the signature and that the nonce was echoed.
+    let verified = openssl_in(
+        d,
+        &[
+            "ocsp", "-reqin", "req.der", "-respin", "resp.der", "-issuer", "ca.pem", "-CAfile",
+            "root.pem",
+        ],
+    );
+    assert!(verified.contains("Response verify OK"), "{verified}");
+    // Asking about the leaf (openssl builds its own request, so no nonce): the status.
+    let resp_text = openssl_in(
+        d,
+        &[
+            "ocsp",
+            "-respin",
+            "resp.der",
+            "-issuer",
+            "ca.pem",
+            "-cert",
+            "leaf.pem",
+            "-CAfile",
+            "root.pem",
+            "-no_nonce",
+            "-resp_text",
+        ],
+    );
+    assert!(resp_text.contains("Response verify OK"), "{resp_text}");
+    assert!(resp_text.contains("leaf.pem: revoked"), "{resp_text}");
+    assert!(resp_text.contains("Reason: superseded"), "{resp_text}");
+}
+
+/// signet_trust::ocsp checks a response made by `openssl ocsp` as a responder (index file,
+/// CA-signed, nonce echoed).
+#[test]
+fn we_read_an_openssl_ocsp_response() {
+    use signet_trust::ocsp::{CertId, CertIdHash, check_response};
+    let w = World::new();
+    let leaf = w.ca.code_signing(&w.ocsp_only());
+    let other = w.ca.code_signing(&w.ocsp_only());
+    let leaf_cert = Certificate::from_der(&leaf.cert_der).unwrap();
+    let other_cert = Certificate::from_der(&other.cert_der).unwrap();
+    let ca_cert = Certificate::from_der(&w.ca.cert.cert_der).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("ca.pem"), w.ca.cert.cert_pem()).unwrap();
+    std::fs::write(d.join("ca.key"), w.ca.cert.key_pem()).unwrap();
+    // index.txt: status, expiry, revocation time[,reason], serial, file, subject.
+    let revoked_at = w.now.add_micros(-DAY).to_civil();
+    let revoked_at = format!(
+        "{:02}{:02}{:02}{:02}{:02}{:02}Z",
+        revoked_at.0 % 100,
+        revoked_at.1,
+        revoked_at.2,
+        revoked_at.3,
+        revoked_at.4,
+        revoked_at.5
+    );
+    std::fs::write(
+        d.join("index.txt"),
+        format!(
+            "R\t491231235959Z\t{revoked_at},keyCompromise\t{}\tunknown\t/CN=leaf\n\
+             V\t491231235959Z\t\t{}\tunknown\t/CN=other\n",
+            leaf_cert.serial_hex(),
+            other_cert.serial_hex()
+        ),
+    )
+    .unwrap();
+    let nonce = [0x5a; 16];
+    for (cert, revoked) in [(&leaf_cert, true), (&other_cert, false)] {
+        let request = OcspRequest::new(
+            vec![CertId::new(cert, &ca_cert, CertIdHash::Sha256).unwrap()],
+            Some(&nonce),
+        )
+        .unwrap()
+        .to_der_bytes()
+        .unwrap();
+        std::fs::write(d.join("req.der"), &request).unwrap();
+        openssl_in(
+            d,
+            &[
+                "ocsp",
+                "-index",
+                "index.txt",
+                "-rsigner",
+                "ca.pem",
+                "-rkey",
+                "ca.key",
+                "-CA",
+                "ca.pem",
+                "-reqin",
+                "req.der",
+                "-respout",
+                "resp.der",
+                "-ndays",
+                "1",
+            ],
+        );
+        let response = std::fs::read(d.join("resp.der")).unwrap();
+        let limits = RevocationLimits::default();
+        let now = UtcTime::now();
+        let answer = check_response(&response, cert, &ca_cert, now, Some(&nonce), &limits).unwrap();
+        if revoked {
+            assert!(
+                matches!(
+                    answer.status,
+                    signet_trust::RevocationStatus::Revoked {
+                        reason: Some(RevocationReason::KeyCompromise),
+                        ..
+                    }
+                ),
+                "{answer:?}"
+            );
+        } else {
+            assert_eq!(answer.status, signet_trust::RevocationStatus::Good);
+        }
+        // Another nonce than the one sent is refused; so is the answer for another certificate.
+        assert!(matches!(
+            check_response(&response, cert, &ca_cert, now, Some(&[1; 16]), &limits),
+            Err(signet_trust::Error::OcspNonce)
+        ));
+        let wrong = if revoked { &other_cert } else { &leaf_cert };
+        assert!(matches!(
+            check_response(&response, wrong, &ca_cert, now, None, &limits),
+            Err(signet_trust::Error::OcspNotCovered)
+        ));
+        // Long after its nextUpdate the response is not current.
+        assert!(matches!(
+            check_response(
+                &response,
+                cert,
+                &ca_cert,
+                now.add_micros(3 * DAY),
+                None,
+                &limits
+            ),
+            Err(signet_trust::Error::NotCurrent { .. })
+        ));
+        // A flipped byte in the signed data (here inside the ResponderID, early in
+        // tbsResponseData) breaks the signature, the signer match or the decoding.
+        let mut tampered = response.clone();
+        tampered[45] ^= 1;
+        assert!(check_response(&tampered, cert, &ca_cert, now, None, &limits).is_err());
+    }
+}
