@@ -62,7 +62,7 @@ pub fn run(tools: &Tools, sizes: &[u64], runs: usize, scratch: &Path) -> Result<
         scratch.display()
     );
     println!(
-        "signet:   {} verify --all <file> --trust-roots root.pem",
+        "signet:   {} verify --all --revocation-mode offline <file> --trust-roots root.pem",
         tools.signet.display()
     );
     println!("openssl:  openssl dgst -sha256 <file>");
@@ -180,6 +180,8 @@ fn measure(
     let signet = Cmd::new(&tools.signet)
         .arg("verify")
         .arg("--all")
+        .arg("--revocation-mode")
+        .arg("offline")
         .arg(path)
         .arg("--trust-roots")
         .arg(root_pem);
