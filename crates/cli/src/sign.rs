@@ -138,7 +138,7 @@ pub fn run(args: SignArgs) -> u8 {
     let timestamper = match &args.timestamper {
         Some(url) => {
             out!("Timestamping package(s) with:\n{url}");
-            match signet_tsa::ReqwestTransport::new(std::time::Duration::from_secs(
+            match signet_tsa::HttpTransport::new(std::time::Duration::from_secs(
                 args.timestamp_timeout.max(1),
             )) {
                 Ok(t) => Some((url.as_str(), t)),
@@ -214,7 +214,7 @@ fn nupkg_err(e: signet_nupkg::Error) -> SignError {
 /// Where and how to timestamp signatures.
 struct Timestamper<'a> {
     url: &'a str,
-    transport: &'a signet_tsa::ReqwestTransport,
+    transport: &'a signet_tsa::HttpTransport,
     algorithm: HashAlgorithm,
     trust: &'a signet_trust::TrustStore,
 }

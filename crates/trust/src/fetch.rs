@@ -1,5 +1,8 @@
 //! Fetching revocation data over HTTP: the [`Fetcher`] trait (so that tests and embedders can
-//! plug in their own transport) and [`HttpFetcher`], a blocking `reqwest` client.
+//! plug in their own transport) and [`HttpFetcher`]: `ureq` without TLS for `http://` URLs
+//! (nearly every CRL, OCSP and TSA URL), a blocking `reqwest` client for `https://` ones. Only
+//! an https request builds the TLS stack, which loads the OS roots for transport security and
+//! costs about 10 ms per process.
 
 use std::io::Read;
 use std::time::Duration;
@@ -184,6 +187,73 @@ pub(crate) fn is_fetchable(url: &str) -> bool {
     lower.starts_with("http://") || lower.starts_with("https://")
 }
 
+/// Whether `url` is plain `http://` (served by `ureq`, no TLS stack).
+fn is_plain_http(url: &str) -> bool {
+    url.get(..7)
+        .is_some_and(|p| p.eq_ignore_ascii_case("http://"))
+}
+
+/// A plain-HTTP request with `ureq`: one timeout for the whole exchange, at most three
+/// redirects, the body bounded by `max_len`.
+fn plain_http(
+    url: &str,
+    post: Option<(&str, &[u8])>,
+    timeout: Duration,
+    max_len: usize,
+) -> Result<Vec<u8>, FetchError> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(timeout))
+        .max_redirects(3)
+        .http_status_as_error(false)
+        .user_agent(concat!("signet/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .into();
+    let response = match post {
+        Some((content_type, body)) => agent
+            .post(url)
+            .header("Content-Type", content_type)
+            .send(body),
+        None => agent.get(url).call(),
+    };
+    let mut response = response.map_err(|e| classify_ureq(e, timeout))?;
+    let status = response.status().as_u16();
+    if !(200..300).contains(&status) {
+        return Err(FetchError::new(
+            FetchErrorKind::Status(status),
+            format!("HTTP {status}"),
+        ));
+    }
+    let limit = u64::try_from(max_len).unwrap_or(u64::MAX);
+    response
+        .body_mut()
+        .with_config()
+        .limit(limit)
+        .read_to_vec()
+        .map_err(|e| match e {
+            ureq::Error::BodyExceedsLimit(_) => too_large(max_len),
+            other => classify_ureq(other, timeout),
+        })
+}
+
+fn classify_ureq(e: ureq::Error, timeout: Duration) -> FetchError {
+    match e {
+        ureq::Error::Timeout(_) => FetchError::new(
+            FetchErrorKind::Timeout,
+            format!("no answer within {:.1} s", timeout.as_secs_f64()),
+        ),
+        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => FetchError::new(
+            FetchErrorKind::Timeout,
+            format!("no answer within {:.1} s", timeout.as_secs_f64()),
+        ),
+        ureq::Error::HostNotFound | ureq::Error::ConnectionFailed | ureq::Error::Io(_) => {
+            FetchError::new(FetchErrorKind::Unreachable, format!("cannot connect: {e}"))
+        }
+        ureq::Error::BadUri(_) => FetchError::new(FetchErrorKind::UnsupportedUrl, e.to_string()),
+        ureq::Error::BodyExceedsLimit(n) => too_large(usize::try_from(n).unwrap_or(usize::MAX)),
+        other => FetchError::new(FetchErrorKind::Other, other.to_string()),
+    }
+}
+
 impl Fetcher for HttpFetcher {
     fn get(&self, url: &str, timeout: Duration, max_len: usize) -> Result<Vec<u8>, FetchError> {
         if !is_fetchable(url) {
@@ -191,6 +261,9 @@ impl Fetcher for HttpFetcher {
                 FetchErrorKind::UnsupportedUrl,
                 "not an http(s) URL",
             ));
+        }
+        if is_plain_http(url) {
+            return plain_http(url, None, timeout, max_len);
         }
         self.send(self.client()?.get(url), timeout, max_len)
     }
@@ -208,6 +281,9 @@ impl Fetcher for HttpFetcher {
                 FetchErrorKind::UnsupportedUrl,
                 "not an http(s) URL",
             ));
+        }
+        if is_plain_http(url) {
+            return plain_http(url, Some((content_type, body)), timeout, max_len);
         }
         let request = self
             .client()?

@@ -2,7 +2,6 @@
 //! signature value, check the response as NuGet does — each failure with its NU code — and
 //! complete the token's certificate set with the TSA chain (§3.6) before it is attached.
 
-use std::io::Read;
 use std::time::Duration;
 
 use const_oid::ObjectIdentifier;
@@ -35,35 +34,29 @@ pub trait Transport: Send + Sync {
     ) -> Result<(u16, Vec<u8>), String>;
 }
 
-/// A [`Transport`] on reqwest's blocking client (rustls; http and https).
-///
-/// The blocking client runs its own runtime thread: use it from synchronous code, not from
-/// inside an async runtime.
-#[derive(Debug, Clone)]
-pub struct ReqwestTransport {
-    client: reqwest::blocking::Client,
+/// The HTTP [`Transport`]: `signet_trust::HttpFetcher`, so plain `http://` timestamp URLs
+/// (the usual kind) go through a small client without a TLS stack and `https://` ones through
+/// reqwest with rustls.
+#[derive(Debug)]
+pub struct HttpTransport {
+    fetcher: signet_trust::HttpFetcher,
     timeout: Duration,
     max_body: usize,
 }
 
-impl ReqwestTransport {
+impl HttpTransport {
     /// A transport that gives up after `timeout` (connect and whole exchange) and reads at
-    /// most [`Limits::max_response_size`] + 1 response bytes.
+    /// most [`Limits::max_response_size`] response bytes.
     pub fn new(timeout: Duration) -> Result<Self, Error> {
-        let client = reqwest::blocking::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .build()
-            .map_err(|e| Error::HttpClient(error_chain(&e)))?;
         Ok(Self {
-            client,
+            fetcher: signet_trust::HttpFetcher::new(),
             timeout,
             max_body: Limits::DEFAULT.max_response_size,
         })
     }
 }
 
-impl Transport for ReqwestTransport {
+impl Transport for HttpTransport {
     fn post(
         &self,
         url: &str,
@@ -71,34 +64,22 @@ impl Transport for ReqwestTransport {
         body: &[u8],
         timeout: Duration,
     ) -> Result<(u16, Vec<u8>), String> {
-        let response = self
-            .client
-            .post(url)
-            .header(reqwest::header::CONTENT_TYPE, content_type)
-            .body(body.to_vec())
-            .timeout(timeout.min(self.timeout))
-            .send()
-            .map_err(|e| error_chain(&e))?;
-        let status = response.status().as_u16();
-        let mut out = Vec::new();
-        response
-            .take(self.max_body as u64 + 1)
-            .read_to_end(&mut out)
-            .map_err(|e| error_chain(&e))?;
-        Ok((status, out))
+        use signet_trust::{FetchErrorKind, Fetcher};
+        match self.fetcher.post(
+            url,
+            content_type,
+            body,
+            timeout.min(self.timeout),
+            self.max_body,
+        ) {
+            Ok(body) => Ok((200, body)),
+            Err(e) => match e.kind {
+                // The client reports the status; the body of an error page is not needed.
+                FetchErrorKind::Status(status) => Ok((status, Vec::new())),
+                _ => Err(e.message),
+            },
+        }
     }
-}
-
-/// An error with its causes (reqwest's top-level message alone says little).
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 /// A timestamp token that passed every check of spec §4.2, with the TSA chain certificates

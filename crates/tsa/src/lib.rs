@@ -15,7 +15,7 @@
 //!   any path; the clock is read there, through a [`Clock`].
 //! - **Client** ([`request_timestamp`]): NuGet's request (§4.1) and every response check of
 //!   §4.2 with its NU code, then the token's certificate set completed with the TSA chain
-//!   ([`add_missing_certificates`]). HTTP goes through a [`Transport`]; [`ReqwestTransport`]
+//!   ([`add_missing_certificates`]). HTTP goes through a [`Transport`]; [`HttpTransport`]
 //!   is the real one.
 
 mod authority;
@@ -28,7 +28,7 @@ mod tlv;
 
 pub use authority::{Authority, AuthorityConfig, DEFAULT_ACCURACY_MS, DEFAULT_POLICY};
 pub use client::{
-    REQUEST_TIMEOUT, ReqwestTransport, TimestampToken, Transport, add_missing_certificates,
+    HttpTransport, REQUEST_TIMEOUT, TimestampToken, Transport, add_missing_certificates,
     request_timestamp,
 };
 pub use error::Error;

@@ -28,7 +28,7 @@ use signet_test_support::{
 };
 use signet_trust::TrustStore;
 use signet_tsa::{
-    Authority, AuthorityConfig, Error, FailureInfo, MessageImprint, PkiStatus, ReqwestTransport,
+    Authority, AuthorityConfig, Error, FailureInfo, HttpTransport, MessageImprint, PkiStatus,
     TimeStampReq, TimeStampResp, Transport, add_missing_certificates, request_timestamp, serve,
 };
 use spki::AlgorithmIdentifierOwned;
@@ -808,7 +808,7 @@ fn code(result: Result<signet_tsa::TimestampToken, Error>) -> Option<NuCode> {
 fn client_against_our_server() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(authority(dir.path(), |_| {}));
-    let http = ReqwestTransport::new(Duration::from_secs(5)).unwrap();
+    let http = HttpTransport::new(Duration::from_secs(5)).unwrap();
     let trust = trust();
     let now = UtcTime::now();
     let value = b"primary signature value".as_slice();
@@ -1015,7 +1015,7 @@ fn client_refuses_bad_responses() {
 fn unreachable_services_fail_within_the_timeout() {
     let trust = trust();
     let timeout = Duration::from_millis(500);
-    let http = ReqwestTransport::new(timeout).unwrap();
+    let http = HttpTransport::new(timeout).unwrap();
     // A listener that accepts (through its backlog) and never answers.
     let silent = StdListener::bind("127.0.0.1:0").unwrap();
     let silent_url = format!("http://{}/", silent.local_addr().unwrap());
@@ -1162,7 +1162,7 @@ fn openssl_tsa(dir: &Path, tsa: &CertKey, signer_digest: &str) -> String {
 fn client_against_openssl_tsa() {
     let dir = tempfile::tempdir().unwrap();
     let url = openssl_tsa(dir.path(), &pki().timestamping, "sha256");
-    let http = ReqwestTransport::new(Duration::from_secs(10)).unwrap();
+    let http = HttpTransport::new(Duration::from_secs(10)).unwrap();
     let trust = trust();
     let value = b"a signature value timestamped by openssl";
     for alg in HashAlgorithm::ALL {
@@ -1199,7 +1199,7 @@ fn client_refuses_gen_time_outside_the_tsa_validity() {
     });
     let dir = tempfile::tempdir().unwrap();
     let url = openssl_tsa(dir.path(), &expired, "sha256");
-    let http = ReqwestTransport::new(Duration::from_secs(10)).unwrap();
+    let http = HttpTransport::new(Duration::from_secs(10)).unwrap();
     let err = request_timestamp(
         &url,
         b"v",
@@ -1215,7 +1215,7 @@ fn client_refuses_gen_time_outside_the_tsa_validity() {
 
 #[test]
 fn client_refuses_weak_foreign_tokens() {
-    let http = ReqwestTransport::new(Duration::from_secs(10)).unwrap();
+    let http = HttpTransport::new(Duration::from_secs(10)).unwrap();
     let ask = |url: &str| {
         request_timestamp(
             url,
