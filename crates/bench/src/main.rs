@@ -13,6 +13,7 @@ mod cmd;
 mod latency;
 mod stats;
 mod throughput;
+mod timestamping;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -47,6 +48,9 @@ struct Args {
     /// Skip parts 2 and 3 (throughput and memory on large packages).
     #[arg(long)]
     skip_throughput: bool,
+    /// Skip part 4 (signing with a timestamp from a local TSA).
+    #[arg(long)]
+    skip_timestamping: bool,
     /// Internal: verify one package in this process and print its peak RSS.
     #[arg(long, hide = true, value_name = "PACKAGE")]
     child_verify: Option<PathBuf>,
@@ -105,6 +109,9 @@ fn bench(args: &Args) -> Result<()> {
     }
     if !args.skip_throughput {
         throughput::run(&tools, &args.sizes, args.large_runs, scratch.path())?;
+    }
+    if !args.skip_timestamping {
+        timestamping::run(&tools, args.runs, scratch.path())?;
     }
     Ok(())
 }
