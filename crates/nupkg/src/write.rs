@@ -62,7 +62,7 @@ pub fn append_signature<R: Read + Seek, W: Write>(
             limits.max_signature_size,
         ));
     }
-    require_eocd_after_central_directory(&pkg)?;
+    require_writable_layout(&mut pkg)?;
     let cd_start = pkg.cd_start;
     // The new entry's offset, size and the moved central directory must stay 32-bit.
     let (Ok(n), Ok(lfh_offset)) = (u32::try_from(sig_len), u32::try_from(cd_start)) else {
@@ -158,7 +158,7 @@ pub fn remove_signature<R: Read + Seek, W: Write>(
             offset: u64::from(sig.lfh_offset),
         });
     }
-    require_eocd_after_central_directory(&pkg)?;
+    require_writable_layout(&mut pkg)?;
     let sig_lfh = u64::from(sig.lfh_offset);
     // The last local entry runs to the start of the central directory (spec §1.2).
     let entry_end = sig_lfh
@@ -200,6 +200,52 @@ pub fn dos_date_time(year: u16, month: u8, day: u8, hour: u8, minute: u8, second
     ret = (ret << 5).wrapping_add(hour.into());
     ret = (ret << 6).wrapping_add(minute.into());
     (ret << 5).wrapping_add((second / 2).into())
+}
+
+/// Before writing, the archive must be laid out the way the signer's byte arithmetic assumes
+/// (spec §1.4/§1.5); NuGet's reader tolerates more, but writing from a skewed layout produces
+/// a package whose signature can never verify (found by the `nupkg_remove_append` fuzz target):
+/// the EOCD's central-directory offset and size match the records walked; the first local
+/// header is at offset 0 (no prefix); every record's local header offset is distinct, lies
+/// before the central directory and holds a local file header signature.
+fn require_writable_layout<R: Read + Seek>(pkg: &mut Package<R>) -> Result<(), Error> {
+    require_eocd_after_central_directory(pkg)?;
+    let (cd_start, cd_end) = (pkg.cd_start, pkg.cd_end);
+    if u64::from(pkg.eocd.cd_offset) != cd_start
+        || u64::from(pkg.eocd.cd_size) != cd_end.saturating_sub(cd_start)
+    {
+        return Err(Error::invalid(
+            "the end of central directory record does not describe the central directory",
+            pkg.eocd.pos,
+        ));
+    }
+    let mut offsets: Vec<u64> = pkg
+        .records
+        .iter()
+        .map(|r| u64::from(r.lfh_offset))
+        .collect();
+    offsets.sort_unstable();
+    if offsets.first().is_some_and(|&first| first != 0) {
+        return Err(Error::invalid(
+            "the package has bytes before its first entry",
+            0,
+        ));
+    }
+    if offsets.windows(2).any(|w| w.first() == w.get(1)) {
+        return Err(Error::invalid("two entries share one local header", 0));
+    }
+    let mut w = Window::new(pkg.reader_mut());
+    for at in offsets {
+        let mut sig = [0u8; 4];
+        let fits = at.checked_add(30).is_some_and(|end| end <= cd_start);
+        if !fits || w.read_exact_at(at, &mut sig).is_err() || u32::from_le_bytes(sig) != LFH_SIG {
+            return Err(Error::invalid(
+                "a central directory record does not point at a local file header",
+                at,
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The signer and unsigner assume the EOCD starts where the central directory ends (spec

@@ -174,6 +174,15 @@ mod tests {
     }
 
     #[test]
+    fn a_whitespace_hash_parses_empty_as_in_nuget() {
+        // .NET's Convert.FromBase64String("  ") is empty; the integrity check then fails
+        // (NU3008). Found by the signature_content fuzz target (fuzz/regressions/).
+        let c =
+            SignatureContent::parse(b"Version:1\n\n2.16.840.1.101.3.4.2.1-Hash: \t\n\n").unwrap();
+        assert!(c.hash().is_empty());
+    }
+
+    #[test]
     fn crlf_and_unknown_keys_are_tolerated() {
         let c = SignatureContent::parse(
             b"Version:1\r\nOther:x\r\n\r\n9.9-Hash:AA==\r\n2.16.840.1.101.3.4.2.3-Hash:AAAA\r\n\r\nZ:1\n\n",
