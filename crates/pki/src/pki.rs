@@ -163,7 +163,7 @@ pub fn init(dir: &Path, options: &InitOptions, now: UtcTime) -> Result<Created, 
             serial: hex::encode_upper(&serial),
             subject: profile::subject_text(name),
             issuer: name.issuer().map(|i| i.as_str().to_owned()),
-            not_before: now.rfc3339(),
+            not_before: now.add_micros(-profile::BACKDATE_MICROS).rfc3339(),
             not_after: not_after.rfc3339(),
             sha256: sha256.clone(),
         });

@@ -17,6 +17,9 @@ use x509_cert::ext::pkix::{AccessDescription, AuthorityInfoAccessSyntax, Extende
 use crate::error::Error;
 use crate::model::{CertName, DAY_MICROS, to_offset};
 
+/// How far before `now` certificates start (one hour).
+pub(crate) const BACKDATE_MICROS: i64 = 3_600 * 1_000_000;
+
 /// The organisation in every subject.
 pub(crate) const ORGANIZATION: &str = "signet development PKI";
 
@@ -133,7 +136,10 @@ pub(crate) fn params(
     } else {
         LEAF_VALIDITY_DAYS
     };
-    params.not_before = to_offset(now);
+    // Backdated: NuGet requires the timestamp's lower limit (genTime − accuracy) to be strictly
+    // after notBefore (spec §5.4 step 6), so a package signed and timestamped within a second
+    // of `init` would otherwise fail with NU3037; an hour also absorbs clock skew.
+    params.not_before = to_offset(now.add_micros(-BACKDATE_MICROS));
     params.not_after = to_offset(now.add_micros(days * DAY_MICROS));
     params.is_ca = match name {
         CertName::Root => IsCa::Ca(BasicConstraints::Unconstrained),
