@@ -48,6 +48,14 @@ impl Certificate {
     pub fn from_der(der: &[u8]) -> Result<Self, Error> {
         let inner = x509_cert::Certificate::from_der(der)
             .map_err(|e| Error::asn1("certificate", e.to_string()))?;
+        // RFC 5280 §4.1.1.2: the unsigned outer algorithm must equal the signed inner one, or
+        // policy (NU3013) would judge an algorithm the issuer never signed.
+        if inner.signature_algorithm() != inner.tbs_certificate().signature() {
+            return Err(Error::asn1(
+                "certificate",
+                "the signature algorithm differs from the one in tbsCertificate".into(),
+            ));
+        }
         // Raw pieces, located with the TLV walker so they are the exact input bytes.
         let mut outer = Reader::new(der);
         let cert = outer.expect(tag::SEQUENCE, "certificate")?;

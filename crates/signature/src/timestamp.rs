@@ -53,15 +53,18 @@ impl TstInfo {
             None => None,
             Some(acc) => {
                 let mut ar = acc.reader();
+                // RFC 3161 §2.4.2: millis and micros are below 1000 (0 tolerated); seconds bounded as .NET
+                // reads them (an int), so the sum cannot overflow.
                 let mut total: i64 = 0;
                 if let Some(s) = ar.optional(tag::INTEGER, "seconds")? {
-                    total += uint(s.value, "seconds")? * 1_000_000;
+                    total += bounded(uint(s.value, "seconds")?, 0, i64::from(i32::MAX), "seconds")?
+                        * 1_000_000;
                 }
                 if let Some(ms) = ar.optional(tag::ctx_prim(0), "millis")? {
-                    total += uint(ms.value, "millis")? * 1_000;
+                    total += bounded(uint(ms.value, "millis")?, 0, 999, "millis")? * 1_000;
                 }
                 if let Some(us) = ar.optional(tag::ctx_prim(1), "micros")? {
-                    total += uint(us.value, "micros")?;
+                    total += bounded(uint(us.value, "micros")?, 0, 999, "micros")?;
                 }
                 ar.finish("accuracy")?;
                 Some(total)
@@ -95,6 +98,17 @@ impl TstInfo {
             None if self.policy == oids::ETSI_BASELINE_TS_POLICY.as_bytes() => 1_000_000,
             None => 0,
         }
+    }
+}
+
+fn bounded(v: i64, min: i64, max: i64, what: &'static str) -> Result<i64, Error> {
+    if (min..=max).contains(&v) {
+        Ok(v)
+    } else {
+        Err(Error::asn1(
+            what,
+            format!("accuracy value {v} is out of range"),
+        ))
     }
 }
 
@@ -231,6 +245,50 @@ pub(crate) fn oid_bytes_to_string(bytes: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
+    use crate::tlv::{encode, encode_seq, tag};
+
+    fn tst_info(accuracy: &[u8]) -> Vec<u8> {
+        let imprint = encode_seq(
+            tag::SEQUENCE,
+            &[
+                &encode(
+                    tag::SEQUENCE,
+                    &encode(tag::OID, crate::oids::SHA256.as_bytes()),
+                ),
+                &encode(tag::OCTET_STRING, &[0u8; 32]),
+            ],
+        );
+        encode_seq(
+            tag::SEQUENCE,
+            &[
+                &encode(tag::INTEGER, &[1]),
+                &encode(tag::OID, &[0x88, 0x37]),
+                &imprint,
+                &encode(tag::INTEGER, &[7]),
+                &encode(tag::GENERALIZED_TIME, b"20261122120000Z"),
+                &encode(tag::SEQUENCE, accuracy),
+            ],
+        )
+    }
+
+    #[test]
+    fn accuracy_is_bounded_so_the_window_cannot_overflow() {
+        let ok = super::TstInfo::parse(&tst_info(&encode(tag::INTEGER, &[2]))).unwrap();
+        assert_eq!(ok.effective_accuracy_micros(), 2_000_000);
+        let millis = encode(tag::ctx_prim(0), &[0x01, 0xf4]);
+        assert_eq!(
+            super::TstInfo::parse(&tst_info(&millis))
+                .unwrap()
+                .effective_accuracy_micros(),
+            500_000
+        );
+        // 2^40 seconds would overflow microseconds once multiplied; 1000 ms is out of range.
+        let huge = encode(tag::INTEGER, &[0x01, 0, 0, 0, 0, 0]);
+        assert!(super::TstInfo::parse(&tst_info(&huge)).is_err());
+        let too_many_millis = encode(tag::ctx_prim(0), &[0x03, 0xe8]);
+        assert!(super::TstInfo::parse(&tst_info(&too_many_millis)).is_err());
+    }
+
     #[test]
     fn oid_strings() {
         assert_eq!(super::oid_bytes_to_string(&[0x88, 0x37]), "2.999");

@@ -245,8 +245,13 @@ pub fn build_chain(
 }
 
 /// An intermediate must be a CA (version 1 certificates without extensions are tolerated, as
-/// Windows does) and allow `below` intermediates under it.
+/// Windows does), allow `below` intermediates under it, and have keyCertSign in its key usage
+/// when it has one.
 fn issuer_constraints_ok(cert: &Certificate, below: usize) -> bool {
+    // A key usage extension, when present, must allow certificate signing.
+    if !cert.key_usage_allows_cert_sign() {
+        return false;
+    }
     match cert.basic_constraints() {
         Some((true, None)) => true,
         Some((true, Some(max))) => below <= usize::from(max),

@@ -219,6 +219,11 @@ impl AllowList {
                 owners: Vec::new(),
             });
         }
+        // An option given with nothing in it (an unset variable in CI) must not silently turn the
+        // pin off.
+        if entries.is_empty() && !fps.is_empty() {
+            return Err("--certificate-fingerprint was given without a fingerprint".into());
+        }
         Ok(Self {
             kind: AllowListKind::CertificateFingerprints,
             entries,
@@ -287,5 +292,14 @@ mod tests {
                 .contains("NU3043")
         );
         assert!(AllowList::certificate_fingerprints(&["zz".into()]).is_err());
+        // An empty value (an unset variable) must not turn the pin off.
+        assert!(AllowList::certificate_fingerprints(&["".into()]).is_err());
+        assert!(AllowList::certificate_fingerprints(&[";".into()]).is_err());
+        assert!(
+            AllowList::certificate_fingerprints(&[])
+                .unwrap()
+                .entries
+                .is_empty()
+        );
     }
 }

@@ -190,6 +190,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_bundled_root_parses() {
+        let store = TrustStore::bundled().unwrap();
+        for set in [store.code_signing(), store.timestamping()] {
+            for der in &set.ders {
+                Certificate::from_der(der).unwrap();
+            }
+        }
+    }
+
+    #[test]
     fn bundled_roots_index_and_parse() {
         let store = TrustStore::bundled().unwrap();
         assert_eq!(store.code_signing().len(), 299);

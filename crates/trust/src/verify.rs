@@ -175,7 +175,10 @@ pub fn verify_package<R: Read + Seek>(
             }
         }
     }
-    finish(&mut report, true);
+    // A proof says "signed" only when a signature was actually loaded and evaluated; in
+    // accept mode an unloadable signature is tolerated like no signature at all.
+    let evaluated = !report.signatures.is_empty();
+    finish(&mut report, evaluated);
     report
 }
 
@@ -421,6 +424,10 @@ fn allow_list(
 /// One signature's evaluation (spec §5.4).
 struct Evaluation {
     report: SignatureReport,
+    /// A finding no countersignature can outweigh: revoked, an illegal certificate, a chain
+    /// failure, a fatal timestamp failure, a failed CMS check (spec §5.4: NuGet stops at these
+    /// before the untrusted-root and expiry flags the countersignature may clear).
+    blocking: bool,
     untrusted_root: bool,
     expired_at: Option<UtcTime>,
     timestamp_window: Option<(UtcTime, UtcTime)>,
@@ -494,35 +501,8 @@ fn trust_and_validity(
         counter_eval = Some(evaluate(&subject, trust, options, revocation));
     }
 
-    // Combination (spec §5.6): a valid repository countersignature vouches for an author
-    // signature whose root is untrusted or whose certificate has expired.
-    if let Some(ce) = &counter_eval
-        && ce.report.status == Status::Valid
-    {
-        let p = &mut primary_eval;
-        let inside = |w: Option<(UtcTime, UtcTime)>| {
-            w.is_some_and(|(lo, hi)| {
-                p.report.certificate.as_ref().is_some_and(|c| {
-                    c.valid_from().is_some_and(|nb| lo > nb)
-                        && c.valid_to().is_some_and(|na| hi < na)
-                })
-            })
-        };
-        let counter_proves_validity = inside(ce.timestamp_window);
-        let expired = p.expired_at.is_some();
-        if expired && p.untrusted_root {
-            drop_code(&mut p.report, NuCode::NU3018);
-            if counter_proves_validity {
-                drop_code(&mut p.report, NuCode::NU3037);
-                p.report.status = Status::Valid;
-            }
-        } else if expired && counter_proves_validity {
-            drop_code(&mut p.report, NuCode::NU3037);
-            p.report.status = Status::Valid;
-        } else if p.untrusted_root {
-            drop_code(&mut p.report, NuCode::NU3018);
-            p.report.status = Status::Valid;
-        }
+    if let Some(ce) = &counter_eval {
+        vouch(&mut primary_eval, ce);
     }
     let mut status = primary_eval.report.status;
     report
@@ -535,6 +515,34 @@ fn trust_and_validity(
         report.signatures.push(ce.report);
     }
     Ok(status)
+}
+
+/// Combination (spec §5.6): a valid repository countersignature vouches for an author
+/// signature whose root is untrusted or whose certificate has expired — never for one with a
+/// blocking finding (revoked, illegal, chain failure, failed timestamp or CMS check).
+fn vouch(p: &mut Evaluation, ce: &Evaluation) {
+    if ce.report.status != Status::Valid || p.blocking {
+        return;
+    }
+    let counter_proves_validity = ce.timestamp_window.is_some_and(|(lo, hi)| {
+        p.report.certificate.as_ref().is_some_and(|c| {
+            c.valid_from().is_some_and(|nb| lo > nb) && c.valid_to().is_some_and(|na| hi < na)
+        })
+    });
+    let expired = p.expired_at.is_some();
+    if expired && p.untrusted_root {
+        drop_code(&mut p.report, NuCode::NU3018);
+        if counter_proves_validity {
+            drop_code(&mut p.report, NuCode::NU3037);
+            p.report.status = Status::Valid;
+        }
+    } else if expired && counter_proves_validity {
+        drop_code(&mut p.report, NuCode::NU3037);
+        p.report.status = Status::Valid;
+    } else if p.untrusted_root {
+        drop_code(&mut p.report, NuCode::NU3018);
+        p.report.status = Status::Valid;
+    }
 }
 
 fn drop_code(report: &mut SignatureReport, code: NuCode) {
@@ -619,6 +627,7 @@ fn evaluate(
         out.issues = issues;
         return Evaluation {
             report: out,
+            blocking: true,
             untrusted_root: false,
             expired_at: None,
             timestamp_window: window,
@@ -639,6 +648,7 @@ fn evaluate(
         out.issues = issues;
         return Evaluation {
             report: out,
+            blocking: true,
             untrusted_root: false,
             expired_at: None,
             timestamp_window: window,
@@ -812,6 +822,7 @@ fn evaluate(
     out.issues = issues;
     Evaluation {
         report: out,
+        blocking: suspect || disallowed || timestamp_fatal,
         untrusted_root: untrusted_root_flag,
         expired_at,
         timestamp_window: window,
@@ -1160,4 +1171,69 @@ fn evaluate_timestamp(
     }
     report.valid = ok;
     (ok, report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn evaluation(
+        status: Status,
+        blocking: bool,
+        untrusted_root: bool,
+        codes: &[NuCode],
+    ) -> Evaluation {
+        Evaluation {
+            report: SignatureReport {
+                placement: Placement::Primary,
+                signature_type: SignatureType::Author,
+                friendly_name: "author primary signature".into(),
+                signing_time: None,
+                service_index: None,
+                owners: Vec::new(),
+                certificate: None,
+                chain: Vec::new(),
+                timestamp: None,
+                status,
+                issues: codes
+                    .iter()
+                    .map(|c| Issue::new(Some(*c), Severity::Error, "x"))
+                    .collect(),
+            },
+            blocking,
+            untrusted_root,
+            expired_at: None,
+            timestamp_window: None,
+        }
+    }
+
+    #[test]
+    fn a_valid_countersignature_vouches_for_an_untrusted_root() {
+        let counter = evaluation(Status::Valid, false, false, &[]);
+        let mut primary = evaluation(Status::Disallowed, false, true, &[NuCode::NU3018]);
+        vouch(&mut primary, &counter);
+        assert_eq!(primary.report.status, Status::Valid);
+        assert!(primary.report.issues.is_empty());
+    }
+
+    #[test]
+    fn no_countersignature_clears_a_blocking_finding() {
+        let counter = evaluation(Status::Valid, false, false, &[]);
+        // Untrusted root AND revoked (Suspect) or a failed timestamp (Disallowed): the
+        // untrusted-root flag must not let the countersignature upgrade it.
+        for (status, codes) in [
+            (Status::Suspect, vec![NuCode::NU3018, NuCode::NU3012]),
+            (Status::Disallowed, vec![NuCode::NU3018, NuCode::NU3019]),
+        ] {
+            let mut primary = evaluation(status, true, true, &codes);
+            vouch(&mut primary, &counter);
+            assert_eq!(primary.report.status, status);
+            assert_eq!(primary.report.issues.len(), codes.len());
+        }
+        // An invalid countersignature vouches for nothing.
+        let bad_counter = evaluation(Status::Disallowed, false, false, &[]);
+        let mut primary = evaluation(Status::Disallowed, false, true, &[NuCode::NU3018]);
+        vouch(&mut primary, &bad_counter);
+        assert_eq!(primary.report.status, Status::Disallowed);
+    }
 }
