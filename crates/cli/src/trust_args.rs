@@ -8,6 +8,9 @@ use clap::Args;
 use signet_signature::Certificate;
 use signet_trust::TrustStore;
 
+/// Largest trust-roots file read (the bundled snapshots are about 0.5 MB each).
+const MAX_ROOTS_FILE: u64 = 16 * 1024 * 1024;
+
 /// How trust anchors are chosen.
 #[derive(Args, Debug, Clone)]
 pub struct TrustArgs {
@@ -40,9 +43,32 @@ impl TrustArgs {
         let mut paths = self.trust_roots.clone();
         paths.extend(config.trust_roots);
         if let Some(env) = std::env::var_os("SIGNET_TRUST_ROOTS") {
-            paths.extend(std::env::split_paths(&env).filter(|p| !p.as_os_str().is_empty()));
+            let from_env: Vec<PathBuf> = std::env::split_paths(&env)
+                .filter(|p| !p.as_os_str().is_empty())
+                .collect();
+            if !from_env.is_empty() {
+                // Anchors from the environment change verdicts: say so, not only at -v d.
+                eprintln!(
+                    "note: SIGNET_TRUST_ROOTS adds trusted roots from {}",
+                    from_env
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+            paths.extend(from_env);
         }
         for path in paths {
+            let len = std::fs::metadata(&path)
+                .map_err(|e| format!("cannot read trust roots {}: {e}", path.display()))?
+                .len();
+            if len > MAX_ROOTS_FILE {
+                return Err(format!(
+                    "trust roots {} is larger than {MAX_ROOTS_FILE} bytes",
+                    path.display()
+                ));
+            }
             let bytes = std::fs::read(&path)
                 .map_err(|e| format!("cannot read trust roots {}: {e}", path.display()))?;
             let certs = if bytes.starts_with(b"-----") || bytes.windows(5).any(|w| w == b"-----") {
