@@ -37,4 +37,4 @@ pub use roots::{RootSet, SNAPSHOT, TrustStore};
 pub use signet_signature::SignatureType;
 pub use signing::{UntrustedRootPolicy, check_signing_certificate};
 pub use status::{RevocationReason, RevocationStatus};
-pub use verify::{ContentHash, VerifyOptions, verify_package};
+pub use verify::{ContentHash, VerifyOptions, timestamp_certificate_problems, verify_package};

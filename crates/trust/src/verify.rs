@@ -987,6 +987,63 @@ fn revocation_tolerated(
     })
 }
 
+/// The checks of a timestamp's certificate and signer that signing (spec §4.2) and verification
+/// (§4.3) share, each as (code, detail) with the detail starting at "timestamp …": NU3022
+/// certificate signature algorithm, NU3023 RSA key size, NU3024 token digest algorithm, NU3025
+/// not yet valid at `now`, NU3036 genTime outside the certificate's validity.
+pub fn timestamp_certificate_problems(ts: &Timestamp, now: UtcTime) -> Vec<(NuCode, String)> {
+    let cert = ts.certificate();
+    let info = ts.info();
+    let mut out = Vec::new();
+    if !is_sha2_rsa(&cert.signature_algorithm()) {
+        out.push((
+            NuCode::NU3022,
+            format!(
+                "timestamp certificate has an unsupported signature algorithm ({})",
+                cert.signature_algorithm()
+            ),
+        ));
+    }
+    if cert.rsa_key_bits().is_none_or(|b| b < 2048) {
+        out.push((
+            NuCode::NU3023,
+            "timestamp certificate does not meet a minimum public key length requirement (RSA 2048 bits)"
+                .to_string(),
+        ));
+    }
+    let signer_digest_ok = ts.signer_info().is_some_and(|si| {
+        HashAlgorithm::from_oid_str(&si.digest_algorithm.oid.to_string()).is_some()
+    });
+    if !signer_digest_ok {
+        out.push((
+            NuCode::NU3024,
+            "timestamp signature has an unsupported digest algorithm; SHA-256, SHA-384 or SHA-512 is required"
+                .to_string(),
+        ));
+    }
+    if cert.not_before() > now {
+        out.push((
+            NuCode::NU3025,
+            format!(
+                "timestamp signing certificate is not yet valid (valid from {})",
+                cert.not_before()
+            ),
+        ));
+    }
+    if !(cert.not_before() <= info.gen_time && info.gen_time < cert.not_after()) {
+        out.push((
+            NuCode::NU3036,
+            format!(
+                "timestamp's generalized time ({}) is outside the timestamping certificate's validity period ({} to {})",
+                info.gen_time,
+                cert.not_before(),
+                cert.not_after()
+            ),
+        ));
+    }
+    out
+}
+
 /// Timestamp checks of spec §4.3. Returns whether the timestamp is usable.
 fn evaluate_timestamp(
     ts: &Timestamp,
@@ -1019,33 +1076,13 @@ fn evaluate_timestamp(
     };
     let before = issues.len();
     let mut fail = |code: NuCode, msg: String| issues.push(Issue::new(Some(code), sev, msg));
-    if !is_sha2_rsa(&cert.signature_algorithm()) {
-        fail(
-            NuCode::NU3022,
-            format!(
-                "The {name}'s timestamp certificate has an unsupported signature algorithm ({}).",
-                cert.signature_algorithm()
-            ),
-        );
-    }
-    if cert.rsa_key_bits().is_none_or(|b| b < 2048) {
-        fail(
-            NuCode::NU3023,
-            format!(
-                "The {name}'s timestamp certificate does not meet a minimum public key length requirement (RSA 2048 bits)."
-            ),
-        );
-    }
-    let signer_digest_ok = ts.signer_info().is_some_and(|si| {
-        HashAlgorithm::from_oid_str(&si.digest_algorithm.oid.to_string()).is_some()
-    });
-    if !signer_digest_ok {
-        fail(
-            NuCode::NU3024,
-            format!(
-                "The {name}'s timestamp signature has an unsupported digest algorithm; SHA-256, SHA-384 or SHA-512 is required."
-            ),
-        );
+    // NU3022, NU3023 and NU3024 come before the imprint checks, NU3025 and NU3036 after, in
+    // NuGet's order (spec §4.3).
+    let (early, late): (Vec<_>, Vec<_>) = timestamp_certificate_problems(ts, now)
+        .into_iter()
+        .partition(|(code, _)| matches!(*code, NuCode::NU3022 | NuCode::NU3023 | NuCode::NU3024));
+    for (code, detail) in early {
+        fail(code, format!("The {name}'s {detail}."));
     }
     match HashAlgorithm::from_oid_str(&info.imprint_algorithm.to_string()) {
         None => fail(
@@ -1065,25 +1102,8 @@ fn evaluate_timestamp(
         }
         Some(_) => {}
     }
-    if cert.not_before() > now {
-        fail(
-            NuCode::NU3025,
-            format!(
-                "The {name}'s timestamp signing certificate is not yet valid (valid from {}).",
-                cert.not_before()
-            ),
-        );
-    }
-    if !(cert.not_before() <= info.gen_time && info.gen_time < cert.not_after()) {
-        fail(
-            NuCode::NU3036,
-            format!(
-                "The {name}'s timestamp's generalized time ({}) is outside the timestamping certificate's validity period ({} to {}).",
-                info.gen_time,
-                cert.not_before(),
-                cert.not_after()
-            ),
-        );
+    for (code, detail) in late {
+        fail(code, format!("The {name}'s {detail}."));
     }
     if issues.len() > before {
         return (false, report);

@@ -242,55 +242,14 @@ fn check_token(
     let info = ts.info();
     check_nonce_and_imprint(info, alg, imprint, nonce)?;
 
-    let cert = ts.certificate();
-    let sig_alg = cert.signature_algorithm();
-    if ![
-        oids::SHA256_WITH_RSA,
-        oids::SHA384_WITH_RSA,
-        oids::SHA512_WITH_RSA,
-    ]
-    .contains(&sig_alg)
+    // NU3022, NU3023, NU3024, NU3025 and NU3036: the checks verification makes too.
+    if let Some((code, detail)) = signet_trust::timestamp_certificate_problems(&ts, now)
+        .into_iter()
+        .next()
     {
-        return Err(Error::check(
-            NuCode::NU3022,
-            format!("the timestamp certificate has an unsupported signature algorithm ({sig_alg})"),
-        ));
+        return Err(Error::check(code, format!("the {detail}")));
     }
-    if cert.rsa_key_bits().is_none_or(|b| b < 2048) {
-        return Err(Error::check(
-            NuCode::NU3023,
-            "the timestamp certificate does not meet a minimum public key length requirement (RSA 2048 bits)",
-        ));
-    }
-    let digest_ok = ts.signer_info().is_some_and(|si| {
-        HashAlgorithm::from_oid_str(&si.digest_algorithm.oid.to_string()).is_some()
-    });
-    if !digest_ok {
-        return Err(Error::check(
-            NuCode::NU3024,
-            "the timestamp signature has an unsupported digest algorithm; SHA-256, SHA-384 or SHA-512 is required",
-        ));
-    }
-    if cert.not_before() > now {
-        return Err(Error::check(
-            NuCode::NU3025,
-            format!(
-                "the timestamp signing certificate is not yet valid (valid from {})",
-                cert.not_before()
-            ),
-        ));
-    }
-    if !(cert.not_before() <= info.gen_time && info.gen_time < cert.not_after()) {
-        return Err(Error::check(
-            NuCode::NU3036,
-            format!(
-                "the timestamp's generalized time ({}) is outside the timestamping certificate's validity period ({} to {})",
-                info.gen_time,
-                cert.not_before(),
-                cert.not_after()
-            ),
-        ));
-    }
+    let cert = ts.certificate();
     let chain = build_chain(
         cert,
         ts.certificates(),
