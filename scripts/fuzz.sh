@@ -34,7 +34,7 @@ FUZZ="$ROOT/fuzz"
 SHARED="${SHARED:-$ROOT/../shared}"
 PACKAGES="$SHARED/interop/packages"
 ALL_TARGETS="nupkg_open nupkg_remove_append signature_load timestamp_parse signature_content
-certificate keys_pkcs12 verify_package"
+certificate keys_pkcs12 verify_package ocsp_response crl tsa_request"
 TARGETS="${FUZZ_TARGETS:-$ALL_TARGETS}"
 TIMEOUT="${FUZZ_TIMEOUT:-60}"
 SEED_MAX_BYTES="${FUZZ_SEED_MAX_BYTES:-131072}"
@@ -134,6 +134,72 @@ corpus() {
     cat "$k/pkcs1.key" "$k/leaf.pem" >"$k/pkcs1-chain.pem"
     openssl pkcs8 -topk8 -nocrypt -in "$k/leaf.key" -outform DER -out "$k/leaf.p8.der"
     for f in "$k"/*.pfx "$k"/*-chain.pem "$k/leaf.p8.der"; do seed "$c/keys_pkcs12" "$f"; done
+
+    # Revocation: a throwaway CA with the test PKI intermediate's name (the issuer the crl and
+    # ocsp_response targets check against, so the name check passes; the signature never can,
+    # the test PKI's keys being new in each process), an `openssl ca` database with one good
+    # and one revoked leaf, its CRL, OCSP requests, and the responses and the BasicOCSPResponse
+    # inside one, from `openssl ocsp` as the responder.
+    local r="$tmp/revocation"
+    mkdir -p "$r"
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout "$r/ca.key" -out "$r/ca.pem" \
+        -subj "/O=signet tests/CN=signet test intermediate CA" -days 30 \
+        -addext basicConstraints=critical,CA:TRUE \
+        -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null
+    for serial in 2 3; do
+        openssl x509 -req -in "$k/leaf.csr" -CA "$r/ca.pem" -CAkey "$r/ca.key" \
+            -set_serial "$serial" -days 30 -extfile "$k/ext" -out "$r/leaf$serial.pem" 2>/dev/null
+    done
+    local expiry revoked_at
+    expiry="$(date -u -d '+30 days' +%y%m%d%H%M%SZ)"
+    revoked_at="$(date -u -d '-1 day' +%y%m%d%H%M%SZ)"
+    printf 'V\t%s\t\t02\tunknown\t/CN=signet fuzz signer\n' "$expiry" >"$r/index.txt"
+    printf 'R\t%s\t%s,keyCompromise\t03\tunknown\t/CN=signet fuzz signer\n' \
+        "$expiry" "$revoked_at" >>"$r/index.txt"
+    echo 01 >"$r/crlnumber"
+    printf '[ca]\ndefault_ca = fuzz\n[fuzz]\ndatabase = %s\ncrlnumber = %s\ndefault_md = sha256\ndefault_crl_days = 7\ncrl_extensions = crl_ext\n[crl_ext]\nauthorityKeyIdentifier = keyid\n' \
+        "$r/index.txt" "$r/crlnumber" >"$r/ca.cnf"
+    openssl ca -config "$r/ca.cnf" -gencrl -keyfile "$r/ca.key" -cert "$r/ca.pem" \
+        -out "$r/crl.pem" 2>/dev/null
+    openssl crl -in "$r/crl.pem" -outform DER -out "$r/crl.der"
+    seed "$c/crl" "$r/crl.der"
+    openssl ocsp -issuer "$r/ca.pem" -cert "$r/leaf2.pem" -cert "$r/leaf3.pem" \
+        -reqout "$r/nonce.req" >/dev/null 2>&1
+    openssl ocsp -issuer "$r/ca.pem" -sha256 -cert "$r/leaf3.pem" -no_nonce \
+        -reqout "$r/sha256.req" >/dev/null 2>&1
+    openssl ocsp -index "$r/index.txt" -CA "$r/ca.pem" -rsigner "$r/ca.pem" -rkey "$r/ca.key" \
+        -reqin "$r/nonce.req" -ndays 7 -respout "$r/nonce.resp" >/dev/null 2>&1
+    openssl ocsp -index "$r/index.txt" -CA "$r/ca.pem" -rsigner "$r/ca.pem" -rkey "$r/ca.key" \
+        -reqin "$r/sha256.req" -resp_key_id -respout "$r/sha256.resp" >/dev/null 2>&1
+    # The BasicOCSPResponse: the contents of the OCTET STRING in responseBytes.
+    local basic_at
+    basic_at="$(openssl asn1parse -inform DER -in "$r/nonce.resp" |
+        sed -n 's/^ *\([0-9]*\):d=3 .*OCTET STRING.*/\1/p' | head -n1)"
+    openssl asn1parse -inform DER -in "$r/nonce.resp" -strparse "$basic_at" -noout \
+        -out "$r/nonce.basic"
+    for f in "$r"/*.req "$r"/*.resp "$r/nonce.basic"; do seed "$c/ocsp_response" "$f"; done
+
+    # Timestamp requests from `openssl ts -query` (with and without nonce and certReq; SHA-1,
+    # which the authority refuses) and the replies of `openssl ts -reply` with a throwaway TSA
+    # certificate (timeStamping EKU, critical) to one of them and to the refused one.
+    local ts="$tmp/tsa"
+    mkdir -p "$ts"
+    head -c 1000 /dev/urandom >"$ts/data"
+    openssl ts -query -data "$ts/data" -sha256 -cert -out "$ts/sha256.tsq" 2>/dev/null
+    openssl ts -query -data "$ts/data" -sha512 -no_nonce -out "$ts/sha512.tsq" 2>/dev/null
+    openssl ts -query -data "$ts/data" -sha1 -cert -out "$ts/sha1.tsq" 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -keyout "$ts/tsa.key" -out "$ts/tsa.csr" \
+        -subj "/CN=signet fuzz TSA" 2>/dev/null
+    printf 'extendedKeyUsage=critical,timeStamping\n' >"$ts/ext"
+    openssl x509 -req -in "$ts/tsa.csr" -CA "$k/ca.pem" -CAkey "$k/ca.key" -set_serial 4 \
+        -days 30 -extfile "$ts/ext" -out "$ts/tsa.pem" 2>/dev/null
+    printf '[tsa]\ndefault_tsa = fuzz\n[fuzz]\nserial = %s\nsigner_digest = sha256\ndefault_policy = 1.2.3.4.1\ndigests = sha256, sha384, sha512\naccuracy = secs:1\ness_cert_id_alg = sha256\n' \
+        "$ts/serial" >"$ts/tsa.cnf"
+    for q in sha256 sha1; do
+        openssl ts -reply -config "$ts/tsa.cnf" -queryfile "$ts/$q.tsq" -inkey "$ts/tsa.key" \
+            -signer "$ts/tsa.pem" -chain "$k/ca.pem" -out "$ts/$q.tsr" 2>/dev/null
+    done
+    for f in "$ts"/*.tsq "$ts"/*.tsr; do seed "$c/tsa_request" "$f"; done
 
     for t in $ALL_TARGETS; do
         log "corpus $t: $(find "$c/$t" -type f | wc -l) files"
