@@ -613,46 +613,39 @@ fn evaluate(
     }
     let (lower, upper) = window.unwrap_or((now, now));
 
+    // No certificate (NU3010) or a failed CMS check (NU3012) ends the evaluation; NuGet then
+    // treats the signature like no signature when illegal signatures are allowed.
+    let illegal_end = |mut out: SignatureReport, mut issues: Vec<Issue>, issue: Issue| {
+        issues.push(issue);
+        out.status = if settings.allow_illegal {
+            Status::Valid
+        } else {
+            Status::Disallowed
+        };
+        out.issues = issues;
+        Evaluation {
+            report: out,
+            blocking: true,
+            untrusted_root: false,
+            expired_at: None,
+            timestamp_window: window,
+        }
+    };
     let Some(cert) = s.certificate else {
-        issues.push(Issue::new(
+        let issue = Issue::new(
             Some(NuCode::NU3010),
             illegal,
             format!("The {name} does not have a signing certificate."),
-        ));
-        out.status = if settings.allow_illegal {
-            Status::Valid
-        } else {
-            Status::Disallowed
-        };
-        out.issues = issues;
-        return Evaluation {
-            report: out,
-            blocking: true,
-            untrusted_root: false,
-            expired_at: None,
-            timestamp_window: window,
-        };
+        );
+        return illegal_end(out, issues, issue);
     };
     if let Err(e) = &s.check {
-        issues.push(Issue::new(
+        let issue = Issue::new(
             Some(NuCode::NU3012),
             illegal,
             format!("The {name} validation failed: {e}."),
-        ));
-        // NuGet treats a failed CMS check like an unsigned package when illegal is allowed.
-        out.status = if settings.allow_illegal {
-            Status::Valid
-        } else {
-            Status::Disallowed
-        };
-        out.issues = issues;
-        return Evaluation {
-            report: out,
-            blocking: true,
-            untrusted_root: false,
-            expired_at: None,
-            timestamp_window: window,
-        };
+        );
+        return illegal_end(out, issues, issue);
     }
 
     // Signer certificate rules (§5.4 step 4): any hit makes the signature Disallowed.
