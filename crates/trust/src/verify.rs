@@ -545,6 +545,11 @@ fn vouch(p: &mut Evaluation, ce: &Evaluation) {
     }
 }
 
+/// NuGet's wording for a chain status: `The {who} found a chain building issue: {status}: {message}`.
+fn chain_issue_text(who: &str, status: &str, message: &str) -> String {
+    format!("The {who} found a chain building issue: {status}: {message}")
+}
+
 fn drop_code(report: &mut SignatureReport, code: NuCode) {
     report.issues.retain(|i| i.code != Some(code));
 }
@@ -724,10 +729,7 @@ fn evaluate(
                 issues.push(Issue::new(
                     Some(NuCode::NU3018),
                     untrusted,
-                    format!(
-                        "The {name} found a chain building issue: UntrustedRoot: {}",
-                        problem.message()
-                    ),
+                    chain_issue_text(name, "UntrustedRoot", problem.message()),
                 ));
                 untrusted_root_flag = !allow_untrusted;
             }
@@ -735,10 +737,7 @@ fn evaluate(
                 issues.push(Issue::new(
                     Some(NuCode::NU3012),
                     Severity::Error,
-                    format!(
-                        "The {name} found a chain building issue: Revoked: {}",
-                        problem.message()
-                    ),
+                    chain_issue_text(name, "Revoked", problem.message()),
                 ));
                 suspect = true;
             }
@@ -746,11 +745,7 @@ fn evaluate(
                 issues.push(Issue::new(
                     Some(NuCode::NU3012),
                     illegal,
-                    format!(
-                        "The {name} found a chain building issue: {}: {}",
-                        other.name(),
-                        other.message()
-                    ),
+                    chain_issue_text(name, other.name(), other.message()),
                 ));
                 disallowed = true;
             }
@@ -772,10 +767,14 @@ fn evaluate(
             issues.push(Issue::new(
                 Some(NuCode::NU3012),
                 Severity::Error,
-                format!(
-                    "The {name} found a chain building issue: Revoked: {} {}.",
-                    ChainProblem::Revoked.message(),
-                    revoked_detail(cert, status)
+                chain_issue_text(
+                    name,
+                    "Revoked",
+                    &format!(
+                        "{} {}.",
+                        ChainProblem::Revoked.message(),
+                        revoked_detail(cert, status)
+                    ),
                 ),
             ));
             suspect = true;
@@ -1125,9 +1124,10 @@ fn evaluate_timestamp(
                 issues.push(Issue::new(
                     Some(NuCode::NU3028),
                     Severity::Error,
-                    format!(
-                        "The {name}'s timestamp found a chain building issue: UntrustedRoot: {}",
-                        problem.message()
+                    chain_issue_text(
+                        &format!("{name}'s timestamp"),
+                        "UntrustedRoot",
+                        problem.message(),
                     ),
                 ));
             }
@@ -1135,20 +1135,17 @@ fn evaluate_timestamp(
                 issues.push(Issue::new(
                     Some(NuCode::NU3028),
                     Severity::Error,
-                    format!(
-                        "The {name}'s timestamp found a chain building issue: Revoked: {}",
-                        problem.message()
-                    ),
+                    chain_issue_text(&format!("{name}'s timestamp"), "Revoked", problem.message()),
                 ));
             }
             other => {
                 issues.push(Issue::new(
                     Some(NuCode::NU3028),
                     sev,
-                    format!(
-                        "The {name}'s timestamp found a chain building issue: {}: {}",
+                    chain_issue_text(
+                        &format!("{name}'s timestamp"),
                         other.name(),
-                        other.message()
+                        other.message(),
                     ),
                 ));
             }
@@ -1163,10 +1160,14 @@ fn evaluate_timestamp(
             issues.push(Issue::new(
                 Some(NuCode::NU3028),
                 Severity::Error,
-                format!(
-                    "The {name}'s timestamp found a chain building issue: Revoked: {} {}.",
-                    ChainProblem::Revoked.message(),
-                    revoked_detail(cert, status)
+                chain_issue_text(
+                    &format!("{name}'s timestamp"),
+                    "Revoked",
+                    &format!(
+                        "{} {}.",
+                        ChainProblem::Revoked.message(),
+                        revoked_detail(cert, status)
+                    ),
                 ),
             ));
             ok = false;
