@@ -12,6 +12,7 @@ macro_rules! out {
 }
 
 mod config;
+mod key_args;
 mod output;
 mod pki;
 mod sign;

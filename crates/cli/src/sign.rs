@@ -10,6 +10,7 @@ use signet_keys::Signer;
 use signet_signature::{Certificate, SignatureKind, SignatureRequest, build_primary_signature};
 use signet_trust::{UntrustedRootPolicy, check_signing_certificate};
 
+use crate::key_args::KeyArgs;
 use crate::output::{print_certificate_block, print_issue};
 use crate::trust_args::TrustArgs;
 use crate::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
@@ -20,20 +21,8 @@ pub struct SignArgs {
     /// Packages to sign.
     #[arg(required = true, value_name = "PACKAGE")]
     packages: Vec<PathBuf>,
-    /// PKCS#12 (.pfx/.p12) file, or a PEM/DER certificate chain when --certificate-key is given.
-    #[arg(long = "certificate-path", value_name = "FILE")]
-    certificate_path: PathBuf,
-    /// Password of the PKCS#12 file or of an encrypted private key. Also read from
-    /// SIGNET_CERTIFICATE_PASSWORD, which keeps it out of the process list.
-    #[arg(
-        long = "certificate-password",
-        env = "SIGNET_CERTIFICATE_PASSWORD",
-        hide_env_values = true
-    )]
-    certificate_password: Option<String>,
-    /// PEM/DER private key matching the certificate (with a PEM chain in --certificate-path).
-    #[arg(long = "certificate-key", value_name = "FILE")]
-    certificate_key: Option<PathBuf>,
+    #[command(flatten)]
+    key: KeyArgs,
     /// Hash algorithm for the package hash and the signature: SHA256, SHA384 or SHA512.
     #[arg(long = "hash-algorithm", default_value = "SHA256", value_parser = parse_hash)]
     hash_algorithm: HashAlgorithm,
@@ -71,11 +60,7 @@ pub fn parse_hash(s: &str) -> Result<HashAlgorithm, String> {
 }
 
 pub fn run(args: SignArgs) -> u8 {
-    let signer = match signet_keys::load_signer(
-        &args.certificate_path,
-        args.certificate_password.as_deref(),
-        args.certificate_key.as_deref(),
-    ) {
+    let signer = match args.key.load() {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {}: {e}", e.code().unwrap_or(NuCode::NU3001));
@@ -180,7 +165,14 @@ pub fn run(args: SignArgs) -> u8 {
             Some(dir) => dir.join(package.file_name().unwrap_or(package.as_os_str())),
             None => package.clone(),
         };
-        match sign_one(package, &dest, &args, &signer, timestamper.as_ref(), now) {
+        match sign_one(
+            package,
+            &dest,
+            &args,
+            signer.as_ref(),
+            timestamper.as_ref(),
+            now,
+        ) {
             Ok(()) => {}
             Err((code, msg)) => {
                 eprintln!("error: {code}: {}: {msg}", package.display());

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use clap::{Args, Subcommand};
 
+use crate::key_args::KeyArgs;
 use crate::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 
 /// `signet tsa …`
@@ -18,24 +19,11 @@ pub enum TsaCommand {
 /// Options of `signet tsa serve`.
 #[derive(Args, Debug)]
 pub struct ServeArgs {
-    /// The TSA certificate: a PKCS#12 file, or a PEM/DER chain with --certificate-key. It must
-    /// carry the timeStamping EKU, marked critical, and an RSA key of at least 2048 bits.
-    #[arg(long = "certificate-path", value_name = "FILE")]
-    certificate_path: PathBuf,
-    /// PEM/DER private key of the TSA certificate (with a PEM chain in --certificate-path).
-    #[arg(
-        long = "certificate-key",
-        value_name = "FILE",
-        conflicts_with = "certificate_password"
-    )]
-    certificate_key: Option<PathBuf>,
-    /// Password of the PKCS#12 file. Also read from SIGNET_CERTIFICATE_PASSWORD.
-    #[arg(
-        long = "certificate-password",
-        env = "SIGNET_CERTIFICATE_PASSWORD",
-        hide_env_values = true
-    )]
-    certificate_password: Option<String>,
+    /// The TSA certificate and key: a PKCS#12 file, or a PEM/DER chain with --certificate-key.
+    /// It must carry the timeStamping EKU, marked critical, and an RSA key of at least 2048
+    /// bits.
+    #[command(flatten)]
+    key: KeyArgs,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8318")]
     listen: SocketAddr,
@@ -58,11 +46,7 @@ pub fn run(command: TsaCommand) -> u8 {
 }
 
 fn serve(args: ServeArgs) -> u8 {
-    let signer = match signet_keys::load_signer(
-        &args.certificate_path,
-        args.certificate_password.as_deref(),
-        args.certificate_key.as_deref(),
-    ) {
+    let signer = match args.key.load() {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");
@@ -70,7 +54,7 @@ fn serve(args: ServeArgs) -> u8 {
         }
     };
     let serial_state = args.serial_state.clone().unwrap_or_else(|| {
-        let mut p = args.certificate_path.clone().into_os_string();
+        let mut p = args.key.certificate_path.clone().into_os_string();
         p.push(".tsa-serial");
         PathBuf::from(p)
     });
@@ -87,7 +71,7 @@ fn serve(args: ServeArgs) -> u8 {
     if let Some(ms) = args.accuracy_ms {
         config.accuracy_ms = Some(ms);
     }
-    let authority = match signet_tsa::Authority::new(Box::new(signer), config) {
+    let authority = match signet_tsa::Authority::new(signer, config) {
         Ok(a) => Arc::new(a),
         Err(e) => {
             eprintln!("error: {e}");
