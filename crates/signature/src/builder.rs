@@ -161,56 +161,27 @@ pub fn build_primary_signature_with(
     }
     let content = SignatureContent::new(req.hash_algorithm, req.package_hash.clone()).to_bytes();
 
-    let (commitment, repository) = match &req.kind {
-        SignatureKind::Author => (oids::PROOF_OF_ORIGIN, None),
+    let mut attrs = common_attributes(req.signing_time, &req.hash_algorithm.digest(&content));
+    match &req.kind {
+        SignatureKind::Author => {
+            attrs.push(attribute(
+                &oids::COMMITMENT_TYPE_INDICATION,
+                encode(tag::SEQUENCE, &oid_tlv(&oids::PROOF_OF_ORIGIN)),
+            ));
+            attrs.push(attribute(
+                &oids::SIGNING_CERTIFICATE_V2,
+                signing_certificate_v2(&leaf, req.hash_algorithm),
+            ));
+        }
         SignatureKind::Repository {
             service_index,
             owners,
-        } => {
-            if !crate::attributes::is_absolute_https(service_index) {
-                return Err(Error::SigningInput(format!(
-                    "the service index URL '{service_index}' must be an absolute https URL"
-                )));
-            }
-            if owners.iter().any(|o| o.trim().is_empty()) {
-                return Err(Error::SigningInput(
-                    "package owners must not be empty".into(),
-                ));
-            }
-            (oids::PROOF_OF_RECEIPT, Some((service_index, owners)))
-        }
-    };
-    let mut attrs = vec![
-        attribute(&oids::CONTENT_TYPE, oid_tlv(&oids::DATA)),
-        attribute(&oids::SIGNING_TIME, encode_time(req.signing_time)),
-        attribute(
-            &oids::COMMITMENT_TYPE_INDICATION,
-            encode(tag::SEQUENCE, &oid_tlv(&commitment)),
-        ),
-        attribute(
-            &oids::MESSAGE_DIGEST,
-            encode(tag::OCTET_STRING, &req.hash_algorithm.digest(&content)),
-        ),
-        attribute(
-            &oids::SIGNING_CERTIFICATE_V2,
-            signing_certificate_v2(&leaf, req.hash_algorithm),
-        ),
-    ];
-    if let Some((url, owners)) = repository {
-        attrs.push(attribute(
-            &oids::NUGET_V3_SERVICE_INDEX_URL,
-            encode(tag::IA5_STRING, url.as_bytes()),
-        ));
-        if !owners.is_empty() {
-            let list: Vec<u8> = owners
-                .iter()
-                .flat_map(|o| encode(tag::UTF8_STRING, o.as_bytes()))
-                .collect();
-            attrs.push(attribute(
-                &oids::NUGET_PACKAGE_OWNERS,
-                encode(tag::SEQUENCE, &list),
-            ));
-        }
+        } => attrs.extend(repository_attributes(
+            &leaf,
+            req.hash_algorithm,
+            service_index,
+            owners,
+        )?),
     }
     let mut certificates: Vec<Vec<u8>> = Vec::new();
     for c in chain {
@@ -231,45 +202,14 @@ pub fn build_primary_signature_with(
     let signed_attrs = encode_set_of(parts.signed_attributes);
     let signature = signer.sign(req.hash_algorithm, &signed_attrs)?;
 
-    let (version, sid) = match leaf.subject_key_identifier() {
-        Some(ski) => (3u8, encode(tag::ctx_prim(0), &ski)),
-        None => (
-            1u8,
-            encode_seq(
-                tag::SEQUENCE,
-                &[
-                    leaf.issuer_der(),
-                    &encode(tag::INTEGER, leaf.serial_bytes()),
-                ],
-            ),
-        ),
-    };
-    let version_tlv = encode(tag::INTEGER, &[version]);
+    let version_tlv = encode(tag::INTEGER, &[sid_version(&leaf)]);
     let digest_alg = alg_with_null(&hash_oid(req.hash_algorithm));
-    let mut implicit_attrs = signed_attrs;
-    if let Some(first) = implicit_attrs.first_mut() {
-        *first = tag::ctx_cons(0);
-    }
-    let unsigned_attrs = if parts.unsigned_attributes.is_empty() {
-        Vec::new()
-    } else {
-        let mut set = encode_set_of(parts.unsigned_attributes);
-        if let Some(first) = set.first_mut() {
-            *first = tag::ctx_cons(1);
-        }
-        set
-    };
-    let signer_info = encode_seq(
-        tag::SEQUENCE,
-        &[
-            &version_tlv,
-            &sid,
-            &digest_alg,
-            &implicit_attrs,
-            &alg_with_null(&oids::RSA_ENCRYPTION),
-            &encode(tag::OCTET_STRING, &signature),
-            &unsigned_attrs,
-        ],
+    let signer_info = encode_signer_info(
+        &leaf,
+        req.hash_algorithm,
+        signed_attrs,
+        &signature,
+        parts.unsigned_attributes,
     );
     let encap = encode_seq(
         tag::SEQUENCE,
@@ -295,4 +235,118 @@ pub fn build_primary_signature_with(
             &encode(tag::ctx_cons(0), &signed_data),
         ],
     ))
+}
+
+/// The SignerInfo version that goes with the sid NuGet writes: 3 with a subjectKeyIdentifier,
+/// 1 with issuerAndSerialNumber.
+fn sid_version(leaf: &Certificate) -> u8 {
+    if leaf.subject_key_identifier().is_some() {
+        3
+    } else {
+        1
+    }
+}
+
+/// A DER SignerInfo (RFC 5652 §5.3): sid by subjectKeyIdentifier when the certificate has one
+/// (spec §3.2), digest and RSA algorithms with NULL parameters, `signed_attrs` the DER SET OF
+/// that was signed, unsigned attributes written as a DER SET OF when there are any.
+pub(crate) fn encode_signer_info(
+    leaf: &Certificate,
+    alg: HashAlgorithm,
+    signed_attrs: Vec<u8>,
+    signature: &[u8],
+    unsigned_attributes: Vec<Vec<u8>>,
+) -> Vec<u8> {
+    let sid = match leaf.subject_key_identifier() {
+        Some(ski) => encode(tag::ctx_prim(0), &ski),
+        None => encode_seq(
+            tag::SEQUENCE,
+            &[
+                leaf.issuer_der(),
+                &encode(tag::INTEGER, leaf.serial_bytes()),
+            ],
+        ),
+    };
+    let version_tlv = encode(tag::INTEGER, &[sid_version(leaf)]);
+    let mut implicit_attrs = signed_attrs;
+    if let Some(first) = implicit_attrs.first_mut() {
+        *first = tag::ctx_cons(0);
+    }
+    let unsigned_attrs = if unsigned_attributes.is_empty() {
+        Vec::new()
+    } else {
+        let mut set = encode_set_of(unsigned_attributes);
+        if let Some(first) = set.first_mut() {
+            *first = tag::ctx_cons(1);
+        }
+        set
+    };
+    encode_seq(
+        tag::SEQUENCE,
+        &[
+            &version_tlv,
+            &sid,
+            &alg_with_null(&hash_oid(alg)),
+            &implicit_attrs,
+            &alg_with_null(&oids::RSA_ENCRYPTION),
+            &encode(tag::OCTET_STRING, signature),
+            &unsigned_attrs,
+        ],
+    )
+}
+
+/// The signed attributes of a repository signature or countersignature besides contentType,
+/// signing-time and messageDigest: commitment type proofOfReceipt, signing-certificate-v2,
+/// the service index URL and, when there are any, the owners (spec §3.3, §3.7).
+pub(crate) fn repository_attributes(
+    leaf: &Certificate,
+    alg: HashAlgorithm,
+    service_index: &str,
+    owners: &[String],
+) -> Result<Vec<Vec<u8>>, Error> {
+    if !crate::attributes::is_absolute_https(service_index) {
+        return Err(Error::SigningInput(format!(
+            "the service index URL '{service_index}' must be an absolute https URL"
+        )));
+    }
+    if owners.iter().any(|o| o.trim().is_empty()) {
+        return Err(Error::SigningInput(
+            "package owners must not be empty".into(),
+        ));
+    }
+    let mut attrs = vec![
+        attribute(
+            &oids::COMMITMENT_TYPE_INDICATION,
+            encode(tag::SEQUENCE, &oid_tlv(&oids::PROOF_OF_RECEIPT)),
+        ),
+        attribute(
+            &oids::SIGNING_CERTIFICATE_V2,
+            signing_certificate_v2(leaf, alg),
+        ),
+        attribute(
+            &oids::NUGET_V3_SERVICE_INDEX_URL,
+            encode(tag::IA5_STRING, service_index.as_bytes()),
+        ),
+    ];
+    if !owners.is_empty() {
+        let list: Vec<u8> = owners
+            .iter()
+            .flat_map(|o| encode(tag::UTF8_STRING, o.as_bytes()))
+            .collect();
+        attrs.push(attribute(
+            &oids::NUGET_PACKAGE_OWNERS,
+            encode(tag::SEQUENCE, &list),
+        ));
+    }
+    Ok(attrs)
+}
+
+/// The contentType (id-data), signing-time and messageDigest attributes every NuGet
+/// signature and countersignature carries.
+pub(crate) fn common_attributes(time: UtcTime, digest: &[u8]) -> Vec<Vec<u8>> {
+    vec![
+        attribute(&oids::CONTENT_TYPE, oid_tlv(&oids::DATA)),
+        attribute(&oids::SIGNING_TIME, encode_time(time)),
+        attribute(&oids::MESSAGE_DIGEST, encode(tag::OCTET_STRING, digest)),
+    ]
 }

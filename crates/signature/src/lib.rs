@@ -11,6 +11,7 @@ mod builder;
 mod cert;
 mod cms;
 mod content;
+mod countersign;
 mod crypto;
 mod error;
 pub mod oids;
@@ -28,6 +29,10 @@ pub use cms::{
     AlgorithmId, Attribute, SignatureCheckError, SignedAttributes, SignedData, SignerId, SignerInfo,
 };
 pub use content::SignatureContent;
+pub use countersign::{
+    CountersignatureRequest, add_countersignature_timestamp, add_repository_countersignature,
+    remove_repository_countersignature,
+};
 pub use crypto::{Digest, PublicKey, Scheme, VerifyError, scheme_for_signature_algorithm};
 pub use error::Error;
 pub use primary::{Countersignature, PrimarySignature};

@@ -1,27 +1,43 @@
-//! Adding unsigned attributes to an existing signature: the RFC 3161 timestamp token NuGet
-//! attaches after signing (spec §3.6). Every other byte of the signature is kept as it was.
+//! Editing an existing signature after it was signed: attaching the RFC 3161 timestamp token
+//! NuGet adds after signing (spec §3.6) and the plumbing the countersignature code shares.
+//! Every byte that was signed is kept as it was.
 
+use crate::countersign::edit_unsigned;
 use crate::tlv::{self, Reader, Tlv, encode, encode_seq, tag};
 use crate::{Error, oids};
 
 /// Adds `token` (a DER `ContentInfo` holding a TimeStampToken) as an
 /// `id-aa-signatureTimeStampToken` unsigned attribute of the primary signer.
 pub fn add_timestamp(signature: &[u8], token: &[u8]) -> Result<Vec<u8>, Error> {
-    let attribute = encode_seq(
-        tag::SEQUENCE,
-        &[
-            &encode(tag::OID, oids::TIMESTAMP_TOKEN.as_bytes()),
-            &encode(tag::SET, token),
-        ],
-    );
-    rewrite_primary_signer(signature, |signer| {
-        add_unsigned_attribute(signer, &attribute)
+    let attribute = unsigned_attribute(&oids::TIMESTAMP_TOKEN, vec![token.to_vec()]);
+    rewrite_signed_data(signature, &[], |signer| {
+        edit_unsigned(signer, |mut attrs| {
+            attrs.push(attribute);
+            Ok(attrs)
+        })
     })
 }
 
-/// Re-encodes the ContentInfo with the single SignerInfo replaced by `edit(signer_info)`.
-fn rewrite_primary_signer(
+/// A DER `Attribute` holding `values` (each one encoded element) in the given order.
+pub(crate) fn unsigned_attribute(
+    oid: &const_oid::ObjectIdentifier,
+    values: Vec<Vec<u8>>,
+) -> Vec<u8> {
+    encode_seq(
+        tag::SEQUENCE,
+        &[
+            &encode(tag::OID, oid.as_bytes()),
+            &encode(tag::SET, &values.concat()),
+        ],
+    )
+}
+
+/// Re-encodes the ContentInfo with the single SignerInfo replaced by `edit(signer_info)` and
+/// the DER certificates of `extra_certificates` that are not there yet appended to the
+/// SignedData certificates (the field is created when absent).
+pub(crate) fn rewrite_signed_data(
     signature: &[u8],
+    extra_certificates: &[Vec<u8>],
     edit: impl FnOnce(Tlv<'_>) -> Result<Vec<u8>, Error>,
 ) -> Result<Vec<u8>, Error> {
     let der = tlv::ber_to_der(signature)?;
@@ -38,16 +54,40 @@ fn rewrite_primary_signer(
     let mut parts: Vec<Vec<u8>> = Vec::new();
     let mut sr = sd.reader();
     let mut signer_infos = None;
+    let mut certificates_at = None;
     while !sr.is_empty() {
         let field = sr.next("SignedData field")?;
         if field.tag == tag::SET && sr.is_empty() {
             signer_infos = Some(field);
         } else {
+            if field.tag == tag::ctx_cons(0) && parts.len() >= 3 {
+                certificates_at = Some(parts.len());
+            }
             parts.push(field.raw.to_vec());
         }
     }
     let signer_infos =
         signer_infos.ok_or_else(|| Error::asn1("SignedData", "no signerInfos".into()))?;
+    if !extra_certificates.is_empty() {
+        let mut certs = match certificates_at.and_then(|i| parts.get(i)) {
+            Some(field) => Reader::new(field)
+                .expect(tag::ctx_cons(0), "certificates")?
+                .reader()
+                .all_raw()?,
+            None => Vec::new(),
+        };
+        for c in extra_certificates {
+            if !certs.contains(c) {
+                certs.push(c.clone());
+            }
+        }
+        let field = encode(tag::ctx_cons(0), &certs.concat());
+        match certificates_at.and_then(|i| parts.get_mut(i)) {
+            Some(slot) => *slot = field,
+            // version, digestAlgorithms, encapContentInfo, then certificates.
+            None => parts.insert(3.min(parts.len()), field),
+        }
+    }
     let mut sir = signer_infos.reader();
     let signer = sir.expect(tag::SEQUENCE, "SignerInfo")?;
     if !sir.is_empty() {
@@ -59,26 +99,4 @@ fn rewrite_primary_signer(
         tag::SEQUENCE,
         &[content_type.raw, &encode(tag::ctx_cons(0), &signed_data)],
     ))
-}
-
-/// A SignerInfo with one more unsigned attribute (the `[1]` set re-sorted as DER SET OF).
-fn add_unsigned_attribute(signer: Tlv<'_>, attribute: &[u8]) -> Result<Vec<u8>, Error> {
-    let mut r = signer.reader();
-    let mut fields: Vec<Vec<u8>> = Vec::new();
-    let mut unsigned: Vec<Vec<u8>> = Vec::new();
-    while !r.is_empty() {
-        let field = r.next("SignerInfo field")?;
-        if field.tag == tag::ctx_cons(1) {
-            unsigned = field.reader().all_raw()?;
-        } else {
-            fields.push(field.raw.to_vec());
-        }
-    }
-    unsigned.push(attribute.to_vec());
-    let mut set = tlv::encode_set_of(unsigned);
-    if let Some(first) = set.first_mut() {
-        *first = tag::ctx_cons(1);
-    }
-    fields.push(set);
-    Ok(encode(tag::SEQUENCE, &fields.concat()))
 }
