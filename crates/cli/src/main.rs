@@ -15,6 +15,7 @@ mod config;
 mod key_args;
 mod output;
 mod pki;
+mod repo_sign;
 mod sign;
 mod trust_args;
 mod tsa;
@@ -43,6 +44,9 @@ struct Cli {
 enum Command {
     /// Author-sign packages with a code-signing certificate (PKCS#12, or PEM chain + key).
     Sign(sign::SignArgs),
+    /// Repository-sign packages: a repository signature on unsigned packages, a repository
+    /// countersignature on author-signed ones.
+    RepoSign(repo_sign::RepoSignArgs),
     /// Verify package signatures as `nuget verify` does, with NuGet's NU codes.
     Verify(verify::VerifyArgs),
     /// A development PKI: `init` a CA with code-signing, TSA and repository certificates,
@@ -65,6 +69,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Sign(args) => sign::run(args),
+        Command::RepoSign(args) => repo_sign::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Pki(args) => pki::run(args),
         Command::Tsa(command) => tsa::run(command),
