@@ -40,6 +40,12 @@ pub enum Limit {
     NuspecSize,
     /// [`Limits::max_entry_name_len`](crate::Limits::max_entry_name_len).
     EntryNameLength,
+    /// [`Limits::max_entry_size`](crate::Limits::max_entry_size).
+    EntrySize,
+    /// [`Limits::max_extracted_size`](crate::Limits::max_extracted_size).
+    ExtractedSize,
+    /// [`Limits::max_compression_ratio`](crate::Limits::max_compression_ratio).
+    CompressionRatio,
 }
 
 impl fmt::Display for Limit {
@@ -51,6 +57,9 @@ impl fmt::Display for Limit {
             Self::SignatureSize => "max_signature_size",
             Self::NuspecSize => "max_nuspec_size",
             Self::EntryNameLength => "max_entry_name_len",
+            Self::EntrySize => "max_entry_size",
+            Self::ExtractedSize => "max_extracted_size",
+            Self::CompressionRatio => "max_compression_ratio",
         })
     }
 }
@@ -167,6 +176,61 @@ pub enum Error {
         offset: u64,
     },
 
+    // ---- extraction ([`Package::extract_to`](crate::Package::extract_to)) -------------------
+    /// The archive's layout is ambiguous, so the bytes an extractor would read might not be the
+    /// bytes the package hash covers: bytes before the first entry, between entries or after
+    /// the end record, an end record that does not describe the central directory, Zip64.
+    #[error("the package cannot be extracted safely: {reason} (at byte offset {offset})")]
+    UnsafeArchive {
+        /// What is wrong.
+        reason: String,
+        /// Where in the file.
+        offset: u64,
+    },
+    /// One entry's records are inconsistent or unsupported: the local file header disagrees
+    /// with the central directory (name, sizes, method, flags, CRC-32), the data overlaps
+    /// another entry or leaves the bytes the hash covers, the entry is encrypted, a symbolic
+    /// link, or uses a compression method other than stored or deflate.
+    #[error("the entry '{entry}' cannot be extracted safely: {reason} (at byte offset {offset})")]
+    UnsafeEntry {
+        /// The entry name (lossily decoded).
+        entry: String,
+        /// What is wrong.
+        reason: String,
+        /// Where in the file.
+        offset: u64,
+    },
+    /// An entry's data does not match its headers: the deflate stream is corrupt or ends early
+    /// or late, the uncompressed size or the CRC-32 differs from the declared one.
+    #[error("the entry '{entry}' is corrupt: {reason}")]
+    CorruptEntry {
+        /// The entry name.
+        entry: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An entry name is not a safe relative path (see
+    /// [`Package::extract_to`](crate::Package::extract_to) for the rules). NuGet refuses
+    /// entries that would land outside the package folder ("unsafe for extraction"), without an
+    /// NU code.
+    #[error("the entry '{entry}' has an unsafe name: {reason}")]
+    UnsafeEntryName {
+        /// The entry name (lossily decoded, control characters escaped).
+        entry: String,
+        /// Which rule it breaks.
+        reason: &'static str,
+    },
+    /// Two entries would be written to the same file or directory on a case-insensitive or
+    /// normalisation-insensitive file system (or are simply duplicates), or one entry's path is
+    /// another's directory.
+    #[error("the entries '{entry}' and '{other}' collide when extracted")]
+    EntryNameCollision {
+        /// The later entry.
+        entry: String,
+        /// The entry it collides with.
+        other: String,
+    },
+
     // ---- the nuspec ------------------------------------------------------------------------
     /// No `*.nuspec` entry at the archive root.
     #[error("the package does not contain a .nuspec file at its root")]
@@ -194,7 +258,10 @@ impl Error {
         match self {
             Self::MultipleSignatureEntries { .. }
             | Self::SignatureEntryField { .. }
-            | Self::InvalidSignatureEntry { .. } => Some(NuCode::NU3005),
+            | Self::InvalidSignatureEntry { .. }
+            | Self::UnsafeArchive { .. }
+            | Self::UnsafeEntry { .. }
+            | Self::CorruptEntry { .. } => Some(NuCode::NU3005),
             Self::Integrity { .. } => Some(NuCode::NU3008),
             Self::AlreadySigned => Some(NuCode::NU3001),
             Self::Zip64 => Some(NuCode::NU3006),
@@ -206,7 +273,9 @@ impl Error {
             | Self::SignatureNotLast { .. }
             | Self::NuspecMissing
             | Self::NuspecMultiple { .. }
-            | Self::InvalidNuspec { .. } => None,
+            | Self::InvalidNuspec { .. }
+            | Self::UnsafeEntryName { .. }
+            | Self::EntryNameCollision { .. } => None,
         }
     }
 

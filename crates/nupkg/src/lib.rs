@@ -7,6 +7,9 @@
 //!   `.nuspec`.
 //! * [`append_signature`] and [`remove_signature`] add and remove `.signature.p7s` exactly as
 //!   NuGet's signer does (§1.4, §1.5).
+//! * [`Package::extract_to`] writes the package's files into a fresh directory: exactly the
+//!   entries whose bytes the package hash covers, read through the same raw records, after
+//!   refusing every layout, name or size another ZIP reader could see differently.
 //! * Every size and count is bounded by [`Limits`]; failures are one [`Error`] type whose
 //!   [`Error::code`] gives NuGet's NU code as data.
 //!
@@ -34,6 +37,7 @@
 //!   order them differently (no real package has them).
 
 mod error;
+mod extract;
 mod limits;
 mod nuspec;
 mod package;
@@ -41,6 +45,7 @@ mod raw;
 mod write;
 
 pub use error::{Error, Limit, ZipHeader};
+pub use extract::{Extracted, ExtractedEntry, SkipReason, SkippedEntry};
 pub use limits::Limits;
 pub use nuspec::{Nuspec, normalize_version};
 pub use package::Package;

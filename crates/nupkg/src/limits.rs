@@ -35,6 +35,20 @@ pub struct Limits {
     pub max_nuspec_size: u64,
     /// Longest entry name, in bytes. Default 4,096 (a ZIP allows 65,535).
     pub max_entry_name_len: usize,
+    /// Largest uncompressed size of one extracted entry, in bytes
+    /// ([`Package::extract_to`](crate::Package::extract_to)). Default 2 GiB. Checked against the
+    /// declared size before anything is written and enforced again while inflating.
+    pub max_entry_size: u64,
+    /// Largest total uncompressed size of everything extracted from one package, in bytes.
+    /// Default 4 GiB. Checked against the declared sizes before anything is written; every
+    /// entry's actual size must equal its declared size, so the actual total obeys it too.
+    pub max_extracted_size: u64,
+    /// Largest ratio of the total uncompressed size extracted to the package file's size.
+    /// Default 100: real packages are around 2-5, XML documentation alone around 10, while a
+    /// decompression bomb is around 1,000 (deflate's maximum). Together with
+    /// [`Limits::max_extracted_size`] this bounds the disk a small download can fill. The
+    /// first MiB extracted is exempt, so tiny packages of compressible text always pass.
+    pub max_compression_ratio: u64,
 }
 
 impl Limits {
@@ -52,6 +66,9 @@ impl Default for Limits {
             max_signature_size: 10 * 1024 * 1024,
             max_nuspec_size: 1024 * 1024,
             max_entry_name_len: 4096,
+            max_entry_size: 2 * 1024 * 1024 * 1024,
+            max_extracted_size: 4 * 1024 * 1024 * 1024,
+            max_compression_ratio: 100,
         }
     }
 }

@@ -22,9 +22,11 @@ pub(crate) struct Eocd {
     pub(crate) pos: u64,
     pub(crate) this_disk: u16,
     pub(crate) cd_disk: u16,
+    pub(crate) entries_on_disk: u16,
     pub(crate) total_entries: u16,
     pub(crate) cd_size: u32,
     pub(crate) cd_offset: u32,
+    pub(crate) comment_len: u16,
 }
 
 /// One central-directory file header, with what NuGet derives from it.
@@ -34,8 +36,10 @@ pub(crate) struct CdRecord {
     pub(crate) pos: u64,
     /// 46 + name + extra + comment lengths.
     pub(crate) size: u64,
+    pub(crate) version_made_by: u16,
     pub(crate) flags: u16,
     pub(crate) method: u16,
+    pub(crate) crc32: u32,
     pub(crate) compressed_size: u32,
     pub(crate) uncompressed_size: u32,
     pub(crate) disk_start: u16,
@@ -57,11 +61,11 @@ impl CdRecord {
         self.name == SIGNATURE_NAME && self.flags & FLAG_UTF8 == 0
     }
 
-    fn lfh(&self) -> u64 {
+    pub(crate) fn lfh(&self) -> u64 {
         u64::from(self.lfh_offset)
     }
 
-    fn display_name(&self) -> String {
+    pub(crate) fn display_name(&self) -> String {
         String::from_utf8_lossy(&self.name).into_owned()
     }
 }
@@ -81,12 +85,12 @@ pub(crate) struct SignatureData {
 /// [`Limits::max_central_directory_size`]).
 pub struct Package<R> {
     reader: R,
-    limits: Limits,
+    pub(crate) limits: Limits,
     pub(crate) file_len: u64,
     pub(crate) eocd: Eocd,
     pub(crate) records: Vec<CdRecord>,
     /// NuGet's `StartOfLocalFileHeaders`: min(file length, min local header offset).
-    start_of_lfh: u64,
+    pub(crate) start_of_lfh: u64,
     /// Smallest central-directory record position (where the signer inserts its entry).
     pub(crate) cd_start: u64,
     /// End of the last central-directory record read: where NuGet assumes the EOCD is.
@@ -633,9 +637,11 @@ fn find_eocd<R: Read + Seek>(w: &mut Window<'_, R>, file_len: u64) -> Result<Eoc
         pos,
         this_disk: le16(rec, 4),
         cd_disk: le16(rec, 6),
+        entries_on_disk: le16(rec, 8),
         total_entries: le16(rec, 10),
         cd_size: le32(rec, 12),
         cd_offset: le32(rec, 16),
+        comment_len: le16(rec, 20),
     })
 }
 
@@ -704,8 +710,10 @@ fn walk_central_directory<R: Read + Seek>(
         records.push(CdRecord {
             pos,
             size,
+            version_made_by: le16(&hdr, 4),
             flags: le16(&hdr, 8),
             method: le16(&hdr, 10),
+            crc32: le32(&hdr, 16),
             compressed_size: le32(&hdr, 20),
             uncompressed_size: le32(&hdr, 24),
             disk_start: le16(&hdr, 34),

@@ -12,6 +12,10 @@
 mod bad_input;
 #[path = "fixtures/edge_cases.rs"]
 mod edge_cases;
+#[path = "fixtures/extract.rs"]
+mod extract;
+#[path = "fixtures/invariant.rs"]
+mod invariant;
 #[path = "fixtures/props.rs"]
 mod props;
 #[path = "fixtures/roundtrip.rs"]
