@@ -8,6 +8,8 @@
     clippy::panic
 )]
 
+#[path = "fixtures/adversarial.rs"]
+mod adversarial;
 #[path = "fixtures/bad_input.rs"]
 mod bad_input;
 #[path = "fixtures/edge_cases.rs"]
