@@ -1,0 +1,36 @@
+//! `nuget.config` as NuGet reads and writes it (spec §8.1): the file hierarchy, `<config>`
+//! values, `<packageSources>`, `<trustedSigners>` with the edits `signet trust` makes, and
+//! signet's own keys, which NuGet ignores:
+//!
+//! ```xml
+//! <configuration>
+//!   <config>
+//!     <add key="signatureValidationMode" value="require" />
+//!     <!-- signet: extra trust roots (relative to this file) and whether only they count -->
+//!     <add key="signetTrustRoots" value="certs/corp-root.pem" />
+//!     <add key="signetTrustRootsOnly" value="false" />
+//!     <!-- signet: the client policy for every source: developer | default | secure |
+//!          accept | require (default: signatureValidationMode) -->
+//!     <add key="signetSignaturePolicy" value="secure" />
+//!   </config>
+//!   <!-- signet: a policy per package source name -->
+//!   <signetSourcePolicies>
+//!     <add key="local" value="developer" />
+//!   </signetSourcePolicies>
+//! </configuration>
+//! ```
+//!
+//! Edits keep everything else in the file — comments, unknown sections, attribute order.
+
+mod error;
+mod settings;
+mod trusted;
+pub mod xml;
+
+pub use error::Error;
+pub use settings::{
+    ConfigFile, Environment, Level, MAX_CONFIG_SIZE, PackageSource, Settings, ValidationMode,
+};
+pub use trusted::{
+    CertificateEntry, EffectiveTrust, SignerKind, TrustedSigner, effective_trust, split_owners,
+};
