@@ -34,7 +34,8 @@ pub struct ServeArgs {
     #[arg(long = "accuracy-ms", value_name = "N")]
     accuracy_ms: Option<u32>,
     /// File holding the serial-number state (survives restarts; never reuses a serial).
-    /// Default: the certificate's path with `.tsa-serial` appended.
+    /// Default: the certificate's path with `.tsa-serial` appended (required when the
+    /// certificate is read from a PKCS#11 token).
     #[arg(long = "serial-state", value_name = "FILE")]
     serial_state: Option<PathBuf>,
 }
@@ -53,11 +54,14 @@ fn serve(args: ServeArgs) -> u8 {
             return EXIT_FAILED;
         }
     };
-    let serial_state = args.serial_state.clone().unwrap_or_else(|| {
-        let mut p = args.key.certificate_path.clone().into_os_string();
+    let Some(serial_state) = args.serial_state.clone().or_else(|| {
+        let mut p = args.key.state_stem()?.clone().into_os_string();
         p.push(".tsa-serial");
-        PathBuf::from(p)
-    });
+        Some(PathBuf::from(p))
+    }) else {
+        eprintln!("error: --serial-state is required when the certificate is read from a token");
+        return EXIT_USAGE;
+    };
     let mut config = signet_tsa::AuthorityConfig::new(serial_state);
     if let Some(policy) = &args.policy {
         match const_oid::ObjectIdentifier::new(policy) {
