@@ -47,6 +47,6 @@ mod write;
 pub use error::{Error, Limit, ZipHeader};
 pub use extract::{Extracted, ExtractedEntry, SkipReason, SkippedEntry};
 pub use limits::Limits;
-pub use nuspec::{Nuspec, normalize_version};
+pub use nuspec::{Dependency, DependencyGroup, Nuspec, normalize_version};
 pub use package::Package;
 pub use write::{append_signature, dos_date_time, remove_signature};

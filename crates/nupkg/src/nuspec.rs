@@ -23,7 +23,31 @@ pub struct Nuspec {
     pub version: String,
     /// `<metadata><version>` as written (trimmed).
     pub original_version: String,
+    /// `<metadata><dependencies>`: its `<group>`s, or one group without a framework for the
+    /// legacy flat list of `<dependency>` elements.
+    pub dependency_groups: Vec<DependencyGroup>,
 }
+
+/// A `<group>` of `<dependencies>`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DependencyGroup {
+    /// `targetFramework` as written (`None`: any framework).
+    pub target_framework: Option<String>,
+    /// The dependencies.
+    pub dependencies: Vec<Dependency>,
+}
+
+/// One `<dependency id=… version=…>`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Dependency {
+    /// `id`.
+    pub id: String,
+    /// `version`: a NuGet version range as written (`None`: any version).
+    pub version_range: Option<String>,
+}
+
+/// Most dependencies accepted in one manifest.
+const MAX_DEPENDENCIES: usize = 10_000;
 
 /// Finds, inflates and parses the root `.nuspec` (see [`crate::Package::nuspec`]).
 pub(crate) fn read<R: Read + Seek>(reader: &mut R, limits: &Limits) -> Result<Nuspec, Error> {
@@ -120,6 +144,10 @@ pub(crate) fn parse(xml: &[u8]) -> Result<Nuspec, String> {
     let mut id: Option<String> = None;
     let mut version: Option<String> = None;
     let mut text = String::new();
+    let mut groups: Vec<DependencyGroup> = Vec::new();
+    // Depth of <dependencies> while inside it; whether a <group> is open.
+    let mut in_dependencies: Option<usize> = None;
+    let mut dependency_count = 0usize;
     loop {
         let event = reader
             .read_event()
@@ -136,6 +164,10 @@ pub(crate) fn parse(xml: &[u8]) -> Result<Nuspec, String> {
                 if depth == 2 && local == b"metadata" && !seen_metadata {
                     in_metadata = true;
                     seen_metadata = true;
+                } else if depth == 3 && in_metadata && local == b"dependencies" {
+                    in_dependencies = Some(depth);
+                } else if let Some(d) = in_dependencies {
+                    dependency_element(&e, depth - d, &mut groups, &mut dependency_count)?;
                 } else if depth == 3 && in_metadata && capturing.is_none() {
                     let field = match local {
                         b"id" if id.is_none() => Some(Field::Id),
@@ -156,6 +188,9 @@ pub(crate) fn parse(xml: &[u8]) -> Result<Nuspec, String> {
                 }
                 if depth == 1 && local == b"metadata" && !seen_metadata {
                     seen_metadata = true;
+                }
+                if let Some(d) = in_dependencies {
+                    dependency_element(&e, depth + 1 - d, &mut groups, &mut dependency_count)?;
                 }
                 if depth == 2 && in_metadata {
                     // <id/> or <version/>: present but empty.
@@ -179,6 +214,9 @@ pub(crate) fn parse(xml: &[u8]) -> Result<Nuspec, String> {
                 }
                 if depth == 2 && in_metadata {
                     in_metadata = false;
+                }
+                if in_dependencies == Some(depth) {
+                    in_dependencies = None;
                 }
                 depth = depth.saturating_sub(1);
             }
@@ -231,7 +269,69 @@ pub(crate) fn parse(xml: &[u8]) -> Result<Nuspec, String> {
         id,
         version,
         original_version,
+        dependency_groups: groups,
     })
+}
+
+/// Records a `<group>` (`level` 1 below `<dependencies>`) or a `<dependency>` (level 1 in the
+/// legacy flat list, level 2 inside a group).
+fn dependency_element(
+    e: &quick_xml::events::BytesStart<'_>,
+    level: usize,
+    groups: &mut Vec<DependencyGroup>,
+    count: &mut usize,
+) -> Result<(), String> {
+    let local = e.local_name();
+    let attr = |name: &[u8]| -> Result<Option<String>, String> {
+        for a in e.attributes() {
+            let a = a.map_err(|err| format!("invalid attribute: {err}"))?;
+            if a.key.local_name().as_ref() == name {
+                let v = a
+                    .unescape_value()
+                    .map_err(|err| format!("invalid attribute: {err}"))?;
+                return Ok(Some(v.trim().to_string()));
+            }
+        }
+        Ok(None)
+    };
+    match (level, local.as_ref()) {
+        (1, b"group") => {
+            if groups.len() >= MAX_DEPENDENCIES {
+                return Err(format!("more than {MAX_DEPENDENCIES} dependency groups"));
+            }
+            groups.push(DependencyGroup {
+                target_framework: attr(b"targetFramework")?.filter(|s| !s.is_empty()),
+                dependencies: Vec::new(),
+            });
+        }
+        (1 | 2, b"dependency") => {
+            *count += 1;
+            if *count > MAX_DEPENDENCIES {
+                return Err(format!("more than {MAX_DEPENDENCIES} dependencies"));
+            }
+            let id = attr(b"id")?
+                .filter(|s| !s.is_empty())
+                .ok_or("a <dependency> has no id")?;
+            let dep = Dependency {
+                id,
+                version_range: attr(b"version")?.filter(|s| !s.is_empty()),
+            };
+            if level == 1 {
+                // Legacy flat list: one framework-less group.
+                match groups.iter_mut().find(|g| g.target_framework.is_none()) {
+                    Some(g) => g.dependencies.push(dep),
+                    None => groups.push(DependencyGroup {
+                        target_framework: None,
+                        dependencies: vec![dep],
+                    }),
+                }
+            } else if let Some(g) = groups.last_mut() {
+                g.dependencies.push(dep);
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// NuGet's lenient version parse (`NuGetVersion.TryParse`) followed by
@@ -384,5 +484,59 @@ mod tests {
         assert!(!is_root_nuspec(b"lib/a.nuspec"));
         assert!(!is_root_nuspec(b"lib\\a.nuspec"));
         assert!(!is_root_nuspec(b"a.nuspec.bak"));
+    }
+}
+
+#[cfg(test)]
+mod dependency_tests {
+    use super::*;
+
+    #[test]
+    fn reads_groups_and_the_legacy_flat_list() {
+        let xml = br#"<?xml version="1.0"?>
+<package xmlns="http://schemas.microsoft.com/packaging/2013/05/nuspec.xsd"><metadata>
+  <id>A</id><version>1.0</version>
+  <dependencies>
+    <group targetFramework="net8.0">
+      <dependency id="B" version="[1.0.0, 2.0.0)" exclude="Build" />
+      <dependency id="C"></dependency>
+    </group>
+    <group targetFramework=".NETStandard2.0" />
+    <group><dependency id="D" version="3.0.0"/></group>
+  </dependencies>
+</metadata></package>"#;
+        let n = parse(xml).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(n.dependency_groups.len(), 3);
+        let g = &n.dependency_groups;
+        assert_eq!(
+            g.first().and_then(|g| g.target_framework.as_deref()),
+            Some("net8.0")
+        );
+        assert_eq!(
+            g.first().map(|g| g.dependencies.clone()),
+            Some(vec![
+                Dependency {
+                    id: "B".into(),
+                    version_range: Some("[1.0.0, 2.0.0)".into())
+                },
+                Dependency {
+                    id: "C".into(),
+                    version_range: None
+                },
+            ])
+        );
+        assert_eq!(g.get(1).map(|g| g.dependencies.len()), Some(0));
+        assert_eq!(g.get(2).and_then(|g| g.target_framework.clone()), None);
+
+        let flat = br#"<package><metadata><id>A</id><version>1.0</version>
+  <dependencies><dependency id="X" version="1.0"/><dependency id="Y"/></dependencies>
+</metadata></package>"#;
+        let n = parse(flat).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(n.dependency_groups.len(), 1);
+        assert_eq!(
+            n.dependency_groups.first().map(|g| g.dependencies.len()),
+            Some(2)
+        );
+        assert!(parse(br#"<package><metadata><id>A</id><version>1.0</version><dependencies><dependency version="1"/></dependencies></metadata></package>"#).is_err());
     }
 }
