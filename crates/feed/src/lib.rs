@@ -1,0 +1,31 @@
+//! NuGet feeds as a client, for `signet install` and `signet trust source|sync`:
+//!
+//! * [`ServiceIndex`] and [`RepositorySignatures`] (the resource a repository uses to
+//!   announce its signing certificates);
+//! * [`Source`]: a v3 feed (service index → flat container) or a local folder;
+//! * [`NuGetVersion`], [`VersionRange`], [`Framework`]: what choosing versions and
+//!   dependency groups needs;
+//! * [`resolve`]: the dependency graph, downloaded (not verified: verification is the
+//!   installer's job, before anything is extracted).
+//!
+//! Plain http follows [`HttpPolicy`]: https only unless the caller allows loopback or
+//! (dangerously) any http.
+
+mod error;
+pub mod framework;
+mod http;
+mod index;
+mod resolve;
+mod source;
+mod version;
+
+pub use error::Error;
+pub use framework::Framework;
+pub use http::{Http, HttpClient, HttpPolicy, is_loopback};
+pub use index::{
+    MAX_DOCUMENT_SIZE, PACKAGE_BASE_ADDRESS, REPOSITORY_SIGNATURES, RepositoryCertificate,
+    RepositorySignatures, Resource, ServiceIndex,
+};
+pub use resolve::{Downloaded, MAX_PACKAGES, Request, resolve};
+pub use source::{MAX_PACKAGE_SIZE, Source, V3Source};
+pub use version::{NuGetVersion, VersionRange};

@@ -1,0 +1,219 @@
+//! Package sources: NuGet v3 feeds (service index + flat container) and local folders.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::http::read_limited;
+use crate::index::{
+    MAX_DOCUMENT_SIZE, PACKAGE_BASE_ADDRESS, REPOSITORY_SIGNATURES, RepositorySignatures,
+    ServiceIndex,
+};
+use crate::{Error, Http, HttpPolicy, NuGetVersion};
+
+/// Largest package downloaded.
+pub const MAX_PACKAGE_SIZE: u64 = 2 * 1024 * 1024 * 1024;
+
+/// Where packages come from.
+pub enum Source {
+    /// A NuGet v3 feed.
+    V3(V3Source),
+    /// A folder of `.nupkg` files (flat, or `id/version/` as NuGet lays out local feeds).
+    Folder(PathBuf),
+}
+
+/// A v3 feed, after reading its service index.
+pub struct V3Source {
+    /// The service index URL.
+    pub index_url: String,
+    /// `PackageBaseAddress` with a trailing slash.
+    pub flat_base: String,
+    /// The `RepositorySignatures` resource, when the feed announces one.
+    pub repository_signatures: Option<RepositorySignatures>,
+    http: Arc<dyn Http>,
+}
+
+impl Source {
+    /// Opens `location`: an `http(s)://` service index, or a folder.
+    pub fn open(location: &str, http: Arc<dyn Http>, policy: HttpPolicy) -> Result<Self, Error> {
+        let lower = location.to_ascii_lowercase();
+        if !(lower.starts_with("http://") || lower.starts_with("https://")) {
+            let dir = PathBuf::from(location);
+            if !dir.is_dir() {
+                return Err(Error::Protocol {
+                    source_url: location.to_string(),
+                    message: "no such folder".into(),
+                });
+            }
+            return Ok(Self::Folder(dir));
+        }
+        policy.check(location)?;
+        let json = http
+            .get(location, MAX_DOCUMENT_SIZE)?
+            .ok_or_else(|| Error::Protocol {
+                source_url: location.to_string(),
+                message: "the service index was not found (404)".into(),
+            })?;
+        let index = ServiceIndex::parse(location, &json)?;
+        let (flat, _) = index
+            .find(PACKAGE_BASE_ADDRESS)
+            .ok_or_else(|| Error::Protocol {
+                source_url: location.to_string(),
+                message: "the service index has no PackageBaseAddress/3.0.0 resource".into(),
+            })?;
+        let flat_base = if flat.ends_with('/') {
+            flat.to_string()
+        } else {
+            format!("{flat}/")
+        };
+        let repository_signatures = match index.find(REPOSITORY_SIGNATURES) {
+            None => None,
+            Some((url, kind)) => {
+                // NuGet refuses a non-https resource outright; the policy lets loopback test
+                // servers through.
+                policy.check(url).map_err(|_| Error::Protocol {
+                    source_url: location.to_string(),
+                    message: format!("the RepositorySignatures resource '{url}' is not https"),
+                })?;
+                let json = http
+                    .get(url, MAX_DOCUMENT_SIZE)?
+                    .ok_or_else(|| Error::Protocol {
+                        source_url: url.to_string(),
+                        message: "the RepositorySignatures resource was not found (404)".into(),
+                    })?;
+                Some(RepositorySignatures::parse(url, kind, &json, policy)?)
+            }
+        };
+        Ok(Self::V3(V3Source {
+            index_url: location.to_string(),
+            flat_base,
+            repository_signatures,
+            http,
+        }))
+    }
+
+    /// How the source is named in messages: its URL or folder.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::V3(v) => v.index_url.clone(),
+            Self::Folder(d) => d.display().to_string(),
+        }
+    }
+
+    /// The `RepositorySignatures` resource, for v3 feeds that announce one.
+    pub fn repository_signatures(&self) -> Option<&RepositorySignatures> {
+        match self {
+            Self::V3(v) => v.repository_signatures.as_ref(),
+            Self::Folder(_) => None,
+        }
+    }
+
+    /// Every version of `id` the source has, ascending.
+    pub fn versions(&self, id: &str) -> Result<Vec<NuGetVersion>, Error> {
+        let mut out = match self {
+            Self::V3(v) => {
+                let url = format!("{}{}/index.json", v.flat_base, id.to_lowercase());
+                #[derive(serde::Deserialize)]
+                struct Versions {
+                    versions: Vec<String>,
+                }
+                match v.http.get(&url, MAX_DOCUMENT_SIZE)? {
+                    None => Vec::new(),
+                    Some(json) => {
+                        let parsed: Versions =
+                            serde_json::from_slice(&json).map_err(|e| Error::Protocol {
+                                source_url: url.clone(),
+                                message: format!("not a version list: {e}"),
+                            })?;
+                        parsed
+                            .versions
+                            .iter()
+                            .filter_map(|s| NuGetVersion::parse(s).ok())
+                            .collect()
+                    }
+                }
+            }
+            Self::Folder(dir) => folder_packages(dir, id)?
+                .into_iter()
+                .map(|(v, _)| v)
+                .collect(),
+        };
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+
+    /// Writes the `.nupkg` of `id` `version` into `out`; `Ok(false)` if the source lacks it.
+    pub fn download(
+        &self,
+        id: &str,
+        version: &NuGetVersion,
+        out: &mut dyn Write,
+    ) -> Result<bool, Error> {
+        match self {
+            Self::V3(v) => {
+                let lid = id.to_lowercase();
+                let lver = version.lower();
+                let url = format!("{}{lid}/{lver}/{lid}.{lver}.nupkg", v.flat_base);
+                v.http.download(&url, out, MAX_PACKAGE_SIZE)
+            }
+            Self::Folder(dir) => {
+                let Some((_, path)) = folder_packages(dir, id)?
+                    .into_iter()
+                    .find(|(v, _)| v == version)
+                else {
+                    return Ok(false);
+                };
+                let bytes = read_limited(&path, MAX_PACKAGE_SIZE)?;
+                out.write_all(&bytes).map_err(|source| Error::Io {
+                    what: "copying a package".into(),
+                    source,
+                })?;
+                Ok(true)
+            }
+        }
+    }
+}
+
+/// `{id}.{version}.nupkg` files in `dir` and in `dir/{id}/{version}/`, matched
+/// case-insensitively on the id.
+fn folder_packages(dir: &Path, id: &str) -> Result<Vec<(NuGetVersion, PathBuf)>, Error> {
+    let prefix = format!("{}.", id.to_lowercase());
+    let mut out = Vec::new();
+    let mut scan = |d: &Path| -> Result<(), Error> {
+        let Ok(entries) = std::fs::read_dir(d) else {
+            return Ok(());
+        };
+        for entry in entries.filter_map(Result::ok) {
+            let name = entry.file_name().to_string_lossy().to_lowercase();
+            let Some(rest) = name.strip_prefix(&prefix) else {
+                continue;
+            };
+            let Some(ver) = rest.strip_suffix(".nupkg") else {
+                continue;
+            };
+            if ver.ends_with(".symbols") || ver.ends_with(".snupkg") {
+                continue;
+            }
+            if let Ok(v) = NuGetVersion::parse(ver) {
+                out.push((v, entry.path()));
+            }
+        }
+        Ok(())
+    };
+    scan(dir)?;
+    let mut id_dirs = vec![dir.join(id.to_lowercase())];
+    if id != id.to_lowercase() {
+        id_dirs.push(dir.join(id));
+    }
+    for id_dir in id_dirs {
+        if let Ok(versions) = std::fs::read_dir(&id_dir) {
+            for v in versions.filter_map(Result::ok) {
+                scan(&v.path())?;
+            }
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out.dedup_by(|a, b| a.0 == b.0);
+    Ok(out)
+}
