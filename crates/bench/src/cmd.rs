@@ -16,6 +16,7 @@ const GNU_TIME: &str = "/usr/bin/time";
 pub struct Cmd {
     program: PathBuf,
     args: Vec<OsString>,
+    envs: Vec<(OsString, OsString)>,
 }
 
 impl Cmd {
@@ -23,7 +24,15 @@ impl Cmd {
         Self {
             program: program.into(),
             args: Vec::new(),
+            envs: Vec::new(),
         }
+    }
+
+    /// Sets an environment variable for every run (not shown by `display`).
+    pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Self {
+        self.envs
+            .push((key.as_ref().to_owned(), value.as_ref().to_owned()));
+        self
     }
 
     pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Self {
@@ -33,7 +42,9 @@ impl Cmd {
 
     fn command(&self) -> Command {
         let mut c = Command::new(&self.program);
-        c.args(&self.args).stdin(Stdio::null());
+        c.args(&self.args)
+            .envs(self.envs.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null());
         c
     }
 
@@ -116,6 +127,7 @@ impl Cmd {
             .into_iter()
             .chain(self.args.iter().cloned())
             .collect(),
+            envs: self.envs.clone(),
         };
         timed.time()?;
         let text = std::fs::read_to_string(&report)

@@ -11,6 +11,7 @@
 mod child;
 mod cmd;
 mod latency;
+mod pkcs11;
 mod stats;
 mod throughput;
 mod timestamping;
@@ -51,6 +52,12 @@ struct Args {
     /// Skip part 4 (signing with a timestamp from a local TSA).
     #[arg(long)]
     skip_timestamping: bool,
+    /// Skip part 5 (signing through a PKCS#11 token, SoftHSM, against a key file).
+    #[arg(long)]
+    skip_pkcs11: bool,
+    /// Internal: time PKCS#11 and in-memory signatures in this process (SOFTHSM2_CONF set).
+    #[arg(long, hide = true, value_name = "SPEC")]
+    child_pkcs11: Option<String>,
     /// Internal: verify one package in this process and print its peak RSS.
     #[arg(long, hide = true, value_name = "PACKAGE")]
     child_verify: Option<PathBuf>,
@@ -71,8 +78,16 @@ pub struct Tools {
 }
 
 fn main() -> ExitCode {
+    // Part 5 generates its token keys in a child of this executable (the SoftHSM fixture
+    // re-runs it with its own arguments), before any argument parsing.
+    if signet_pkcs11::softhsm::in_child() {
+        signet_pkcs11::softhsm::child_entry();
+        return ExitCode::SUCCESS;
+    }
     let args = Args::parse();
-    let result = if let Some(package) = &args.child_verify {
+    let result = if let Some(spec) = &args.child_pkcs11 {
+        pkcs11::child(spec, args.runs)
+    } else if let Some(package) = &args.child_verify {
         child::verify(package, args.child_roots.as_deref())
     } else if let Some(package) = &args.child_phases {
         child::phases(package, args.child_roots.as_deref())
@@ -112,6 +127,9 @@ fn bench(args: &Args) -> Result<()> {
     }
     if !args.skip_timestamping {
         timestamping::run(&tools, args.runs, scratch.path())?;
+    }
+    if !args.skip_pkcs11 {
+        pkcs11::run(&tools, args.runs, scratch.path())?;
     }
     Ok(())
 }
