@@ -4,6 +4,7 @@
 //! which reports NU-coded issues and returns a [`VerifiedPackage`] proof only on success.
 
 mod chain;
+mod client_policy;
 mod crl;
 mod error;
 mod fetch;
@@ -17,6 +18,7 @@ mod signing;
 mod status;
 mod verify;
 
+pub use client_policy::{ClientPolicy, Decision, SourceTrust, decide, options_for};
 pub use chain::{Chain, ChainProblem, build_chain};
 pub use crl::Crl;
 pub use error::Error;
