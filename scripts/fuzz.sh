@@ -33,7 +33,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 FUZZ="$ROOT/fuzz"
 SHARED="${SHARED:-$ROOT/../shared}"
 PACKAGES="$SHARED/interop/packages"
-ALL_TARGETS="nupkg_open nupkg_remove_append signature_load timestamp_parse signature_content
+ALL_TARGETS="nupkg_open nupkg_extract nupkg_remove_append signature_load timestamp_parse signature_content
 certificate keys_pkcs12 verify_package ocsp_response crl tsa_request"
 TARGETS="${FUZZ_TARGETS:-$ALL_TARGETS}"
 TIMEOUT="${FUZZ_TIMEOUT:-60}"
@@ -90,7 +90,7 @@ corpus() {
     # Packages: every fixture up to SEED_MAX_BYTES, plus NuGet's tiny ZIP edge cases.
     for f in "$PACKAGES"/*.nupkg "$PACKAGES"/zip-edge-cases/*; do
         [ "$(stat -c %s "$f")" -le "$SEED_MAX_BYTES" ] || continue
-        for t in nupkg_open nupkg_remove_append verify_package; do seed "$c/$t" "$f"; done
+        for t in nupkg_open nupkg_extract nupkg_remove_append verify_package; do seed "$c/$t" "$f"; done
     done
 
     # Signatures: the .signature.p7s of every signed package (large ones too) and the loose ones.
