@@ -80,6 +80,8 @@ pub struct KeySpec {
     pub allowed: Option<Vec<String>>,
     /// CKA_SIGN of the private key.
     pub sign: bool,
+    /// CKA_ALWAYS_AUTHENTICATE of the private key (a PIN for every signature).
+    pub always_authenticate: bool,
 }
 
 impl KeySpec {
@@ -93,6 +95,7 @@ impl KeySpec {
             bits,
             allowed: None,
             sign: true,
+            always_authenticate: false,
         }
     }
 }
@@ -190,6 +193,7 @@ impl SoftHsm {
             ("bits", &spec.bits.to_string()),
             ("allowed", allowed.as_deref().unwrap_or("-")),
             ("sign", if spec.sign { "1" } else { "0" }),
+            ("always", if spec.always_authenticate { "1" } else { "0" }),
             ("out", &out.display().to_string()),
         ]);
         std::fs::read(&out).expect("child wrote the public key")
@@ -315,6 +319,9 @@ pub fn child_entry() {
                 Attribute::Label(label),
                 Attribute::Id(id),
             ];
+            if get("always") == "1" {
+                private_template.push(Attribute::AlwaysAuthenticate(true));
+            }
             if get("allowed") != "-" {
                 private_template.push(Attribute::AllowedMechanisms(
                     get("allowed").split(',').map(mechanism).collect(),

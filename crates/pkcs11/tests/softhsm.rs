@@ -71,6 +71,11 @@ fn signs_on_softhsm_with_every_hash_both_mechanisms_and_token_certificates() {
     raw_spec.allowed = Some(vec!["RSA_PKCS".into()]);
     let raw = hsm.generate_rsa(&raw_spec);
     let stored = hsm.generate_rsa(&KeySpec::rsa("lib-token", PIN, "stored", &[0x03], 2048));
+    // A key that wants the PIN again for every signature (CKA_ALWAYS_AUTHENTICATE).
+    let mut always_spec = KeySpec::rsa("lib-token", PIN, "always", &[0x04], 2048);
+    always_spec.always_authenticate = true;
+    let always = hsm.generate_rsa(&always_spec);
+    let always_cert = pki.issue(&always, "always", Profile::CodeSigning);
 
     let main_cert = pki.issue(&main, "main", Profile::CodeSigning);
     let raw_cert = pki.issue(&raw, "raw", Profile::CodeSigning);
@@ -91,6 +96,8 @@ fn signs_on_softhsm_with_every_hash_both_mechanisms_and_token_certificates() {
         &[
             ("T_MAIN_CHAIN", write_chain("main.pem", &main_cert)),
             ("T_RAW_CHAIN", write_chain("raw.pem", &raw_cert)),
+            ("T_ALWAYS_CHAIN", write_chain("always.pem", &always_cert)),
+            ("T_ALWAYS_PUB", hex(&always)),
             ("T_MAIN_PUB", hex(&main)),
             ("T_RAW_PUB", hex(&raw)),
             ("T_STORED_CERT", hex(&stored_cert)),
@@ -152,6 +159,19 @@ fn child_checks() {
     for alg in HashAlgorithm::ALL {
         let sig = raw.sign(alg, message).unwrap();
         verify(&raw_pub, alg, message, &sig);
+    }
+
+    // CKA_ALWAYS_AUTHENTICATE: a context-specific login before each signature.
+    let always = open(
+        "lib-token",
+        "always",
+        CertificateSource::File(env("T_ALWAYS_CHAIN").into()),
+    )
+    .unwrap();
+    let always_pub = unhex(&env("T_ALWAYS_PUB"));
+    for alg in HashAlgorithm::ALL {
+        let sig = always.try_sign(alg, message).unwrap();
+        verify(&always_pub, alg, message, &sig);
     }
 
     // The certificate read from the token: the leaf carrying the key, then its issuer; the
