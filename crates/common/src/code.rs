@@ -66,6 +66,15 @@ impl NuCode {
     pub fn number(self) -> u16 {
         self.0
     }
+
+    /// Parses the printed form (`NU3008`), as stored in caches and reports.
+    pub fn parse(s: &str) -> Option<Self> {
+        let digits = s.strip_prefix("NU")?;
+        if digits.len() != 4 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        digits.parse().ok().map(NuCode)
+    }
 }
 
 impl fmt::Display for NuCode {

@@ -52,7 +52,7 @@ pub struct Request<'a> {
 /// then the dependencies in breadth-first order.
 pub fn resolve(
     req: &Request<'_>,
-    sources: &[Source],
+    sources: &[&Source],
     download_dir: &Path,
     limits: &Limits,
     progress: &mut dyn FnMut(&str, &NuGetVersion),
@@ -78,7 +78,7 @@ pub fn resolve(
     let describe = || {
         sources
             .iter()
-            .map(Source::describe)
+            .map(|s| s.describe())
             .collect::<Vec<_>>()
             .join(", ")
     };
@@ -239,7 +239,7 @@ fn fetch(
     id: &str,
     version: &NuGetVersion,
     source: usize,
-    sources: &[Source],
+    sources: &[&Source],
     dir: &Path,
     limits: &Limits,
     framework: &Framework,

@@ -16,6 +16,7 @@
     clippy::indexing_slicing
 )]
 
+mod feed;
 mod files;
 mod interop;
 mod openssl;
@@ -24,6 +25,7 @@ mod pem;
 mod pki;
 mod signer;
 
+pub use feed::{StaticServer, V3Feed};
 pub use files::{PFX_PASSWORD, WrittenCert, write_cert_files};
 pub use interop::interop_dir;
 pub use package::{PackageBuilder, large_package};

@@ -27,6 +27,8 @@ pub struct PackageBuilder {
     nuspec_override: Option<Vec<u8>>,
     files: Vec<(String, Vec<u8>)>,
     stored: bool,
+    /// (targetFramework, id, version range)
+    dependencies: Vec<(Option<String>, String, Option<String>)>,
 }
 
 impl PackageBuilder {
@@ -40,7 +42,57 @@ impl PackageBuilder {
             nuspec_override: None,
             files: Vec::new(),
             stored: false,
+            dependencies: Vec::new(),
         }
+    }
+
+    /// Adds a `<dependency id=… version=…>`, inside `<group targetFramework=…>` when
+    /// `framework` is given (groups are written in the order first mentioned).
+    pub fn dependency(mut self, framework: Option<&str>, id: &str, range: Option<&str>) -> Self {
+        self.dependencies.push((
+            framework.map(str::to_owned),
+            id.to_owned(),
+            range.map(str::to_owned),
+        ));
+        self
+    }
+
+    fn dependencies_xml(&self) -> String {
+        if self.dependencies.is_empty() {
+            return String::new();
+        }
+        let dep = |id: &str, range: &Option<String>| match range {
+            Some(r) => format!(
+                "<dependency id=\"{}\" version=\"{}\" />",
+                xml_escape(id),
+                xml_escape(r)
+            ),
+            None => format!("<dependency id=\"{}\" />", xml_escape(id)),
+        };
+        let mut frameworks: Vec<Option<String>> = Vec::new();
+        for (fw, _, _) in &self.dependencies {
+            if !frameworks.contains(fw) {
+                frameworks.push(fw.clone());
+            }
+        }
+        let mut out = String::from("\n    <dependencies>");
+        for fw in frameworks {
+            let deps: String = self
+                .dependencies
+                .iter()
+                .filter(|(f, _, _)| *f == fw)
+                .map(|(_, id, r)| dep(id, r))
+                .collect();
+            match fw {
+                Some(f) => out.push_str(&format!(
+                    "<group targetFramework=\"{}\">{deps}</group>",
+                    xml_escape(&f)
+                )),
+                None => out.push_str(&format!("<group>{deps}</group>")),
+            }
+        }
+        out.push_str("</dependencies>");
+        out
     }
 
     /// Adds an entry named exactly `path` (no normalisation, so tests can use odd names).
@@ -84,13 +136,14 @@ impl PackageBuilder {
                  <id>{}</id>\n    \
                  <version>{}</version>\n    \
                  <authors>{}</authors>\n    \
-                 <description>{}</description>\n  \
+                 <description>{}</description>{}\n  \
                </metadata>\n\
              </package>\n",
             xml_escape(&self.id),
             xml_escape(&self.version),
             xml_escape(&self.authors),
             xml_escape(&self.description),
+            self.dependencies_xml(),
         )
     }
 

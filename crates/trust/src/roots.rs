@@ -2,6 +2,7 @@
 //! timestamping kept apart, as the .NET SDK does) plus user-supplied roots. The OS root store is
 //! never consulted.
 
+use signet_common::HashAlgorithm;
 use std::borrow::Cow;
 use std::sync::OnceLock;
 
@@ -182,6 +183,21 @@ impl TrustStore {
     /// What this store holds, for `verify -v d`.
     pub fn description(&self) -> &str {
         &self.description
+    }
+
+    /// Upper-case hex SHA-256 over every anchor (code-signing set, then timestamping set, each
+    /// in insertion order, each certificate prefixed by its length): stores with the same
+    /// fingerprint trust the same roots. Verification receipts are keyed by it.
+    pub fn fingerprint(&self) -> String {
+        let mut h = HashAlgorithm::Sha256.hasher();
+        for set in [&self.code_signing, &self.timestamping] {
+            h.update(&(set.ders.len() as u64).to_be_bytes());
+            for d in &set.ders {
+                h.update(&(d.len() as u64).to_be_bytes());
+                h.update(d);
+            }
+        }
+        signet_signature::hex_upper(&h.finish())
     }
 }
 

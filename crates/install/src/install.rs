@@ -1,0 +1,434 @@
+//! `install`: resolve → verify everything → extract everything.
+
+use std::fs::File;
+use std::io::{BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use base64::Engine;
+use signet_common::{HashAlgorithm, UtcTime};
+use signet_feed::{Downloaded, Framework, NuGetVersion, Source};
+use signet_nupkg::{Limits, Package};
+use signet_trust::{
+    AllowList, ClientPolicy, ContentHash, Decision, Issue, RevocationMode, RevocationSource,
+    SourceTrust, TrustStore, VerifiedPackage, decide, options_for, verify_package,
+};
+
+use crate::Error;
+
+/// The receipt file written into each installed package's folder.
+pub const RECEIPT_FILE: &str = ".signet.receipt.json";
+
+/// A source and the policy its packages are verified under.
+pub struct ConfiguredSource {
+    /// The feed.
+    pub source: Source,
+    /// Its client policy.
+    pub policy: ClientPolicy,
+}
+
+impl ConfiguredSource {
+    fn trust(&self) -> SourceTrust {
+        match self.source.repository_signatures() {
+            None => SourceTrust::default(),
+            Some(rs) => SourceTrust {
+                repository_certificates: Some(
+                    rs.certificates
+                        .iter()
+                        .flat_map(|c| c.fingerprints.iter().cloned())
+                        .collect(),
+                ),
+                all_repository_signed: rs.all_repository_signed,
+            },
+        }
+    }
+}
+
+/// What verification trusts.
+pub struct TrustContext<'a> {
+    /// Trust anchors.
+    pub store: &'a TrustStore,
+    /// The client's trusted signers (nuget.config).
+    pub trusted_signers: Option<AllowList>,
+    /// Certificates with `allowUntrustedRoot="true"`.
+    pub allow_untrusted_root: Vec<(HashAlgorithm, String)>,
+    /// Online or offline revocation.
+    pub revocation_mode: RevocationMode,
+    /// Where revocation status comes from (`None`: none checked).
+    pub revocation: Option<Arc<dyn RevocationSource>>,
+    /// The verification time.
+    pub now: UtcTime,
+}
+
+/// What to install.
+pub struct InstallRequest<'a> {
+    /// Package id.
+    pub id: &'a str,
+    /// Exact version (`None`: the highest stable).
+    pub version: Option<&'a NuGetVersion>,
+    /// Allow a prerelease when no version is given.
+    pub prerelease: bool,
+    /// The target framework, for dependency groups.
+    pub framework: &'a Framework,
+    /// The global packages folder.
+    pub packages_dir: &'a Path,
+}
+
+/// Progress of an install.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Event<'a> {
+    /// Downloading a package during resolution.
+    Downloading {
+        /// Id.
+        id: &'a str,
+        /// Version.
+        version: &'a NuGetVersion,
+    },
+    /// A package was verified.
+    Verified {
+        /// Id.
+        id: &'a str,
+        /// Version.
+        version: &'a NuGetVersion,
+        /// The policy's decision.
+        decision: &'a Decision,
+    },
+    /// A package was extracted.
+    Extracted {
+        /// Id.
+        id: &'a str,
+        /// Version.
+        version: &'a NuGetVersion,
+    },
+}
+
+/// One package of a finished install.
+#[derive(Clone, Debug)]
+pub struct Installed {
+    /// Id as the nuspec writes it.
+    pub id: String,
+    /// Version.
+    pub version: NuGetVersion,
+    /// Its folder in the packages folder.
+    pub path: PathBuf,
+    /// Warnings of its verification.
+    pub warnings: Vec<Issue>,
+    /// It was already in the packages folder (not downloaded again... only verified again).
+    pub already_installed: bool,
+}
+
+/// Resolves, verifies and installs `req` and its dependencies. Every package is verified
+/// under its source's policy before anything is extracted; if one is blocked, nothing of this
+/// install is extracted and the error names the package, the source and the NU code.
+pub fn install(
+    req: &InstallRequest<'_>,
+    sources: &[ConfiguredSource],
+    ctx: &TrustContext<'_>,
+    on_event: &mut dyn FnMut(Event<'_>),
+) -> Result<Vec<Installed>, Error> {
+    let io = |what: &str| {
+        let what = what.to_string();
+        move |source| Error::Io { what, source }
+    };
+    std::fs::create_dir_all(req.packages_dir).map_err(io("creating the packages folder"))?;
+    // Downloads and staging live inside the packages folder: same filesystem, so the final
+    // rename is atomic. The directory is removed on every exit.
+    let work = tempfile::Builder::new()
+        .prefix(".signet-install-")
+        .tempdir_in(req.packages_dir)
+        .map_err(io("creating a work directory"))?;
+    let feed_sources: Vec<&Source> = sources.iter().map(|s| &s.source).collect();
+    let limits = Limits::default();
+    let graph = resolve_in(req, &feed_sources, work.path(), &limits, on_event)?;
+
+    // 1. Verify everything.
+    let mut verified: Vec<(Downloaded, VerifiedPackage, Vec<Issue>)> = Vec::new();
+    for d in graph {
+        let configured = sources.get(d.source).ok_or_else(|| Error::Io {
+            what: "internal: unknown source".into(),
+            source: std::io::Error::other("unknown source"),
+        })?;
+        let mut options = options_for(
+            configured.policy,
+            ctx.trusted_signers.as_ref(),
+            &ctx.allow_untrusted_root,
+            &configured.trust(),
+            ctx.revocation_mode,
+            ctx.now,
+        );
+        options.revocation = ctx.revocation.clone();
+        options.content_hash = ContentHash::Compute;
+        let file = File::open(&d.path).map_err(io("reading a downloaded package"))?;
+        let report = verify_package(BufReader::new(file), ctx.store, &options);
+        let decision = decide(configured.policy, &report);
+        on_event(Event::Verified {
+            id: &d.id,
+            version: &d.version,
+            decision: &decision,
+        });
+        let warnings = match decision {
+            Decision::Block(issues) => {
+                return Err(Error::Blocked {
+                    id: d.id.clone(),
+                    version: d.version.to_string(),
+                    source_url: configured.source.describe(),
+                    issues,
+                });
+            }
+            Decision::Warn(w) => w,
+            Decision::Allow => Vec::new(),
+        };
+        let Some(proof) = report.verified().cloned() else {
+            return Err(Error::Blocked {
+                id: d.id.clone(),
+                version: d.version.to_string(),
+                source_url: configured.source.describe(),
+                issues: report.issues.clone(),
+            });
+        };
+        verified.push((d, proof, warnings));
+    }
+
+    // 2. Extract everything (each package atomically).
+    let mut out = Vec::new();
+    for (d, proof, warnings) in verified {
+        let source_url = sources
+            .get(d.source)
+            .map(|s| s.source.describe())
+            .unwrap_or_default();
+        let policy = sources
+            .get(d.source)
+            .map_or(ClientPolicy::Accept, |s| s.policy);
+        let receipt = Receipt {
+            content_hash: proof.content_hash().unwrap_or_default().to_string(),
+            policy: policy.name().to_string(),
+            trust_roots: ctx.store.fingerprint(),
+            signed: proof.signed(),
+            signers: proof.signer_fingerprints().to_vec(),
+            verified_at: ctx.now.rfc3339(),
+        };
+        let (path, already) = extract_verified(
+            &d.path,
+            &proof,
+            &d.id,
+            &d.version,
+            req.packages_dir,
+            &source_url,
+            &receipt,
+        )?;
+        on_event(Event::Extracted {
+            id: &d.id,
+            version: &d.version,
+        });
+        out.push(Installed {
+            id: d.id,
+            version: d.version,
+            path,
+            warnings,
+            already_installed: already,
+        });
+    }
+    drop(work);
+    Ok(out)
+}
+
+fn resolve_in(
+    req: &InstallRequest<'_>,
+    sources: &[&Source],
+    work: &Path,
+    limits: &Limits,
+    on_event: &mut dyn FnMut(Event<'_>),
+) -> Result<Vec<Downloaded>, Error> {
+    let request = signet_feed::Request {
+        id: req.id,
+        version: req.version,
+        prerelease: req.prerelease,
+        framework: req.framework,
+    };
+    Ok(signet_feed::resolve(
+        &request,
+        sources,
+        work,
+        limits,
+        &mut |id, version| on_event(Event::Downloading { id, version }),
+    )?)
+}
+
+/// What the receipt next to an installed package records.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Receipt {
+    /// Content hash of the verified bytes (`.nupkg.metadata` has the same).
+    pub content_hash: String,
+    /// The policy it was verified under.
+    pub policy: String,
+    /// [`TrustStore::fingerprint`] of the roots it was verified against.
+    pub trust_roots: String,
+    /// Whether it was signed.
+    pub signed: bool,
+    /// SHA-256 fingerprints of the signers evaluated.
+    pub signers: Vec<String>,
+    /// When.
+    pub verified_at: String,
+}
+
+/// Extracts a verified package into `packages_dir/{id}/{version}/` atomically and returns
+/// the folder and whether it was already there.
+///
+/// `proof` must come from verifying the bytes of `nupkg`: the package is first copied into a
+/// staging folder and its content hash recomputed from that copy; a mismatch (the file changed
+/// after verification) is refused. Extraction then reads the same copy, so what lands on disk
+/// is exactly what was verified (`Package::extract_to` writes only the hashed entries).
+pub fn extract_verified(
+    nupkg: &Path,
+    proof: &VerifiedPackage,
+    id: &str,
+    version: &NuGetVersion,
+    packages_dir: &Path,
+    source_url: &str,
+    receipt: &Receipt,
+) -> Result<(PathBuf, bool), Error> {
+    let lid = id.to_lowercase();
+    let lver = version.lower();
+    let id_dir = packages_dir.join(&lid);
+    let target = id_dir.join(&lver);
+    if target
+        .join(format!("{lid}.{lver}.nupkg.metadata"))
+        .is_file()
+        || target.join(".nupkg.metadata").is_file()
+    {
+        return Ok((target, true));
+    }
+    let io = |what: &str| {
+        let what = format!("{id} {version}: {what}");
+        move |source| Error::Io { what, source }
+    };
+    let stage = tempfile::Builder::new()
+        .prefix(".signet-stage-")
+        .tempdir_in(packages_dir)
+        .map_err(io("creating a staging folder"))?;
+    let nupkg_name = format!("{lid}.{lver}.nupkg");
+    let staged_nupkg = stage.path().join(&nupkg_name);
+    let sha512 = copy_hashing(nupkg, &staged_nupkg).map_err(io("copying the package"))?;
+    let extract_err = |source| Error::Extract {
+        id: id.to_string(),
+        version: version.to_string(),
+        source,
+    };
+    let file = File::open(&staged_nupkg).map_err(io("reading the staged package"))?;
+    let mut pkg = Package::open(BufReader::new(file), &Limits::default()).map_err(extract_err)?;
+    let content_hash = pkg.content_hash().map_err(extract_err)?;
+    if proof.content_hash() != Some(content_hash.as_str()) {
+        return Err(Error::Io {
+            what: format!("{id} {version}: the package changed after it was verified"),
+            source: std::io::Error::other("content hash mismatch"),
+        });
+    }
+    let content = stage.path().join("content");
+    std::fs::create_dir(&content).map_err(io("creating the staging folder"))?;
+    pkg.extract_to(&content).map_err(extract_err)?;
+    // Move the extracted files up next to the nupkg; the nuspec is saved as `{id}.nuspec`
+    // in lower case, as NuGet's global packages folder has it.
+    for entry in std::fs::read_dir(&content).map_err(io("reading the extracted files"))? {
+        let entry = entry.map_err(io("reading the extracted files"))?;
+        let name = entry.file_name();
+        let lower = name.to_string_lossy().to_lowercase();
+        let dest_name = if lower.ends_with(".nuspec") && !lower.contains('/') {
+            format!("{lid}.nuspec")
+        } else {
+            name.to_string_lossy().to_string()
+        };
+        std::fs::rename(entry.path(), stage.path().join(dest_name))
+            .map_err(io("moving the extracted files"))?;
+    }
+    std::fs::remove_dir(&content).map_err(io("cleaning the staging folder"))?;
+    write_file(
+        &stage.path().join(format!("{nupkg_name}.sha512")),
+        base64::engine::general_purpose::STANDARD
+            .encode(sha512)
+            .as_bytes(),
+    )
+    .map_err(io("writing .nupkg.sha512"))?;
+    let metadata = serde_json::json!({
+        "version": 2,
+        "contentHash": content_hash,
+        "source": source_url,
+    });
+    write_file(
+        &stage.path().join(".nupkg.metadata"),
+        metadata.to_string().as_bytes(),
+    )
+    .map_err(io("writing .nupkg.metadata"))?;
+    let receipt_json = serde_json::to_vec_pretty(receipt).map_err(|e| Error::Io {
+        what: "encoding the receipt".into(),
+        source: std::io::Error::other(e),
+    })?;
+    write_file(&stage.path().join(RECEIPT_FILE), &receipt_json)
+        .map_err(io("writing the receipt"))?;
+    // Make it durable, then visible in one rename.
+    sync_tree(stage.path()).map_err(io("syncing the staged files"))?;
+    std::fs::create_dir_all(&id_dir).map_err(io("creating the package folder"))?;
+    let staged = stage.keep();
+    match std::fs::rename(&staged, &target) {
+        Ok(()) => {
+            if let Ok(d) = File::open(&id_dir) {
+                let _ = d.sync_all();
+            }
+            Ok((target, false))
+        }
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&staged);
+            if target.is_dir() {
+                // Another install won the race; its copy was verified too.
+                Ok((target, true))
+            } else {
+                Err(io("moving the package into place")(e))
+            }
+        }
+    }
+}
+
+/// Copies `from` to `to` (created new) and returns the SHA-512 of the bytes.
+fn copy_hashing(from: &Path, to: &Path) -> std::io::Result<Vec<u8>> {
+    let mut input = File::open(from)?;
+    let mut output = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(to)?;
+    let mut hasher = HashAlgorithm::Sha512.hasher();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = input.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        let chunk = buf.get(..n).unwrap_or_default();
+        hasher.update(chunk);
+        output.write_all(chunk)?;
+    }
+    output.flush()?;
+    Ok(hasher.finish())
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)?;
+    f.write_all(bytes)
+}
+
+/// fsyncs every file and directory under `dir`, then `dir`.
+fn sync_tree(dir: &Path) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let ft = entry.file_type()?;
+        if ft.is_dir() {
+            sync_tree(&entry.path())?;
+        } else if ft.is_file() {
+            File::open(entry.path())?.sync_all()?;
+        }
+    }
+    File::open(dir)?.sync_all()
+}
