@@ -18,8 +18,8 @@ mod signing;
 mod status;
 mod verify;
 
-pub use client_policy::{ClientPolicy, Decision, SourceTrust, decide, options_for};
 pub use chain::{Chain, ChainProblem, build_chain};
+pub use client_policy::{ClientPolicy, Decision, SourceTrust, decide, options_for};
 pub use crl::Crl;
 pub use error::Error;
 pub use fetch::{FetchError, FetchErrorKind, Fetcher, HttpFetcher};
