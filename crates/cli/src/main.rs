@@ -11,13 +11,14 @@ macro_rules! out {
     }};
 }
 
-mod config;
+mod install;
 mod key_args;
 mod output;
 mod pki;
 mod repo_sign;
 mod sign;
 mod trust_args;
+mod trust_cmd;
 mod tsa;
 mod verify;
 
@@ -52,6 +53,12 @@ enum Command {
     /// A development PKI: `init` a CA with code-signing, TSA and repository certificates,
     /// `serve` its CRLs, OCSP and TSA on loopback, `revoke` certificates.
     Pki(pki::PkiArgs),
+    /// Install a package and its dependencies into the global packages folder, verifying
+    /// every package under its source's policy before anything is extracted.
+    Install(install::InstallArgs),
+    /// Manage trusted signers in nuget.config (list, author, repository, certificate, source,
+    /// remove, sync), as `dotnet nuget trust` does.
+    Trust(trust_cmd::TrustCmdArgs),
     /// An RFC 3161 timestamp authority.
     #[command(subcommand)]
     Tsa(tsa::TsaCommand),
@@ -73,6 +80,8 @@ fn main() -> ExitCode {
         Command::Verify(args) => verify::run(args),
         Command::Pki(args) => pki::run(args),
         Command::Tsa(command) => tsa::run(command),
+        Command::Trust(args) => trust_cmd::run(args),
+        Command::Install(args) => install::run(args),
     };
     ExitCode::from(code)
 }

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
+use signet_config::{Environment, Settings};
 use signet_signature::Certificate;
 use signet_trust::TrustStore;
 
@@ -22,26 +23,38 @@ pub struct TrustArgs {
     /// Do not use the bundled Microsoft Trusted Root Program roots: trust only --trust-roots.
     #[arg(long = "trust-roots-only")]
     pub trust_roots_only: bool,
-    /// A nuget.config whose `<config>` section may set `signetTrustRoots` (paths separated by
-    /// `;`, relative to the file) and `signetTrustRootsOnly` (`true`/`false`).
+    /// The nuget.config to use instead of the hierarchy (the nuget.config files from the
+    /// current directory up, the user config, the machine-wide configs). Its `<config>` may set
+    /// `signetTrustRoots` (paths separated by `;`, relative to the file) and
+    /// `signetTrustRootsOnly` (`true`/`false`); `trustedSigners` and
+    /// `signatureValidationMode` apply to `verify`.
     #[arg(long = "configfile", value_name = "FILE")]
     pub configfile: Option<PathBuf>,
 }
 
 impl TrustArgs {
-    /// Builds the trust store. The OS root store is never used.
+    /// The nuget.config settings: `--configfile` alone, or the hierarchy.
+    pub fn settings(&self) -> Result<Settings, String> {
+        Settings::load(&Environment::from_process(), self.configfile.as_deref())
+            .map_err(|e| e.to_string())
+    }
+
+    /// Builds the trust store from the options and the config hierarchy. The OS root store is
+    /// never used.
     pub fn store(&self) -> Result<TrustStore, String> {
-        let config = match &self.configfile {
-            Some(path) => crate::config::read(path)?,
-            None => crate::config::ConfigEntries::default(),
-        };
-        let mut store = if self.trust_roots_only || config.trust_roots_only {
+        self.store_with(&self.settings()?)
+    }
+
+    /// Builds the trust store with already-loaded settings.
+    pub fn store_with(&self, settings: &Settings) -> Result<TrustStore, String> {
+        let (config_roots, config_only) = settings.signet_trust_roots();
+        let mut store = if self.trust_roots_only || config_only {
             TrustStore::empty()
         } else {
             TrustStore::bundled().map_err(|e| e.to_string())?
         };
         let mut paths = self.trust_roots.clone();
-        paths.extend(config.trust_roots);
+        paths.extend(config_roots);
         if let Some(env) = std::env::var_os("SIGNET_TRUST_ROOTS") {
             let from_env: Vec<PathBuf> = std::env::split_paths(&env)
                 .filter(|p| !p.as_os_str().is_empty())

@@ -21,8 +21,23 @@ use crate::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 #[derive(Args, Debug)]
 pub struct VerifyArgs {
     /// Packages to verify.
-    #[arg(required = true, value_name = "PACKAGE")]
+    #[arg(required_unless_present = "packages_folder", value_name = "PACKAGE")]
     packages: Vec<PathBuf>,
+    /// Audit every package under this folder (a global packages folder) in parallel, under
+    /// the client policy (--policy, or the configured one), re-verifying only packages that
+    /// changed since the last audit with the same trust roots and policy.
+    #[arg(
+        long = "packages-folder",
+        value_name = "DIR",
+        conflicts_with = "packages"
+    )]
+    packages_folder: Option<PathBuf>,
+    /// Client policy for --packages-folder: developer, default, secure, accept, require.
+    #[arg(long, value_name = "POLICY", requires = "packages_folder")]
+    policy: Option<String>,
+    /// With --packages-folder: verify everything again and leave the audit cache alone.
+    #[arg(long = "no-cache", requires = "packages_folder")]
+    no_cache: bool,
     /// Run all verifications (signatures are the only kind, so the same as --signatures).
     #[arg(long, conflicts_with = "signatures")]
     all: bool,
@@ -72,7 +87,14 @@ struct JsonReport<'a> {
 }
 
 pub fn run(args: VerifyArgs) -> u8 {
-    let trust = match args.trust.store() {
+    let config = match args.trust.settings() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let trust = match args.trust.store_with(&config) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("error: {e}");
@@ -103,6 +125,43 @@ pub fn run(args: VerifyArgs) -> u8 {
     } else {
         ContentHash::Skip
     };
+    // The client's trusted signers (spec §5.1 step 2): required non-empty in require mode.
+    let signers = match config
+        .trusted_signers()
+        .and_then(|s| config.signature_validation_mode().map(|m| (s, m)))
+    {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let (signers, mode) = signers;
+    let effective = signet_config::effective_trust(&signers);
+    let require = mode == signet_config::ValidationMode::Require;
+    if let Some(dir) = &args.packages_folder {
+        return audit(
+            &args,
+            dir,
+            &config,
+            &trust,
+            &effective,
+            options.revocation.clone(),
+            revocation,
+        );
+    }
+    if !effective.allow_list.entries.is_empty() || require {
+        let mut list = effective.allow_list.clone();
+        list.require_non_empty = require;
+        options.trusted_signers = Some(list);
+    }
+    options.allow_untrusted_root = effective.allow_untrusted_root.clone();
+    if !args.json {
+        effective
+            .warnings
+            .iter()
+            .for_each(crate::output::print_issue);
+    }
     if !args.certificate_fingerprint.is_empty() {
         match AllowList::certificate_fingerprints(&args.certificate_fingerprint) {
             Ok(list) => options.certificate_fingerprints = Some(list),
@@ -189,5 +248,118 @@ fn parse_policy(s: &str) -> Result<RevocationPolicy, String> {
         _ => Err(format!(
             "'{s}' is not a revocation policy (nuget, timestamp-aware)"
         )),
+    }
+}
+
+/// `verify --packages-folder`: a parallel audit with a progress bar.
+fn audit(
+    args: &VerifyArgs,
+    dir: &std::path::Path,
+    settings: &signet_config::Settings,
+    trust: &signet_trust::TrustStore,
+    effective: &signet_config::EffectiveTrust,
+    revocation_source: Option<Arc<dyn signet_trust::RevocationSource>>,
+    revocation: RevocationMode,
+) -> u8 {
+    let policy = match args.policy.as_deref() {
+        Some(p) => match signet_trust::ClientPolicy::parse(p) {
+            Some(p) => p,
+            None => {
+                eprintln!("error: '{p}' is not one of developer, default, secure, accept, require");
+                return EXIT_USAGE;
+            }
+        },
+        None => match crate::install::policy_for(settings, None) {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return EXIT_USAGE;
+            }
+        },
+    };
+    let trusted = (!effective.allow_list.entries.is_empty()).then_some(&effective.allow_list);
+    let mut options = signet_trust::options_for(
+        policy,
+        trusted,
+        &effective.allow_untrusted_root,
+        &signet_trust::SourceTrust::default(),
+        revocation,
+        UtcTime::now(),
+    );
+    options.revocation = revocation_source;
+    options.content_hash = ContentHash::Skip;
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} {bar:40} {pos}/{len} packages {per_sec} {elapsed}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let opts = signet_install::AuditOptions {
+        store: trust,
+        options,
+        policy,
+        threads,
+        use_cache: !args.no_cache,
+    };
+    let started = std::time::Instant::now();
+    let result = signet_install::audit(dir, &opts, &|done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    });
+    bar.finish_and_clear();
+    let (entries, summary) = match result {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let elapsed = started.elapsed();
+    if args.json {
+        #[derive(serde::Serialize)]
+        struct Out<'a> {
+            policy: &'a str,
+            summary: &'a signet_install::AuditSummary,
+            packages: &'a [signet_install::AuditEntry],
+        }
+        match serde_json::to_string_pretty(&Out {
+            policy: policy.name(),
+            summary: &summary,
+            packages: &entries,
+        }) {
+            Ok(s) => out!("{s}"),
+            Err(e) => {
+                eprintln!("error: cannot encode the report: {e}");
+                return EXIT_FAILED;
+            }
+        }
+    } else {
+        for e in entries.iter().filter(|e| !e.valid || !e.issues.is_empty()) {
+            out!(
+                "{}: {}",
+                e.path,
+                if e.valid {
+                    "allowed with warnings"
+                } else {
+                    "REFUSED"
+                }
+            );
+            e.issues.iter().for_each(crate::output::print_issue);
+        }
+        out!(
+            "Audited {} package(s) under policy {policy} in {:.2} s: {} verified, {} unchanged since the last audit, {} refused.",
+            summary.packages,
+            elapsed.as_secs_f64(),
+            summary.verified,
+            summary.cached,
+            summary.invalid
+        );
+    }
+    if summary.invalid == 0 {
+        EXIT_OK
+    } else {
+        EXIT_FAILED
     }
 }

@@ -322,6 +322,45 @@ impl Settings {
         }
     }
 
+    /// signet's `signetTrustRoots` (`;`-separated paths, relative to the file that sets them)
+    /// and `signetTrustRootsOnly`.
+    pub fn signet_trust_roots(&self) -> (Vec<PathBuf>, bool) {
+        let roots = self
+            .config_value("signetTrustRoots")
+            .map(|(v, file)| {
+                let base = file.path.parent().unwrap_or(Path::new(".")).to_path_buf();
+                v.split(';')
+                    .map(str::trim)
+                    .filter(|p| !p.is_empty())
+                    .map(|p| base.join(p))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let only = self
+            .config_value("signetTrustRootsOnly")
+            .is_some_and(|(v, _)| v.trim().eq_ignore_ascii_case("true"));
+        (roots, only)
+    }
+
+    /// The client policy for the source named `source`: `<signetSourcePolicies>` entry, else
+    /// `signetSignaturePolicy`, else `signatureValidationMode` (accept/require). Returns the
+    /// policy name and where it came from.
+    pub fn signet_policy_name(&self, source: Option<&str>) -> Result<(String, String), Error> {
+        if let Some(name) = source
+            && let Some((v, f)) = self.value("signetSourcePolicies", name)
+        {
+            return Ok((v, format!("signetSourcePolicies in {}", f.path.display())));
+        }
+        if let Some((v, f)) = self.config_value("signetSignaturePolicy") {
+            return Ok((v, format!("signetSignaturePolicy in {}", f.path.display())));
+        }
+        let mode = match self.signature_validation_mode()? {
+            ValidationMode::Accept => "accept",
+            ValidationMode::Require => "require",
+        };
+        Ok((mode.to_string(), "signatureValidationMode".to_string()))
+    }
+
     /// The package sources, closest definition of each name winning, in the order the
     /// farthest file defines them (NuGet's order).
     pub fn package_sources(&self) -> Vec<PackageSource> {

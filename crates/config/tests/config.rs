@@ -240,3 +240,38 @@ fn invalid_trusted_signers_are_config_errors() {
     write(&path, "<settings/>");
     assert!(Settings::load(&Environment::default(), Some(&path)).is_err());
 }
+
+#[test]
+fn signet_keys_resolve_relative_to_their_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    std::fs::create_dir_all(root.join("repo/src/app")).unwrap();
+    write(
+        &root.join("repo/nuget.config"),
+        r#"<configuration>
+  <config>
+    <add key="signetTrustRoots" value="certs/a.pem; b.pem" />
+    <add key="signetTrustRootsOnly" value="True" />
+    <add key="signetSignaturePolicy" value="secure" />
+  </config>
+  <signetSourcePolicies><add key="local" value="developer" /></signetSourcePolicies>
+</configuration>"#,
+    );
+    let settings = Settings::load(&env(root), None).unwrap();
+    let (roots, only) = settings.signet_trust_roots();
+    assert_eq!(
+        roots,
+        [root.join("repo/certs/a.pem"), root.join("repo/b.pem")]
+    );
+    assert!(only);
+    assert_eq!(
+        settings.signet_policy_name(Some("LOCAL")).unwrap().0,
+        "developer"
+    );
+    assert_eq!(
+        settings.signet_policy_name(Some("other")).unwrap().0,
+        "secure"
+    );
+    let empty = Settings::load(&Environment::default(), None).unwrap();
+    assert_eq!(empty.signet_policy_name(None).unwrap().0, "accept");
+}

@@ -1,0 +1,266 @@
+//! `signet install`: resolve, verify every package under its source's policy, then extract
+//! into the global packages folder (`signet_install`).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+use signet_common::UtcTime;
+use signet_config::Settings;
+use signet_feed::{Framework, HttpClient, HttpPolicy, NuGetVersion, Source};
+use signet_install::{ConfiguredSource, Event, InstallRequest, TrustContext};
+use signet_trust::{ClientPolicy, Decision, RevocationChecker, RevocationMode, RevocationSettings};
+
+use crate::output::print_issue;
+use crate::trust_args::TrustArgs;
+use crate::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
+
+/// Options of `signet install`.
+#[derive(Args, Debug)]
+pub struct InstallArgs {
+    /// Package id.
+    id: String,
+    /// Exact version (default: the highest stable version).
+    #[arg(long)]
+    version: Option<String>,
+    /// Allow a prerelease when no --version is given.
+    #[arg(long)]
+    prerelease: bool,
+    /// Package source: a v3 service index URL or a folder. Repeatable; tried in order.
+    /// Default: the enabled package sources of nuget.config.
+    #[arg(long = "source", short = 's', value_name = "URL|DIR")]
+    sources: Vec<String>,
+    /// Target framework for dependency groups.
+    #[arg(long, default_value = "net8.0", value_name = "TFM")]
+    framework: String,
+    /// The global packages folder (default: NUGET_PACKAGES, globalPackagesFolder in
+    /// nuget.config, or ~/.nuget/packages).
+    #[arg(long = "packages", value_name = "DIR")]
+    packages: Option<PathBuf>,
+    /// Client policy for every source: developer, default, secure, accept or require
+    /// (default: signetSourcePolicies / signetSignaturePolicy / signatureValidationMode).
+    #[arg(long, value_name = "POLICY")]
+    policy: Option<String>,
+    /// Allow plain-http sources (NuGet: allowInsecureConnections). Packages are still
+    /// verified, but the feed's RepositorySignatures and the versions it lists are not
+    /// protected in transit.
+    #[arg(long = "dangerous-allow-insecure-connections")]
+    allow_insecure_connections: bool,
+    /// Allow plain-http sources on loopback addresses only (local test feeds).
+    #[arg(long = "allow-insecure-loopback")]
+    allow_insecure_loopback: bool,
+    /// Revocation checks: online (default, from NUGET_CERT_REVOCATION_MODE) or offline.
+    #[arg(long = "revocation-mode", value_name = "MODE")]
+    revocation_mode: Option<String>,
+    #[command(flatten)]
+    trust: TrustArgs,
+}
+
+pub fn run(args: InstallArgs) -> u8 {
+    let settings = match args.trust.settings() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let store = match args.trust.store_with(&settings) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let Some(framework) = Framework::parse(&args.framework) else {
+        eprintln!("error: '{}' is not a target framework", args.framework);
+        return EXIT_USAGE;
+    };
+    let version = match args.version.as_deref().map(NuGetVersion::parse).transpose() {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let policy_override = match args.policy.as_deref() {
+        None => None,
+        Some(p) => match ClientPolicy::parse(p) {
+            Some(p) => Some(p),
+            None => {
+                eprintln!("error: '{p}' is not one of developer, default, secure, accept, require");
+                return EXIT_USAGE;
+            }
+        },
+    };
+    let http_policy = if args.allow_insecure_connections {
+        HttpPolicy::DangerousAnyHttp
+    } else if args.allow_insecure_loopback {
+        HttpPolicy::LoopbackHttp
+    } else {
+        HttpPolicy::HttpsOnly
+    };
+    let http = match HttpClient::new(Duration::from_secs(60), http_policy) {
+        Ok(h) => Arc::new(h),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_FAILED;
+        }
+    };
+    let configured = settings.package_sources();
+    let locations: Vec<(Option<String>, String)> = if args.sources.is_empty() {
+        configured
+            .iter()
+            .filter(|s| s.enabled)
+            .map(|s| (Some(s.name.clone()), s.location.clone()))
+            .collect()
+    } else {
+        args.sources
+            .iter()
+            .map(|l| {
+                let name = configured
+                    .iter()
+                    .find(|s| s.location == *l || s.name.eq_ignore_ascii_case(l))
+                    .map(|s| s.name.clone());
+                let location = configured
+                    .iter()
+                    .find(|s| s.name.eq_ignore_ascii_case(l))
+                    .map_or_else(|| l.clone(), |s| s.location.clone());
+                (name, location)
+            })
+            .collect()
+    };
+    if locations.is_empty() {
+        eprintln!("error: no package source: give --source or configure packageSources");
+        return EXIT_USAGE;
+    }
+    let mut sources = Vec::new();
+    for (name, location) in &locations {
+        let policy = match policy_override {
+            Some(p) => p,
+            None => match policy_for(&settings, name.as_deref()) {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return EXIT_USAGE;
+                }
+            },
+        };
+        match Source::open(location, http.clone(), http_policy) {
+            Ok(source) => {
+                if let Some(rs) = source.repository_signatures() {
+                    out!(
+                        "Source {location}: policy {policy}; announces {} repository certificate(s){}",
+                        rs.certificates.len(),
+                        if rs.all_repository_signed {
+                            ", all packages repository-signed"
+                        } else {
+                            ""
+                        }
+                    );
+                } else {
+                    out!("Source {location}: policy {policy}");
+                }
+                sources.push(ConfiguredSource { source, policy });
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return EXIT_FAILED;
+            }
+        }
+    }
+    let signers = match settings.trusted_signers() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let effective = signet_config::effective_trust(&signers);
+    effective.warnings.iter().for_each(print_issue);
+    let env_mode = std::env::var("NUGET_CERT_REVOCATION_MODE").ok();
+    let revocation_mode = RevocationMode::from_env_value(
+        args.revocation_mode.as_deref().or(env_mode.as_deref()),
+        RevocationMode::Online,
+    );
+    let ctx = TrustContext {
+        store: &store,
+        trusted_signers: (!effective.allow_list.entries.is_empty())
+            .then(|| effective.allow_list.clone()),
+        allow_untrusted_root: effective.allow_untrusted_root.clone(),
+        revocation_mode,
+        revocation: Some(Arc::new(RevocationChecker::http(
+            RevocationSettings::default(),
+        ))),
+        now: UtcTime::now(),
+    };
+    let packages = args
+        .packages
+        .clone()
+        .or_else(|| std::env::var_os("NUGET_PACKAGES").map(PathBuf::from))
+        .or_else(|| {
+            settings
+                .config_value("globalPackagesFolder")
+                .map(|(v, f)| f.path.parent().unwrap_or(std::path::Path::new(".")).join(v))
+        })
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".nuget").join("packages"))
+        });
+    let Some(packages) = packages else {
+        eprintln!("error: no packages folder: give --packages");
+        return EXIT_USAGE;
+    };
+    let req = InstallRequest {
+        id: &args.id,
+        version: version.as_ref(),
+        prerelease: args.prerelease,
+        framework: &framework,
+        packages_dir: &packages,
+    };
+    let mut verified = 0usize;
+    let result = signet_install::install(&req, &sources, &ctx, &mut |e| match e {
+        Event::Downloading { id, version } => out!("  Downloading {id} {version}"),
+        Event::Verified {
+            id,
+            version,
+            decision,
+        } => {
+            verified += 1;
+            match decision {
+                Decision::Allow => out!("  Verified {id} {version}"),
+                Decision::Warn(w) => {
+                    out!("  Verified {id} {version} with {} warning(s)", w.len());
+                    w.iter().for_each(print_issue);
+                }
+                Decision::Block(_) => out!("  Refused {id} {version}"),
+            }
+        }
+        Event::Extracted { id, version } => out!("  Installed {id} {version}"),
+        _ => {}
+    });
+    match result {
+        Ok(installed) => {
+            let new = installed.iter().filter(|i| !i.already_installed).count();
+            out!(
+                "Installed {new} package(s) ({} already present, {verified} verified) into {}",
+                installed.len() - new,
+                packages.display()
+            );
+            EXIT_OK
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            EXIT_FAILED
+        }
+    }
+}
+
+/// The client policy for the configured source `name` (or the global one).
+pub fn policy_for(settings: &Settings, name: Option<&str>) -> Result<ClientPolicy, String> {
+    let (value, origin) = settings
+        .signet_policy_name(name)
+        .map_err(|e| e.to_string())?;
+    ClientPolicy::parse(&value).ok_or_else(|| {
+        format!("{origin}: '{value}' is not one of developer, default, secure, accept, require")
+    })
+}

@@ -1,0 +1,420 @@
+//! `signet trust`: NuGet's trusted-signers commands (spec §8.2), writing nuget.config.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+use signet_common::HashAlgorithm;
+use signet_config::{CertificateEntry, Settings, SignerKind, TrustedSigner, split_owners};
+use signet_feed::{HttpClient, HttpPolicy, REPOSITORY_SIGNATURES, RepositorySignatures};
+use signet_signature::{Limits, PrimarySignature, SignatureType, hex_upper};
+
+use crate::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
+
+/// `signet trust …`
+#[derive(Args, Debug)]
+pub struct TrustCmdArgs {
+    #[command(subcommand)]
+    command: Option<TrustCommand>,
+    /// The nuget.config to read and write (default: the hierarchy for reading, the user
+    /// config for writing, as NuGet does).
+    #[arg(long = "configfile", value_name = "FILE", global = true)]
+    configfile: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+enum TrustCommand {
+    /// List the trusted signers (the default).
+    List,
+    /// Trust the author certificate of a signed package.
+    Author {
+        /// Name of the trusted signer.
+        name: String,
+        /// A package with an author signature.
+        package: PathBuf,
+        /// Accept this certificate even when its chain ends in an untrusted root.
+        #[arg(long = "allow-untrusted-root")]
+        allow_untrusted_root: bool,
+    },
+    /// Trust the repository certificate of a repository-signed or -countersigned package.
+    Repository {
+        /// Name of the trusted signer.
+        name: String,
+        /// A package with a repository signature or countersignature.
+        package: PathBuf,
+        /// Accept this certificate even when its chain ends in an untrusted root.
+        #[arg(long = "allow-untrusted-root")]
+        allow_untrusted_root: bool,
+        /// Trusted owners (`a;b`): the repository signature must name one of them.
+        #[arg(long)]
+        owners: Option<String>,
+    },
+    /// Trust a certificate fingerprint (added to the signer NAME, or a new author).
+    Certificate {
+        /// Name of the trusted signer.
+        name: String,
+        /// Hex fingerprint of the certificate.
+        fingerprint: String,
+        /// Fingerprint algorithm: SHA256, SHA384 or SHA512.
+        #[arg(long, default_value = "SHA256")]
+        algorithm: String,
+        /// Accept this certificate even when its chain ends in an untrusted root.
+        #[arg(long = "allow-untrusted-root")]
+        allow_untrusted_root: bool,
+    },
+    /// Trust a repository by its service index: the certificates it announces.
+    Source {
+        /// Name of the trusted signer (and of the package source, without --source-url).
+        name: String,
+        /// The service index (https).
+        #[arg(long = "source-url", value_name = "URL")]
+        source_url: Option<String>,
+        /// Trusted owners (`a;b`).
+        #[arg(long)]
+        owners: Option<String>,
+        /// Allow a plain-http service index on a loopback address (local test servers).
+        #[arg(long = "allow-insecure-loopback")]
+        allow_insecure_loopback: bool,
+    },
+    /// Remove the trusted signers named NAME (case-insensitive).
+    Remove {
+        /// Name of the trusted signer.
+        name: String,
+    },
+    /// Refresh a trusted repository's certificates from its service index.
+    Sync {
+        /// Name of the trusted repository.
+        name: String,
+        /// Allow a plain-http service index on a loopback address (local test servers).
+        #[arg(long = "allow-insecure-loopback")]
+        allow_insecure_loopback: bool,
+    },
+}
+
+pub fn run(args: TrustCmdArgs) -> u8 {
+    let env = signet_config::Environment::from_process();
+    let mut settings = match Settings::load(&env, args.configfile.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let result = match args.command.unwrap_or(TrustCommand::List) {
+        TrustCommand::List => list(&settings),
+        TrustCommand::Author {
+            name,
+            package,
+            allow_untrusted_root,
+        } => from_package(&mut settings, &name, &package, allow_untrusted_root, None),
+        TrustCommand::Repository {
+            name,
+            package,
+            allow_untrusted_root,
+            owners,
+        } => from_package(
+            &mut settings,
+            &name,
+            &package,
+            allow_untrusted_root,
+            Some(owners.as_deref().map(split_owners).unwrap_or_default()),
+        ),
+        TrustCommand::Certificate {
+            name,
+            fingerprint,
+            algorithm,
+            allow_untrusted_root,
+        } => certificate(
+            &mut settings,
+            &name,
+            &fingerprint,
+            &algorithm,
+            allow_untrusted_root,
+        ),
+        TrustCommand::Source {
+            name,
+            source_url,
+            owners,
+            allow_insecure_loopback,
+        } => source(
+            &mut settings,
+            &name,
+            source_url,
+            owners.as_deref().map(split_owners).unwrap_or_default(),
+            allow_insecure_loopback,
+        ),
+        TrustCommand::Remove { name } => {
+            let n = settings.remove_trusted_signer(&name);
+            if n == 0 {
+                out!("No trusted signers with the name: '{name}' were found.");
+                Ok(())
+            } else {
+                settings
+                    .save()
+                    .map(|()| out!("Successfully removed the trusted signer '{name}'."))
+                    .map_err(|e| e.to_string())
+            }
+        }
+        TrustCommand::Sync {
+            name,
+            allow_insecure_loopback,
+        } => sync(&mut settings, &name, allow_insecure_loopback),
+    };
+    match result {
+        Ok(()) => EXIT_OK,
+        Err(e) => {
+            eprintln!("error: {e}");
+            EXIT_FAILED
+        }
+    }
+}
+
+fn list(settings: &Settings) -> Result<(), String> {
+    let signers = settings.trusted_signers().map_err(|e| e.to_string())?;
+    if signers.is_empty() {
+        out!("There are no trusted signers.");
+        return Ok(());
+    }
+    out!("Registered trusted signers:");
+    out!("");
+    for (i, s) in signers.iter().enumerate() {
+        let kind = match s.kind {
+            SignerKind::Author => "author",
+            SignerKind::Repository { .. } => "repository",
+        };
+        out!("{:<6}{} [{kind}]", format!(" {}.", i + 1), s.name);
+        if let SignerKind::Repository {
+            service_index,
+            owners,
+        } = &s.kind
+        {
+            out!("      Service Index: {service_index}");
+            if !owners.is_empty() {
+                out!("      Trusted owners: {}", owners.join("; "));
+            }
+        }
+        out!("      Certificate fingerprint(s):");
+        for c in &s.certificates {
+            let u = if c.allow_untrusted_root { "[U] " } else { "" };
+            out!(
+                "        {u}{} - {}",
+                c.algorithm.nuget_name(),
+                c.fingerprint
+            );
+        }
+        out!("");
+    }
+    Ok(())
+}
+
+/// `author` (owners `None`) and `repository` (owners `Some`).
+fn from_package(
+    settings: &mut Settings,
+    name: &str,
+    package: &std::path::Path,
+    allow_untrusted_root: bool,
+    owners: Option<Vec<String>>,
+) -> Result<(), String> {
+    let file = std::fs::File::open(package)
+        .map_err(|e| format!("cannot open {}: {e}", package.display()))?;
+    let mut pkg = signet_nupkg::Package::open(std::io::BufReader::new(file), &Default::default())
+        .map_err(|e| format!("{}: {e}", package.display()))?;
+    let bytes = pkg
+        .read_signature()
+        .map_err(|e| format!("{}: {e}", package.display()))?
+        .ok_or_else(|| format!("NU3004: {} is not signed", package.display()))?;
+    let sig = PrimarySignature::load(&bytes, &Limits::default())
+        .map_err(|e| format!("{}: {e}", package.display()))?;
+    let (cert, kind) = match owners {
+        None => {
+            if sig.signature_type() != SignatureType::Author {
+                return Err(format!(
+                    "{} has no author primary signature",
+                    package.display()
+                ));
+            }
+            (sig.certificate().clone(), SignerKind::Author)
+        }
+        Some(owners) => {
+            let (cert, info) = if sig.signature_type() == SignatureType::Repository {
+                (sig.certificate().clone(), sig.repository_info().cloned())
+            } else {
+                let counter = sig
+                    .repository_countersignature()
+                    .map_err(|e| e.to_string())?
+                    .ok_or_else(|| {
+                        format!(
+                            "{} has no repository signature or countersignature",
+                            package.display()
+                        )
+                    })?;
+                let cert = counter
+                    .certificate()
+                    .cloned()
+                    .ok_or("the repository countersignature has no certificate")?;
+                (cert, Some(counter.repository_info().clone()))
+            };
+            let info = info.ok_or("the repository signature names no service index")?;
+            (
+                cert,
+                SignerKind::Repository {
+                    service_index: info.service_index,
+                    owners,
+                },
+            )
+        }
+    };
+    let is_author = matches!(kind, SignerKind::Author);
+    settings
+        .add_trusted_signer(TrustedSigner {
+            name: name.to_string(),
+            kind,
+            certificates: vec![CertificateEntry {
+                fingerprint: hex_upper(&cert.fingerprint(HashAlgorithm::Sha256)),
+                algorithm: HashAlgorithm::Sha256,
+                allow_untrusted_root,
+            }],
+            file: PathBuf::new(),
+        })
+        .map_err(|e| e.to_string())?;
+    settings.save().map_err(|e| e.to_string())?;
+    if is_author {
+        out!("Successfully added a trusted author '{name}'.");
+    } else {
+        out!("Successfully added a trusted repository '{name}'.");
+    }
+    Ok(())
+}
+
+fn certificate(
+    settings: &mut Settings,
+    name: &str,
+    fingerprint: &str,
+    algorithm: &str,
+    allow_untrusted_root: bool,
+) -> Result<(), String> {
+    let algorithm = HashAlgorithm::from_nuget_name(algorithm).ok_or_else(|| {
+        format!("'{algorithm}' is not a supported fingerprint algorithm (SHA256, SHA384, SHA512)")
+    })?;
+    let fp = fingerprint.trim();
+    if fp.len() != algorithm.output_len() * 2 || !fp.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(format!(
+            "'{fp}' is not a {} fingerprint ({} hex digits)",
+            algorithm.nuget_name(),
+            algorithm.output_len() * 2
+        ));
+    }
+    let created = settings
+        .add_trusted_certificate(
+            name,
+            CertificateEntry {
+                fingerprint: fp.to_string(),
+                algorithm,
+                allow_untrusted_root,
+            },
+        )
+        .map_err(|e| e.to_string())?;
+    settings.save().map_err(|e| e.to_string())?;
+    if created {
+        out!("Successfully added a trusted author '{name}'.");
+    } else {
+        out!("Successfully updated the trusted signer '{name}'.");
+    }
+    Ok(())
+}
+
+/// The certificates a service index announces (spec server §3.4).
+fn announced(url: &str, allow_insecure_loopback: bool) -> Result<RepositorySignatures, String> {
+    let policy = if allow_insecure_loopback {
+        HttpPolicy::LoopbackHttp
+    } else {
+        HttpPolicy::HttpsOnly
+    };
+    if !allow_insecure_loopback && !signet_signature::is_absolute_https(url) {
+        return Err(format!(
+            "the service index '{url}' must be an absolute https URL"
+        ));
+    }
+    let http =
+        Arc::new(HttpClient::new(Duration::from_secs(30), policy).map_err(|e| e.to_string())?);
+    let source = signet_feed::Source::open(url, http, policy).map_err(|e| e.to_string())?;
+    let rs = source.repository_signatures().cloned().ok_or_else(|| {
+        format!(
+            "the service index '{url}' has no repository signatures resource ({})",
+            REPOSITORY_SIGNATURES.join(", ")
+        )
+    })?;
+    if rs.certificates.is_empty() {
+        return Err(format!(
+            "the repository '{url}' lists no signing certificates"
+        ));
+    }
+    Ok(rs)
+}
+
+fn entries_of(rs: &RepositorySignatures) -> Vec<CertificateEntry> {
+    rs.certificates
+        .iter()
+        .flat_map(|c| c.fingerprints.iter())
+        .map(|(algorithm, fp)| CertificateEntry {
+            fingerprint: fp.clone(),
+            algorithm: *algorithm,
+            allow_untrusted_root: false,
+        })
+        .collect()
+}
+
+fn source(
+    settings: &mut Settings,
+    name: &str,
+    source_url: Option<String>,
+    owners: Vec<String>,
+    allow_insecure_loopback: bool,
+) -> Result<(), String> {
+    let url = match source_url {
+        Some(u) => u,
+        None => settings
+            .package_sources()
+            .into_iter()
+            .find(|s| s.name.eq_ignore_ascii_case(name))
+            .map(|s| s.location)
+            .ok_or_else(|| {
+                format!("there is no package source named '{name}'; give --source-url")
+            })?,
+    };
+    let rs = announced(&url, allow_insecure_loopback)?;
+    settings
+        .add_trusted_signer(TrustedSigner {
+            name: name.to_string(),
+            kind: SignerKind::Repository {
+                service_index: url,
+                owners,
+            },
+            certificates: entries_of(&rs),
+            file: PathBuf::new(),
+        })
+        .map_err(|e| e.to_string())?;
+    settings.save().map_err(|e| e.to_string())?;
+    out!("Successfully added a trusted repository '{name}'.");
+    Ok(())
+}
+
+fn sync(settings: &mut Settings, name: &str, allow_insecure_loopback: bool) -> Result<(), String> {
+    let signer = settings
+        .trusted_signers()
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .find(|s| s.name == name)
+        .ok_or_else(|| format!("There is no trusted repository named '{name}'."))?;
+    let SignerKind::Repository { service_index, .. } = &signer.kind else {
+        return Err(format!("'{name}' is not a trusted repository"));
+    };
+    let rs = announced(service_index, allow_insecure_loopback)?;
+    settings
+        .replace_repository_certificates(name, entries_of(&rs))
+        .map_err(|e| e.to_string())?;
+    settings.save().map_err(|e| e.to_string())?;
+    out!("Successfully synchronized the trusted signer '{name}'.");
+    Ok(())
+}
