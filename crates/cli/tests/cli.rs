@@ -16,7 +16,7 @@ use signet_test_support::{PackageBuilder, interop_dir, pki, write_cert_files};
 /// NuGet.org packages, whose certificates name public OCSP and CRL servers, and tests never
 /// reach the internet.
 fn signet(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_signet"))
+    signet_test_support::isolate_config(&mut Command::new(env!("CARGO_BIN_EXE_signet")))
         .args(args)
         .env_remove("SIGNET_TRUST_ROOTS")
         .env_remove("SIGNET_REVOCATION_CACHE")

@@ -16,6 +16,7 @@
     clippy::indexing_slicing
 )]
 
+mod env;
 mod feed;
 mod files;
 mod interop;
@@ -25,6 +26,7 @@ mod pem;
 mod pki;
 mod signer;
 
+pub use env::isolate_config;
 pub use feed::{StaticServer, V3Feed};
 pub use files::{PFX_PASSWORD, WrittenCert, write_cert_files};
 pub use interop::interop_dir;

@@ -1,0 +1,528 @@
+//! `signet trust` writing a real nuget.config, the client-policy matrix through
+//! `signet install`, and `verify --packages-folder`.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use signet_test_support::{PackageBuilder, V3Feed, isolate_config, pki, write_cert_files};
+
+fn signet(args: &[&str]) -> Output {
+    isolate_config(&mut Command::new(env!("CARGO_BIN_EXE_signet")))
+        .args(args)
+        .env("NUGET_CERT_REVOCATION_MODE", "offline")
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn ok(o: &Output) -> String {
+    assert!(o.status.success(), "{}", text(o));
+    text(o)
+}
+
+struct Kit {
+    tsa: std::process::Child,
+    tsa_url: String,
+    _tmp: tempfile::TempDir,
+    dir: PathBuf,
+    root: PathBuf,
+    config: PathBuf,
+}
+
+fn kit() -> Kit {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
+    let certs = write_cert_files(&pki().code_signing, &dir, "author");
+    write_cert_files(&pki().code_signing_no_ski, &dir, "other");
+    write_cert_files(&pki().repository, &dir, "repo");
+    let config = dir.join("nuget.config");
+    std::fs::write(
+        &config,
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<configuration>\n  <!-- written by the test -->\n</configuration>\n",
+    )
+    .unwrap();
+    let (tsa, tsa_url) = start_tsa(&dir);
+    Kit {
+        tsa,
+        tsa_url,
+        root: certs.root_pem,
+        _tmp: tmp,
+        dir,
+        config,
+    }
+}
+
+impl Drop for Kit {
+    fn drop(&mut self) {
+        let _ = self.tsa.kill();
+        let _ = self.tsa.wait();
+    }
+}
+
+fn start_tsa(dir: &Path) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let tsa = write_cert_files(&pki().timestamping, dir, "tsa");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_signet"))
+        .args(["tsa", "serve", "--certificate-path", s(&tsa.chain_pem)])
+        .args([
+            "--certificate-key",
+            s(&tsa.key_pem),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .args(["--serial-state", s(&dir.join("serial"))])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no URL in {line:?}"))
+        .to_string();
+    (child, url)
+}
+
+impl Kit {
+    /// An unsigned package file in `folder`.
+    fn unsigned(&self, folder: &Path, id: &str) -> PathBuf {
+        std::fs::create_dir_all(folder).unwrap();
+        let p = folder.join(format!("{id}.1.0.0.nupkg"));
+        std::fs::write(
+            &p,
+            PackageBuilder::new(id, "1.0.0")
+                .file("lib/net8.0/x.dll", b"the payload of this package")
+                .stored(true)
+                .build(),
+        )
+        .unwrap();
+        p
+    }
+
+    fn sign(&self, package: &Path, who: &str) {
+        ok(&signet(&[
+            "sign",
+            s(package),
+            "--certificate-path",
+            s(&self.dir.join(format!("{who}.chain.pem"))),
+            "--certificate-key",
+            s(&self.dir.join(format!("{who}.key.pem"))),
+            "--trust-roots",
+            s(&self.root),
+            "--timestamper",
+            &self.tsa_url,
+        ]));
+    }
+
+    fn repo_sign(&self, package: &Path) {
+        ok(&signet(&[
+            "repo-sign",
+            s(package),
+            "--service-index",
+            "https://feed.example.test/v3/index.json",
+            "--owners",
+            "team",
+            "--certificate-path",
+            s(&self.dir.join("repo.chain.pem")),
+            "--certificate-key",
+            s(&self.dir.join("repo.key.pem")),
+            "--trust-roots",
+            s(&self.root),
+            "--timestamper",
+            &self.tsa_url,
+        ]));
+    }
+
+    fn trust(&self, args: &[&str]) -> Output {
+        let mut all = vec!["trust"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--configfile", s(&self.config)]);
+        signet(&all)
+    }
+
+    fn install(
+        &self,
+        source: &str,
+        id: &str,
+        policy: &str,
+        packages: &Path,
+        extra: &[&str],
+    ) -> Output {
+        let mut args = vec![
+            "install",
+            id,
+            "--source",
+            source,
+            "--policy",
+            policy,
+            "--packages",
+            s(packages),
+            "--configfile",
+            s(&self.config),
+            "--trust-roots",
+            s(&self.root),
+            "--trust-roots-only",
+        ];
+        args.extend_from_slice(extra);
+        signet(&args)
+    }
+}
+
+#[test]
+fn trust_commands_write_nuget_config_as_nuget_does() {
+    let k = kit();
+    let feed_dir = k.dir.join("feed");
+    let author_pkg = k.unsigned(&feed_dir, "Trust.Author");
+    k.sign(&author_pkg, "author");
+    let repo_pkg = k.unsigned(&feed_dir, "Trust.Repo");
+    k.sign(&repo_pkg, "other");
+    k.repo_sign(&repo_pkg);
+
+    assert!(text(&k.trust(&["list"])).contains("There are no trusted signers."));
+    let out = ok(&k.trust(&["author", "contoso", s(&author_pkg)]));
+    assert!(
+        out.contains("Successfully added a trusted author 'contoso'."),
+        "{out}"
+    );
+    // The same name again is refused; an unsigned package cannot be trusted.
+    let again = k.trust(&["author", "contoso", s(&author_pkg)]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(text(&again).contains("already exists"), "{}", text(&again));
+    let unsigned = k.unsigned(&k.dir.join("other"), "Trust.None");
+    let o = k.trust(&["author", "nobody", s(&unsigned)]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("NU3004"), "{}", text(&o));
+    // A repository from its countersignature, with owners.
+    let out = ok(&k.trust(&[
+        "repository",
+        "feed",
+        s(&repo_pkg),
+        "--owners",
+        "team;ops",
+        "--allow-untrusted-root",
+    ]));
+    assert!(
+        out.contains("Successfully added a trusted repository 'feed'."),
+        "{out}"
+    );
+    // An author package has no repository signature.
+    let o = k.trust(&["repository", "feed2", s(&author_pkg)]);
+    assert_eq!(o.status.code(), Some(1));
+    // A certificate by fingerprint appended to an existing signer.
+    let other_fp = pki().code_signing_no_ski.sha256_fingerprint_hex();
+    ok(&k.trust(&["certificate", "contoso", &other_fp]));
+    let bad = k.trust(&["certificate", "x", "ABCD"]);
+    assert_eq!(bad.status.code(), Some(1));
+
+    let list = ok(&k.trust(&[]));
+    let author_fp = pki().code_signing.sha256_fingerprint_hex();
+    let repo_fp = pki().repository.sha256_fingerprint_hex();
+    assert!(list.contains("Registered trusted signers:"), "{list}");
+    assert!(list.contains(" 1.   contoso [author]"), "{list}");
+    assert!(
+        list.contains(&format!("        SHA256 - {author_fp}")),
+        "{list}"
+    );
+    assert!(
+        list.contains(&format!("        SHA256 - {other_fp}")),
+        "{list}"
+    );
+    assert!(list.contains(" 2.   feed [repository]"), "{list}");
+    assert!(
+        list.contains("      Service Index: https://feed.example.test/v3/index.json"),
+        "{list}"
+    );
+    assert!(list.contains("      Trusted owners: team; ops"), "{list}");
+    assert!(
+        list.contains(&format!("        [U] SHA256 - {repo_fp}")),
+        "{list}"
+    );
+
+    let xml = std::fs::read_to_string(&k.config).unwrap();
+    assert!(xml.contains("<!-- written by the test -->"), "{xml}");
+    assert!(xml.contains(&format!(
+        "<certificate fingerprint=\"{author_fp}\" hashAlgorithm=\"SHA256\" allowUntrustedRoot=\"false\"/>"
+    )), "{xml}");
+    assert!(
+        xml.contains("serviceIndex=\"https://feed.example.test/v3/index.json\""),
+        "{xml}"
+    );
+    assert!(xml.contains("<owners>team;ops</owners>"), "{xml}");
+
+    // remove is case-insensitive.
+    assert!(
+        ok(&k.trust(&["remove", "CONTOSO"]))
+            .contains("Successfully removed the trusted signer 'CONTOSO'.")
+    );
+    assert!(
+        ok(&k.trust(&["remove", "contoso"]))
+            .contains("No trusted signers with the name: 'contoso' were found.")
+    );
+}
+
+#[test]
+fn trust_source_and_sync_read_repository_signatures() {
+    let k = kit();
+    let feed = V3Feed::new();
+    let first = pki().repository.sha256_fingerprint_hex();
+    feed.announce_repository_certificates(std::slice::from_ref(&first), true);
+    let url = feed.index_url();
+    // Plain http needs the explicit loopback flag.
+    let o = k.trust(&["source", "local", "--source-url", &url]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("https"), "{}", text(&o));
+    ok(&k.trust(&[
+        "source",
+        "local",
+        "--source-url",
+        &url,
+        "--allow-insecure-loopback",
+    ]));
+    let list = ok(&k.trust(&["list"]));
+    assert!(
+        list.contains(&format!("SHA256 - {}", first.to_lowercase())),
+        "{list}"
+    );
+    // Rotation: the feed announces a new certificate too; sync replaces the list.
+    let second = pki().code_signing.sha256_fingerprint_hex();
+    feed.announce_repository_certificates(&[first.clone(), second.clone()], true);
+    ok(&k.trust(&["sync", "local", "--allow-insecure-loopback"]));
+    let list = ok(&k.trust(&["list"]));
+    assert!(list.contains(&second.to_lowercase()), "{list}");
+    // A feed without the resource.
+    let bare = V3Feed::new();
+    let o = k.trust(&[
+        "source",
+        "bare",
+        "--source-url",
+        &bare.index_url(),
+        "--allow-insecure-loopback",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o).contains("no repository signatures resource"),
+        "{}",
+        text(&o)
+    );
+    let o = k.trust(&["sync", "nobody", "--allow-insecure-loopback"]);
+    assert_eq!(o.status.code(), Some(1));
+}
+
+/// What a policy does with a package, as `signet install` reports it.
+#[derive(Debug, PartialEq, Eq)]
+enum Outcome {
+    Allow,
+    Warn(&'static str),
+    Block(&'static str),
+}
+
+#[test]
+fn policy_matrix_through_install() {
+    let k = kit();
+    let feed = k.dir.join("matrix-feed");
+    let unsigned = k.unsigned(&feed, "M.Unsigned");
+    let _ = unsigned;
+    let trusted = k.unsigned(&feed, "M.Trusted");
+    k.sign(&trusted, "author");
+    let untrusted = k.unsigned(&feed, "M.Untrusted");
+    k.sign(&untrusted, "other");
+    let repo = k.unsigned(&feed, "M.Repo");
+    k.repo_sign(&repo);
+    let tampered = k.unsigned(&feed, "M.Tampered");
+    k.sign(&tampered, "author");
+    let mut bytes = std::fs::read(&tampered).unwrap();
+    let pos = bytes.windows(7).position(|w| w == b"payload").unwrap();
+    bytes[pos] ^= 0x20;
+    std::fs::write(&tampered, bytes).unwrap();
+    // The trusted signer comes from a real nuget.config written by `signet trust`.
+    ok(&k.trust(&["author", "trusted-author", s(&trusted)]));
+
+    use Outcome::*;
+    let packages = [
+        "M.Unsigned",
+        "M.Trusted",
+        "M.Untrusted",
+        "M.Repo",
+        "M.Tampered",
+    ];
+    let table: [(&str, [Outcome; 5]); 3] = [
+        ("developer", [Allow, Allow, Allow, Allow, Block("NU3008")]),
+        (
+            "default",
+            [
+                Warn("NU3004"),
+                Allow,
+                Warn("NU3034"),
+                Warn("NU3034"),
+                Block("NU3008"),
+            ],
+        ),
+        (
+            "secure",
+            [
+                Block("NU3004"),
+                Allow,
+                Block("NU3034"),
+                Block("NU3034"),
+                Block("NU3008"),
+            ],
+        ),
+    ];
+    for (policy, expected) in table {
+        for (id, want) in packages.iter().zip(expected) {
+            let dest = k.dir.join(format!("pk-{policy}-{id}"));
+            let o = k.install(s(&feed), id, policy, &dest, &[]);
+            let out = text(&o);
+            let got = if !o.status.success() {
+                assert!(
+                    out.contains(&format!("Package '{id} 1.0.0' from source")),
+                    "{out}"
+                );
+                assert!(
+                    !dest.join(id.to_lowercase()).exists(),
+                    "{policy} {id}: blocked but extracted"
+                );
+                match want {
+                    Block(code) if out.contains(code) => Block(code),
+                    _ => Block("?"),
+                }
+            } else {
+                assert!(
+                    dest.join(id.to_lowercase())
+                        .join("1.0.0")
+                        .join(".nupkg.metadata")
+                        .is_file(),
+                    "{out}"
+                );
+                match want {
+                    Warn(code) if out.contains("warning(s)") && out.contains(code) => Warn(code),
+                    _ if out.contains("warning(s)") => Warn("?"),
+                    _ => Allow,
+                }
+            };
+            assert_eq!(got, want, "policy {policy}, package {id}:\n{out}");
+        }
+    }
+}
+
+#[test]
+fn install_from_a_v3_feed_then_audit_the_packages_folder() {
+    let k = kit();
+    let mut feed = V3Feed::new();
+    let build = |id: &str, deps: &[&str]| {
+        let mut b = PackageBuilder::new(id, "1.0.0").file("lib/net8.0/x.dll", id.as_bytes());
+        for d in deps {
+            b = b.dependency(Some("net8.0"), d, Some("1.0.0"));
+        }
+        let path = k.dir.join(format!("{id}.nupkg"));
+        std::fs::write(&path, b.build()).unwrap();
+        k.sign(&path, "author");
+        std::fs::read(&path).unwrap()
+    };
+    feed.add("Top", "1.0.0", &build("Top", &["Mid"]));
+    feed.add("Mid", "1.0.0", &build("Mid", &["Leaf"]));
+    let mut leaf = build("Leaf", &[]);
+    let good_leaf = leaf.clone();
+    let pos = leaf.windows(4).position(|w| w == b"Leaf").unwrap();
+    // Tamper with the last occurrence (inside the dll entry, not the nuspec).
+    let last = leaf.windows(4).rposition(|w| w == b"Leaf").unwrap();
+    assert!(last > pos);
+    feed.add("Leaf", "1.0.0", &leaf);
+    let packages = k.dir.join("packages");
+    // http to a loopback feed needs the explicit flag.
+    let o = k.install(&feed.index_url(), "Top", "default", &packages, &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("NU1302"), "{}", text(&o));
+
+    leaf[last] ^= 0x01;
+    feed.add("Leaf", "1.0.0", &leaf);
+    let o = k.install(
+        &feed.index_url(),
+        "Top",
+        "default",
+        &packages,
+        &["--allow-insecure-loopback"],
+    );
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("NU3008") && out.contains("Leaf 1.0.0") && out.contains(&feed.index_url()),
+        "{out}"
+    );
+    assert!(
+        !packages.join("top").exists() && !packages.join("leaf").exists(),
+        "{out}"
+    );
+
+    feed.add("Leaf", "1.0.0", &good_leaf);
+    let out = ok(&k.install(
+        &feed.index_url(),
+        "Top",
+        "default",
+        &packages,
+        &["--allow-insecure-loopback"],
+    ));
+    assert!(out.contains("Installed 3 package(s)"), "{out}");
+    assert!(
+        out.find("Verified Leaf").unwrap() < out.find("Installed Top").unwrap(),
+        "{out}"
+    );
+
+    let audit = |extra: &[&str]| {
+        let mut args = vec![
+            "verify",
+            "--packages-folder",
+            s(&packages),
+            "--policy",
+            "default",
+            "--trust-roots",
+            s(&k.root),
+            "--trust-roots-only",
+            "--configfile",
+            s(&k.config),
+        ];
+        args.extend_from_slice(extra);
+        signet(&args)
+    };
+    let out = ok(&audit(&[]));
+    assert!(
+        out.contains("Audited 3 package(s) under policy default"),
+        "{out}"
+    );
+    assert!(out.contains("3 verified, 0 unchanged"), "{out}");
+    assert!(!out.contains("NU3027"), "timestamped: {out}");
+    let out = ok(&audit(&[]));
+    assert!(out.contains("0 verified, 3 unchanged"), "{out}");
+    // A package changed on disk is verified again, and refused.
+    let nupkg = packages.join("leaf/1.0.0/leaf.1.0.0.nupkg");
+    std::fs::write(&nupkg, &leaf).unwrap();
+    let o = audit(&[]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("1 verified, 2 unchanged since the last audit, 1 refused")
+            && out.contains("NU3008"),
+        "{out}"
+    );
+}
