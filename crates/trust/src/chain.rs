@@ -193,6 +193,30 @@ pub fn build_chain(
     roots: &RootSet,
     eku: &ObjectIdentifier,
 ) -> Chain {
+    // Memoised per root set: NuGet rebuilds the same signer and TSA chains for every package
+    // (NuGet/Home#12672); the inputs fully determine the result, since validity periods are
+    // not part of it.
+    let mut h = signet_common::HashAlgorithm::Sha256.hasher();
+    for c in std::iter::once(leaf).chain(extra) {
+        h.update(&(c.der().len() as u64).to_be_bytes());
+        h.update(c.der());
+    }
+    h.update(eku.as_bytes());
+    let key = h.finish();
+    if let Some(chain) = roots.memoised_chain(&key) {
+        return chain;
+    }
+    let chain = build_chain_uncached(leaf, extra, roots, eku);
+    roots.memoise_chain(key, &chain);
+    chain
+}
+
+fn build_chain_uncached(
+    leaf: &Certificate,
+    extra: &[Certificate],
+    roots: &RootSet,
+    eku: &ObjectIdentifier,
+) -> Chain {
     let mut search = Search {
         extra,
         roots,
@@ -257,5 +281,51 @@ fn issuer_constraints_ok(cert: &Certificate, below: usize) -> bool {
         Some((true, Some(max))) => below <= usize::from(max),
         Some((false, _)) => false,
         None => cert.x509().tbs_certificate().extensions().is_none(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+    use crate::TrustStore;
+
+    #[test]
+    fn chains_are_memoised_per_root_set_and_forgotten_when_roots_change() {
+        let p = signet_test_support::pki();
+        let leaf = Certificate::from_der(&p.code_signing.cert_der).unwrap();
+        let extra = vec![Certificate::from_der(&p.intermediate.cert_der).unwrap()];
+        let mut store = TrustStore::empty();
+        let first = build_chain(
+            &leaf,
+            &extra,
+            store.code_signing(),
+            &signet_signature::oids::EKU_CODE_SIGNING,
+        );
+        assert!(
+            first.problems.contains(&ChainProblem::UntrustedRoot)
+                || first.problems.contains(&ChainProblem::PartialChain)
+        );
+        assert_eq!(store.code_signing().chains.lock().unwrap().len(), 1);
+        let again = build_chain(
+            &leaf,
+            &extra,
+            store.code_signing(),
+            &signet_signature::oids::EKU_CODE_SIGNING,
+        );
+        assert_eq!(again.problems, first.problems);
+        // Adding the root forgets the memo; the chain is now trusted.
+        store.add_roots(
+            vec![Certificate::from_der(&p.root.cert_der).unwrap()],
+            "test",
+        );
+        assert_eq!(store.code_signing().chains.lock().unwrap().len(), 0);
+        let trusted = build_chain(
+            &leaf,
+            &extra,
+            store.code_signing(),
+            &signet_signature::oids::EKU_CODE_SIGNING,
+        );
+        assert!(trusted.problems.is_empty(), "{:?}", trusted.problems);
     }
 }

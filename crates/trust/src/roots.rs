@@ -26,7 +26,13 @@ pub struct RootSet {
     parsed: Vec<OnceLock<Option<Box<Certificate>>>>,
     /// (subject start, subject end, index into `ders`), sorted by subject bytes.
     by_subject: Vec<(usize, usize, usize)>,
+    /// Chains built against this set (see [`crate::build_chain`]), by a hash of their inputs.
+    /// Chain building ignores validity periods, so a result holds for every verification time.
+    pub(crate) chains: std::sync::Mutex<std::collections::HashMap<Vec<u8>, crate::Chain>>,
 }
+
+/// Most chains remembered per root set (each is a few certificates).
+const MAX_MEMOISED_CHAINS: usize = 4096;
 
 impl std::fmt::Debug for RootSet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -41,6 +47,7 @@ impl RootSet {
             ders: Vec::with_capacity(index.len()),
             parsed: Vec::with_capacity(index.len()),
             by_subject: Vec::with_capacity(index.len()),
+            chains: Default::default(),
         };
         for (cert, subject) in index {
             let start = subject.as_ptr() as usize - cert.as_ptr() as usize;
@@ -79,10 +86,28 @@ impl RootSet {
             .map(|e| e.2)
     }
 
+    /// A remembered chain for `key`.
+    pub(crate) fn memoised_chain(&self, key: &[u8]) -> Option<crate::Chain> {
+        self.chains.lock().ok()?.get(key).cloned()
+    }
+
+    /// Remembers `chain` for `key` (the memo is emptied when it is full).
+    pub(crate) fn memoise_chain(&self, key: Vec<u8>, chain: &crate::Chain) {
+        if let Ok(mut m) = self.chains.lock() {
+            if m.len() >= MAX_MEMOISED_CHAINS {
+                m.clear();
+            }
+            m.insert(key, chain.clone());
+        }
+    }
+
     /// Adds a root (ignored if already present).
     pub fn add(&mut self, cert: Certificate) {
         if self.contains(&cert) {
             return;
+        }
+        if let Ok(m) = self.chains.get_mut() {
+            m.clear();
         }
         let der = cert.der().to_vec();
         let subject_len = cert.subject_der().len();
