@@ -8,6 +8,7 @@
 //! executable. Figures are medians (and minima) of wall time per process: robust on a shared
 //! machine, where a mean follows the slowest outlier. Nothing here is asserted by `cargo test`.
 
+mod audit;
 mod child;
 mod cmd;
 mod latency;
@@ -55,6 +56,15 @@ struct Args {
     /// Skip part 5 (signing through a PKCS#11 token, SoftHSM, against a key file).
     #[arg(long)]
     skip_pkcs11: bool,
+    /// Skip part 6 (auditing a generated packages folder).
+    #[arg(long)]
+    skip_audit: bool,
+    /// Packages in the folder audited by part 6.
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    audit_packages: usize,
+    /// Timed runs of each command of part 6.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    audit_runs: usize,
     /// Internal: time PKCS#11 and in-memory signatures in this process (SOFTHSM2_CONF set).
     #[arg(long, hide = true, value_name = "SPEC")]
     child_pkcs11: Option<String>,
@@ -130,6 +140,9 @@ fn bench(args: &Args) -> Result<()> {
     }
     if !args.skip_pkcs11 {
         pkcs11::run(&tools, args.runs, scratch.path())?;
+    }
+    if !args.skip_audit {
+        audit::run(&tools, args.audit_packages, args.audit_runs, scratch.path())?;
     }
     Ok(())
 }
