@@ -79,8 +79,10 @@ fn generate(dir: &Path, count: usize) -> Result<u64> {
                 ((j ^ (i as u32).wrapping_mul(0x9e37_79b9)).wrapping_mul(2_654_435_761) >> 13) as u8
             })
             .collect();
+        // Stored, so the package is about 100 kB on disk too.
         let unsigned = PackageBuilder::new(&id, "1.0.0")
             .file("lib/net8.0/a.dll", &content)
+            .stored(true)
             .build();
         let mut authored = Vec::new();
         sign_package(

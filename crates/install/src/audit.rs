@@ -149,7 +149,10 @@ pub fn audit(
         }
         entries.push(entry);
     }
+    // Rewrite the cache only when it says something new (an unchanged re-run writes nothing).
+    let unchanged = summary.verified == 0 && new_cache.entries.len() == old.entries.len();
     if opts.use_cache
+        && !unchanged
         && let Ok(bytes) = serde_json::to_vec(&new_cache)
         && let Ok(mut tmp) = tempfile::NamedTempFile::new_in(dir)
     {

@@ -31,6 +31,17 @@ pub enum Error {
         /// The cause.
         source: signet_nupkg::Error,
     },
+    /// A package that cannot be placed in the packages folder as it is (an entry named like
+    /// one of the folder's metadata files).
+    #[error("{id} {version}: {reason}")]
+    Unplaceable {
+        /// Package id.
+        id: String,
+        /// Version.
+        version: String,
+        /// Why.
+        reason: String,
+    },
     /// A local file operation failed.
     #[error("{what}: {source}")]
     Io {

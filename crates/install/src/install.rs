@@ -329,16 +329,34 @@ pub fn extract_verified(
     std::fs::create_dir(&content).map_err(io("creating the staging folder"))?;
     pkg.extract_to(&content).map_err(extract_err)?;
     // Move the extracted files up next to the nupkg; the nuspec is saved as `{id}.nuspec`
-    // in lower case, as NuGet's global packages folder has it.
+    // in lower case, as NuGet's global packages folder has it. Entry names that collide with
+    // the metadata files of the folder are refused: they would replace (or be replaced by)
+    // the verified `.nupkg`, its hash or its metadata.
+    let reserved = [
+        nupkg_name.to_lowercase(),
+        format!("{nupkg_name}.sha512").to_lowercase(),
+        ".nupkg.metadata".to_string(),
+        RECEIPT_FILE.to_string(),
+    ];
     for entry in std::fs::read_dir(&content).map_err(io("reading the extracted files"))? {
         let entry = entry.map_err(io("reading the extracted files"))?;
-        let name = entry.file_name();
-        let lower = name.to_string_lossy().to_lowercase();
-        let dest_name = if lower.ends_with(".nuspec") && !lower.contains('/') {
+        let name = entry.file_name().to_string_lossy().to_string();
+        let lower = name.to_lowercase();
+        let is_file = entry.file_type().map(|t| t.is_file()).unwrap_or(false);
+        let dest_name = if is_file && lower.ends_with(".nuspec") {
             format!("{lid}.nuspec")
         } else {
-            name.to_string_lossy().to_string()
+            name.clone()
         };
+        if reserved.contains(&dest_name.to_lowercase()) || stage.path().join(&dest_name).exists() {
+            return Err(Error::Unplaceable {
+                id: id.to_string(),
+                version: version.to_string(),
+                reason: format!(
+                    "the package contains an entry named '{name}', which the packages folder reserves for its metadata files"
+                ),
+            });
+        }
         std::fs::rename(entry.path(), stage.path().join(dest_name))
             .map_err(io("moving the extracted files"))?;
     }

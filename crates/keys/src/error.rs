@@ -168,6 +168,13 @@ pub enum Error {
     /// The crypto backend failed to produce a signature.
     #[error("signing with the RSA key failed")]
     Sign,
+    /// A signing device (a PKCS#11 token, an HSM) refused or failed to sign. `reason` is the
+    /// device's answer, never a PIN.
+    #[error("the signing device failed to sign: {reason}")]
+    Device {
+        /// What the device said.
+        reason: String,
+    },
 }
 
 impl Error {
@@ -179,7 +186,7 @@ impl Error {
     pub fn code(&self) -> Option<NuCode> {
         match self {
             Self::KeyTooSmall { .. } => Some(NuCode::NU3014),
-            Self::Sign => None,
+            Self::Sign | Self::Device { .. } => None,
             _ => Some(NuCode::NU3001),
         }
     }

@@ -434,10 +434,11 @@ impl signet_keys::Signer for Pkcs11Signer {
     }
 
     fn sign(&self, alg: HashAlgorithm, message: &[u8]) -> Result<Vec<u8>, signet_keys::Error> {
-        // The trait's error has one signing variant; what the token said is lost here, but
-        // the mechanism and key checks already ran at open time, where messages are full.
+        // The token's answer is kept (it never contains the PIN, which is not an input here).
         self.try_sign(alg, message)
-            .map_err(|_| signet_keys::Error::Sign)
+            .map_err(|e| signet_keys::Error::Device {
+                reason: e.to_string(),
+            })
     }
 
     fn key_bits(&self) -> usize {
