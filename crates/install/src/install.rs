@@ -114,7 +114,7 @@ pub struct Installed {
     pub path: PathBuf,
     /// Warnings of its verification.
     pub warnings: Vec<Issue>,
-    /// It was already in the packages folder (not downloaded again... only verified again).
+    /// It was already in the packages folder: resolved and verified again, not re-extracted.
     pub already_installed: bool,
 }
 
