@@ -1,0 +1,171 @@
+//! Package files behind a trait: the filesystem now, S3 (object_store) next. A blob is
+//! written under a fresh, unreferenced key and becomes *visible* only when a committed row
+//! points at it (see `Registry::push`), so a store needs no rename or transaction: only
+//! "a key is readable whole or not at all", which a filesystem rename and an S3 PUT both give.
+
+use std::future::Future;
+use std::path::{Component, Path, PathBuf};
+use std::pin::Pin;
+
+use signet_common::UtcTime;
+
+use crate::Error;
+
+/// A boxed future (the trait is used as `dyn BlobStore`).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A blob being read.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum BlobBody {
+    /// An open file and its length (streamed to the client).
+    File {
+        /// The file.
+        file: tokio::fs::File,
+        /// Its length in bytes.
+        len: u64,
+    },
+    /// Bytes in memory.
+    Bytes(Vec<u8>),
+}
+
+/// Where package files live.
+pub trait BlobStore: Send + Sync {
+    /// Stores the complete, durable file at `local` under `key`; the file may be moved away. A
+    /// reader sees the whole object or none. Keys are `/`-separated relative paths.
+    fn put_file<'a>(&'a self, key: &'a str, local: &'a Path) -> BoxFuture<'a, Result<(), Error>>;
+    /// Opens a blob; `None` when absent.
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<BlobBody>, Error>>;
+    /// Deletes a blob; absent is not an error.
+    fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), Error>>;
+    /// Every key under `prefix` with its last-modified time (for collecting orphans).
+    fn list<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<(String, UtcTime)>, Error>>;
+}
+
+/// Blobs as files under a root directory.
+#[derive(Clone, Debug)]
+pub struct FileSystemStore {
+    root: PathBuf,
+}
+
+impl FileSystemStore {
+    /// A store rooted at `root` (created if missing).
+    pub fn new(root: impl Into<PathBuf>) -> Result<Self, Error> {
+        let root = root.into();
+        std::fs::create_dir_all(&root)
+            .map_err(|e| Error::io(format!("create {}", root.display()), e))?;
+        Ok(Self { root })
+    }
+
+    fn path(&self, key: &str) -> Result<PathBuf, Error> {
+        let rel = Path::new(key);
+        if key.is_empty() || !rel.components().all(|c| matches!(c, Component::Normal(_))) {
+            return Err(Error::Invalid(format!("invalid blob key {key:?}")));
+        }
+        Ok(self.root.join(rel))
+    }
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+impl BlobStore for FileSystemStore {
+    fn put_file<'a>(&'a self, key: &'a str, local: &'a Path) -> BoxFuture<'a, Result<(), Error>> {
+        Box::pin(async move {
+            let dest = self.path(key)?;
+            let local = local.to_path_buf();
+            tokio::task::spawn_blocking(move || -> Result<(), Error> {
+                let parent = dest.parent().unwrap_or(Path::new("."));
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| Error::io(format!("create {}", parent.display()), e))?;
+                if std::fs::rename(&local, &dest).is_err() {
+                    // Another filesystem: copy to a temporary name beside the destination,
+                    // fsync, then rename, so the key is still never seen half-written.
+                    let tmp = tempfile::NamedTempFile::new_in(parent)
+                        .map_err(|e| Error::io("create a staging file", e))?;
+                    std::fs::copy(&local, tmp.path()).map_err(|e| Error::io("copy a blob", e))?;
+                    tmp.as_file()
+                        .sync_all()
+                        .map_err(|e| Error::io("sync a blob", e))?;
+                    tmp.persist(&dest)
+                        .map_err(|e| Error::io("store a blob", e.error))?;
+                }
+                sync_dir(parent).map_err(|e| Error::io("sync the blob directory", e))
+            })
+            .await
+            .map_err(|e| Error::io("blob task", std::io::Error::other(e)))?
+        })
+    }
+
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<BlobBody>, Error>> {
+        Box::pin(async move {
+            let path = self.path(key)?;
+            match tokio::fs::File::open(&path).await {
+                Ok(file) => {
+                    let len = file
+                        .metadata()
+                        .await
+                        .map_err(|e| Error::io("stat a blob", e))?
+                        .len();
+                    Ok(Some(BlobBody::File { file, len }))
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(Error::io("open a blob", e)),
+            }
+        })
+    }
+
+    fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), Error>> {
+        Box::pin(async move {
+            let path = self.path(key)?;
+            match tokio::fs::remove_file(&path).await {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(Error::io("delete a blob", e)),
+            }
+        })
+    }
+
+    fn list<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<(String, UtcTime)>, Error>> {
+        Box::pin(async move {
+            let root = self.root.clone();
+            let start = self.path(prefix)?;
+            tokio::task::spawn_blocking(move || {
+                let mut out = Vec::new();
+                let mut stack = vec![start];
+                while let Some(dir) = stack.pop() {
+                    let Ok(entries) = std::fs::read_dir(&dir) else {
+                        continue;
+                    };
+                    for entry in entries.flatten() {
+                        let path = entry.path();
+                        let Ok(meta) = entry.metadata() else { continue };
+                        if meta.is_dir() {
+                            stack.push(path);
+                        } else if let Ok(rel) = path.strip_prefix(&root) {
+                            let modified = meta
+                                .modified()
+                                .ok()
+                                .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
+                                .map_or(UtcTime::from_unix_seconds(0), |d| {
+                                    UtcTime::from_unix_seconds(
+                                        i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+                                    )
+                                });
+                            let key = rel
+                                .components()
+                                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                                .collect::<Vec<_>>()
+                                .join("/");
+                            out.push((key, modified));
+                        }
+                    }
+                }
+                Ok(out)
+            })
+            .await
+            .map_err(|e| Error::io("blob task", std::io::Error::other(e)))?
+        })
+    }
+}

@@ -1,0 +1,207 @@
+//! `signet serve`'s configuration: a TOML file (every key optional) or just a data directory.
+//! The documented example is `Config::EXAMPLE`, also printed by `signet serve --print-config`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Deserialize;
+use signet_nupkg::Limits;
+
+use crate::Error;
+use crate::blob::FileSystemStore;
+use crate::clock::{SystemClock, SystemRandom};
+use crate::db::Db;
+use crate::registry::Registry;
+
+/// The default listen address: loopback only.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:5000";
+
+/// The whole configuration.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where state lives when the other paths are not given (default `./signet-data`).
+    pub data_dir: Option<PathBuf>,
+    /// The `[server]` table.
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// The `[database]` table.
+    #[serde(default)]
+    pub database: DatabaseConfig,
+    /// The `[storage]` table.
+    #[serde(default)]
+    pub storage: StorageConfig,
+    /// The `[limits]` table.
+    #[serde(default)]
+    pub limits: LimitsConfig,
+}
+
+/// `[server]`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on (default `127.0.0.1:5000`; port 0 picks a free port).
+    pub listen: Option<String>,
+    /// The URL clients reach the server at, used in every document (default
+    /// `http://<listen address>`). Set it behind a reverse proxy.
+    pub public_url: Option<String>,
+    /// Seconds to let requests in flight finish after SIGTERM/Ctrl-C (default 30).
+    pub shutdown_grace_seconds: Option<u64>,
+    /// Seconds an orphan blob or upload must be old before start-up removes it (default 3600).
+    pub orphan_grace_seconds: Option<u64>,
+}
+
+/// `[database]`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// sqlx URL (default `sqlite://<data_dir>/signet.db?mode=rwc`).
+    pub url: Option<String>,
+    /// Pool size (default 8).
+    pub max_connections: Option<u32>,
+}
+
+/// `[storage]`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    /// `filesystem` (the only kind today).
+    pub kind: Option<String>,
+    /// Directory of package files (default `<data_dir>/blobs`).
+    pub path: Option<PathBuf>,
+    /// Directory of uploads in flight (default `<data_dir>/uploads`; same filesystem as `path`).
+    pub upload_path: Option<PathBuf>,
+}
+
+/// `[limits]`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Largest package accepted, bytes (default 262144000, NuGet.org's 250 MiB).
+    pub max_package_size: Option<u64>,
+    /// Largest nuspec, bytes (default from `signet-nupkg`).
+    pub max_nuspec_size: Option<u64>,
+    /// Most ZIP entries in a package (default from `signet-nupkg`).
+    pub max_entries: Option<usize>,
+}
+
+impl Config {
+    /// A documented example covering every option.
+    pub const EXAMPLE: &'static str = include_str!("../signet-server.example.toml");
+
+    /// Parses TOML.
+    pub fn from_toml(text: &str) -> Result<Self, Error> {
+        toml::from_str(text).map_err(|e| Error::Config(e.to_string()))
+    }
+
+    /// Reads a TOML file; relative paths in it are taken from the file's directory.
+    pub fn load(path: &Path) -> Result<Self, Error> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
+        let mut config = Self::from_toml(&text)?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let fix = |p: &mut Option<PathBuf>| {
+            if let Some(p) = p.as_mut().filter(|p| p.is_relative()) {
+                *p = base.join(&*p);
+            }
+        };
+        fix(&mut config.data_dir);
+        fix(&mut config.storage.path);
+        fix(&mut config.storage.upload_path);
+        Ok(config)
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> PathBuf {
+        self.data_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("signet-data"))
+    }
+
+    /// The listen address.
+    pub fn listen(&self) -> Result<SocketAddr, Error> {
+        let text = self.server.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
+        text.parse()
+            .map_err(|_| Error::Config(format!("invalid listen address {text:?}")))
+    }
+
+    /// The database URL.
+    pub fn database_url(&self) -> String {
+        self.database.url.clone().unwrap_or_else(|| {
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir().join("signet.db").display()
+            )
+        })
+    }
+
+    /// The package limits.
+    pub fn package_limits(&self) -> Limits {
+        let mut limits = Limits {
+            max_package_size: 262_144_000,
+            ..Limits::default()
+        };
+        if let Some(v) = self.limits.max_package_size {
+            limits.max_package_size = v;
+        }
+        if let Some(v) = self.limits.max_nuspec_size {
+            limits.max_nuspec_size = v;
+        }
+        if let Some(v) = self.limits.max_entries {
+            limits.max_entries = v;
+        }
+        limits
+    }
+
+    /// Opens the database and storage this configuration names (system clock and RNG).
+    pub async fn open_registry(&self) -> Result<Registry, Error> {
+        let data = self.data_dir();
+        std::fs::create_dir_all(&data)
+            .map_err(|e| Error::io(format!("create {}", data.display()), e))?;
+        match self.storage.kind.as_deref() {
+            None | Some("filesystem") => {}
+            Some(other) => {
+                return Err(Error::Config(format!(
+                    "unsupported storage kind {other:?} (supported: filesystem)"
+                )));
+            }
+        }
+        let db = Db::connect(
+            &self.database_url(),
+            self.database.max_connections.unwrap_or(8),
+        )
+        .await?;
+        let blobs = FileSystemStore::new(
+            self.storage
+                .path
+                .clone()
+                .unwrap_or_else(|| data.join("blobs")),
+        )?;
+        Registry::new(
+            db,
+            Arc::new(blobs),
+            Arc::new(SystemClock),
+            Arc::new(SystemRandom),
+            self.package_limits(),
+            self.storage
+                .upload_path
+                .clone()
+                .unwrap_or_else(|| data.join("uploads")),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn example_parses_and_covers_every_table() {
+        let c = Config::from_toml(Config::EXAMPLE).unwrap();
+        assert!(c.server.listen.is_some() && c.database.url.is_some() && c.storage.path.is_some());
+        assert!(c.limits.max_package_size.is_some());
+        assert!(Config::from_toml("bogus = 1").is_err());
+    }
+}

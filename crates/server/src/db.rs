@@ -1,0 +1,560 @@
+//! SQL storage through sqlx's `Any` driver: runtime queries with `$n` placeholders and only
+//! the types `Any` carries (i64, text, blob), so the same statements run on SQLite (the
+//! embedded default) and PostgreSQL. Row ids are random 63-bit integers chosen by the caller
+//! (no AUTOINCREMENT/SERIAL dialects; several servers can share one database).
+
+use sqlx::Row as _;
+use sqlx::any::{Any, AnyPoolOptions, AnyRow};
+
+type AnyPool = sqlx::Pool<Any>;
+
+use crate::Error;
+use crate::auth::{IdGlob, Scopes};
+use crate::inspect::{DepGroup, Metadata};
+
+/// The schema, idempotent. Times are microseconds since the Unix epoch; booleans are 0/1.
+const SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS accounts (
+        id BIGINT PRIMARY KEY,
+        name TEXT NOT NULL,
+        name_lower TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL,
+        email TEXT,
+        password_hash TEXT,
+        created_at BIGINT NOT NULL)",
+    // Organizations are accounts of kind 'organization'; members are users with a role.
+    "CREATE TABLE IF NOT EXISTS organization_members (
+        organization_id BIGINT NOT NULL REFERENCES accounts(id),
+        user_id BIGINT NOT NULL REFERENCES accounts(id),
+        role TEXT NOT NULL,
+        PRIMARY KEY (organization_id, user_id))",
+    "CREATE TABLE IF NOT EXISTS api_keys (
+        id BIGINT PRIMARY KEY,
+        user_id BIGINT NOT NULL REFERENCES accounts(id),
+        owner_id BIGINT NOT NULL REFERENCES accounts(id),
+        description TEXT NOT NULL,
+        key_hash TEXT NOT NULL UNIQUE,
+        scopes TEXT NOT NULL,
+        globs TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT,
+        revoked_at BIGINT)",
+    "CREATE TABLE IF NOT EXISTS packages (
+        id BIGINT PRIMARY KEY,
+        package_id TEXT NOT NULL,
+        id_lower TEXT NOT NULL UNIQUE,
+        created_at BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS package_owners (
+        package_id BIGINT NOT NULL REFERENCES packages(id),
+        account_id BIGINT NOT NULL REFERENCES accounts(id),
+        PRIMARY KEY (package_id, account_id))",
+    // One row per version; the unique (package, version_lower) pair is what makes two
+    // concurrent pushes of the same version give one 201 and one 409.
+    "CREATE TABLE IF NOT EXISTS package_versions (
+        id BIGINT PRIMARY KEY,
+        package_id BIGINT NOT NULL REFERENCES packages(id),
+        id_as_pushed TEXT NOT NULL,
+        version TEXT NOT NULL,
+        version_lower TEXT NOT NULL,
+        original_version TEXT NOT NULL,
+        prerelease BIGINT NOT NULL,
+        semver2 BIGINT NOT NULL,
+        listed BIGINT NOT NULL,
+        size BIGINT NOT NULL,
+        blob_key TEXT NOT NULL,
+        nuspec BLOB NOT NULL,
+        metadata_json TEXT NOT NULL,
+        dependencies_json TEXT NOT NULL,
+        published_at BIGINT NOT NULL,
+        pushed_by BIGINT NOT NULL REFERENCES accounts(id),
+        UNIQUE (package_id, version_lower))",
+    "CREATE INDEX IF NOT EXISTS package_versions_listed ON package_versions (listed, package_id)",
+];
+
+/// The database handle.
+#[derive(Clone, Debug)]
+pub struct Db {
+    pool: AnyPool,
+}
+
+/// An API key row, looked up by digest.
+#[derive(Clone, Debug)]
+pub struct ApiKeyRow {
+    /// Row id.
+    pub id: i64,
+    /// The user the key belongs to.
+    pub user_id: i64,
+    /// That user's name.
+    pub user_name: String,
+    /// The account pushes act for (the user, or one of their organizations).
+    pub owner_id: i64,
+    /// Scopes.
+    pub scopes: Scopes,
+    /// Package-id globs (at least one; `*` for all).
+    pub globs: Vec<IdGlob>,
+    /// Expiry (µs since the epoch), if any.
+    pub expires_at: Option<i64>,
+    /// Revocation time, if revoked.
+    pub revoked_at: Option<i64>,
+}
+
+/// A user account row.
+#[derive(Clone, Debug)]
+pub struct AccountRow {
+    /// Row id.
+    pub id: i64,
+    /// Name as created.
+    pub name: String,
+    /// argon2id PHC string (users only).
+    pub password_hash: Option<String>,
+}
+
+/// A package version row, as read for the protocol documents.
+#[derive(Clone, Debug)]
+pub struct VersionRow {
+    /// The package's id as its first version wrote it.
+    pub package_id: String,
+    /// The id as this version's nuspec writes it.
+    pub id_as_pushed: String,
+    /// Normalised version.
+    pub version: String,
+    /// Normalised version, lower case.
+    pub version_lower: String,
+    /// Has release labels.
+    pub prerelease: bool,
+    /// SemVer 2.0.0-only.
+    pub semver2: bool,
+    /// Listed.
+    pub listed: bool,
+    /// Size in bytes.
+    pub size: i64,
+    /// Where the file is.
+    pub blob_key: String,
+    /// Display metadata.
+    pub metadata: Metadata,
+    /// Dependency groups.
+    pub dependencies: Vec<DepGroup>,
+    /// Push time (µs since the epoch).
+    pub published_at: i64,
+}
+
+/// A version to insert (the push transaction).
+#[derive(Clone, Debug)]
+pub struct NewVersion {
+    /// Fresh row id for the package, used only if the id is new.
+    pub new_package_row: i64,
+    /// Fresh row id for the version.
+    pub version_row: i64,
+    /// Package id as pushed.
+    pub id: String,
+    /// Normalised version.
+    pub version: String,
+    /// As written in the nuspec.
+    pub original_version: String,
+    /// Has release labels.
+    pub prerelease: bool,
+    /// SemVer 2.0.0-only.
+    pub semver2: bool,
+    /// File size.
+    pub size: i64,
+    /// Blob key (already written).
+    pub blob_key: String,
+    /// The nuspec bytes.
+    pub nuspec: Vec<u8>,
+    /// Display metadata.
+    pub metadata: Metadata,
+    /// Dependency groups.
+    pub dependencies: Vec<DepGroup>,
+    /// Now (µs).
+    pub now: i64,
+    /// The user pushing.
+    pub pusher: i64,
+    /// The account that becomes owner of a new id, and must own an existing one.
+    pub owner: i64,
+}
+
+/// Which of the two push scopes the key has; the transaction decides which one applies.
+#[derive(Clone, Copy, Debug)]
+pub struct PushRights {
+    /// May create a new package id.
+    pub push_new: bool,
+    /// May add a version to an owned package.
+    pub push_version: bool,
+}
+
+fn opt_i64(row: &AnyRow, col: &str) -> Result<Option<i64>, Error> {
+    Ok(row.try_get::<Option<i64>, _>(col)?)
+}
+
+const VERSION_COLUMNS: &str = "p.package_id, v.id_as_pushed, v.version, v.version_lower, \
+    v.prerelease, v.semver2, v.listed, v.size, v.blob_key, v.metadata_json, \
+    v.dependencies_json, v.published_at";
+
+fn version_row(row: &AnyRow) -> Result<VersionRow, Error> {
+    let metadata: String = row.try_get("metadata_json")?;
+    let deps: String = row.try_get("dependencies_json")?;
+    Ok(VersionRow {
+        package_id: row.try_get("package_id")?,
+        id_as_pushed: row.try_get("id_as_pushed")?,
+        version: row.try_get("version")?,
+        version_lower: row.try_get("version_lower")?,
+        prerelease: row.try_get::<i64, _>("prerelease")? != 0,
+        semver2: row.try_get::<i64, _>("semver2")? != 0,
+        listed: row.try_get::<i64, _>("listed")? != 0,
+        size: row.try_get("size")?,
+        blob_key: row.try_get("blob_key")?,
+        metadata: serde_json::from_str(&metadata).unwrap_or_default(),
+        dependencies: serde_json::from_str(&deps).unwrap_or_default(),
+        published_at: row.try_get("published_at")?,
+    })
+}
+
+impl Db {
+    /// Connects (`sqlite://FILE?mode=rwc`, later `postgres://…`) and creates the schema.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, Error> {
+        sqlx::any::install_default_drivers();
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .connect(url)
+            .await?;
+        let db = Self { pool };
+        if url.starts_with("sqlite:") {
+            // WAL: readers never wait for the writer; the setting is stored in the file.
+            sqlx::query("PRAGMA journal_mode=WAL")
+                .execute(&db.pool)
+                .await?;
+        }
+        for stmt in SCHEMA {
+            sqlx::query(*stmt).execute(&db.pool).await?;
+        }
+        Ok(db)
+    }
+
+    /// Closes the pool (waits for connections to be returned).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Creates a user; `Conflict` if the name is taken (case-insensitively).
+    pub async fn create_user(
+        &self,
+        id: i64,
+        name: &str,
+        email: Option<&str>,
+        password_hash: &str,
+        now: i64,
+    ) -> Result<(), Error> {
+        let r = sqlx::query(
+            "INSERT INTO accounts (id, name, name_lower, kind, email, password_hash, created_at) \
+             VALUES ($1, $2, $3, 'user', $4, $5, $6)",
+        )
+        .bind(id)
+        .bind(name)
+        .bind(name.to_lowercase())
+        .bind(email)
+        .bind(password_hash)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(Error::from);
+        match r {
+            Err(e) if e.is_unique_violation() => Err(Error::Conflict(format!(
+                "the account name {name:?} is taken"
+            ))),
+            other => other.map(|_| ()),
+        }
+    }
+
+    /// A user by name (case-insensitive).
+    pub async fn find_user(&self, name: &str) -> Result<Option<AccountRow>, Error> {
+        let row = sqlx::query(
+            "SELECT id, name, password_hash FROM accounts WHERE name_lower = $1 AND kind = 'user'",
+        )
+        .bind(name.to_lowercase())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(AccountRow {
+                id: r.try_get("id")?,
+                name: r.try_get("name")?,
+                password_hash: r.try_get("password_hash")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Stores an API key (its digest only).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn create_api_key(
+        &self,
+        id: i64,
+        user_id: i64,
+        description: &str,
+        key_hash: &str,
+        scopes: Scopes,
+        globs: &[IdGlob],
+        now: i64,
+        expires_at: Option<i64>,
+    ) -> Result<(), Error> {
+        let globs: Vec<&str> = globs.iter().map(IdGlob::as_str).collect();
+        sqlx::query(
+            "INSERT INTO api_keys (id, user_id, owner_id, description, key_hash, scopes, globs, \
+             created_at, expires_at) VALUES ($1, $2, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(id)
+        .bind(user_id)
+        .bind(description)
+        .bind(key_hash)
+        .bind(scopes.to_string())
+        .bind(globs.join(" "))
+        .bind(now)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The key with this digest.
+    pub async fn find_api_key(&self, key_hash: &str) -> Result<Option<ApiKeyRow>, Error> {
+        let row = sqlx::query(
+            "SELECT k.id, k.user_id, a.name, k.owner_id, k.scopes, k.globs, k.expires_at, \
+             k.revoked_at FROM api_keys k JOIN accounts a ON a.id = k.user_id WHERE k.key_hash = $1",
+        )
+        .bind(key_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        let scopes: String = r.try_get("scopes")?;
+        let globs: String = r.try_get("globs")?;
+        Ok(Some(ApiKeyRow {
+            id: r.try_get("id")?,
+            user_id: r.try_get("user_id")?,
+            user_name: r.try_get("name")?,
+            owner_id: r.try_get("owner_id")?,
+            scopes: Scopes::parse(&scopes)?,
+            globs: globs
+                .split_whitespace()
+                .map(IdGlob::parse)
+                .collect::<Result<_, _>>()?,
+            expires_at: opt_i64(&r, "expires_at")?,
+            revoked_at: opt_i64(&r, "revoked_at")?,
+        }))
+    }
+
+    /// The push transaction: creates the package (owned by `v.owner`) if the id is new, or
+    /// checks that `v.owner` (or an organization the pusher belongs to) owns it, then inserts
+    /// the version. Nothing is visible until the commit; a duplicate version is a `Conflict`.
+    pub async fn commit_push(&self, v: &NewVersion, rights: PushRights) -> Result<(), Error> {
+        let mut tx = self.pool.begin().await?;
+        let id_lower = v.id.to_lowercase();
+        // A write first, so that SQLite takes the write lock now (waiting for others) instead
+        // of failing a read-then-write upgrade with SQLITE_BUSY.
+        sqlx::query(
+            "INSERT INTO packages (id, package_id, id_lower, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (id_lower) DO NOTHING",
+        )
+        .bind(v.new_package_row)
+        .bind(&v.id)
+        .bind(&id_lower)
+        .bind(v.now)
+        .execute(&mut *tx)
+        .await?;
+        let row = sqlx::query("SELECT id FROM packages WHERE id_lower = $1")
+            .bind(&id_lower)
+            .fetch_one(&mut *tx)
+            .await?;
+        let package_row: i64 = row.try_get("id")?;
+        if package_row == v.new_package_row {
+            if !rights.push_new {
+                return Err(Error::Forbidden(
+                    "the API key may not push new package ids (scope push-new)".into(),
+                ));
+            }
+            sqlx::query("INSERT INTO package_owners (package_id, account_id) VALUES ($1, $2)")
+                .bind(package_row)
+                .bind(v.owner)
+                .execute(&mut *tx)
+                .await?;
+        } else {
+            let owner = sqlx::query(
+                "SELECT 1 AS one FROM package_owners WHERE package_id = $1 AND (account_id = $2 \
+                 OR account_id IN (SELECT organization_id FROM organization_members \
+                 WHERE user_id = $3))",
+            )
+            .bind(package_row)
+            .bind(v.owner)
+            .bind(v.pusher)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if owner.is_none() {
+                return Err(Error::Forbidden(format!(
+                    "the package id {} belongs to another account",
+                    v.id
+                )));
+            }
+            if !rights.push_version {
+                return Err(Error::Forbidden(
+                    "the API key may not push new versions (scope push-version)".into(),
+                ));
+            }
+        }
+        let inserted = sqlx::query(
+            "INSERT INTO package_versions (id, package_id, id_as_pushed, version, version_lower, \
+             original_version, prerelease, semver2, listed, size, blob_key, nuspec, metadata_json, \
+             dependencies_json, published_at, pushed_by) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $10, $11, $12, $13, $14, $15)",
+        )
+        .bind(v.version_row)
+        .bind(package_row)
+        .bind(&v.id)
+        .bind(&v.version)
+        .bind(v.version.to_lowercase())
+        .bind(&v.original_version)
+        .bind(i64::from(v.prerelease))
+        .bind(i64::from(v.semver2))
+        .bind(v.size)
+        .bind(&v.blob_key)
+        .bind(v.nuspec.clone())
+        .bind(serde_json::to_string(&v.metadata).unwrap_or_default())
+        .bind(serde_json::to_string(&v.dependencies).unwrap_or_default())
+        .bind(v.now)
+        .bind(v.pusher)
+        .execute(&mut *tx)
+        .await
+        .map_err(Error::from);
+        match inserted {
+            Err(e) if e.is_unique_violation() => {
+                return Err(Error::Conflict(format!(
+                    "{} {} already exists",
+                    v.id, v.version
+                )));
+            }
+            other => other?,
+        };
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Whether `account` (or an organization `user` belongs to) owns the package.
+    pub async fn is_owner(&self, id_lower: &str, account: i64, user: i64) -> Result<bool, Error> {
+        let row = sqlx::query(
+            "SELECT 1 AS one FROM package_owners o JOIN packages p ON p.id = o.package_id \
+             WHERE p.id_lower = $1 AND (o.account_id = $2 OR o.account_id IN \
+             (SELECT organization_id FROM organization_members WHERE user_id = $3))",
+        )
+        .bind(id_lower)
+        .bind(account)
+        .bind(user)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.is_some())
+    }
+
+    /// Sets `listed`; false when the version does not exist.
+    pub async fn set_listed(
+        &self,
+        id_lower: &str,
+        version_lower: &str,
+        listed: bool,
+    ) -> Result<bool, Error> {
+        let r = sqlx::query(
+            "UPDATE package_versions SET listed = $1 WHERE version_lower = $2 AND package_id = \
+             (SELECT id FROM packages WHERE id_lower = $3)",
+        )
+        .bind(i64::from(listed))
+        .bind(version_lower)
+        .bind(id_lower)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    /// Every version of a package (listed and unlisted), unsorted.
+    pub async fn versions(&self, id_lower: &str) -> Result<Vec<VersionRow>, Error> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {VERSION_COLUMNS} FROM package_versions v JOIN packages p \
+             ON p.id = v.package_id WHERE p.id_lower = $1"
+        )))
+        .bind(id_lower)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(version_row).collect()
+    }
+
+    /// One version.
+    pub async fn version(
+        &self,
+        id_lower: &str,
+        version_lower: &str,
+    ) -> Result<Option<VersionRow>, Error> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {VERSION_COLUMNS} FROM package_versions v JOIN packages p \
+             ON p.id = v.package_id WHERE p.id_lower = $1 AND v.version_lower = $2"
+        )))
+        .bind(id_lower)
+        .bind(version_lower)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(version_row).transpose()
+    }
+
+    /// The stored nuspec of one version.
+    pub async fn nuspec(
+        &self,
+        id_lower: &str,
+        version_lower: &str,
+    ) -> Result<Option<Vec<u8>>, Error> {
+        let row = sqlx::query(
+            "SELECT v.nuspec FROM package_versions v JOIN packages p ON p.id = v.package_id \
+             WHERE p.id_lower = $1 AND v.version_lower = $2",
+        )
+        .bind(id_lower)
+        .bind(version_lower)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| r.try_get::<Vec<u8>, _>("nuspec")).transpose()?)
+    }
+
+    /// Listed versions of packages whose id contains `needle` (lower case; empty: all),
+    /// unsorted. Search and autocomplete filter and group in memory.
+    pub async fn listed_matching(&self, needle: &str) -> Result<Vec<VersionRow>, Error> {
+        let escaped: String = needle
+            .chars()
+            .flat_map(|c| match c {
+                '%' | '_' | '\\' => vec!['\\', c],
+                c => vec![c],
+            })
+            .collect();
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {VERSION_COLUMNS} FROM package_versions v JOIN packages p \
+             ON p.id = v.package_id WHERE v.listed = 1 AND p.id_lower LIKE $1 ESCAPE '\\'"
+        )))
+        .bind(format!("%{escaped}%"))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(version_row).collect()
+    }
+
+    /// Owner account names per package (lower id → names).
+    pub async fn owners(&self, id_lower: &str) -> Result<Vec<String>, Error> {
+        let rows = sqlx::query(
+            "SELECT a.name FROM package_owners o JOIN packages p ON p.id = o.package_id \
+             JOIN accounts a ON a.id = o.account_id WHERE p.id_lower = $1 ORDER BY a.name_lower",
+        )
+        .bind(id_lower)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| r.try_get::<String, _>("name").map_err(Error::from))
+            .collect()
+    }
+
+    /// Whether any version row points at `blob_key`.
+    pub async fn blob_referenced(&self, blob_key: &str) -> Result<bool, Error> {
+        let row = sqlx::query("SELECT 1 AS one FROM package_versions WHERE blob_key = $1")
+            .bind(blob_key)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
+    }
+}

@@ -1,0 +1,87 @@
+//! The server's one error type, grouped by phase. Each variant says which HTTP status it maps
+//! to at the edge ([`Error::status`]); causes of 500s go to the log, never to the client.
+
+/// Everything that can go wrong in the server library.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    // --- configuration and start-up
+    /// The configuration file or an option is unusable.
+    #[error("configuration: {0}")]
+    Config(String),
+
+    // --- request validation (400, 413)
+    /// The pushed package or a request parameter is invalid; the text is shown to the client.
+    #[error("{0}")]
+    Invalid(String),
+    /// The request body is larger than the configured limit.
+    #[error("the package is larger than the limit of {limit} bytes")]
+    TooLarge {
+        /// The limit, in bytes.
+        limit: u64,
+    },
+
+    // --- authentication and authorisation (401, 403)
+    /// No API key, an unknown one, or an expired or revoked one; or the caller does not own the
+    /// package.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// The key is valid but its scopes or package globs do not allow this.
+    #[error("{0}")]
+    Forbidden(String),
+
+    // --- state (404, 409)
+    /// The package or version does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The version already exists, or a name is taken.
+    #[error("{0}")]
+    Conflict(String),
+
+    // --- storage (500)
+    /// The database failed.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// A file or blob operation failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Password hashing or the random source failed.
+    #[error("crypto: {0}")]
+    Crypto(String),
+}
+
+impl Error {
+    /// An [`Error::Io`] with its context.
+    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Self::Io {
+            context: context.into(),
+            source,
+        }
+    }
+
+    /// The HTTP status code this error maps to.
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::Invalid(_) => 400,
+            Self::Unauthorized(_) => 401,
+            Self::Forbidden(_) => 403,
+            Self::NotFound(_) => 404,
+            Self::Conflict(_) => 409,
+            Self::TooLarge { .. } => 413,
+            Self::Config(_) | Self::Database(_) | Self::Io { .. } | Self::Crypto(_) => 500,
+        }
+    }
+
+    /// Whether this is a unique-constraint violation from the database (two writers raced).
+    pub(crate) fn is_unique_violation(&self) -> bool {
+        match self {
+            Self::Database(sqlx::Error::Database(db)) => db.is_unique_violation(),
+            _ => false,
+        }
+    }
+}

@@ -1,0 +1,326 @@
+//! Handlers: extract, authorise, call the registry, map the result.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use http_body_util::BodyExt as _;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+use super::documents;
+use super::{ApiError, AppState, with_reason};
+use crate::Error;
+use crate::blob::BlobBody;
+use crate::registry::VersionFilter;
+
+type Result<T> = std::result::Result<T, ApiError>;
+
+/// Files up to this size are read into memory; larger ones are streamed.
+const INLINE_BLOB: u64 = 1 << 20;
+
+/// One line per request: method, path, status, duration.
+pub(crate) async fn log_request(req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let start = Instant::now();
+    let response = next.run(req).await;
+    tracing::info!(
+        %method,
+        path = %path,
+        status = response.status().as_u16(),
+        micros = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX),
+        "request"
+    );
+    response
+}
+
+pub(crate) async fn health() -> impl IntoResponse {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+pub(crate) async fn not_found() -> ApiError {
+    ApiError(Error::NotFound("not found".into()))
+}
+
+pub(crate) async fn service_index(State(s): State<AppState>) -> impl IntoResponse {
+    Json(documents::service_index(&s.base))
+}
+
+fn api_key(headers: &HeaderMap) -> Option<&str> {
+    headers.get("x-nuget-apikey").and_then(|v| v.to_str().ok())
+}
+
+/// Streams the package (first multipart part, or the raw body) into `file`, at most `limit`
+/// bytes, then fsyncs it.
+async fn receive(req: Request, file: std::fs::File, limit: u64) -> Result<u64> {
+    let mut out = tokio::fs::File::from_std(file);
+    let mut written: u64 = 0;
+    let mut write = async |chunk: &[u8], out: &mut tokio::fs::File| -> Result<()> {
+        written = written.saturating_add(chunk.len() as u64);
+        if written > limit {
+            return Err(ApiError(Error::TooLarge { limit }));
+        }
+        out.write_all(chunk)
+            .await
+            .map_err(|e| ApiError(Error::io("write the upload", e)))
+    };
+    let is_multipart = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"));
+    let multipart_error = |e: axum::extract::multipart::MultipartError| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError(Error::TooLarge { limit })
+        } else {
+            ApiError(Error::Invalid(format!(
+                "invalid multipart body: {}",
+                e.body_text()
+            )))
+        }
+    };
+    if is_multipart {
+        let mut multipart = Multipart::from_request(req, &()).await.map_err(|e| {
+            ApiError(Error::Invalid(format!(
+                "invalid multipart body: {}",
+                e.body_text()
+            )))
+        })?;
+        // NuGet sends one part named `package`; take the first part, whatever its name.
+        let mut field = multipart
+            .next_field()
+            .await
+            .map_err(multipart_error)?
+            .ok_or_else(|| {
+                ApiError(Error::Invalid(
+                    "the multipart body has no package part".into(),
+                ))
+            })?;
+        while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+            write(&chunk, &mut out).await?;
+        }
+    } else {
+        let mut body = req.into_body();
+        while let Some(frame) = body.frame().await {
+            let frame = frame
+                .map_err(|e| ApiError(Error::Invalid(format!("cannot read the body: {e}"))))?;
+            if let Some(data) = frame.data_ref() {
+                write(data, &mut out).await?;
+            }
+        }
+    }
+    out.flush()
+        .await
+        .map_err(|e| ApiError(Error::io("write the upload", e)))?;
+    out.sync_all()
+        .await
+        .map_err(|e| ApiError(Error::io("sync the upload", e)))?;
+    if written == 0 {
+        return Err(ApiError(Error::Invalid(
+            "the request contains no package".into(),
+        )));
+    }
+    Ok(written)
+}
+
+/// `PUT /api/v2/package`: 201, or 400/401/403/409/413 with the reason in the status line.
+pub(crate) async fn push(State(s): State<AppState>, req: Request) -> Result<Response> {
+    let caller = s.registry.authenticate(api_key(req.headers())).await?;
+    let upload = s.registry.new_upload()?;
+    let file = upload
+        .reopen()
+        .map_err(|e| ApiError(Error::io("open the upload", e)))?;
+    receive(req, file, s.registry.limits().max_package_size).await?;
+    let pushed = s.registry.push(&caller, upload.path()).await?;
+    let message = format!("{} {} was pushed", pushed.id, pushed.version);
+    Ok(with_reason(
+        StatusCode::CREATED,
+        "Created",
+        message.into_response(),
+    ))
+}
+
+/// `DELETE /api/v2/package/{id}/{version}`: unlist (NuGet.org's delete), 200.
+pub(crate) async fn unlist(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path((id, version)): Path<(String, String)>,
+) -> Result<Response> {
+    let caller = s.registry.authenticate(api_key(&headers)).await?;
+    s.registry.set_listed(&caller, &id, &version, false).await?;
+    Ok(StatusCode::OK.into_response())
+}
+
+/// `POST /api/v2/package/{id}/{version}`: relist, 200.
+pub(crate) async fn relist(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path((id, version)): Path<(String, String)>,
+) -> Result<Response> {
+    let caller = s.registry.authenticate(api_key(&headers)).await?;
+    s.registry.set_listed(&caller, &id, &version, true).await?;
+    Ok(StatusCode::OK.into_response())
+}
+
+/// `GET /v3-flatcontainer/{id}/index.json`: every version, listed or not, lower case.
+pub(crate) async fn flat_index(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let versions = s.registry.versions(&id).await?;
+    if versions.is_empty() {
+        return Err(ApiError(Error::NotFound(format!("no package {id}"))));
+    }
+    let list: Vec<&str> = versions.iter().map(|v| v.version_lower.as_str()).collect();
+    Ok(Json(serde_json::json!({ "versions": list })).into_response())
+}
+
+/// `GET /v3-flatcontainer/{id}/{version}/{id}.{version}.nupkg` and `…/{id}.nuspec`.
+pub(crate) async fn flat_file(
+    State(s): State<AppState>,
+    Path((id, version, file)): Path<(String, String, String)>,
+) -> Result<Response> {
+    let id_lower = id.to_lowercase();
+    let version_lower = version.to_lowercase();
+    let file = file.to_lowercase();
+    let missing = || ApiError(Error::NotFound(format!("no package {id} {version}")));
+    if file == format!("{id_lower}.{version_lower}.nupkg") {
+        let body = s
+            .registry
+            .open_package(&id, &version)
+            .await?
+            .ok_or_else(missing)?;
+        let (body, len) = match body {
+            BlobBody::Bytes(b) => {
+                let len = b.len() as u64;
+                (Body::from(b), len)
+            }
+            BlobBody::File { mut file, len } if len <= INLINE_BLOB => {
+                let mut buf = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+                file.read_to_end(&mut buf)
+                    .await
+                    .map_err(|e| ApiError(Error::io("read a package", e)))?;
+                (Body::from(buf), len)
+            }
+            BlobBody::File { file, len } => {
+                let stream = futures_util::stream::unfold(file, |mut f| async move {
+                    let mut buf = vec![0u8; 256 * 1024];
+                    match f.read(&mut buf).await {
+                        Ok(0) => None,
+                        Ok(n) => {
+                            buf.truncate(n);
+                            Some((Ok::<_, std::io::Error>(buf), f))
+                        }
+                        Err(e) => Some((Err(e), f)),
+                    }
+                });
+                (Body::from_stream(stream), len)
+            }
+        };
+        let mut response = Response::new(body);
+        let h = response.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/octet-stream"),
+        );
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+        return Ok(response);
+    }
+    if file == format!("{id_lower}.nuspec") {
+        let bytes = s
+            .registry
+            .nuspec(&id, &version)
+            .await?
+            .ok_or_else(missing)?;
+        return Ok(([(header::CONTENT_TYPE, "application/xml")], bytes).into_response());
+    }
+    Err(missing())
+}
+
+/// `GET /v3/registration/{id}/index.json` and the leaves `…/{version}.json`.
+pub(crate) async fn registration(
+    State(s): State<AppState>,
+    Path((id, leaf)): Path<(String, String)>,
+) -> Result<Response> {
+    if leaf == "index.json" {
+        let versions = s.registry.versions(&id).await?;
+        if versions.is_empty() {
+            return Err(ApiError(Error::NotFound(format!("no package {id}"))));
+        }
+        return Ok(Json(documents::registration_index(&s.base, &versions)).into_response());
+    }
+    let version = leaf
+        .strip_suffix(".json")
+        .ok_or_else(|| ApiError(Error::NotFound("not found".into())))?;
+    let row = s
+        .registry
+        .version(&id, version)
+        .await?
+        .ok_or_else(|| ApiError(Error::NotFound(format!("no package {id} {version}"))))?;
+    Ok(Json(documents::registration_leaf(&s.base, &row)).into_response())
+}
+
+fn flag(q: &HashMap<String, String>, name: &str) -> bool {
+    q.get(name).is_some_and(|v| v.eq_ignore_ascii_case("true"))
+}
+
+fn number(q: &HashMap<String, String>, name: &str, default: usize, max: usize) -> usize {
+    q.get(name)
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(default)
+        .min(max)
+}
+
+fn filter(q: &HashMap<String, String>) -> VersionFilter {
+    VersionFilter {
+        prerelease: flag(q, "prerelease"),
+        semver2: q
+            .get("semVerLevel")
+            .is_some_and(|v| v.split('.').next().and_then(|m| m.parse::<u32>().ok()) >= Some(2)),
+    }
+}
+
+/// `GET /v3/query?q=&skip=&take=&prerelease=&semVerLevel=` (§6.5).
+pub(crate) async fn search(
+    State(s): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response> {
+    let hits = s
+        .registry
+        .search(q.get("q").map_or("", String::as_str), filter(&q))
+        .await?;
+    let skip = number(&q, "skip", 0, 3000);
+    let take = number(&q, "take", 20, 1000);
+    Ok(Json(documents::search(&s.base, &hits, skip, take)).into_response())
+}
+
+/// `GET /v3/autocomplete?q=…` (ids) or `?id=…` (versions) (§6.6).
+pub(crate) async fn autocomplete(
+    State(s): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response> {
+    let filter = filter(&q);
+    if let Some(id) = q.get("id") {
+        let versions = s.registry.listed_versions(id, filter).await?;
+        let data: Vec<&str> = versions.iter().map(|v| v.version.as_str()).collect();
+        return Ok(Json(serde_json::json!({ "data": data })).into_response());
+    }
+    let hits = s
+        .registry
+        .search(q.get("q").map_or("", String::as_str), filter)
+        .await?;
+    let skip = number(&q, "skip", 0, 3000);
+    let take = number(&q, "take", 20, 1000);
+    let data: Vec<&str> = hits
+        .iter()
+        .filter_map(|h| h.versions.last().map(|v| v.package_id.as_str()))
+        .skip(skip)
+        .take(take)
+        .collect();
+    Ok(Json(serde_json::json!({ "totalHits": hits.len(), "data": data })).into_response())
+}

@@ -1,0 +1,124 @@
+//! HTTP: the NuGet v3 protocol (spec §6) over axum. Handlers extract, authorise through the
+//! [`Registry`], and map results; every route is in `router.rs`.
+
+mod documents;
+mod handlers;
+mod router;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use tokio::net::TcpListener;
+
+use crate::Error;
+use crate::registry::Registry;
+
+pub use router::router;
+
+/// Shared handler state.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    /// The domain service.
+    pub registry: Arc<Registry>,
+    /// The public base URL, without a trailing slash.
+    pub base: Arc<str>,
+}
+
+impl AppState {
+    /// State for `registry` reachable at `public_url`.
+    pub fn new(registry: Arc<Registry>, public_url: &str) -> Self {
+        Self {
+            registry,
+            base: public_url.trim_end_matches('/').into(),
+        }
+    }
+}
+
+/// A reason phrase that hyper accepts: visible ASCII and spaces, at most 200 bytes.
+fn reason_phrase(message: &str) -> Option<hyper::ext::ReasonPhrase> {
+    let clean: String = message
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                ' '
+            }
+        })
+        .take(200)
+        .collect();
+    hyper::ext::ReasonPhrase::try_from(clean.trim().as_bytes().to_vec()).ok()
+}
+
+/// A response with `status` whose HTTP reason phrase is `message`: NuGet prints the reason
+/// phrase (`Response status code does not indicate success: 409 (…)`), spec §6.2.
+pub(crate) fn with_reason(status: StatusCode, message: &str, body: Response) -> Response {
+    let mut response = body;
+    *response.status_mut() = status;
+    if let Some(reason) = reason_phrase(message) {
+        response.extensions_mut().insert(reason);
+    }
+    response
+}
+
+/// The one JSON error shape: `{"error": {"status": n, "message": "…"}}`; a 500's cause is
+/// logged, and the client sees a generic message.
+#[derive(Debug)]
+pub(crate) struct ApiError(pub Error);
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        Self(e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status =
+            StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let message = if status.is_server_error() {
+            tracing::error!(error = %self.0, "request failed");
+            "internal server error".to_owned()
+        } else {
+            self.0.to_string()
+        };
+        let body = Json(serde_json::json!({
+            "error": { "status": status.as_u16(), "message": message }
+        }))
+        .into_response();
+        with_reason(status, &message, body)
+    }
+}
+
+/// Serves `state` on `listener` until `shutdown` completes; requests in flight then get
+/// `grace` to finish before the server stops anyway.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
+) -> Result<(), Error> {
+    let app = router(state);
+    let (tx, mut rx) = tokio::sync::watch::channel(false);
+    let signal = async move {
+        shutdown.await;
+        tracing::info!("shutting down: finishing requests in flight");
+        let _ = tx.send(true);
+    };
+    let server = axum::serve(listener, app).with_graceful_shutdown(signal);
+    let deadline = async move {
+        let _ = rx.wait_for(|stopped| *stopped).await;
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        r = server => r.map_err(|e| Error::io("serve", e)),
+        () = deadline => {
+            tracing::warn!("requests still in flight after the grace period; stopping");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,46 @@
+//! Every route, in one place (spec §6). Resource URLs stay under `/v3/…` beside the service
+//! index where clients allow it (§6.8); push keeps NuGet's conventional `/api/v2/package`.
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, put};
+
+use super::AppState;
+use super::handlers;
+
+/// The application router.
+pub fn router(state: AppState) -> Router {
+    // Multipart bodies are also counted while streaming; this bounds what axum buffers.
+    let body_limit = usize::try_from(state.registry.limits().max_package_size)
+        .unwrap_or(usize::MAX)
+        .saturating_add(1 << 20);
+    Router::new()
+        .route("/health", get(handlers::health))
+        .route("/v3/index.json", get(handlers::service_index))
+        .route(
+            "/api/v2/package",
+            put(handlers::push).layer(DefaultBodyLimit::max(body_limit)),
+        )
+        .route(
+            "/api/v2/package/",
+            put(handlers::push).layer(DefaultBodyLimit::max(body_limit)),
+        )
+        .route(
+            "/api/v2/package/{id}/{version}",
+            axum::routing::delete(handlers::unlist).post(handlers::relist),
+        )
+        .route(
+            "/v3-flatcontainer/{id}/index.json",
+            get(handlers::flat_index),
+        )
+        .route(
+            "/v3-flatcontainer/{id}/{version}/{file}",
+            get(handlers::flat_file),
+        )
+        .route("/v3/registration/{id}/{leaf}", get(handlers::registration))
+        .route("/v3/query", get(handlers::search))
+        .route("/v3/autocomplete", get(handlers::autocomplete))
+        .fallback(handlers::not_found)
+        .layer(axum::middleware::from_fn(handlers::log_request))
+        .with_state(state)
+}

@@ -1,0 +1,31 @@
+//! signet's NuGet package server (`signet serve`): accounts and API keys, the push pipeline,
+//! and the NuGet v3 protocol (`../shared/spec/nuget-server.md` §6) over axum.
+//!
+//! Layers, one way: `http` (extract, authorise, map) → [`Registry`] (the domain: no HTTP) →
+//! storage behind [`Db`] (sqlx `Any`: SQLite by default, PostgreSQL by URL) and [`BlobStore`]
+//! (filesystem; S3 next). Time and randomness are injected ([`Clock`], [`Random`]).
+
+mod auth;
+mod blob;
+mod clock;
+mod config;
+mod db;
+mod error;
+mod http;
+mod inspect;
+mod registry;
+
+pub use auth::{
+    API_KEY_PREFIX, IdGlob, NewApiKey, Scope, Scopes, generate_api_key, hash_api_key,
+    hash_password, verify_password,
+};
+pub use blob::{BlobBody, BlobStore, BoxFuture, FileSystemStore};
+pub use clock::{Clock, Random, SystemClock, SystemRandom};
+pub use config::{
+    Config, DEFAULT_LISTEN, DatabaseConfig, LimitsConfig, ServerConfig, StorageConfig,
+};
+pub use db::{ApiKeyRow, Db, VersionRow};
+pub use error::Error;
+pub use http::{AppState, router, serve};
+pub use inspect::{Dep, DepGroup, MAX_ID_LEN, Metadata, PackageInfo, inspect, is_valid_id};
+pub use registry::{Caller, PushCandidate, PushCheck, Pushed, Registry, SearchHit, VersionFilter};

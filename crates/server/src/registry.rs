@@ -1,0 +1,478 @@
+//! The domain service: authentication by API key, the push pipeline, unlist/relist, accounts
+//! and keys, and the read side the protocol documents are built from. It knows nothing of
+//! HTTP; handlers call it and map its [`Error`]s.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use signet_feed::NuGetVersion;
+use signet_nupkg::Limits;
+
+use crate::Error;
+use crate::auth::{IdGlob, Scope, Scopes, generate_api_key, hash_api_key, hash_password};
+use crate::blob::{BlobBody, BlobStore};
+use crate::clock::{Clock, Random, random_hex, random_id};
+use crate::db::{Db, NewVersion, PushRights, VersionRow};
+use crate::inspect::{PackageInfo, inspect};
+
+/// Microseconds in a day.
+const DAY_MICROS: i64 = 86_400 * 1_000_000;
+
+/// The caller behind a valid API key.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    /// The user's row id.
+    pub user_id: i64,
+    /// The user's name.
+    pub user_name: String,
+    /// The account pushes act for.
+    pub owner_id: i64,
+    /// The key's scopes.
+    pub scopes: Scopes,
+    /// The key's package globs.
+    pub globs: Vec<IdGlob>,
+}
+
+impl Caller {
+    fn allows_id(&self, id: &str) -> bool {
+        self.globs.iter().any(|g| g.matches(id))
+    }
+}
+
+/// What a push check sees: the validated package and its file (not yet visible to anyone).
+#[derive(Debug)]
+pub struct PushCandidate<'a> {
+    /// The validated manifest data.
+    pub info: &'a PackageInfo,
+    /// The uploaded file.
+    pub path: &'a Path,
+    /// Who pushes.
+    pub caller: &'a Caller,
+}
+
+/// A check run on every push after the manifest, the key's globs and scopes are validated and
+/// before anything is stored — where signed-push rules (registered certificates, required
+/// signer) plug in. Returning an error refuses the push with that error's status.
+pub trait PushCheck: Send + Sync {
+    /// Accepts or refuses the candidate.
+    fn check(&self, candidate: &PushCandidate<'_>) -> Result<(), Error>;
+}
+
+/// A pushed version.
+#[derive(Clone, Debug)]
+pub struct Pushed {
+    /// Package id as pushed.
+    pub id: String,
+    /// Normalised version.
+    pub version: String,
+}
+
+/// Search results, grouped by package id.
+#[derive(Clone, Debug)]
+pub struct SearchHit {
+    /// Owners (account names).
+    pub owners: Vec<String>,
+    /// The matching versions, ascending; the last is the latest.
+    pub versions: Vec<VersionRow>,
+}
+
+/// Which versions a read may show.
+#[derive(Clone, Copy, Debug)]
+pub struct VersionFilter {
+    /// Include prerelease versions.
+    pub prerelease: bool,
+    /// Include SemVer 2.0.0-only versions (`semVerLevel=2.0.0`).
+    pub semver2: bool,
+}
+
+impl VersionFilter {
+    fn accepts(self, v: &VersionRow) -> bool {
+        (self.prerelease || !v.prerelease) && (self.semver2 || !v.semver2)
+    }
+}
+
+/// The package registry.
+pub struct Registry {
+    db: Db,
+    blobs: Arc<dyn BlobStore>,
+    clock: Arc<dyn Clock>,
+    rng: Arc<dyn Random>,
+    limits: Limits,
+    upload_dir: PathBuf,
+    checks: Vec<Arc<dyn PushCheck>>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("upload_dir", &self.upload_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+fn sort_versions(rows: &mut [VersionRow]) {
+    rows.sort_by_cached_key(|r| NuGetVersion::parse(&r.version).ok());
+}
+
+impl Registry {
+    /// A registry over its storage. `upload_dir` holds uploads in flight; with the filesystem
+    /// store it should be on the same filesystem, so that storing a blob is a rename.
+    pub fn new(
+        db: Db,
+        blobs: Arc<dyn BlobStore>,
+        clock: Arc<dyn Clock>,
+        rng: Arc<dyn Random>,
+        limits: Limits,
+        upload_dir: PathBuf,
+    ) -> Result<Self, Error> {
+        std::fs::create_dir_all(&upload_dir)
+            .map_err(|e| Error::io(format!("create {}", upload_dir.display()), e))?;
+        Ok(Self {
+            db,
+            blobs,
+            clock,
+            rng,
+            limits,
+            upload_dir,
+            checks: Vec::new(),
+        })
+    }
+
+    /// Adds a [`PushCheck`].
+    pub fn with_check(mut self, check: Arc<dyn PushCheck>) -> Self {
+        self.checks.push(check);
+        self
+    }
+
+    /// The package limits (the largest accepted package is `max_package_size`).
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The database (for shutdown).
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// The caller behind an `X-NuGet-ApiKey` value: 401 when missing, unknown, revoked or
+    /// expired.
+    pub async fn authenticate(&self, key: Option<&str>) -> Result<Caller, Error> {
+        let key = key
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .ok_or_else(|| Error::Unauthorized("an API key is required (X-NuGet-ApiKey)".into()))?;
+        let row = self
+            .db
+            .find_api_key(&hash_api_key(key))
+            .await?
+            .ok_or_else(|| Error::Unauthorized("the API key is invalid".into()))?;
+        if row.revoked_at.is_some() {
+            return Err(Error::Unauthorized("the API key has been revoked".into()));
+        }
+        if row
+            .expires_at
+            .is_some_and(|t| t <= self.clock.now().unix_micros())
+        {
+            return Err(Error::Unauthorized("the API key has expired".into()));
+        }
+        Ok(Caller {
+            user_id: row.user_id,
+            user_name: row.user_name,
+            owner_id: row.owner_id,
+            scopes: row.scopes,
+            globs: row.globs,
+        })
+    }
+
+    /// A new file for an upload in flight, deleted when dropped unless pushed.
+    pub fn new_upload(&self) -> Result<tempfile::NamedTempFile, Error> {
+        tempfile::Builder::new()
+            .prefix("upload-")
+            .suffix(".tmp")
+            .tempfile_in(&self.upload_dir)
+            .map_err(|e| Error::io("create an upload file", e))
+    }
+
+    /// Pushes the complete, fsynced upload at `upload`.
+    ///
+    /// Order (crash-safe at every step): validate → store the blob under a fresh key that no
+    /// row references (invisible) → one transaction inserts the package (if new), its owner
+    /// and the version (the commit is the moment the version becomes visible) → on any
+    /// failure the blob is deleted. A crash between the blob and the commit leaves an orphan
+    /// blob that [`Registry::collect_orphans`] removes; never a visible partial package.
+    pub async fn push(&self, caller: &Caller, upload: &Path) -> Result<Pushed, Error> {
+        if !caller.scopes.contains(Scope::PushNew) && !caller.scopes.contains(Scope::PushVersion) {
+            return Err(Error::Forbidden("the API key may not push packages".into()));
+        }
+        let limits = self.limits;
+        let path = upload.to_path_buf();
+        let info = tokio::task::spawn_blocking(move || inspect(&path, &limits))
+            .await
+            .map_err(|e| Error::io("inspect task", std::io::Error::other(e)))??;
+        if !caller.allows_id(&info.id) {
+            return Err(Error::Forbidden(format!(
+                "the API key does not allow pushing {} (package globs)",
+                info.id
+            )));
+        }
+        let candidate = PushCandidate {
+            info: &info,
+            path: upload,
+            caller,
+        };
+        for check in &self.checks {
+            check.check(&candidate)?;
+        }
+        let id_lower = info.id.to_lowercase();
+        let version_lower = info.version.lower();
+        let blob_key = format!(
+            "packages/{id_lower}/{version_lower}/{}.nupkg",
+            random_hex(self.rng.as_ref(), 16)?
+        );
+        self.blobs.put_file(&blob_key, upload).await?;
+        let record = NewVersion {
+            new_package_row: random_id(self.rng.as_ref())?,
+            version_row: random_id(self.rng.as_ref())?,
+            id: info.id.clone(),
+            version: info.version.normalized().to_owned(),
+            original_version: info.original_version.clone(),
+            prerelease: info.version.is_prerelease(),
+            semver2: info.semver2,
+            size: i64::try_from(info.size).unwrap_or(i64::MAX),
+            blob_key: blob_key.clone(),
+            nuspec: info.nuspec.clone(),
+            metadata: info.meta.clone(),
+            dependencies: info.dependency_groups.clone(),
+            now: self.clock.now().unix_micros(),
+            pusher: caller.user_id,
+            owner: caller.owner_id,
+        };
+        let rights = PushRights {
+            push_new: caller.scopes.contains(Scope::PushNew),
+            push_version: caller.scopes.contains(Scope::PushVersion),
+        };
+        if let Err(e) = self.db.commit_push(&record, rights).await {
+            if let Err(d) = self.blobs.delete(&blob_key).await {
+                tracing::warn!(blob = %blob_key, error = %d, "cannot delete the blob of a refused push");
+            }
+            return Err(e);
+        }
+        tracing::info!(id = %info.id, version = %info.version, user = %caller.user_name, "pushed");
+        Ok(Pushed {
+            id: info.id,
+            version: info.version.normalized().to_owned(),
+        })
+    }
+
+    /// Unlists (`listed = false`) or relists a version: 404 if unknown, 403 without the
+    /// `unlist` scope, a matching glob and ownership.
+    pub async fn set_listed(
+        &self,
+        caller: &Caller,
+        id: &str,
+        version: &str,
+        listed: bool,
+    ) -> Result<(), Error> {
+        let version = NuGetVersion::parse(version)
+            .map_err(|_| Error::NotFound(format!("{id} {version} does not exist")))?;
+        let id_lower = id.to_lowercase();
+        if self
+            .db
+            .version(&id_lower, &version.lower())
+            .await?
+            .is_none()
+        {
+            return Err(Error::NotFound(format!("{id} {version} does not exist")));
+        }
+        if !caller.scopes.contains(Scope::Unlist) {
+            return Err(Error::Forbidden(
+                "the API key may not unlist or relist (scope unlist)".into(),
+            ));
+        }
+        if !caller.allows_id(id) {
+            return Err(Error::Forbidden(format!(
+                "the API key does not allow changing {id} (package globs)"
+            )));
+        }
+        if !self
+            .db
+            .is_owner(&id_lower, caller.owner_id, caller.user_id)
+            .await?
+        {
+            return Err(Error::Forbidden(format!("{id} belongs to another account")));
+        }
+        if !self
+            .db
+            .set_listed(&id_lower, &version.lower(), listed)
+            .await?
+        {
+            return Err(Error::NotFound(format!("{id} {version} does not exist")));
+        }
+        tracing::info!(id, version = %version, listed, user = %caller.user_name, "listing changed");
+        Ok(())
+    }
+
+    /// Creates a user with an argon2id password hash.
+    pub async fn create_user(
+        &self,
+        name: &str,
+        email: Option<&str>,
+        password: &str,
+    ) -> Result<(), Error> {
+        if !crate::inspect::is_valid_id(name) || name.len() > 64 {
+            return Err(Error::Invalid(format!(
+                "invalid account name {name:?}: letters, digits, '_', single '.' or '-', at most 64"
+            )));
+        }
+        let hash = hash_password(password, self.rng.as_ref())?;
+        let id = random_id(self.rng.as_ref())?;
+        self.db
+            .create_user(id, name, email, &hash, self.clock.now().unix_micros())
+            .await
+    }
+
+    /// Creates an API key for `user` and returns the secret (shown once; only its digest is
+    /// stored).
+    pub async fn create_api_key(
+        &self,
+        user: &str,
+        description: &str,
+        scopes: Scopes,
+        globs: &[IdGlob],
+        expires_in_days: Option<u32>,
+    ) -> Result<String, Error> {
+        let account = self
+            .db
+            .find_user(user)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("no user {user:?}")))?;
+        let globs = if globs.is_empty() {
+            vec![IdGlob::parse("*")?]
+        } else {
+            globs.to_vec()
+        };
+        let key = generate_api_key(self.rng.as_ref())?;
+        let now = self.clock.now().unix_micros();
+        let expires =
+            expires_in_days.map(|d| now.saturating_add(i64::from(d).saturating_mul(DAY_MICROS)));
+        self.db
+            .create_api_key(
+                random_id(self.rng.as_ref())?,
+                account.id,
+                description,
+                &key.hash,
+                scopes,
+                &globs,
+                now,
+                expires,
+            )
+            .await?;
+        Ok(key.secret)
+    }
+
+    /// Every version of `id` (listed and unlisted), ascending.
+    pub async fn versions(&self, id: &str) -> Result<Vec<VersionRow>, Error> {
+        let mut rows = self.db.versions(&id.to_lowercase()).await?;
+        sort_versions(&mut rows);
+        Ok(rows)
+    }
+
+    /// One version's row (`version` in any form NuGet accepts).
+    pub async fn version(&self, id: &str, version: &str) -> Result<Option<VersionRow>, Error> {
+        let Ok(v) = NuGetVersion::parse(version) else {
+            return Ok(None);
+        };
+        self.db.version(&id.to_lowercase(), &v.lower()).await
+    }
+
+    /// One version's nuspec bytes.
+    pub async fn nuspec(&self, id: &str, version: &str) -> Result<Option<Vec<u8>>, Error> {
+        let Ok(v) = NuGetVersion::parse(version) else {
+            return Ok(None);
+        };
+        self.db.nuspec(&id.to_lowercase(), &v.lower()).await
+    }
+
+    /// One version's package file.
+    pub async fn open_package(&self, id: &str, version: &str) -> Result<Option<BlobBody>, Error> {
+        match self.version(id, version).await? {
+            Some(row) => self.blobs.get(&row.blob_key).await,
+            None => Ok(None),
+        }
+    }
+
+    /// Listed versions of packages whose id contains `query` (case-insensitive), grouped by
+    /// package and sorted by id; packages left without versions by `filter` are dropped.
+    pub async fn search(
+        &self,
+        query: &str,
+        filter: VersionFilter,
+    ) -> Result<Vec<SearchHit>, Error> {
+        let rows = self
+            .db
+            .listed_matching(&query.trim().to_lowercase())
+            .await?;
+        let mut groups: std::collections::BTreeMap<String, Vec<VersionRow>> = Default::default();
+        for row in rows.into_iter().filter(|r| filter.accepts(r)) {
+            groups
+                .entry(row.package_id.to_lowercase())
+                .or_default()
+                .push(row);
+        }
+        let mut hits = Vec::with_capacity(groups.len());
+        for (id_lower, mut versions) in groups {
+            sort_versions(&mut versions);
+            hits.push(SearchHit {
+                owners: self.db.owners(&id_lower).await?,
+                versions,
+            });
+        }
+        Ok(hits)
+    }
+
+    /// Listed versions of one id under `filter`, ascending.
+    pub async fn listed_versions(
+        &self,
+        id: &str,
+        filter: VersionFilter,
+    ) -> Result<Vec<VersionRow>, Error> {
+        let mut rows: Vec<VersionRow> = self
+            .db
+            .versions(&id.to_lowercase())
+            .await?
+            .into_iter()
+            .filter(|r| r.listed && filter.accepts(r))
+            .collect();
+        sort_versions(&mut rows);
+        Ok(rows)
+    }
+
+    /// Deletes package blobs that no row references and that are older than `grace_micros`
+    /// (left by a crash between storing a blob and committing its rows), and uploads in
+    /// flight older than that. Returns how many blobs were removed.
+    pub async fn collect_orphans(&self, grace_micros: i64) -> Result<usize, Error> {
+        let cutoff = self.clock.now().unix_micros().saturating_sub(grace_micros);
+        let mut removed = 0;
+        for (key, modified) in self.blobs.list("packages").await? {
+            if modified.unix_micros() < cutoff && !self.db.blob_referenced(&key).await? {
+                self.blobs.delete(&key).await?;
+                tracing::info!(blob = %key, "removed an orphan blob");
+                removed += 1;
+            }
+        }
+        if let Ok(entries) = std::fs::read_dir(&self.upload_dir) {
+            for entry in entries.flatten() {
+                let old = entry
+                    .metadata()
+                    .ok()
+                    .and_then(|m| m.modified().ok())
+                    .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
+                    .is_some_and(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX) < cutoff);
+                if old {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
+        Ok(removed)
+    }
+}
