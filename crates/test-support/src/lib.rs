@@ -16,6 +16,7 @@
     clippy::indexing_slicing
 )]
 
+mod adversarial;
 mod env;
 mod feed;
 mod files;
@@ -26,6 +27,10 @@ mod pem;
 mod pki;
 mod signer;
 
+pub use adversarial::{
+    ADVERSARIAL_DLL, AdversarialCase, AdversarialExpect, adversarial_packages,
+    install_layout_collisions, nuget_append_signature, nuget_extractable_entries,
+};
 pub use env::isolate_config;
 pub use feed::{StaticServer, V3Feed};
 pub use files::{PFX_PASSWORD, WrittenCert, write_cert_files};
