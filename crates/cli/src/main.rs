@@ -11,11 +11,13 @@ macro_rules! out {
     }};
 }
 
+mod admin;
 mod install;
 mod key_args;
 mod output;
 mod pki;
 mod repo_sign;
+mod serve;
 mod sign;
 mod trust_args;
 mod trust_cmd;
@@ -62,6 +64,10 @@ enum Command {
     /// An RFC 3161 timestamp authority.
     #[command(subcommand)]
     Tsa(tsa::TsaCommand),
+    /// Run a NuGet package server (v3 feed, push with API keys).
+    Serve(serve::ServeArgs),
+    /// Administer a package server: create users and API keys.
+    Admin(admin::AdminArgs),
 }
 
 /// Ends the process after stdout failed.
@@ -82,6 +88,8 @@ fn main() -> ExitCode {
         Command::Tsa(command) => tsa::run(command),
         Command::Trust(args) => trust_cmd::run(args),
         Command::Install(args) => install::run(args),
+        Command::Serve(args) => serve::run(args),
+        Command::Admin(args) => admin::run(args),
     };
     ExitCode::from(code)
 }

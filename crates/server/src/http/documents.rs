@@ -64,6 +64,18 @@ fn tags(row: &VersionRow) -> Vec<&str> {
         .collect()
 }
 
+/// Drops empty-string members: clients parse URL fields as URIs, and "" is not one.
+fn prune(value: Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .filter(|(_, v)| v.as_str() != Some(""))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
 fn catalog_entry(base: &str, row: &VersionRow) -> Value {
     let groups: Vec<Value> = row
         .dependencies
@@ -97,7 +109,7 @@ fn catalog_entry(base: &str, row: &VersionRow) -> Value {
         })
         .collect();
     let m = &row.metadata;
-    json!({
+    prune(json!({
         "@id": format!("{}#catalogEntry", leaf_url(base, row)),
         "id": row.id_as_pushed,
         "version": row.version,
@@ -113,7 +125,7 @@ fn catalog_entry(base: &str, row: &VersionRow) -> Value {
         "licenseUrl": m.license_url,
         "packageContent": content_url(base, row),
         "dependencyGroups": groups,
-    })
+    }))
 }
 
 /// The registration index with every page inlined (§6.4); `versions` ascending, non-empty.
@@ -195,7 +207,7 @@ pub(crate) fn search(base: &str, hits: &[SearchHit], skip: usize, take: usize) -
                 .map(str::trim)
                 .filter(|a| !a.is_empty())
                 .collect();
-            Some(json!({
+            Some(prune(json!({
                 "@id": registration,
                 "@type": "Package",
                 "registration": registration,
@@ -214,7 +226,7 @@ pub(crate) fn search(base: &str, hits: &[SearchHit], skip: usize, take: usize) -
                 "verified": false,
                 "packageTypes": [ { "name": "Dependency" } ],
                 "versions": versions,
-            }))
+            })))
         })
         .collect();
     json!({ "totalHits": hits.len(), "data": data })

@@ -1,0 +1,146 @@
+//! `signet admin`: bootstrap a server instance without a browser (users, API keys).
+
+use std::io::BufRead as _;
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use signet_server::{IdGlob, Scopes};
+
+use crate::serve::{load_config, runtime};
+use crate::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
+
+/// `signet admin` options.
+#[derive(Args, Debug)]
+pub struct AdminArgs {
+    /// The server's TOML configuration file.
+    #[arg(long, value_name = "FILE", conflicts_with = "data_dir")]
+    config: Option<PathBuf>,
+    /// The server's data directory (when it runs without a configuration file).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: AdminCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum AdminCommand {
+    /// Create a user; the password is read from the first line of standard input.
+    CreateUser {
+        /// Account name.
+        name: String,
+        /// E-mail address.
+        #[arg(long)]
+        email: Option<String>,
+        /// Read the password from standard input (required: never an argument).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Create an API key for a user and print it (once: only its hash is stored).
+    CreateApiKey {
+        /// The user.
+        user: String,
+        /// Comma-separated scopes: push (= push-new,push-version), push-new, push-version,
+        /// unlist, all.
+        #[arg(long, default_value = "all")]
+        scopes: String,
+        /// Package-id glob the key is limited to (`*` wildcard; repeatable; default all).
+        #[arg(long = "packages", value_name = "GLOB")]
+        packages: Vec<String>,
+        /// Days until the key expires (default: never).
+        #[arg(long, value_name = "DAYS")]
+        expires_in: Option<u32>,
+        /// A note to recognise the key by.
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+}
+
+/// Runs `signet admin`.
+pub fn run(args: AdminArgs) -> u8 {
+    let cfg = match load_config(args.config.as_ref(), args.data_dir.as_ref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let runtime = match runtime() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_FAILED;
+        }
+    };
+    match args.command {
+        AdminCommand::CreateUser { name, email, .. } => {
+            let mut password = String::new();
+            if let Err(e) = std::io::stdin().lock().read_line(&mut password) {
+                eprintln!("error: cannot read the password: {e}");
+                return EXIT_USAGE;
+            }
+            let password =
+                zeroize::Zeroizing::new(password.trim_end_matches(['\r', '\n']).to_owned());
+            let r = runtime.block_on(async {
+                let registry = cfg.open_registry().await?;
+                let r = registry
+                    .create_user(&name, email.as_deref(), &password)
+                    .await;
+                registry.db().close().await;
+                r
+            });
+            match r {
+                Ok(()) => {
+                    out!("created user {name}");
+                    EXIT_OK
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    EXIT_FAILED
+                }
+            }
+        }
+        AdminCommand::CreateApiKey {
+            user,
+            scopes,
+            packages,
+            expires_in,
+            description,
+        } => {
+            let parsed = Scopes::parse(&scopes).and_then(|s| {
+                let globs = packages
+                    .iter()
+                    .map(|g| IdGlob::parse(g))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok((s, globs))
+            });
+            let (scopes, globs) = match parsed {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return EXIT_USAGE;
+                }
+            };
+            let r = runtime.block_on(async {
+                let registry = cfg.open_registry().await?;
+                let r = registry
+                    .create_api_key(&user, &description, scopes, &globs, expires_in)
+                    .await;
+                registry.db().close().await;
+                r
+            });
+            match r {
+                Ok(key) => {
+                    out!("{key}");
+                    eprintln!(
+                        "API key for {user} (scopes {scopes}); it is shown only once: store it now"
+                    );
+                    EXIT_OK
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    EXIT_FAILED
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! `signet serve`: the NuGet package server (`signet-server`) on a configuration file or a
+//! data directory. Glue only: load the configuration, start logging and the runtime, open the
+//! registry, clean up after crashes, listen, print the service index URL, stop on a signal.
+
+use std::io::{IsTerminal as _, Write as _};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+use signet_server::{AppState, Config};
+
+use crate::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
+
+/// `signet serve` options; each overrides the configuration file.
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// TOML configuration file (see `--print-config` for every option).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Data directory: SQLite database, package files, uploads in flight.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Address to listen on (default 127.0.0.1:5000; port 0 picks a free port).
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+    /// The URL clients reach the server at (default http://<listen address>).
+    #[arg(long, value_name = "URL")]
+    public_url: Option<String>,
+    /// Print a documented configuration file with every option and exit.
+    #[arg(long)]
+    print_config: bool,
+}
+
+/// Loads `--config`, or the defaults, and applies `--data-dir`.
+pub fn load_config(config: Option<&PathBuf>, data_dir: Option<&PathBuf>) -> Result<Config, String> {
+    let mut cfg = match config {
+        Some(path) => Config::load(path).map_err(|e| e.to_string())?,
+        None => Config::default(),
+    };
+    if let Some(dir) = data_dir {
+        cfg.data_dir = Some(dir.clone());
+    }
+    Ok(cfg)
+}
+
+/// Starts the tokio runtime.
+pub fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
+}
+
+fn init_logging() {
+    // SIGNET_LOG=debug|info|warn|error (default info); logs go to stderr, stdout carries the URL.
+    let level = std::env::var("SIGNET_LOG")
+        .ok()
+        .and_then(|l| l.parse::<tracing::Level>().ok())
+        .unwrap_or(tracing::Level::INFO);
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(level)
+        .with_target(false)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
+
+/// Runs `signet serve`.
+pub fn run(args: ServeArgs) -> u8 {
+    if args.print_config {
+        out!("{}", Config::EXAMPLE);
+        return EXIT_OK;
+    }
+    let mut cfg = match load_config(args.config.as_ref(), args.data_dir.as_ref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    if let Some(listen) = args.listen {
+        cfg.server.listen = Some(listen);
+    }
+    if let Some(url) = args.public_url {
+        cfg.server.public_url = Some(url);
+    }
+    let addr = match cfg.listen() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    init_logging();
+    let runtime = match runtime() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_FAILED;
+        }
+    };
+    let result: Result<(), String> = runtime.block_on(async {
+        let registry = cfg.open_registry().await.map_err(|e| e.to_string())?;
+        let grace = i64::try_from(cfg.server.orphan_grace_seconds.unwrap_or(3600))
+            .unwrap_or(i64::MAX)
+            .saturating_mul(1_000_000);
+        match registry.collect_orphans(grace).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(removed = n, "removed orphan package files"),
+            Err(e) => tracing::warn!(error = %e, "cannot collect orphan package files"),
+        }
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+        let local = listener
+            .local_addr()
+            .map_err(|e| format!("cannot read the listen address: {e}"))?;
+        if !local.ip().is_loopback() {
+            tracing::warn!(%local, "listening beyond loopback over plain HTTP: put a TLS proxy in front");
+        }
+        let public = cfg
+            .server
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{local}"));
+        let state = AppState::new(Arc::new(registry), &public);
+        out!("signet serve: listening on {local}");
+        out!("service index: {}/v3/index.json", public.trim_end_matches('/'));
+        let _ = std::io::stdout().flush();
+        let registry = Arc::clone(&state.registry);
+        let grace = Duration::from_secs(cfg.server.shutdown_grace_seconds.unwrap_or(30));
+        signet_server::serve(listener, state, shutdown_signal(), grace)
+            .await
+            .map_err(|e| e.to_string())?;
+        registry.db().close().await;
+        Ok(())
+    });
+    match result {
+        Ok(()) => EXIT_OK,
+        Err(e) => {
+            eprintln!("error: {e}");
+            EXIT_FAILED
+        }
+    }
+}
