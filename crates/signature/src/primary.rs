@@ -141,6 +141,26 @@ impl PrimarySignature {
             .transpose()
     }
 
+    /// The commitment types of every countersignature on the primary signer, in document
+    /// order (a server refuses author countersignatures; NuGet's client ignores them).
+    pub fn countersignature_types(&self) -> Result<Vec<SignatureType>, Error> {
+        let values = self.signer_info().unsigned_values(&oids::COUNTERSIGNATURE);
+        if values.len() > self.limits.max_countersignatures {
+            return Err(Error::Limit {
+                what: "countersignatures",
+                limit: self.limits.max_countersignatures,
+            });
+        }
+        values
+            .into_iter()
+            .map(|v| {
+                let mut r = Reader::new(v);
+                let signer = SignerInfo::parse(r.next("countersignature")?, &self.limits)?;
+                attributes::signature_type(&signer)
+            })
+            .collect()
+    }
+
     /// The repository countersignature, with NuGet's rules: at most one (NU3032), none on a
     /// repository primary signature (NU3033), signing-time required (NU3031), repository
     /// attributes required (NU3000). Countersignatures of other types are ignored.
