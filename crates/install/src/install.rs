@@ -304,19 +304,26 @@ pub fn extract_verified(
         let what = format!("{id} {version}: {what}");
         move |source| Error::Io { what, source }
     };
+    // Two private folders in the packages folder (same file system): `copy` holds the copy of
+    // the package that is hashed and read for extraction, `stage` receives the extracted files
+    // and then the metadata, and becomes `{id}/{version}` in one rename.
+    let copy = tempfile::Builder::new()
+        .prefix(".signet-copy-")
+        .tempdir_in(packages_dir)
+        .map_err(io("creating a staging folder"))?;
     let stage = tempfile::Builder::new()
         .prefix(".signet-stage-")
         .tempdir_in(packages_dir)
         .map_err(io("creating a staging folder"))?;
     let nupkg_name = format!("{lid}.{lver}.nupkg");
-    let staged_nupkg = stage.path().join(&nupkg_name);
-    let sha512 = copy_hashing(nupkg, &staged_nupkg).map_err(io("copying the package"))?;
+    let copied_nupkg = copy.path().join(&nupkg_name);
+    let sha512 = copy_hashing(nupkg, &copied_nupkg).map_err(io("copying the package"))?;
     let extract_err = |source| Error::Extract {
         id: id.to_string(),
         version: version.to_string(),
         source,
     };
-    let file = File::open(&staged_nupkg).map_err(io("reading the staged package"))?;
+    let file = File::open(&copied_nupkg).map_err(io("reading the staged package"))?;
     let mut pkg = Package::open(BufReader::new(file), &Limits::default()).map_err(extract_err)?;
     let content_hash = pkg.content_hash().map_err(extract_err)?;
     if proof.content_hash() != Some(content_hash.as_str()) {
@@ -325,42 +332,50 @@ pub fn extract_verified(
             source: std::io::Error::other("content hash mismatch"),
         });
     }
-    let content = stage.path().join("content");
-    std::fs::create_dir(&content).map_err(io("creating the staging folder"))?;
-    pkg.extract_to(&content).map_err(extract_err)?;
-    // Move the extracted files up next to the nupkg; the nuspec is saved as `{id}.nuspec`
-    // in lower case, as NuGet's global packages folder has it. Entry names that collide with
-    // the metadata files of the folder are refused: they would replace (or be replaced by)
-    // the verified `.nupkg`, its hash or its metadata.
-    let reserved = [
-        nupkg_name.to_lowercase(),
-        format!("{nupkg_name}.sha512").to_lowercase(),
+    let extracted = pkg.extract_to(stage.path()).map_err(extract_err)?;
+    // Close the copy before moving it (Windows cannot rename an open file).
+    drop(pkg);
+    let unplaceable = |name: &str| Error::Unplaceable {
+        id: id.to_string(),
+        version: version.to_string(),
+        reason: format!(
+            "the package contains an entry named '{name}', which the packages folder reserves for its metadata files"
+        ),
+    };
+    // The root nuspec is saved as `{id}.nuspec` in lower case, as NuGet's global packages
+    // folder has it (`Package::nuspec` already refused packages with several).
+    let nuspec_name = format!("{lid}.nuspec");
+    for f in &extracted.files {
+        if !f.path.contains('/')
+            && f.path.to_lowercase().ends_with(".nuspec")
+            && f.path != nuspec_name
+        {
+            let dest = stage.path().join(&nuspec_name);
+            if dest.exists() {
+                return Err(unplaceable(&nuspec_name));
+            }
+            std::fs::rename(stage.path().join(&f.path), dest).map_err(io("renaming the nuspec"))?;
+        }
+    }
+    // Entries named like the folder's metadata files would replace (or be replaced by) the
+    // verified `.nupkg`, its hash or its metadata: refused.
+    for reserved in [
+        nupkg_name.clone(),
+        format!("{nupkg_name}.sha512"),
         ".nupkg.metadata".to_string(),
         RECEIPT_FILE.to_string(),
-    ];
-    for entry in std::fs::read_dir(&content).map_err(io("reading the extracted files"))? {
-        let entry = entry.map_err(io("reading the extracted files"))?;
-        let name = entry.file_name().to_string_lossy().to_string();
-        let lower = name.to_lowercase();
-        let is_file = entry.file_type().map(|t| t.is_file()).unwrap_or(false);
-        let dest_name = if is_file && lower.ends_with(".nuspec") {
-            format!("{lid}.nuspec")
-        } else {
-            name.clone()
-        };
-        if reserved.contains(&dest_name.to_lowercase()) || stage.path().join(&dest_name).exists() {
-            return Err(Error::Unplaceable {
-                id: id.to_string(),
-                version: version.to_string(),
-                reason: format!(
-                    "the package contains an entry named '{name}', which the packages folder reserves for its metadata files"
-                ),
-            });
+    ] {
+        if let Some(f) = extracted
+            .files
+            .iter()
+            .find(|f| f.path.eq_ignore_ascii_case(&reserved))
+        {
+            return Err(unplaceable(&f.path));
         }
-        std::fs::rename(entry.path(), stage.path().join(dest_name))
-            .map_err(io("moving the extracted files"))?;
     }
-    std::fs::remove_dir(&content).map_err(io("cleaning the staging folder"))?;
+    std::fs::rename(&copied_nupkg, stage.path().join(&nupkg_name))
+        .map_err(io("moving the package into the staging folder"))?;
+    drop(copy);
     write_file(
         &stage.path().join(format!("{nupkg_name}.sha512")),
         base64::engine::general_purpose::STANDARD

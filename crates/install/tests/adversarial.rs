@@ -293,12 +293,9 @@ fn install_extracts_exactly_the_hashed_entries_or_nothing() {
 }
 
 /// NuGet's `content/` convention folder at the root of a package (legacy content files, common
-/// in published packages). `extract_verified` extracts into a `content` folder inside
-/// its staging folder: the package's own `content/` first met the staging folder itself
-/// ("Directory not empty"), and is now refused as a reserved name. Either way a valid package
-/// does not install. Reported to the install owner; un-ignore when fixed.
+/// in published packages) installs: the staging layout once used a `content` folder of its own,
+/// which a package's `content/` collided with (regression test).
 #[test]
-#[ignore = "install: a package with a root content/ folder does not install (staging folder name)"]
 fn a_package_with_a_root_content_folder_installs_its_hashed_entries() {
     let unsigned = signet_test_support::PackageBuilder::new(ID, "1.0.0")
         .file("content/readme.txt", b"content files")
