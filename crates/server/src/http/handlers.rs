@@ -55,19 +55,39 @@ fn api_key(headers: &HeaderMap) -> Option<&str> {
     headers.get("x-nuget-apikey").and_then(|v| v.to_str().ok())
 }
 
+/// Bytes past the limit that are still read (and discarded) before answering 413, so that
+/// the client is reading when the response comes instead of seeing a reset connection.
+const DRAIN_MAX: u64 = 64 << 20;
+
+/// Where the upload goes: the file until the limit, then nowhere (draining).
+struct Sink {
+    out: tokio::fs::File,
+    written: u64,
+    limit: u64,
+}
+
+impl Sink {
+    /// Writes `chunk`; `false` once the body is over the limit and past the drain allowance.
+    async fn write(&mut self, chunk: &[u8]) -> Result<bool> {
+        self.written = self.written.saturating_add(chunk.len() as u64);
+        if self.written > self.limit {
+            return Ok(self.written <= self.limit.saturating_add(DRAIN_MAX));
+        }
+        self.out
+            .write_all(chunk)
+            .await
+            .map_err(|e| ApiError(Error::io("write the upload", e)))?;
+        Ok(true)
+    }
+}
+
 /// Streams the package (first multipart part, or the raw body) into `file`, at most `limit`
 /// bytes, then fsyncs it.
 async fn receive(req: Request, file: std::fs::File, limit: u64) -> Result<u64> {
-    let mut out = tokio::fs::File::from_std(file);
-    let mut written: u64 = 0;
-    let mut write = async |chunk: &[u8], out: &mut tokio::fs::File| -> Result<()> {
-        written = written.saturating_add(chunk.len() as u64);
-        if written > limit {
-            return Err(ApiError(Error::TooLarge { limit }));
-        }
-        out.write_all(chunk)
-            .await
-            .map_err(|e| ApiError(Error::io("write the upload", e)))
+    let mut sink = Sink {
+        out: tokio::fs::File::from_std(file),
+        written: 0,
+        limit,
     };
     let is_multipart = req
         .headers()
@@ -102,30 +122,38 @@ async fn receive(req: Request, file: std::fs::File, limit: u64) -> Result<u64> {
                 ))
             })?;
         while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
-            write(&chunk, &mut out).await?;
+            if !sink.write(&chunk).await? {
+                break;
+            }
         }
     } else {
         let mut body = req.into_body();
         while let Some(frame) = body.frame().await {
             let frame = frame
                 .map_err(|e| ApiError(Error::Invalid(format!("cannot read the body: {e}"))))?;
-            if let Some(data) = frame.data_ref() {
-                write(data, &mut out).await?;
+            if let Some(data) = frame.data_ref()
+                && !sink.write(data).await?
+            {
+                break;
             }
         }
     }
+    if sink.written > limit {
+        return Err(ApiError(Error::TooLarge { limit }));
+    }
+    let mut out = sink.out;
     out.flush()
         .await
         .map_err(|e| ApiError(Error::io("write the upload", e)))?;
     out.sync_all()
         .await
         .map_err(|e| ApiError(Error::io("sync the upload", e)))?;
-    if written == 0 {
+    if sink.written == 0 {
         return Err(ApiError(Error::Invalid(
             "the request contains no package".into(),
         )));
     }
-    Ok(written)
+    Ok(sink.written)
 }
 
 /// `PUT /api/v2/package`: 201, or 400/401/403/409/413 with the reason in the status line.

@@ -10,10 +10,11 @@ use super::handlers;
 
 /// The application router.
 pub fn router(state: AppState) -> Router {
-    // Multipart bodies are also counted while streaming; this bounds what axum buffers.
+    // The push handler counts the package itself (413 past `max_package_size`, after draining
+    // up to 64 MiB more); this outer bound is what axum's multipart reader enforces.
     let body_limit = usize::try_from(state.registry.limits().max_package_size)
         .unwrap_or(usize::MAX)
-        .saturating_add(1 << 20);
+        .saturating_add(65 << 20);
     Router::new()
         .route("/health", get(handlers::health))
         .route("/v3/index.json", get(handlers::service_index))

@@ -1,0 +1,619 @@
+//! `signet serve` through real HTTP on loopback: push (multipart, status codes and reason
+//! phrases), flat container, registrations, search, autocomplete, unlist/relist, API key
+//! scopes/globs/expiry, two concurrent pushes of one version, a kill -9 mid-push, and
+//! `signet install` as a real client of the server.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use signet_test_support::{PackageBuilder, isolate_config};
+
+fn signet() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_signet"));
+    isolate_config(&mut cmd);
+    cmd
+}
+
+/// A `signet serve` child process on a free loopback port.
+struct Server {
+    child: Child,
+    /// `http://127.0.0.1:PORT`
+    base: String,
+    addr: String,
+}
+
+impl Server {
+    fn start(args: &[&str]) -> Server {
+        let mut child = signet()
+            .arg("serve")
+            .args(args)
+            .args(["--listen", "127.0.0.1:0"])
+            .env("SIGNET_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut url = None;
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            if let Some(u) = line.strip_prefix("service index: ") {
+                url = Some(u.to_owned());
+                break;
+            }
+        }
+        let url = url.expect("the server printed its service index URL");
+        // Keep draining stdout so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        let base = url.strip_suffix("/v3/index.json").unwrap().to_owned();
+        let addr = base.strip_prefix("http://").unwrap().to_owned();
+        Server { child, base, addr }
+    }
+
+    fn get(&self, path: &str) -> (u16, Vec<u8>) {
+        let r = request(&self.addr, "GET", path, &[], None);
+        (r.status, r.body)
+    }
+
+    fn json(&self, path: &str) -> Value {
+        let (status, body) = self.get(path);
+        assert_eq!(status, 200, "{path}: {}", String::from_utf8_lossy(&body));
+        serde_json::from_slice(&body).unwrap()
+    }
+
+    fn push(&self, key: Option<&str>, nupkg: &[u8]) -> Response {
+        push_to(&self.addr, key, nupkg)
+    }
+
+    fn set_listed(&self, key: &str, id: &str, version: &str, listed: bool) -> Response {
+        let method = if listed { "POST" } else { "DELETE" };
+        request(
+            &self.addr,
+            method,
+            &format!("/api/v2/package/{id}/{version}"),
+            &[("X-NuGet-ApiKey", key)],
+            None,
+        )
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[derive(Debug)]
+struct Response {
+    status: u16,
+    /// The status line's reason phrase, as NuGet prints it.
+    reason: String,
+    body: Vec<u8>,
+}
+
+/// A minimal HTTP/1.1 client, so that the reason phrase is visible.
+fn request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<(&str, &[u8])>,
+) -> Response {
+    let mut s = TcpStream::connect(addr).unwrap();
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    let body_bytes: &[u8] = match body {
+        Some((content_type, bytes)) => {
+            head.push_str(&format!("Content-Type: {content_type}\r\n"));
+            bytes
+        }
+        None => &[],
+    };
+    head.push_str(&format!("Content-Length: {}\r\n\r\n", body_bytes.len()));
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body_bytes).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let status_line = head.lines().next().unwrap();
+    let mut parts = status_line.splitn(3, ' ');
+    parts.next();
+    let status: u16 = parts.next().unwrap().parse().unwrap();
+    let reason = parts.next().unwrap_or("").to_owned();
+    let mut body = raw[split + 4..].to_vec();
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        body = dechunk(&body);
+    }
+    Response {
+        status,
+        reason,
+        body,
+    }
+}
+
+fn dechunk(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = data.windows(2).position(|w| w == b"\r\n").unwrap();
+        let size =
+            usize::from_str_radix(std::str::from_utf8(&data[..line_end]).unwrap().trim(), 16)
+                .unwrap();
+        data = &data[line_end + 2..];
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&data[..size]);
+        data = &data[size + 2..];
+    }
+}
+
+const BOUNDARY: &str = "signet-test-boundary-7d1f";
+
+/// The multipart body NuGet sends: one part named `package`.
+fn multipart(nupkg: &[u8]) -> Vec<u8> {
+    let mut body = format!(
+        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"package\"; filename=\"package.nupkg\"\r\n\
+         Content-Type: application/octet-stream\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(nupkg);
+    body.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
+    body
+}
+
+fn push_to(addr: &str, key: Option<&str>, nupkg: &[u8]) -> Response {
+    let body = multipart(nupkg);
+    let content_type = format!("multipart/form-data; boundary={BOUNDARY}");
+    let mut headers = vec![];
+    if let Some(k) = key {
+        headers.push(("X-NuGet-ApiKey", k));
+    }
+    request(
+        addr,
+        "PUT",
+        "/api/v2/package/",
+        &headers,
+        Some((&content_type, &body)),
+    )
+}
+
+fn create_user(data: &Path, name: &str) {
+    let mut child = signet()
+        .args([
+            "admin",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "create-user",
+            name,
+        ])
+        .args([
+            "--email",
+            &format!("{name}@example.invalid"),
+            "--password-stdin",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"correct horse battery staple\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+}
+
+fn create_key(data: &Path, user: &str, extra: &[&str]) -> String {
+    let out = signet()
+        .args([
+            "admin",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "create-api-key",
+            user,
+        ])
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let key = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert!(key.starts_with("signet_"), "{key}");
+    key
+}
+
+fn package(id: &str, version: &str) -> Vec<u8> {
+    PackageBuilder::new(id, version)
+        .file("lib/net8.0/x.dll", format!("{id} {version}").as_bytes())
+        .build()
+}
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            if e.path().is_dir() {
+                stack.push(e.path());
+            } else {
+                out.push(e.path());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn push_download_unlist_relist_search_registration_and_install() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    create_user(&data, "alice");
+    let key = create_key(&data, "alice", &[]);
+    let server = Server::start(&["--data-dir", data.to_str().unwrap()]);
+
+    // Service index with the aliases NuGet 5.x looks for (spec §6.1).
+    let index = server.json("/v3/index.json");
+    assert_eq!(index["version"], "3.0.0");
+    let types: Vec<&str> = index["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["@type"].as_str().unwrap())
+        .collect();
+    for t in [
+        "PackagePublish/2.0.0",
+        "PackageBaseAddress/3.0.0",
+        "RegistrationsBaseUrl/3.0.0-beta",
+        "RegistrationsBaseUrl/3.6.0",
+        "SearchQueryService/3.0.0-beta",
+        "SearchAutocompleteService/3.0.0-beta",
+    ] {
+        assert!(types.contains(&t), "{t} missing from {types:?}");
+    }
+    assert_eq!(server.json("/health")["status"], "ok");
+
+    let widgets = PackageBuilder::new("Contoso.Widgets", "1.0.0")
+        .description("Widgets & gadgets")
+        .dependency(Some("net8.0"), "Contoso.Core", Some("[1.0.0, )"))
+        .file("lib/net8.0/w.dll", b"w")
+        .build();
+    let core = package("Contoso.Core", "1.0.0");
+    let beta = package("Contoso.Widgets", "2.0.0-beta.1");
+    for p in [&widgets, &core, &beta] {
+        let r = server.push(Some(&key), p);
+        assert_eq!(r.status, 201, "{r:?}");
+    }
+    let dup = server.push(Some(&key), &widgets);
+    assert_eq!(dup.status, 409);
+    assert_eq!(dup.reason, "Contoso.Widgets 1.0.0 already exists");
+
+    // 400 with a reason, 401 without a key.
+    let r = server.push(Some(&key), b"not a zip");
+    assert_eq!(r.status, 400);
+    assert!(r.reason.contains("not a valid .nupkg"), "{}", r.reason);
+    let r = server.push(Some(&key), &package("bad..id", "1.0.0"));
+    assert_eq!(r.status, 400);
+    assert!(r.reason.contains("package id"), "{}", r.reason);
+    let bad_dep = PackageBuilder::new("Contoso.BadDep", "1.0.0")
+        .dependency(None, "Contoso.Core", Some("[oops"))
+        .build();
+    let r = server.push(Some(&key), &bad_dep);
+    assert_eq!(r.status, 400);
+    assert!(r.reason.contains("version range"), "{}", r.reason);
+    assert_eq!(server.push(None, &core).status, 401);
+    assert_eq!(server.push(Some("signet_nope"), &core).status, 401);
+
+    // Flat container: lower-case normalised versions, exact bytes, the nuspec.
+    let flat = server.json("/v3-flatcontainer/Contoso.Widgets/index.json");
+    assert_eq!(
+        flat["versions"],
+        serde_json::json!(["1.0.0", "2.0.0-beta.1"])
+    );
+    let (status, bytes) =
+        server.get("/v3-flatcontainer/contoso.widgets/1.0.0/contoso.widgets.1.0.0.nupkg");
+    assert_eq!(status, 200);
+    assert_eq!(bytes, widgets);
+    let (status, nuspec) =
+        server.get("/v3-flatcontainer/contoso.widgets/1.0.0/contoso.widgets.nuspec");
+    assert_eq!(status, 200);
+    assert!(String::from_utf8_lossy(&nuspec).contains("<id>Contoso.Widgets</id>"));
+    assert_eq!(server.get("/v3-flatcontainer/nope/index.json").0, 404);
+    assert_eq!(
+        server
+            .get("/v3-flatcontainer/contoso.widgets/9.0.0/contoso.widgets.9.0.0.nupkg")
+            .0,
+        404
+    );
+
+    // Registration: one inlined page, dependencies, packageContent.
+    let reg = server.json("/v3/registration/contoso.widgets/index.json");
+    let items = reg["items"][0]["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    let entry = &items[0]["catalogEntry"];
+    assert_eq!(entry["id"], "Contoso.Widgets");
+    assert_eq!(entry["version"], "1.0.0");
+    assert_eq!(entry["listed"], true);
+    assert_eq!(entry["description"], "Widgets & gadgets");
+    assert_eq!(entry["dependencyGroups"][0]["targetFramework"], "net8.0");
+    assert_eq!(
+        entry["dependencyGroups"][0]["dependencies"][0]["id"],
+        "Contoso.Core"
+    );
+    assert!(
+        items[0]["packageContent"]
+            .as_str()
+            .unwrap()
+            .ends_with("/v3-flatcontainer/contoso.widgets/1.0.0/contoso.widgets.1.0.0.nupkg")
+    );
+    let leaf = server.json("/v3/registration/contoso.widgets/1.0.0.json");
+    assert_eq!(leaf["listed"], true);
+
+    // Search and autocomplete.
+    let s = server.json("/v3/query?q=widgets&semVerLevel=2.0.0");
+    assert_eq!(s["totalHits"], 1);
+    assert_eq!(s["data"][0]["version"], "1.0.0");
+    assert_eq!(s["data"][0]["owners"], serde_json::json!(["alice"]));
+    let s = server.json("/v3/query?q=WIDGETS&prerelease=true&semVerLevel=2.0.0");
+    assert_eq!(s["data"][0]["version"], "2.0.0-beta.1");
+    let s = server.json("/v3/query?q=&prerelease=false");
+    assert_eq!(s["totalHits"], 2);
+    let a = server.json("/v3/autocomplete?q=contoso");
+    assert_eq!(
+        a["data"],
+        serde_json::json!(["Contoso.Core", "Contoso.Widgets"])
+    );
+    let a = server.json("/v3/autocomplete?id=contoso.widgets&prerelease=true&semVerLevel=2.0.0");
+    assert_eq!(a["data"], serde_json::json!(["1.0.0", "2.0.0-beta.1"]));
+
+    // Unlist: gone from search, still downloadable, `listed: false` in registrations.
+    let r = server.set_listed(&key, "Contoso.Widgets", "1.0.0", false);
+    assert_eq!(r.status, 200, "{r:?}");
+    let s = server.json("/v3/query?q=widgets");
+    assert_eq!(s["totalHits"], 0);
+    assert_eq!(
+        server.json("/v3-flatcontainer/contoso.widgets/index.json")["versions"][0],
+        "1.0.0"
+    );
+    let reg = server.json("/v3/registration/contoso.widgets/index.json");
+    assert_eq!(reg["items"][0]["items"][0]["catalogEntry"]["listed"], false);
+    let r = server.set_listed(&key, "Contoso.Widgets", "1.0.0", true);
+    assert_eq!(r.status, 200);
+    assert_eq!(server.json("/v3/query?q=widgets")["totalHits"], 1);
+    assert_eq!(
+        server
+            .set_listed(&key, "Contoso.Widgets", "7.0.0", false)
+            .status,
+        404
+    );
+
+    // signet install as a real client of the server (unsigned packages: developer policy).
+    let packages = tmp.path().join("packages");
+    let out = signet()
+        .args([
+            "install",
+            "Contoso.Widgets",
+            "--source",
+            &format!("{}/v3/index.json", server.base),
+        ])
+        .args(["--policy", "developer", "--allow-insecure-loopback"])
+        .args(["--packages", packages.to_str().unwrap()])
+        .env("NUGET_CERT_REVOCATION_MODE", "offline")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        packages
+            .join("contoso.widgets/1.0.0/contoso.widgets.1.0.0.nupkg")
+            .is_file()
+    );
+    assert!(
+        packages
+            .join("contoso.core/1.0.0/contoso.core.1.0.0.nupkg")
+            .is_file()
+    );
+}
+
+#[test]
+fn api_key_scopes_globs_ownership_and_expiry() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    create_user(&data, "alice");
+    create_user(&data, "bob");
+    let contoso_only = create_key(
+        &data,
+        "alice",
+        &["--scopes", "push", "--packages", "Contoso.*"],
+    );
+    let versions_only = create_key(&data, "alice", &["--scopes", "push-version"]);
+    let unlist_only = create_key(&data, "alice", &["--scopes", "unlist"]);
+    let expired = create_key(&data, "alice", &["--expires-in", "0"]);
+    let bob = create_key(&data, "bob", &[]);
+    let server = Server::start(&["--data-dir", data.to_str().unwrap()]);
+
+    let r = server.push(Some(&contoso_only), &package("Other.Thing", "1.0.0"));
+    assert_eq!(r.status, 403);
+    assert!(r.reason.contains("package globs"), "{}", r.reason);
+    assert_eq!(
+        server
+            .push(Some(&contoso_only), &package("contoso.a", "1.0.0"))
+            .status,
+        201
+    );
+
+    // push-version may add versions to an owned id, never create an id.
+    let r = server.push(Some(&versions_only), &package("Contoso.New", "1.0.0"));
+    assert_eq!(r.status, 403);
+    assert!(r.reason.contains("push-new"), "{}", r.reason);
+    assert_eq!(
+        server
+            .push(Some(&versions_only), &package("Contoso.A", "1.1.0"))
+            .status,
+        201
+    );
+    assert_eq!(
+        server
+            .push(Some(&unlist_only), &package("Contoso.A", "1.2.0"))
+            .status,
+        403
+    );
+
+    // Another account: cannot push to or unlist alice's package.
+    let r = server.push(Some(&bob), &package("Contoso.A", "2.0.0"));
+    assert_eq!(r.status, 403);
+    assert!(r.reason.contains("another account"), "{}", r.reason);
+    assert_eq!(
+        server.set_listed(&bob, "Contoso.A", "1.0.0", false).status,
+        403
+    );
+    assert_eq!(
+        server
+            .set_listed(&contoso_only, "Contoso.A", "1.0.0", false)
+            .status,
+        403
+    );
+    assert_eq!(
+        server
+            .set_listed(&unlist_only, "Contoso.A", "1.0.0", false)
+            .status,
+        200
+    );
+
+    let r = server.push(Some(&expired), &package("Contoso.B", "1.0.0"));
+    assert_eq!(r.status, 401);
+    assert!(r.reason.contains("expired"), "{}", r.reason);
+
+    // Keys are stored hashed: the secret is nowhere in the database file.
+    let db = std::fs::read(data.join("signet.db")).unwrap();
+    assert!(!db.windows(bob.len()).any(|w| w == bob.as_bytes()));
+}
+
+#[test]
+fn concurrent_pushes_of_one_version_give_one_201_and_one_409() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    create_user(&data, "alice");
+    let key = create_key(&data, "alice", &[]);
+    let server = Server::start(&["--data-dir", data.to_str().unwrap()]);
+    for round in 0..8 {
+        // A new id each round, so both transactions also race on creating the package.
+        let nupkg = package(&format!("Race.P{round}"), "1.0.0");
+        let barrier = std::sync::Barrier::new(2);
+        let statuses: Vec<u16> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..2)
+                .map(|_| {
+                    s.spawn(|| {
+                        barrier.wait();
+                        push_to(&server.addr, Some(&key), &nupkg).status
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let mut sorted = statuses.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, vec![201, 409], "round {round}");
+        let flat = server.json(&format!("/v3-flatcontainer/race.p{round}/index.json"));
+        assert_eq!(flat["versions"], serde_json::json!(["1.0.0"]));
+    }
+    // The loser's blob was removed: one file per version.
+    assert_eq!(files_under(&data.join("blobs")).len(), 8);
+}
+
+#[test]
+fn kill_9_mid_push_leaves_nothing_visible() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    create_user(&data, "alice");
+    let key = create_key(&data, "alice", &[]);
+    let mut server = Server::start(&["--data-dir", data.to_str().unwrap()]);
+
+    // A 4 MB package sent by a slow client: half of it, then the server is killed.
+    let big: Vec<u8> = (0..4_000_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let nupkg = PackageBuilder::new("Crash.Big", "1.0.0")
+        .stored(true)
+        .file("content/big.bin", &big)
+        .build();
+    let body = multipart(&nupkg);
+    let mut s = TcpStream::connect(&server.addr).unwrap();
+    write!(
+        s,
+        "PUT /api/v2/package/ HTTP/1.1\r\nHost: {}\r\nX-NuGet-ApiKey: {key}\r\n\
+         Content-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: {}\r\n\r\n",
+        server.addr,
+        body.len()
+    )
+    .unwrap();
+    let half = body.len() / 2;
+    for chunk in body[..half].chunks(256 * 1024) {
+        s.write_all(chunk).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Wait until the server is writing the upload, then kill -9 it.
+    let uploads = data.join("uploads");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while files_under(&uploads)
+        .iter()
+        .all(|f| std::fs::metadata(f).map_or(0, |m| m.len()) < 1_000_000)
+    {
+        assert!(Instant::now() < deadline, "the upload never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    server.child.kill().unwrap(); // SIGKILL
+    server.child.wait().unwrap();
+    drop(s);
+    assert!(
+        !files_under(&uploads).is_empty(),
+        "a partial upload was left behind"
+    );
+
+    // Restart with orphan clean-up at once (grace 0): nothing partial is visible, the
+    // abandoned upload is removed, and the same version can be pushed whole.
+    let config = tmp.path().join("signet.toml");
+    std::fs::write(
+        &config,
+        "data_dir = \"data\"\n[server]\norphan_grace_seconds = 0\n[limits]\nmax_package_size = 8000000\n",
+    )
+    .unwrap();
+    drop(server);
+    let server = Server::start(&["--config", config.to_str().unwrap()]);
+    assert_eq!(server.get("/v3-flatcontainer/crash.big/index.json").0, 404);
+    assert_eq!(server.get("/v3/registration/crash.big/index.json").0, 404);
+    assert_eq!(server.json("/v3/query?q=crash")["totalHits"], 0);
+    assert!(files_under(&data.join("blobs")).is_empty());
+    assert!(files_under(&uploads).is_empty());
+    let r = server.push(Some(&key), &nupkg);
+    assert_eq!(r.status, 201, "{r:?}");
+    let (status, bytes) = server.get("/v3-flatcontainer/crash.big/1.0.0/crash.big.1.0.0.nupkg");
+    assert_eq!(status, 200);
+    assert_eq!(bytes, nupkg);
+
+    // The configured size limit: 413 with the limit in the reason phrase.
+    let huge = PackageBuilder::new("Crash.Huge", "1.0.0")
+        .stored(true)
+        .file("content/a.bin", &big)
+        .file("content/b.bin", &big)
+        .build();
+    let r = server.push(Some(&key), &huge);
+    assert_eq!(r.status, 413, "{r:?}");
+    assert!(r.reason.contains("8000000"), "{}", r.reason);
+}
