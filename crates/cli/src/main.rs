@@ -16,6 +16,7 @@ mod install;
 mod key_args;
 mod output;
 mod pki;
+mod push;
 mod repo_sign;
 mod serve;
 mod sign;
@@ -66,6 +67,8 @@ enum Command {
     Tsa(tsa::TsaCommand),
     /// Run a NuGet package server (v3 feed, push with API keys).
     Serve(serve::ServeArgs),
+    /// Push packages to a feed (PackagePublish/2.0.0), as `nuget push` does.
+    Push(push::PushArgs),
     /// Administer a package server: create users and API keys.
     Admin(admin::AdminArgs),
 }
@@ -90,6 +93,7 @@ fn main() -> ExitCode {
         Command::Install(args) => install::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Admin(args) => admin::run(args),
+        Command::Push(args) => push::run(args),
     };
     ExitCode::from(code)
 }

@@ -15,6 +15,7 @@ mod error;
 pub mod framework;
 mod http;
 mod index;
+mod push;
 mod resolve;
 mod source;
 mod version;
@@ -26,6 +27,7 @@ pub use index::{
     MAX_DOCUMENT_SIZE, PACKAGE_BASE_ADDRESS, REPOSITORY_SIGNATURES, RepositoryCertificate,
     RepositorySignatures, Resource, ServiceIndex,
 };
+pub use push::{PACKAGE_PUBLISH, PushResponse, publish_url, push};
 pub use resolve::{Downloaded, MAX_PACKAGES, Request, resolve};
 pub use source::{MAX_PACKAGE_SIZE, Source, V3Source};
 pub use version::{NuGetVersion, VersionRange};

@@ -1,0 +1,156 @@
+//! `signet push` against `signet serve`: publish with an API key, then install from the feed;
+//! a second push of the version, a wrong key and plain http without the loopback flag fail.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+
+use signet_test_support::{PackageBuilder, isolate_config};
+
+fn signet() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_signet"));
+    isolate_config(&mut cmd);
+    cmd.env("NUGET_CERT_REVOCATION_MODE", "offline");
+    cmd
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+struct Serve(Child);
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `signet serve` on a free loopback port; returns it and its service index URL.
+fn serve(data: &Path) -> (Serve, String) {
+    let mut child = signet()
+        .args([
+            "serve",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .env("SIGNET_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = lines
+        .by_ref()
+        .map(|l| l.unwrap())
+        .find_map(|l| l.strip_prefix("service index: ").map(str::to_owned))
+        .expect("service index URL");
+    std::thread::spawn(move || for _ in lines {});
+    (Serve(child), url)
+}
+
+fn admin(data: &Path, args: &[&str], stdin: &[u8]) -> String {
+    let mut child = signet()
+        .args(["admin", "--data-dir", data.to_str().unwrap()])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+#[test]
+fn push_then_install_from_signet_serve() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let (_server, url) = serve(&data);
+    admin(
+        &data,
+        &["create-user", "alice", "--password-stdin"],
+        b"a long enough password\n",
+    );
+    let key = admin(&data, &["create-api-key", "alice"], b"");
+
+    let package = tmp.path().join("Push.Me.1.0.0.nupkg");
+    std::fs::write(
+        &package,
+        PackageBuilder::new("Push.Me", "1.0.0")
+            .file("lib/net8.0/p.dll", b"pushed")
+            .build(),
+    )
+    .unwrap();
+    let pkg = package.to_str().unwrap();
+
+    // Plain http needs the loopback flag.
+    let o = signet()
+        .args(["push", pkg, "--source", &url, "--api-key", &key])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("NU1302"), "{}", text(&o));
+
+    let push = |key: &str| {
+        signet()
+            .args(["push", pkg, "--source", &url, "--allow-insecure-loopback"])
+            .env("SIGNET_API_KEY", key)
+            .output()
+            .unwrap()
+    };
+    let o = push(&key);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("Created (201)"), "{}", text(&o));
+    // The same version again: 409 with the server's reason.
+    let o = push(&key);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("409"), "{}", text(&o));
+    // A wrong key.
+    let o = push("signet_not-a-real-key");
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("401") || text(&o).contains("403"),
+        "{}",
+        text(&o)
+    );
+
+    // Install it from the server (unsigned: allowed under developer).
+    let packages = tmp.path().join("packages");
+    let o = signet()
+        .args([
+            "install",
+            "Push.Me",
+            "--source",
+            &url,
+            "--allow-insecure-loopback",
+        ])
+        .args([
+            "--policy",
+            "developer",
+            "--packages",
+            packages.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        std::fs::read(packages.join("push.me/1.0.0/lib/net8.0/p.dll")).unwrap(),
+        b"pushed"
+    );
+}

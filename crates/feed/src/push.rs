@@ -1,0 +1,128 @@
+//! Pushing a package to a feed (PackagePublish/2.0.0, spec server §6.2), as `nuget push`
+//! does: PUT of a `multipart/form-data` body with the package as its one file part and the API
+//! key in `X-NuGet-ApiKey`.
+
+use std::io::{Cursor, Read};
+use std::path::Path;
+use std::time::Duration;
+
+use crate::index::{MAX_DOCUMENT_SIZE, ServiceIndex};
+use crate::{Error, Http, HttpPolicy};
+
+/// The publish resource types, in the client's preference order.
+pub const PACKAGE_PUBLISH: &[&str] = &["PackagePublish/Versioned", "PackagePublish/2.0.0"];
+
+/// What the server answered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PushResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// The body as text (servers put their reason there as well as in the reason phrase),
+    /// at most 4 KiB.
+    pub message: String,
+    /// `X-NuGet-Warning` headers.
+    pub warnings: Vec<String>,
+}
+
+impl PushResponse {
+    /// 2xx.
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
+
+/// Finds the publish URL of the feed at `index_url`.
+pub fn publish_url(index_url: &str, http: &dyn Http) -> Result<String, Error> {
+    let json = http
+        .get(index_url, MAX_DOCUMENT_SIZE)?
+        .ok_or_else(|| Error::Protocol {
+            source_url: index_url.to_string(),
+            message: "the service index was not found (404)".into(),
+        })?;
+    let index = ServiceIndex::parse(index_url, &json)?;
+    index
+        .find(PACKAGE_PUBLISH)
+        .map(|(u, _)| u.to_string())
+        .ok_or_else(|| Error::Protocol {
+            source_url: index_url.to_string(),
+            message: "the service index has no PackagePublish/2.0.0 resource: this feed does not accept pushes".into(),
+        })
+}
+
+/// PUTs `package` to `publish_url` with `api_key`. The body streams from the file.
+/// `boundary` separates the multipart parts: give a fresh random value (at least 16 random
+/// bytes, hex), which no package will contain.
+pub fn push(
+    publish_url: &str,
+    api_key: &str,
+    package: &Path,
+    boundary: &str,
+    policy: HttpPolicy,
+    timeout: Duration,
+) -> Result<PushResponse, Error> {
+    policy.check(publish_url)?;
+    let io = |source| Error::Io {
+        what: format!("reading {}", package.display()),
+        source,
+    };
+    let file = std::fs::File::open(package).map_err(io)?;
+    let len = file.metadata().map_err(io)?.len();
+    // Hand-written multipart framing (one part, fixed headers) so the file streams instead of
+    // being read into memory, and without enabling reqwest's multipart feature for 10 lines.
+    if boundary.len() < 16
+        || !boundary
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    {
+        return Err(Error::Protocol {
+            source_url: publish_url.to_string(),
+            message: "the multipart boundary must be at least 16 letters, digits or dashes".into(),
+        });
+    }
+    let head = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"package\"; filename=\"package.nupkg\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+    );
+    let tail = format!("\r\n--{boundary}--\r\n");
+    let total = head.len() as u64 + len + tail.len() as u64;
+    let body = Cursor::new(head.into_bytes())
+        .chain(file)
+        .chain(Cursor::new(tail.into_bytes()));
+    let http = |message: String| Error::Http {
+        url: publish_url.to_string(),
+        message,
+    };
+    let client = reqwest::blocking::Client::builder()
+        .user_agent(concat!("signet/", env!("CARGO_PKG_VERSION")))
+        .timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| http(e.to_string()))?;
+    let response = client
+        .put(publish_url)
+        .header("X-NuGet-ApiKey", api_key)
+        .header("X-NuGet-Protocol-Version", "4.1.0")
+        .header(
+            "Content-Type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(reqwest::blocking::Body::sized(body, total))
+        .send()
+        .map_err(|e| http(e.to_string()))?;
+    let status = response.status().as_u16();
+    let warnings = response
+        .headers()
+        .get_all("X-NuGet-Warning")
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_string))
+        .collect();
+    let mut text = Vec::new();
+    response
+        .take(4096)
+        .read_to_end(&mut text)
+        .map_err(|e| http(e.to_string()))?;
+    Ok(PushResponse {
+        status,
+        message: String::from_utf8_lossy(&text).trim().to_string(),
+        warnings,
+    })
+}
