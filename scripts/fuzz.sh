@@ -2,7 +2,8 @@
 # Fuzzing signet's parsers with cargo-fuzz (libFuzzer), on the stable toolchain.
 #
 #   scripts/fuzz.sh smoke            build, seed, replay fuzz/regressions, run each target
-#                                    FUZZ_SECONDS (default 20) s; fails on any crash
+#                                    FUZZ_SECONDS (default 20) s; fails on any crash (CI runs
+#                                    it with FUZZ_SECONDS=5: see "CI smoke" in fuzz/README.md)
 #   scripts/fuzz.sh long [SECONDS]   run each target SECONDS (default 600) s, going on past
 #                                    crashes (-fork=1, one worker), and print a table of
 #                                    libFuzzer's final figures (runs, cov, ft, corpus, exec/s)
@@ -12,6 +13,10 @@
 # Environment:
 #   FUZZ_TARGETS     space-separated subset of targets (default: all, see `list`)
 #   FUZZ_SECONDS     seconds per target for `smoke` (default 20)
+#   FUZZ_PROFILE     release or dev. Default: dev for smoke, release otherwise. A dev build
+#                    (no optimisation, debug assertions) costs about 60% of the CPU time of a
+#                    release one, which is most of a cold smoke run; its inputs run several
+#                    times slower, which only matters when fuzzing for long
 #   FUZZ_SANITIZER   none or address. Default: none for smoke, address otherwise. ASan checks the
 #                    unsafe Rust in dependencies (zlib-rs, der, the aws-lc bindings); without it
 #                    the build is about a quarter cheaper and inputs run faster, and panics,
@@ -19,14 +24,16 @@
 #   FUZZ_TIMEOUT     seconds one input may take before libFuzzer calls it a hang (default 60)
 #   FUZZ_SEED_MAX_BYTES  largest .nupkg copied into the package corpora (default 131072): larger
 #                    seeds only slow every mutation down
-#   FUZZ_TARGET_DIR  where builds go (default fuzz/target), one subdirectory per sanitizer; point
+#   FUZZ_TARGET_DIR  where builds go (default fuzz/target), one subdirectory per sanitizer
+#                    (`none`, `address`; `-dev` appended for dev builds); point
 #                    it outside the clone to keep the build between CI runs (a cold build is
 #                    most of a smoke run)
 #   SHARED           the shared fixtures (default ../shared beside the repository)
 #
 # Only stable Rust is installed, so the unstable flags cargo-fuzz passes to rustc
 # (-Zsanitizer, -Cpasses=sancov-module, -Zsanitizer-coverage-*) are unlocked with
-# RUSTC_BOOTSTRAP=1. One libFuzzer process at a time, one core: no -jobs/-workers.
+# RUSTC_BOOTSTRAP=1. One libFuzzer process at a time, one core: no -jobs/-workers. To use two
+# cores, run two instances with disjoint FUZZ_TARGETS (and `nice -n 19` on a shared machine).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -34,20 +41,28 @@ FUZZ="$ROOT/fuzz"
 SHARED="${SHARED:-$ROOT/../shared}"
 PACKAGES="$SHARED/interop/packages"
 ALL_TARGETS="nupkg_open nupkg_extract nupkg_remove_append signature_load timestamp_parse signature_content
-certificate keys_pkcs12 verify_package ocsp_response crl tsa_request"
+certificate keys_pkcs12 verify_package ocsp_response crl tsa_request config feed_index feed_version nuspec"
 TARGETS="${FUZZ_TARGETS:-$ALL_TARGETS}"
 TIMEOUT="${FUZZ_TIMEOUT:-60}"
 SEED_MAX_BYTES="${FUZZ_SEED_MAX_BYTES:-131072}"
 CARGO_FUZZ_VERSION="0.13.2"
 
-# Sets SANITIZER (default $1) and the build and log directories that go with it.
+# Sets SANITIZER and PROFILE (defaults $1 and $2) and the build and log directories that go
+# with them.
 use_sanitizer() {
     SANITIZER="${FUZZ_SANITIZER:-$1}"
     case "$SANITIZER" in
     none | address) ;;
     *) die "FUZZ_SANITIZER must be none or address, not '$SANITIZER'" ;;
     esac
-    TARGET_DIR="${FUZZ_TARGET_DIR:-$FUZZ/target}/$SANITIZER"
+    PROFILE="${FUZZ_PROFILE:-${2:-release}}"
+    case "$PROFILE" in
+    # No -O for release: it would turn debug assertions off.
+    release) PROFILE_FLAGS=() PROFILE_DIR=release SUFFIX="" ;;
+    dev) PROFILE_FLAGS=(--dev) PROFILE_DIR=debug SUFFIX="-dev" ;;
+    *) die "FUZZ_PROFILE must be release or dev, not '$PROFILE'" ;;
+    esac
+    TARGET_DIR="${FUZZ_TARGET_DIR:-$FUZZ/target}/$SANITIZER$SUFFIX"
     LOGS="$TARGET_DIR/fuzz-logs"
 }
 
@@ -63,12 +78,13 @@ ensure_cargo_fuzz() {
     fi
 }
 
-# Release build with debug assertions and overflow checks (cargo-fuzz's default without -O).
+# Debug assertions and overflow checks stay on in both profiles (cargo-fuzz's default without -O).
 build() {
     ensure_cargo_fuzz
     local start=$SECONDS
-    (cd "$ROOT" && cargo fuzz build --sanitizer "$SANITIZER" --target-dir "$TARGET_DIR")
-    log "build took $((SECONDS - start)) s (sanitizer: $SANITIZER)"
+    (cd "$ROOT" && cargo fuzz build "${PROFILE_FLAGS[@]}" --sanitizer "$SANITIZER" \
+        --target-dir "$TARGET_DIR")
+    log "build took $((SECONDS - start)) s (sanitizer: $SANITIZER, profile: $PROFILE)"
 }
 
 # Copies a file into a corpus directory under its SHA-1, as libFuzzer names entries.
@@ -91,6 +107,17 @@ corpus() {
     for f in "$PACKAGES"/*.nupkg "$PACKAGES"/zip-edge-cases/*; do
         [ "$(stat -c %s "$f")" -le "$SEED_MAX_BYTES" ] || continue
         for t in nupkg_open nupkg_extract nupkg_remove_append verify_package; do seed "$c/$t" "$f"; done
+    done
+
+    # Text formats: the root .nuspec of every fixture (and its versions, ranges and frameworks),
+    # and hand-made nuget.config files, feed documents, version strings and dependency-rich
+    # nuspecs, those also as small packages.
+    python3 "$FUZZ/tools/seeds.py" nuspec "$c/nuspec" "$c/feed_version" \
+        "$PACKAGES"/*.nupkg "$PACKAGES"/zip-edge-cases/*
+    python3 "$FUZZ/tools/seeds.py" documents "$c/config" "$c/feed_index" "$c/feed_version" \
+        "$c/nuspec" "$tmp/packages"
+    for f in "$tmp"/packages/*; do
+        for t in nupkg_open nupkg_extract verify_package; do seed "$c/$t" "$f"; done
     done
 
     # Signatures: the .signature.p7s of every signed package (large ones too) and the loose ones.
@@ -232,8 +259,14 @@ run_target() {
         dirs=("fuzz/corpus/$t")
         flags+=(-fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1)
     fi
-    (cd "$ROOT" && cargo fuzz run --sanitizer "$SANITIZER" --target-dir "$TARGET_DIR" "$t" \
-        "${dirs[@]}" -- "${flags[@]}") >"$log_file" 2>&1 || rc=$?
+    # The binary `build` made, run from a copy rather than through `cargo fuzz run`: a source edit
+    # while a long run goes on then neither rebuilds between targets nor swaps the binary that
+    # -fork=1 re-executes for each worker. The environment is the one `cargo fuzz run` sets.
+    local bin="$LOGS/$t.bin"
+    cp -f "$TARGET_DIR/$(rustc -vV | sed -n 's/^host: //p')/$PROFILE_DIR/$t" "$bin"
+    (cd "$ROOT" && ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_odr_violation=0" \
+        "$bin" -artifact_prefix="$FUZZ/artifacts/$t/" "${flags[@]}" "${dirs[@]}") \
+        >"$log_file" 2>&1 || rc=$?
 
     local line runs cov ft corp execs crashes=0 result=ok
     if [ "$mode" = keep-going ]; then
@@ -286,7 +319,7 @@ cmd="${1:-}"
 case "$cmd" in
 smoke)
     start=$SECONDS
-    use_sanitizer none
+    use_sanitizer none dev
     build
     corpus
     status=0
