@@ -129,6 +129,21 @@ pub fn run_signing(args: &SigningArgs, packages: &[PathBuf], op: &signet_sign::O
             return EXIT_FAILED;
         }
     }
+    // Revocation of the signer's chain, online unless NUGET_CERT_REVOCATION_MODE=offline, as
+    // NuGet's signer builds it (a revoked certificate cannot sign).
+    let mode = signet_trust::RevocationMode::from_env_value(
+        std::env::var("NUGET_CERT_REVOCATION_MODE").ok().as_deref(),
+        signet_trust::RevocationMode::Online,
+    );
+    let checker =
+        signet_trust::RevocationChecker::http(signet_trust::RevocationSettings::default());
+    match signet_trust::check_signing_revocation(leaf, &chain, &trust, &checker, mode, now) {
+        Ok(warnings) => warnings.iter().for_each(print_issue),
+        Err(errors) => {
+            errors.iter().for_each(print_issue);
+            return EXIT_FAILED;
+        }
+    }
     if args.allow_untrusted_root {
         eprintln!(
             "warn : --allow-untrusted-root: verifiers must be given this certificate's root to trust the signature"

@@ -204,6 +204,11 @@ fn quickstart() -> (
         "timestamped: {}",
         text(&signed)
     );
+    assert!(
+        !text(&signed).contains("NU3018"),
+        "revocation checked online, status good: {}",
+        text(&signed)
+    );
     (tmp, dir, serve, package)
 }
 
@@ -256,4 +261,29 @@ fn quickstart_revoked_signer_fails_online_verify() {
     let after = verify_online(&package, &dir);
     assert_eq!(after.status.code(), Some(1), "{}", text(&after));
     assert!(text(&after).contains("NU3012"), "{}", text(&after));
+    // A revoked certificate cannot sign any more (NuGet's signer checks revocation online).
+    let resign = signet(&[
+        "sign",
+        s(&package),
+        "--overwrite",
+        "-o",
+        s(&dir.join("resigned")),
+        "--certificate-path",
+        s(&dir.join("codesign.pfx")),
+        "--certificate-password",
+        PASSWORD,
+        "--trust-roots",
+        s(&dir.join("root.pem")),
+    ]);
+    assert_eq!(resign.status.code(), Some(1), "{}", text(&resign));
+    assert!(
+        text(&resign).contains("NU3018") && text(&resign).contains("Revoked"),
+        "{}",
+        text(&resign)
+    );
+    assert!(
+        !dir.join("resigned")
+            .join(package.file_name().unwrap())
+            .exists()
+    );
 }

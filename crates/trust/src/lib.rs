@@ -37,6 +37,6 @@ pub use revocation::{
 };
 pub use roots::{RootSet, SNAPSHOT, TrustStore};
 pub use signet_signature::SignatureType;
-pub use signing::{UntrustedRootPolicy, check_signing_certificate};
+pub use signing::{UntrustedRootPolicy, check_signing_certificate, check_signing_revocation};
 pub use status::{RevocationReason, RevocationStatus};
 pub use verify::{ContentHash, VerifyOptions, timestamp_certificate_problems, verify_package};

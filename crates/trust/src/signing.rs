@@ -106,3 +106,52 @@ pub fn check_signing_certificate(
         Err(errors)
     }
 }
+
+/// The revocation part of NuGet's pre-signing chain build (spec §5.10): every certificate of
+/// the signer's chain but the root (ExcludeRoot) is checked against its issuer through
+/// `source`. A revoked certificate is fatal (**NU3018**); an unknown status — no responder,
+/// unreachable, or offline mode without a cached answer — is a warning (NU3018), as NuGet's
+/// RevocationStatusUnknown and OfflineRevocation are. Returns the warnings on success.
+pub fn check_signing_revocation(
+    leaf: &Certificate,
+    chain: &[Certificate],
+    trust: &TrustStore,
+    source: &dyn crate::RevocationSource,
+    mode: crate::RevocationMode,
+    now: UtcTime,
+) -> Result<Vec<Issue>, Vec<Issue>> {
+    let built = build_chain(leaf, chain, trust.code_signing(), &oids::EKU_CODE_SIGNING);
+    let context = crate::RevocationContext::new(mode, now);
+    let mut warnings = Vec::new();
+    let mut errors = Vec::new();
+    // Pairs (certificate, issuer) below the root; a chain that ends without its issuer (a
+    // partial chain, already an error of `check_signing_certificate`) has nothing to check.
+    for pair in built.certificates.windows(2) {
+        let [cert, issuer] = pair else { continue };
+        match source.status(cert, issuer, &context) {
+            crate::RevocationStatus::Good => {}
+            crate::RevocationStatus::Revoked { time, .. } => errors.push(Issue::new(
+                Some(NuCode::NU3018),
+                Severity::Error,
+                format!(
+                    "The signing certificate chain has a problem: Revoked: {} was revoked at {}. Do not sign with it.",
+                    cert.subject(),
+                    time
+                ),
+            )),
+            crate::RevocationStatus::Unknown { why } => warnings.push(Issue::new(
+                Some(NuCode::NU3018),
+                Severity::Warning,
+                format!(
+                    "The revocation status of {} is unknown ({why}); signing anyway.",
+                    cert.subject()
+                ),
+            )),
+        }
+    }
+    if errors.is_empty() {
+        Ok(warnings)
+    } else {
+        Err(errors)
+    }
+}
