@@ -526,3 +526,112 @@ fn install_from_a_v3_feed_then_audit_the_packages_folder() {
         "{out}"
     );
 }
+
+/// Real NuGet.org packages, bundled roots: `secure` installs a package whose repository
+/// countersignature matches a trusted repository (taken from another NuGet.org package), and
+/// refuses one signed by an author nobody trusted; `trust author` then lets it in.
+#[test]
+fn secure_policy_with_real_nuget_org_packages() {
+    let tmp = tempfile::tempdir().unwrap();
+    let feed = tmp.path().join("feed");
+    std::fs::create_dir_all(&feed).unwrap();
+    let packages_dir = signet_test_support::interop_dir().join("packages");
+    for name in [
+        "nuget.versioning.5.0.0.nupkg",
+        "TestPackage.AuthorSigned.1.0.0.nupkg",
+    ] {
+        std::fs::copy(packages_dir.join(name), feed.join(name)).unwrap();
+    }
+    let config = tmp.path().join("nuget.config");
+    std::fs::write(&config, "<configuration />").unwrap();
+    let cfg = s(&config);
+    // Trust NuGet.org as a repository, from the countersignature of another NuGet.org package.
+    let o = signet(&[
+        "trust",
+        "repository",
+        "nuget.org",
+        s(&packages_dir.join("newtonsoft.json.13.0.4.nupkg")),
+        "--configfile",
+        cfg,
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    // NuGet.org rotated its repository certificate between these packages (2019 and 2025):
+    // pin the older one too, as NuGet.org's own instructions list every fingerprint.
+    let countersigner = |name: &str| {
+        let bytes = std::fs::read(packages_dir.join(name)).unwrap();
+        let mut pkg =
+            signet_nupkg::Package::open(std::io::Cursor::new(bytes), &Default::default()).unwrap();
+        let sig = signet_signature::PrimarySignature::load(
+            &pkg.read_signature().unwrap().unwrap(),
+            &Default::default(),
+        )
+        .unwrap();
+        let counter = sig.repository_countersignature().unwrap().unwrap();
+        counter.certificate().unwrap().sha256_hex()
+    };
+    let old = countersigner("nuget.versioning.5.0.0.nupkg");
+    assert_ne!(
+        old,
+        countersigner("newtonsoft.json.13.0.4.nupkg"),
+        "a rotation"
+    );
+    let install = |id: &str| {
+        signet(&[
+            "install",
+            id,
+            "--source",
+            s(&feed),
+            "--policy",
+            "secure",
+            "--framework",
+            "net472",
+            "--packages",
+            s(&tmp.path().join("packages")),
+            "--configfile",
+            cfg,
+        ])
+    };
+    let o = install("NuGet.Versioning");
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "the 2019 certificate is not pinned yet"
+    );
+    assert!(text(&o).contains("NU3034"), "{}", text(&o));
+    let o = signet(&[
+        "trust",
+        "certificate",
+        "nuget.org",
+        &old,
+        "--configfile",
+        cfg,
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = install("NuGet.Versioning");
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        tmp.path()
+            .join("packages/nuget.versioning/5.0.0/lib")
+            .is_dir()
+    );
+    // Author-signed only, by a certificate no one trusted.
+    let o = install("TestPackage.AuthorSigned");
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("NU3034"), "{}", text(&o));
+    assert!(
+        !tmp.path()
+            .join("packages/testpackage.authorsigned")
+            .exists()
+    );
+    let o = signet(&[
+        "trust",
+        "author",
+        "test-author",
+        s(&feed.join("TestPackage.AuthorSigned.1.0.0.nupkg")),
+        "--configfile",
+        cfg,
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = install("TestPackage.AuthorSigned");
+    assert!(o.status.success(), "{}", text(&o));
+}
