@@ -25,13 +25,7 @@ fn signet(args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use signet_test_support::output_text as text;
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
@@ -482,44 +476,13 @@ fn a_closed_stdout_is_not_a_panic() {
 
 /// Starts `signet tsa serve` on a free loopback port with the test TSA certificate; returns
 /// the child and its URL. The child is killed by the caller.
-fn start_tsa(dir: &Path) -> (std::process::Child, String) {
-    use std::io::BufRead;
-    let tsa = write_cert_files(&pki().timestamping, dir, "tsa");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_signet"))
-        .args([
-            "tsa",
-            "serve",
-            "--certificate-path",
-            s(&tsa.chain_pem),
-            "--certificate-key",
-            s(&tsa.key_pem),
-        ])
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--serial-state",
-            s(&dir.join("serial")),
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no URL in {line:?}"))
-        .to_string();
-    (child, url)
-}
 
 #[test]
 fn sign_with_timestamper_against_signet_tsa_serve() {
     let f = fixture();
-    let (mut tsa, url) = start_tsa(&f.dir);
+    let tsa =
+        signet_test_support::TsaProcess::start(Path::new(env!("CARGO_BIN_EXE_signet")), &f.dir);
+    let url = tsa.url.clone();
     let o = signet(&[
         "sign",
         s(&f.package),
@@ -532,8 +495,7 @@ fn sign_with_timestamper_against_signet_tsa_serve() {
         "--timestamper",
         &url,
     ]);
-    let _ = tsa.kill();
-    let _ = tsa.wait();
+    drop(tsa);
     assert!(o.status.success(), "{}", text(&o));
     assert!(!text(&o).contains("NU3002"), "{}", text(&o));
     let o = signet(&[

@@ -9,7 +9,7 @@
 
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 
 use signet_test_support::{PackageBuilder, isolate_config};
 
@@ -20,13 +20,7 @@ fn signet() -> Command {
     cmd
 }
 
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use signet_test_support::output_text as text;
 
 struct Serve(Child);
 

@@ -26,13 +26,7 @@ fn signet(args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use signet_test_support::output_text as text;
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
@@ -50,34 +44,6 @@ fn package_hash(path: &Path) -> Vec<u8> {
     let mut pkg =
         signet_nupkg::Package::open(std::io::Cursor::new(bytes), &Default::default()).unwrap();
     pkg.package_hash(HashAlgorithm::Sha256).unwrap()
-}
-
-fn start_tsa(dir: &Path) -> (std::process::Child, String) {
-    use std::io::BufRead;
-    let tsa = write_cert_files(&pki().timestamping, dir, "tsa");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_signet"))
-        .args(["tsa", "serve", "--certificate-path", s(&tsa.chain_pem)])
-        .args([
-            "--certificate-key",
-            s(&tsa.key_pem),
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .args(["--serial-state", s(&dir.join("serial"))])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no URL in {line:?}"))
-        .to_string();
-    (child, url)
 }
 
 fn repo_sign(package: &Path, extra: &[&str], dir: &Path) -> Output {
@@ -117,14 +83,14 @@ fn countersigning_a_real_author_signed_package() {
     .unwrap();
     let author_before = signature_of(&package);
     let hash_before = package_hash(&package);
-    let (mut tsa, url) = start_tsa(dir);
+    let tsa = signet_test_support::TsaProcess::start(Path::new(env!("CARGO_BIN_EXE_signet")), dir);
+    let url = tsa.url.clone();
     let o = repo_sign(
         &package,
         &["--owners", "zeta;Alpha;beta", "--timestamper", &url],
         dir,
     );
-    let _ = tsa.kill();
-    let _ = tsa.wait();
+    drop(tsa);
     assert!(o.status.success(), "{}", text(&o));
 
     // The package hash is unchanged; the author signature's signed bytes are untouched.

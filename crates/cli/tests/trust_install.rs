@@ -20,13 +20,7 @@ fn signet(args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use signet_test_support::output_text as text;
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
@@ -38,7 +32,7 @@ fn ok(o: &Output) -> String {
 }
 
 struct Kit {
-    tsa: std::process::Child,
+    _tsa: signet_test_support::TsaProcess,
     tsa_url: String,
     _tmp: tempfile::TempDir,
     dir: PathBuf,
@@ -58,50 +52,16 @@ fn kit() -> Kit {
         "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<configuration>\n  <!-- written by the test -->\n</configuration>\n",
     )
     .unwrap();
-    let (tsa, tsa_url) = start_tsa(&dir);
+    let tsa = signet_test_support::TsaProcess::start(Path::new(env!("CARGO_BIN_EXE_signet")), &dir);
+    let tsa_url = tsa.url.clone();
     Kit {
-        tsa,
+        _tsa: tsa,
         tsa_url,
         root: certs.root_pem,
         _tmp: tmp,
         dir,
         config,
     }
-}
-
-impl Drop for Kit {
-    fn drop(&mut self) {
-        let _ = self.tsa.kill();
-        let _ = self.tsa.wait();
-    }
-}
-
-fn start_tsa(dir: &Path) -> (std::process::Child, String) {
-    use std::io::BufRead;
-    let tsa = write_cert_files(&pki().timestamping, dir, "tsa");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_signet"))
-        .args(["tsa", "serve", "--certificate-path", s(&tsa.chain_pem)])
-        .args([
-            "--certificate-key",
-            s(&tsa.key_pem),
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .args(["--serial-state", s(&dir.join("serial"))])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no URL in {line:?}"))
-        .to_string();
-    (child, url)
 }
 
 impl Kit {

@@ -25,6 +25,7 @@ mod openssl;
 mod package;
 mod pem;
 mod pki;
+mod process;
 mod signer;
 
 pub use adversarial::{
@@ -42,6 +43,7 @@ pub use pki::{
     timestamping_cert_with,
 };
 pub use pki::{RevocableCa, RevocationUrls, RevokedEntry, root_crl};
+pub use process::{TsaProcess, output_text};
 /// CRL reason codes for [`RevokedEntry`].
 pub use rcgen::RevocationReason;
 pub use signer::OpenSslSigner;
