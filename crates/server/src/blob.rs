@@ -14,6 +14,9 @@ use crate::Error;
 /// A boxed future (the trait is used as `dyn BlobStore`).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// Files up to this size are read whole in one blocking call; larger ones are streamed.
+const INLINE_MAX: u64 = 1 << 20;
+
 /// A blob being read.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -25,8 +28,8 @@ pub enum BlobBody {
         /// Its length in bytes.
         len: u64,
     },
-    /// Bytes in memory.
-    Bytes(Vec<u8>),
+    /// Bytes in memory (cheap to clone: reference-counted).
+    Bytes(bytes::Bytes),
 }
 
 /// Where package files live.
@@ -101,18 +104,28 @@ impl BlobStore for FileSystemStore {
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<BlobBody>, Error>> {
         Box::pin(async move {
             let path = self.path(key)?;
-            match tokio::fs::File::open(&path).await {
-                Ok(file) => {
-                    let len = file
-                        .metadata()
-                        .await
-                        .map_err(|e| Error::io("stat a blob", e))?
-                        .len();
-                    Ok(Some(BlobBody::File { file, len }))
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                Err(e) => Err(Error::io("open a blob", e)),
-            }
+            // One trip to the blocking pool: open, stat and, for small files, read.
+            let opened =
+                tokio::task::spawn_blocking(move || -> std::io::Result<Option<BlobBody>> {
+                    let mut file = match std::fs::File::open(&path) {
+                        Ok(f) => f,
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                        Err(e) => return Err(e),
+                    };
+                    let len = file.metadata()?.len();
+                    if len <= INLINE_MAX {
+                        let mut buf = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+                        std::io::Read::read_to_end(&mut file, &mut buf)?;
+                        return Ok(Some(BlobBody::Bytes(buf.into())));
+                    }
+                    Ok(Some(BlobBody::File {
+                        file: tokio::fs::File::from_std(file),
+                        len,
+                    }))
+                })
+                .await
+                .map_err(|e| Error::io("blob task", std::io::Error::other(e)))?;
+            opened.map_err(|e| Error::io("read a blob", e))
         })
     }
 

@@ -498,6 +498,25 @@ impl Db {
         row.as_ref().map(version_row).transpose()
     }
 
+    /// Where one version's file is (the download path: no metadata decoding).
+    pub async fn blob_key(
+        &self,
+        id_lower: &str,
+        version_lower: &str,
+    ) -> Result<Option<String>, Error> {
+        let row = sqlx::query(
+            "SELECT v.blob_key FROM package_versions v JOIN packages p ON p.id = v.package_id \
+             WHERE p.id_lower = $1 AND v.version_lower = $2",
+        )
+        .bind(id_lower)
+        .bind(version_lower)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row
+            .map(|r| r.try_get::<String, _>("blob_key"))
+            .transpose()?)
+    }
+
     /// The stored nuspec of one version.
     pub async fn nuspec(
         &self,

@@ -2,6 +2,7 @@
 //! and keys, and the read side the protocol documents are built from. It knows nothing of
 //! HTTP; handlers call it and map its [`Error`]s.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -14,6 +15,22 @@ use crate::blob::{BlobBody, BlobStore};
 use crate::clock::{Clock, Random, random_hex, random_id};
 use crate::db::{Db, NewVersion, PushRights, VersionRow};
 use crate::inspect::{PackageInfo, inspect};
+
+/// Most (id, version) → blob key entries remembered for downloads.
+const BLOB_CACHE_MAX: usize = 100_000;
+
+/// Bytes of small package files kept in memory for downloads (packages are immutable).
+const BLOB_MEMORY_MAX: usize = 64 << 20;
+/// Files larger than this are never kept in memory.
+const BLOB_MEMORY_ITEM_MAX: usize = 1 << 20;
+
+/// Small package files in memory, bounded by [`BLOB_MEMORY_MAX`] (emptied when full: simple,
+/// and a hot set refills at once).
+#[derive(Default)]
+struct BlobMemory {
+    bytes: usize,
+    files: HashMap<String, bytes::Bytes>,
+}
 
 /// Microseconds in a day.
 const DAY_MICROS: i64 = 86_400 * 1_000_000;
@@ -100,6 +117,11 @@ pub struct Registry {
     limits: Limits,
     upload_dir: PathBuf,
     checks: Vec<Arc<dyn PushCheck>>,
+    /// A version's blob key never changes once committed (unlisting keeps the file), so
+    /// downloads remember it instead of asking the database each time; this stays true with
+    /// several servers sharing one database.
+    blob_keys: std::sync::Mutex<HashMap<(String, String), String>>,
+    blob_memory: std::sync::Mutex<BlobMemory>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -135,6 +157,8 @@ impl Registry {
             limits,
             upload_dir,
             checks: Vec::new(),
+            blob_keys: std::sync::Mutex::new(HashMap::new()),
+            blob_memory: std::sync::Mutex::new(BlobMemory::default()),
         })
     }
 
@@ -395,10 +419,51 @@ impl Registry {
 
     /// One version's package file.
     pub async fn open_package(&self, id: &str, version: &str) -> Result<Option<BlobBody>, Error> {
-        match self.version(id, version).await? {
-            Some(row) => self.blobs.get(&row.blob_key).await,
-            None => Ok(None),
+        let Ok(v) = NuGetVersion::parse(version) else {
+            return Ok(None);
+        };
+        let cache_key = (id.to_lowercase(), v.lower());
+        let cached = self
+            .blob_keys
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&cache_key).cloned());
+        let blob_key = match cached {
+            Some(k) => k,
+            None => {
+                let Some(k) = self.db.blob_key(&cache_key.0, &cache_key.1).await? else {
+                    return Ok(None);
+                };
+                if let Ok(mut m) = self.blob_keys.lock() {
+                    if m.len() >= BLOB_CACHE_MAX {
+                        m.clear();
+                    }
+                    m.insert(cache_key, k.clone());
+                }
+                k
+            }
+        };
+        if let Some(b) = self
+            .blob_memory
+            .lock()
+            .ok()
+            .and_then(|m| m.files.get(&blob_key).cloned())
+        {
+            return Ok(Some(BlobBody::Bytes(b)));
         }
+        let body = self.blobs.get(&blob_key).await?;
+        if let Some(BlobBody::Bytes(b)) = &body
+            && b.len() <= BLOB_MEMORY_ITEM_MAX
+            && let Ok(mut m) = self.blob_memory.lock()
+        {
+            if m.bytes.saturating_add(b.len()) > BLOB_MEMORY_MAX {
+                m.files.clear();
+                m.bytes = 0;
+            }
+            m.bytes = m.bytes.saturating_add(b.len());
+            m.files.insert(blob_key, b.clone());
+        }
+        Ok(body)
     }
 
     /// Listed versions of packages whose id contains `query` (case-insensitive), grouped by

@@ -20,9 +20,6 @@ use crate::registry::VersionFilter;
 
 type Result<T> = std::result::Result<T, ApiError>;
 
-/// Files up to this size are read into memory; larger ones are streamed.
-const INLINE_BLOB: u64 = 1 << 20;
-
 /// One line per request: method, path, status, duration.
 pub(crate) async fn log_request(req: Request, next: Next) -> Response {
     let method = req.method().clone();
@@ -227,13 +224,6 @@ pub(crate) async fn flat_file(
             BlobBody::Bytes(b) => {
                 let len = b.len() as u64;
                 (Body::from(b), len)
-            }
-            BlobBody::File { mut file, len } if len <= INLINE_BLOB => {
-                let mut buf = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-                file.read_to_end(&mut buf)
-                    .await
-                    .map_err(|e| ApiError(Error::io("read a package", e)))?;
-                (Body::from(buf), len)
             }
             BlobBody::File { file, len } => {
                 let stream = futures_util::stream::unfold(file, |mut f| async move {

@@ -1,0 +1,217 @@
+//! Load generator for `signet serve` on loopback (issue 5's benchmark):
+//!
+//! ```sh
+//! cargo run --release -p signet-server --example serve_bench -- push [PUSHES] [CONCURRENCY] [EXPORT_DIR]
+//! cargo run --release -p signet-server --example serve_bench -- serve [PUSHES] [CONCURRENCY]
+//! cargo run --release -p signet-server --example serve_bench -- get BASE_URL [REQUESTS] [CONCURRENCY] [PACKAGES]
+//! ```
+//!
+//! `push` starts an in-process server (SQLite + filesystem in a temp dir), pushes PUSHES
+//! distinct 100 KB packages over HTTP from CONCURRENCY client threads (pushes/s), then downloads
+//! them from the flat container (requests/s, MB/s). With EXPORT_DIR it also writes the same files
+//! in flat-container layout, so that another server (nginx) can serve them for `get`.
+//! `serve` pushes as `push` does, then keeps serving (for `get` from another process).
+//! `get` runs the same download loop against any base URL. Client and server share the machine.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    missing_docs
+)]
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use signet_server::{AppState, Config};
+use signet_test_support::PackageBuilder;
+
+const SIZE: usize = 100_000;
+
+fn package(i: usize) -> (String, Vec<u8>) {
+    let id = format!("Bench.Package{i}");
+    let mut x = (i as u64).wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let content: Vec<u8> = (0..SIZE)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    let bytes = PackageBuilder::new(&id, "1.0.0")
+        .stored(true)
+        .file("content/data.bin", &content)
+        .build();
+    (id, bytes)
+}
+
+/// Reads one HTTP/1.1 response (Content-Length bodies only); returns (status, body length).
+fn read_response(r: &mut BufReader<TcpStream>) -> (u16, usize) {
+    let mut line = String::new();
+    r.read_line(&mut line).unwrap();
+    let status: u16 = line.split(' ').nth(1).unwrap().parse().unwrap();
+    let mut len = 0usize;
+    loop {
+        line.clear();
+        r.read_line(&mut line).unwrap();
+        if line == "\r\n" {
+            break;
+        }
+        let lower = line.to_ascii_lowercase();
+        if let Some(v) = lower.strip_prefix("content-length:") {
+            len = v.trim().parse().unwrap();
+        }
+    }
+    let mut body = vec![0u8; len];
+    r.read_exact(&mut body).unwrap();
+    (status, len)
+}
+
+fn push_all(addr: &str, key: &str, packages: &[(String, Vec<u8>)], concurrency: usize) -> f64 {
+    let next = AtomicUsize::new(0);
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..concurrency {
+            s.spawn(|| {
+                let stream = TcpStream::connect(addr).unwrap();
+                stream.set_nodelay(true).unwrap();
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut w = stream;
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some((_, bytes)) = packages.get(i) else { break };
+                    let mut body = b"--b\r\nContent-Disposition: form-data; name=\"package\"; filename=\"package.nupkg\"\r\nContent-Type: application/octet-stream\r\n\r\n".to_vec();
+                    body.extend_from_slice(bytes);
+                    body.extend_from_slice(b"\r\n--b--\r\n");
+                    write!(
+                        w,
+                        "PUT /api/v2/package/ HTTP/1.1\r\nHost: {addr}\r\nX-NuGet-ApiKey: {key}\r\n\
+                         Content-Type: multipart/form-data; boundary=b\r\nContent-Length: {}\r\n\r\n",
+                        body.len()
+                    )
+                    .unwrap();
+                    w.write_all(&body).unwrap();
+                    let (status, _) = read_response(&mut reader);
+                    assert_eq!(status, 201);
+                }
+            });
+        }
+    });
+    packages.len() as f64 / start.elapsed().as_secs_f64()
+}
+
+fn get_all(base: &str, ids: &[String], requests: usize, concurrency: usize) {
+    let addr = base
+        .strip_prefix("http://")
+        .unwrap()
+        .trim_end_matches('/')
+        .to_owned();
+    let next = AtomicUsize::new(0);
+    let bytes = AtomicUsize::new(0);
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..concurrency {
+            s.spawn(|| {
+                let stream = TcpStream::connect(&addr).unwrap();
+                stream.set_nodelay(true).unwrap();
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut w = stream;
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= requests {
+                        break;
+                    }
+                    let id = ids[i % ids.len()].to_lowercase();
+                    write!(
+                        w,
+                        "GET /v3-flatcontainer/{id}/1.0.0/{id}.1.0.0.nupkg HTTP/1.1\r\nHost: {addr}\r\n\r\n"
+                    )
+                    .unwrap();
+                    let (status, len) = read_response(&mut reader);
+                    assert_eq!(status, 200);
+                    bytes.fetch_add(len, Ordering::Relaxed);
+                }
+            });
+        }
+    });
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "downloads: {requests} in {secs:.2} s = {:.0} requests/s, {:.1} MB/s ({concurrency} connections)",
+        requests as f64 / secs,
+        bytes.load(Ordering::Relaxed) as f64 / secs / 1e6
+    );
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let arg = |i: usize, d: usize| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(d);
+    match args.first().map(String::as_str) {
+        Some("get") => {
+            let base = args.get(1).expect("BASE_URL");
+            let ids: Vec<String> = (0..arg(4, 500))
+                .map(|i| format!("Bench.Package{i}"))
+                .collect();
+            get_all(base, &ids, arg(2, 20_000), arg(3, 4));
+        }
+        Some(mode @ ("push" | "serve")) => {
+            let pushes = arg(1, 500);
+            let concurrency = arg(2, 4);
+            let export = args.get(3).map(std::path::PathBuf::from);
+            let packages: Vec<(String, Vec<u8>)> = (0..pushes).map(package).collect();
+            let tmp = tempfile::tempdir().unwrap();
+            let rt = tokio::runtime::Runtime::new().unwrap();
+            let (addr, key) = rt.block_on(async {
+                let config = Config {
+                    data_dir: Some(tmp.path().to_path_buf()),
+                    ..Config::default()
+                };
+                let registry = config.open_registry().await.unwrap();
+                registry.create_user("bench", None, "pw").await.unwrap();
+                let key = registry
+                    .create_api_key("bench", "", signet_server::Scopes::all(), &[], None)
+                    .await
+                    .unwrap();
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let addr = listener.local_addr().unwrap().to_string();
+                let state = AppState::new(Arc::new(registry), &format!("http://{addr}"));
+                tokio::spawn(signet_server::serve(
+                    listener,
+                    state,
+                    std::future::pending(),
+                    std::time::Duration::from_secs(1),
+                ));
+                (addr, key)
+            });
+            let rate = push_all(&addr, &key, &packages, concurrency);
+            println!(
+                "pushes: {pushes} packages of {} bytes, {concurrency} clients: {rate:.0} pushes/s",
+                packages[0].1.len()
+            );
+            if let Some(dir) = export {
+                for (id, bytes) in &packages {
+                    let l = id.to_lowercase();
+                    let d = dir.join("v3-flatcontainer").join(&l).join("1.0.0");
+                    std::fs::create_dir_all(&d).unwrap();
+                    std::fs::write(d.join(format!("{l}.1.0.0.nupkg")), bytes).unwrap();
+                }
+            }
+            if mode == "serve" {
+                // Keep serving for `get` from another process (a fair comparison with nginx).
+                println!("serving http://{addr} (Ctrl-C to stop)");
+                loop {
+                    std::thread::park();
+                }
+            }
+            let ids: Vec<String> = packages.iter().map(|(id, _)| id.clone()).collect();
+            get_all(&format!("http://{addr}"), &ids, 20_000, concurrency);
+            drop(rt);
+        }
+        _ => eprintln!(
+            "usage: serve_bench push [PUSHES] [CONCURRENCY] [EXPORT_DIR] | get BASE_URL [REQUESTS] [CONCURRENCY] [PACKAGES]"
+        ),
+    }
+}
