@@ -2,6 +2,9 @@
 //! phrases), flat container, registrations, search, autocomplete, unlist/relist, API key
 //! scopes/globs/expiry, two concurrent pushes of one version, a kill -9 mid-push, and
 //! `signet install` as a real client of the server.
+//!
+//! SQLite by default; with `SIGNET_TEST_POSTGRES=postgres://USER@127.0.0.1:PORT` (a throwaway
+//! cluster: `scripts/test-serve-postgres.sh`) every test gets its own PostgreSQL database.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -33,7 +36,7 @@ struct Server {
 }
 
 impl Server {
-    fn start(args: &[&str]) -> Server {
+    fn start(args: &[String]) -> Server {
         let mut child = signet()
             .arg("serve")
             .args(args)
@@ -194,15 +197,71 @@ fn push_to(addr: &str, key: Option<&str>, nupkg: &[u8]) -> Response {
     )
 }
 
-fn create_user(data: &Path, name: &str) {
+/// One server instance's state: a data directory, and a database of its own on PostgreSQL
+/// when `SIGNET_TEST_POSTGRES` is set.
+struct Instance {
+    dir: PathBuf,
+    data: PathBuf,
+    database: Option<String>,
+}
+
+impl Instance {
+    fn new(dir: &Path) -> Instance {
+        let database = std::env::var("SIGNET_TEST_POSTGRES").ok().map(|base| {
+            static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+            let name = format!(
+                "signet_{}_{}",
+                std::process::id(),
+                NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            );
+            let out = Command::new("psql")
+                .arg(format!("{base}/postgres"))
+                .args([
+                    "-v",
+                    "ON_ERROR_STOP=1",
+                    "-c",
+                    &format!("CREATE DATABASE {name}"),
+                ])
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{out:?}");
+            format!("{base}/{name}")
+        });
+        Instance {
+            dir: dir.to_path_buf(),
+            data: dir.join("data"),
+            database,
+        }
+    }
+
+    /// A configuration file for this instance, with extra `[server]` and `[limits]` lines.
+    fn config(&self, server_extra: &str, limits: &str) -> PathBuf {
+        let path = self.dir.join("signet.toml");
+        let mut text = format!(
+            "data_dir = \"{}\"\n[server]\n{server_extra}\n",
+            self.data.display()
+        );
+        if let Some(url) = &self.database {
+            text.push_str(&format!("[database]\nurl = \"{url}\"\n"));
+        }
+        text.push_str(&format!("[limits]\n{limits}\n"));
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    fn args(&self) -> Vec<String> {
+        vec![
+            "--config".into(),
+            self.config("", "").to_str().unwrap().into(),
+        ]
+    }
+}
+
+fn create_user(inst: &Instance, name: &str) {
     let mut child = signet()
-        .args([
-            "admin",
-            "--data-dir",
-            data.to_str().unwrap(),
-            "create-user",
-            name,
-        ])
+        .arg("admin")
+        .args(inst.args())
+        .args(["create-user", name])
         .args([
             "--email",
             &format!("{name}@example.invalid"),
@@ -222,15 +281,11 @@ fn create_user(data: &Path, name: &str) {
     assert!(out.status.success(), "{out:?}");
 }
 
-fn create_key(data: &Path, user: &str, extra: &[&str]) -> String {
+fn create_key(inst: &Instance, user: &str, extra: &[&str]) -> String {
     let out = signet()
-        .args([
-            "admin",
-            "--data-dir",
-            data.to_str().unwrap(),
-            "create-api-key",
-            user,
-        ])
+        .arg("admin")
+        .args(inst.args())
+        .args(["create-api-key", user])
         .args(extra)
         .output()
         .unwrap();
@@ -264,10 +319,10 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
 #[test]
 fn push_download_unlist_relist_search_registration_and_install() {
     let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    create_user(&data, "alice");
-    let key = create_key(&data, "alice", &[]);
-    let server = Server::start(&["--data-dir", data.to_str().unwrap()]);
+    let inst = Instance::new(tmp.path());
+    create_user(&inst, "alice");
+    let key = create_key(&inst, "alice", &[]);
+    let server = Server::start(&inst.args());
 
     // Service index with the aliases NuGet 5.x looks for (spec §6.1).
     let index = server.json("/v3/index.json");
@@ -434,19 +489,20 @@ fn push_download_unlist_relist_search_registration_and_install() {
 #[test]
 fn api_key_scopes_globs_ownership_and_expiry() {
     let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    create_user(&data, "alice");
-    create_user(&data, "bob");
+    let inst = Instance::new(tmp.path());
+    let data = inst.data.clone();
+    create_user(&inst, "alice");
+    create_user(&inst, "bob");
     let contoso_only = create_key(
-        &data,
+        &inst,
         "alice",
         &["--scopes", "push", "--packages", "Contoso.*"],
     );
-    let versions_only = create_key(&data, "alice", &["--scopes", "push-version"]);
-    let unlist_only = create_key(&data, "alice", &["--scopes", "unlist"]);
-    let expired = create_key(&data, "alice", &["--expires-in", "0"]);
-    let bob = create_key(&data, "bob", &[]);
-    let server = Server::start(&["--data-dir", data.to_str().unwrap()]);
+    let versions_only = create_key(&inst, "alice", &["--scopes", "push-version"]);
+    let unlist_only = create_key(&inst, "alice", &["--scopes", "unlist"]);
+    let expired = create_key(&inst, "alice", &["--expires-in", "0"]);
+    let bob = create_key(&inst, "bob", &[]);
+    let server = Server::start(&inst.args());
 
     let r = server.push(Some(&contoso_only), &package("Other.Thing", "1.0.0"));
     assert_eq!(r.status, 403);
@@ -501,17 +557,20 @@ fn api_key_scopes_globs_ownership_and_expiry() {
     assert!(r.reason.contains("expired"), "{}", r.reason);
 
     // Keys are stored hashed: the secret is nowhere in the database file.
-    let db = std::fs::read(data.join("signet.db")).unwrap();
-    assert!(!db.windows(bob.len()).any(|w| w == bob.as_bytes()));
+    if inst.database.is_none() {
+        let db = std::fs::read(data.join("signet.db")).unwrap();
+        assert!(!db.windows(bob.len()).any(|w| w == bob.as_bytes()));
+    }
 }
 
 #[test]
 fn concurrent_pushes_of_one_version_give_one_201_and_one_409() {
     let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    create_user(&data, "alice");
-    let key = create_key(&data, "alice", &[]);
-    let server = Server::start(&["--data-dir", data.to_str().unwrap()]);
+    let inst = Instance::new(tmp.path());
+    let data = inst.data.clone();
+    create_user(&inst, "alice");
+    let key = create_key(&inst, "alice", &[]);
+    let server = Server::start(&inst.args());
     for round in 0..8 {
         // A new id each round, so both transactions also race on creating the package.
         let nupkg = package(&format!("Race.P{round}"), "1.0.0");
@@ -540,10 +599,11 @@ fn concurrent_pushes_of_one_version_give_one_201_and_one_409() {
 #[test]
 fn kill_9_mid_push_leaves_nothing_visible() {
     let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    create_user(&data, "alice");
-    let key = create_key(&data, "alice", &[]);
-    let mut server = Server::start(&["--data-dir", data.to_str().unwrap()]);
+    let inst = Instance::new(tmp.path());
+    let data = inst.data.clone();
+    create_user(&inst, "alice");
+    let key = create_key(&inst, "alice", &[]);
+    let mut server = Server::start(&inst.args());
 
     // A 4 MB package sent by a slow client: half of it, then the server is killed.
     let big: Vec<u8> = (0..4_000_000u32)
@@ -588,14 +648,9 @@ fn kill_9_mid_push_leaves_nothing_visible() {
 
     // Restart with orphan clean-up at once (grace 0): nothing partial is visible, the
     // abandoned upload is removed, and the same version can be pushed whole.
-    let config = tmp.path().join("signet.toml");
-    std::fs::write(
-        &config,
-        "data_dir = \"data\"\n[server]\norphan_grace_seconds = 0\n[limits]\nmax_package_size = 8000000\n",
-    )
-    .unwrap();
+    let config = inst.config("orphan_grace_seconds = 0", "max_package_size = 8000000");
     drop(server);
-    let server = Server::start(&["--config", config.to_str().unwrap()]);
+    let server = Server::start(&["--config".into(), config.to_str().unwrap().into()]);
     assert_eq!(server.get("/v3-flatcontainer/crash.big/index.json").0, 404);
     assert_eq!(server.get("/v3/registration/crash.big/index.json").0, 404);
     assert_eq!(server.json("/v3/query?q=crash")["totalHits"], 0);

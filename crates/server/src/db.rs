@@ -13,6 +13,7 @@ use crate::auth::{IdGlob, Scopes};
 use crate::inspect::{DepGroup, Metadata};
 
 /// The schema, idempotent. Times are microseconds since the Unix epoch; booleans are 0/1.
+/// `{BLOB}` is the one dialect difference: `BLOB` on SQLite, `BYTEA` on PostgreSQL.
 const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS accounts (
         id BIGINT PRIMARY KEY,
@@ -62,7 +63,7 @@ const SCHEMA: &[&str] = &[
         listed BIGINT NOT NULL,
         size BIGINT NOT NULL,
         blob_key TEXT NOT NULL,
-        nuspec BLOB NOT NULL,
+        nuspec {BLOB} NOT NULL,
         metadata_json TEXT NOT NULL,
         dependencies_json TEXT NOT NULL,
         published_at BIGINT NOT NULL,
@@ -210,7 +211,7 @@ fn version_row(row: &AnyRow) -> Result<VersionRow, Error> {
 }
 
 impl Db {
-    /// Connects (`sqlite://FILE?mode=rwc`, later `postgres://…`) and creates the schema.
+    /// Connects (`sqlite://FILE?mode=rwc` or `postgres://…`) and creates the schema.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, Error> {
         sqlx::any::install_default_drivers();
         let pool = AnyPoolOptions::new()
@@ -224,8 +225,16 @@ impl Db {
                 .execute(&db.pool)
                 .await?;
         }
+        let blob = if url.starts_with("postgres") {
+            "BYTEA"
+        } else {
+            "BLOB"
+        };
         for stmt in SCHEMA {
-            sqlx::query(*stmt).execute(&db.pool).await?;
+            // Only constants are substituted into these statements.
+            sqlx::query(sqlx::AssertSqlSafe(stmt.replace("{BLOB}", blob)))
+                .execute(&db.pool)
+                .await?;
         }
         Ok(db)
     }
