@@ -672,3 +672,44 @@ fn kill_9_mid_push_leaves_nothing_visible() {
     assert_eq!(r.status, 413, "{r:?}");
     assert!(r.reason.contains("8000000"), "{}", r.reason);
 }
+
+#[test]
+fn two_servers_behind_one_database_and_one_blob_store_behave_as_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let inst = Instance::new(tmp.path());
+    create_user(&inst, "alice");
+    let key = create_key(&inst, "alice", &[]);
+    let a = Server::start(&inst.args());
+    let b = Server::start(&inst.args());
+
+    let nupkg = package("Shared.Pkg", "1.0.0");
+    assert_eq!(a.push(Some(&key), &nupkg).status, 201);
+    assert_eq!(b.push(Some(&key), &nupkg).status, 409);
+    let (status, bytes) = b.get("/v3-flatcontainer/shared.pkg/1.0.0/shared.pkg.1.0.0.nupkg");
+    assert_eq!(status, 200);
+    assert_eq!(bytes, nupkg);
+    assert_eq!(b.set_listed(&key, "Shared.Pkg", "1.0.0", false).status, 200);
+    assert_eq!(a.json("/v3/query?q=shared")["totalHits"], 0);
+
+    // The same version pushed to both servers at once: one 201, one 409.
+    for round in 0..4 {
+        let nupkg = package(&format!("Shared.Race{round}"), "1.0.0");
+        let barrier = std::sync::Barrier::new(2);
+        let statuses: Vec<u16> = std::thread::scope(|s| {
+            let handles: Vec<_> = [&a.addr, &b.addr]
+                .into_iter()
+                .map(|addr| {
+                    let (barrier, nupkg, key) = (&barrier, &nupkg, &key);
+                    s.spawn(move || {
+                        barrier.wait();
+                        push_to(addr, Some(key), nupkg).status
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let mut sorted = statuses;
+        sorted.sort_unstable();
+        assert_eq!(sorted, vec![201, 409], "round {round}");
+    }
+}
