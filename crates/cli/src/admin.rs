@@ -4,7 +4,7 @@ use std::io::BufRead as _;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use signet_server::{IdGlob, Scopes};
+use signet_server::{IdGlob, Registry, Role, Scopes};
 
 use crate::serve::{load_config, runtime};
 use crate::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
@@ -52,7 +52,70 @@ enum AdminCommand {
         /// A note to recognise the key by.
         #[arg(long, default_value = "")]
         description: String,
+        /// Act for this organization (the user must be a member): new ids become its packages.
+        #[arg(long, value_name = "ORG")]
+        owner: Option<String>,
     },
+    /// Create an organization with a user as its first admin.
+    CreateOrganization {
+        /// Organization name.
+        name: String,
+        /// Its first admin (a user).
+        #[arg(long, value_name = "USER")]
+        admin: String,
+    },
+    /// Add a user to an organization, or change their role.
+    AddMember {
+        /// Organization.
+        organization: String,
+        /// User.
+        user: String,
+        /// admin or collaborator.
+        #[arg(long, default_value = "collaborator")]
+        role: String,
+    },
+    /// Add an owner (user or organization) to a package.
+    AddOwner {
+        /// Package id.
+        package: String,
+        /// Account name.
+        account: String,
+    },
+    /// Remove an owner from a package (a package keeps at least one owner).
+    RemoveOwner {
+        /// Package id.
+        package: String,
+        /// Account name.
+        account: String,
+    },
+}
+
+/// Opens the registry, runs `f`, closes the database, prints `done` on success.
+fn with_registry<F>(
+    runtime: &tokio::runtime::Runtime,
+    cfg: &signet_server::Config,
+    done: &str,
+    f: F,
+) -> u8
+where
+    F: AsyncFnOnce(&Registry) -> Result<(), signet_server::Error>,
+{
+    let r = runtime.block_on(async {
+        let registry = cfg.open_registry().await?;
+        let r = f(&registry).await;
+        registry.db().close().await;
+        r
+    });
+    match r {
+        Ok(()) => {
+            out!("{done}");
+            EXIT_OK
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            EXIT_FAILED
+        }
+    }
 }
 
 /// Runs `signet admin`.
@@ -105,6 +168,7 @@ pub fn run(args: AdminArgs) -> u8 {
             packages,
             expires_in,
             description,
+            owner,
         } => {
             let parsed = Scopes::parse(&scopes).and_then(|s| {
                 let globs = packages
@@ -123,7 +187,14 @@ pub fn run(args: AdminArgs) -> u8 {
             let r = runtime.block_on(async {
                 let registry = cfg.open_registry().await?;
                 let r = registry
-                    .create_api_key(&user, &description, scopes, &globs, expires_in)
+                    .create_api_key(
+                        &user,
+                        owner.as_deref(),
+                        &description,
+                        scopes,
+                        &globs,
+                        expires_in,
+                    )
                     .await;
                 registry.db().close().await;
                 r
@@ -142,5 +213,39 @@ pub fn run(args: AdminArgs) -> u8 {
                 }
             }
         }
+        AdminCommand::CreateOrganization { name, admin } => with_registry(
+            &runtime,
+            &cfg,
+            &format!("created organization {name}"),
+            async |r| r.create_organization(&name, &admin).await,
+        ),
+        AdminCommand::AddMember {
+            organization,
+            user,
+            role,
+        } => {
+            let Some(role) = Role::parse(&role) else {
+                eprintln!("error: unknown role {role:?} (admin or collaborator)");
+                return EXIT_USAGE;
+            };
+            with_registry(
+                &runtime,
+                &cfg,
+                &format!("{user} is a member of {organization} ({})", role.as_str()),
+                async |r| r.set_member(&organization, &user, role).await,
+            )
+        }
+        AdminCommand::AddOwner { package, account } => with_registry(
+            &runtime,
+            &cfg,
+            &format!("{account} owns {package}"),
+            async |r| r.add_owner(&package, &account).await,
+        ),
+        AdminCommand::RemoveOwner { package, account } => with_registry(
+            &runtime,
+            &cfg,
+            &format!("{account} no longer owns {package}"),
+            async |r| r.remove_owner(&package, &account).await,
+        ),
     }
 }

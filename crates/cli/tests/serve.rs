@@ -713,3 +713,90 @@ fn two_servers_behind_one_database_and_one_blob_store_behave_as_one() {
         assert_eq!(sorted, vec![201, 409], "round {round}");
     }
 }
+
+fn admin(inst: &Instance, args: &[&str]) -> std::process::Output {
+    signet()
+        .arg("admin")
+        .args(inst.args())
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn organizations_and_owners() {
+    let tmp = tempfile::tempdir().unwrap();
+    let inst = Instance::new(tmp.path());
+    for user in ["alice", "bob", "carol"] {
+        create_user(&inst, user);
+    }
+    let ok = |args: &[&str]| {
+        let out = admin(&inst, args);
+        assert!(out.status.success(), "{args:?}: {out:?}");
+    };
+    ok(&["create-organization", "contoso", "--admin", "alice"]);
+    ok(&["add-member", "contoso", "bob", "--role", "collaborator"]);
+    // A key acting for the organization; only members may have one.
+    let org_key = create_key(&inst, "alice", &["--owner", "contoso"]);
+    assert!(
+        !admin(&inst, &["create-api-key", "carol", "--owner", "contoso"])
+            .status
+            .success()
+    );
+    let bob = create_key(&inst, "bob", &[]);
+    let carol = create_key(&inst, "carol", &[]);
+    let server = Server::start(&inst.args());
+
+    // The first push through the organization's key makes the organization the owner, so
+    // every member may push further versions; others may not.
+    assert_eq!(
+        server
+            .push(Some(&org_key), &package("Org.Pkg", "1.0.0"))
+            .status,
+        201
+    );
+    let s = server.json("/v3/query?q=org.pkg");
+    assert_eq!(s["data"][0]["owners"], serde_json::json!(["contoso"]));
+    assert_eq!(
+        server.push(Some(&bob), &package("Org.Pkg", "1.1.0")).status,
+        201
+    );
+    assert_eq!(
+        server
+            .push(Some(&carol), &package("Org.Pkg", "1.2.0"))
+            .status,
+        403
+    );
+
+    // Owners added and removed; never the last one.
+    ok(&["add-owner", "Org.Pkg", "carol"]);
+    assert_eq!(
+        server
+            .push(Some(&carol), &package("Org.Pkg", "1.2.0"))
+            .status,
+        201
+    );
+    let s = server.json("/v3/query?q=org.pkg");
+    assert_eq!(
+        s["data"][0]["owners"],
+        serde_json::json!(["carol", "contoso"])
+    );
+    ok(&["remove-owner", "Org.Pkg", "carol"]);
+    assert_eq!(
+        server
+            .push(Some(&carol), &package("Org.Pkg", "1.3.0"))
+            .status,
+        403
+    );
+    let out = admin(&inst, &["remove-owner", "Org.Pkg", "contoso"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("last owner"),
+        "{out:?}"
+    );
+    assert!(
+        !admin(&inst, &["add-owner", "No.Such", "carol"])
+            .status
+            .success()
+    );
+}

@@ -172,7 +172,7 @@ fn main() {
                 let registry = config.open_registry().await.unwrap();
                 registry.create_user("bench", None, "pw").await.unwrap();
                 let key = registry
-                    .create_api_key("bench", "", signet_server::Scopes::all(), &[], None)
+                    .create_api_key("bench", None, "", signet_server::Scopes::all(), &[], None)
                     .await
                     .unwrap();
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

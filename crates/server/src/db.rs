@@ -274,6 +274,119 @@ impl Db {
         }
     }
 
+    /// Creates an organization account; `Conflict` if the name is taken.
+    pub async fn create_organization(&self, id: i64, name: &str, now: i64) -> Result<(), Error> {
+        let r = sqlx::query(
+            "INSERT INTO accounts (id, name, name_lower, kind, created_at) \
+             VALUES ($1, $2, $3, 'organization', $4)",
+        )
+        .bind(id)
+        .bind(name)
+        .bind(name.to_lowercase())
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(Error::from);
+        match r {
+            Err(e) if e.is_unique_violation() => Err(Error::Conflict(format!(
+                "the account name {name:?} is taken"
+            ))),
+            other => other.map(|_| ()),
+        }
+    }
+
+    /// Any account by name: (id, kind).
+    pub async fn find_account(&self, name: &str) -> Result<Option<(i64, String)>, Error> {
+        let row = sqlx::query("SELECT id, kind FROM accounts WHERE name_lower = $1")
+            .bind(name.to_lowercase())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| Ok((r.try_get("id")?, r.try_get("kind")?)))
+            .transpose()
+    }
+
+    /// Adds `user` to `organization` with `role`, or changes their role.
+    pub async fn set_member(&self, organization: i64, user: i64, role: &str) -> Result<(), Error> {
+        sqlx::query(
+            "INSERT INTO organization_members (organization_id, user_id, role) VALUES ($1, $2, $3) \
+             ON CONFLICT (organization_id, user_id) DO UPDATE SET role = excluded.role",
+        )
+        .bind(organization)
+        .bind(user)
+        .bind(role)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// `user`'s role in `organization`, if a member.
+    pub async fn member_role(&self, organization: i64, user: i64) -> Result<Option<String>, Error> {
+        let row = sqlx::query(
+            "SELECT role FROM organization_members WHERE organization_id = $1 AND user_id = $2",
+        )
+        .bind(organization)
+        .bind(user)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| r.try_get::<String, _>("role")).transpose()?)
+    }
+
+    /// Makes `account` an owner of the package (idempotent); false if the package is unknown.
+    pub async fn add_owner(&self, id_lower: &str, account: i64) -> Result<bool, Error> {
+        let r = sqlx::query(
+            "INSERT INTO package_owners (package_id, account_id) \
+             SELECT id, $1 FROM packages WHERE id_lower = $2 \
+             ON CONFLICT (package_id, account_id) DO NOTHING",
+        )
+        .bind(account)
+        .bind(id_lower)
+        .execute(&self.pool)
+        .await?;
+        if r.rows_affected() > 0 {
+            return Ok(true);
+        }
+        Ok(
+            sqlx::query("SELECT 1 AS one FROM packages WHERE id_lower = $1")
+                .bind(id_lower)
+                .fetch_optional(&self.pool)
+                .await?
+                .is_some(),
+        )
+    }
+
+    /// Removes `account` from the package's owners; a package keeps at least one owner.
+    pub async fn remove_owner(&self, id_lower: &str, account: i64) -> Result<(), Error> {
+        let mut tx = self.pool.begin().await?;
+        // Delete first (takes the write lock on SQLite), then refuse if nobody is left.
+        let r = sqlx::query(
+            "DELETE FROM package_owners WHERE account_id = $1 AND package_id = \
+             (SELECT id FROM packages WHERE id_lower = $2)",
+        )
+        .bind(account)
+        .bind(id_lower)
+        .execute(&mut *tx)
+        .await?;
+        if r.rows_affected() == 0 {
+            return Err(Error::NotFound(format!(
+                "the account is not an owner of {id_lower}"
+            )));
+        }
+        let left = sqlx::query(
+            "SELECT 1 AS one FROM package_owners o JOIN packages p ON p.id = o.package_id \
+             WHERE p.id_lower = $1",
+        )
+        .bind(id_lower)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if left.is_none() {
+            return Err(Error::Conflict(format!(
+                "cannot remove the last owner of {id_lower}"
+            )));
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// A user by name (case-insensitive).
     pub async fn find_user(&self, name: &str) -> Result<Option<AccountRow>, Error> {
         let row = sqlx::query(
@@ -298,6 +411,7 @@ impl Db {
         &self,
         id: i64,
         user_id: i64,
+        owner_id: i64,
         description: &str,
         key_hash: &str,
         scopes: Scopes,
@@ -308,10 +422,11 @@ impl Db {
         let globs: Vec<&str> = globs.iter().map(IdGlob::as_str).collect();
         sqlx::query(
             "INSERT INTO api_keys (id, user_id, owner_id, description, key_hash, scopes, globs, \
-             created_at, expires_at) VALUES ($1, $2, $2, $3, $4, $5, $6, $7, $8)",
+             created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(id)
         .bind(user_id)
+        .bind(owner_id)
         .bind(description)
         .bind(key_hash)
         .bind(scopes.to_string())

@@ -28,4 +28,6 @@ pub use db::{ApiKeyRow, Db, VersionRow};
 pub use error::Error;
 pub use http::{AppState, router, serve};
 pub use inspect::{Dep, DepGroup, MAX_ID_LEN, Metadata, PackageInfo, inspect, is_valid_id};
-pub use registry::{Caller, PushCandidate, PushCheck, Pushed, Registry, SearchHit, VersionFilter};
+pub use registry::{
+    Caller, PushCandidate, PushCheck, Pushed, Registry, Role, SearchHit, VersionFilter,
+};

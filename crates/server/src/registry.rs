@@ -35,6 +35,35 @@ struct BlobMemory {
 /// Microseconds in a day.
 const DAY_MICROS: i64 = 86_400 * 1_000_000;
 
+/// A member's role in an organization.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Role {
+    /// Manages members, owners and the organization's keys.
+    Admin,
+    /// Pushes and unlists the organization's packages.
+    Collaborator,
+}
+
+impl Role {
+    /// `admin` or `collaborator`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::Collaborator => "collaborator",
+        }
+    }
+
+    /// Parses `admin` or `collaborator`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "admin" => Some(Self::Admin),
+            "collaborator" => Some(Self::Collaborator),
+            _ => None,
+        }
+    }
+}
+
 /// The caller behind a valid API key.
 #[derive(Clone, Debug)]
 pub struct Caller {
@@ -355,21 +384,102 @@ impl Registry {
             .await
     }
 
+    /// Creates an organization with `admin` as its first administrator.
+    pub async fn create_organization(&self, name: &str, admin: &str) -> Result<(), Error> {
+        if !crate::inspect::is_valid_id(name) || name.len() > 64 {
+            return Err(Error::Invalid(format!("invalid account name {name:?}")));
+        }
+        let user = self.user_id(admin).await?;
+        let id = random_id(self.rng.as_ref())?;
+        self.db
+            .create_organization(id, name, self.clock.now().unix_micros())
+            .await?;
+        self.db.set_member(id, user, Role::Admin.as_str()).await
+    }
+
+    /// Adds a user to an organization, or changes their role.
+    pub async fn set_member(
+        &self,
+        organization: &str,
+        user: &str,
+        role: Role,
+    ) -> Result<(), Error> {
+        let org = self.organization_id(organization).await?;
+        let user = self.user_id(user).await?;
+        self.db.set_member(org, user, role.as_str()).await
+    }
+
+    /// Adds `account` (a user or an organization) to the owners of package `id`.
+    pub async fn add_owner(&self, id: &str, account: &str) -> Result<(), Error> {
+        let (account_id, _) = self
+            .db
+            .find_account(account)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("no account {account:?}")))?;
+        if !self.db.add_owner(&id.to_lowercase(), account_id).await? {
+            return Err(Error::NotFound(format!("no package {id}")));
+        }
+        tracing::info!(id, account, "owner added");
+        Ok(())
+    }
+
+    /// Removes `account` from the owners of package `id` (never the last owner).
+    pub async fn remove_owner(&self, id: &str, account: &str) -> Result<(), Error> {
+        let (account_id, _) = self
+            .db
+            .find_account(account)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("no account {account:?}")))?;
+        self.db.remove_owner(&id.to_lowercase(), account_id).await?;
+        tracing::info!(id, account, "owner removed");
+        Ok(())
+    }
+
+    /// Owner account names of package `id`.
+    pub async fn owners(&self, id: &str) -> Result<Vec<String>, Error> {
+        self.db.owners(&id.to_lowercase()).await
+    }
+
+    async fn user_id(&self, name: &str) -> Result<i64, Error> {
+        Ok(self
+            .db
+            .find_user(name)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("no user {name:?}")))?
+            .id)
+    }
+
+    async fn organization_id(&self, name: &str) -> Result<i64, Error> {
+        match self.db.find_account(name).await? {
+            Some((id, kind)) if kind == "organization" => Ok(id),
+            _ => Err(Error::NotFound(format!("no organization {name:?}"))),
+        }
+    }
+
     /// Creates an API key for `user` and returns the secret (shown once; only its digest is
-    /// stored).
+    /// stored). With `organization`, pushes through the key act for that organization (the
+    /// user must be a member): new ids become the organization's.
+    #[allow(clippy::too_many_arguments)]
     pub async fn create_api_key(
         &self,
         user: &str,
+        organization: Option<&str>,
         description: &str,
         scopes: Scopes,
         globs: &[IdGlob],
         expires_in_days: Option<u32>,
     ) -> Result<String, Error> {
-        let account = self
-            .db
-            .find_user(user)
-            .await?
-            .ok_or_else(|| Error::NotFound(format!("no user {user:?}")))?;
+        let user_id = self.user_id(user).await?;
+        let owner_id = match organization {
+            None => user_id,
+            Some(org) => {
+                let org_id = self.organization_id(org).await?;
+                if self.db.member_role(org_id, user_id).await?.is_none() {
+                    return Err(Error::Forbidden(format!("{user} is not a member of {org}")));
+                }
+                org_id
+            }
+        };
         let globs = if globs.is_empty() {
             vec![IdGlob::parse("*")?]
         } else {
@@ -382,7 +492,8 @@ impl Registry {
         self.db
             .create_api_key(
                 random_id(self.rng.as_ref())?,
-                account.id,
+                user_id,
+                owner_id,
                 description,
                 &key.hash,
                 scopes,

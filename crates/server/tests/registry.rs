@@ -91,7 +91,7 @@ async fn orphan_blob_from_a_crash_before_commit_is_invisible_and_collected() {
     f.registry.create_user("alice", None, "pw").await.unwrap();
     let key = f
         .registry
-        .create_api_key("alice", "", Scopes::all(), &[], None)
+        .create_api_key("alice", None, "", Scopes::all(), &[], None)
         .await
         .unwrap();
     let caller = f.registry.authenticate(Some(&key)).await.unwrap();
@@ -153,7 +153,14 @@ async fn api_keys_expire_at_the_injected_time_and_are_stored_hashed() {
     ));
     let key = f
         .registry
-        .create_api_key("bob", "ci", Scopes::parse("push").unwrap(), &[], Some(1))
+        .create_api_key(
+            "bob",
+            None,
+            "ci",
+            Scopes::parse("push").unwrap(),
+            &[],
+            Some(1),
+        )
         .await
         .unwrap();
     assert!(key.starts_with(signet_server::API_KEY_PREFIX));
