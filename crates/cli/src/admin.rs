@@ -56,6 +56,18 @@ enum AdminCommand {
         #[arg(long, value_name = "ORG")]
         owner: Option<String>,
     },
+    /// List a user's API keys (ids, scopes, globs, expiry; the secrets are not stored).
+    ListApiKeys {
+        /// The user.
+        user: String,
+    },
+    /// Revoke one of a user's API keys by id (see list-api-keys).
+    RevokeApiKey {
+        /// The user.
+        user: String,
+        /// The key's id.
+        id: i64,
+    },
     /// Create an organization with a user as its first admin.
     CreateOrganization {
         /// Organization name.
@@ -108,7 +120,9 @@ where
     });
     match r {
         Ok(()) => {
-            out!("{done}");
+            if !done.is_empty() {
+                out!("{done}");
+            }
             EXIT_OK
         }
         Err(e) => {
@@ -246,6 +260,34 @@ pub fn run(args: AdminArgs) -> u8 {
             &cfg,
             &format!("{account} no longer owns {package}"),
             async |r| r.remove_owner(&package, &account).await,
+        ),
+        AdminCommand::ListApiKeys { user } => {
+            let time = |t: i64| signet_common::UtcTime::from_unix_micros(t).rfc3339();
+            with_registry(&runtime, &cfg, "", async |r| {
+                for k in r.api_keys(&user).await? {
+                    let state = match (k.revoked_at, k.expires_at) {
+                        (Some(t), _) => format!("revoked {}", time(t)),
+                        (None, Some(t)) => format!("expires {}", time(t)),
+                        (None, None) => "no expiry".to_owned(),
+                    };
+                    out!(
+                        "{}\towner={}\tscopes={}\tpackages={}\tcreated {}\t{state}\t{}",
+                        k.id,
+                        k.owner,
+                        k.scopes,
+                        k.globs,
+                        time(k.created_at),
+                        k.description
+                    );
+                }
+                Ok(())
+            })
+        }
+        AdminCommand::RevokeApiKey { user, id } => with_registry(
+            &runtime,
+            &cfg,
+            &format!("revoked API key {id} of {user}"),
+            async |r| r.revoke_api_key(&user, id).await,
         ),
     }
 }

@@ -556,6 +556,31 @@ fn api_key_scopes_globs_ownership_and_expiry() {
     assert_eq!(r.status, 401);
     assert!(r.reason.contains("expired"), "{}", r.reason);
 
+    // Listing shows ids and settings, never secrets; a revoked key is refused at once.
+    let out = admin(&inst, &["list-api-keys", "bob"]);
+    assert!(out.status.success(), "{out:?}");
+    let listing = String::from_utf8(out.stdout).unwrap();
+    assert!(!listing.contains(&bob), "{listing}");
+    let line = listing.lines().next().unwrap();
+    assert!(
+        line.contains("owner=bob") && line.contains("packages=*"),
+        "{line}"
+    );
+    let id = line.split('\t').next().unwrap();
+    assert!(
+        admin(&inst, &["revoke-api-key", "bob", id])
+            .status
+            .success()
+    );
+    let r = server.push(Some(&bob), &package("Bob.Pkg", "1.0.0"));
+    assert_eq!(r.status, 401);
+    assert!(r.reason.contains("revoked"), "{}", r.reason);
+    assert!(
+        !admin(&inst, &["revoke-api-key", "bob", id])
+            .status
+            .success()
+    );
+
     // Keys are stored hashed: the secret is nowhere in the database file.
     if inst.database.is_none() {
         let db = std::fs::read(data.join("signet.db")).unwrap();

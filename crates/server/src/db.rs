@@ -99,6 +99,27 @@ pub struct ApiKeyRow {
     pub revoked_at: Option<i64>,
 }
 
+/// What can be shown of an API key (never the secret, which is not stored).
+#[derive(Clone, Debug)]
+pub struct ApiKeyInfo {
+    /// Row id (what `revoke` takes).
+    pub id: i64,
+    /// The note given at creation.
+    pub description: String,
+    /// The account pushes act for.
+    pub owner: String,
+    /// Scopes, comma-separated.
+    pub scopes: String,
+    /// Package globs, space-separated.
+    pub globs: String,
+    /// Creation time (µs).
+    pub created_at: i64,
+    /// Expiry (µs), if any.
+    pub expires_at: Option<i64>,
+    /// Revocation time (µs), if revoked.
+    pub revoked_at: Option<i64>,
+}
+
 /// A user account row.
 #[derive(Clone, Debug)]
 pub struct AccountRow {
@@ -436,6 +457,46 @@ impl Db {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// A user's keys: (id, description, scopes, globs, created, expires, revoked), oldest first.
+    pub async fn api_keys_of(&self, user_id: i64) -> Result<Vec<ApiKeyInfo>, Error> {
+        let rows = sqlx::query(
+            "SELECT k.id, k.description, k.scopes, k.globs, k.created_at, k.expires_at, \
+             k.revoked_at, a.name AS owner FROM api_keys k JOIN accounts a ON a.id = k.owner_id \
+             WHERE k.user_id = $1 ORDER BY k.created_at, k.id",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ApiKeyInfo {
+                    id: r.try_get("id")?,
+                    description: r.try_get("description")?,
+                    owner: r.try_get("owner")?,
+                    scopes: r.try_get("scopes")?,
+                    globs: r.try_get("globs")?,
+                    created_at: r.try_get("created_at")?,
+                    expires_at: opt_i64(r, "expires_at")?,
+                    revoked_at: opt_i64(r, "revoked_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Revokes a key of `user_id`; false if there is no such key.
+    pub async fn revoke_api_key(&self, user_id: i64, key_id: i64, now: i64) -> Result<bool, Error> {
+        let r = sqlx::query(
+            "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND user_id = $3 \
+             AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(key_id)
+        .bind(user_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() > 0)
     }
 
     /// The key with this digest.

@@ -24,7 +24,7 @@ pub use clock::{Clock, Random, SystemClock, SystemRandom};
 pub use config::{
     Config, DEFAULT_LISTEN, DatabaseConfig, LimitsConfig, ServerConfig, StorageConfig,
 };
-pub use db::{ApiKeyRow, Db, VersionRow};
+pub use db::{ApiKeyInfo, ApiKeyRow, Db, VersionRow};
 pub use error::Error;
 pub use http::{AppState, router, serve};
 pub use inspect::{Dep, DepGroup, MAX_ID_LEN, Metadata, PackageInfo, inspect, is_valid_id};

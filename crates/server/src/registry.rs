@@ -13,7 +13,7 @@ use crate::Error;
 use crate::auth::{IdGlob, Scope, Scopes, generate_api_key, hash_api_key, hash_password};
 use crate::blob::{BlobBody, BlobStore};
 use crate::clock::{Clock, Random, random_hex, random_id};
-use crate::db::{Db, NewVersion, PushRights, VersionRow};
+use crate::db::{ApiKeyInfo, Db, NewVersion, PushRights, VersionRow};
 use crate::inspect::{PackageInfo, inspect};
 
 /// Most (id, version) → blob key entries remembered for downloads.
@@ -503,6 +503,28 @@ impl Registry {
             )
             .await?;
         Ok(key.secret)
+    }
+
+    /// A user's API keys (no secrets: only digests are stored).
+    pub async fn api_keys(&self, user: &str) -> Result<Vec<ApiKeyInfo>, Error> {
+        let id = self.user_id(user).await?;
+        self.db.api_keys_of(id).await
+    }
+
+    /// Revokes one of `user`'s keys by id; it is refused (401) from then on.
+    pub async fn revoke_api_key(&self, user: &str, key_id: i64) -> Result<(), Error> {
+        let id = self.user_id(user).await?;
+        if !self
+            .db
+            .revoke_api_key(id, key_id, self.clock.now().unix_micros())
+            .await?
+        {
+            return Err(Error::NotFound(format!(
+                "{user} has no active API key {key_id}"
+            )));
+        }
+        tracing::info!(user, key_id, "API key revoked");
+        Ok(())
     }
 
     /// Every version of `id` (listed and unlisted), ascending.
