@@ -376,6 +376,20 @@ fn push_download_unlist_relist_search_registration_and_install() {
     assert_eq!(server.push(None, &core).status, 401);
     assert_eq!(server.push(Some("signet_nope"), &core).status, 401);
 
+    // Prometheus counters.
+    let (status, metrics) = server.get("/metrics");
+    assert_eq!(status, 200);
+    let metrics = String::from_utf8(metrics).unwrap();
+    assert!(
+        metrics.contains("signet_pushes_total{result=\"accepted\"} 3"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("signet_pushes_total{result=\"refused\"} 6"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("signet_http_requests_total{route=\"push\",status=\"4xx\"} 6"));
+
     // Flat container: lower-case normalised versions, exact bytes, the nuspec.
     let flat = server.json("/v3-flatcontainer/Contoso.Widgets/index.json");
     assert_eq!(

@@ -26,7 +26,7 @@ pub use config::{
 };
 pub use db::{ApiKeyInfo, ApiKeyRow, Db, VersionRow};
 pub use error::Error;
-pub use http::{AppState, router, serve};
+pub use http::{AppState, Metrics, router, serve};
 pub use inspect::{Dep, DepGroup, MAX_ID_LEN, Metadata, PackageInfo, inspect, is_valid_id};
 pub use registry::{
     Caller, PushCandidate, PushCheck, Pushed, Registry, Role, SearchHit, VersionFilter,

@@ -21,23 +21,27 @@ use crate::registry::VersionFilter;
 type Result<T> = std::result::Result<T, ApiError>;
 
 /// One line per request: method, path, status, duration.
-pub(crate) async fn log_request(req: Request, next: Next) -> Response {
+pub(crate) async fn log_request(State(s): State<AppState>, req: Request, next: Next) -> Response {
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let start = Instant::now();
     let response = next.run(req).await;
-    tracing::info!(
-        %method,
-        path = %path,
-        status = response.status().as_u16(),
-        micros = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX),
-        "request"
-    );
+    let micros = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
+    let status = response.status().as_u16();
+    s.metrics.request(&path, status, micros);
+    tracing::info!(%method, path = %path, status, micros, "request");
     response
 }
 
 pub(crate) async fn health() -> impl IntoResponse {
     Json(serde_json::json!({ "status": "ok" }))
+}
+
+pub(crate) async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        s.metrics.render(),
+    )
 }
 
 pub(crate) async fn not_found() -> ApiError {
@@ -155,19 +159,29 @@ async fn receive(req: Request, file: std::fs::File, limit: u64) -> Result<u64> {
 
 /// `PUT /api/v2/package`: 201, or 400/401/403/409/413 with the reason in the status line.
 pub(crate) async fn push(State(s): State<AppState>, req: Request) -> Result<Response> {
-    let caller = s.registry.authenticate(api_key(req.headers())).await?;
-    let upload = s.registry.new_upload()?;
-    let file = upload
-        .reopen()
-        .map_err(|e| ApiError(Error::io("open the upload", e)))?;
-    receive(req, file, s.registry.limits().max_package_size).await?;
-    let pushed = s.registry.push(&caller, upload.path()).await?;
+    let result = push_inner(&s, req).await;
+    s.metrics.push(
+        result.as_ref().is_ok_and(|(_, n)| *n > 0),
+        result.as_ref().map_or(0, |(_, n)| *n),
+    );
+    let pushed = result?.0;
     let message = format!("{} {} was pushed", pushed.id, pushed.version);
     Ok(with_reason(
         StatusCode::CREATED,
         "Created",
         message.into_response(),
     ))
+}
+
+async fn push_inner(s: &AppState, req: Request) -> Result<(crate::registry::Pushed, u64)> {
+    let caller = s.registry.authenticate(api_key(req.headers())).await?;
+    let upload = s.registry.new_upload()?;
+    let file = upload
+        .reopen()
+        .map_err(|e| ApiError(Error::io("open the upload", e)))?;
+    let size = receive(req, file, s.registry.limits().max_package_size).await?;
+    let pushed = s.registry.push(&caller, upload.path()).await?;
+    Ok((pushed, size))
 }
 
 /// `DELETE /api/v2/package/{id}/{version}`: unlist (NuGet.org's delete), 200.

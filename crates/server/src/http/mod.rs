@@ -3,6 +3,7 @@
 
 mod documents;
 mod handlers;
+mod metrics;
 mod router;
 
 use std::future::Future;
@@ -17,6 +18,7 @@ use tokio::net::TcpListener;
 use crate::Error;
 use crate::registry::Registry;
 
+pub use metrics::Metrics;
 pub use router::router;
 
 /// Shared handler state.
@@ -26,6 +28,8 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     /// The public base URL, without a trailing slash.
     pub base: Arc<str>,
+    /// Counters for `/metrics`.
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 impl AppState {
@@ -34,6 +38,7 @@ impl AppState {
         Self {
             registry,
             base: public_url.trim_end_matches('/').into(),
+            metrics: Arc::default(),
         }
     }
 }

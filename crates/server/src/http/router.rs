@@ -17,6 +17,7 @@ pub fn router(state: AppState) -> Router {
         .saturating_add(65 << 20);
     Router::new()
         .route("/health", get(handlers::health))
+        .route("/metrics", get(handlers::metrics))
         .route("/v3/index.json", get(handlers::service_index))
         .route(
             "/api/v2/package",
@@ -42,6 +43,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v3/query", get(handlers::search))
         .route("/v3/autocomplete", get(handlers::autocomplete))
         .fallback(handlers::not_found)
-        .layer(axum::middleware::from_fn(handlers::log_request))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            handlers::log_request,
+        ))
         .with_state(state)
 }
