@@ -140,11 +140,16 @@ pub fn run(args: ServeArgs) -> u8 {
         if !local.ip().is_loopback() {
             tracing::warn!(%local, "listening beyond loopback over plain HTTP: put a TLS proxy in front");
         }
-        let public = cfg
-            .server
-            .public_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{local}"));
+        let public = cfg.server.public_url.clone().unwrap_or_else(|| {
+            if local.ip().is_unspecified() {
+                // 0.0.0.0 / [::] is no address for clients: documents name loopback until
+                // public_url says otherwise.
+                tracing::warn!("listening on all interfaces: set public_url for remote clients");
+                format!("http://127.0.0.1:{}", local.port())
+            } else {
+                format!("http://{local}")
+            }
+        });
         let state = AppState::new(Arc::new(registry), &public);
         out!("signet serve: listening on {local}");
         out!("service index: {}/v3/index.json", public.trim_end_matches('/'));
