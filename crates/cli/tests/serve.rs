@@ -839,3 +839,124 @@ fn organizations_and_owners() {
             .success()
     );
 }
+
+/// A real NuGet client: `nuget.exe` 5.8 under Mono pushes with an API key (201, then 409 and
+/// `-SkipDuplicate`), installs from the v3 feed (registrations + flat container), and deletes
+/// (unlists). Runs when `SIGNET_NUGET_EXE` names nuget.exe (`scripts/test-serve-nuget-exe.sh`
+/// installs Mono and the npm package `nuget-exe`); otherwise it says so and passes.
+#[test]
+fn nuget_exe_pushes_installs_and_deletes() {
+    let Ok(nuget) = std::env::var("SIGNET_NUGET_EXE") else {
+        eprintln!("skipped: SIGNET_NUGET_EXE is not set (scripts/test-serve-nuget-exe.sh)");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let inst = Instance::new(tmp.path());
+    create_user(&inst, "alice");
+    let key = create_key(&inst, "alice", &[]);
+    let server = Server::start(&inst.args());
+    let index = format!("{}/v3/index.json", server.base);
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let run = |args: &[&str]| {
+        let out = Command::new("mono")
+            .arg(&nuget)
+            .args(args)
+            .args(["-NonInteractive", "-Verbosity", "detailed"])
+            .env("HOME", &home)
+            .env("XDG_CONFIG_HOME", home.join(".config"))
+            .current_dir(tmp.path())
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    };
+    let dep = package("Mono.Dep", "1.0.0");
+    let top = PackageBuilder::new("Mono.Top", "1.0.0")
+        .dependency(None, "Mono.Dep", Some("1.0.0"))
+        .file("lib/net48/top.dll", b"top")
+        .build();
+    for (name, bytes) in [
+        ("Mono.Dep.1.0.0.nupkg", &dep),
+        ("Mono.Top.1.0.0.nupkg", &top),
+    ] {
+        let path = tmp.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let (ok, text) = run(&[
+            "push",
+            path.to_str().unwrap(),
+            "-Source",
+            &index,
+            "-ApiKey",
+            &key,
+        ]);
+        assert!(ok, "{text}");
+    }
+    let dup = tmp.path().join("Mono.Top.1.0.0.nupkg");
+    let (ok, text) = run(&[
+        "push",
+        dup.to_str().unwrap(),
+        "-Source",
+        &index,
+        "-ApiKey",
+        &key,
+    ]);
+    assert!(!ok);
+    assert!(
+        text.contains("409") && text.contains("already exists"),
+        "{text}"
+    );
+    let (ok, text) = run(&[
+        "push",
+        dup.to_str().unwrap(),
+        "-Source",
+        &index,
+        "-ApiKey",
+        &key,
+        "-SkipDuplicate",
+    ]);
+    assert!(ok, "{text}");
+    let (ok, text) = run(&[
+        "push",
+        dup.to_str().unwrap(),
+        "-Source",
+        &index,
+        "-ApiKey",
+        "signet_wrong",
+    ]);
+    assert!(!ok && text.contains("401"), "{text}");
+
+    let out_dir = tmp.path().join("installed");
+    let (ok, text) = run(&[
+        "install",
+        "Mono.Top",
+        "-Source",
+        &index,
+        "-OutputDirectory",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert!(ok, "{text}");
+    assert!(
+        out_dir
+            .join("Mono.Top.1.0.0/Mono.Top.1.0.0.nupkg")
+            .is_file(),
+        "{text}"
+    );
+    assert!(
+        out_dir
+            .join("Mono.Dep.1.0.0/Mono.Dep.1.0.0.nupkg")
+            .is_file(),
+        "{text}"
+    );
+
+    let (ok, text) = run(&[
+        "delete", "Mono.Top", "1.0.0", "-Source", &index, "-ApiKey", &key,
+    ]);
+    assert!(ok, "{text}");
+    let reg = server.json("/v3/registration/mono.top/index.json");
+    assert_eq!(reg["items"][0]["items"][0]["catalogEntry"]["listed"], false);
+}
