@@ -4,7 +4,9 @@
 //! `signet install` as a real client of the server.
 //!
 //! SQLite by default; with `SIGNET_TEST_POSTGRES=postgres://USER@127.0.0.1:PORT` (a throwaway
-//! cluster: `scripts/test-serve-postgres.sh`) every test gets its own PostgreSQL database.
+//! cluster: `scripts/test-serve-postgres.sh`) every test gets its own PostgreSQL database; with
+//! `SIGNET_TEST_S3=http://127.0.0.1:PORT` (an S3 endpoint such as moto:
+//! `scripts/test-serve-s3.sh`) its own bucket instead of a blob directory.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -203,6 +205,8 @@ struct Instance {
     dir: PathBuf,
     data: PathBuf,
     database: Option<String>,
+    /// (endpoint, bucket)
+    s3: Option<(String, String)>,
 }
 
 impl Instance {
@@ -227,10 +231,26 @@ impl Instance {
             assert!(out.status.success(), "{out:?}");
             format!("{base}/{name}")
         });
+        let s3 = std::env::var("SIGNET_TEST_S3").ok().map(|endpoint| {
+            static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+            let bucket = format!(
+                "signet-{}-{}",
+                std::process::id(),
+                NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            );
+            let addr = endpoint
+                .strip_prefix("http://")
+                .unwrap()
+                .trim_end_matches('/');
+            let r = request(addr, "PUT", &format!("/{bucket}"), &[], None);
+            assert_eq!(r.status, 200, "create bucket: {r:?}");
+            (endpoint, bucket)
+        });
         Instance {
             dir: dir.to_path_buf(),
             data: dir.join("data"),
             database,
+            s3,
         }
     }
 
@@ -244,9 +264,32 @@ impl Instance {
         if let Some(url) = &self.database {
             text.push_str(&format!("[database]\nurl = \"{url}\"\n"));
         }
+        if let Some((endpoint, bucket)) = &self.s3 {
+            text.push_str(&format!(
+                "[storage]\nkind = \"s3\"\nbucket = \"{bucket}\"\nendpoint = \"{endpoint}\"\n\
+                 region = \"us-east-1\"\naccess_key_id = \"test\"\nsecret_access_key = \"test\"\n\
+                 allow_http = true\n"
+            ));
+        }
         text.push_str(&format!("[limits]\n{limits}\n"));
         std::fs::write(&path, text).unwrap();
         path
+    }
+
+    /// How many package files the blob store holds.
+    fn blob_count(&self) -> usize {
+        match &self.s3 {
+            None => files_under(&self.data.join("blobs")).len(),
+            Some((endpoint, bucket)) => {
+                let addr = endpoint
+                    .strip_prefix("http://")
+                    .unwrap()
+                    .trim_end_matches('/');
+                let r = request(addr, "GET", &format!("/{bucket}?list-type=2"), &[], None);
+                assert_eq!(r.status, 200, "{r:?}");
+                String::from_utf8_lossy(&r.body).matches("<Key>").count()
+            }
+        }
     }
 
     fn args(&self) -> Vec<String> {
@@ -606,7 +649,6 @@ fn api_key_scopes_globs_ownership_and_expiry() {
 fn concurrent_pushes_of_one_version_give_one_201_and_one_409() {
     let tmp = tempfile::tempdir().unwrap();
     let inst = Instance::new(tmp.path());
-    let data = inst.data.clone();
     create_user(&inst, "alice");
     let key = create_key(&inst, "alice", &[]);
     let server = Server::start(&inst.args());
@@ -632,7 +674,7 @@ fn concurrent_pushes_of_one_version_give_one_201_and_one_409() {
         assert_eq!(flat["versions"], serde_json::json!(["1.0.0"]));
     }
     // The loser's blob was removed: one file per version.
-    assert_eq!(files_under(&data.join("blobs")).len(), 8);
+    assert_eq!(inst.blob_count(), 8);
 }
 
 #[test]
@@ -693,7 +735,7 @@ fn kill_9_mid_push_leaves_nothing_visible() {
     assert_eq!(server.get("/v3-flatcontainer/crash.big/index.json").0, 404);
     assert_eq!(server.get("/v3/registration/crash.big/index.json").0, 404);
     assert_eq!(server.json("/v3/query?q=crash")["totalHits"], 0);
-    assert!(files_under(&data.join("blobs")).is_empty());
+    assert_eq!(inst.blob_count(), 0);
     assert!(files_under(&uploads).is_empty());
     let r = server.push(Some(&key), &nupkg);
     assert_eq!(r.status, 201, "{r:?}");

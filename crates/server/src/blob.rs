@@ -182,3 +182,152 @@ impl BlobStore for FileSystemStore {
         })
     }
 }
+
+/// Blobs in an S3 bucket (object_store). A PUT, or a completed multipart upload for large
+/// files, makes an object readable whole, which is all the push needs.
+#[derive(Debug)]
+pub struct S3Store {
+    store: object_store::aws::AmazonS3,
+}
+
+/// Files up to this size are sent in one PUT; larger ones in a multipart upload.
+const S3_SINGLE_PUT_MAX: u64 = 16 << 20;
+
+fn s3_error(context: &str, e: object_store::Error) -> Error {
+    Error::io(context, std::io::Error::other(e.to_string()))
+}
+
+impl S3Store {
+    /// A store for `bucket`. `endpoint` is for S3-compatible services (None: AWS); credentials
+    /// and region may also come from the usual `AWS_*` environment variables.
+    pub fn new(
+        bucket: &str,
+        endpoint: Option<&str>,
+        region: Option<&str>,
+        access_key_id: Option<&str>,
+        secret_access_key: Option<&str>,
+        allow_http: bool,
+    ) -> Result<Self, Error> {
+        let mut b = object_store::aws::AmazonS3Builder::from_env()
+            .with_bucket_name(bucket)
+            .with_allow_http(allow_http);
+        if let Some(e) = endpoint {
+            b = b.with_endpoint(e);
+        }
+        if let Some(r) = region {
+            b = b.with_region(r);
+        }
+        if let Some(k) = access_key_id {
+            b = b.with_access_key_id(k);
+        }
+        if let Some(k) = secret_access_key {
+            b = b.with_secret_access_key(k);
+        }
+        let store = b
+            .build()
+            .map_err(|e| Error::Config(format!("S3 storage: {e}")))?;
+        Ok(Self { store })
+    }
+}
+
+impl BlobStore for S3Store {
+    fn put_file<'a>(&'a self, key: &'a str, local: &'a Path) -> BoxFuture<'a, Result<(), Error>> {
+        use object_store::ObjectStoreExt as _;
+        use tokio::io::AsyncReadExt as _;
+        Box::pin(async move {
+            let path = object_store::path::Path::from(key);
+            let mut file = tokio::fs::File::open(local)
+                .await
+                .map_err(|e| Error::io("open the upload", e))?;
+            let len = file
+                .metadata()
+                .await
+                .map_err(|e| Error::io("stat the upload", e))?
+                .len();
+            if len <= S3_SINGLE_PUT_MAX {
+                let mut buf = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+                file.read_to_end(&mut buf)
+                    .await
+                    .map_err(|e| Error::io("read the upload", e))?;
+                self.store
+                    .put(&path, object_store::PutPayload::from(buf))
+                    .await
+                    .map_err(|e| s3_error("store a blob", e))?;
+                return Ok(());
+            }
+            let upload = self
+                .store
+                .put_multipart(&path)
+                .await
+                .map_err(|e| s3_error("start a multipart upload", e))?;
+            let mut writer = object_store::WriteMultipart::new(upload);
+            let mut buf = vec![0u8; 8 << 20];
+            loop {
+                let n = file
+                    .read(&mut buf)
+                    .await
+                    .map_err(|e| Error::io("read the upload", e))?;
+                let Some(chunk) = buf.get(..n).filter(|c| !c.is_empty()) else {
+                    break;
+                };
+                writer
+                    .wait_for_capacity(4)
+                    .await
+                    .map_err(|e| s3_error("upload a part", e))?;
+                writer.write(chunk);
+            }
+            writer
+                .finish()
+                .await
+                .map_err(|e| s3_error("complete a multipart upload", e))?;
+            Ok(())
+        })
+    }
+
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<BlobBody>, Error>> {
+        use object_store::ObjectStoreExt as _;
+        Box::pin(async move {
+            let path = object_store::path::Path::from(key);
+            match self.store.get(&path).await {
+                Ok(r) => {
+                    let bytes = r.bytes().await.map_err(|e| s3_error("read a blob", e))?;
+                    Ok(Some(BlobBody::Bytes(bytes)))
+                }
+                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(s3_error("read a blob", e)),
+            }
+        })
+    }
+
+    fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), Error>> {
+        use object_store::ObjectStoreExt as _;
+        Box::pin(async move {
+            match self
+                .store
+                .delete(&object_store::path::Path::from(key))
+                .await
+            {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                Err(e) => Err(s3_error("delete a blob", e)),
+            }
+        })
+    }
+
+    fn list<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<(String, UtcTime)>, Error>> {
+        use futures_util::StreamExt as _;
+        use object_store::ObjectStore as _;
+        Box::pin(async move {
+            let prefix = object_store::path::Path::from(prefix);
+            let mut stream = self.store.list(Some(&prefix));
+            let mut out = Vec::new();
+            while let Some(meta) = stream.next().await {
+                let meta = meta.map_err(|e| s3_error("list blobs", e))?;
+                out.push((
+                    meta.location.to_string(),
+                    UtcTime::from_unix_micros(meta.last_modified.timestamp_micros()),
+                ));
+            }
+            Ok(out)
+        })
+    }
+}

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use signet_nupkg::Limits;
 
 use crate::Error;
-use crate::blob::FileSystemStore;
+use crate::blob::{BlobStore, FileSystemStore, S3Store};
 use crate::clock::{SystemClock, SystemRandom};
 use crate::db::Db;
 use crate::registry::Registry;
@@ -66,8 +66,20 @@ pub struct DatabaseConfig {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StorageConfig {
-    /// `filesystem` (the only kind today).
+    /// `filesystem` (default) or `s3`.
     pub kind: Option<String>,
+    /// S3: the bucket.
+    pub bucket: Option<String>,
+    /// S3: the endpoint of an S3-compatible service (default: AWS).
+    pub endpoint: Option<String>,
+    /// S3: the region.
+    pub region: Option<String>,
+    /// S3: the access key id (or `AWS_ACCESS_KEY_ID`).
+    pub access_key_id: Option<String>,
+    /// S3: the secret access key (or `AWS_SECRET_ACCESS_KEY`).
+    pub secret_access_key: Option<String>,
+    /// S3: allow a plain-http endpoint (tests, a local gateway).
+    pub allow_http: Option<bool>,
     /// Directory of package files (default `<data_dir>/blobs`).
     pub path: Option<PathBuf>,
     /// Directory of uploads in flight (default `<data_dir>/uploads`; same filesystem as `path`).
@@ -159,28 +171,41 @@ impl Config {
         let data = self.data_dir();
         std::fs::create_dir_all(&data)
             .map_err(|e| Error::io(format!("create {}", data.display()), e))?;
-        match self.storage.kind.as_deref() {
-            None | Some("filesystem") => {}
+        let blobs: Arc<dyn BlobStore> = match self.storage.kind.as_deref() {
+            None | Some("filesystem") => Arc::new(FileSystemStore::new(
+                self.storage
+                    .path
+                    .clone()
+                    .unwrap_or_else(|| data.join("blobs")),
+            )?),
+            Some("s3") => {
+                let st = &self.storage;
+                let bucket = st.bucket.as_deref().ok_or_else(|| {
+                    Error::Config("[storage] kind = \"s3\" needs a bucket".into())
+                })?;
+                Arc::new(S3Store::new(
+                    bucket,
+                    st.endpoint.as_deref(),
+                    st.region.as_deref(),
+                    st.access_key_id.as_deref(),
+                    st.secret_access_key.as_deref(),
+                    st.allow_http.unwrap_or(false),
+                )?)
+            }
             Some(other) => {
                 return Err(Error::Config(format!(
-                    "unsupported storage kind {other:?} (supported: filesystem)"
+                    "unsupported storage kind {other:?} (supported: filesystem, s3)"
                 )));
             }
-        }
+        };
         let db = Db::connect(
             &self.database_url(),
             self.database.max_connections.unwrap_or(8),
         )
         .await?;
-        let blobs = FileSystemStore::new(
-            self.storage
-                .path
-                .clone()
-                .unwrap_or_else(|| data.join("blobs")),
-        )?;
         Registry::new(
             db,
-            Arc::new(blobs),
+            blobs,
             Arc::new(SystemClock),
             Arc::new(SystemRandom),
             self.package_limits(),

@@ -19,7 +19,7 @@ pub use auth::{
     API_KEY_PREFIX, IdGlob, NewApiKey, Scope, Scopes, generate_api_key, hash_api_key,
     hash_password, verify_password,
 };
-pub use blob::{BlobBody, BlobStore, BoxFuture, FileSystemStore};
+pub use blob::{BlobBody, BlobStore, BoxFuture, FileSystemStore, S3Store};
 pub use clock::{Clock, Random, SystemClock, SystemRandom};
 pub use config::{
     Config, DEFAULT_LISTEN, DatabaseConfig, LimitsConfig, ServerConfig, StorageConfig,
