@@ -6,7 +6,8 @@
 #                                    it with FUZZ_SECONDS=5: see "CI smoke" in fuzz/README.md)
 #   scripts/fuzz.sh long [SECONDS]   run each target SECONDS (default 600) s, going on past
 #                                    crashes (-fork=1, one worker), and print a table of
-#                                    libFuzzer's final figures (runs, cov, ft, corpus, exec/s)
+#                                    libFuzzer's final figures (runs, cov, ft, corpus; exec/s
+#                                    averaged over the run)
 #   scripts/fuzz.sh run TARGET [SECONDS]   one target (default 60 s)
 #   scripts/fuzz.sh build | corpus | list
 #
@@ -280,6 +281,12 @@ run_target() {
     ft="$(field ft "$line")"
     corp="$(field corp "$line")"
     execs="$(field exec/s "$line")"
+    if [ "$mode" = keep-going ]; then
+        # The status line's exec/s is the last worker job's; report the run's average instead.
+        local took
+        took="$(sed -n 's/.* time: \([0-9]*\)s.*/\1/p' <<<"$line")"
+        if [ -n "$runs" ] && [ -n "$took" ] && [ "$took" -gt 0 ]; then execs=$((runs / took)); fi
+    fi
     # Crash, timeout and out-of-memory inputs alike, each written once (named by its SHA-1).
     crashes="$(find "$FUZZ/artifacts/$t" -type f -newer "$stamp" | wc -l)"
     if [ "$rc" -ne 0 ] || [ "$crashes" -ne 0 ]; then

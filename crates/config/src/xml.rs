@@ -231,16 +231,29 @@ fn push_text(stack: &mut [Element], s: String) {
     }
 }
 
+/// quick-xml's reader takes any bytes up to whitespace, `/` or `>` as a name; refuse what
+/// `write` could not give back as one name (found by the `config` fuzz target: `<a"b/>`).
+fn checked_name(raw: &[u8]) -> Result<String, String> {
+    let name = String::from_utf8_lossy(raw).into_owned();
+    if name.is_empty()
+        || name
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "\"'<>=/&".contains(c))
+    {
+        return Err(format!("invalid name {name:?}"));
+    }
+    Ok(name)
+}
+
 fn element_of(e: &BytesStart<'_>) -> Result<Element, String> {
-    let mut el = Element::new(&String::from_utf8_lossy(e.name().as_ref()));
+    let mut el = Element::new(&checked_name(e.name().as_ref())?);
     for a in e.attributes() {
         let a = a.map_err(|err| format!("invalid attribute: {err}"))?;
         let v = a
             .unescape_value()
             .map_err(|err| format!("invalid attribute: {err}"))?
             .to_string();
-        el.attributes
-            .push((String::from_utf8_lossy(a.key.as_ref()).to_string(), v));
+        el.attributes.push((checked_name(a.key.as_ref())?, v));
     }
     Ok(el)
 }
@@ -302,5 +315,8 @@ mod tests {
         assert!(parse(&deep).unwrap_err().contains("nested"));
         assert!(parse("<a></b>").is_err());
         assert!(parse("<a/><b/>").is_err());
+        // Names `write` could not give back.
+        assert!(parse("<a\"b/>").is_err());
+        assert!(parse("<a x\"=\"1\"/>").is_err());
     }
 }
