@@ -154,7 +154,8 @@ pub fn run(tools: &Tools, count: usize, runs: usize, scratch: &Path) -> Result<(
             .arg(&certs.root_pem)
             .arg("--trust-roots-only")
             .env("NUGET_CERT_REVOCATION_MODE", "offline")
-            .env("HOME", &dir);
+            .env("HOME", &dir)
+            .env("XDG_CACHE_HOME", dir.join(".cache"));
         for e in extra {
             c = c.arg(e);
         }
@@ -178,7 +179,8 @@ pub fn run(tools: &Tools, count: usize, runs: usize, scratch: &Path) -> Result<(
         })
         .collect();
     for _ in 0..runs {
-        let _ = std::fs::remove_file(packages.join(".signet-audit.json"));
+        // The audit cache lives under $HOME/.cache (HOME is `dir` for these runs).
+        let _ = std::fs::remove_dir_all(dir.join(".cache"));
         cold.push(audit(&[]).time()?);
         warm.push(audit(&[]).time()?);
         let mut c = Cmd::new("sha256sum");

@@ -301,7 +301,11 @@ fn audit(
         options,
         policy,
         threads,
-        use_cache: !args.no_cache,
+        cache_file: if args.no_cache {
+            None
+        } else {
+            audit_cache_dir().map(|d| signet_install::audit_cache_file(&d, dir))
+        },
     };
     let started = std::time::Instant::now();
     let result = signet_install::audit(dir, &opts, &|done, total| {
@@ -362,4 +366,14 @@ fn audit(
     } else {
         EXIT_FAILED
     }
+}
+
+/// The per-user cache directory for audits: `$XDG_CACHE_HOME/signet/audit`, else
+/// `~/.cache/signet/audit`.
+fn audit_cache_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("signet").join("audit"))
 }

@@ -474,6 +474,15 @@ fn install_from_a_v3_feed_then_audit_the_packages_folder() {
     assert!(!out.contains("NU3027"), "timestamped: {out}");
     let out = ok(&audit(&[]));
     assert!(out.contains("0 verified, 3 unchanged"), "{out}");
+    // The cache is the user's, not a file in the audited folder anyone could write verdicts into.
+    let in_folder: Vec<_> = std::fs::read_dir(&packages)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    assert!(
+        in_folder.iter().all(|n| !n.contains("audit")),
+        "{in_folder:?}"
+    );
     // A package changed on disk is verified again, and refused.
     let nupkg = packages.join("leaf/1.0.0/leaf.1.0.0.nupkg");
     std::fs::write(&nupkg, &leaf).unwrap();

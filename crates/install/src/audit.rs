@@ -12,8 +12,17 @@ use signet_trust::{ClientPolicy, Issue, TrustStore, VerifyOptions, decide, verif
 
 use crate::Error;
 
-/// The audit cache, inside the audited folder.
-pub const AUDIT_CACHE: &str = ".signet-audit.json";
+/// Where the audit cache of `folder` lives inside `cache_dir` (a per-user directory, never
+/// the audited folder: whoever can write the folder could otherwise also write verdicts for
+/// the packages they changed). One file per folder, named by the SHA-256 of its path.
+pub fn audit_cache_file(cache_dir: &Path, folder: &Path) -> PathBuf {
+    let folder = folder
+        .canonicalize()
+        .unwrap_or_else(|_| folder.to_path_buf());
+    let digest = signet_common::HashAlgorithm::Sha256.digest(folder.to_string_lossy().as_bytes());
+    let name: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    cache_dir.join(format!("{name}.json"))
+}
 
 /// How to audit.
 pub struct AuditOptions<'a> {
@@ -25,8 +34,9 @@ pub struct AuditOptions<'a> {
     pub policy: ClientPolicy,
     /// Worker threads (at least 1).
     pub threads: usize,
-    /// Use and update the cache (`false`: verify everything, write nothing).
-    pub use_cache: bool,
+    /// The cache file to use and update ([`audit_cache_file`]); `None`: verify everything,
+    /// write nothing.
+    pub cache_file: Option<PathBuf>,
 }
 
 /// One audited package.
@@ -93,16 +103,13 @@ pub fn audit(
     collect(dir, dir, &mut files, 0)?;
     files.sort();
     let roots = opts.store.fingerprint();
-    let cache_path = dir.join(AUDIT_CACHE);
-    let old: CacheFile = if opts.use_cache {
-        std::fs::read(&cache_path)
-            .ok()
-            .and_then(|b| serde_json::from_slice::<CacheFile>(&b).ok())
-            .filter(|c| c.trust_roots == roots && c.policy == opts.policy.name())
-            .unwrap_or_default()
-    } else {
-        CacheFile::default()
-    };
+    let old: CacheFile = opts
+        .cache_file
+        .as_deref()
+        .and_then(read_cache)
+        .and_then(|b| serde_json::from_slice::<CacheFile>(&b).ok())
+        .filter(|c| c.trust_roots == roots && c.policy == opts.policy.name())
+        .unwrap_or_default();
     let total = files.len();
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
@@ -151,17 +158,32 @@ pub fn audit(
     }
     // Rewrite the cache only when it says something new (an unchanged re-run writes nothing).
     let unchanged = summary.verified == 0 && new_cache.entries.len() == old.entries.len();
-    if opts.use_cache
+    if let Some(cache_path) = &opts.cache_file
         && !unchanged
+        && let Some(cache_dir) = cache_path.parent()
+        && std::fs::create_dir_all(cache_dir).is_ok()
         && let Ok(bytes) = serde_json::to_vec(&new_cache)
-        && let Ok(mut tmp) = tempfile::NamedTempFile::new_in(dir)
+        && let Ok(mut tmp) = tempfile::NamedTempFile::new_in(cache_dir)
     {
         // Best effort: a cache that cannot be written only costs time next run.
         if std::io::Write::write_all(&mut tmp, &bytes).is_ok() {
-            let _ = tmp.persist(&cache_path);
+            let _ = tmp.persist(cache_path);
         }
     }
     Ok((entries, summary))
+}
+
+/// Largest audit cache read (about 250 bytes an entry: far more than any packages folder needs).
+const MAX_CACHE_SIZE: u64 = 64 * 1024 * 1024;
+
+/// The cache file's bytes, unless it is missing, unreadable or larger than [`MAX_CACHE_SIZE`]
+/// (the folder may be writable by others; a cache is only ever a shortcut).
+fn read_cache(path: &Path) -> Option<Vec<u8>> {
+    use std::io::Read as _;
+    let file = File::open(path).ok()?;
+    let mut bytes = Vec::new();
+    file.take(MAX_CACHE_SIZE + 1).read_to_end(&mut bytes).ok()?;
+    (bytes.len() as u64 <= MAX_CACHE_SIZE).then_some(bytes)
 }
 
 /// An audited package and its new cache entry.

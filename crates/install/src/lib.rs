@@ -12,7 +12,7 @@ mod audit;
 mod error;
 mod install;
 
-pub use audit::{AuditEntry, AuditOptions, AuditSummary, audit};
+pub use audit::{AuditEntry, AuditOptions, AuditSummary, audit, audit_cache_file};
 pub use error::Error;
 pub use install::{
     ConfiguredSource, Event, InstallRequest, Installed, RECEIPT_FILE, TrustContext,

@@ -14,7 +14,8 @@ fn empty_dir() -> &'static Path {
 /// Points the nuget.config hierarchy of `cmd` at an empty directory: `HOME` (user config,
 /// default packages folder), `NUGET_COMMON_APPLICATION_DATA` (machine-wide configs) and the
 /// working directory (the walk up for `nuget.config`), and clears the variables that change
-/// verdicts (`SIGNET_TRUST_ROOTS`, `SIGNET_REVOCATION_CACHE`, `NUGET_PACKAGES`).
+/// verdicts (`SIGNET_TRUST_ROOTS`, `SIGNET_REVOCATION_CACHE`, `NUGET_PACKAGES`) or move caches
+/// (`XDG_CACHE_HOME`: the audit cache then lives under the empty `HOME`).
 pub fn isolate_config(cmd: &mut Command) -> &mut Command {
     let dir = empty_dir();
     cmd.env("HOME", dir)
@@ -22,5 +23,6 @@ pub fn isolate_config(cmd: &mut Command) -> &mut Command {
         .env_remove("SIGNET_TRUST_ROOTS")
         .env_remove("SIGNET_REVOCATION_CACHE")
         .env_remove("NUGET_PACKAGES")
+        .env_remove("XDG_CACHE_HOME")
         .current_dir(dir)
 }
