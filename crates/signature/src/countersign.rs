@@ -90,32 +90,17 @@ pub fn add_repository_countersignature(
 /// Returns the new bytes and whether anything was removed. Certificates stay in the
 /// SignedData: another signer may use them, and unused ones are harmless.
 pub fn remove_repository_countersignature(signature: &[u8]) -> Result<(Vec<u8>, bool), Error> {
-    let limits = Limits::default();
     let mut removed = false;
     let out = rewrite_signed_data(signature, &[], |primary_signer| {
         edit_unsigned(primary_signer, |attrs| {
-            let mut kept = Vec::with_capacity(attrs.len());
-            for attr in attrs {
-                let (oid, values) = split_attribute(&attr)?;
-                if oid != oids::COUNTERSIGNATURE.as_bytes() {
-                    kept.push(attr);
-                    continue;
+            edit_countersignatures(attrs, |raw, info| {
+                if signature_type(info)? == SignatureType::Repository {
+                    removed = true;
+                    Ok(None)
+                } else {
+                    Ok(Some(raw.raw.to_vec()))
                 }
-                let mut others = Vec::new();
-                for v in values {
-                    let info =
-                        SignerInfo::parse(Reader::new(v).next("countersignature")?, &limits)?;
-                    if signature_type(&info)? == SignatureType::Repository {
-                        removed = true;
-                    } else {
-                        others.push(v.to_vec());
-                    }
-                }
-                if !others.is_empty() {
-                    kept.push(unsigned_attribute(&oids::COUNTERSIGNATURE, others));
-                }
-            }
-            Ok(kept)
+            })
         })
     })?;
     Ok((out, removed))
@@ -124,41 +109,57 @@ pub fn remove_repository_countersignature(signature: &[u8]) -> Result<(Vec<u8>, 
 /// Attaches `token` (a DER TimeStampToken ContentInfo whose imprint covers the
 /// countersignature's signature value) to the repository countersignature (spec §3.6/§3.7).
 pub fn add_countersignature_timestamp(signature: &[u8], token: &[u8]) -> Result<Vec<u8>, Error> {
-    let limits = Limits::default();
     let mut found = false;
     let out = rewrite_signed_data(signature, &[], |primary_signer| {
         edit_unsigned(primary_signer, |attrs| {
-            let mut out = Vec::with_capacity(attrs.len());
-            for attr in attrs {
-                let (oid, values) = split_attribute(&attr)?;
-                if oid != oids::COUNTERSIGNATURE.as_bytes() {
-                    out.push(attr);
-                    continue;
+            edit_countersignatures(attrs, |raw, info| {
+                if found || signature_type(info)? != SignatureType::Repository {
+                    return Ok(Some(raw.raw.to_vec()));
                 }
-                let mut new_values = Vec::new();
-                for v in values {
-                    let t = Reader::new(v).next("countersignature")?;
-                    let info = SignerInfo::parse(t, &limits)?;
-                    if !found && signature_type(&info)? == SignatureType::Repository {
-                        found = true;
-                        let ts = unsigned_attribute(&oids::TIMESTAMP_TOKEN, vec![token.to_vec()]);
-                        new_values.push(edit_unsigned(t, |mut a| {
-                            a.push(ts);
-                            Ok(a)
-                        })?);
-                    } else {
-                        new_values.push(v.to_vec());
-                    }
-                }
-                out.push(unsigned_attribute(&oids::COUNTERSIGNATURE, new_values));
-            }
-            Ok(out)
+                found = true;
+                let ts = unsigned_attribute(&oids::TIMESTAMP_TOKEN, vec![token.to_vec()]);
+                edit_unsigned(raw, |mut a| {
+                    a.push(ts);
+                    Ok(a)
+                })
+                .map(Some)
+            })
         })
     })?;
     if !found {
         return Err(Error::Invalid(
             "the signature has no repository countersignature to timestamp".into(),
         ));
+    }
+    Ok(out)
+}
+
+/// Unsigned attributes with each countersignature value replaced by `edit(value, parsed)`
+/// (`None` drops it); a countersignature attribute left without values is dropped, every other
+/// attribute is kept as it was.
+fn edit_countersignatures(
+    attrs: Vec<Vec<u8>>,
+    mut edit: impl FnMut(Tlv<'_>, &SignerInfo) -> Result<Option<Vec<u8>>, Error>,
+) -> Result<Vec<Vec<u8>>, Error> {
+    let limits = Limits::default();
+    let mut out = Vec::with_capacity(attrs.len());
+    for attr in attrs {
+        let (oid, values) = split_attribute(&attr)?;
+        if oid != oids::COUNTERSIGNATURE.as_bytes() {
+            out.push(attr);
+            continue;
+        }
+        let mut kept = Vec::new();
+        for v in values {
+            let t = Reader::new(v).next("countersignature")?;
+            let info = SignerInfo::parse(t, &limits)?;
+            if let Some(new) = edit(t, &info)? {
+                kept.push(new);
+            }
+        }
+        if !kept.is_empty() {
+            out.push(unsigned_attribute(&oids::COUNTERSIGNATURE, kept));
+        }
     }
     Ok(out)
 }
