@@ -75,7 +75,8 @@ const SCHEMA: &[&str] = &[
 /// The database handle.
 #[derive(Clone, Debug)]
 pub struct Db {
-    pool: AnyPool,
+    // Crate-visible so that each feature module keeps its own `impl Db` (queries) beside it.
+    pub(crate) pool: AnyPool,
 }
 
 /// An API key row, looked up by digest.
