@@ -100,6 +100,87 @@ enum AdminCommand {
         /// Account name.
         account: String,
     },
+    /// Register a code-signing certificate (DER .cer, or PEM with its chain) on an account:
+    /// from then on the account's packages must be signed with one of its certificates.
+    RegisterCertificate {
+        /// User or organization.
+        account: String,
+        /// The certificate file.
+        file: PathBuf,
+    },
+    /// List an account's registered certificates with their status.
+    ListCertificates {
+        /// User or organization.
+        account: String,
+    },
+    /// Delete a registration: removed if no package was signed with it, else deactivated.
+    DeleteCertificate {
+        /// User or organization.
+        account: String,
+        /// SHA-256 fingerprint (hex).
+        fingerprint: String,
+    },
+    /// Set a package's required signer (the owner whose certificates it must be signed with;
+    /// an owner without certificates means "unsigned only"); no account: any owner.
+    SetRequiredSigner {
+        /// Package id.
+        package: String,
+        /// Account name (omit for any owner).
+        account: Option<String>,
+    },
+    /// Require (or stop requiring) every package of an account to be author-signed.
+    SetRequireSigned {
+        /// User or organization.
+        account: String,
+        /// on or off.
+        #[arg(value_parser = ["on", "off"])]
+        state: String,
+    },
+    /// Repository-sign every stored package that lacks the current repository signature
+    /// (after enabling signing or rotating the certificate); resumable and idempotent.
+    Backfill {
+        /// Packages signed at once.
+        #[arg(long, default_value_t = 4)]
+        parallel: usize,
+    },
+    /// Recheck the revocation status of every known signer certificate now.
+    RecheckCertificates,
+}
+
+/// Opens the registry with the configured signing setup (trust roots, repository signer).
+async fn open_signing_registry(
+    cfg: &signet_server::Config,
+) -> Result<Registry, signet_server::Error> {
+    let public = match &cfg.server.public_url {
+        Some(u) => u.clone(),
+        None => format!("http://{}", cfg.listen()?),
+    };
+    let setup = cfg.signing_setup(&public, std::sync::Arc::new(signet_server::SystemClock))?;
+    cfg.open_registry().await?.with_signing(setup).await
+}
+
+/// Like [`with_registry`], with the signing setup.
+fn with_signing_registry<F>(
+    runtime: &tokio::runtime::Runtime,
+    cfg: &signet_server::Config,
+    f: F,
+) -> u8
+where
+    F: AsyncFnOnce(&Registry) -> Result<(), signet_server::Error>,
+{
+    let r = runtime.block_on(async {
+        let registry = open_signing_registry(cfg).await?;
+        let r = f(&registry).await;
+        registry.db().close().await;
+        r
+    });
+    match r {
+        Ok(()) => EXIT_OK,
+        Err(e) => {
+            eprintln!("error: {e}");
+            EXIT_FAILED
+        }
+    }
 }
 
 /// Opens the registry, runs `f`, closes the database, prints `done` on success.
@@ -283,6 +364,127 @@ pub fn run(args: AdminArgs) -> u8 {
                 Ok(())
             })
         }
+        AdminCommand::RegisterCertificate { account, file } => {
+            let bytes = match std::fs::read(&file) {
+                Ok(b) => b,
+                Err(e) => {
+                    eprintln!("error: cannot read {}: {e}", file.display());
+                    return EXIT_USAGE;
+                }
+            };
+            let name = file
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            with_signing_registry(&runtime, &cfg, async |r| {
+                let c = r.register_certificate(&account, &name, &bytes).await?;
+                out!("registered {} on {account}", c.fingerprint);
+                out!("  subject: {}", c.subject);
+                out!("  issuer:  {}", c.issuer);
+                out!("  expires: {}", c.expires);
+                for w in &c.warnings {
+                    eprintln!("warning: {w}");
+                }
+                Ok(())
+            })
+        }
+        AdminCommand::ListCertificates { account } => {
+            with_signing_registry(&runtime, &cfg, async |r| {
+                let now = signet_common::UtcTime::now();
+                let time = |t: i64| signet_common::UtcTime::from_unix_micros(t).rfc3339();
+                for c in r.certificates(&account).await? {
+                    let status = signet_server::signing::CertificateStatus::of(&c, now);
+                    out!(
+                        "{}	{}	expires {}	{} signed version(s)	{}	issuer: {}",
+                        c.fingerprint,
+                        status.as_str(),
+                        time(c.not_after),
+                        c.signed_versions,
+                        c.subject,
+                        c.issuer
+                    );
+                }
+                Ok(())
+            })
+        }
+        AdminCommand::DeleteCertificate {
+            account,
+            fingerprint,
+        } => with_signing_registry(&runtime, &cfg, async |r| {
+            if r.delete_certificate(&account, &fingerprint).await? {
+                out!(
+                    "deactivated {fingerprint} on {account}: packages were signed with it, so it stays listed; pushes signed with it are refused (register it again to re-activate)"
+                );
+            } else {
+                out!("removed {fingerprint} from {account}");
+            }
+            Ok(())
+        }),
+        AdminCommand::SetRequiredSigner { package, account } => {
+            with_signing_registry(&runtime, &cfg, async |r| {
+                r.set_required_signer(&package, account.as_deref()).await?;
+                match &account {
+                    Some(a) => out!("{package}: required signer {a}"),
+                    None => out!("{package}: any owner may sign"),
+                }
+                Ok(())
+            })
+        }
+        AdminCommand::SetRequireSigned { account, state } => {
+            with_signing_registry(&runtime, &cfg, async |r| {
+                r.set_require_signed(&account, state == "on").await?;
+                out!("{account}: require author-signed packages {state}");
+                Ok(())
+            })
+        }
+        AdminCommand::Backfill { parallel } => with_signing_registry(&runtime, &cfg, async |r| {
+            let bar = indicatif::ProgressBar::new(0);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{bar:40} {pos}/{len} packages ({per_sec}, {eta} left)",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            let start = std::time::Instant::now();
+            let done = r
+                .backfill(parallel, &|p| {
+                    bar.set_length(p.total);
+                    bar.set_position(p.signed + p.skipped + p.failed);
+                })
+                .await?;
+            bar.finish_and_clear();
+            let secs = start.elapsed().as_secs_f64();
+            out!(
+                "backfill: {} signed, {} skipped, {} failed of {} in {secs:.1} s ({:.0} packages/s)",
+                done.signed,
+                done.skipped,
+                done.failed,
+                done.total,
+                if secs > 0.0 {
+                    done.signed as f64 / secs
+                } else {
+                    0.0
+                }
+            );
+            if done.failed > 0 {
+                return Err(signet_server::Error::Signing(format!(
+                    "{} package(s) could not be signed (see the log); run backfill again",
+                    done.failed
+                )));
+            }
+            Ok(())
+        }),
+        AdminCommand::RecheckCertificates => with_signing_registry(&runtime, &cfg, async |r| {
+            let s = r.recheck_certificates().await?;
+            out!(
+                "rechecked {} certificate(s): {} newly revoked, {} unknown, {} version(s) flagged",
+                s.checked,
+                s.revoked,
+                s.unknown,
+                s.flagged_versions
+            );
+            Ok(())
+        }),
         AdminCommand::RevokeApiKey { user, id } => with_registry(
             &runtime,
             &cfg,

@@ -31,6 +31,49 @@ pub struct PushArgs {
     /// Allow a plain-http feed on a loopback address (local test servers).
     #[arg(long = "allow-insecure-loopback")]
     allow_insecure_loopback: bool,
+    /// Run every check the server makes on a push (API key, ownership, version, signing
+    /// rules) without publishing: needs a signet server (its validation endpoint).
+    #[arg(long)]
+    dry_run: bool,
+}
+
+/// Prints what the validation endpoint answered for a package that would be accepted.
+fn print_validation(body: &str) {
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(body) else {
+        out!("  {body}");
+        return;
+    };
+    let text = |k: &str| {
+        v.get(k)
+            .and_then(|x| x.as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    out!("  {} {} would be accepted.", text("id"), text("version"));
+    match v.get("signer_fingerprint").and_then(|x| x.as_str()) {
+        Some(fp) => out!("  Author-signed: certificate SHA-256 {fp}"),
+        None => out!("  Unsigned."),
+    }
+    if let Some(fp) = v.get("repository_certificate").and_then(|x| x.as_str()) {
+        let owners: Vec<&str> = v
+            .get("owners")
+            .and_then(|x| x.as_array())
+            .map(|a| a.iter().filter_map(|o| o.as_str()).collect())
+            .unwrap_or_default();
+        out!(
+            "  The server would repository-sign it with certificate SHA-256 {fp} (owners: {}).",
+            owners.join(", ")
+        );
+    }
+    for w in v
+        .get("warnings")
+        .and_then(|x| x.as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|w| w.as_str())
+    {
+        eprintln!("warn : {w}");
+    }
 }
 
 pub fn run(args: PushArgs) -> u8 {
@@ -46,7 +89,11 @@ pub fn run(args: PushArgs) -> u8 {
             return EXIT_FAILED;
         }
     };
-    let url = match signet_feed::publish_url(&args.source, &http) {
+    let url = match if args.dry_run {
+        signet_feed::validation_url(&args.source, &http)
+    } else {
+        signet_feed::publish_url(&args.source, &http)
+    } {
         Ok(u) => u,
         Err(e) => {
             eprintln!("error: {e}");
@@ -65,7 +112,14 @@ pub fn run(args: PushArgs) -> u8 {
             return EXIT_FAILED;
         }
         let boundary = format!("signet-{}", hex::encode(random));
-        out!("Pushing {} to {url}...", package.display());
+        if args.dry_run {
+            out!(
+                "Checking {} against {url} (dry run: nothing is published)...",
+                package.display()
+            );
+        } else {
+            out!("Pushing {} to {url}...", package.display());
+        }
         match signet_feed::push(
             &url,
             &args.api_key,
@@ -78,7 +132,9 @@ pub fn run(args: PushArgs) -> u8 {
                 for w in &r.warnings {
                     eprintln!("warn : {w}");
                 }
-                if r.is_success() {
+                if r.is_success() && args.dry_run {
+                    print_validation(&r.message);
+                } else if r.is_success() {
                     out!("  Created ({}). Your package was pushed.", r.status);
                 } else {
                     eprintln!(

@@ -150,11 +150,55 @@ pub fn run(args: ServeArgs) -> u8 {
                 format!("http://{local}")
             }
         });
+        let setup = cfg
+            .signing_setup(&public, Arc::new(signet_server::SystemClock))
+            .map_err(|e| e.to_string())?;
+        let registry = registry
+            .with_signing(setup)
+            .await
+            .map_err(|e| e.to_string())?;
         let state = AppState::new(Arc::new(registry), &public);
         out!("signet serve: listening on {local}");
         out!("service index: {}/v3/index.json", public.trim_end_matches('/'));
+        match &state.registry.signing().repository {
+            Some(repo) if repo.is_development() => {
+                out!(
+                    "repository signing: DEVELOPMENT certificate {} ({}/{}), timestamps from the embedded development authority — development trust only; configure [signing] for production",
+                    repo.certificate().fingerprint,
+                    cfg.data_dir().display(),
+                    signet_server::signing::DEV_PKI_DIR
+                );
+            }
+            Some(repo) => out!(
+                "repository signing: certificate {}, timestamps from {}",
+                repo.certificate().fingerprint,
+                repo.timestamper()
+            ),
+            None => out!("repository signing: off"),
+        }
         let _ = std::io::stdout().flush();
         let registry = Arc::clone(&state.registry);
+        let interval = cfg.recheck_interval();
+        if interval > 0 {
+            // The periodic revocation recheck of signer certificates (first run at start-up).
+            let recheck = Arc::clone(&registry);
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(interval));
+                loop {
+                    tick.tick().await;
+                    match recheck.recheck_certificates().await {
+                        Ok(s) => tracing::info!(
+                            checked = s.checked,
+                            revoked = s.revoked,
+                            unknown = s.unknown,
+                            flagged = s.flagged_versions,
+                            "certificate recheck"
+                        ),
+                        Err(e) => tracing::warn!(error = %e, "certificate recheck failed"),
+                    }
+                }
+            });
+        }
         let grace = Duration::from_secs(cfg.server.shutdown_grace_seconds.unwrap_or(30));
         signet_server::serve(listener, state, shutdown_signal(), grace)
             .await

@@ -27,7 +27,9 @@ pub use index::{
     MAX_DOCUMENT_SIZE, PACKAGE_BASE_ADDRESS, REPOSITORY_SIGNATURES, RepositoryCertificate,
     RepositorySignatures, Resource, ServiceIndex,
 };
-pub use push::{PACKAGE_PUBLISH, PushResponse, publish_url, push};
+pub use push::{
+    PACKAGE_PUBLISH, PACKAGE_VALIDATION, PushResponse, publish_url, push, validation_url,
+};
 pub use resolve::{Downloaded, MAX_PACKAGES, Request, resolve};
 pub use source::{MAX_PACKAGE_SIZE, Source, V3Source};
 pub use version::{NuGetVersion, VersionRange};

@@ -49,6 +49,30 @@ pub fn publish_url(index_url: &str, http: &dyn Http) -> Result<String, Error> {
         })
 }
 
+/// The resource type of signet's validation endpoint: a push that stores nothing.
+pub const PACKAGE_VALIDATION: &str = "signet/PackageValidation/1.0.0";
+
+/// The validation endpoint from the service index at `index_url` (`signet push --dry-run`):
+/// it takes the same request as a push and runs every check without publishing.
+pub fn validation_url(index_url: &str, http: &dyn Http) -> Result<String, Error> {
+    let json = http
+        .get(index_url, MAX_DOCUMENT_SIZE)?
+        .ok_or_else(|| Error::Protocol {
+            source_url: index_url.to_string(),
+            message: "the service index was not found (404)".into(),
+        })?;
+    let index = ServiceIndex::parse(index_url, &json)?;
+    index
+        .find(&[PACKAGE_VALIDATION])
+        .map(|(u, _)| u.to_string())
+        .ok_or_else(|| Error::Protocol {
+            source_url: index_url.to_string(),
+            message: format!(
+                "the service index has no {PACKAGE_VALIDATION} resource: this feed cannot check a push without publishing it (a signet server can)"
+            ),
+        })
+}
+
 /// PUTs `package` to `publish_url` with `api_key`. The body streams from the file.
 /// `boundary` separates the multipart parts: give a fresh random value (at least 16 random
 /// bytes, hex), which no package will contain.

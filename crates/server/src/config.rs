@@ -10,9 +10,11 @@ use signet_nupkg::Limits;
 
 use crate::Error;
 use crate::blob::{BlobStore, FileSystemStore, S3Store};
-use crate::clock::{SystemClock, SystemRandom};
+use crate::clock::{Clock, SystemClock, SystemRandom};
 use crate::db::Db;
 use crate::registry::Registry;
+use crate::signing::SigningSetup;
+use crate::signing::repository::SigningOptions;
 
 /// The default listen address: loopback only.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:5000";
@@ -35,6 +37,48 @@ pub struct Config {
     /// The `[limits]` table.
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// The `[signing]` table.
+    #[serde(default)]
+    pub signing: SigningConfig,
+}
+
+/// `[signing]`: trust for pushed signatures and the repository signer.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SigningConfig {
+    /// Repository-sign every accepted package (default true).
+    pub repository_signing: Option<bool>,
+    /// The repository certificate: a PKCS#12 file, or a PEM chain (leaf first) with
+    /// `key_path`. Absent: a development PKI under `<data_dir>/dev-pki` and an embedded
+    /// timestamp authority (development trust only).
+    pub certificate_path: Option<PathBuf>,
+    /// PEM/DER private key of the repository certificate.
+    pub key_path: Option<PathBuf>,
+    /// Environment variable holding the PKCS#12 (or encrypted key) password.
+    pub password_env: Option<String>,
+    /// Certificates signed with before a rotation (still announced).
+    #[serde(default)]
+    pub previous_certificates: Vec<PathBuf>,
+    /// RFC 3161 timestamp authority URL (required with `certificate_path`).
+    pub timestamp_url: Option<String>,
+    /// PEM files of roots trusted for pushed signatures and timestamps, beside the bundled
+    /// ones.
+    #[serde(default)]
+    pub trusted_roots: Vec<PathBuf>,
+    /// Trust the bundled code-signing and timestamping roots (default true).
+    pub bundled_roots: Option<bool>,
+    /// `online` (default) or `offline`: revocation checks of pushed signatures and rechecks.
+    pub revocation_mode: Option<String>,
+    /// Seconds between revocation rechecks of known signer certificates (default 86400;
+    /// 0 turns the periodic recheck off).
+    pub recheck_interval_seconds: Option<u64>,
+    /// The service index URL repository signatures name (must be https). Default: the public
+    /// URL's `/v3/index.json`, with `http://` written as `https://` when the server is reached
+    /// over plain http (signatures require https; put a TLS proxy in front for real clients).
+    pub service_index_url: Option<String>,
+    /// Announce `RepositorySignatures` when the public URL is plain http. NuGet clients refuse
+    /// a non-https resource and fail the restore: loopback development only (default false).
+    pub announce_repository_signatures_over_http: Option<bool>,
 }
 
 /// `[server]`.
@@ -121,6 +165,18 @@ impl Config {
         fix(&mut config.data_dir);
         fix(&mut config.storage.path);
         fix(&mut config.storage.upload_path);
+        for p in config
+            .signing
+            .previous_certificates
+            .iter_mut()
+            .chain(config.signing.trusted_roots.iter_mut())
+            .chain(config.signing.certificate_path.iter_mut())
+            .chain(config.signing.key_path.iter_mut())
+        {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
         Ok(config)
     }
 
@@ -164,6 +220,66 @@ impl Config {
             limits.max_entries = v;
         }
         limits
+    }
+
+    /// The signing setup this configuration names, for a server reached at `public_url`.
+    pub fn signing_setup(
+        &self,
+        public_url: &str,
+        clock: Arc<dyn Clock>,
+    ) -> Result<SigningSetup, Error> {
+        let s = &self.signing;
+        let service_index = match &s.service_index_url {
+            Some(url) if signet_signature::is_absolute_https(url) => url.clone(),
+            Some(url) => {
+                return Err(Error::Config(format!(
+                    "[signing] service_index_url must be an absolute https URL, not {url:?}"
+                )));
+            }
+            None => {
+                let index = format!("{}/v3/index.json", public_url.trim_end_matches('/'));
+                match index.strip_prefix("http://") {
+                    Some(rest) => {
+                        tracing::warn!(
+                            "repository signatures must name an https service index: they name https://{rest} (set public_url to the https URL of a TLS proxy, or [signing] service_index_url)"
+                        );
+                        format!("https://{rest}")
+                    }
+                    None => index,
+                }
+            }
+        };
+        let revocation_offline = match s.revocation_mode.as_deref() {
+            None | Some("online") => false,
+            Some("offline") => true,
+            Some(other) => {
+                return Err(Error::Config(format!(
+                    "[signing] revocation_mode must be online or offline, not {other:?}"
+                )));
+            }
+        };
+        let options = SigningOptions {
+            repository_signing: s.repository_signing.unwrap_or(true),
+            certificate_path: s.certificate_path.clone(),
+            key_path: s.key_path.clone(),
+            password_env: s.password_env.clone(),
+            previous_certificates: s.previous_certificates.clone(),
+            timestamp_url: s.timestamp_url.clone(),
+            trusted_roots: s.trusted_roots.clone(),
+            bundled_roots: s.bundled_roots.unwrap_or(true),
+            revocation_offline,
+            announce_over_http: s.announce_repository_signatures_over_http.unwrap_or(false),
+        };
+        let mut setup = SigningSetup::build(&options, &self.data_dir(), clock)?;
+        setup.repository = setup
+            .repository
+            .map(|r| r.with_service_index(&service_index));
+        Ok(setup)
+    }
+
+    /// Seconds between revocation rechecks (0: none).
+    pub fn recheck_interval(&self) -> u64 {
+        self.signing.recheck_interval_seconds.unwrap_or(86_400)
     }
 
     /// Opens the database and storage this configuration names (system clock and RNG).
@@ -227,6 +343,9 @@ mod tests {
         let c = Config::from_toml(Config::EXAMPLE).unwrap();
         assert!(c.server.listen.is_some() && c.database.url.is_some() && c.storage.path.is_some());
         assert!(c.limits.max_package_size.is_some());
+        assert!(
+            c.signing.repository_signing.is_some() && c.signing.recheck_interval_seconds.is_some()
+        );
         assert!(Config::from_toml("bogus = 1").is_err());
     }
 }

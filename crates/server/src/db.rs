@@ -194,6 +194,8 @@ pub struct NewVersion {
     pub pusher: i64,
     /// The account that becomes owner of a new id, and must own an existing one.
     pub owner: i64,
+    /// What the stored bytes are signed with (written in the same transaction).
+    pub signature: Option<crate::signing::VersionSignature>,
 }
 
 /// Which of the two push scopes the key has; the transaction decides which one applies.
@@ -252,7 +254,7 @@ impl Db {
         } else {
             "BLOB"
         };
-        for stmt in SCHEMA {
+        for stmt in SCHEMA.iter().chain(crate::signing::store::SCHEMA) {
             // Only constants are substituted into these statements.
             sqlx::query(sqlx::AssertSqlSafe(stmt.replace("{BLOB}", blob)))
                 .execute(&db.pool)
@@ -617,6 +619,9 @@ impl Db {
             }
             other => other?,
         };
+        if let Some(sig) = &v.signature {
+            crate::signing::store::put_version_signature(&mut tx, v.version_row, sig).await?;
+        }
         tx.commit().await?;
         Ok(())
     }

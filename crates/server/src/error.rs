@@ -53,6 +53,9 @@ pub enum Error {
     /// Password hashing or the random source failed.
     #[error("crypto: {0}")]
     Crypto(String),
+    /// Repository signing failed (the key, the token or the timestamp authority).
+    #[error("{0}")]
+    Signing(String),
 }
 
 impl Error {
@@ -74,6 +77,7 @@ impl Error {
             Self::Conflict(_) => 409,
             Self::TooLarge { .. } => 413,
             Self::Config(_) | Self::Database(_) | Self::Io { .. } | Self::Crypto(_) => 500,
+            Self::Signing(_) => 503,
         }
     }
 

@@ -14,6 +14,7 @@ mod error;
 mod http;
 mod inspect;
 mod registry;
+pub mod signing;
 
 pub use auth::{
     API_KEY_PREFIX, IdGlob, NewApiKey, Scope, Scopes, generate_api_key, hash_api_key,

@@ -15,6 +15,7 @@ use crate::blob::{BlobBody, BlobStore};
 use crate::clock::{Clock, Random, random_hex, random_id};
 use crate::db::{ApiKeyInfo, Db, NewVersion, PushRights, VersionRow};
 use crate::inspect::{PackageInfo, inspect};
+use crate::signing::{PushPolicy, PushValidation, SigningSetup, Validated};
 
 /// Most (id, version) → blob key entries remembered for downloads.
 const BLOB_CACHE_MAX: usize = 100_000;
@@ -31,6 +32,9 @@ struct BlobMemory {
     bytes: usize,
     files: HashMap<String, bytes::Bytes>,
 }
+
+/// How long a download remembers a version's blob key (a backfill elsewhere may change it).
+const BLOB_KEY_TTL_MICROS: i64 = 60 * 1_000_000;
 
 /// Microseconds in a day.
 const DAY_MICROS: i64 = 86_400 * 1_000_000;
@@ -111,6 +115,8 @@ pub struct Pushed {
     pub id: String,
     /// Normalised version.
     pub version: String,
+    /// Warnings for the client (`X-NuGet-Warning`).
+    pub warnings: Vec<String>,
 }
 
 /// Search results, grouped by package id.
@@ -139,17 +145,20 @@ impl VersionFilter {
 
 /// The package registry.
 pub struct Registry {
-    db: Db,
-    blobs: Arc<dyn BlobStore>,
-    clock: Arc<dyn Clock>,
-    rng: Arc<dyn Random>,
-    limits: Limits,
-    upload_dir: PathBuf,
+    pub(crate) db: Db,
+    pub(crate) blobs: Arc<dyn BlobStore>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) rng: Arc<dyn Random>,
+    pub(crate) limits: Limits,
+    pub(crate) upload_dir: PathBuf,
     checks: Vec<Arc<dyn PushCheck>>,
-    /// A version's blob key never changes once committed (unlisting keeps the file), so
-    /// downloads remember it instead of asking the database each time; this stays true with
-    /// several servers sharing one database.
-    blob_keys: std::sync::Mutex<HashMap<(String, String), String>>,
+    /// Trust for pushed signatures and the repository signer.
+    pub(crate) signing: Arc<SigningSetup>,
+    /// A version's blob key changes only when a backfill re-signs it (the old file is then
+    /// deleted), so downloads remember it for [`BLOB_KEY_TTL_MICROS`] instead of asking the
+    /// database each time; a remembered key whose file is gone is looked up again. This stays
+    /// true with several servers sharing one database: (key, remembered at µs).
+    blob_keys: std::sync::Mutex<HashMap<(String, String), (String, i64)>>,
     blob_memory: std::sync::Mutex<BlobMemory>,
 }
 
@@ -186,9 +195,48 @@ impl Registry {
             limits,
             upload_dir,
             checks: Vec::new(),
+            signing: Arc::new(SigningSetup {
+                policy: PushPolicy::online(
+                    signet_trust::TrustStore::bundled()
+                        .map_err(|e| Error::Config(format!("bundled roots: {e}")))?,
+                ),
+                repository: None,
+                announce_over_http: false,
+            }),
             blob_keys: std::sync::Mutex::new(HashMap::new()),
             blob_memory: std::sync::Mutex::new(BlobMemory::default()),
         })
+    }
+
+    /// Replaces the signing setup (trust for pushed signatures, the repository signer), and
+    /// records the repository certificates it announces. Call before serving.
+    pub async fn with_signing(mut self, setup: SigningSetup) -> Result<Self, Error> {
+        if let Some(repo) = &setup.repository {
+            let now = self.clock.now().unix_micros();
+            for c in repo
+                .previous()
+                .iter()
+                .chain(std::iter::once(repo.certificate()))
+            {
+                self.db
+                    .add_repository_certificate(&c.fingerprint, &c.der, now)
+                    .await?;
+            }
+        }
+        self.signing = Arc::new(setup);
+        Ok(self)
+    }
+
+    /// The signing setup.
+    pub fn signing(&self) -> &SigningSetup {
+        &self.signing
+    }
+
+    /// Drops a remembered blob key (its file was replaced).
+    pub(crate) fn forget_blob(&self, id_lower: &str, version_lower: &str) {
+        if let Ok(mut m) = self.blob_keys.lock() {
+            m.remove(&(id_lower.to_owned(), version_lower.to_owned()));
+        }
     }
 
     /// Adds a [`PushCheck`].
@@ -254,35 +302,47 @@ impl Registry {
     /// failure the blob is deleted. A crash between the blob and the commit leaves an orphan
     /// blob that [`Registry::collect_orphans`] removes; never a visible partial package.
     pub async fn push(&self, caller: &Caller, upload: &Path) -> Result<Pushed, Error> {
-        if !caller.scopes.contains(Scope::PushNew) && !caller.scopes.contains(Scope::PushVersion) {
-            return Err(Error::Forbidden("the API key may not push packages".into()));
-        }
-        let limits = self.limits;
-        let path = upload.to_path_buf();
-        let info = tokio::task::spawn_blocking(move || inspect(&path, &limits))
-            .await
-            .map_err(|e| Error::io("inspect task", std::io::Error::other(e)))??;
-        if !caller.allows_id(&info.id) {
-            return Err(Error::Forbidden(format!(
-                "the API key does not allow pushing {} (package globs)",
-                info.id
-            )));
-        }
-        let candidate = PushCandidate {
-            info: &info,
-            path: upload,
-            caller,
+        let (info, validated) = self.prepare_push(caller, upload).await?;
+        // Repository signing: what is stored (and served) is the repository-signed package.
+        let now = self.clock.now();
+        let mut signature = validated.signature.clone();
+        let signed_file = match &self.signing.repository {
+            None => None,
+            Some(repo) => {
+                let setup = Arc::clone(&self.signing);
+                let owners = validated.owners.clone();
+                let (input, dir, limits) =
+                    (upload.to_path_buf(), self.upload_dir.clone(), self.limits);
+                let (file, _) = tokio::task::spawn_blocking(move || {
+                    let repo = setup
+                        .repository
+                        .as_ref()
+                        .ok_or_else(|| Error::Config("repository signing is off".into()))?;
+                    repo.sign(&input, &dir, &owners, now, &limits)
+                })
+                .await
+                .map_err(|e| Error::io("signing task", std::io::Error::other(e)))??;
+                signature.repository_fingerprint = Some(repo.certificate().fingerprint.clone());
+                signature.repository_signed_at = Some(now.unix_micros());
+                Some(file)
+            }
         };
-        for check in &self.checks {
-            check.check(&candidate)?;
-        }
+        let stored: &Path = signed_file.as_ref().map_or(upload, |f| f.path());
+        let size = match &signed_file {
+            Some(f) => f
+                .as_file()
+                .metadata()
+                .map_err(|e| Error::io("read the signed file", e))?
+                .len(),
+            None => info.size,
+        };
         let id_lower = info.id.to_lowercase();
         let version_lower = info.version.lower();
         let blob_key = format!(
             "packages/{id_lower}/{version_lower}/{}.nupkg",
             random_hex(self.rng.as_ref(), 16)?
         );
-        self.blobs.put_file(&blob_key, upload).await?;
+        self.blobs.put_file(&blob_key, stored).await?;
         let record = NewVersion {
             new_package_row: random_id(self.rng.as_ref())?,
             version_row: random_id(self.rng.as_ref())?,
@@ -291,7 +351,7 @@ impl Registry {
             original_version: info.original_version.clone(),
             prerelease: info.version.is_prerelease(),
             semver2: info.semver2,
-            size: i64::try_from(info.size).unwrap_or(i64::MAX),
+            size: i64::try_from(size).unwrap_or(i64::MAX),
             blob_key: blob_key.clone(),
             nuspec: info.nuspec.clone(),
             metadata: info.meta.clone(),
@@ -299,6 +359,7 @@ impl Registry {
             now: self.clock.now().unix_micros(),
             pusher: caller.user_id,
             owner: caller.owner_id,
+            signature: Some(signature),
         };
         let rights = PushRights {
             push_new: caller.scopes.contains(Scope::PushNew),
@@ -314,7 +375,101 @@ impl Registry {
         Ok(Pushed {
             id: info.id,
             version: info.version.normalized().to_owned(),
+            warnings: validated.warnings,
         })
+    }
+
+    /// Everything a push checks, without storing anything (`signet push --dry-run`, the
+    /// validation endpoint): scopes, the manifest, package globs, ownership, that the version
+    /// is new, the signed-push rules and the registered push checks.
+    pub async fn validate_push(
+        &self,
+        caller: &Caller,
+        upload: &Path,
+    ) -> Result<PushValidation, Error> {
+        let (info, validated) = self.prepare_push(caller, upload).await?;
+        Ok(PushValidation {
+            id: info.id,
+            version: validated.version,
+            signed: validated.signed,
+            signer_fingerprint: validated.signature.author_fingerprint,
+            repository_certificate: self
+                .signing
+                .repository
+                .as_ref()
+                .map(|r| r.certificate().fingerprint.clone()),
+            owners: signet_sign::sort_owners(&validated.owners),
+            warnings: validated.warnings,
+        })
+    }
+
+    /// The checks shared by [`Registry::push`] and [`Registry::validate_push`]. Ownership and
+    /// "version is new" are checked here early, so that a refused push costs no signature
+    /// verification; the push transaction checks both again authoritatively.
+    async fn prepare_push(
+        &self,
+        caller: &Caller,
+        upload: &Path,
+    ) -> Result<(PackageInfo, Validated), Error> {
+        if !caller.scopes.contains(Scope::PushNew) && !caller.scopes.contains(Scope::PushVersion) {
+            return Err(Error::Forbidden("the API key may not push packages".into()));
+        }
+        let limits = self.limits;
+        let path = upload.to_path_buf();
+        let info = tokio::task::spawn_blocking(move || inspect(&path, &limits))
+            .await
+            .map_err(|e| Error::io("inspect task", std::io::Error::other(e)))??;
+        if !caller.allows_id(&info.id) {
+            return Err(Error::Forbidden(format!(
+                "the API key does not allow pushing {} (package globs)",
+                info.id
+            )));
+        }
+        let id_lower = info.id.to_lowercase();
+        let exists = !self.db.owner_accounts(&id_lower).await?.is_empty();
+        if exists {
+            if !self
+                .db
+                .is_owner(&id_lower, caller.owner_id, caller.user_id)
+                .await?
+            {
+                return Err(Error::Forbidden(format!(
+                    "the package id {} belongs to another account",
+                    info.id
+                )));
+            }
+            if !caller.scopes.contains(Scope::PushVersion) {
+                return Err(Error::Forbidden(
+                    "the API key may not push new versions (scope push-version)".into(),
+                ));
+            }
+            if self
+                .db
+                .version(&id_lower, &info.version.lower())
+                .await?
+                .is_some()
+            {
+                return Err(Error::Conflict(format!(
+                    "{} {} already exists",
+                    info.id,
+                    info.version.normalized()
+                )));
+            }
+        } else if !caller.scopes.contains(Scope::PushNew) {
+            return Err(Error::Forbidden(
+                "the API key may not push new package ids (scope push-new)".into(),
+            ));
+        }
+        let validated = self.validate_signing(&info, upload, caller).await?;
+        let candidate = PushCandidate {
+            info: &info,
+            path: upload,
+            caller,
+        };
+        for check in &self.checks {
+            check.check(&candidate)?;
+        }
+        Ok((info, validated))
     }
 
     /// Unlists (`listed = false`) or relists a version: 404 if unknown, 403 without the
@@ -556,11 +711,14 @@ impl Registry {
             return Ok(None);
         };
         let cache_key = (id.to_lowercase(), v.lower());
+        let now = self.clock.now().unix_micros();
         let cached = self
             .blob_keys
             .lock()
             .ok()
-            .and_then(|m| m.get(&cache_key).cloned());
+            .and_then(|m| m.get(&cache_key).cloned())
+            .filter(|(_, at)| now.saturating_sub(*at) < BLOB_KEY_TTL_MICROS)
+            .map(|(k, _)| k);
         let blob_key = match cached {
             Some(k) => k,
             None => {
@@ -571,7 +729,7 @@ impl Registry {
                     if m.len() >= BLOB_CACHE_MAX {
                         m.clear();
                     }
-                    m.insert(cache_key, k.clone());
+                    m.insert(cache_key.clone(), (k.clone(), now));
                 }
                 k
             }
@@ -584,7 +742,16 @@ impl Registry {
         {
             return Ok(Some(BlobBody::Bytes(b)));
         }
-        let body = self.blobs.get(&blob_key).await?;
+        let mut body = self.blobs.get(&blob_key).await?;
+        if body.is_none() {
+            // Replaced by a backfill since it was remembered: ask the database again.
+            self.forget_blob(&cache_key.0, &cache_key.1);
+            match self.db.blob_key(&cache_key.0, &cache_key.1).await? {
+                Some(k) if k != blob_key => body = self.blobs.get(&k).await?,
+                _ => {}
+            }
+            return Ok(body);
+        }
         if let Some(BlobBody::Bytes(b)) = &body
             && b.len() <= BLOB_MEMORY_ITEM_MAX
             && let Ok(mut m) = self.blob_memory.lock()

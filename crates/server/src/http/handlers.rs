@@ -49,10 +49,12 @@ pub(crate) async fn not_found() -> ApiError {
 }
 
 pub(crate) async fn service_index(State(s): State<AppState>) -> impl IntoResponse {
-    Json(documents::service_index(&s.base))
+    let mut index = documents::service_index(&s.base);
+    super::signing::extend_service_index(&s, &mut index);
+    Json(index)
 }
 
-fn api_key(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn api_key(headers: &HeaderMap) -> Option<&str> {
     headers.get("x-nuget-apikey").and_then(|v| v.to_str().ok())
 }
 
@@ -84,7 +86,7 @@ impl Sink {
 
 /// Streams the package (first multipart part, or the raw body) into `file`, at most `limit`
 /// bytes, then fsyncs it.
-async fn receive(req: Request, file: std::fs::File, limit: u64) -> Result<u64> {
+pub(crate) async fn receive(req: Request, file: std::fs::File, limit: u64) -> Result<u64> {
     let mut sink = Sink {
         out: tokio::fs::File::from_std(file),
         written: 0,
@@ -166,11 +168,24 @@ pub(crate) async fn push(State(s): State<AppState>, req: Request) -> Result<Resp
     );
     let pushed = result?.0;
     let message = format!("{} {} was pushed", pushed.id, pushed.version);
-    Ok(with_reason(
-        StatusCode::CREATED,
-        "Created",
-        message.into_response(),
-    ))
+    let mut response = with_reason(StatusCode::CREATED, "Created", message.into_response());
+    // NuGet clients print X-NuGet-Warning (spec server §2.3: unsigned after signed).
+    for w in &pushed.warnings {
+        let clean: String = w
+            .chars()
+            .map(|c| {
+                if c.is_ascii_graphic() || c == ' ' {
+                    c
+                } else {
+                    ' '
+                }
+            })
+            .collect();
+        if let Ok(v) = HeaderValue::from_str(&clean) {
+            response.headers_mut().append("x-nuget-warning", v);
+        }
+    }
+    Ok(response)
 }
 
 async fn push_inner(s: &AppState, req: Request) -> Result<(crate::registry::Pushed, u64)> {

@@ -5,6 +5,7 @@ mod documents;
 mod handlers;
 mod metrics;
 mod router;
+mod signing;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -85,7 +86,9 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status =
             StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let message = if status.is_server_error() {
+        // A signing failure (timestamp authority down, token gone) says what failed; other
+        // server errors keep their cause in the log.
+        let message = if status.is_server_error() && !matches!(self.0, Error::Signing(_)) {
             tracing::error!(error = %self.0, "request failed");
             "internal server error".to_owned()
         } else {

@@ -7,6 +7,7 @@ use axum::routing::{get, put};
 
 use super::AppState;
 use super::handlers;
+use super::signing;
 
 /// The application router.
 pub fn router(state: AppState) -> Router {
@@ -40,6 +41,22 @@ pub fn router(state: AppState) -> Router {
             get(handlers::flat_file),
         )
         .route("/v3/registration/{id}/{leaf}", get(handlers::registration))
+        .route(
+            "/v3/repository-signatures/{version}/index.json",
+            get(signing::repository_signatures),
+        )
+        .route(
+            "/v3/repository-signatures/certificates/{file}",
+            get(signing::repository_certificate),
+        )
+        .route(
+            "/api/signet/validate",
+            put(signing::validate).layer(DefaultBodyLimit::max(body_limit)),
+        )
+        .route(
+            "/api/signet/packages/{id}/{version}/signature",
+            get(signing::version_signature),
+        )
         .route("/v3/query", get(handlers::search))
         .route("/v3/autocomplete", get(handlers::autocomplete))
         .fallback(handlers::not_found)

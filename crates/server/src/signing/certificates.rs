@@ -1,0 +1,280 @@
+//! Certificate registration on accounts (spec server §1), the required-signer setting
+//! (§2.2) and the organization policy "every package author-signed". Permission checks
+//! (2FA session, account admin) belong to the caller: these act for an account by name.
+
+use serde::Serialize;
+use signet_common::UtcTime;
+use signet_push_rules::check_certificate_upload;
+use signet_signature::{Certificate, PrimarySignature};
+
+use crate::Error;
+use crate::clock::random_id;
+use crate::registry::Registry;
+use crate::signing::store::{CertificateRow, NewCertificate, VersionSignature};
+
+/// A certificate's state on an account's list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum CertificateStatus {
+    /// Registered, valid now, not revoked.
+    Active,
+    /// Past its notAfter.
+    Expired,
+    /// The recheck job found it revoked.
+    Revoked,
+    /// Deleted by the account after it signed packages: listed, no longer accepted.
+    Deactivated,
+}
+
+impl CertificateStatus {
+    /// The label pages show.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "Active",
+            Self::Expired => "Expired",
+            Self::Revoked => "Revoked",
+            Self::Deactivated => "Deactivated",
+        }
+    }
+
+    /// The status of `row` at `now`.
+    pub fn of(row: &CertificateRow, now: UtcTime) -> Self {
+        if row.status == "revoked" {
+            Self::Revoked
+        } else if !row.active {
+            Self::Deactivated
+        } else if row.not_after < now.unix_micros() {
+            Self::Expired
+        } else {
+            Self::Active
+        }
+    }
+}
+
+/// What registering a certificate gives back.
+#[derive(Clone, Debug, Serialize)]
+pub struct RegisteredCertificate {
+    /// SHA-256 of the DER, lower-case hex.
+    pub fingerprint: String,
+    /// Subject DN.
+    pub subject: String,
+    /// Issuer DN.
+    pub issuer: String,
+    /// notAfter, RFC 3339.
+    pub expires: String,
+    /// signet's lint: why pushes signed with it would fail (it is registered anyway).
+    pub warnings: Vec<String>,
+}
+
+/// A PEM upload becomes its first certificate's DER plus the rest as a chain; DER stays.
+fn split_upload(bytes: &[u8]) -> Result<(Vec<u8>, Vec<Certificate>), Error> {
+    let trimmed = bytes.trim_ascii_start();
+    if !trimmed.starts_with(b"-----BEGIN") {
+        return Ok((bytes.to_vec(), Vec::new()));
+    }
+    let mut certs = Certificate::from_pem_bundle(trimmed)
+        .map_err(|e| Error::Invalid(format!("The PEM file cannot be read: {e}")))?
+        .into_iter();
+    let first = certs
+        .next()
+        .ok_or_else(|| Error::Invalid("The PEM file holds no certificate.".into()))?;
+    Ok((first.der().to_vec(), certs.collect()))
+}
+
+fn chain_der(certs: &[Certificate]) -> Vec<u8> {
+    certs.iter().flat_map(|c| c.der().iter().copied()).collect()
+}
+
+impl Registry {
+    /// Registers a certificate on `account` (a user or organization): a DER `.cer` as
+    /// NuGet.org takes it, or a PEM file (its first certificate; the others complete the
+    /// chain), at most 10,000 bytes of DER. Idempotent; re-activates a deactivated
+    /// registration. Warnings explain what will make pushes signed with it fail.
+    pub async fn register_certificate(
+        &self,
+        account: &str,
+        file_name: &str,
+        bytes: &[u8],
+    ) -> Result<RegisteredCertificate, Error> {
+        if bytes.len() > 64 * 1024 {
+            return Err(Error::Invalid(format!(
+                "The file exceeds the size limit of {} bytes.",
+                signet_push_rules::MAX_CERTIFICATE_SIZE
+            )));
+        }
+        let (account_id, _) = self
+            .db
+            .find_account(account)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("no account {account:?}")))?;
+        let (der, intermediates) = split_upload(bytes)?;
+        // A PEM upload is judged as the DER it carries (NuGet.org takes DER only).
+        let name = if bytes.trim_ascii_start().starts_with(b"-----BEGIN") {
+            "upload.cer"
+        } else {
+            file_name
+        };
+        let now = self.clock.now();
+        let uploaded =
+            check_certificate_upload(name, &der, &self.signing.policy.trust, &intermediates, now)
+                .map_err(Error::Invalid)?;
+        let cert = Certificate::from_der(&der)
+            .map_err(|e| Error::Invalid(format!("The certificate cannot be read: {e}")))?;
+        let id = self
+            .db
+            .upsert_certificate(&NewCertificate {
+                id: random_id(self.rng.as_ref())?,
+                fingerprint: uploaded.fingerprint.clone(),
+                der: der.clone(),
+                chain: chain_der(&intermediates),
+                subject: uploaded.subject.clone(),
+                issuer: uploaded.issuer.clone(),
+                not_before: cert.not_before().unix_micros(),
+                not_after: cert.not_after().unix_micros(),
+                now: now.unix_micros(),
+            })
+            .await?;
+        self.db
+            .link_certificate(account_id, id, now.unix_micros())
+            .await?;
+        tracing::info!(account, fingerprint = %uploaded.fingerprint, "certificate registered");
+        Ok(RegisteredCertificate {
+            fingerprint: uploaded.fingerprint,
+            subject: uploaded.subject,
+            issuer: uploaded.issuer,
+            expires: uploaded.expires.rfc3339(),
+            warnings: uploaded.warnings.iter().map(|w| w.message()).collect(),
+        })
+    }
+
+    /// The account's certificates, active and deactivated, with what signed what.
+    pub async fn certificates(&self, account: &str) -> Result<Vec<CertificateRow>, Error> {
+        let (account_id, _) = self
+            .db
+            .find_account(account)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("no account {account:?}")))?;
+        self.db.account_certificates(account_id).await
+    }
+
+    /// Deletes a registration: removed when none of the account's packages was signed with
+    /// it; otherwise deactivated (still listed, no longer accepted for pushes). Returns
+    /// whether it was kept as deactivated.
+    pub async fn delete_certificate(
+        &self,
+        account: &str,
+        fingerprint: &str,
+    ) -> Result<bool, Error> {
+        let (account_id, _) = self
+            .db
+            .find_account(account)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("no account {account:?}")))?;
+        let fingerprint = fingerprint.trim().to_lowercase();
+        let rows = self.db.account_certificates(account_id).await?;
+        let row = rows
+            .iter()
+            .find(|r| r.fingerprint == fingerprint)
+            .ok_or_else(|| {
+                Error::NotFound(format!("{account} has no certificate {fingerprint}"))
+            })?;
+        let keep = row.signed_versions > 0;
+        self.db
+            .unlink_certificate(account_id, &fingerprint, keep)
+            .await?;
+        tracing::info!(account, %fingerprint, deactivated = keep, "certificate deleted");
+        Ok(keep)
+    }
+
+    /// The package's required signer (`None`: any owner).
+    pub async fn required_signer(&self, id: &str) -> Result<Option<String>, Error> {
+        Ok(self
+            .db
+            .required_signer(&id.to_lowercase())
+            .await?
+            .map(|(_, name)| name))
+    }
+
+    /// Sets the package's required signer (`None`: any owner). The account must exist; as on
+    /// NuGet.org it need not be an owner (pages offer only owners).
+    pub async fn set_required_signer(&self, id: &str, account: Option<&str>) -> Result<(), Error> {
+        let account_id = match account {
+            None => None,
+            Some(name) => Some(
+                self.db
+                    .find_account(name)
+                    .await?
+                    .ok_or_else(|| Error::NotFound(format!("no account {name:?}")))?
+                    .0,
+            ),
+        };
+        if !self
+            .db
+            .set_required_signer(&id.to_lowercase(), account_id)
+            .await?
+        {
+            return Err(Error::NotFound(format!("no package {id}")));
+        }
+        tracing::info!(id, required_signer = ?account, "required signer set");
+        Ok(())
+    }
+
+    /// Turns the account's "every package author-signed" policy on or off.
+    pub async fn set_require_signed(&self, account: &str, on: bool) -> Result<(), Error> {
+        let (account_id, _) = self
+            .db
+            .find_account(account)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("no account {account:?}")))?;
+        self.db.set_requires_signed(account_id, on).await
+    }
+
+    /// Whether the account requires every package to be author-signed.
+    pub async fn requires_signed(&self, account: &str) -> Result<bool, Error> {
+        let (account_id, _) = self
+            .db
+            .find_account(account)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("no account {account:?}")))?;
+        self.db.requires_signed(account_id).await
+    }
+
+    /// What one stored version is signed with.
+    pub async fn version_signature(
+        &self,
+        id: &str,
+        version: &str,
+    ) -> Result<Option<VersionSignature>, Error> {
+        let Ok(v) = signet_feed::NuGetVersion::parse(version) else {
+            return Ok(None);
+        };
+        self.db
+            .version_signature(&id.to_lowercase(), &v.lower())
+            .await
+    }
+
+    /// Remembers a pushed signer certificate with the chain it came with (the recheck job
+    /// needs the issuers). Registration is separate: this links it to no account.
+    pub(crate) async fn record_signer(&self, signature: &PrimarySignature) -> Result<(), Error> {
+        let cert = signature.certificate();
+        let chain: Vec<Certificate> = signature
+            .certificates()
+            .iter()
+            .filter(|c| c.der() != cert.der())
+            .cloned()
+            .collect();
+        self.db
+            .upsert_certificate(&NewCertificate {
+                id: random_id(self.rng.as_ref())?,
+                fingerprint: cert.sha256_hex().to_lowercase(),
+                der: cert.der().to_vec(),
+                chain: chain_der(&chain),
+                subject: cert.subject(),
+                issuer: cert.issuer(),
+                not_before: cert.not_before().unix_micros(),
+                not_after: cert.not_after().unix_micros(),
+                now: self.clock.now().unix_micros(),
+            })
+            .await?;
+        Ok(())
+    }
+}

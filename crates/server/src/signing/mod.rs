@@ -1,0 +1,25 @@
+//! Signed packages on the server (`../shared/spec/nuget-server.md` §1–§5): registered
+//! certificates, the signed-push rules run before a version is taken, repository signing of
+//! every accepted package, the `RepositorySignatures` resource, backfill and revocation
+//! rechecks.
+//!
+//! The rules themselves live in `signet-push-rules` (who must sign, with what) and
+//! `signet-trust` (is the signature valid); signing in `signet-sign`. This module is the
+//! server's glue: it reads owners, registrations and settings from the database, runs those
+//! libraries off the async runtime, and records what each stored version was signed with.
+
+mod backfill;
+mod certificates;
+mod policy;
+mod recheck;
+pub(crate) mod repository;
+pub(crate) mod store;
+
+pub use backfill::BackfillProgress;
+pub use certificates::{CertificateStatus, RegisteredCertificate};
+pub use policy::{PushValidation, Validated};
+pub use recheck::RecheckSummary;
+pub use repository::{
+    AnnouncedCertificate, DEV_PKI_DIR, PushPolicy, RepositorySigner, SigningSetup,
+};
+pub use store::{CertificateRow, VersionSignature};

@@ -1,0 +1,280 @@
+//! The signed-push rules, run on every push (and on a dry run) before a version is taken:
+//! NuGet.org's table of who must and may sign (spec server §2.1, in `signet-push-rules`), the
+//! registered-certificate check NuGet.org runs only later (§2.5), the organization policy
+//! "every package author-signed", and a full verification of the author signature under
+//! NuGet.org's push policy (§2.6). Unlike NuGet.org, a push either passes all of this or is
+//! refused with its reasons: no version is burnt by a failed asynchronous validation.
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use signet_common::Severity;
+use signet_push_rules::{Owner, RequiredSigner, check_push_signing, push_verifier_settings};
+use signet_signature::PrimarySignature;
+use signet_trust::{ContentHash, Placement, VerifyOptions, verify_package};
+
+use crate::Error;
+use crate::inspect::PackageInfo;
+use crate::registry::{Caller, Registry};
+use crate::signing::store::VersionSignature;
+
+/// What the signing validation of one push found.
+#[derive(Clone, Debug, Serialize)]
+pub struct Validated {
+    /// Package id.
+    pub id: String,
+    /// Normalised version.
+    pub version: String,
+    /// Whether the package carries an (author) signature.
+    pub signed: bool,
+    /// The author signer and its timestamp, when signed.
+    #[serde(skip)]
+    pub signature: VersionSignature,
+    /// The owners the repository signature will name.
+    pub owners: Vec<String>,
+    /// Warnings (unknown revocation, an unsigned version after signed ones).
+    pub warnings: Vec<String>,
+}
+
+/// The dry-run answer: what a push would do, without doing it.
+#[derive(Clone, Debug, Serialize)]
+pub struct PushValidation {
+    /// Package id.
+    pub id: String,
+    /// Normalised version.
+    pub version: String,
+    /// Whether the package is author-signed.
+    pub signed: bool,
+    /// SHA-256 of the author signer certificate, when signed.
+    pub signer_fingerprint: Option<String>,
+    /// Whether the server would repository-sign it, and with which certificate.
+    pub repository_certificate: Option<String>,
+    /// The owners the repository signature would name.
+    pub owners: Vec<String>,
+    /// Warnings.
+    pub warnings: Vec<String>,
+}
+
+fn micros(t: Option<signet_common::UtcTime>) -> Option<i64> {
+    t.map(|t| t.unix_micros())
+}
+
+/// Reads the primary signature, if any. Blocking.
+fn load_signature(
+    path: &Path,
+    limits: &signet_nupkg::Limits,
+) -> Result<Option<PrimarySignature>, Error> {
+    let file = File::open(path).map_err(|e| Error::io("open the upload", e))?;
+    let mut pkg = signet_nupkg::Package::open(BufReader::new(file), limits)
+        .map_err(|e| Error::Invalid(format!("the package cannot be read: {e}")))?;
+    let Some(bytes) = pkg
+        .read_signature()
+        .map_err(|e| Error::Invalid(format!("the package signature cannot be read: {e}")))?
+    else {
+        return Ok(None);
+    };
+    PrimarySignature::load(&bytes, &signet_signature::Limits::default())
+        .map(Some)
+        .map_err(|e| {
+            Error::Invalid(format!(
+                "{}: the package signature cannot be read: {e}",
+                e.code()
+            ))
+        })
+}
+
+fn rejection(r: &signet_push_rules::PushRejection) -> Error {
+    Error::Invalid(format!("{} {}", r.message(), r.remedy()))
+}
+
+impl Registry {
+    /// Runs the signing rules on an upload for `caller`. `Err(Invalid)` names every rule the
+    /// package breaks and what to do.
+    pub(crate) async fn validate_signing(
+        &self,
+        info: &PackageInfo,
+        upload: &Path,
+        caller: &Caller,
+    ) -> Result<Validated, Error> {
+        let id_lower = info.id.to_lowercase();
+        let limits = self.limits;
+        let path = upload.to_path_buf();
+        let signature = tokio::task::spawn_blocking(move || load_signature(&path, &limits))
+            .await
+            .map_err(|e| Error::io("signature task", std::io::Error::other(e)))??;
+
+        // Owners: the id's, or for a new id the account the push acts for.
+        let mut owner_accounts = self.db.owner_accounts(&id_lower).await?;
+        if owner_accounts.is_empty() {
+            let name = self.db.account_name(caller.owner_id).await?;
+            owner_accounts.push((caller.owner_id, name, String::new()));
+        }
+        let mut owners = Vec::with_capacity(owner_accounts.len());
+        for (account, name, _) in &owner_accounts {
+            owners.push(Owner {
+                name: name.clone(),
+                certificates: self.db.active_fingerprints(*account).await?,
+            });
+        }
+        let mut accounts = Vec::new();
+        let required = match self.db.required_signer(&id_lower).await? {
+            None => RequiredSigner::Any,
+            Some((account, name)) => {
+                if !owners.iter().any(|o| o.name.eq_ignore_ascii_case(&name)) {
+                    accounts.push(Owner {
+                        name: name.clone(),
+                        certificates: self.db.active_fingerprints(account).await?,
+                    });
+                }
+                RequiredSigner::Account(name)
+            }
+        };
+        // A registration the recheck job found revoked no longer counts (push rules saw only
+        // the other certificates); say why instead of "not registered".
+        if let Some(signature) = &signature {
+            let fingerprint = signature.certificate().sha256_hex().to_lowercase();
+            for (account, name, _) in &owner_accounts {
+                if self
+                    .db
+                    .revoked_fingerprints(*account)
+                    .await?
+                    .iter()
+                    .any(|f| f.eq_ignore_ascii_case(&fingerprint))
+                {
+                    return Err(Error::Invalid(format!(
+                        "NU3012: The signing certificate (SHA-256 {fingerprint}) registered by \
+                     '{name}' has been revoked. Sign with another registered certificate."
+                    )));
+                }
+            }
+        }
+
+        check_push_signing(
+            &owners,
+            &required,
+            &accounts,
+            &caller.user_name,
+            signature.as_ref(),
+        )
+        .map_err(|r| rejection(&r))?;
+
+        let owner_names: Vec<String> = owner_accounts.iter().map(|(_, n, _)| n.clone()).collect();
+        let mut validated = Validated {
+            id: info.id.clone(),
+            version: info.version.normalized().to_owned(),
+            signed: signature.is_some(),
+            signature: VersionSignature::default(),
+            owners: owner_names,
+            warnings: Vec::new(),
+        };
+        let Some(signature) = signature else {
+            for (account, name, _) in &owner_accounts {
+                if self.db.requires_signed(*account).await? {
+                    return Err(Error::Invalid(format!(
+                        "The organization '{name}' requires every package it owns to be \
+                         author-signed; this package is unsigned. Sign it with `signet sign` \
+                         using a certificate registered to '{name}'."
+                    )));
+                }
+            }
+            if let Some(w) = self.unsigned_after_signed(&id_lower, info).await? {
+                validated.warnings.push(w);
+            }
+            return Ok(validated);
+        };
+
+        let fingerprint = signature.certificate().sha256_hex().to_lowercase();
+        // Full verification under NuGet.org's push policy (exactly one timestamp, trusted
+        // chains, RSA >= 2048, EKUs, not revoked).
+        let policy = &self.signing.policy;
+        let mut options = VerifyOptions::new(push_verifier_settings(policy.mode), self.clock.now());
+        options.package_limits = self.limits;
+        options.content_hash = ContentHash::Skip;
+        options.revocation = policy.revocation.clone();
+        let trust = std::sync::Arc::clone(&policy.trust);
+        let path: PathBuf = upload.to_path_buf();
+        let report = tokio::task::spawn_blocking(move || {
+            let file = File::open(&path).map_err(|e| Error::io("open the upload", e))?;
+            Ok::<_, Error>(verify_package(BufReader::new(file), &trust, &options))
+        })
+        .await
+        .map_err(|e| Error::io("verification task", std::io::Error::other(e)))??;
+        if !report.valid {
+            let errors: Vec<String> = report
+                .issues
+                .iter()
+                .filter(|i| i.severity == Severity::Error)
+                .map(|i| match i.code {
+                    Some(c) => format!("{c}: {}", i.message),
+                    None => i.message.clone(),
+                })
+                .collect();
+            return Err(Error::Invalid(format!(
+                "The package signature does not meet this server's requirements: {}",
+                errors.join("; ")
+            )));
+        }
+        validated.warnings.extend(
+            report
+                .issues
+                .iter()
+                .filter(|i| i.severity == Severity::Warning)
+                .map(|i| match i.code {
+                    Some(c) => format!("{c}: {}", i.message),
+                    None => i.message.clone(),
+                }),
+        );
+        if let Some(primary) = report
+            .signatures
+            .iter()
+            .find(|s| s.placement == Placement::Primary)
+        {
+            let cert = primary.certificate.as_ref();
+            validated.signature = VersionSignature {
+                author_fingerprint: Some(fingerprint),
+                author_subject: cert.map(|c| c.subject.clone()),
+                author_issuer: cert.map(|c| c.issuer.clone()),
+                author_not_before: micros(cert.and_then(|c| c.valid_from())),
+                author_not_after: micros(cert.and_then(|c| c.valid_to())),
+                timestamp_at: micros(primary.timestamp.as_ref().and_then(|t| t.time())),
+                timestamp_subject: primary
+                    .timestamp
+                    .as_ref()
+                    .map(|t| t.certificate.subject.clone()),
+                ..VersionSignature::default()
+            };
+        }
+        // Remember the signer (and the chain it came with, for revocation rechecks).
+        self.record_signer(&signature).await?;
+        Ok(validated)
+    }
+
+    /// NuGet.org's warning (spec server §2.3): the nearest lower version is author-signed but
+    /// this upload is not.
+    async fn unsigned_after_signed(
+        &self,
+        id_lower: &str,
+        info: &PackageInfo,
+    ) -> Result<Option<String>, Error> {
+        let versions = self.versions(id_lower).await?;
+        let lower = versions
+            .iter()
+            .rev()
+            .find(|v| signet_feed::NuGetVersion::parse(&v.version).is_ok_and(|x| x < info.version));
+        let Some(lower) = lower else { return Ok(None) };
+        let signed = self
+            .db
+            .version_signature(id_lower, &lower.version_lower)
+            .await?
+            .is_some_and(|s| s.author_fingerprint.is_some());
+        Ok(signed.then(|| {
+            format!(
+                "The previous package version '{}' is author signed but the uploaded package \
+                 is unsigned. To avoid this warning, sign the package before uploading.",
+                lower.version
+            )
+        }))
+    }
+}

@@ -1,0 +1,181 @@
+//! The revocation recheck (spec server §4): every known signer certificate that is not
+//! revoked yet (registered ones and those seen in pushed signatures) is checked online
+//! against its issuers' CRL/OCSP. Revoked is final (CAs drop old entries). A revoked
+//! certificate flags the versions whose author signature was made with it at or after the
+//! revocation time (by their timestamp), as NuGet.org's decision table does; the flag shows
+//! on the package page and in the signature API, and pushes signed with it are refused.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use signet_signature::{Certificate, oids};
+use signet_trust::{RevocationContext, RevocationStatus, build_chain};
+
+use crate::Error;
+use crate::registry::Registry;
+
+/// What one recheck run did.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct RecheckSummary {
+    /// Certificates checked.
+    pub checked: usize,
+    /// Newly found revoked.
+    pub revoked: usize,
+    /// Whose status could not be learnt (no issuer known, responders unreachable).
+    pub unknown: usize,
+    /// Versions newly flagged.
+    pub flagged_versions: u64,
+}
+
+/// Splits concatenated DER certificates.
+fn split_der(mut bytes: &[u8]) -> Vec<Certificate> {
+    let mut out = Vec::new();
+    while !bytes.is_empty() {
+        let Some(len) = der_len(bytes) else { break };
+        let Some((one, rest)) = bytes.split_at_checked(len) else {
+            break;
+        };
+        if let Ok(c) = Certificate::from_der(one) {
+            out.push(c);
+        }
+        bytes = rest;
+    }
+    out
+}
+
+/// Total length of the DER TLV at the start of `b`.
+fn der_len(b: &[u8]) -> Option<usize> {
+    let first = *b.get(1)?;
+    if first < 0x80 {
+        return Some(2 + usize::from(first));
+    }
+    let n = usize::from(first & 0x7f);
+    if n == 0 || n > 4 {
+        return None;
+    }
+    let mut len = 0usize;
+    for i in 0..n {
+        len = (len << 8) | usize::from(*b.get(2 + i)?);
+    }
+    Some(2 + n + len)
+}
+
+enum Verdict {
+    Good,
+    Unknown(String),
+    Revoked { at: i64, detail: String },
+}
+
+impl Registry {
+    /// Rechecks every certificate not yet known revoked; see the module documentation.
+    pub async fn recheck_certificates(&self) -> Result<RecheckSummary, Error> {
+        let rows = self.db.certificates_to_recheck().await?;
+        let mut summary = RecheckSummary::default();
+        let policy = &self.signing.policy;
+        for row in rows {
+            let Some(source) = policy.revocation.clone() else {
+                summary.unknown += 1;
+                continue;
+            };
+            let trust = Arc::clone(&policy.trust);
+            let now = self.clock.now();
+            let mode = policy.mode;
+            let der = row.der.clone();
+            let chain = row.chain.clone();
+            let verdict = tokio::task::spawn_blocking(move || {
+                let Ok(leaf) = Certificate::from_der(&der) else {
+                    return Verdict::Unknown("the certificate does not parse".into());
+                };
+                let intermediates = split_der(&chain);
+                let built = build_chain(
+                    &leaf,
+                    &intermediates,
+                    trust.code_signing(),
+                    &oids::EKU_CODE_SIGNING,
+                );
+                if built.certificates.len() < 2 {
+                    return Verdict::Unknown("no issuer certificate is known".into());
+                }
+                let context = RevocationContext::new(mode, now);
+                let mut unknown = None;
+                for pair in built.certificates.windows(2) {
+                    let [cert, issuer] = pair else { continue };
+                    match source.status(cert, issuer, &context) {
+                        RevocationStatus::Good => {}
+                        RevocationStatus::Revoked { time, reason, .. } => {
+                            let whose = if cert.der() == leaf.der() {
+                                "the certificate".to_owned()
+                            } else {
+                                format!("its issuer {}", cert.subject())
+                            };
+                            let reason = reason.map(|r| format!(" ({r})")).unwrap_or_default();
+                            return Verdict::Revoked {
+                                at: time.unix_micros(),
+                                detail: format!("{whose} was revoked at {time}{reason}"),
+                            };
+                        }
+                        RevocationStatus::Unknown { why } => {
+                            unknown.get_or_insert(format!("{}: {why}", cert.subject()));
+                        }
+                        _ => {
+                            unknown.get_or_insert("an unrecognised revocation status".into());
+                        }
+                    }
+                }
+                match unknown {
+                    Some(why) => Verdict::Unknown(why),
+                    None => Verdict::Good,
+                }
+            })
+            .await
+            .map_err(|e| Error::io("recheck task", std::io::Error::other(e)))?;
+            summary.checked += 1;
+            let now = self.clock.now().unix_micros();
+            match verdict {
+                Verdict::Good => {
+                    self.db
+                        .set_certificate_status(row.id, "good", None, None, now)
+                        .await?;
+                }
+                Verdict::Unknown(why) => {
+                    summary.unknown += 1;
+                    self.db
+                        .set_certificate_status(row.id, "unknown", Some(&why), None, now)
+                        .await?;
+                }
+                Verdict::Revoked { at, detail } => {
+                    summary.revoked += 1;
+                    self.db
+                        .set_certificate_status(row.id, "revoked", Some(&detail), Some(at), now)
+                        .await?;
+                    let flag = format!(
+                        "The author signing certificate (SHA-256 {}) is revoked: {detail}. \
+                         This version was signed at or after that time, so its signature is \
+                         no longer valid (NU3012).",
+                        row.fingerprint
+                    );
+                    let n = self
+                        .db
+                        .flag_signed_since(&row.fingerprint, at, &flag)
+                        .await?;
+                    summary.flagged_versions += n;
+                    tracing::warn!(fingerprint = %row.fingerprint, %detail, flagged = n, "certificate revoked");
+                }
+            }
+        }
+        Ok(summary)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::der_len;
+
+    #[test]
+    fn der_lengths() {
+        assert_eq!(der_len(&[0x30, 0x03, 1, 2, 3]), Some(5));
+        assert_eq!(der_len(&[0x30, 0x82, 0x01, 0x00]), Some(4 + 256));
+        assert_eq!(der_len(&[0x30]), None);
+        assert_eq!(der_len(&[0x30, 0x80]), None);
+    }
+}

@@ -1,0 +1,538 @@
+//! Signed packages on the server, without HTTP: the multi-owner matrix of NuGet.org's
+//! signing rules with both overrides, the organization policy, the certificate lifecycle
+//! (delete unused, delete used, register again, revoked by the CA and found by the recheck),
+//! repository signing of what is stored, and backfill after a rotation.
+//!
+//! Real PKIs from `signet_pki::init` (generated here): PKI A is served on loopback (CRL, OCSP
+//! and its RFC 3161 authority, which timestamps every signature); PKI B only gives a second
+//! code-signing certificate under another trusted root.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use signet_common::{HashAlgorithm, UtcTime};
+use signet_server::{Caller, Config, Error, Registry, Scopes};
+use signet_sign::{Operation, SignOptions, TsaTimestamper};
+use signet_test_support::PackageBuilder;
+
+struct Pki {
+    dir: PathBuf,
+    tsa_url: String,
+}
+
+struct Fixture {
+    _tmp: tempfile::TempDir,
+    tmp: PathBuf,
+    a: Pki,
+    b: Pki,
+    cfg: Config,
+    registry: Registry,
+}
+
+async fn make_pki(dir: &Path, serve: bool) -> Pki {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut options = signet_pki::InitOptions::new(signet_pki::random_password().unwrap());
+    options.port = port;
+    let created = signet_pki::init(dir, &options, UtcTime::now()).unwrap();
+    if serve {
+        let dir = dir.to_path_buf();
+        tokio::spawn(async move {
+            signet_pki::serve(
+                &dir,
+                listener,
+                signet_pki::ServeOptions::new(Arc::new(signet_pki::SystemClock)),
+                std::future::pending(),
+            )
+            .await
+            .unwrap();
+        });
+    }
+    Pki {
+        dir: dir.to_path_buf(),
+        tsa_url: created.urls.tsa(),
+    }
+}
+
+fn config(tmp: &Path, a: &Pki, b: &Pki, repository: &str) -> Config {
+    let text = format!(
+        r#"
+data_dir = "{data}"
+[signing]
+certificate_path = "{a}/{repository}.pem"
+key_path = "{a}/{repository}.key.pem"
+timestamp_url = "{tsa}"
+trusted_roots = ["{a}/root.pem", "{b}/root.pem"]
+bundled_roots = false
+"#,
+        data = tmp.join("data").display(),
+        a = a.dir.display(),
+        b = b.dir.display(),
+        tsa = a.tsa_url,
+    );
+    Config::from_toml(&text).unwrap()
+}
+
+async fn open(cfg: &Config) -> Registry {
+    let setup = cfg
+        .signing_setup("https://feed.example", Arc::new(signet_server::SystemClock))
+        .unwrap();
+    cfg.open_registry()
+        .await
+        .unwrap()
+        .with_signing(setup)
+        .await
+        .unwrap()
+}
+
+async fn fixture() -> Fixture {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().to_path_buf();
+    let a = make_pki(&root.join("pki-a"), true).await;
+    let b = make_pki(&root.join("pki-b"), false).await;
+    let cfg = config(&root, &a, &b, "repository");
+    let registry = open(&cfg).await;
+    for user in ["alice", "bob", "carol"] {
+        registry.create_user(user, None, "pw").await.unwrap();
+    }
+    Fixture {
+        _tmp: tmp,
+        tmp: root,
+        a,
+        b,
+        cfg,
+        registry,
+    }
+}
+
+impl Fixture {
+    async fn caller(&self, user: &str) -> Caller {
+        let key = self
+            .registry
+            .create_api_key(user, None, "", Scopes::all(), &[], None)
+            .await
+            .unwrap();
+        self.registry.authenticate(Some(&key)).await.unwrap()
+    }
+
+    /// A package file, author-signed with `pki`'s code-signing certificate (timestamped by
+    /// PKI A's authority) or unsigned.
+    async fn package(&self, id: &str, version: &str, signer: Option<&Pki>) -> PathBuf {
+        let path = self.tmp.join(format!(
+            "{id}.{version}.{}.nupkg",
+            signer.map_or("u", |p| if p.dir == self.a.dir { "a" } else { "b" })
+        ));
+        std::fs::write(&path, PackageBuilder::new(id, version).build()).unwrap();
+        if let Some(pki) = signer {
+            let (dir, tsa_root, tsa_url, path) = (
+                pki.dir.clone(),
+                self.a.dir.join("root.pem"),
+                self.a.tsa_url.clone(),
+                path.clone(),
+            );
+            tokio::task::spawn_blocking(move || sign(&dir, &tsa_root, &tsa_url, &path))
+                .await
+                .unwrap();
+        }
+        path
+    }
+
+    async fn push(&self, caller: &Caller, file: &Path) -> Result<(), Error> {
+        // Each push gets its own copy: the registry moves uploads.
+        let upload = self.registry.new_upload().unwrap();
+        std::fs::copy(file, upload.path()).unwrap();
+        self.registry.push(caller, upload.path()).await.map(|_| ())
+    }
+
+    fn fingerprint(&self, pki: &Pki) -> String {
+        let pem = std::fs::read(pki.dir.join("codesign.pem")).unwrap();
+        signet_signature::Certificate::from_pem_bundle(&pem).unwrap()[0]
+            .sha256_hex()
+            .to_lowercase()
+    }
+
+    async fn register(&self, account: &str, pki: &Pki) {
+        let pem = std::fs::read(pki.dir.join("codesign.pem")).unwrap();
+        let r = self
+            .registry
+            .register_certificate(account, "codesign.pem", &pem)
+            .await
+            .unwrap();
+        assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+    }
+}
+
+fn sign(pki: &Path, tsa_root: &Path, tsa_url: &str, path: &Path) {
+    let signer = signet_keys::load_signer(
+        &pki.join("codesign.pem"),
+        None,
+        Some(&pki.join("codesign.key.pem")),
+    )
+    .unwrap();
+    let mut trust = signet_trust::TrustStore::empty();
+    trust.add_roots(
+        signet_signature::Certificate::from_pem_bundle(&std::fs::read(tsa_root).unwrap()).unwrap(),
+        "test",
+    );
+    let ts = TsaTimestamper::new(
+        tsa_url,
+        signet_tsa::HttpTransport::new(Duration::from_secs(10)).unwrap(),
+        HashAlgorithm::Sha256,
+        Arc::new(trust),
+    );
+    let opts = SignOptions {
+        signer: &signer,
+        timestamper: Some(&ts),
+        now: UtcTime::now(),
+        limits: signet_nupkg::Limits::default(),
+    };
+    signet_sign::sign_file(
+        path,
+        path,
+        &Operation::Author {
+            hash_algorithm: HashAlgorithm::Sha256,
+            overwrite: false,
+        },
+        &opts,
+    )
+    .unwrap();
+}
+
+#[track_caller]
+fn refused(r: Result<(), Error>, needle: &str) {
+    match r {
+        Err(Error::Invalid(m)) => assert!(m.contains(needle), "{m:?} lacks {needle:?}"),
+        other => panic!("expected a 400 naming {needle:?}, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multi_owner_matrix_with_both_overrides() {
+    let f = fixture().await;
+    let (alice, bob) = (f.caller("alice").await, f.caller("bob").await);
+
+    // One owner without certificates: unsigned only.
+    let unsigned = f.package("Matrix", "1.0.0", None).await;
+    let signed_a = f.package("Matrix", "1.0.1", Some(&f.a)).await;
+    f.push(&alice, &unsigned).await.unwrap();
+    refused(
+        f.push(&alice, &signed_a).await,
+        "You must register the signing certificate",
+    );
+
+    // The owner registers certificate A: signing required, and only with A.
+    f.register("alice", &f.a).await;
+    refused(
+        f.push(&alice, &f.package("Matrix", "1.0.2", None).await)
+            .await,
+        "must be signed with a registered certificate",
+    );
+    refused(
+        f.push(&alice, &f.package("Matrix", "1.0.3", Some(&f.b)).await)
+            .await,
+        "is not associated with your account",
+    );
+    f.push(&alice, &signed_a).await.unwrap();
+
+    // Two owners, mixed (bob has no certificate), "Any": unsigned and A accepted, B not.
+    f.registry.add_owner("Matrix", "bob").await.unwrap();
+    f.push(&bob, &f.package("Matrix", "2.0.0", None).await)
+        .await
+        .unwrap();
+    f.push(&bob, &f.package("Matrix", "2.0.1", Some(&f.a)).await)
+        .await
+        .unwrap();
+    refused(
+        f.push(&bob, &f.package("Matrix", "2.0.2", Some(&f.b)).await)
+            .await,
+        &f.fingerprint(&f.b),
+    );
+
+    // Both owners registered (alice A, bob B), "Any": signed with either, never unsigned.
+    f.register("bob", &f.b).await;
+    refused(
+        f.push(&alice, &f.package("Matrix", "3.0.0", None).await)
+            .await,
+        "must be signed",
+    );
+    f.push(&alice, &f.package("Matrix", "3.0.1", Some(&f.b)).await)
+        .await
+        .unwrap();
+    f.push(&bob, &f.package("Matrix", "3.0.2", Some(&f.a)).await)
+        .await
+        .unwrap();
+
+    // Override 1: a required signer (bob): only bob's certificate.
+    f.registry
+        .set_required_signer("Matrix", Some("bob"))
+        .await
+        .unwrap();
+    refused(
+        f.push(&alice, &f.package("Matrix", "4.0.0", Some(&f.a)).await)
+            .await,
+        "is not associated with your account",
+    );
+    refused(
+        f.push(&alice, &f.package("Matrix", "4.0.1", None).await)
+            .await,
+        "must be signed",
+    );
+    f.push(&alice, &f.package("Matrix", "4.0.2", Some(&f.b)).await)
+        .await
+        .unwrap();
+
+    // Override 2: "no certificate" — the required signer is an owner without certificates
+    // (carol): unsigned only, whoever's certificate a signature uses.
+    f.registry.add_owner("Matrix", "carol").await.unwrap();
+    f.registry
+        .set_required_signer("Matrix", Some("carol"))
+        .await
+        .unwrap();
+    f.push(&alice, &f.package("Matrix", "5.0.0", None).await)
+        .await
+        .unwrap();
+    refused(
+        f.push(&alice, &f.package("Matrix", "5.0.1", Some(&f.a)).await)
+            .await,
+        "The owner 'carol' must register the signing certificate",
+    );
+
+    // Back to "Any" with carol (no certificate) among the owners: mixed again.
+    f.registry
+        .set_required_signer("Matrix", None)
+        .await
+        .unwrap();
+    f.push(&alice, &f.package("Matrix", "6.0.0", None).await)
+        .await
+        .unwrap();
+
+    // What was stored is repository-signed: countersigned when author-signed, primary when
+    // not; the signature record says which certificate and the repository's.
+    let repo_fp = f
+        .registry
+        .signing()
+        .repository
+        .as_ref()
+        .unwrap()
+        .certificate()
+        .fingerprint
+        .clone();
+    let s = f
+        .registry
+        .version_signature("Matrix", "3.0.1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        s.author_fingerprint.as_deref(),
+        Some(f.fingerprint(&f.b).as_str())
+    );
+    assert_eq!(s.repository_fingerprint.as_deref(), Some(repo_fp.as_str()));
+    assert!(s.timestamp_at.is_some());
+    let s = f
+        .registry
+        .version_signature("Matrix", "2.0.0")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(s.author_fingerprint, None);
+    assert_eq!(s.repository_fingerprint.as_deref(), Some(repo_fp.as_str()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn organization_policy_requires_author_signed_packages() {
+    let f = fixture().await;
+    f.registry
+        .create_organization("Contoso", "alice")
+        .await
+        .unwrap();
+    let key = f
+        .registry
+        .create_api_key("alice", Some("Contoso"), "", Scopes::all(), &[], None)
+        .await
+        .unwrap();
+    let org = f.registry.authenticate(Some(&key)).await.unwrap();
+    f.push(&org, &f.package("Contoso.Lib", "1.0.0", None).await)
+        .await
+        .unwrap();
+    f.registry
+        .set_require_signed("Contoso", true)
+        .await
+        .unwrap();
+    refused(
+        f.push(&org, &f.package("Contoso.Lib", "1.0.1", None).await)
+            .await,
+        "The organization 'Contoso' requires every package it owns to be author-signed",
+    );
+    f.register("Contoso", &f.a).await;
+    f.push(&org, &f.package("Contoso.Lib", "1.0.2", Some(&f.a)).await)
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificate_lifecycle_delete_reactivate_and_revocation() {
+    let f = fixture().await;
+    let alice = f.caller("alice").await;
+    let (fa, fb) = (f.fingerprint(&f.a), f.fingerprint(&f.b));
+
+    // Delete unused: gone.
+    f.register("alice", &f.b).await;
+    assert!(!f.registry.delete_certificate("alice", &fb).await.unwrap());
+    assert!(f.registry.certificates("alice").await.unwrap().is_empty());
+
+    // Delete used: deactivated, still listed with its count, and pushes with it refused.
+    f.register("alice", &f.a).await;
+    f.push(&alice, &f.package("Life", "1.0.0", Some(&f.a)).await)
+        .await
+        .unwrap();
+    assert!(f.registry.delete_certificate("alice", &fa).await.unwrap());
+    let list = f.registry.certificates("alice").await.unwrap();
+    assert_eq!(list.len(), 1);
+    assert!(!list[0].active);
+    assert_eq!(list[0].signed_versions, 1);
+    let now = UtcTime::now();
+    assert_eq!(
+        signet_server::signing::CertificateStatus::of(&list[0], now).as_str(),
+        "Deactivated"
+    );
+    refused(
+        f.push(&alice, &f.package("Life", "1.0.1", Some(&f.a)).await)
+            .await,
+        "You must register the signing certificate",
+    );
+
+    // Register again: active, pushes accepted.
+    f.register("alice", &f.a).await;
+    let list = f.registry.certificates("alice").await.unwrap();
+    assert_eq!(
+        signet_server::signing::CertificateStatus::of(&list[0], now).as_str(),
+        "Active"
+    );
+    f.push(&alice, &f.package("Life", "1.0.1", Some(&f.a)).await)
+        .await
+        .unwrap();
+
+    // The recheck finds it good while the CA says so.
+    let s = f.registry.recheck_certificates().await.unwrap();
+    assert_eq!(s.revoked, 0, "{s:?}");
+    let list = f.registry.certificates("alice").await.unwrap();
+    assert_eq!(list[0].status, "good", "{:?}", list[0].status_detail);
+
+    // Revoked by the test CA (one hour ago, so both versions were signed after it): the
+    // recheck marks it Revoked, flags both versions, and pushes with it are refused.
+    signet_pki::revoke(
+        &f.a.dir,
+        &signet_pki::CertSelector::Name(signet_pki::CertName::CodeSigning),
+        signet_pki::RevocationReason::KeyCompromise,
+        UtcTime::now().add_micros(-3_600_000_000),
+        None,
+    )
+    .unwrap();
+    // The first recheck's OCSP answer is still fresh in this process's cache (as a client's
+    // would be); the next periodic run is modelled by a process that starts later.
+    let f = Fixture {
+        registry: open(&f.cfg).await,
+        ..f
+    };
+    let s = f.registry.recheck_certificates().await.unwrap();
+    assert_eq!((s.revoked, s.flagged_versions), (1, 2), "{s:?}");
+    let list = f.registry.certificates("alice").await.unwrap();
+    assert_eq!(
+        signet_server::signing::CertificateStatus::of(&list[0], UtcTime::now()).as_str(),
+        "Revoked"
+    );
+    let flag = f
+        .registry
+        .version_signature("Life", "1.0.0")
+        .await
+        .unwrap()
+        .unwrap()
+        .flag
+        .unwrap();
+    assert!(flag.contains("revoked") && flag.contains(&fa), "{flag}");
+    refused(
+        f.push(&alice, &f.package("Life", "1.0.2", Some(&f.a)).await)
+            .await,
+        "has been revoked",
+    );
+    // Revoked is final: a second recheck does not look at it again.
+    let s = f.registry.recheck_certificates().await.unwrap();
+    assert_eq!(s.revoked, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backfill_after_rotation_re_signs_everything_once() {
+    let f = fixture().await;
+    let alice = f.caller("alice").await;
+    for v in ["1.0.0", "1.0.1", "1.0.2"] {
+        f.push(&alice, &f.package("Rotate", v, None).await)
+            .await
+            .unwrap();
+    }
+    let old = f
+        .registry
+        .signing()
+        .repository
+        .as_ref()
+        .unwrap()
+        .certificate()
+        .fingerprint
+        .clone();
+    assert_eq!(f.registry.backfill_remaining().await.unwrap(), Some(0));
+
+    // Rotate: PKI A's code-signing certificate becomes the repository certificate (any
+    // trusted code-signing certificate can be one), the old one is announced as previous.
+    let mut cfg = config(&f.tmp, &f.a, &f.b, "codesign");
+    cfg.signing.previous_certificates = vec![f.a.dir.join("repository.pem")];
+    let rotated = open(&cfg).await;
+    let new = rotated
+        .signing()
+        .repository
+        .as_ref()
+        .unwrap()
+        .certificate()
+        .fingerprint
+        .clone();
+    assert_ne!(old, new);
+    assert_eq!(rotated.backfill_remaining().await.unwrap(), Some(3));
+    let done = rotated.backfill(2, &|_| {}).await.unwrap();
+    assert_eq!((done.total, done.signed, done.failed), (3, 3, 0));
+    assert_eq!(rotated.backfill_remaining().await.unwrap(), Some(0));
+    // Idempotent: nothing left to do.
+    let again = rotated.backfill(2, &|_| {}).await.unwrap();
+    assert_eq!((again.total, again.signed), (0, 0));
+
+    // The served bytes carry the new repository signature, and verify.
+    let body = rotated
+        .open_package("Rotate", "1.0.1")
+        .await
+        .unwrap()
+        .unwrap();
+    let bytes = match body {
+        signet_server::BlobBody::Bytes(b) => b.to_vec(),
+        signet_server::BlobBody::File { mut file, .. } => {
+            let mut v = Vec::new();
+            tokio::io::AsyncReadExt::read_to_end(&mut file, &mut v)
+                .await
+                .unwrap();
+            v
+        }
+        _ => panic!("an unexpected blob body"),
+    };
+    let mut pkg =
+        signet_nupkg::Package::open(std::io::Cursor::new(bytes), &Default::default()).unwrap();
+    let sig = signet_signature::PrimarySignature::load(
+        &pkg.read_signature().unwrap().unwrap(),
+        &Default::default(),
+    )
+    .unwrap();
+    assert_eq!(sig.certificate().sha256_hex().to_lowercase(), new);
+}
