@@ -1,0 +1,460 @@
+//! Signed packages through real processes: `signet serve` configured with a repository
+//! certificate and `signet tsa serve` as its timestamp authority; packages signed with
+//! `signet sign`, pushed with `signet push`, checked with `signet verify`, the feed trusted
+//! with `signet trust source` and installed with `signet install` in secure mode.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use signet_test_support::{
+    PackageBuilder, isolate_config, output_text as text, pki, write_cert_files,
+};
+
+fn signet() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_signet"));
+    isolate_config(&mut c);
+    c.env("NUGET_CERT_REVOCATION_MODE", "offline");
+    c
+}
+
+fn run(args: &[&str]) -> Output {
+    signet().args(args).output().unwrap()
+}
+
+fn ok(o: &Output) -> String {
+    assert!(o.status.success(), "{}", text(o));
+    text(o)
+}
+
+/// Runs openssl and asserts success.
+fn openssl(args: &[&str]) -> String {
+    let o = Command::new("openssl").args(args).output().unwrap();
+    assert!(o.status.success(), "openssl {args:?}: {}", text(&o));
+    text(&o)
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// A `signet serve` child, killed when dropped.
+struct Serve {
+    child: Child,
+    index: String,
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(config: &Path) -> Serve {
+    let mut child = signet()
+        .args(["serve", "--config", s(config), "--listen", "127.0.0.1:0"])
+        .env("SIGNET_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut index = None;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(u) = line.strip_prefix("service index: ") {
+            index = Some(u.to_owned());
+        }
+        if line.starts_with("repository signing:") {
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    Serve {
+        child,
+        index: index.expect("signet serve printed its service index"),
+    }
+}
+
+fn get(url: &str) -> Vec<u8> {
+    let http = signet_feed::HttpClient::new(
+        Duration::from_secs(30),
+        signet_feed::HttpPolicy::LoopbackHttp,
+    )
+    .unwrap();
+    signet_feed::Http::get(&http, url, 64 << 20)
+        .unwrap()
+        .unwrap_or_else(|| panic!("{url}: 404"))
+}
+
+struct Kit {
+    _tmp: tempfile::TempDir,
+    dir: PathBuf,
+    root: PathBuf,
+    _tsa: signet_test_support::TsaProcess,
+    tsa_url: String,
+    server: Serve,
+    nuget_config: PathBuf,
+}
+
+fn kit() -> Kit {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
+    let author = write_cert_files(&pki().code_signing, &dir, "author");
+    write_cert_files(&pki().code_signing_no_ski, &dir, "other");
+    write_cert_files(&pki().repository, &dir, "repo");
+    let tsa = signet_test_support::TsaProcess::start(Path::new(env!("CARGO_BIN_EXE_signet")), &dir);
+    let config = dir.join("signet-server.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"data_dir = "data"
+[signing]
+certificate_path = "repo.chain.pem"
+key_path = "repo.key.pem"
+timestamp_url = "{tsa}"
+trusted_roots = ["author.root.pem"]
+bundled_roots = false
+revocation_mode = "offline"
+recheck_interval_seconds = 0
+announce_repository_signatures_over_http = true
+"#,
+            tsa = tsa.url
+        ),
+    )
+    .unwrap();
+    let nuget_config = dir.join("nuget.config");
+    std::fs::write(
+        &nuget_config,
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<configuration>\n</configuration>\n",
+    )
+    .unwrap();
+    let server = serve(&config);
+    Kit {
+        _tmp: tmp,
+        root: author.root_pem,
+        tsa_url: tsa.url.clone(),
+        _tsa: tsa,
+        server,
+        nuget_config,
+        dir,
+    }
+}
+
+impl Kit {
+    fn admin(&self, args: &[&str]) -> Output {
+        let config = self.dir.join("signet-server.toml");
+        let mut all = vec!["admin", "--config", s(&config)];
+        all.extend_from_slice(args);
+        run(&all)
+    }
+
+    fn package(&self, id: &str, version: &str, signer: Option<&str>) -> PathBuf {
+        let p = self.dir.join(format!("{id}.{version}.nupkg"));
+        std::fs::write(
+            &p,
+            PackageBuilder::new(id, version)
+                .file("lib/net8.0/x.dll", b"the payload")
+                .stored(true)
+                .build(),
+        )
+        .unwrap();
+        if let Some(who) = signer {
+            ok(&run(&[
+                "sign",
+                s(&p),
+                "--certificate-path",
+                s(&self.dir.join(format!("{who}.chain.pem"))),
+                "--certificate-key",
+                s(&self.dir.join(format!("{who}.key.pem"))),
+                "--trust-roots",
+                s(&self.root),
+                "--timestamper",
+                &self.tsa_url,
+            ]));
+        }
+        p
+    }
+
+    fn push(&self, package: &Path, key: &str, extra: &[&str]) -> Output {
+        let mut args = vec![
+            "push",
+            s(package),
+            "--source",
+            &self.server.index,
+            "--api-key",
+            key,
+            "--allow-insecure-loopback",
+        ];
+        args.extend_from_slice(extra);
+        run(&args)
+    }
+}
+
+#[test]
+fn signed_push_flow_end_to_end() {
+    let k = kit();
+    let base = k.server.index.trim_end_matches("/v3/index.json").to_owned();
+
+    // An account and its API key.
+    let mut create = signet()
+        .args(["admin", "--config", s(&k.dir.join("signet-server.toml"))])
+        .args(["create-user", "alice", "--password-stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    create
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"correct horse battery staple\n")
+        .unwrap();
+    assert!(create.wait().unwrap().success());
+    let key = ok(&k.admin(&["create-api-key", "alice"]))
+        .lines()
+        .next()
+        .unwrap()
+        .trim()
+        .to_owned();
+
+    // Register the author certificate: from then on alice's packages must be signed with it.
+    let registered = ok(&k.admin(&[
+        "register-certificate",
+        "alice",
+        s(&k.dir.join("author.chain.pem")),
+    ]));
+    let author_fp = pki().code_signing.sha256_fingerprint_hex().to_lowercase();
+    assert!(registered.contains(&author_fp), "{registered}");
+
+    // Unsigned: rejected, signing required — and a dry run says so without taking anything.
+    let unsigned = k.package("Contoso.Signed", "1.0.0", None);
+    let o = k.push(&unsigned, &key, &["--dry-run"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o).contains("must be signed with a registered certificate"),
+        "{}",
+        text(&o)
+    );
+    let o = k.push(&unsigned, &key, &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("400"), "{}", text(&o));
+    assert!(
+        text(&o).contains("must be signed with a registered certificate"),
+        "{}",
+        text(&o)
+    );
+
+    // Signed with a certificate nobody registered: rejected, naming its fingerprint.
+    let other = k.package("Contoso.Signed", "1.0.0", Some("other"));
+    let o = k.push(&other, &key, &[]);
+    assert_eq!(o.status.code(), Some(1));
+    let other_fp = pki()
+        .code_signing_no_ski
+        .sha256_fingerprint_hex()
+        .to_lowercase();
+    assert!(text(&o).contains(&other_fp), "{}", text(&o));
+
+    // Signed with the registered certificate: the dry run accepts it, then the push (201).
+    let signed = k.package("Contoso.Signed", "1.0.0", Some("author"));
+    let o = ok(&k.push(&signed, &key, &["--dry-run"]));
+    assert!(
+        o.contains("would be accepted") && o.contains(&author_fp),
+        "{o}"
+    );
+    assert!(o.contains("would repository-sign"), "{o}");
+    let o = ok(&k.push(&signed, &key, &[]));
+    assert!(o.contains("Created (201)"), "{o}");
+    let o = k.push(&signed, &key, &[]);
+    assert!(text(&o).contains("409"), "{}", text(&o));
+
+    // Download it: an author signature and a repository countersignature by the certificate
+    // the service index announces.
+    let served = k.dir.join("served.nupkg");
+    std::fs::write(
+        &served,
+        get(&format!(
+            "{base}/v3-flatcontainer/contoso.signed/1.0.0/contoso.signed.1.0.0.nupkg"
+        )),
+    )
+    .unwrap();
+    let report = ok(&run(&[
+        "verify",
+        "--all",
+        s(&served),
+        "--trust-roots",
+        s(&k.root),
+        "--trust-roots-only",
+    ]));
+    let repo_fp = pki().repository.sha256_fingerprint_hex().to_lowercase();
+    assert!(report.contains("Signature type: Author"), "{report}");
+    assert!(report.contains("Signature type: Repository"), "{report}");
+    assert!(report.to_lowercase().contains(&repo_fp), "{report}");
+    assert!(report.contains("alice"), "owners: {report}");
+    let index: serde_json::Value = serde_json::from_slice(&get(&k.server.index)).unwrap();
+    let sigs_url = index["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["@type"] == "RepositorySignatures/5.0.0")
+        .expect("RepositorySignatures/5.0.0 announced")["@id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let sigs: serde_json::Value = serde_json::from_slice(&get(&sigs_url)).unwrap();
+    assert_eq!(sigs["allRepositorySigned"], true);
+    assert_eq!(
+        sigs["signingCertificates"][0]["fingerprints"]["2.16.840.1.101.3.4.2.1"],
+        repo_fp.as_str()
+    );
+    let cert = get(sigs["signingCertificates"][0]["contentUrl"]
+        .as_str()
+        .unwrap());
+    assert_eq!(cert, pki().repository.cert_der);
+    // The signature record of the version.
+    let record: serde_json::Value = serde_json::from_slice(&get(&format!(
+        "{base}/api/signet/packages/Contoso.Signed/1.0.0/signature"
+    )))
+    .unwrap();
+    assert_eq!(record["author"]["fingerprint"], author_fp.as_str());
+    assert_eq!(record["repository"]["fingerprint"], repo_fp.as_str());
+
+    // An unsigned package of an account without certificates: accepted, and served with the
+    // server's repository primary signature, which openssl verifies independently, as well as
+    // its timestamp token.
+    let bob = {
+        let mut c = signet()
+            .args(["admin", "--config", s(&k.dir.join("signet-server.toml"))])
+            .args(["create-user", "bob", "--password-stdin"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        c.stdin.take().unwrap().write_all(b"pw\n").unwrap();
+        assert!(c.wait().unwrap().success());
+        ok(&k.admin(&["create-api-key", "bob"]))
+            .lines()
+            .next()
+            .unwrap()
+            .trim()
+            .to_owned()
+    };
+    ok(&k.push(&k.package("Bob.Unsigned", "1.0.0", None), &bob, &[]));
+    let bytes = get(&format!(
+        "{base}/v3-flatcontainer/bob.unsigned/1.0.0/bob.unsigned.1.0.0.nupkg"
+    ));
+    let mut pkg =
+        signet_nupkg::Package::open(std::io::Cursor::new(bytes), &Default::default()).unwrap();
+    let p7s_bytes = pkg.read_signature().unwrap().unwrap();
+    let primary =
+        signet_signature::PrimarySignature::load(&p7s_bytes, &Default::default()).unwrap();
+    assert_eq!(
+        primary.signature_type(),
+        signet_signature::SignatureType::Repository
+    );
+    let info = primary.repository_info().unwrap();
+    assert_eq!(info.owners, vec!["bob".to_owned()]);
+    assert!(
+        info.service_index.starts_with("https://"),
+        "{}",
+        info.service_index
+    );
+    let p7s = k.dir.join("bob.p7s");
+    std::fs::write(&p7s, &p7s_bytes).unwrap();
+    openssl(&[
+        "cms",
+        "-verify",
+        "-inform",
+        "DER",
+        "-binary",
+        "-purpose",
+        "any",
+        "-in",
+        s(&p7s),
+        "-CAfile",
+        s(&k.root),
+        "-out",
+        s(&k.dir.join("content.txt")),
+    ]);
+    // The token's imprint covers the signature value (NuGet's timestamp, spec §4.1).
+    let token = k.dir.join("bob.tst");
+    std::fs::write(&token, primary.timestamp_tokens()[0]).unwrap();
+    let value = k.dir.join("bob.sigvalue");
+    std::fs::write(&value, primary.signature_value()).unwrap();
+    openssl(&[
+        "ts",
+        "-verify",
+        "-token_in",
+        "-in",
+        s(&token),
+        "-data",
+        s(&value),
+        "-CAfile",
+        s(&k.root),
+    ]);
+
+    // Trust the feed as a repository (from its RepositorySignatures) and install in secure
+    // mode: accepted.
+    let cfg = s(&k.nuget_config);
+    ok(&run(&[
+        "trust",
+        "source",
+        "contoso-feed",
+        "--source-url",
+        &k.server.index,
+        "--allow-insecure-loopback",
+        "--configfile",
+        cfg,
+    ]));
+    let install = |source: &str, packages: &Path| {
+        run(&[
+            "install",
+            "Contoso.Signed",
+            "--source",
+            source,
+            "--policy",
+            "secure",
+            "--packages",
+            s(packages),
+            "--configfile",
+            cfg,
+            "--trust-roots",
+            s(&k.root),
+            "--trust-roots-only",
+            "--allow-insecure-loopback",
+        ])
+    };
+    let packages = k.dir.join("packages");
+    ok(&install(&k.server.index, &packages));
+    assert!(
+        packages
+            .join("contoso.signed/1.0.0/lib/net8.0/x.dll")
+            .is_file()
+    );
+
+    // A tampered copy (one byte of the payload changed) in a folder feed: blocked, nothing
+    // extracted.
+    let mut bytes = std::fs::read(&served).unwrap();
+    let at = bytes
+        .windows(b"the payload".len())
+        .position(|w| w == b"the payload")
+        .expect("stored payload");
+    bytes[at] ^= 0x20;
+    let folder = k.dir.join("tampered-feed");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(folder.join("contoso.signed.1.0.0.nupkg"), &bytes).unwrap();
+    let elsewhere = k.dir.join("packages-tampered");
+    let o = install(s(&folder), &elsewhere);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("NU3008"), "{}", text(&o));
+    assert!(!elsewhere.join("contoso.signed").exists());
+}
