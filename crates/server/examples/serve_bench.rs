@@ -4,6 +4,8 @@
 //! cargo run --release -p signet-server --example serve_bench -- push [PUSHES] [CONCURRENCY] [EXPORT_DIR]
 //! cargo run --release -p signet-server --example serve_bench -- serve [PUSHES] [CONCURRENCY]
 //! cargo run --release -p signet-server --example serve_bench -- get BASE_URL [REQUESTS] [CONCURRENCY] [PACKAGES]
+//! cargo run --release -p signet-server --example serve_bench -- signed-push [PUSHES] [CONCURRENCY]
+//! cargo run --release -p signet-server --example serve_bench -- backfill [PACKAGES] [PARALLEL]
 //! ```
 //!
 //! `push` starts an in-process server (SQLite + filesystem in a temp dir), pushes PUSHES
@@ -12,6 +14,11 @@
 //! in flat-container layout, so that another server (nginx) can serve them for `get`.
 //! `serve` pushes as `push` does, then keeps serving (for `get` from another process).
 //! `get` runs the same download loop against any base URL. Client and server share the machine.
+//! `signed-push` is issue 6's push figure: the server validates and repository-signs every
+//! push (development PKI, embedded timestamp authority); half the packages are author-signed
+//! with a registered certificate (full verification, then a repository countersignature), half
+//! unsigned (repository primary signature). `backfill` stores PACKAGES unsigned packages with
+//! repository signing off, then times `Registry::backfill` signing them all.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -210,8 +217,178 @@ fn main() {
             get_all(&format!("http://{addr}"), &ids, 20_000, concurrency);
             drop(rt);
         }
+        Some("signed-push") => signed_push(arg(1, 500), arg(2, 4)),
+        Some("backfill") => backfill(arg(1, 1000), arg(2, 4)),
         _ => eprintln!(
-            "usage: serve_bench push [PUSHES] [CONCURRENCY] [EXPORT_DIR] | get BASE_URL [REQUESTS] [CONCURRENCY] [PACKAGES]"
+            "usage: serve_bench push [PUSHES] [CONCURRENCY] [EXPORT_DIR] | get BASE_URL [REQUESTS] [CONCURRENCY] [PACKAGES] | signed-push [PUSHES] [CONCURRENCY] | backfill [PACKAGES] [PARALLEL]"
         ),
     }
+}
+
+/// A signing registry on a fresh data dir (development PKI, embedded authority).
+async fn signing_registry(
+    dir: &std::path::Path,
+    repository_signing: bool,
+) -> signet_server::Registry {
+    let mut config = Config::from_toml("[signing]\nrevocation_mode = \"offline\"\n").unwrap();
+    config.data_dir = Some(dir.to_path_buf());
+    config.signing.repository_signing = Some(repository_signing);
+    let setup = config
+        .signing_setup(
+            "https://bench.example",
+            Arc::new(signet_server::SystemClock),
+        )
+        .unwrap();
+    config
+        .open_registry()
+        .await
+        .unwrap()
+        .with_signing(setup)
+        .await
+        .unwrap()
+}
+
+/// Author-signs `bytes` with the development PKI's code-signing key, timestamped by an
+/// authority over the same PKI's timestamping key.
+fn author_sign(pki: &std::path::Path, authority: &signet_tsa::Authority, bytes: &[u8]) -> Vec<u8> {
+    struct InProcess<'a>(&'a signet_tsa::Authority);
+    impl signet_tsa::Transport for InProcess<'_> {
+        fn post(
+            &self,
+            _: &str,
+            _: &str,
+            body: &[u8],
+            _: std::time::Duration,
+        ) -> Result<(u16, Vec<u8>), String> {
+            Ok((200, self.0.respond(body, signet_common::UtcTime::now())))
+        }
+    }
+    let signer = signet_keys::load_signer(
+        &pki.join("codesign.pem"),
+        None,
+        Some(&pki.join("codesign.key.pem")),
+    )
+    .unwrap();
+    let mut trust = signet_trust::TrustStore::empty();
+    trust.add_roots(
+        signet_signature::Certificate::from_pem_bundle(
+            &std::fs::read(pki.join("root.pem")).unwrap(),
+        )
+        .unwrap(),
+        "bench",
+    );
+    let ts = signet_sign::TsaTimestamper::new(
+        "http://bench.invalid/",
+        InProcess(authority),
+        signet_common::HashAlgorithm::Sha256,
+        Arc::new(trust),
+    );
+    let mut out = Vec::new();
+    signet_sign::sign_package(
+        std::io::Cursor::new(bytes),
+        &mut out,
+        &signet_sign::Operation::Author {
+            hash_algorithm: signet_common::HashAlgorithm::Sha256,
+            overwrite: false,
+        },
+        &signet_sign::SignOptions {
+            signer: &signer,
+            timestamper: Some(&ts),
+            now: signet_common::UtcTime::now(),
+            limits: signet_nupkg::Limits::default(),
+        },
+    )
+    .unwrap();
+    out
+}
+
+fn signed_push(pushes: usize, concurrency: usize) {
+    let tmp = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (addr, key, registry) = rt.block_on(async {
+        let registry = signing_registry(tmp.path(), true).await;
+        registry.create_user("bench", None, "pw").await.unwrap();
+        let pem = std::fs::read(tmp.path().join("dev-pki/codesign.pem")).unwrap();
+        registry
+            .register_certificate("bench", "codesign.pem", &pem)
+            .await
+            .unwrap();
+        let key = registry
+            .create_api_key("bench", None, "", signet_server::Scopes::all(), &[], None)
+            .await
+            .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let registry = Arc::new(registry);
+        let state = AppState::new(Arc::clone(&registry), &format!("http://{addr}"));
+        tokio::spawn(signet_server::serve(
+            listener,
+            state,
+            std::future::pending(),
+            std::time::Duration::from_secs(1),
+        ));
+        (addr, key, registry)
+    });
+    // Signing required once a certificate is registered: author-sign every package (outside
+    // the timed part), and measure unsigned pushes on a second account without certificates.
+    let pki = tmp.path().join("dev-pki");
+    let authority = signet_tsa::Authority::new(
+        Box::new(
+            signet_keys::load_signer(&pki.join("tsa.pem"), None, Some(&pki.join("tsa.key.pem")))
+                .unwrap(),
+        ),
+        signet_tsa::AuthorityConfig::new(tmp.path().join("bench-tsa.state")),
+    )
+    .unwrap();
+    let signed: Vec<(String, Vec<u8>)> = (0..pushes)
+        .map(|i| {
+            let (id, bytes) = package(i);
+            (id, author_sign(&pki, &authority, &bytes))
+        })
+        .collect();
+    let rate = push_all(&addr, &key, &signed, concurrency);
+    println!(
+        "signed pushes (verify + repository countersignature): {pushes} packages, {concurrency} clients: {rate:.0} pushes/s"
+    );
+    let key2 = rt.block_on(async {
+        registry.create_user("bench2", None, "pw").await.unwrap();
+        registry
+            .create_api_key("bench2", None, "", signet_server::Scopes::all(), &[], None)
+            .await
+            .unwrap()
+    });
+    let unsigned: Vec<(String, Vec<u8>)> = (pushes..2 * pushes).map(package).collect();
+    let rate = push_all(&addr, &key2, &unsigned, concurrency);
+    println!(
+        "unsigned pushes (rules + repository primary signature): {pushes} packages, {concurrency} clients: {rate:.0} pushes/s"
+    );
+    drop(rt);
+}
+
+fn backfill(packages: usize, parallel: usize) {
+    let tmp = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let plain = signing_registry(tmp.path(), false).await;
+        plain.create_user("bench", None, "pw").await.unwrap();
+        let key = plain.create_api_key("bench", None, "", signet_server::Scopes::all(), &[], None).await.unwrap();
+        let caller = plain.authenticate(Some(&key)).await.unwrap();
+        for i in 0..packages {
+            let upload = plain.new_upload().unwrap();
+            std::fs::write(upload.path(), package(i).1).unwrap();
+            plain.push(&caller, upload.path()).await.unwrap();
+        }
+        plain.db().close().await;
+        let signing = signing_registry(tmp.path(), true).await;
+        assert_eq!(signing.backfill_remaining().await.unwrap(), Some(packages as u64));
+        let start = Instant::now();
+        let done = signing.backfill(parallel, &|_| {}).await.unwrap();
+        let secs = start.elapsed().as_secs_f64();
+        assert_eq!(done.signed as usize, packages);
+        println!(
+            "backfill: {packages} stored packages of {} bytes repository-signed in {secs:.2} s = {:.0} packages/s (parallel {parallel})",
+            SIZE,
+            packages as f64 / secs
+        );
+    });
 }
