@@ -616,3 +616,143 @@ fn error_no_certificate_on_the_token() {
         "{out}"
     );
 }
+
+// --- the server's repository key on a token ------------------------------------------------
+
+/// `signet serve` with `[signing] pkcs11_*`: every pushed package is repository-signed by the
+/// token's key (the PIN from an environment variable), timestamped by `signet tsa serve`;
+/// `signet verify` and `openssl cms -verify` accept what the feed serves.
+#[test]
+fn serve_repository_signs_with_a_token_key() {
+    let Some(t) = Token::new("serve-token") else {
+        return;
+    };
+    t.key(
+        t.spec("feed-repository", &[0x07], 3072),
+        Profile::CodeSigning,
+    );
+    let tsa = signet_test_support::TsaProcess::start(
+        Path::new(env!("CARGO_BIN_EXE_signet")),
+        t.dir.path(),
+    );
+    // One CA file for both chains: the token CA and the test PKI (the TSA's).
+    let roots = t.path("roots.pem");
+    std::fs::write(
+        &roots,
+        t.pki.root_pem() + &signet_test_support::pki().root.cert_pem(),
+    )
+    .unwrap();
+    let config = t.path("signet-server.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = \"data\"\n[signing]\npkcs11_module = \"{module}\"\npkcs11_token = \"serve-token\"\n\
+             pkcs11_key = \"feed-repository\"\npkcs11_pin_env = \"{PIN_VAR}\"\n\
+             certificate_path = \"feed-repository.chain.pem\"\ntimestamp_url = \"{tsa}\"\n\
+             trusted_roots = [\"roots.pem\"]\nbundled_roots = false\nrevocation_mode = \"offline\"\n\
+             recheck_interval_seconds = 0\n",
+            module = s(t.hsm.module()),
+            tsa = tsa.url,
+        ),
+    )
+    .unwrap();
+    let mut server = t
+        .command(&["serve", "--config", s(&config), "--listen", "127.0.0.1:0"])
+        .env("SIGNET_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(server.stdout.take().unwrap()).lines();
+    let mut index = String::new();
+    let mut signing = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(u) = line.strip_prefix("service index: ") {
+            index = u.to_owned();
+        }
+        if line.starts_with("repository signing:") {
+            signing = line;
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    let stop = |mut c: std::process::Child| {
+        let _ = c.kill();
+        let _ = c.wait();
+    };
+    if index.is_empty() {
+        stop(server);
+        panic!("signet serve did not start with the token key");
+    }
+    assert!(!signing.contains("DEVELOPMENT"), "{signing}");
+
+    let mut create = t
+        .command(&[
+            "admin",
+            "--config",
+            s(&config),
+            "create-user",
+            "alice",
+            "--password-stdin",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    create.stdin.take().unwrap().write_all(b"pw\n").unwrap();
+    assert!(create.wait().unwrap().success());
+    let o = t.signet(&["admin", "--config", s(&config), "create-api-key", "alice"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let key = String::from_utf8_lossy(&o.stdout).trim().to_owned();
+    let o = t.signet(&[
+        "push",
+        s(&t.package),
+        "--source",
+        &index,
+        "--api-key",
+        &key,
+        "--allow-insecure-loopback",
+    ]);
+    let pushed = text(&o);
+    let base = index.trim_end_matches("/v3/index.json").to_owned();
+    let http = signet_feed::HttpClient::new(
+        std::time::Duration::from_secs(30),
+        signet_feed::HttpPolicy::LoopbackHttp,
+    )
+    .unwrap();
+    let served = signet_feed::Http::get(
+        &http,
+        &format!("{base}/v3-flatcontainer/signet.token.test/1.0.0/signet.token.test.1.0.0.nupkg"),
+        1 << 24,
+    );
+    stop(server);
+    assert!(o.status.success(), "{pushed}");
+    let served = served.unwrap().expect("the pushed package is served");
+    let file = t.path("served.nupkg");
+    std::fs::write(&file, &served).unwrap();
+    let o = t.signet(&["verify", "--json", s(&file), "--trust-roots", s(&roots)]);
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v[0]["signatures"][0]["signature_type"], "Repository", "{v}");
+    assert!(
+        v[0]["signatures"][0]["certificate"]["subject"]
+            .as_str()
+            .unwrap()
+            .contains("token key feed-repository"),
+        "{v}"
+    );
+    // openssl, against both roots.
+    let bytes = std::fs::read(&file).unwrap();
+    let mut pkg =
+        signet_nupkg::Package::open(std::io::Cursor::new(bytes), &Default::default()).unwrap();
+    std::fs::write(t.path("served.p7s"), pkg.read_signature().unwrap().unwrap()).unwrap();
+    let o = Command::new("openssl")
+        .args([
+            "cms", "-verify", "-inform", "DER", "-binary", "-purpose", "any",
+        ])
+        .args(["-in", s(&t.path("served.p7s")), "-CAfile", s(&roots)])
+        .args(["-out", s(&t.path("served.content"))])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "openssl cms -verify: {}", text(&o));
+}

@@ -14,7 +14,7 @@ use crate::clock::{Clock, SystemClock, SystemRandom};
 use crate::db::Db;
 use crate::registry::Registry;
 use crate::signing::SigningSetup;
-use crate::signing::repository::SigningOptions;
+use crate::signing::repository::{Pkcs11Key, SigningOptions};
 
 /// The default listen address: loopback only.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:5000";
@@ -56,6 +56,15 @@ pub struct SigningConfig {
     pub key_path: Option<PathBuf>,
     /// Environment variable holding the PKCS#12 (or encrypted key) password.
     pub password_env: Option<String>,
+    /// PKCS#11 module (an HSM or token) holding the repository key; the certificate chain
+    /// comes from `certificate_path` when given, else from the token.
+    pub pkcs11_module: Option<PathBuf>,
+    /// The token's label.
+    pub pkcs11_token: Option<String>,
+    /// The key: its label, or `id:HEX` (CKA_ID), `label:TEXT`.
+    pub pkcs11_key: Option<String>,
+    /// Environment variable holding the token PIN (never in the file).
+    pub pkcs11_pin_env: Option<String>,
     /// Certificates signed with before a rotation (still announced).
     #[serde(default)]
     pub previous_certificates: Vec<PathBuf>,
@@ -172,6 +181,7 @@ impl Config {
             .chain(config.signing.trusted_roots.iter_mut())
             .chain(config.signing.certificate_path.iter_mut())
             .chain(config.signing.key_path.iter_mut())
+            .chain(config.signing.pkcs11_module.iter_mut())
         {
             if p.is_relative() {
                 *p = base.join(&*p);
@@ -263,6 +273,20 @@ impl Config {
             certificate_path: s.certificate_path.clone(),
             key_path: s.key_path.clone(),
             password_env: s.password_env.clone(),
+            pkcs11: match (&s.pkcs11_module, &s.pkcs11_token, &s.pkcs11_key) {
+                (None, None, None) => None,
+                (Some(module), Some(token), Some(key)) => Some(Pkcs11Key {
+                    module: module.clone(),
+                    token: token.clone(),
+                    key: key.clone(),
+                    pin_env: s.pkcs11_pin_env.clone(),
+                }),
+                _ => {
+                    return Err(Error::Config(
+                        "[signing] pkcs11_module, pkcs11_token and pkcs11_key go together".into(),
+                    ));
+                }
+            },
             previous_certificates: s.previous_certificates.clone(),
             timestamp_url: s.timestamp_url.clone(),
             trusted_roots: s.trusted_roots.clone(),

@@ -268,12 +268,55 @@ pub(crate) struct SigningOptions {
     pub certificate_path: Option<PathBuf>,
     pub key_path: Option<PathBuf>,
     pub password_env: Option<String>,
+    pub pkcs11: Option<Pkcs11Key>,
     pub previous_certificates: Vec<PathBuf>,
     pub timestamp_url: Option<String>,
     pub trusted_roots: Vec<PathBuf>,
     pub bundled_roots: bool,
     pub revocation_offline: bool,
     pub announce_over_http: bool,
+}
+
+/// A repository key on a PKCS#11 token.
+#[derive(Clone, Debug)]
+pub(crate) struct Pkcs11Key {
+    pub module: PathBuf,
+    pub token: String,
+    pub key: String,
+    pub pin_env: Option<String>,
+}
+
+impl Pkcs11Key {
+    /// Opens the key (logs in with the PIN from `pin_env`); the chain from `certificate` or
+    /// the token. Errors name the token and key, never the PIN.
+    fn open(&self, certificate: Option<&Path>) -> Result<signet_pkcs11::Pkcs11Signer, Error> {
+        let key = signet_pkcs11::KeySelector::parse(&self.key)
+            .map_err(|e| Error::Config(format!("[signing] pkcs11_key: {e}")))?;
+        let pin = match &self.pin_env {
+            Some(var) => Some(signet_pkcs11::Pin::new(std::env::var(var).map_err(
+                |_| {
+                    Error::Config(format!(
+                        "the environment variable {var} (the token PIN) is not set"
+                    ))
+                },
+            )?)),
+            None => None,
+        };
+        let certificates = match certificate {
+            Some(p) => signet_pkcs11::CertificateSource::File(p.to_path_buf()),
+            None => signet_pkcs11::CertificateSource::Token,
+        };
+        signet_pkcs11::Pkcs11Signer::open(
+            &signet_pkcs11::TokenKey {
+                module: self.module.clone(),
+                token: self.token.clone(),
+                key,
+            },
+            pin,
+            &certificates,
+        )
+        .map_err(|e| Error::Config(format!("repository key on the token: {e}")))
+    }
 }
 
 /// Certificates from a PEM bundle or one DER certificate.
@@ -332,28 +375,32 @@ impl SigningSetup {
                         .and_then(|c| AnnouncedCertificate::from_der(c.der()))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            let (signer, development): (Arc<dyn Signer>, bool) = match &options.certificate_path {
-                Some(cert) => {
-                    let password = match &options.password_env {
-                        Some(var) => Some(std::env::var(var).map_err(|_| {
-                            Error::Config(format!("the environment variable {var} is not set"))
-                        })?),
-                        None => None,
-                    };
-                    let signer = signet_keys::load_signer(
-                        cert,
-                        password.as_deref(),
-                        options.key_path.as_deref(),
-                    )
-                    .map_err(|e| Error::Config(format!("repository key: {e}")))?;
-                    (Arc::new(signer), false)
-                }
-                None => {
-                    let dev = dev_pki(data_dir, clock.now())?;
-                    dev_root = Some(dev.root);
-                    (dev.repository, true)
-                }
-            };
+            let (signer, development): (Arc<dyn Signer>, bool) =
+                match (&options.pkcs11, &options.certificate_path) {
+                    (Some(token), certificate) => {
+                        (Arc::new(token.open(certificate.as_deref())?), false)
+                    }
+                    (None, Some(cert)) => {
+                        let password = match &options.password_env {
+                            Some(var) => Some(std::env::var(var).map_err(|_| {
+                                Error::Config(format!("the environment variable {var} is not set"))
+                            })?),
+                            None => None,
+                        };
+                        let signer = signet_keys::load_signer(
+                            cert,
+                            password.as_deref(),
+                            options.key_path.as_deref(),
+                        )
+                        .map_err(|e| Error::Config(format!("repository key: {e}")))?;
+                        (Arc::new(signer), false)
+                    }
+                    (None, None) => {
+                        let dev = dev_pki(data_dir, clock.now())?;
+                        dev_root = Some(dev.root);
+                        (dev.repository, true)
+                    }
+                };
             let ts_trust = Arc::new(make_trust(dev_root.as_ref())?);
             let timestamper: Arc<dyn TimestampClient> = match &options.timestamp_url {
                 Some(url) => Arc::new(TsaTimestamper::new(
