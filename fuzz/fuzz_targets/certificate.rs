@@ -1,6 +1,7 @@
 //! X.509 certificates as signet reads them: `Certificate::from_der` and every accessor the
 //! chain builder and the reports use, `Certificate::from_pem_bundle`, and the DER certificate
-//! indexer used for trust-store files.
+//! indexer used for trust-store files; and the server's certificate-upload check
+//! (`signet_push_rules::check_certificate_upload`: framing sniff, parse, lint).
 #![no_main]
 
 use std::hint::black_box;
@@ -45,4 +46,13 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let _ = black_box(index_der_certificates(data));
+    let roots = signet_trust::TrustStore::empty();
+    let now = signet_common::UtcTime::from_unix_seconds(1_800_000_000);
+    let _ = black_box(signet_push_rules::check_certificate_upload(
+        "upload.cer",
+        data,
+        &roots,
+        &[],
+        now,
+    ));
 });
