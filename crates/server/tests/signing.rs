@@ -375,6 +375,25 @@ async fn organization_policy_requires_author_signed_packages() {
     f.push(&org, &f.package("Contoso.Lib", "1.0.2", Some(&f.a)).await)
         .await
         .unwrap();
+
+    // Who may manage what (spec server §1.2): the user themself, an organization's admins;
+    // collaborators may view only; package management follows the owners.
+    f.registry
+        .set_member("Contoso", "bob", signet_server::Role::Collaborator)
+        .await
+        .unwrap();
+    let r = &f.registry;
+    assert!(r.can_manage_account("alice", "alice").await.unwrap());
+    assert!(r.can_manage_account("alice", "contoso").await.unwrap());
+    assert!(!r.can_manage_account("bob", "Contoso").await.unwrap());
+    assert!(r.can_view_account("bob", "Contoso").await.unwrap());
+    assert!(!r.can_view_account("carol", "Contoso").await.unwrap());
+    assert!(!r.can_manage_account("carol", "alice").await.unwrap());
+    assert!(r.can_manage_package("alice", "contoso.lib").await.unwrap());
+    assert!(!r.can_manage_package("bob", "Contoso.Lib").await.unwrap());
+    let (owners, required) = r.signing_owners("Contoso.Lib").await.unwrap();
+    assert_eq!(owners, vec![("Contoso".to_owned(), 1)]);
+    assert_eq!(required, None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -252,6 +252,66 @@ impl Registry {
             .await
     }
 
+    /// Whether `user` may manage `account`'s certificates and settings: the user themself, or
+    /// an admin of the organization (spec server §1.2, `ManageAccount`).
+    pub async fn can_manage_account(&self, user: &str, account: &str) -> Result<bool, Error> {
+        if user.eq_ignore_ascii_case(account) {
+            return Ok(true);
+        }
+        self.member_role_of(user, account)
+            .await
+            .map(|r| r.as_deref() == Some("admin"))
+    }
+
+    /// Whether `user` may see `account`'s certificates: the user themself or any member of
+    /// the organization (`ViewAccount`).
+    pub async fn can_view_account(&self, user: &str, account: &str) -> Result<bool, Error> {
+        if user.eq_ignore_ascii_case(account) {
+            return Ok(true);
+        }
+        Ok(self.member_role_of(user, account).await?.is_some())
+    }
+
+    /// Whether `user` may manage package `id` (its required signer): an owner, or an admin of
+    /// an owning organization.
+    pub async fn can_manage_package(&self, user: &str, id: &str) -> Result<bool, Error> {
+        for (_, owner, _) in self.db.owner_accounts(&id.to_lowercase()).await? {
+            if self.can_manage_account(user, &owner).await? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// `user`'s role in organization `account`, if both exist and the user is a member.
+    async fn member_role_of(&self, user: &str, account: &str) -> Result<Option<String>, Error> {
+        let (Some(u), Some((org, kind))) = (
+            self.db.find_user(user).await?,
+            self.db.find_account(account).await?,
+        ) else {
+            return Ok(None);
+        };
+        if kind != "organization" {
+            return Ok(None);
+        }
+        self.db.member_role(org, u.id).await
+    }
+
+    /// Owners of package `id` with how many active certificates each has (the required-signer
+    /// choice shows them), and the current required signer.
+    pub async fn signing_owners(
+        &self,
+        id: &str,
+    ) -> Result<(Vec<(String, usize)>, Option<String>), Error> {
+        let id_lower = id.to_lowercase();
+        let mut owners = Vec::new();
+        for (account, name, _) in self.db.owner_accounts(&id_lower).await? {
+            owners.push((name, self.db.active_fingerprints(account).await?.len()));
+        }
+        let required = self.db.required_signer(&id_lower).await?.map(|(_, n)| n);
+        Ok((owners, required))
+    }
+
     /// Remembers a pushed signer certificate with the chain it came with (the recheck job
     /// needs the issuers). Registration is separate: this links it to no account.
     pub(crate) async fn record_signer(&self, signature: &PrimarySignature) -> Result<(), Error> {
