@@ -296,10 +296,12 @@ impl Registry {
 
     /// Pushes the complete, fsynced upload at `upload`.
     ///
-    /// Order (crash-safe at every step): validate → store the blob under a fresh key that no
-    /// row references (invisible) → one transaction inserts the package (if new), its owner
-    /// and the version (the commit is the moment the version becomes visible) → on any
-    /// failure the blob is deleted. A crash between the blob and the commit leaves an orphan
+    /// Order (crash-safe at every step): validate (manifest, key, ownership, the signing
+    /// rules: [`Registry::validate_push`] runs the same) → repository-sign into a new file when
+    /// a repository signer is configured → store that file under a fresh key that no row
+    /// references (invisible) → one transaction inserts the package (if new), its owner, the
+    /// version and its signature record (the commit is the moment the version becomes
+    /// visible) → on any failure the blob is deleted. A crash between the blob and the commit leaves an orphan
     /// blob that [`Registry::collect_orphans`] removes; never a visible partial package.
     pub async fn push(&self, caller: &Caller, upload: &Path) -> Result<Pushed, Error> {
         let (info, validated) = self.prepare_push(caller, upload).await?;
