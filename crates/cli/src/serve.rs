@@ -168,6 +168,10 @@ pub fn run(args: ServeArgs) -> u8 {
                     cfg.data_dir().display(),
                     signet_server::signing::DEV_PKI_DIR
                 );
+                out!(
+                    "development timestamp authority: {}/dev/tsa",
+                    public.trim_end_matches('/')
+                );
             }
             Some(repo) => out!(
                 "repository signing: certificate {}, timestamps from {}",

@@ -458,3 +458,120 @@ fn signed_push_flow_end_to_end() {
     assert!(text(&o).contains("NU3008"), "{}", text(&o));
     assert!(!elsewhere.join("contoso.signed").exists());
 }
+
+/// The README's one-command start: `signet serve --data-dir D` with no configuration creates a
+/// development PKI, repository-signs with it and serves its timestamp authority at `/dev/tsa`;
+/// a package signed with the development code-signing certificate and that authority, once
+/// the certificate is registered, is accepted and served with both signatures.
+#[test]
+fn development_feed_signs_with_no_configuration() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("feed");
+    let mut child = signet()
+        .args(["serve", "--data-dir", s(&data), "--listen", "127.0.0.1:0"])
+        .env("SIGNET_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut index, mut banner, mut tsa) = (String::new(), String::new(), String::new());
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(u) = line.strip_prefix("service index: ") {
+            index = u.to_owned();
+        } else if line.starts_with("repository signing:") {
+            banner = line;
+        } else if let Some(u) = line.strip_prefix("development timestamp authority: ") {
+            tsa = u.to_owned();
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    let server = Serve { child, index };
+    assert!(banner.contains("DEVELOPMENT"), "{banner}");
+    assert!(!tsa.is_empty());
+    let pki_dir = data.join("dev-pki");
+
+    let mut create = signet()
+        .args([
+            "admin",
+            "--data-dir",
+            s(&data),
+            "create-user",
+            "dev",
+            "--password-stdin",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    create.stdin.take().unwrap().write_all(b"pw\n").unwrap();
+    assert!(create.wait().unwrap().success());
+    let key = ok(&run(&[
+        "admin",
+        "--data-dir",
+        s(&data),
+        "create-api-key",
+        "dev",
+    ]))
+    .lines()
+    .next()
+    .unwrap()
+    .trim()
+    .to_owned();
+    ok(&run(&[
+        "admin",
+        "--data-dir",
+        s(&data),
+        "register-certificate",
+        "dev",
+        s(&pki_dir.join("codesign.pem")),
+    ]));
+    let package = tmp.path().join("Dev.Flow.1.0.0.nupkg");
+    std::fs::write(&package, PackageBuilder::new("Dev.Flow", "1.0.0").build()).unwrap();
+    let root = pki_dir.join("root.pem");
+    ok(&run(&[
+        "sign",
+        s(&package),
+        "--certificate-path",
+        s(&pki_dir.join("codesign.pem")),
+        "--certificate-key",
+        s(&pki_dir.join("codesign.key.pem")),
+        "--trust-roots",
+        s(&root),
+        "--timestamper",
+        &tsa,
+    ]));
+    ok(&run(&[
+        "push",
+        s(&package),
+        "--source",
+        &server.index,
+        "--api-key",
+        &key,
+        "--allow-insecure-loopback",
+    ]));
+    let base = server.index.trim_end_matches("/v3/index.json");
+    let served = tmp.path().join("served.nupkg");
+    std::fs::write(
+        &served,
+        get(&format!(
+            "{base}/v3-flatcontainer/dev.flow/1.0.0/dev.flow.1.0.0.nupkg"
+        )),
+    )
+    .unwrap();
+    let report = ok(&run(&[
+        "verify",
+        "--all",
+        s(&served),
+        "--trust-roots",
+        s(&root),
+    ]));
+    assert!(report.contains("Signature type: Author"), "{report}");
+    assert!(report.contains("Signature type: Repository"), "{report}");
+    assert!(
+        report.contains("signet development repository signing"),
+        "{report}"
+    );
+}

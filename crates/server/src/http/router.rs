@@ -16,8 +16,18 @@ pub fn router(state: AppState) -> Router {
     let body_limit = usize::try_from(state.registry.limits().max_package_size)
         .unwrap_or(usize::MAX)
         .saturating_add(65 << 20);
-    Router::new()
-        .route("/health", get(handlers::health))
+    let mut app = Router::new();
+    // The embedded development authority, for author signatures against a development feed.
+    if let Some(repo) = &state.registry.signing().repository {
+        match repo.development_tsa() {
+            Ok(Some(tsa)) => app = app.nest_service("/dev/tsa", tsa),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "the development timestamp authority is not served")
+            }
+        }
+    }
+    app.route("/health", get(handlers::health))
         .route("/metrics", get(handlers::metrics))
         .route("/v3/index.json", get(handlers::service_index))
         .route(

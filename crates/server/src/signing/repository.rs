@@ -94,6 +94,9 @@ pub struct RepositorySigner {
     previous: Vec<AnnouncedCertificate>,
     development: bool,
     service_index: String,
+    /// The embedded development authority, when that is the timestamper.
+    embedded: Option<Arc<EmbeddedTimestamper>>,
+    clock: Option<Arc<dyn Clock>>,
 }
 
 impl std::fmt::Debug for RepositorySigner {
@@ -127,7 +130,23 @@ impl RepositorySigner {
             previous,
             development,
             service_index: String::new(),
+            embedded: None,
+            clock: None,
         })
+    }
+
+    /// The embedded development authority as an RFC 3161 HTTP service (`signet serve` mounts
+    /// it at `/dev/tsa`, so that packages can be author-signed and timestamped against a
+    /// fresh development server); `None` unless that authority is the timestamper. Starts it.
+    pub fn development_tsa(&self) -> Result<Option<axum::Router>, Error> {
+        let (Some(embedded), Some(clock)) = (&self.embedded, &self.clock) else {
+            return Ok(None);
+        };
+        let authority = embedded.authority()?;
+        Ok(Some(signet_tsa::router(
+            authority,
+            Arc::new(TsaClock(Arc::clone(clock))),
+        )))
     }
 
     /// The service index URL written into every repository signature (set once the public URL
@@ -233,8 +252,65 @@ fn sign_error(e: signet_sign::Error) -> Error {
 
 /// An in-process RFC 3161 exchange with the embedded development authority.
 struct EmbeddedTransport {
-    authority: Authority,
+    authority: Arc<Authority>,
     clock: Arc<dyn Clock>,
+}
+
+/// The embedded development authority as a [`TimestampClient`], started on first use, so
+/// that processes which never sign (most `signet admin` commands) take no serial range.
+pub(crate) struct EmbeddedTimestamper {
+    dir: PathBuf,
+    clock: Arc<dyn Clock>,
+    trust: Arc<TrustStore>,
+    authority: std::sync::OnceLock<Arc<Authority>>,
+}
+
+impl EmbeddedTimestamper {
+    /// The authority, started now if it is not running yet.
+    fn authority(&self) -> Result<Arc<Authority>, Error> {
+        if let Some(a) = self.authority.get() {
+            return Ok(Arc::clone(a));
+        }
+        let started = Arc::new(embedded_authority(&self.dir)?);
+        // A concurrent first use may have won; its authority is the one kept.
+        Ok(Arc::clone(self.authority.get_or_init(|| started)))
+    }
+}
+
+impl TimestampClient for EmbeddedTimestamper {
+    fn timestamp(
+        &self,
+        signature_value: &[u8],
+        now: UtcTime,
+    ) -> Result<Vec<u8>, signet_sign::Error> {
+        let authority = self.authority().map_err(|e| signet_sign::Error {
+            code: signet_common::NuCode::NU3001,
+            message: e.to_string(),
+        })?;
+        TsaTimestamper::new(
+            EMBEDDED_TSA_URL,
+            EmbeddedTransport {
+                authority,
+                clock: Arc::clone(&self.clock),
+            },
+            HashAlgorithm::Sha256,
+            Arc::clone(&self.trust),
+        )
+        .timestamp(signature_value, now)
+    }
+
+    fn describe(&self) -> String {
+        "the embedded development timestamp authority".into()
+    }
+}
+
+/// The server clock as the timestamp authority's clock.
+struct TsaClock(Arc<dyn Clock>);
+
+impl signet_tsa::Clock for TsaClock {
+    fn now(&self) -> UtcTime {
+        self.0.now()
+    }
 }
 
 impl Transport for EmbeddedTransport {
@@ -363,6 +439,7 @@ impl SigningSetup {
             Ok(trust)
         };
         let mut dev_root = None;
+        let mut dev_tsa = None;
         let mut repository = None;
         if options.repository_signing {
             let previous = options
@@ -411,16 +488,14 @@ impl SigningSetup {
                     ts_trust,
                 )),
                 None if development => {
-                    let authority = embedded_authority(&data_dir.join(DEV_PKI_DIR))?;
-                    Arc::new(TsaTimestamper::new(
-                        EMBEDDED_TSA_URL,
-                        EmbeddedTransport {
-                            authority,
-                            clock: Arc::clone(&clock),
-                        },
-                        HashAlgorithm::Sha256,
-                        ts_trust,
-                    ))
+                    let embedded = Arc::new(EmbeddedTimestamper {
+                        dir: data_dir.join(DEV_PKI_DIR),
+                        clock: Arc::clone(&clock),
+                        trust: ts_trust,
+                        authority: std::sync::OnceLock::new(),
+                    });
+                    dev_tsa = Some(Arc::clone(&embedded));
+                    embedded
                 }
                 None => {
                     return Err(Error::Config(
@@ -430,12 +505,10 @@ impl SigningSetup {
                     ));
                 }
             };
-            repository = Some(RepositorySigner::new(
-                signer,
-                timestamper,
-                previous,
-                development,
-            )?);
+            let mut signer = RepositorySigner::new(signer, timestamper, previous, development)?;
+            signer.embedded = dev_tsa;
+            signer.clock = Some(Arc::clone(&clock));
+            repository = Some(signer);
         }
         let trust = make_trust(dev_root.as_ref())?;
         let policy = if options.revocation_offline {
