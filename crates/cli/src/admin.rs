@@ -145,6 +145,11 @@ enum AdminCommand {
     },
     /// Recheck the revocation status of every known signer certificate now.
     RecheckCertificates,
+    /// Let a user see the signing status page (/admin/signing).
+    GrantSiteAdmin {
+        /// The user.
+        user: String,
+    },
 }
 
 /// Opens the registry with the configured signing setup (trust roots, repository signer).
@@ -485,6 +490,12 @@ pub fn run(args: AdminArgs) -> u8 {
             );
             Ok(())
         }),
+        AdminCommand::GrantSiteAdmin { user } => with_registry(
+            &runtime,
+            &cfg,
+            &format!("{user} is a site administrator"),
+            async |r| r.grant_site_admin(&user).await,
+        ),
         AdminCommand::RevokeApiKey { user, id } => with_registry(
             &runtime,
             &cfg,

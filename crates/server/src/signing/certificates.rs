@@ -312,6 +312,48 @@ impl Registry {
         Ok((owners, required))
     }
 
+    /// Every version's signature record of package `id`, by lower-case version.
+    pub async fn version_signatures(
+        &self,
+        id: &str,
+    ) -> Result<std::collections::HashMap<String, VersionSignature>, Error> {
+        Ok(self
+            .db
+            .version_signatures_of(&id.to_lowercase())
+            .await?
+            .into_iter()
+            .collect())
+    }
+
+    /// Makes `user` a site administrator (the signing status page).
+    pub async fn grant_site_admin(&self, user: &str) -> Result<(), Error> {
+        let u = self
+            .db
+            .find_user(user)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("no user {user:?}")))?;
+        self.db.add_site_admin(u.id).await
+    }
+
+    /// Whether `user` is a site administrator.
+    pub async fn is_site_admin(&self, user: &str) -> Result<bool, Error> {
+        match self.db.find_user(user).await? {
+            Some(u) => self.db.is_site_admin(u.id).await,
+            None => Ok(false),
+        }
+    }
+
+    /// Stored versions, and known signer certificates by recheck status.
+    pub async fn signing_status(&self) -> Result<(u64, Vec<(String, i64)>), Error> {
+        let (total, by_status) = self.db.signing_counts().await?;
+        Ok((u64::try_from(total).unwrap_or_default(), by_status))
+    }
+
+    /// The current time (pages compute Expired from it).
+    pub fn now(&self) -> UtcTime {
+        self.clock.now()
+    }
+
     /// Remembers a pushed signer certificate with the chain it came with (the recheck job
     /// needs the issuers). Registration is separate: this links it to no account.
     pub(crate) async fn record_signer(&self, signature: &PrimarySignature) -> Result<(), Error> {

@@ -58,6 +58,9 @@ pub(crate) const SCHEMA: &[&str] = &[
         repository_signed_at BIGINT,
         flag TEXT)",
     "CREATE INDEX IF NOT EXISTS version_signatures_author ON version_signatures (author_fingerprint)",
+    // The server's administrators (the signing status page).
+    "CREATE TABLE IF NOT EXISTS site_admins (
+        user_id BIGINT PRIMARY KEY REFERENCES accounts(id))",
     // Every repository certificate this server has signed with, newest last.
     "CREATE TABLE IF NOT EXISTS repository_certificates (
         fingerprint TEXT PRIMARY KEY,
@@ -636,5 +639,61 @@ impl Db {
             .await?
             .ok_or_else(|| Error::NotFound(format!("no account {id}")))?;
         Ok(row.try_get("name")?)
+    }
+}
+
+impl Db {
+    /// Every version's signature row of a package, by lower-case version.
+    pub(crate) async fn version_signatures_of(
+        &self,
+        id_lower: &str,
+    ) -> Result<Vec<(String, VersionSignature)>, Error> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT v.version_lower, {SIGNATURE_COLUMNS} FROM version_signatures s \
+             JOIN package_versions v ON v.id = s.version_id \
+             JOIN packages p ON p.id = v.package_id WHERE p.id_lower = $1"
+        )))
+        .bind(id_lower)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("version_lower")?, signature_row(r)?)))
+            .collect()
+    }
+
+    /// Makes a user a site administrator (idempotent).
+    pub(crate) async fn add_site_admin(&self, user: i64) -> Result<(), Error> {
+        sqlx::query("INSERT INTO site_admins (user_id) VALUES ($1) ON CONFLICT (user_id) DO NOTHING")
+            .bind(user)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Whether a user is a site administrator.
+    pub(crate) async fn is_site_admin(&self, user: i64) -> Result<bool, Error> {
+        Ok(sqlx::query("SELECT 1 AS one FROM site_admins WHERE user_id = $1")
+            .bind(user)
+            .fetch_optional(&self.pool)
+            .await?
+            .is_some())
+    }
+
+    /// Stored versions, and signer certificates by recheck status.
+    pub(crate) async fn signing_counts(&self) -> Result<(i64, Vec<(String, i64)>), Error> {
+        let total: i64 = sqlx::query("SELECT COUNT(*) AS n FROM package_versions")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?;
+        let rows = sqlx::query(
+            "SELECT status, COUNT(*) AS n FROM certificates GROUP BY status ORDER BY status",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let by_status = rows
+            .iter()
+            .map(|r| Ok((r.try_get("status")?, r.try_get("n")?)))
+            .collect::<Result<_, Error>>()?;
+        Ok((total, by_status))
     }
 }
