@@ -1026,4 +1026,59 @@ fn nuget_exe_pushes_installs_and_deletes() {
     assert!(ok, "{text}");
     let reg = server.json("/v3/registration/mono.top/index.json");
     assert_eq!(reg["items"][0]["items"][0]["catalogEntry"]["listed"], false);
+
+    // `nuget list` goes through the V2 feed the service index announces (LegacyGallery).
+    // Mono.Dep gets 1.1.0 and an unlisted 1.2.0; Mono.Top's only version is unlisted.
+    for version in ["1.1.0", "1.2.0"] {
+        let path = tmp.path().join(format!("Mono.Dep.{version}.nupkg"));
+        std::fs::write(&path, package("Mono.Dep", version)).unwrap();
+        let (ok, text) = run(&[
+            "push",
+            path.to_str().unwrap(),
+            "-Source",
+            &index,
+            "-ApiKey",
+            &key,
+        ]);
+        assert!(ok, "{text}");
+    }
+    let (ok, text) = run(&[
+        "delete", "Mono.Dep", "1.2.0", "-Source", &index, "-ApiKey", &key,
+    ]);
+    assert!(ok, "{text}");
+    // At normal verbosity `list` prints one "Id Version" line per package.
+    let list = |args: &[&str]| {
+        let out = Command::new("mono")
+            .arg(&nuget)
+            .arg("list")
+            .args(args)
+            .args(["-Source", &index, "-NonInteractive", "-Verbosity", "normal"])
+            .env("HOME", &home)
+            .env("XDG_CONFIG_HOME", home.join(".config"))
+            .current_dir(tmp.path())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let text = format!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "{text}");
+        eprintln!("nuget list {}:\n{text}", args.join(" "));
+        let lines: Vec<String> = stdout
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.starts_with("Mono."))
+            .map(str::to_owned)
+            .collect();
+        (lines, text)
+    };
+    let (lines, text) = list(&[]);
+    assert_eq!(lines, ["Mono.Dep 1.1.0"], "{text}");
+    let (lines, text) = list(&["-AllVersions"]);
+    assert_eq!(lines, ["Mono.Dep 1.1.0", "Mono.Dep 1.0.0"], "{text}");
+    let (lines, text) = list(&["dep", "-AllVersions"]);
+    assert_eq!(lines, ["Mono.Dep 1.1.0", "Mono.Dep 1.0.0"], "{text}");
+    let (lines, text) = list(&["Mono.Top"]);
+    assert!(
+        lines.is_empty() && text.contains("No packages found"),
+        "{text}"
+    );
 }

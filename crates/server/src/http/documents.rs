@@ -14,6 +14,9 @@ pub(crate) fn service_index(base: &str) -> Value {
     let mut resources = vec![
         json!({ "@id": format!("{base}/api/v2/package"), "@type": "PackagePublish/2.0.0" }),
         json!({ "@id": format!("{base}/v3-flatcontainer/"), "@type": "PackageBaseAddress/3.0.0" }),
+        // The V2 feed, which NuGet.exe needs for `nuget list` (§6.7); the client looks for
+        // `LegacyGallery/Versioned` or `LegacyGallery/2.0.0`.
+        json!({ "@id": format!("{base}/api/v2/"), "@type": "LegacyGallery/2.0.0" }),
     ];
     let registration = format!("{base}/v3/registration/");
     for t in ["", "/3.0.0-beta", "/3.0.0-rc", "/3.4.0", "/3.6.0"] {
@@ -48,7 +51,7 @@ fn leaf_url(base: &str, row: &VersionRow) -> String {
     )
 }
 
-fn content_url(base: &str, row: &VersionRow) -> String {
+pub(crate) fn content_url(base: &str, row: &VersionRow) -> String {
     let id = row.package_id.to_lowercase();
     format!(
         "{base}/v3-flatcontainer/{id}/{v}/{id}.{v}.nupkg",

@@ -8,6 +8,7 @@ use axum::routing::{get, put};
 use super::AppState;
 use super::handlers;
 use super::signing;
+use super::v2;
 
 /// The application router.
 pub fn router(state: AppState) -> Router {
@@ -42,6 +43,11 @@ pub fn router(state: AppState) -> Router {
             "/api/v2/package/{id}/{version}",
             axum::routing::delete(handlers::unlist).post(handlers::relist),
         )
+        // The read-only V2 OData feed for `nuget list` (§6.7); the static push routes above
+        // take precedence over `{resource}`.
+        .route("/api/v2", get(v2::service_document))
+        .route("/api/v2/", get(v2::service_document))
+        .route("/api/v2/{resource}", get(v2::resource))
         .route(
             "/v3-flatcontainer/{id}/index.json",
             get(handlers::flat_index),
