@@ -1,4 +1,4 @@
-//! Package files behind a trait: the filesystem now, S3 (object_store) next. A blob is
+//! Package files behind a trait: the filesystem or S3 (object_store). A blob is
 //! written under a fresh, unreferenced key and becomes *visible* only when a committed row
 //! points at it (see `Registry::push`), so a store needs no rename or transaction: only
 //! "a key is readable whole or not at all", which a filesystem rename and an S3 PUT both give.
@@ -14,11 +14,13 @@ use crate::Error;
 /// A boxed future (the trait is used as `dyn BlobStore`).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// Files up to this size are read whole in one blocking call; larger ones are streamed.
+/// Files (and S3 objects) up to this size are read whole; larger ones are streamed.
 const INLINE_MAX: u64 = 1 << 20;
 
+/// The chunks of a blob read from a remote store.
+pub type BlobStream = futures_util::stream::BoxStream<'static, std::io::Result<bytes::Bytes>>;
+
 /// A blob being read.
-#[derive(Debug)]
 #[non_exhaustive]
 pub enum BlobBody {
     /// An open file and its length (streamed to the client).
@@ -30,6 +32,31 @@ pub enum BlobBody {
     },
     /// Bytes in memory (cheap to clone: reference-counted).
     Bytes(bytes::Bytes),
+    /// A remote object arriving in chunks (S3 objects over [`INLINE_MAX`]), so that a large
+    /// download is never held in memory whole.
+    Stream {
+        /// The chunks, in order.
+        stream: BlobStream,
+        /// The object's length in bytes.
+        len: u64,
+    },
+}
+
+impl std::fmt::Debug for BlobBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::File { file, len } => f
+                .debug_struct("File")
+                .field("file", file)
+                .field("len", len)
+                .finish(),
+            Self::Bytes(b) => f.debug_tuple("Bytes").field(&b.len()).finish(),
+            Self::Stream { len, .. } => f
+                .debug_struct("Stream")
+                .field("len", len)
+                .finish_non_exhaustive(),
+        }
+    }
 }
 
 /// Where package files live.
@@ -285,13 +312,22 @@ impl BlobStore for S3Store {
     }
 
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<BlobBody>, Error>> {
+        use futures_util::{StreamExt as _, TryStreamExt as _};
         use object_store::ObjectStoreExt as _;
         Box::pin(async move {
             let path = object_store::path::Path::from(key);
             match self.store.get(&path).await {
                 Ok(r) => {
-                    let bytes = r.bytes().await.map_err(|e| s3_error("read a blob", e))?;
-                    Ok(Some(BlobBody::Bytes(bytes)))
+                    let len = r.range.end.saturating_sub(r.range.start);
+                    if len <= INLINE_MAX {
+                        let bytes = r.bytes().await.map_err(|e| s3_error("read a blob", e))?;
+                        return Ok(Some(BlobBody::Bytes(bytes)));
+                    }
+                    let stream = r
+                        .into_stream()
+                        .map_err(|e| std::io::Error::other(e.to_string()))
+                        .boxed();
+                    Ok(Some(BlobBody::Stream { stream, len }))
                 }
                 Err(object_store::Error::NotFound { .. }) => Ok(None),
                 Err(e) => Err(s3_error("read a blob", e)),

@@ -72,6 +72,10 @@ const SCHEMA: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS package_versions_listed ON package_versions (listed, package_id)",
 ];
 
+/// The PostgreSQL advisory lock key held while the schema is created (any constant that no
+/// other lock of the database uses; these are the ASCII bytes of "signetdb").
+const SCHEMA_LOCK: i64 = 0x7369_676e_6574_6462;
+
 /// The database handle.
 #[derive(Clone, Debug)]
 pub struct Db {
@@ -249,17 +253,32 @@ impl Db {
                 .execute(&db.pool)
                 .await?;
         }
-        let blob = if url.starts_with("postgres") {
-            "BYTEA"
-        } else {
-            "BLOB"
-        };
-        for stmt in SCHEMA.iter().chain(crate::signing::store::SCHEMA) {
-            // Only constants are substituted into these statements.
-            sqlx::query(sqlx::AssertSqlSafe(stmt.replace("{BLOB}", blob)))
-                .execute(&db.pool)
+        let postgres = url.starts_with("postgres");
+        let blob = if postgres { "BYTEA" } else { "BLOB" };
+        // One transaction on one connection. On PostgreSQL, `IF NOT EXISTS` is not race-free:
+        // two servers starting at once on an empty database can both pass the check and one
+        // then fails on pg_type's unique index. A transaction-scoped advisory lock makes them
+        // take turns, and is released with the transaction even when a statement fails. (On
+        // SQLite the first write of the transaction takes the database's write lock.)
+        let mut tx = db.pool.begin().await?;
+        if postgres {
+            // The function returns void, which `Any` cannot decode: select a constant instead.
+            sqlx::query("SELECT 1 AS locked FROM pg_advisory_xact_lock($1)")
+                .bind(SCHEMA_LOCK)
+                .execute(&mut *tx)
                 .await?;
         }
+        for stmt in SCHEMA
+            .iter()
+            .chain(crate::signing::store::SCHEMA)
+            .chain(crate::downloads::SCHEMA)
+        {
+            // Only constants are substituted into these statements.
+            sqlx::query(sqlx::AssertSqlSafe(stmt.replace("{BLOB}", blob)))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
         Ok(db)
     }
 

@@ -10,6 +10,7 @@ mod blob;
 mod clock;
 mod config;
 mod db;
+mod downloads;
 mod error;
 mod http;
 mod inspect;
@@ -20,12 +21,13 @@ pub use auth::{
     API_KEY_PREFIX, IdGlob, NewApiKey, Scope, Scopes, generate_api_key, hash_api_key,
     hash_password, verify_password,
 };
-pub use blob::{BlobBody, BlobStore, BoxFuture, FileSystemStore, S3Store};
+pub use blob::{BlobBody, BlobStore, BlobStream, BoxFuture, FileSystemStore, S3Store};
 pub use clock::{Clock, Random, SystemClock, SystemRandom};
 pub use config::{
     Config, DEFAULT_LISTEN, DatabaseConfig, LimitsConfig, ServerConfig, StorageConfig,
 };
 pub use db::{ApiKeyInfo, ApiKeyRow, Db, VersionRow};
+pub use downloads::DownloadCounts;
 pub use error::Error;
 pub use http::{AppState, Metrics, router, serve};
 pub use inspect::{Dep, DepGroup, MAX_ID_LEN, Metadata, PackageInfo, inspect, is_valid_id};

@@ -160,6 +160,8 @@ pub struct Registry {
     /// true with several servers sharing one database: (key, remembered at µs).
     blob_keys: std::sync::Mutex<HashMap<(String, String), (String, i64)>>,
     blob_memory: std::sync::Mutex<BlobMemory>,
+    /// Downloads counted since the last flush (`downloads.rs`).
+    pub(crate) downloads: crate::downloads::PendingDownloads,
 }
 
 impl std::fmt::Debug for Registry {
@@ -205,6 +207,7 @@ impl Registry {
             }),
             blob_keys: std::sync::Mutex::new(HashMap::new()),
             blob_memory: std::sync::Mutex::new(BlobMemory::default()),
+            downloads: Default::default(),
         })
     }
 

@@ -4,6 +4,7 @@ use serde_json::{Value, json};
 use signet_common::UtcTime;
 
 use crate::db::VersionRow;
+use crate::downloads::DownloadCounts;
 use crate::registry::SearchHit;
 
 /// NuGet.org inlines registration pages below 128 versions; pages hold this many.
@@ -186,14 +187,24 @@ pub(crate) fn registration_leaf(base: &str, row: &VersionRow) -> Value {
     })
 }
 
-/// Search results (§6.5): one item per id, the latest version's metadata.
-pub(crate) fn search(base: &str, hits: &[SearchHit], skip: usize, take: usize) -> Value {
+/// Search results (§6.5): one item per id, the latest version's metadata. `downloads` holds
+/// the counts of the page's hits, in order (`hits[skip..][..take]`).
+pub(crate) fn search(
+    base: &str,
+    hits: &[SearchHit],
+    skip: usize,
+    take: usize,
+    downloads: &[DownloadCounts],
+) -> Value {
+    let none = DownloadCounts::default();
     let data: Vec<Value> = hits
         .iter()
         .skip(skip)
         .take(take)
-        .filter_map(|hit| {
+        .enumerate()
+        .filter_map(|(i, hit)| {
             let latest = hit.versions.last()?;
+            let counts = downloads.get(i).unwrap_or(&none);
             let registration = format!(
                 "{base}/v3/registration/{}/index.json",
                 latest.package_id.to_lowercase()
@@ -201,7 +212,13 @@ pub(crate) fn search(base: &str, hits: &[SearchHit], skip: usize, take: usize) -
             let versions: Vec<Value> = hit
                 .versions
                 .iter()
-                .map(|v| json!({ "version": v.version, "downloads": 0, "@id": leaf_url(base, v) }))
+                .map(|v| {
+                    json!({
+                        "version": v.version,
+                        "downloads": counts.version(&v.version_lower),
+                        "@id": leaf_url(base, v),
+                    })
+                })
                 .collect();
             let m = &latest.metadata;
             let authors: Vec<&str> = m
@@ -225,7 +242,7 @@ pub(crate) fn search(base: &str, hits: &[SearchHit], skip: usize, take: usize) -
                 "projectUrl": m.project_url,
                 "iconUrl": m.icon_url,
                 "licenseUrl": m.license_url,
-                "totalDownloads": 0,
+                "totalDownloads": counts.total,
                 "verified": false,
                 "packageTypes": [ { "name": "Dependency" } ],
                 "versions": versions,

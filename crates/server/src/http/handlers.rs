@@ -246,7 +246,7 @@ pub(crate) async fn flat_file(
     if file == format!("{id_lower}.{version_lower}.nupkg") {
         let body = s
             .registry
-            .open_package(&id, &version)
+            .download_package(&id, &version)
             .await?
             .ok_or_else(missing)?;
         let (body, len) = match body {
@@ -268,6 +268,7 @@ pub(crate) async fn flat_file(
                 });
                 (Body::from_stream(stream), len)
             }
+            BlobBody::Stream { stream, len } => (Body::from_stream(stream), len),
         };
         let mut response = Response::new(body);
         let h = response.headers_mut();
@@ -343,7 +344,16 @@ pub(crate) async fn search(
         .await?;
     let skip = number(&q, "skip", 0, 3000);
     let take = number(&q, "take", 20, 1000);
-    Ok(Json(documents::search(&s.base, &hits, skip, take)).into_response())
+    // Download counts for the page shown only (one query per package).
+    let mut downloads = Vec::new();
+    for hit in hits.iter().skip(skip).take(take) {
+        let counts = match hit.versions.last() {
+            Some(latest) => s.registry.download_counts(&latest.package_id).await?,
+            None => Default::default(),
+        };
+        downloads.push(counts);
+    }
+    Ok(Json(documents::search(&s.base, &hits, skip, take, &downloads)).into_response())
 }
 
 /// `GET /v3/autocomplete?q=…` (ids) or `?id=…` (versions) (§6.6).

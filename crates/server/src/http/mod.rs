@@ -104,8 +104,49 @@ impl IntoResponse for ApiError {
 }
 
 /// Serves `state` on `listener` until `shutdown` completes; requests in flight then get
-/// `grace` to finish before the server stops anyway.
+/// `grace` to finish before the server stops anyway. Counted downloads are written to the
+/// database every few seconds while serving, and once more before this returns.
 pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
+) -> Result<(), Error> {
+    // Download counts go to the database every few seconds, and once more at the end.
+    // The flusher stops between flushes, never inside one (counts taken out of memory and
+    // not yet committed would be lost).
+    let registry = Arc::clone(&state.registry);
+    let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    let flusher = tokio::spawn({
+        let registry = Arc::clone(&registry);
+        async move {
+            let mut tick = tokio::time::interval(DOWNLOAD_FLUSH_INTERVAL);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {
+                        if let Err(e) = registry.flush_downloads().await {
+                            tracing::warn!(error = %e, "cannot write download counts (kept for the next try)");
+                        }
+                    }
+                    _ = stopped.changed() => break,
+                }
+            }
+        }
+    });
+    let result = serve_until(listener, state, shutdown, grace).await;
+    let _ = stop.send(true);
+    let _ = flusher.await;
+    if let Err(e) = registry.flush_downloads().await {
+        tracing::warn!(error = %e, "cannot write download counts at shutdown");
+    }
+    result
+}
+
+/// How often counted downloads are written to the database.
+const DOWNLOAD_FLUSH_INTERVAL: Duration = Duration::from_secs(5);
+
+async fn serve_until(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -118,7 +159,12 @@ pub async fn serve(
         tracing::info!("shutting down: finishing requests in flight");
         let _ = tx.send(true);
     };
-    let server = axum::serve(listener, app).with_graceful_shutdown(signal);
+    // The peer address is what the sign-in limits count per client.
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(signal);
     let deadline = async move {
         let _ = rx.wait_for(|stopped| *stopped).await;
         tokio::time::sleep(grace).await;

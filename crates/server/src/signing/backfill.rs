@@ -164,6 +164,14 @@ impl Registry {
                     .await
                     .map_err(|e| Error::io("copy a backfill file", e))?;
             }
+            BlobBody::Stream { mut stream, .. } => {
+                while let Some(chunk) = futures_util::StreamExt::next(&mut stream).await {
+                    let chunk = chunk.map_err(|e| Error::io("read a blob", e))?;
+                    out.write_all(&chunk)
+                        .await
+                        .map_err(|e| Error::io("write a backfill file", e))?;
+                }
+            }
         }
         out.flush()
             .await
