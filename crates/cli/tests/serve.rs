@@ -3,10 +3,12 @@
 //! scopes/globs/expiry, two concurrent pushes of one version, a kill -9 mid-push, and
 //! `signet install` as a real client of the server.
 //!
-//! SQLite by default; with `SIGNET_TEST_POSTGRES=postgres://USER@127.0.0.1:PORT` (a throwaway
-//! cluster: `scripts/test-serve-postgres.sh`) every test gets its own PostgreSQL database; with
-//! `SIGNET_TEST_S3=http://127.0.0.1:PORT` (an S3 endpoint such as moto:
-//! `scripts/test-serve-s3.sh`) its own bucket instead of a blob directory.
+//! Each test runs twice (`<test>::local` and `<test>::external`): on the defaults, SQLite and a
+//! blob directory in the data directory, and on the external services the environment names —
+//! with `SIGNET_TEST_POSTGRES=postgres://USER@127.0.0.1:PORT` its own PostgreSQL database, with
+//! `SIGNET_TEST_S3=http://127.0.0.1:PORT` (an S3 endpoint such as moto) its own bucket.
+//! `scripts/test.sh` starts both services and sets both variables, so `external` is PostgreSQL
+//! + S3 there; without either variable `external` says it is skipped and passes.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -117,6 +119,19 @@ impl Server {
     }
 }
 
+impl Server {
+    /// SIGTERM, as a service manager stops it: a graceful shutdown, which must succeed.
+    fn stop(mut self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let exit = self.child.wait().unwrap();
+        assert!(exit.success(), "signet serve exited with {exit}");
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -224,8 +239,61 @@ fn push_to(addr: &str, key: Option<&str>, nupkg: &[u8]) -> Response {
     )
 }
 
-/// One server instance's state: a data directory, and a database of its own on PostgreSQL
-/// when `SIGNET_TEST_POSTGRES` is set.
+/// Where a test's server keeps its state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Backend {
+    /// SQLite and a blob directory in the data directory (the defaults).
+    Local,
+    /// PostgreSQL when `SIGNET_TEST_POSTGRES` is set, S3 when `SIGNET_TEST_S3` is set (the
+    /// defaults for what is not set).
+    External,
+}
+
+/// `true` (after saying so) when `test` cannot run on external services: none is configured.
+fn skip_external(test: &str) -> bool {
+    let configured = ["SIGNET_TEST_POSTGRES", "SIGNET_TEST_S3"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some());
+    if !configured {
+        eprintln!(
+            "skipped: {test} on PostgreSQL/S3: set SIGNET_TEST_POSTGRES and/or SIGNET_TEST_S3 \
+             (scripts/test.sh starts both services and sets them)"
+        );
+    }
+    !configured
+}
+
+/// Two tests from `fn $name(Backend)`: `$name::local` and `$name::external`.
+macro_rules! on_each_backend {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[test]
+            fn local() {
+                super::$name(super::Backend::Local);
+            }
+
+            #[test]
+            fn external() {
+                if !super::skip_external(stringify!($name)) {
+                    super::$name(super::Backend::External);
+                }
+            }
+        }
+    )*};
+}
+
+on_each_backend!(
+    push_download_unlist_relist_search_registration_and_install,
+    download_counts_reach_search_results,
+    api_key_scopes_globs_ownership_and_expiry,
+    concurrent_pushes_of_one_version_give_one_201_and_one_409,
+    kill_9_mid_push_leaves_nothing_visible,
+    two_servers_behind_one_database_and_one_blob_store_behave_as_one,
+    organizations_and_owners,
+);
+
+/// One server instance's state: a data directory, and on [`Backend::External`] a database of
+/// its own on PostgreSQL and a bucket of its own on S3 (as configured).
 struct Instance {
     dir: PathBuf,
     data: PathBuf,
@@ -235,8 +303,12 @@ struct Instance {
 }
 
 impl Instance {
-    fn new(dir: &Path) -> Instance {
-        let database = std::env::var("SIGNET_TEST_POSTGRES").ok().map(|base| {
+    fn new(dir: &Path, backend: Backend) -> Instance {
+        let external = |var: &str| match backend {
+            Backend::Local => None,
+            Backend::External => std::env::var(var).ok(),
+        };
+        let database = external("SIGNET_TEST_POSTGRES").map(|base| {
             static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
             let name = format!(
                 "signet_{}_{}",
@@ -256,7 +328,7 @@ impl Instance {
             assert!(out.status.success(), "{out:?}");
             format!("{base}/{name}")
         });
-        let s3 = std::env::var("SIGNET_TEST_S3").ok().map(|endpoint| {
+        let s3 = external("SIGNET_TEST_S3").map(|endpoint| {
             static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
             let bucket = format!(
                 "signet-{}-{}",
@@ -384,10 +456,9 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-#[test]
-fn push_download_unlist_relist_search_registration_and_install() {
+fn push_download_unlist_relist_search_registration_and_install(backend: Backend) {
     let tmp = tempfile::tempdir().unwrap();
-    let inst = Instance::new(tmp.path());
+    let inst = Instance::new(tmp.path(), backend);
     create_user(&inst, "alice");
     let key = create_key(&inst, "alice", &[]);
     let server = Server::start(&inst.args());
@@ -568,10 +639,78 @@ fn push_download_unlist_relist_search_registration_and_install() {
     );
 }
 
-#[test]
-fn api_key_scopes_globs_ownership_and_expiry() {
+/// Flat-container downloads counted per version and per package in search results (§6.5):
+/// written to the database at a graceful shutdown, and every few seconds while serving.
+fn download_counts_reach_search_results(backend: Backend) {
     let tmp = tempfile::tempdir().unwrap();
-    let inst = Instance::new(tmp.path());
+    let inst = Instance::new(tmp.path(), backend);
+    create_user(&inst, "alice");
+    let key = create_key(&inst, "alice", &[]);
+    let server = Server::start(&inst.args());
+    for v in ["1.0.0", "2.0.0"] {
+        assert_eq!(
+            server.push(Some(&key), &package("Counted.Pkg", v)).status,
+            201
+        );
+    }
+    let nupkg = |v: &str| format!("/v3-flatcontainer/counted.pkg/{v}/counted.pkg.{v}.nupkg");
+    for path in [
+        nupkg("1.0.0"),
+        nupkg("1.0.0"),
+        nupkg("2.0.0"),
+        nupkg("3.0.0"),
+    ] {
+        server.get(&path);
+    }
+    // A nuspec or an index is no download.
+    assert_eq!(
+        server
+            .get("/v3-flatcontainer/counted.pkg/1.0.0/counted.pkg.nuspec")
+            .0,
+        200
+    );
+    assert_eq!(
+        server.get("/v3-flatcontainer/counted.pkg/index.json").0,
+        200
+    );
+    server.stop();
+
+    let server = Server::start(&inst.args());
+    let downloads = |s: &Server| {
+        let hit = &s.json("/v3/query?q=counted")["data"][0];
+        let versions: Vec<(String, i64)> = hit["versions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| {
+                (
+                    v["version"].as_str().unwrap().to_owned(),
+                    v["downloads"].as_i64().unwrap(),
+                )
+            })
+            .collect();
+        (hit["totalDownloads"].as_i64().unwrap(), versions)
+    };
+    let counted = |total: i64, first: i64| {
+        (
+            total,
+            vec![("1.0.0".to_owned(), first), ("2.0.0".to_owned(), 1)],
+        )
+    };
+    assert_eq!(downloads(&server), counted(3, 2));
+
+    // While serving: visible after the next periodic flush.
+    server.get(&nupkg("1.0.0"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while downloads(&server) != counted(4, 3) {
+        assert!(Instant::now() < deadline, "{:?}", downloads(&server));
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+fn api_key_scopes_globs_ownership_and_expiry(backend: Backend) {
+    let tmp = tempfile::tempdir().unwrap();
+    let inst = Instance::new(tmp.path(), backend);
     let data = inst.data.clone();
     create_user(&inst, "alice");
     create_user(&inst, "bob");
@@ -670,10 +809,9 @@ fn api_key_scopes_globs_ownership_and_expiry() {
     }
 }
 
-#[test]
-fn concurrent_pushes_of_one_version_give_one_201_and_one_409() {
+fn concurrent_pushes_of_one_version_give_one_201_and_one_409(backend: Backend) {
     let tmp = tempfile::tempdir().unwrap();
-    let inst = Instance::new(tmp.path());
+    let inst = Instance::new(tmp.path(), backend);
     create_user(&inst, "alice");
     let key = create_key(&inst, "alice", &[]);
     let server = Server::start(&inst.args());
@@ -702,10 +840,9 @@ fn concurrent_pushes_of_one_version_give_one_201_and_one_409() {
     assert_eq!(inst.blob_count(), 8);
 }
 
-#[test]
-fn kill_9_mid_push_leaves_nothing_visible() {
+fn kill_9_mid_push_leaves_nothing_visible(backend: Backend) {
     let tmp = tempfile::tempdir().unwrap();
-    let inst = Instance::new(tmp.path());
+    let inst = Instance::new(tmp.path(), backend);
     let data = inst.data.clone();
     create_user(&inst, "alice");
     let key = create_key(&inst, "alice", &[]);
@@ -779,10 +916,9 @@ fn kill_9_mid_push_leaves_nothing_visible() {
     assert!(r.reason.contains("8000000"), "{}", r.reason);
 }
 
-#[test]
-fn two_servers_behind_one_database_and_one_blob_store_behave_as_one() {
+fn two_servers_behind_one_database_and_one_blob_store_behave_as_one(backend: Backend) {
     let tmp = tempfile::tempdir().unwrap();
-    let inst = Instance::new(tmp.path());
+    let inst = Instance::new(tmp.path(), backend);
     create_user(&inst, "alice");
     let key = create_key(&inst, "alice", &[]);
     let a = Server::start(&inst.args());
@@ -829,10 +965,9 @@ fn admin(inst: &Instance, args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
-#[test]
-fn organizations_and_owners() {
+fn organizations_and_owners(backend: Backend) {
     let tmp = tempfile::tempdir().unwrap();
-    let inst = Instance::new(tmp.path());
+    let inst = Instance::new(tmp.path(), backend);
     for user in ["alice", "bob", "carol"] {
         create_user(&inst, user);
     }
@@ -909,16 +1044,17 @@ fn organizations_and_owners() {
 
 /// A real NuGet client: `nuget.exe` 5.8 under Mono pushes with an API key (201, then 409 and
 /// `-SkipDuplicate`), installs from the v3 feed (registrations + flat container), and deletes
-/// (unlists). Runs when `SIGNET_NUGET_EXE` names nuget.exe (`scripts/test-serve-nuget-exe.sh`
-/// installs Mono and the npm package `nuget-exe`); otherwise it says so and passes.
+/// (unlists). Runs when `SIGNET_NUGET_EXE` names nuget.exe (`scripts/test.sh` and
+/// `scripts/test-serve-nuget-exe.sh` set it; `scripts/install-deps.sh` installs Mono and the npm
+/// package `nuget-exe`); otherwise it says so and passes. On the default backends only.
 #[test]
 fn nuget_exe_pushes_installs_and_deletes() {
     let Ok(nuget) = std::env::var("SIGNET_NUGET_EXE") else {
-        eprintln!("skipped: SIGNET_NUGET_EXE is not set (scripts/test-serve-nuget-exe.sh)");
+        eprintln!("skipped: SIGNET_NUGET_EXE is not set (scripts/test.sh sets it)");
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
-    let inst = Instance::new(tmp.path());
+    let inst = Instance::new(tmp.path(), Backend::Local);
     create_user(&inst, "alice");
     let key = create_key(&inst, "alice", &[]);
     let server = Server::start(&inst.args());
