@@ -663,20 +663,24 @@ impl Db {
 
     /// Makes a user a site administrator (idempotent).
     pub(crate) async fn add_site_admin(&self, user: i64) -> Result<(), Error> {
-        sqlx::query("INSERT INTO site_admins (user_id) VALUES ($1) ON CONFLICT (user_id) DO NOTHING")
-            .bind(user)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "INSERT INTO site_admins (user_id) VALUES ($1) ON CONFLICT (user_id) DO NOTHING",
+        )
+        .bind(user)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
     /// Whether a user is a site administrator.
     pub(crate) async fn is_site_admin(&self, user: i64) -> Result<bool, Error> {
-        Ok(sqlx::query("SELECT 1 AS one FROM site_admins WHERE user_id = $1")
-            .bind(user)
-            .fetch_optional(&self.pool)
-            .await?
-            .is_some())
+        Ok(
+            sqlx::query("SELECT 1 AS one FROM site_admins WHERE user_id = $1")
+                .bind(user)
+                .fetch_optional(&self.pool)
+                .await?
+                .is_some(),
+        )
     }
 
     /// Stored versions, and signer certificates by recheck status.
