@@ -70,6 +70,18 @@ const SCHEMA: &[&str] = &[
         pushed_by BIGINT NOT NULL REFERENCES accounts(id),
         UNIQUE (package_id, version_lower))",
     "CREATE INDEX IF NOT EXISTS package_versions_listed ON package_versions (listed, package_id)",
+    // Browser sessions (web pages): only the SHA-256 of the cookie's token is stored.
+    // `two_factor`: this session passed a second factor; `pending`: the password was right
+    // and the second factor is awaited (signs nobody in).
+    "CREATE TABLE IF NOT EXISTS sessions (
+        token_hash TEXT PRIMARY KEY,
+        user_id BIGINT NOT NULL REFERENCES accounts(id),
+        created_at BIGINT NOT NULL,
+        last_seen_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        two_factor BIGINT NOT NULL,
+        pending BIGINT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS sessions_user ON sessions (user_id)",
 ];
 
 /// The PostgreSQL advisory lock key held while the schema is created (any constant that no

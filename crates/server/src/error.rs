@@ -38,6 +38,14 @@ pub enum Error {
     #[error("{0}")]
     Conflict(String),
 
+    // --- throttling (429)
+    /// Too many failed attempts (sign-in, second factor); retry after the wait.
+    #[error("too many failed attempts: try again in {retry_after_secs} seconds")]
+    TooManyRequests {
+        /// Seconds until an attempt is accepted again.
+        retry_after_secs: u64,
+    },
+
     // --- storage (500)
     /// The database failed.
     #[error("database: {0}")]
@@ -76,6 +84,7 @@ impl Error {
             Self::NotFound(_) => 404,
             Self::Conflict(_) => 409,
             Self::TooLarge { .. } => 413,
+            Self::TooManyRequests { .. } => 429,
             Self::Config(_) | Self::Database(_) | Self::Io { .. } | Self::Crypto(_) => 500,
             Self::Signing(_) => 503,
         }

@@ -16,6 +16,7 @@ mod http;
 mod inspect;
 mod registry;
 pub mod signing;
+pub mod web;
 
 pub use auth::{
     API_KEY_PREFIX, IdGlob, NewApiKey, Scope, Scopes, generate_api_key, hash_api_key,

@@ -17,6 +17,8 @@
 )]
 
 mod adversarial;
+#[cfg(feature = "browser")]
+mod browser;
 mod env;
 mod feed;
 mod files;
@@ -32,6 +34,8 @@ pub use adversarial::{
     ADVERSARIAL_DLL, AdversarialCase, AdversarialExpect, adversarial_packages,
     install_layout_collisions, nuget_append_signature, nuget_extractable_entries,
 };
+#[cfg(feature = "browser")]
+pub use browser::{Browser, chromium_path};
 pub use env::isolate_config;
 pub use feed::{StaticServer, V3Feed};
 pub use files::{PFX_PASSWORD, WrittenCert, write_cert_files};

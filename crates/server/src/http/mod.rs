@@ -32,6 +32,8 @@ pub struct AppState {
     pub base: Arc<str>,
     /// Counters for `/metrics`.
     pub metrics: Arc<metrics::Metrics>,
+    /// The web pages' state (sign-in limits).
+    pub(crate) web: Arc<crate::web::WebState>,
 }
 
 impl AppState {
@@ -41,6 +43,7 @@ impl AppState {
             registry,
             base: public_url.trim_end_matches('/').into(),
             metrics: Arc::default(),
+            web: Arc::default(),
         }
     }
 }

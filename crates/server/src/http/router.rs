@@ -75,6 +75,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v3/query", get(handlers::search))
         .route("/v3/autocomplete", get(handlers::autocomplete))
+        .merge(crate::web::routes())
         .fallback(handlers::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

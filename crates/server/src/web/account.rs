@@ -1,0 +1,411 @@
+//! Sign-in, sign-out and the account page (API keys, organizations).
+
+use std::net::SocketAddr;
+
+use askama::Template;
+use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use serde::Deserialize;
+use sqlx::Row as _;
+
+use super::csrf::{self, PRE_COOKIE};
+use super::session::{self, set_cookie};
+use super::{Nav, SignedIn, WebError, format_date, render, render_status, see_other};
+use crate::Error;
+use crate::auth::{IdGlob, Scope, Scopes, hash_password, verify_password};
+use crate::clock::random_hex;
+use crate::db::Db;
+use crate::http::AppState;
+
+impl Db {
+    /// The organizations `user_id` belongs to: (name, role), by name.
+    pub(crate) async fn organizations_of(
+        &self,
+        user_id: i64,
+    ) -> Result<Vec<(String, String)>, Error> {
+        let rows = sqlx::query(
+            "SELECT a.name, m.role FROM organization_members m JOIN accounts a \
+             ON a.id = m.organization_id WHERE m.user_id = $1 ORDER BY a.name_lower",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("name")?, r.try_get("role")?)))
+            .collect()
+    }
+
+    /// Whether `user_id` signs in with a second factor (the TOTP pages come next; until then
+    /// nobody does).
+    pub(crate) async fn totp_enabled(&self, _user_id: i64) -> Result<bool, Error> {
+        Ok(false)
+    }
+}
+
+/// The client's address (from the connection; a proxy's `X-Forwarded-For` is not trusted).
+pub(crate) struct ClientIp(pub(crate) String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string()),
+        ))
+    }
+}
+
+/// A local path to return to after sign-in (`/…`, never `//host` or a full URL).
+pub(crate) fn local_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
+        _ => "/account".to_owned(),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "signin.html")]
+pub(crate) struct SignInPage {
+    pub(crate) nav: Nav,
+    pub(crate) csrf: String,
+    pub(crate) next: String,
+    pub(crate) name: String,
+    pub(crate) error: Option<String>,
+}
+
+/// The sign-in form's CSRF token, and the pre-session cookie to set when there is none yet.
+fn form_token(s: &AppState, headers: &HeaderMap) -> Result<(String, Option<String>), Error> {
+    if let Some(t) = csrf::expected(headers) {
+        return Ok((t, None));
+    }
+    let pre = random_hex(s.registry.rng.as_ref(), 32)?;
+    Ok((csrf::token_for(&pre), Some(pre)))
+}
+
+fn with_pre_cookie(s: &AppState, mut response: Response, pre: Option<String>) -> Response {
+    if let Some(pre) = pre {
+        // Lives as long as a sign-in form may stay open.
+        response
+            .headers_mut()
+            .append(header::SET_COOKIE, set_cookie(s, PRE_COOKIE, &pre, 86_400));
+    }
+    response
+}
+
+/// `GET /signin?next=…`.
+pub(crate) async fn signin_page(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> Result<Response, WebError> {
+    let (csrf, pre) = form_token(&s, &headers)?;
+    let page = SignInPage {
+        nav: Nav::anonymous(),
+        csrf,
+        next: local_next(q.get("next").map(String::as_str)),
+        name: String::new(),
+        error: None,
+    };
+    Ok(with_pre_cookie(&s, render(&page), pre))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct SignInForm {
+    name: String,
+    password: String,
+    #[serde(default)]
+    next: String,
+}
+
+/// The rate-limit keys of a sign-in attempt.
+pub(crate) fn limit_keys(ip: &str, name: &str) -> [String; 2] {
+    [
+        format!("ip:{ip}"),
+        format!("user:{}", name.trim().to_lowercase()),
+    ]
+}
+
+/// Checks a user's password off the async workers; an unknown user costs the same time.
+async fn check_password(s: &AppState, name: &str, password: &str) -> Result<Option<i64>, Error> {
+    let user = s.registry.db.find_user(name).await?;
+    let dummy = match s.web.dummy_hash.get() {
+        Some(h) => h.clone(),
+        None => {
+            let rng = s.registry.rng.clone();
+            let h = tokio::task::spawn_blocking(move || hash_password("signet", rng.as_ref()))
+                .await
+                .map_err(|e| Error::Crypto(format!("password task: {e}")))??;
+            let _ = s.web.dummy_hash.set(h.clone());
+            h
+        }
+    };
+    let (id, phc) = match user {
+        Some(u) => match u.password_hash {
+            Some(h) => (Some(u.id), h),
+            None => (None, dummy),
+        },
+        None => (None, dummy),
+    };
+    let password = password.to_owned();
+    let ok = tokio::task::spawn_blocking(move || verify_password(&password, &phc))
+        .await
+        .map_err(|e| Error::Crypto(format!("password task: {e}")))?;
+    Ok(if ok { id } else { None })
+}
+
+/// `POST /signin`: the password; then either a session, or (with two-factor sign-in on) a
+/// pending session and the code form.
+pub(crate) async fn signin(
+    State(s): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    axum::Form(f): axum::Form<SignInForm>,
+) -> Result<Response, WebError> {
+    let now = s.registry.clock.now().unix_micros();
+    let keys = limit_keys(&ip, &f.name);
+    s.web.limiter.check(&keys, now)?;
+    let next = local_next(Some(&f.next));
+    let Some(user_id) = check_password(&s, f.name.trim(), &f.password).await? else {
+        s.web.limiter.fail(&keys, now);
+        tracing::info!(user = %f.name, %ip, "sign-in failed");
+        let (csrf, pre) = form_token(&s, &headers)?;
+        let page = SignInPage {
+            nav: Nav::anonymous(),
+            csrf,
+            next,
+            name: f.name,
+            error: Some("The user name or password is incorrect.".into()),
+        };
+        return Ok(with_pre_cookie(
+            &s,
+            render_status(StatusCode::UNAUTHORIZED, &page),
+            pre,
+        ));
+    };
+    // A new session each time (no fixation): whatever the browser had is ended.
+    session::end(&s, &headers).await?;
+    let pending = s.registry.db.totp_enabled(user_id).await?;
+    if !pending {
+        s.web.limiter.reset(&keys[1]);
+    }
+    let cookie = session::start(&s, user_id, false, pending).await?;
+    let location = if pending {
+        let q = serde_urlencoded::to_string([("next", next.as_str())]).unwrap_or_default();
+        format!("/signin/2fa?{q}")
+    } else {
+        tracing::info!(user = %f.name, "signed in");
+        next
+    };
+    let mut r = see_other(&location);
+    r.headers_mut().append(header::SET_COOKIE, cookie);
+    Ok(r)
+}
+
+/// `POST /signout`: deletes the session and clears the cookie.
+pub(crate) async fn signout(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, WebError> {
+    let clear = session::end(&s, &headers).await?;
+    let mut r = see_other("/");
+    r.headers_mut().append(header::SET_COOKIE, clear);
+    Ok(r)
+}
+
+/// One API key on the account page.
+struct KeyLine {
+    id: i64,
+    description: String,
+    owner: String,
+    scopes: String,
+    globs: String,
+    created: String,
+    expires: String,
+    state: &'static str,
+    active: bool,
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+struct AccountPage {
+    nav: Nav,
+    csrf: String,
+    name: String,
+    two_factor_enabled: bool,
+    session_two_factor: bool,
+    new_key: Option<String>,
+    error: Option<String>,
+    keys: Vec<KeyLine>,
+    organizations: Vec<(String, String)>,
+}
+
+async fn account_view(
+    s: &AppState,
+    user: &SignedIn,
+    new_key: Option<String>,
+    error: Option<String>,
+) -> Result<AccountPage, Error> {
+    let now = s.registry.clock.now().unix_micros();
+    let keys = s
+        .registry
+        .api_keys(&user.user_name)
+        .await?
+        .into_iter()
+        .rev()
+        .map(|k| {
+            let (state, active) = if k.revoked_at.is_some() {
+                ("revoked", false)
+            } else if k.expires_at.is_some_and(|t| t <= now) {
+                ("expired", false)
+            } else {
+                ("active", true)
+            };
+            KeyLine {
+                id: k.id,
+                description: k.description,
+                owner: k.owner,
+                scopes: k.scopes,
+                globs: k.globs,
+                created: format_date(k.created_at),
+                expires: k.expires_at.map_or_else(|| "never".into(), format_date),
+                state,
+                active,
+            }
+        })
+        .collect();
+    Ok(AccountPage {
+        nav: user.nav(),
+        csrf: user.csrf().to_owned(),
+        name: user.user_name.clone(),
+        two_factor_enabled: s.registry.db.totp_enabled(user.user_id).await?,
+        session_two_factor: user.two_factor,
+        new_key,
+        error,
+        keys,
+        organizations: s.registry.db.organizations_of(user.user_id).await?,
+    })
+}
+
+/// `GET /account`.
+pub(crate) async fn account_page(
+    State(s): State<AppState>,
+    user: SignedIn,
+) -> Result<Response, WebError> {
+    Ok(render(&account_view(&s, &user, None, None).await?))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct NewKeyForm {
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    owner: String,
+    #[serde(default)]
+    scope_push_new: Option<String>,
+    #[serde(default)]
+    scope_push_version: Option<String>,
+    #[serde(default)]
+    scope_unlist: Option<String>,
+    #[serde(default)]
+    globs: String,
+    #[serde(default)]
+    expires_days: String,
+}
+
+/// Longest key note accepted.
+const DESCRIPTION_MAX: usize = 200;
+
+fn parse_key_form(f: &NewKeyForm) -> Result<(Scopes, Vec<IdGlob>, Option<u32>), Error> {
+    let mut scopes = Scopes::default();
+    for (on, scope) in [
+        (&f.scope_push_new, Scope::PushNew),
+        (&f.scope_push_version, Scope::PushVersion),
+        (&f.scope_unlist, Scope::Unlist),
+    ] {
+        if on.is_some() {
+            scopes.insert(scope);
+        }
+    }
+    if scopes == Scopes::default() {
+        return Err(Error::Invalid("choose at least one scope".into()));
+    }
+    let globs = f
+        .globs
+        .split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|g| !g.is_empty())
+        .map(IdGlob::parse)
+        .collect::<Result<Vec<_>, _>>()?;
+    if globs.len() > 32 {
+        return Err(Error::Invalid("at most 32 package globs".into()));
+    }
+    let expires = match f.expires_days.trim() {
+        "" | "never" => None,
+        d => Some(
+            d.parse::<u32>()
+                .ok()
+                .filter(|d| (1..=3650).contains(d))
+                .ok_or_else(|| Error::Invalid(format!("invalid expiry {d:?} (days)")))?,
+        ),
+    };
+    if f.description.chars().count() > DESCRIPTION_MAX {
+        return Err(Error::Invalid(format!(
+            "the description is longer than {DESCRIPTION_MAX} characters"
+        )));
+    }
+    Ok((scopes, globs, expires))
+}
+
+/// `POST /account/api-keys`: creates a key and shows its secret once, on this response only.
+pub(crate) async fn create_key(
+    State(s): State<AppState>,
+    user: SignedIn,
+    axum::Form(f): axum::Form<NewKeyForm>,
+) -> Result<Response, WebError> {
+    let created = match parse_key_form(&f) {
+        Ok((scopes, globs, expires)) => {
+            let owner = f.owner.trim();
+            let organization = (!owner.is_empty() && !owner.eq_ignore_ascii_case(&user.user_name))
+                .then_some(owner);
+            s.registry
+                .create_api_key(
+                    &user.user_name,
+                    organization,
+                    f.description.trim(),
+                    scopes,
+                    &globs,
+                    expires,
+                )
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    match created {
+        Ok(secret) => {
+            tracing::info!(user = %user.user_name, "API key created on the web");
+            Ok(render(&account_view(&s, &user, Some(secret), None).await?))
+        }
+        Err(e @ (Error::Invalid(_) | Error::Forbidden(_) | Error::NotFound(_))) => {
+            let page = account_view(&s, &user, None, Some(e.to_string())).await?;
+            Ok(render_status(StatusCode::BAD_REQUEST, &page))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `POST /account/api-keys/{key}/revoke`.
+pub(crate) async fn revoke_key(
+    State(s): State<AppState>,
+    user: SignedIn,
+    Path(key): Path<i64>,
+) -> Result<Response, WebError> {
+    s.registry
+        .revoke_api_key(&user.user_name, key)
+        .await
+        .map_err(|e| WebError::from(e).with_link("/account", "Back to your account"))?;
+    Ok(see_other("/account"))
+}

@@ -1,0 +1,310 @@
+//! Public pages: the home page with search, package pages (a version's details, its versions,
+//! owners and dependencies), and owner management for the package's owners.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::{MaybeSignedIn, Nav, SignedIn, WebError, format_date, format_time, render, see_other};
+use crate::http::AppState;
+use crate::registry::VersionFilter;
+
+/// Results shown on the home page.
+const HOME_MAX: usize = 100;
+
+/// Everything, prereleases and SemVer 2.0.0 included (a person reads these pages).
+const ALL: VersionFilter = VersionFilter {
+    prerelease: true,
+    semver2: true,
+};
+
+pub(crate) async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../../templates/site.css"),
+    )
+        .into_response()
+}
+
+/// One package in the search results.
+struct Hit {
+    id: String,
+    version: String,
+    description: String,
+    downloads: i64,
+    owners: String,
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct HomePage {
+    nav: Nav,
+    query: String,
+    hits: Vec<Hit>,
+    total: usize,
+}
+
+/// `GET /?q=…`: packages whose id contains the query (all of them when empty).
+pub(crate) async fn home(
+    State(s): State<AppState>,
+    user: MaybeSignedIn,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, WebError> {
+    let query = q.get("q").map(|v| v.trim().to_owned()).unwrap_or_default();
+    let found = s.registry.search(&query, ALL).await?;
+    let total = found.len();
+    let mut hits = Vec::new();
+    for h in found.into_iter().take(HOME_MAX) {
+        let Some(latest) = h.versions.last() else {
+            continue;
+        };
+        let counts = s.registry.download_counts(&latest.package_id).await?;
+        hits.push(Hit {
+            id: latest.package_id.clone(),
+            version: latest.version.clone(),
+            description: latest.metadata.description.clone(),
+            downloads: counts.total,
+            owners: h.owners.join(", "),
+        });
+    }
+    Ok(render(&HomePage {
+        nav: user.nav(),
+        query,
+        hits,
+        total,
+    }))
+}
+
+/// A row of the versions table.
+struct VersionLine {
+    version: String,
+    published: String,
+    downloads: i64,
+    listed: bool,
+    current: bool,
+}
+
+/// A dependency group.
+struct Group {
+    framework: String,
+    dependencies: Vec<(String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "package.html")]
+struct PackagePage {
+    nav: Nav,
+    id: String,
+    version: String,
+    listed: bool,
+    prerelease: bool,
+    title: String,
+    description: String,
+    authors: String,
+    project_url: String,
+    tags: String,
+    published: String,
+    size: i64,
+    version_downloads: i64,
+    total_downloads: i64,
+    owners: Vec<String>,
+    can_manage: bool,
+    csrf: String,
+    groups: Vec<Group>,
+    versions: Vec<VersionLine>,
+}
+
+/// `GET /packages/{id}`: the latest listed version (the latest of all when none is listed).
+pub(crate) async fn package(
+    State(s): State<AppState>,
+    user: MaybeSignedIn,
+    Path(id): Path<String>,
+) -> Result<Response, WebError> {
+    show(&s, user, &id, None).await
+}
+
+/// `GET /packages/{id}/{version}`.
+pub(crate) async fn package_version(
+    State(s): State<AppState>,
+    user: MaybeSignedIn,
+    Path((id, version)): Path<(String, String)>,
+) -> Result<Response, WebError> {
+    show(&s, user, &id, Some(&version)).await
+}
+
+async fn show(
+    s: &AppState,
+    user: MaybeSignedIn,
+    id: &str,
+    version: Option<&str>,
+) -> Result<Response, WebError> {
+    let versions = s.registry.versions(id).await?;
+    let not_found = || {
+        WebError::new(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            &format!("There is no package {id} on this server."),
+        )
+        .with_link("/", "Search packages")
+    };
+    let current = match version {
+        Some(v) => {
+            let wanted = signet_feed::NuGetVersion::parse(v)
+                .map(|v| v.lower())
+                .unwrap_or_else(|_| v.to_lowercase());
+            versions.iter().find(|r| r.version_lower == wanted)
+        }
+        None => versions
+            .iter()
+            .rev()
+            .find(|r| r.listed)
+            .or_else(|| versions.last()),
+    };
+    let Some(current) = current else {
+        return Err(match version {
+            Some(v) if !versions.is_empty() => WebError::new(
+                StatusCode::NOT_FOUND,
+                "Not found",
+                &format!("{id} has no version {v}."),
+            )
+            .with_link(&format!("/packages/{id}"), "All versions"),
+            _ => not_found(),
+        });
+    };
+    let owners = s.registry.owners(id).await?;
+    let counts = s.registry.download_counts(id).await?;
+    let can_manage = match &user.0 {
+        Some(u) => s.registry.can_manage_package(&u.user_name, id).await?,
+        None => false,
+    };
+    let groups = current
+        .dependencies
+        .iter()
+        .map(|g| Group {
+            framework: g
+                .target_framework
+                .clone()
+                .unwrap_or_else(|| "Any framework".into()),
+            dependencies: g
+                .dependencies
+                .iter()
+                .map(|d| {
+                    (
+                        d.id.clone(),
+                        d.range.clone().unwrap_or_else(|| "any version".into()),
+                    )
+                })
+                .collect(),
+        })
+        .collect();
+    let lines = versions
+        .iter()
+        .rev()
+        .filter(|r| r.listed || r.version_lower == current.version_lower)
+        .map(|r| VersionLine {
+            version: r.version.clone(),
+            published: format_date(r.published_at),
+            downloads: counts.version(&r.version_lower),
+            listed: r.listed,
+            current: r.version_lower == current.version_lower,
+        })
+        .collect();
+    let m = &current.metadata;
+    Ok(render(&PackagePage {
+        nav: user.nav(),
+        id: current.package_id.clone(),
+        version: current.version.clone(),
+        listed: current.listed,
+        prerelease: current.prerelease,
+        title: m.title.clone(),
+        description: m.description.clone(),
+        authors: m.authors.clone(),
+        project_url: safe_url(&m.project_url),
+        tags: m.tags.clone(),
+        published: format_time(current.published_at),
+        size: current.size,
+        version_downloads: counts.version(&current.version_lower),
+        total_downloads: counts.total,
+        owners,
+        can_manage,
+        csrf: user
+            .0
+            .as_ref()
+            .map(|u| u.csrf().to_owned())
+            .unwrap_or_default(),
+        groups,
+        versions: lines,
+    }))
+}
+
+/// A nuspec URL worth linking: http(s) only (no `javascript:` and the like).
+fn safe_url(url: &str) -> String {
+    let lower = url.trim().to_ascii_lowercase();
+    if lower.starts_with("https://") || lower.starts_with("http://") {
+        url.trim().to_owned()
+    } else {
+        String::new()
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct OwnerForm {
+    account: String,
+}
+
+/// Refuses unless `user` owns package `id` directly or as an admin of an owning organization.
+async fn must_manage(s: &AppState, user: &SignedIn, id: &str) -> Result<(), WebError> {
+    if s.registry.can_manage_package(&user.user_name, id).await? {
+        return Ok(());
+    }
+    Err(WebError::new(
+        StatusCode::FORBIDDEN,
+        "Not allowed",
+        &format!(
+            "Only an owner of {id}, or an administrator of an owning organization, can change \
+             its owners."
+        ),
+    )
+    .with_link(&format!("/packages/{id}"), "Back to the package"))
+}
+
+/// `POST /packages/{id}/owners`: adds an owner account (user or organization).
+pub(crate) async fn add_owner(
+    State(s): State<AppState>,
+    user: SignedIn,
+    Path(id): Path<String>,
+    axum::Form(f): axum::Form<OwnerForm>,
+) -> Result<Response, WebError> {
+    must_manage(&s, &user, &id).await?;
+    let account = f.account.trim();
+    s.registry
+        .add_owner(&id, account)
+        .await
+        .map_err(|e| WebError::from(e).with_link(&format!("/packages/{id}"), "Back"))?;
+    tracing::info!(id, account, by = %user.user_name, "owner added on the web");
+    Ok(see_other(&format!("/packages/{id}")))
+}
+
+/// `POST /packages/{id}/owners/remove`: removes an owner (never the last one: 409).
+pub(crate) async fn remove_owner(
+    State(s): State<AppState>,
+    user: SignedIn,
+    Path(id): Path<String>,
+    axum::Form(f): axum::Form<OwnerForm>,
+) -> Result<Response, WebError> {
+    must_manage(&s, &user, &id).await?;
+    let account = f.account.trim();
+    s.registry
+        .remove_owner(&id, account)
+        .await
+        .map_err(|e| WebError::from(e).with_link(&format!("/packages/{id}"), "Back"))?;
+    tracing::info!(id, account, by = %user.user_name, "owner removed on the web");
+    Ok(see_other(&format!("/packages/{id}")))
+}

@@ -1,0 +1,502 @@
+//! The web pages through a real server on loopback: in headless Chromium (sign-in, API keys
+//! shown once and used for a push, search, the package page, owners, revocation, sign-out)
+//! and with a plain HTTP client (CSRF refusals, the sign-in rate limit, owner rules).
+//!
+//! Browser tests need Chromium (`SIGNET_CHROMIUM`, else `/usr/bin/chromium`); without one
+//! they print `skipped: no chromium` and pass.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use signet_common::UtcTime;
+use signet_server::{AppState, Clock, Db, FileSystemStore, Registry, SystemRandom};
+use signet_test_support::{Browser, PackageBuilder};
+
+/// A clock the test can move forward (TOTP steps, expiry); starts at the real time.
+struct TestClock(AtomicI64);
+
+impl Clock for TestClock {
+    fn now(&self) -> UtcTime {
+        UtcTime::from_unix_micros(self.0.load(Ordering::SeqCst))
+    }
+}
+
+/// An in-process server on 127.0.0.1 with its own runtime, database and blob directory.
+struct TestServer {
+    base: String,
+    registry: Arc<Registry>,
+    clock: Arc<TestClock>,
+    rt: tokio::runtime::Runtime,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    fn start() -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let clock = Arc::new(TestClock(AtomicI64::new(UtcTime::now().unix_micros())));
+        let (registry, listener) = rt.block_on(async {
+            let db = Db::connect(
+                &format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display()),
+                4,
+            )
+            .await
+            .unwrap();
+            let blobs = Arc::new(FileSystemStore::new(dir.path().join("blobs")).unwrap());
+            let registry = Registry::new(
+                db,
+                blobs,
+                clock.clone(),
+                Arc::new(SystemRandom),
+                signet_nupkg::Limits::default(),
+                dir.path().join("uploads"),
+            )
+            .unwrap();
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            (Arc::new(registry), listener)
+        });
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let state = AppState::new(registry.clone(), &base);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        rt.spawn(async move {
+            signet_server::serve(
+                listener,
+                state,
+                async move {
+                    let _ = stopped.await;
+                },
+                Duration::from_secs(1),
+            )
+            .await
+            .unwrap();
+        });
+        TestServer {
+            base,
+            registry,
+            clock,
+            rt,
+            stop: Some(stop),
+            _dir: dir,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn user(&self, name: &str, password: &str) {
+        self.rt
+            .block_on(self.registry.create_user(name, None, password))
+            .unwrap();
+    }
+
+    /// Moves the server's clock forward.
+    fn advance(&self, secs: i64) {
+        self.clock.0.fetch_add(secs * 1_000_000, Ordering::SeqCst);
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// A plain HTTP client that keeps one cookie jar by hand and never follows redirects.
+struct Client {
+    agent: ureq::Agent,
+    cookies: std::collections::BTreeMap<String, String>,
+}
+
+struct Reply {
+    status: u16,
+    location: Option<String>,
+    retry_after: Option<String>,
+    body: String,
+}
+
+impl Client {
+    fn new() -> Client {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .build()
+            .into();
+        Client {
+            agent,
+            cookies: Default::default(),
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn take(&mut self, r: ureq::http::Response<ureq::Body>) -> Reply {
+        for c in r.headers().get_all("set-cookie") {
+            let c = c.to_str().unwrap();
+            let (pair, attrs) = c.split_once(';').unwrap_or((c, ""));
+            let (k, v) = pair.split_once('=').unwrap();
+            if attrs.contains("Max-Age=0") {
+                self.cookies.remove(k);
+            } else {
+                self.cookies.insert(k.to_owned(), v.to_owned());
+            }
+        }
+        let header = |name: &str| {
+            r.headers()
+                .get(name)
+                .map(|v| v.to_str().unwrap().to_owned())
+        };
+        let status = r.status().as_u16();
+        let location = header("location");
+        let retry_after = header("retry-after");
+        let body = r.into_body().read_to_string().unwrap_or_default();
+        Reply {
+            status,
+            location,
+            retry_after,
+            body,
+        }
+    }
+
+    fn get(&mut self, url: &str) -> Reply {
+        let r = self
+            .agent
+            .get(url)
+            .header("Cookie", &self.cookie_header())
+            .call()
+            .unwrap();
+        self.take(r)
+    }
+
+    fn post(&mut self, url: &str, form: &[(&str, &str)]) -> Reply {
+        let r = self
+            .agent
+            .post(url)
+            .header("Cookie", &self.cookie_header())
+            .send_form(form.iter().copied())
+            .unwrap();
+        self.take(r)
+    }
+
+    /// Signs in through the form (reading its CSRF token first).
+    fn sign_in(&mut self, s: &TestServer, name: &str, password: &str) -> Reply {
+        let page = self.get(&s.url("/signin"));
+        let csrf = csrf_of(&page.body);
+        self.post(
+            &s.url("/signin"),
+            &[("csrf", &csrf), ("name", name), ("password", password)],
+        )
+    }
+}
+
+/// The first form's CSRF token on a page.
+fn csrf_of(html: &str) -> String {
+    let start = html
+        .find("name=\"csrf\" value=\"")
+        .expect("the page has a CSRF field")
+        + "name=\"csrf\" value=\"".len();
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+/// With `SIGNET_WEB_SCREENSHOTS=DIR`, saves a PNG of the page as `DIR/NAME.png` (to look at).
+fn shot(b: &Browser, name: &str) {
+    if let Some(dir) = std::env::var_os("SIGNET_WEB_SCREENSHOTS") {
+        b.screenshot(&std::path::Path::new(&dir).join(format!("{name}.png")));
+    }
+}
+
+fn push(s: &TestServer, key: &str, nupkg: &[u8]) -> u16 {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    agent
+        .put(&s.url("/api/v2/package"))
+        .header("X-NuGet-ApiKey", key)
+        .content_type("application/octet-stream")
+        .send(nupkg)
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[test]
+fn browser_sign_in_keys_push_search_owners_revoke_sign_out() {
+    let Some(b) = Browser::launch() else { return };
+    let s = TestServer::start();
+    s.user("alice", "correct horse battery");
+    s.user("bob", "another secret");
+
+    // The account page asks for a sign-in first, and comes back after it.
+    b.goto(&s.url("/account"));
+    assert!(b.url().contains("/signin?next=%2Faccount"), "{}", b.url());
+    b.fill("#name", "alice");
+    b.fill("#password", "wrong password");
+    b.click("#signin-submit");
+    assert!(
+        b.text_of("#signin-error")
+            .contains("user name or password is incorrect")
+    );
+    b.fill("#password", "correct horse battery");
+    b.click("#signin-submit");
+    assert!(b.url().ends_with("/account"), "{}", b.url());
+    assert_eq!(b.text_of("#account-name"), "alice");
+    shot(&b, "account");
+
+    // A new key is shown once.
+    b.fill("#key-description", "ci pushes");
+    b.click("#create-key");
+    let key = b.text_of("#new-key");
+    assert!(key.starts_with("signet_"), "{key}");
+    assert!(b.text_of("#key-table").contains("ci pushes"));
+    b.goto(&s.url("/account"));
+    assert!(!b.has("#new-key"));
+    assert!(!b.text().contains(&key));
+
+    // The key pushes over HTTP; the package shows up in search and on its page.
+    let nupkg = PackageBuilder::new("Contoso.Widgets", "1.2.0")
+        .description("Widgets for the web tests")
+        .dependency(Some("net8.0"), "Newtonsoft.Json", Some("[13.0.1, )"))
+        .dependency(Some("netstandard2.0"), "System.Memory", Some("4.5.5"))
+        .build();
+    assert_eq!(push(&s, &key, &nupkg), 201);
+    // One download, counted (and written out) before the pages are read.
+    let got =
+        ureq::get(&s.url("/v3-flatcontainer/contoso.widgets/1.2.0/contoso.widgets.1.2.0.nupkg"))
+            .call()
+            .unwrap();
+    assert_eq!(got.status().as_u16(), 200);
+    s.rt.block_on(s.registry.flush_downloads()).unwrap();
+    b.goto(&s.url("/?q=widgets"));
+    shot(&b, "home");
+    let results = b.text_of("#results");
+    assert!(results.contains("Contoso.Widgets"), "{results}");
+    assert!(results.contains("1.2.0"));
+    assert!(results.contains("Widgets for the web tests"));
+    assert!(results.trim_end().ends_with('1'), "{results}");
+    b.goto(&s.url("/?q=nothing-like-this"));
+    assert!(b.has("#no-results"));
+    b.goto(&s.url("/?q=contoso"));
+    b.click("#results a");
+    assert!(
+        b.url().ends_with("/packages/Contoso.Widgets"),
+        "{}",
+        b.url()
+    );
+    assert_eq!(b.text_of("#package-version"), "1.2.0");
+    let deps = b.text_of("#dependencies");
+    assert!(
+        deps.contains("net8.0") && deps.contains("Newtonsoft.Json"),
+        "{deps}"
+    );
+    assert!(deps.contains("netstandard2.0") && deps.contains("System.Memory"));
+    assert!(b.text_of("#versions").contains("1.2.0"));
+    assert_eq!(
+        b.text_of("#install-command"),
+        "dotnet add package Contoso.Widgets --version 1.2.0"
+    );
+    assert_eq!(b.text_of("#owner-list").trim(), "alice");
+    assert_eq!(b.text_of("#downloads"), "1 of this version, 1 in all");
+    shot(&b, "package");
+
+    // Owners: add bob, then remove him again.
+    b.fill("#owner-account", "bob");
+    b.click("#add-owner button");
+    let owners = b.text_of("#owner-list");
+    assert!(
+        owners.contains("alice") && owners.contains("bob"),
+        "{owners}"
+    );
+    b.click("button[aria-label='Remove owner bob']");
+    assert!(!b.text_of("#owner-list").contains("bob"));
+
+    // Revoking the key stops pushes at once.
+    b.goto(&s.url("/account"));
+    b.click("#key-table button.danger");
+    assert_eq!(b.text_of("#key-table .key-state"), "revoked");
+    let next = PackageBuilder::new("Contoso.Widgets", "1.3.0").build();
+    assert_eq!(push(&s, &key, &next), 401);
+
+    // Signing out ends the session: the account page asks for a sign-in again.
+    b.click("#signout");
+    assert!(b.has("#nav-signin"));
+    b.goto(&s.url("/account"));
+    assert!(b.url().contains("/signin"), "{}", b.url());
+}
+
+#[test]
+fn forms_without_the_csrf_token_are_refused() {
+    let s = TestServer::start();
+    s.user("alice", "pw-alice");
+    let mut c = Client::new();
+
+    // Sign-in itself needs the token of the pre-session cookie.
+    let r = c.post(
+        &s.url("/signin"),
+        &[("name", "alice"), ("password", "pw-alice")],
+    );
+    assert_eq!(r.status, 403);
+    assert!(r.body.contains("security token"), "{}", r.body);
+    let r = c.sign_in(&s, "alice", "pw-alice");
+    assert_eq!(r.status, 303);
+    assert_eq!(r.location.as_deref(), Some("/account"));
+    let account = c.get(&s.url("/account"));
+    assert_eq!(account.status, 200);
+    let csrf = csrf_of(&account.body);
+
+    for form in [
+        vec![("description", "x"), ("scope_push_new", "on")],
+        vec![
+            ("csrf", "0000"),
+            ("description", "x"),
+            ("scope_push_new", "on"),
+        ],
+    ] {
+        let r = c.post(&s.url("/account/api-keys"), &form);
+        assert_eq!(r.status, 403, "{}", r.body);
+        assert!(r.body.contains("Request refused"));
+    }
+    // A token from another session is refused as well.
+    let mut other = Client::new();
+    assert_eq!(other.sign_in(&s, "alice", "pw-alice").status, 303);
+    let other_csrf = csrf_of(&other.get(&s.url("/account")).body);
+    assert_ne!(other_csrf, csrf);
+    let r = c.post(
+        &s.url("/account/api-keys"),
+        &[("csrf", &other_csrf), ("scope_push_new", "on")],
+    );
+    assert_eq!(r.status, 403);
+    assert!(
+        s.rt.block_on(s.registry.api_keys("alice"))
+            .unwrap()
+            .is_empty()
+    );
+    // Sign-out without the token does nothing.
+    assert_eq!(c.post(&s.url("/signout"), &[]).status, 403);
+    assert_eq!(c.get(&s.url("/account")).status, 200);
+
+    // With the token the same forms work.
+    let r = c.post(
+        &s.url("/account/api-keys"),
+        &[
+            ("csrf", &csrf),
+            ("description", "ok"),
+            ("scope_push_new", "on"),
+        ],
+    );
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains("id=\"new-key\""));
+    assert_eq!(
+        s.rt.block_on(s.registry.api_keys("alice")).unwrap().len(),
+        1
+    );
+    let r = c.post(&s.url("/signout"), &[("csrf", &csrf)]);
+    assert_eq!(r.status, 303);
+    let r = c.get(&s.url("/account"));
+    assert_eq!(r.status, 303);
+    assert_eq!(r.location.as_deref(), Some("/signin?next=%2Faccount"));
+}
+
+#[test]
+fn sixth_failed_sign_in_is_refused_with_429() {
+    let s = TestServer::start();
+    s.user("alice", "pw-alice");
+    let mut c = Client::new();
+    for _ in 0..5 {
+        let r = c.sign_in(&s, "alice", "wrong");
+        assert_eq!(r.status, 401);
+        assert!(r.body.contains("incorrect"));
+    }
+    // Refused before the password is looked at: the right one does not get in either.
+    let r = c.sign_in(&s, "alice", "pw-alice");
+    assert_eq!(r.status, 429, "{}", r.body);
+    assert!(
+        r.body
+            .contains("Too many failed attempts. Try again in 15 minutes"),
+        "{}",
+        r.body
+    );
+    assert_eq!(r.retry_after.as_deref(), Some("900"));
+    // The window passes: the right password works, and resets the count.
+    s.advance(15 * 60 + 1);
+    assert_eq!(c.sign_in(&s, "alice", "pw-alice").status, 303);
+}
+
+#[test]
+fn owners_are_managed_by_owners_and_never_emptied() {
+    let s = TestServer::start();
+    s.user("alice", "pw-alice");
+    s.user("mallory", "pw-mallory");
+    let key =
+        s.rt.block_on(s.registry.create_api_key(
+            "alice",
+            None,
+            "",
+            signet_server::Scopes::all(),
+            &[],
+            None,
+        ))
+        .unwrap();
+    assert_eq!(
+        push(&s, &key, &PackageBuilder::new("Solo.Pkg", "1.0.0").build()),
+        201
+    );
+
+    let mut alice = Client::new();
+    assert_eq!(alice.sign_in(&s, "alice", "pw-alice").status, 303);
+    let page = alice.get(&s.url("/packages/Solo.Pkg"));
+    assert!(page.body.contains("id=\"add-owner\""));
+    let csrf = csrf_of(&page.body);
+    let r = alice.post(
+        &s.url("/packages/Solo.Pkg/owners/remove"),
+        &[("csrf", &csrf), ("account", "alice")],
+    );
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert!(r.body.contains("last owner"));
+    let r = alice.post(
+        &s.url("/packages/Solo.Pkg/owners"),
+        &[("csrf", &csrf), ("account", "nobody-here")],
+    );
+    assert_eq!(r.status, 404);
+
+    // Someone else sees no owner forms and is refused.
+    let mut mallory = Client::new();
+    assert_eq!(mallory.sign_in(&s, "mallory", "pw-mallory").status, 303);
+    let page = mallory.get(&s.url("/packages/Solo.Pkg"));
+    assert!(!page.body.contains("id=\"add-owner\""));
+    let csrf = csrf_of(&page.body);
+    let r = mallory.post(
+        &s.url("/packages/Solo.Pkg/owners"),
+        &[("csrf", &csrf), ("account", "mallory")],
+    );
+    assert_eq!(r.status, 403);
+    assert_eq!(
+        s.rt.block_on(s.registry.owners("Solo.Pkg")).unwrap(),
+        vec!["alice".to_owned()]
+    );
+
+    // Pages for what does not exist are 404 pages.
+    assert_eq!(mallory.get(&s.url("/packages/No.Such")).status, 404);
+    assert_eq!(mallory.get(&s.url("/packages/Solo.Pkg/9.9.9")).status, 404);
+    assert_eq!(mallory.get(&s.url("/packages/Solo.Pkg/1.0.0")).status, 200);
+}
