@@ -35,6 +35,7 @@ mod csrf;
 mod pages;
 mod ratelimit;
 mod session;
+mod signing;
 
 use std::sync::OnceLock;
 
@@ -88,9 +89,45 @@ pub fn routes() -> Router<AppState> {
         .route("/signin", get(account::signin_page).post(account::signin))
         .route("/signout", post(account::signout))
         .route("/account", get(account::account_page))
+        .route(
+            "/account/certificates",
+            get(signing::own_certificates).post(signing::add_own),
+        )
+        .route(
+            "/account/certificates/{fingerprint}",
+            axum::routing::delete(signing::delete_own_api),
+        )
+        .route(
+            "/account/certificates/{fingerprint}/delete",
+            post(signing::delete_own_form),
+        )
+        .route(
+            "/organization/{name}/certificates",
+            get(signing::org_certificates).post(signing::add_org),
+        )
+        .route(
+            "/organization/{name}/certificates/{fingerprint}",
+            axum::routing::delete(signing::delete_org_api),
+        )
+        .route(
+            "/organization/{name}/certificates/{fingerprint}/delete",
+            post(signing::delete_org_form),
+        )
+        .route(
+            "/packages/{id}/required-signer",
+            post(signing::set_required_signer),
+        )
+        .route("/admin/signing", get(signing::admin_page))
         .route("/account/api-keys", post(account::create_key))
         .route("/account/api-keys/{key}/revoke", post(account::revoke_key))
         .layer(axum::middleware::from_fn(require_csrf))
+        // Browser uploads are multipart, which the layer above cannot read: these handlers
+        // check the form's `csrf` field themselves (the API routes above need the header).
+        .route("/account/certificates/upload", post(signing::add_own))
+        .route(
+            "/organization/{name}/certificates/upload",
+            post(signing::add_org),
+        )
         .layer(axum::middleware::map_response(page_headers))
 }
 

@@ -89,6 +89,10 @@ struct VersionLine {
     downloads: i64,
     listed: bool,
     current: bool,
+    /// SHA-256 of the author signer, empty when not author-signed.
+    signer: String,
+    /// The revocation recheck flagged its signature.
+    flagged: bool,
 }
 
 /// A dependency group.
@@ -119,6 +123,61 @@ struct PackagePage {
     csrf: String,
     groups: Vec<Group>,
     versions: Vec<VersionLine>,
+    signature: SignatureView,
+    /// Owners with their certificate counts, for the signing-owner choice.
+    signing_owners: Vec<(String, usize)>,
+    required_signer: String,
+    two_factor: bool,
+}
+
+/// The current version's signatures, as the page shows them.
+#[derive(Default)]
+struct SignatureView {
+    author: Option<AuthorView>,
+    repository: Option<(String, String)>,
+    flag: Option<String>,
+}
+
+struct AuthorView {
+    subject: String,
+    fingerprint: String,
+    issuer: String,
+    valid: String,
+    timestamp: String,
+    timestamp_subject: String,
+}
+
+fn signature_view(sig: Option<&crate::signing::VersionSignature>) -> SignatureView {
+    let Some(sig) = sig else {
+        return SignatureView::default();
+    };
+    let date = |t: Option<i64>| t.map(format_date).unwrap_or_else(|| "unknown".into());
+    SignatureView {
+        author: sig.author_fingerprint.as_ref().map(|fp| AuthorView {
+            subject: sig.author_subject.clone().unwrap_or_default(),
+            fingerprint: fp.clone(),
+            issuer: sig.author_issuer.clone().unwrap_or_default(),
+            valid: format!(
+                "{} to {}",
+                date(sig.author_not_before),
+                date(sig.author_not_after)
+            ),
+            timestamp: sig
+                .timestamp_at
+                .map(format_time)
+                .unwrap_or_else(|| "none".into()),
+            timestamp_subject: sig.timestamp_subject.clone().unwrap_or_default(),
+        }),
+        repository: sig.repository_fingerprint.as_ref().map(|fp| {
+            (
+                fp.clone(),
+                sig.repository_signed_at
+                    .map(format_time)
+                    .unwrap_or_default(),
+            )
+        }),
+        flag: sig.flag.clone(),
+    }
 }
 
 /// `GET /packages/{id}`: the latest listed version (the latest of all when none is listed).
@@ -204,18 +263,27 @@ async fn show(
                 .collect(),
         })
         .collect();
+    let signatures = s.registry.version_signatures(id).await?;
     let lines = versions
         .iter()
         .rev()
         .filter(|r| r.listed || r.version_lower == current.version_lower)
-        .map(|r| VersionLine {
-            version: r.version.clone(),
-            published: format_date(r.published_at),
-            downloads: counts.version(&r.version_lower),
-            listed: r.listed,
-            current: r.version_lower == current.version_lower,
+        .map(|r| {
+            let sig = signatures.get(&r.version_lower);
+            VersionLine {
+                version: r.version.clone(),
+                published: format_date(r.published_at),
+                downloads: counts.version(&r.version_lower),
+                listed: r.listed,
+                current: r.version_lower == current.version_lower,
+                signer: sig
+                    .and_then(|g| g.author_fingerprint.clone())
+                    .unwrap_or_default(),
+                flagged: sig.is_some_and(|g| g.flag.is_some()),
+            }
         })
         .collect();
+    let (signing_owners, required_signer) = s.registry.signing_owners(id).await?;
     let m = &current.metadata;
     Ok(render(&PackagePage {
         nav: user.nav(),
@@ -241,6 +309,10 @@ async fn show(
             .unwrap_or_default(),
         groups,
         versions: lines,
+        signature: signature_view(signatures.get(&current.version_lower)),
+        signing_owners,
+        required_signer: required_signer.unwrap_or_default(),
+        two_factor: user.0.as_ref().is_some_and(|u| u.two_factor),
     }))
 }
 
