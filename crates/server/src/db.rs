@@ -82,6 +82,21 @@ const SCHEMA: &[&str] = &[
         two_factor BIGINT NOT NULL,
         pending BIGINT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS sessions_user ON sessions (user_id)",
+    // TOTP two-factor sign-in (RFC 6238): the shared secret (base32; it must be readable to
+    // check codes), `enabled` once a code confirmed the enrolment, and the last accepted time
+    // step: a code is accepted once, and never one of an earlier step (RFC 6238 §5.2).
+    "CREATE TABLE IF NOT EXISTS totp_credentials (
+        user_id BIGINT PRIMARY KEY REFERENCES accounts(id),
+        secret TEXT NOT NULL,
+        enabled BIGINT NOT NULL,
+        last_step BIGINT,
+        created_at BIGINT NOT NULL)",
+    // Single-use recovery codes: SHA-256 of each (80 random bits), and when it was used.
+    "CREATE TABLE IF NOT EXISTS recovery_codes (
+        user_id BIGINT NOT NULL REFERENCES accounts(id),
+        code_hash TEXT NOT NULL,
+        used_at BIGINT,
+        PRIMARY KEY (user_id, code_hash))",
 ];
 
 /// The PostgreSQL advisory lock key held while the schema is created (any constant that no

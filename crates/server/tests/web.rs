@@ -500,3 +500,256 @@ fn owners_are_managed_by_owners_and_never_emptied() {
     assert_eq!(mallory.get(&s.url("/packages/Solo.Pkg/9.9.9")).status, 404);
     assert_eq!(mallory.get(&s.url("/packages/Solo.Pkg/1.0.0")).status, 200);
 }
+
+// --- two-factor sign-in (TOTP, RFC 6238)
+
+impl TestServer {
+    fn now_secs(&self) -> u64 {
+        u64::try_from(self.clock.0.load(Ordering::SeqCst) / 1_000_000).unwrap()
+    }
+}
+
+/// The code an authenticator with `secret` shows at the server's time.
+fn totp_code(s: &TestServer, secret: &str) -> String {
+    totp_rs::Builder::new()
+        .with_secret(totp_rs::Secret::try_from_base32(secret).unwrap())
+        .build()
+        .unwrap()
+        .generate(s.now_secs())
+        .to_string()
+}
+
+/// The text of the element with `id` (up to the next tag).
+fn text_by_id(html: &str, id: &str) -> String {
+    let marker = format!("id=\"{id}\">");
+    let start = html.find(&marker).unwrap_or_else(|| panic!("no #{id}")) + marker.len();
+    html[start..].split('<').next().unwrap().to_owned()
+}
+
+/// The recovery codes a page shows.
+fn recovery_codes(html: &str) -> Vec<String> {
+    html.split("<li><code>")
+        .skip(1)
+        .map(|rest| rest.split('<').next().unwrap().to_owned())
+        .collect()
+}
+
+/// Turns on two-factor sign-in for a signed-in client; returns (secret, recovery codes).
+fn enrol(s: &TestServer, c: &mut Client) -> (String, Vec<String>) {
+    let page = c.get(&s.url("/account/2fa"));
+    assert!(page.body.contains("is <strong>off</strong>"));
+    let csrf = csrf_of(&page.body);
+    let setup = c.post(&s.url("/account/2fa/setup"), &[("csrf", &csrf)]);
+    assert_eq!(setup.status, 200);
+    let secret = text_by_id(&setup.body, "totp-secret");
+    let uri = text_by_id(&setup.body, "totp-uri");
+    assert!(
+        uri.starts_with("otpauth://totp/signet:") && uri.contains(&format!("secret={secret}")),
+        "{uri}"
+    );
+    // A wrong code does not turn it on.
+    let r = c.post(
+        &s.url("/account/2fa/confirm"),
+        &[("csrf", &csrf), ("code", "000000")],
+    );
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("the code is not valid"));
+    let r = c.post(
+        &s.url("/account/2fa/confirm"),
+        &[("csrf", &csrf), ("code", &totp_code(s, &secret))],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let codes = recovery_codes(&r.body);
+    assert_eq!(codes.len(), 10);
+    assert!(r.body.contains("is <strong>on</strong>"));
+    (secret, codes)
+}
+
+/// Signs in with the password; returns where the server sends the browser next.
+fn password_step(s: &TestServer, c: &mut Client, name: &str, password: &str) -> String {
+    let r = c.sign_in(s, name, password);
+    assert_eq!(r.status, 303, "{}", r.body);
+    r.location.unwrap()
+}
+
+fn code_step(s: &TestServer, c: &mut Client, code: &str) -> Reply {
+    let page = c.get(&s.url("/signin/2fa"));
+    assert_eq!(page.status, 200, "{}", page.body);
+    let csrf = csrf_of(&page.body);
+    c.post(
+        &s.url("/signin/2fa"),
+        &[("csrf", &csrf), ("code", code), ("next", "/account")],
+    )
+}
+
+#[test]
+fn two_factor_enrol_sign_in_reuse_and_recovery_codes() {
+    let s = TestServer::start();
+    s.user("alice", "pw-alice");
+    let mut c = Client::new();
+    password_step(&s, &mut c, "alice", "pw-alice");
+    let (secret, codes) = enrol(&s, &mut c);
+    let account = c.get(&s.url("/account"));
+    assert!(text_by_id(&account.body, "two-factor-status").contains("on"));
+    c.post(&s.url("/signout"), &[("csrf", &csrf_of(&account.body))]);
+
+    // The password alone signs nobody in.
+    let next = password_step(&s, &mut c, "alice", "pw-alice");
+    assert_eq!(next, "/signin/2fa?next=%2Faccount");
+    assert_eq!(c.get(&s.url("/account")).status, 303);
+    // The code that confirmed the enrolment is in the same 30-second step: refused.
+    let r = code_step(&s, &mut c, &totp_code(&s, &secret));
+    assert_eq!(r.status, 401);
+    assert!(r.body.contains("already used"));
+    // The next step's code works, once.
+    s.advance(30);
+    let code = totp_code(&s, &secret);
+    let r = code_step(&s, &mut c, &code);
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(r.location.as_deref(), Some("/account"));
+    let account = c.get(&s.url("/account"));
+    assert_eq!(account.status, 200);
+    assert!(!account.body.contains("signed in without it"));
+    c.post(&s.url("/signout"), &[("csrf", &csrf_of(&account.body))]);
+    password_step(&s, &mut c, "alice", "pw-alice");
+    let r = code_step(&s, &mut c, &code);
+    assert_eq!(r.status, 401, "a TOTP code is accepted once");
+
+    // A recovery code works once (typed in capitals without dashes, too).
+    let typed = codes[3].replace('-', "").to_uppercase();
+    let r = code_step(&s, &mut c, &typed);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let page = c.get(&s.url("/account/2fa"));
+    assert_eq!(text_by_id(&page.body, "codes-left"), "9");
+    c.post(&s.url("/signout"), &[("csrf", &csrf_of(&page.body))]);
+    password_step(&s, &mut c, "alice", "pw-alice");
+    assert_eq!(code_step(&s, &mut c, &codes[3]).status, 401);
+    assert_eq!(code_step(&s, &mut c, "not-a-code").status, 401);
+    // That was this address's fifth failure (a success clears only the user's count): the
+    // next attempt waits out the window.
+    assert_eq!(code_step(&s, &mut c, &codes[4]).status, 429);
+    s.advance(15 * 60);
+    // By then the half-finished sign-in has expired (10 minutes): the password again first.
+    assert_eq!(c.get(&s.url("/signin/2fa")).status, 401);
+    password_step(&s, &mut c, "alice", "pw-alice");
+    assert_eq!(code_step(&s, &mut c, &codes[4]).status, 303);
+
+    // Turning it off needs a current code; a recovery code does not do.
+    let page = c.get(&s.url("/account/2fa"));
+    let csrf = csrf_of(&page.body);
+    let r = c.post(
+        &s.url("/account/2fa/disable"),
+        &[("csrf", &csrf), ("code", &codes[5])],
+    );
+    assert_eq!(r.status, 400);
+    s.advance(30);
+    let r = c.post(
+        &s.url("/account/2fa/disable"),
+        &[("csrf", &csrf), ("code", &totp_code(&s, &secret))],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert!(
+        c.get(&s.url("/account/2fa"))
+            .body
+            .contains("is <strong>off</strong>")
+    );
+    // Off again: the password alone signs in.
+    let page = c.get(&s.url("/account"));
+    c.post(&s.url("/signout"), &[("csrf", &csrf_of(&page.body))]);
+    assert_eq!(password_step(&s, &mut c, "alice", "pw-alice"), "/account");
+}
+
+#[test]
+fn two_factor_codes_are_rate_limited_and_a_session_without_2fa_is_sent_to_the_settings() {
+    let s = TestServer::start();
+    s.user("alice", "pw-alice");
+    // A session from before the enrolment has not passed a second factor.
+    let mut old = Client::new();
+    password_step(&s, &mut old, "alice", "pw-alice");
+    let mut c = Client::new();
+    password_step(&s, &mut c, "alice", "pw-alice");
+    let (secret, _) = enrol(&s, &mut c);
+
+    let page = old.get(&s.url("/account/2fa"));
+    assert!(page.body.contains("This session signed in without it"));
+    let r = old.post(
+        &s.url("/account/2fa/recovery-codes"),
+        &[("csrf", &csrf_of(&page.body))],
+    );
+    assert_eq!(r.status, 403);
+    assert!(
+        r.body
+            .contains("Sign out and sign in again with your authenticator code")
+    );
+    assert!(r.body.contains("href=\"/account/2fa\""));
+    // The enrolling session passed it (its code confirmed the enrolment).
+    let page = c.get(&s.url("/account/2fa"));
+    let r = c.post(
+        &s.url("/account/2fa/recovery-codes"),
+        &[("csrf", &csrf_of(&page.body))],
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(recovery_codes(&r.body).len(), 10);
+
+    // Wrong codes count like wrong passwords: the fifth failure closes the door.
+    let mut d = Client::new();
+    password_step(&s, &mut d, "alice", "pw-alice");
+    // (the enrolment's wrong code was the first failure)
+    for _ in 0..4 {
+        assert_eq!(code_step(&s, &mut d, "123456").status, 401);
+    }
+    s.advance(30);
+    let r = code_step(&s, &mut d, &totp_code(&s, &secret));
+    assert_eq!(r.status, 429, "{}", r.body);
+    assert!(r.retry_after.is_some());
+}
+
+#[test]
+fn browser_two_factor_enrolment_and_sign_in() {
+    let Some(b) = Browser::launch() else { return };
+    let s = TestServer::start();
+    s.user("carol", "pw-carol");
+    b.goto(&s.url("/signin"));
+    b.fill("#name", "carol");
+    b.fill("#password", "pw-carol");
+    b.click("#signin-submit");
+    b.goto(&s.url("/account"));
+    b.click("a[href='/account/2fa']");
+    assert!(b.text_of("#twofactor-state").contains("off"));
+    b.click("#setup-start");
+    let secret = b.text_of("#totp-secret");
+    assert!(b.text_of("#totp-uri").starts_with("otpauth://totp/"));
+    shot(&b, "twofactor-setup");
+    b.fill("#confirm-code", &totp_code(&s, &secret));
+    b.click("#confirm");
+    let shown = b.text_of("#recovery-codes");
+    assert_eq!(
+        b.tab().find_elements("#recovery-codes li").unwrap().len(),
+        10
+    );
+    shot(&b, "twofactor-codes");
+    assert!(b.text_of("#twofactor-state").contains("on"));
+    // Shown once: not on a reload.
+    b.goto(&s.url("/account/2fa"));
+    assert!(!b.has("#recovery-codes"));
+
+    b.click("#signout");
+    b.goto(&s.url("/signin"));
+    b.fill("#name", "carol");
+    b.fill("#password", "pw-carol");
+    b.click("#signin-submit");
+    assert!(b.url().contains("/signin/2fa"), "{}", b.url());
+    b.fill("#code", &totp_code(&s, &secret));
+    b.click("#code-submit");
+    assert!(
+        b.has("#code-error"),
+        "the enrolment's code is not taken twice"
+    );
+    s.advance(30);
+    b.fill("#code", &totp_code(&s, &secret));
+    b.click("#code-submit");
+    assert!(b.url().ends_with("/account"), "{}", b.url());
+    assert!(b.text_of("#two-factor-status").contains("on"));
+    assert!(!b.text_of("#two-factor-status").contains("without"));
+    assert!(shown.contains("Your recovery codes"));
+}

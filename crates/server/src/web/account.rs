@@ -36,12 +36,6 @@ impl Db {
             .map(|r| Ok((r.try_get("name")?, r.try_get("role")?)))
             .collect()
     }
-
-    /// Whether `user_id` signs in with a second factor (the TOTP pages come next; until then
-    /// nobody does).
-    pub(crate) async fn totp_enabled(&self, _user_id: i64) -> Result<bool, Error> {
-        Ok(false)
-    }
 }
 
 /// The client's address (from the connection; a proxy's `X-Forwarded-For` is not trusted).

@@ -36,6 +36,8 @@ mod pages;
 mod ratelimit;
 mod session;
 mod signing;
+mod totp;
+mod twofactor;
 
 use std::sync::OnceLock;
 
@@ -120,6 +122,7 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/signing", get(signing::admin_page))
         .route("/account/api-keys", post(account::create_key))
         .route("/account/api-keys/{key}/revoke", post(account::revoke_key))
+        .merge(twofactor::routes())
         .layer(axum::middleware::from_fn(require_csrf))
         // Browser uploads are multipart, which the layer above cannot read: these handlers
         // check the form's `csrf` field themselves (the API routes above need the header).

@@ -92,6 +92,15 @@ impl Db {
         Ok(())
     }
 
+    /// Marks a session as having passed a second factor.
+    pub(crate) async fn set_session_two_factor(&self, token_hash: &str) -> Result<(), Error> {
+        sqlx::query("UPDATE sessions SET two_factor = 1 WHERE token_hash = $1")
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Deletes a session (sign-out, or found expired).
     pub(crate) async fn delete_session(&self, token_hash: &str) -> Result<(), Error> {
         sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
@@ -218,6 +227,8 @@ pub struct SignedIn {
     pub user_name: String,
     /// Whether this session passed a second factor (TOTP or a recovery code).
     pub two_factor: bool,
+    /// The session token's digest (its `sessions` row).
+    pub(crate) token_hash: String,
     csrf: String,
 }
 
@@ -249,10 +260,11 @@ impl SignedIn {
             return Ok(None);
         };
         match lookup(s, headers).await? {
-            Some((_, row)) if !row.pending => Ok(Some(Self {
+            Some((hash, row)) if !row.pending => Ok(Some(Self {
                 user_id: row.user_id,
                 user_name: row.user_name,
                 two_factor: row.two_factor,
+                token_hash: hash,
                 csrf: csrf::token_for(&token),
             })),
             _ => Ok(None),
@@ -330,8 +342,10 @@ impl FromRequestParts<AppState> for RequireTwoFactor {
         if user.two_factor {
             return Ok(Self(user));
         }
-        // Two-factor sign-in comes with the enrolment pages; until then no account has it.
-        let enabled = false;
+        let enabled = match s.registry.db.totp_enabled(user.user_id).await {
+            Ok(e) => e,
+            Err(e) => return Err(WebError::from(e).into_response()),
+        };
         let message = if enabled {
             "This needs a sign-in with two-factor authentication, and this session signed in \
              without it. Sign out and sign in again with your authenticator code."

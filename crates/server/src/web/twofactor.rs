@@ -1,0 +1,264 @@
+//! The two-factor pages: enrolment and settings under `/account/2fa`, and the second step of
+//! sign-in (`/signin/2fa`) for users who have it on.
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use axum::routing::{get, post};
+use serde::Deserialize;
+
+use super::account::{ClientIp, limit_keys, local_next};
+use super::session;
+use super::totp::{self, Enrolment, Factor};
+use super::{Nav, RequireTwoFactor, SignedIn, WebError, render, render_status, see_other};
+use crate::Error;
+use crate::http::AppState;
+
+/// The two-factor routes (inside [`super::routes`], so behind its CSRF check).
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/account/2fa", get(settings))
+        .route("/account/2fa/setup", post(setup))
+        .route("/account/2fa/confirm", post(confirm))
+        .route("/account/2fa/disable", post(disable))
+        .route("/account/2fa/recovery-codes", post(regenerate))
+        .route("/signin/2fa", get(code_page).post(code))
+}
+
+#[derive(Template)]
+#[template(path = "twofactor.html")]
+struct SettingsPage {
+    nav: Nav,
+    csrf: String,
+    enabled: bool,
+    session_two_factor: bool,
+    codes_left: i64,
+    enrolment: Option<Enrolment>,
+    recovery_codes: Vec<String>,
+    error: Option<String>,
+}
+
+impl SettingsPage {
+    async fn of(s: &AppState, user: &SignedIn) -> Result<Self, Error> {
+        let db = &s.registry.db;
+        Ok(Self {
+            nav: user.nav(),
+            csrf: user.csrf().to_owned(),
+            enabled: db.totp_enabled(user.user_id).await?,
+            session_two_factor: user.two_factor,
+            codes_left: db.recovery_codes_left(user.user_id).await?,
+            enrolment: None,
+            recovery_codes: Vec::new(),
+            error: None,
+        })
+    }
+}
+
+/// `GET /account/2fa`: on or off, and what can be done.
+async fn settings(State(s): State<AppState>, user: SignedIn) -> Result<Response, WebError> {
+    Ok(render(&SettingsPage::of(&s, &user).await?))
+}
+
+/// `POST /account/2fa/setup`: a new secret to put into an authenticator.
+async fn setup(State(s): State<AppState>, user: SignedIn) -> Result<Response, WebError> {
+    let enrolment = totp::start(&s.registry, user.user_id, &user.user_name).await?;
+    let mut page = SettingsPage::of(&s, &user).await?;
+    page.enrolment = Some(enrolment);
+    Ok(render(&page))
+}
+
+#[derive(Deserialize)]
+struct CodeForm {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    next: String,
+}
+
+/// Failed-code limits for a signed-in user (the same counters as sign-in).
+fn check_limit(s: &AppState, ip: &str, user: &str) -> Result<[String; 2], Error> {
+    let keys = limit_keys(ip, user);
+    s.web
+        .limiter
+        .check(&keys, s.registry.clock.now().unix_micros())?;
+    Ok(keys)
+}
+
+/// `POST /account/2fa/confirm`: a current code turns it on; the recovery codes are shown
+/// once, and this session counts as having passed a second factor.
+async fn confirm(
+    State(s): State<AppState>,
+    ClientIp(ip): ClientIp,
+    user: SignedIn,
+    axum::Form(f): axum::Form<CodeForm>,
+) -> Result<Response, WebError> {
+    let keys = check_limit(&s, &ip, &user.user_name)?;
+    match totp::confirm(&s.registry, user.user_id, &user.user_name, &f.code).await {
+        Ok(codes) => {
+            s.registry
+                .db
+                .set_session_two_factor(&user.token_hash)
+                .await?;
+            tracing::info!(user = %user.user_name, "two-factor sign-in turned on");
+            let mut page = SettingsPage::of(&s, &user).await?;
+            page.session_two_factor = true;
+            page.recovery_codes = codes;
+            Ok(render(&page))
+        }
+        Err(Error::Invalid(message)) => {
+            s.web
+                .limiter
+                .fail(&keys, s.registry.clock.now().unix_micros());
+            let mut page = SettingsPage::of(&s, &user).await?;
+            if let Some(row) = s.registry.db.totp_row(user.user_id).await? {
+                page.enrolment = Some(totp::enrolment(&row.secret, &user.user_name)?);
+            }
+            page.error = Some(format!(
+                "{message}: check your authenticator's clock and try again."
+            ));
+            Ok(render_status(StatusCode::BAD_REQUEST, &page))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `POST /account/2fa/disable`: needs a current code.
+async fn disable(
+    State(s): State<AppState>,
+    ClientIp(ip): ClientIp,
+    user: SignedIn,
+    axum::Form(f): axum::Form<CodeForm>,
+) -> Result<Response, WebError> {
+    let keys = check_limit(&s, &ip, &user.user_name)?;
+    match totp::disable(&s.registry, user.user_id, &user.user_name, &f.code).await {
+        Ok(()) => {
+            tracing::info!(user = %user.user_name, "two-factor sign-in turned off");
+            Ok(see_other("/account/2fa"))
+        }
+        Err(Error::Invalid(message)) => {
+            s.web
+                .limiter
+                .fail(&keys, s.registry.clock.now().unix_micros());
+            let mut page = SettingsPage::of(&s, &user).await?;
+            page.error = Some(message);
+            Ok(render_status(StatusCode::BAD_REQUEST, &page))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `POST /account/2fa/recovery-codes`: a fresh set (the old ones stop working); needs a
+/// session that passed a second factor.
+async fn regenerate(
+    State(s): State<AppState>,
+    RequireTwoFactor(user): RequireTwoFactor,
+) -> Result<Response, WebError> {
+    if !s.registry.db.totp_enabled(user.user_id).await? {
+        return Err(WebError::new(
+            StatusCode::CONFLICT,
+            "Not possible",
+            "Two-factor sign-in is off, so there are no recovery codes.",
+        )
+        .with_link("/account/2fa", "Two-factor authentication settings"));
+    }
+    let codes = totp::new_recovery_codes(&s.registry, user.user_id).await?;
+    let mut page = SettingsPage::of(&s, &user).await?;
+    page.recovery_codes = codes;
+    Ok(render(&page))
+}
+
+#[derive(Template)]
+#[template(path = "signin_2fa.html")]
+struct CodePage {
+    nav: Nav,
+    csrf: String,
+    next: String,
+    error: Option<String>,
+}
+
+/// The pending sign-in of this request (password right, second factor awaited).
+async fn pending(
+    s: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<(String, session::SessionRow)>, Error> {
+    Ok(session::lookup(s, headers)
+        .await?
+        .filter(|(_, row)| row.pending))
+}
+
+fn start_over() -> WebError {
+    WebError::new(
+        StatusCode::UNAUTHORIZED,
+        "Sign in again",
+        "This sign-in has expired or was never started. Sign in with your password first.",
+    )
+    .with_link("/signin", "Sign in")
+}
+
+/// `GET /signin/2fa?next=…`.
+async fn code_page(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> Result<Response, WebError> {
+    if pending(&s, &headers).await?.is_none() {
+        return Err(start_over());
+    }
+    let csrf = super::csrf::expected(&headers).unwrap_or_default();
+    Ok(render(&CodePage {
+        nav: Nav::anonymous(),
+        csrf,
+        next: local_next(q.get("next").map(String::as_str)),
+        error: None,
+    }))
+}
+
+/// `POST /signin/2fa`: a current code or a recovery code finishes the sign-in with a new
+/// session that has `two_factor` set.
+async fn code(
+    State(s): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    axum::Form(f): axum::Form<CodeForm>,
+) -> Result<Response, WebError> {
+    let Some((hash, row)) = pending(&s, &headers).await? else {
+        return Err(start_over());
+    };
+    let keys = check_limit(&s, &ip, &row.user_name)?;
+    let next = local_next(Some(&f.next));
+    match totp::verify(&s.registry, row.user_id, &row.user_name, &f.code).await? {
+        Some(factor) => {
+            s.web.limiter.reset(&keys[1]);
+            // The pending session is replaced, not upgraded: a new token for the real one.
+            s.registry.db.delete_session(&hash).await?;
+            let cookie = session::start(&s, row.user_id, true, false).await?;
+            if factor == Factor::RecoveryCode {
+                tracing::warn!(user = %row.user_name, "signed in with a recovery code");
+            } else {
+                tracing::info!(user = %row.user_name, "signed in with two factors");
+            }
+            let mut r = see_other(&next);
+            r.headers_mut().append(header::SET_COOKIE, cookie);
+            Ok(r)
+        }
+        None => {
+            s.web
+                .limiter
+                .fail(&keys, s.registry.clock.now().unix_micros());
+            let csrf = super::csrf::expected(&headers).unwrap_or_default();
+            let page = CodePage {
+                nav: Nav::anonymous(),
+                csrf,
+                next,
+                error: Some(
+                    "The code is not valid, or was already used. Wait for the next code, or \
+                     use a recovery code."
+                        .into(),
+                ),
+            };
+            Ok(render_status(StatusCode::UNAUTHORIZED, &page))
+        }
+    }
+}
