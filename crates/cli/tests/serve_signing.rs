@@ -45,6 +45,133 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+/// A browser-like HTTP client for the server's pages: one cookie jar, no redirects followed.
+struct Web {
+    base: String,
+    agent: ureq::Agent,
+    cookies: std::collections::BTreeMap<String, String>,
+}
+
+impl Web {
+    fn new(base: &str) -> Web {
+        Web {
+            base: base.to_owned(),
+            agent: ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .max_redirects(0)
+                .build()
+                .into(),
+            cookies: Default::default(),
+        }
+    }
+
+    fn take(&mut self, r: ureq::http::Response<ureq::Body>) -> (u16, String) {
+        for c in r.headers().get_all("set-cookie") {
+            let c = c.to_str().unwrap();
+            let pair = c.split(';').next().unwrap();
+            let (k, v) = pair.split_once('=').unwrap();
+            if c.contains("Max-Age=0") {
+                self.cookies.remove(k);
+            } else {
+                self.cookies.insert(k.to_owned(), v.to_owned());
+            }
+        }
+        let status = r.status().as_u16();
+        (status, r.into_body().read_to_string().unwrap_or_default())
+    }
+
+    fn cookie(&self) -> String {
+        let pairs: Vec<String> = self
+            .cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        pairs.join("; ")
+    }
+
+    fn get(&mut self, path: &str) -> (u16, String) {
+        let r = self
+            .agent
+            .get(format!("{}{path}", self.base))
+            .header("Cookie", &self.cookie())
+            .call()
+            .unwrap();
+        self.take(r)
+    }
+
+    fn post(&mut self, path: &str, form: &[(&str, &str)]) -> (u16, String) {
+        let r = self
+            .agent
+            .post(format!("{}{path}", self.base))
+            .header("Cookie", &self.cookie())
+            .send_form(form.iter().copied())
+            .unwrap();
+        self.take(r)
+    }
+
+    /// A multipart upload as a browser sends the certificate form (`csrf`, `uploadFile`).
+    fn upload(&mut self, path: &str, page: &str, file: &[u8]) -> (u16, String) {
+        let csrf = csrf_of(page);
+        let mut body = format!(
+            "--b0undary\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n\
+             --b0undary\r\nContent-Disposition: form-data; name=\"uploadFile\"; filename=\"author.cer\"\r\n\
+             Content-Type: application/pkix-cert\r\n\r\n"
+        )
+        .into_bytes();
+        body.extend_from_slice(file);
+        body.extend_from_slice(b"\r\n--b0undary--\r\n");
+        let r = self
+            .agent
+            .post(format!("{}{path}", self.base))
+            .header("Cookie", &self.cookie())
+            .header("Content-Type", "multipart/form-data; boundary=b0undary")
+            .send(&body[..])
+            .unwrap();
+        self.take(r)
+    }
+
+    fn sign_in(&mut self, name: &str, password: &str) {
+        let page = self.get("/signin");
+        let csrf = csrf_of(&page.1);
+        let r = self.post(
+            "/signin",
+            &[("csrf", &csrf), ("name", name), ("password", password)],
+        );
+        assert_eq!(r.0, 303, "{}", r.1);
+    }
+
+    /// Turns on TOTP two-factor sign-in; the confirming session counts as a 2FA sign-in.
+    fn enrol_totp(&mut self) {
+        let page = self.get("/account/2fa");
+        let csrf = csrf_of(&page.1);
+        let setup = self.post("/account/2fa/setup", &[("csrf", &csrf)]);
+        assert_eq!(setup.0, 200, "{}", setup.1);
+        let marker = "id=\"totp-secret\">";
+        let at = setup.1.find(marker).expect("the secret is shown") + marker.len();
+        let secret = setup.1[at..].split('<').next().unwrap().to_owned();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let code = totp_rs::Builder::new()
+            .with_secret(totp_rs::Secret::try_from_base32(&secret).unwrap())
+            .build()
+            .unwrap()
+            .generate(now)
+            .to_string();
+        let r = self.post("/account/2fa/confirm", &[("csrf", &csrf), ("code", &code)]);
+        assert_eq!(r.0, 200, "{}", r.1);
+        assert!(r.1.contains("is <strong>on</strong>"), "{}", r.1);
+    }
+}
+
+/// The first form's CSRF token on a page.
+fn csrf_of(html: &str) -> String {
+    let marker = "name=\"csrf\" value=\"";
+    let at = html.find(marker).expect("the page has a CSRF field") + marker.len();
+    html[at..].split('"').next().unwrap().to_owned()
+}
+
 /// A `signet serve` child, killed when dropped.
 struct Serve {
     child: Child,
@@ -227,14 +354,28 @@ fn signed_push_flow_end_to_end() {
         .trim()
         .to_owned();
 
-    // Register the author certificate: from then on alice's packages must be signed with it.
-    let registered = ok(&k.admin(&[
-        "register-certificate",
-        "alice",
-        s(&k.dir.join("author.chain.pem")),
-    ]));
+    // On the web: sign in; managing certificates needs two-factor authentication, so enrol
+    // (TOTP), then register the author certificate (DER .cer, NuGet.org's upload field). From
+    // then on alice's packages must be signed with it.
+    let mut web = Web::new(&base);
+    web.sign_in("alice", "correct horse battery staple");
+    let page = web.get("/account/certificates");
+    assert!(page.1.contains("needs a sign-in with") && !page.1.contains("cert-upload"));
+    let cer = pki().code_signing.cert_der.clone();
+    let refused = web.upload("/account/certificates/upload", &page.1, &cer);
+    assert_eq!(refused.0, 403, "{}", refused.1);
+    assert!(refused.1.contains("two-factor"), "{}", refused.1);
+    web.enrol_totp();
+    let page = web.get("/account/certificates");
+    let uploaded = web.upload("/account/certificates/upload", &page.1, &cer);
+    assert_eq!(uploaded.0, 200, "{}", uploaded.1);
     let author_fp = pki().code_signing.sha256_fingerprint_hex().to_lowercase();
-    assert!(registered.contains(&author_fp), "{registered}");
+    assert!(uploaded.1.contains(&author_fp), "{}", uploaded.1);
+    let listed = ok(&k.admin(&["list-certificates", "alice"]));
+    assert!(
+        listed.contains(&author_fp) && listed.contains("Active"),
+        "{listed}"
+    );
 
     // Unsigned: rejected, signing required — and a dry run says so without taking anything.
     let unsigned = k.package("Contoso.Signed", "1.0.0", None);
