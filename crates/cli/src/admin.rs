@@ -182,7 +182,7 @@ where
     match r {
         Ok(()) => EXIT_OK,
         Err(e) => {
-            eprintln!("error: {e}");
+            err!("error: {e}");
             EXIT_FAILED
         }
     }
@@ -212,7 +212,7 @@ where
             EXIT_OK
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            err!("error: {e}");
             EXIT_FAILED
         }
     }
@@ -223,14 +223,14 @@ pub fn run(args: AdminArgs) -> u8 {
     let cfg = match load_config(args.config.as_ref(), args.data_dir.as_ref()) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("error: {e}");
+            err!("error: {e}");
             return EXIT_USAGE;
         }
     };
     let runtime = match runtime() {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: {e}");
+            err!("error: {e}");
             return EXIT_FAILED;
         }
     };
@@ -238,7 +238,7 @@ pub fn run(args: AdminArgs) -> u8 {
         AdminCommand::CreateUser { name, email, .. } => {
             let mut password = String::new();
             if let Err(e) = std::io::stdin().lock().read_line(&mut password) {
-                eprintln!("error: cannot read the password: {e}");
+                err!("error: cannot read the password: {e}");
                 return EXIT_USAGE;
             }
             let password =
@@ -257,7 +257,7 @@ pub fn run(args: AdminArgs) -> u8 {
                     EXIT_OK
                 }
                 Err(e) => {
-                    eprintln!("error: {e}");
+                    err!("error: {e}");
                     EXIT_FAILED
                 }
             }
@@ -280,7 +280,7 @@ pub fn run(args: AdminArgs) -> u8 {
             let (scopes, globs) = match parsed {
                 Ok(p) => p,
                 Err(e) => {
-                    eprintln!("error: {e}");
+                    err!("error: {e}");
                     return EXIT_USAGE;
                 }
             };
@@ -302,13 +302,13 @@ pub fn run(args: AdminArgs) -> u8 {
             match r {
                 Ok(key) => {
                     out!("{key}");
-                    eprintln!(
+                    err!(
                         "API key for {user} (scopes {scopes}); it is shown only once: store it now"
                     );
                     EXIT_OK
                 }
                 Err(e) => {
-                    eprintln!("error: {e}");
+                    err!("error: {e}");
                     EXIT_FAILED
                 }
             }
@@ -325,7 +325,7 @@ pub fn run(args: AdminArgs) -> u8 {
             role,
         } => {
             let Some(role) = Role::parse(&role) else {
-                eprintln!("error: unknown role {role:?} (admin or collaborator)");
+                err!("error: unknown role {role:?} (admin or collaborator)");
                 return EXIT_USAGE;
             };
             with_registry(
@@ -373,7 +373,7 @@ pub fn run(args: AdminArgs) -> u8 {
             let bytes = match std::fs::read(&file) {
                 Ok(b) => b,
                 Err(e) => {
-                    eprintln!("error: cannot read {}: {e}", file.display());
+                    err!("error: cannot read {}: {e}", file.display());
                     return EXIT_USAGE;
                 }
             };
@@ -388,7 +388,7 @@ pub fn run(args: AdminArgs) -> u8 {
                 out!("  issuer:  {}", c.issuer);
                 out!("  expires: {}", c.expires);
                 for w in &c.warnings {
-                    eprintln!("warning: {w}");
+                    err!("warning: {w}");
                 }
                 Ok(())
             })

@@ -6,9 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
+use signet_common::Untrusted;
 use signet_common::UtcTime;
 use signet_config::Settings;
-use signet_feed::{Framework, HttpClient, HttpPolicy, NuGetVersion, Source};
+use signet_feed::{
+    Budget, Framework, HttpClient, HttpPolicy, NuGetVersion, PackageId, Source, SourceMapping,
+};
 use signet_install::{ConfiguredSource, Event, InstallRequest, TrustContext};
 use signet_trust::{ClientPolicy, Decision, RevocationChecker, RevocationMode, RevocationSettings};
 
@@ -53,33 +56,53 @@ pub struct InstallArgs {
     /// Revocation checks: online (default, from NUGET_CERT_REVOCATION_MODE) or offline.
     #[arg(long = "revocation-mode", value_name = "MODE")]
     revocation_mode: Option<String>,
+    /// Seconds the whole install may spend waiting on revocation responders (CRL/OCSP),
+    /// however many packages it verifies; a responder that did not answer is not asked again.
+    #[arg(
+        long = "revocation-budget",
+        value_name = "SECONDS",
+        default_value_t = 30
+    )]
+    revocation_budget: u64,
     #[command(flatten)]
     trust: TrustArgs,
 }
 
 pub fn run(args: InstallArgs) -> u8 {
-    let settings = match args.trust.settings() {
-        Ok(s) => s,
+    // The id names a folder and a URL: NuGet's rules before anything else.
+    let id = match PackageId::parse(&args.id) {
+        Ok(id) => id,
         Err(e) => {
-            eprintln!("error: {e}");
+            err!(
+                "error: '{}' is not a valid package id: {e}",
+                Untrusted(&args.id)
+            );
             return EXIT_USAGE;
         }
     };
+    let settings = match args.trust.settings() {
+        Ok(s) => s,
+        Err(e) => {
+            err!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+
     let store = match args.trust.store_with(&settings) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("error: {e}");
+            err!("error: {e}");
             return EXIT_USAGE;
         }
     };
     let Some(framework) = Framework::parse(&args.framework) else {
-        eprintln!("error: '{}' is not a target framework", args.framework);
+        err!("error: '{}' is not a target framework", args.framework);
         return EXIT_USAGE;
     };
     let version = match args.version.as_deref().map(NuGetVersion::parse).transpose() {
         Ok(v) => v,
         Err(e) => {
-            eprintln!("error: {e}");
+            err!("error: {e}");
             return EXIT_USAGE;
         }
     };
@@ -88,7 +111,7 @@ pub fn run(args: InstallArgs) -> u8 {
         Some(p) => match ClientPolicy::parse(p) {
             Some(p) => Some(p),
             None => {
-                eprintln!("error: '{p}' is not one of developer, default, secure, accept, require");
+                err!("error: '{p}' is not one of developer, default, secure, accept, require");
                 return EXIT_USAGE;
             }
         },
@@ -103,7 +126,7 @@ pub fn run(args: InstallArgs) -> u8 {
     let http = match HttpClient::new(Duration::from_secs(60), http_policy) {
         Ok(h) => Arc::new(h),
         Err(e) => {
-            eprintln!("error: {e}");
+            err!("error: {e}");
             return EXIT_FAILED;
         }
     };
@@ -131,26 +154,39 @@ pub fn run(args: InstallArgs) -> u8 {
             .collect()
     };
     if locations.is_empty() {
-        eprintln!("error: no package source: give --source or configure packageSources");
+        err!("error: no package source: give --source or configure packageSources");
         return EXIT_USAGE;
+    }
+    let mapping = match SourceMapping::new(settings.package_source_mapping()) {
+        Ok(m) => m,
+        Err(e) => {
+            err!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    if !mapping.is_empty() {
+        out!(
+            "Package source mapping is enabled: each package comes only from the sources its most specific pattern names."
+        );
     }
     let mut sources = Vec::new();
     for (name, location) in &locations {
-        let policy = match policy_override {
-            Some(p) => p,
-            None => match policy_for(&settings, name.as_deref()) {
+        let (policy, origin) = match policy_override {
+            Some(p) => (p, "--policy".to_string()),
+            None => match policy_with_origin(&settings, name.as_deref()) {
                 Ok(p) => p,
                 Err(e) => {
-                    eprintln!("error: {e}");
+                    err!("error: {e}");
                     return EXIT_USAGE;
                 }
             },
         };
+        let shown = Untrusted(location);
         match Source::open(location, http.clone(), http_policy) {
             Ok(source) => {
                 if let Some(rs) = source.repository_signatures() {
                     out!(
-                        "Source {location}: policy {policy}; announces {} repository certificate(s){}",
+                        "Source {shown}: policy {policy} (from {origin}); announces {} repository certificate(s){}",
                         rs.certificates.len(),
                         if rs.all_repository_signed {
                             ", all packages repository-signed"
@@ -159,12 +195,16 @@ pub fn run(args: InstallArgs) -> u8 {
                         }
                     );
                 } else {
-                    out!("Source {location}: policy {policy}");
+                    out!("Source {shown}: policy {policy} (from {origin})");
                 }
-                sources.push(ConfiguredSource { source, policy });
+                sources.push(ConfiguredSource {
+                    source,
+                    policy,
+                    name: name.clone(),
+                });
             }
             Err(e) => {
-                eprintln!("error: {e}");
+                err!("error: {e}");
                 return EXIT_FAILED;
             }
         }
@@ -172,10 +212,22 @@ pub fn run(args: InstallArgs) -> u8 {
     let signers = match settings.trusted_signers() {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("error: {e}");
+            err!("error: {e}");
             return EXIT_USAGE;
         }
     };
+    for s in &signers {
+        out!(
+            "Trusted signer '{}' ({}, {} certificate(s)) from {}",
+            Untrusted(&s.name),
+            match s.kind {
+                signet_config::SignerKind::Author => "author",
+                _ => "repository",
+            },
+            s.certificates.len(),
+            s.file.display()
+        );
+    }
     let effective = signet_config::effective_trust(&signers);
     effective.warnings.iter().for_each(print_issue);
     let env_mode = std::env::var("NUGET_CERT_REVOCATION_MODE").ok();
@@ -189,9 +241,10 @@ pub fn run(args: InstallArgs) -> u8 {
             .then(|| effective.allow_list.clone()),
         allow_untrusted_root: effective.allow_untrusted_root.clone(),
         revocation_mode,
-        revocation: Some(Arc::new(RevocationChecker::http(
-            RevocationSettings::default(),
-        ))),
+        revocation: Some(Arc::new(RevocationChecker::http(RevocationSettings {
+            run_budget: Some(Duration::from_secs(args.revocation_budget)),
+            ..RevocationSettings::default()
+        }))),
         now: UtcTime::now(),
     };
     let packages = args
@@ -207,19 +260,31 @@ pub fn run(args: InstallArgs) -> u8 {
             std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".nuget").join("packages"))
         });
     let Some(packages) = packages else {
-        eprintln!("error: no packages folder: give --packages");
+        err!("error: no packages folder: give --packages");
         return EXIT_USAGE;
     };
     let req = InstallRequest {
-        id: &args.id,
+        id: &id,
         version: version.as_ref(),
         prerelease: args.prerelease,
         framework: &framework,
         packages_dir: &packages,
+        mapping: Some(&mapping),
+        budget: Budget::default(),
     };
     let mut verified = 0usize;
     let result = signet_install::install(&req, &sources, &ctx, &mut |e| match e {
         Event::Downloading { id, version } => out!("  Downloading {id} {version}"),
+        Event::Resolved {
+            id,
+            version,
+            source,
+            mapped_by: Some(pattern),
+        } => out!(
+            "  {id} {version} \u{2192} {} (mapped by {})",
+            Untrusted(&source),
+            Untrusted(pattern)
+        ),
         Event::Verified {
             id,
             version,
@@ -249,7 +314,7 @@ pub fn run(args: InstallArgs) -> u8 {
             EXIT_OK
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            err!("error: {e}");
             EXIT_FAILED
         }
     }
@@ -257,10 +322,23 @@ pub fn run(args: InstallArgs) -> u8 {
 
 /// The client policy for the configured source `name` (or the global one).
 pub fn policy_for(settings: &Settings, name: Option<&str>) -> Result<ClientPolicy, String> {
+    policy_with_origin(settings, name).map(|(p, _)| p)
+}
+
+/// [`policy_for`] and the setting (and file) it came from.
+pub fn policy_with_origin(
+    settings: &Settings,
+    name: Option<&str>,
+) -> Result<(ClientPolicy, String), String> {
     let (value, origin) = settings
         .signet_policy_name(name)
         .map_err(|e| e.to_string())?;
-    ClientPolicy::parse(&value).ok_or_else(|| {
-        format!("{origin}: '{value}' is not one of developer, default, secure, accept, require")
-    })
+    ClientPolicy::parse(&value)
+        .map(|p| (p, origin.clone()))
+        .ok_or_else(|| {
+            format!(
+                "{origin}: '{}' is not one of developer, default, secure, accept, require",
+                Untrusted(&value)
+            )
+        })
 }

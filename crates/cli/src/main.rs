@@ -1,13 +1,39 @@
 //! The `signet` binary: argument parsing, wiring and output. Logic lives in the libraries.
 
 /// `println!` that never panics: a closed stdout (e.g. `signet verify … | head`) ends the
-/// process quietly with [`EXIT_FAILED`] instead of a broken-pipe panic.
+/// process quietly with [`EXIT_FAILED`] instead of a broken-pipe panic. Every line goes
+/// through [`signet_common::terminal_safe_lines`]: no escape sequence or control character
+/// from a package, a signature, a config or a server reaches the terminal, whichever value
+/// carried it (values are also wrapped in [`signet_common::Untrusted`] where they are
+/// interpolated, so that they cannot start a line of their own).
 macro_rules! out {
-    ($($arg:tt)*) => {{
+    () => {{
         use std::io::Write as _;
-        if let Err(e) = writeln!(std::io::stdout(), $($arg)*) {
+        if let Err(e) = writeln!(std::io::stdout()) {
             crate::stdout_failed(e)
         }
+    }};
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let line = format!($($arg)*);
+        if let Err(e) = writeln!(
+            std::io::stdout(),
+            "{}",
+            signet_common::terminal_safe_lines(&line)
+        ) {
+            crate::stdout_failed(e)
+        }
+    }};
+}
+
+/// `eprintln!` through [`signet_common::terminal_safe_lines`], as [`out!`].
+macro_rules! err {
+    () => {{
+        eprintln!()
+    }};
+    ($($arg:tt)*) => {{
+        let line = format!($($arg)*);
+        eprintln!("{}", signet_common::terminal_safe_lines(&line))
     }};
 }
 

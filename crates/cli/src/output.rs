@@ -61,10 +61,17 @@ fn print_signature(s: &SignatureReport, v: Verbosity) {
     }
     if v >= Verbosity::Normal {
         if let Some(url) = &s.service_index {
-            out!("Service index: {url}");
+            out!("Service index: {}", signet_common::Untrusted(url));
         }
         if !s.owners.is_empty() {
-            out!("Owners: {}", s.owners.join(", "));
+            out!(
+                "Owners: {}",
+                s.owners
+                    .iter()
+                    .map(|o| signet_common::Untrusted(o).to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
         }
         if let Some(cert) = &s.certificate {
             out!("Verifying the {} with certificate: ", s.friendly_name);
@@ -102,13 +109,17 @@ fn print_signature(s: &SignatureReport, v: Verbosity) {
 /// Prints one package's result.
 pub fn print_report(path: &str, r: &PackageReport, v: Verbosity) {
     let name = match (&r.id, &r.version) {
-        (Some(id), Some(ver)) => format!("{id}.{ver}"),
-        _ => path.to_string(),
+        (Some(id), Some(ver)) => format!(
+            "{}.{}",
+            signet_common::Untrusted(id),
+            signet_common::Untrusted(ver)
+        ),
+        _ => signet_common::Untrusted(path).to_string(),
     };
     out!();
     out!("Verifying {name}");
     if v >= Verbosity::Normal {
-        out!("{path}");
+        out!("{}", signet_common::Untrusted(path));
         if let Some(hash) = &r.content_hash {
             out!("Content hash: {hash}");
         }

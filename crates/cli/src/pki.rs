@@ -93,7 +93,7 @@ pub fn run(args: PkiArgs) -> u8 {
 }
 
 fn fail(e: &Error) -> u8 {
-    eprintln!("error: {e}");
+    err!("error: {e}");
     match e {
         Error::AlreadyExists(_)
         | Error::NotAPki(_)
@@ -196,7 +196,7 @@ fn serve(args: ServeArgs) -> u8 {
         return fail(&e);
     }
     if addr.port() != port {
-        eprintln!(
+        err!(
             "warning: the certificates name port {port}; verifiers following their CRL and OCSP URLs will not reach port {}",
             addr.port()
         );
@@ -207,7 +207,7 @@ fn serve(args: ServeArgs) -> u8 {
     {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            err!("error: cannot start the async runtime: {e}");
             return EXIT_FAILED;
         }
     };

@@ -72,7 +72,7 @@ fn print_validation(body: &str) {
         .flatten()
         .filter_map(|w| w.as_str())
     {
-        eprintln!("warn : {w}");
+        err!("warn : {w}");
     }
 }
 
@@ -85,7 +85,7 @@ pub fn run(args: PushArgs) -> u8 {
     let http = match HttpClient::new(Duration::from_secs(60), policy) {
         Ok(h) => h,
         Err(e) => {
-            eprintln!("error: {e}");
+            err!("error: {e}");
             return EXIT_FAILED;
         }
     };
@@ -96,7 +96,7 @@ pub fn run(args: PushArgs) -> u8 {
     } {
         Ok(u) => u,
         Err(e) => {
-            eprintln!("error: {e}");
+            err!("error: {e}");
             return if matches!(e, signet_feed::Error::InsecureUrl(_)) {
                 EXIT_USAGE
             } else {
@@ -108,7 +108,7 @@ pub fn run(args: PushArgs) -> u8 {
     for package in &args.packages {
         let mut random = [0u8; 16];
         if aws_lc_rs::rand::fill(&mut random).is_err() {
-            eprintln!("error: no randomness available for the request");
+            err!("error: no randomness available for the request");
             return EXIT_FAILED;
         }
         let boundary = format!("signet-{}", hex::encode(random));
@@ -130,22 +130,23 @@ pub fn run(args: PushArgs) -> u8 {
         ) {
             Ok(r) => {
                 for w in &r.warnings {
-                    eprintln!("warn : {w}");
+                    err!("warn : {w}");
                 }
                 if r.is_success() && args.dry_run {
                     print_validation(&r.message);
                 } else if r.is_success() {
                     out!("  Created ({}). Your package was pushed.", r.status);
                 } else {
-                    eprintln!(
+                    err!(
                         "error: Response status code does not indicate success: {} ({}).",
-                        r.status, r.message
+                        r.status,
+                        r.message
                     );
                     failed = true;
                 }
             }
             Err(e) => {
-                eprintln!("error: {}: {e}", package.display());
+                err!("error: {}: {e}", package.display());
                 failed = true;
             }
         }

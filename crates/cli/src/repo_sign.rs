@@ -33,7 +33,7 @@ pub fn run(args: RepoSignArgs) -> u8 {
         .map(str::to_string)
         .collect();
     if !signet_signature::is_absolute_https(&args.service_index) {
-        eprintln!(
+        err!(
             "error: --service-index '{}' must be an absolute https URL",
             args.service_index
         );

@@ -96,7 +96,7 @@ pub fn run(args: ServeArgs) -> u8 {
     let mut cfg = match load_config(args.config.as_ref(), args.data_dir.as_ref()) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("error: {e}");
+            err!("error: {e}");
             return EXIT_USAGE;
         }
     };
@@ -109,7 +109,7 @@ pub fn run(args: ServeArgs) -> u8 {
     let addr = match cfg.listen() {
         Ok(a) => a,
         Err(e) => {
-            eprintln!("error: {e}");
+            err!("error: {e}");
             return EXIT_USAGE;
         }
     };
@@ -117,7 +117,7 @@ pub fn run(args: ServeArgs) -> u8 {
     let runtime = match runtime() {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: {e}");
+            err!("error: {e}");
             return EXIT_FAILED;
         }
     };
@@ -213,7 +213,7 @@ pub fn run(args: ServeArgs) -> u8 {
     match result {
         Ok(()) => EXIT_OK,
         Err(e) => {
-            eprintln!("error: {e}");
+            err!("error: {e}");
             EXIT_FAILED
         }
     }

@@ -77,14 +77,14 @@ pub fn run_signing(args: &SigningArgs, packages: &[PathBuf], op: &signet_sign::O
     let signer = match args.key.load() {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("error: {}: {e}", e.code().unwrap_or(NuCode::NU3001));
+            err!("error: {}: {e}", e.code().unwrap_or(NuCode::NU3001));
             return EXIT_FAILED;
         }
     };
     let trust = match args.trust.store().map(std::sync::Arc::new) {
         Ok(t) => t,
         Err(e) => {
-            eprintln!("error: {e}");
+            err!("error: {e}");
             return EXIT_USAGE;
         }
     };
@@ -96,7 +96,7 @@ pub fn run_signing(args: &SigningArgs, packages: &[PathBuf], op: &signet_sign::O
     {
         Ok(c) => c,
         Err(e) => {
-            eprintln!(
+            err!(
                 "error: {}: the signing certificate cannot be read: {e}",
                 NuCode::NU3001
             );
@@ -104,7 +104,7 @@ pub fn run_signing(args: &SigningArgs, packages: &[PathBuf], op: &signet_sign::O
         }
     };
     let Some(leaf) = chain.first() else {
-        eprintln!(
+        err!(
             "error: {}: the signing key has no certificate",
             NuCode::NU3001
         );
@@ -145,7 +145,7 @@ pub fn run_signing(args: &SigningArgs, packages: &[PathBuf], op: &signet_sign::O
         }
     }
     if args.allow_untrusted_root {
-        eprintln!(
+        err!(
             "warn : --allow-untrusted-root: verifiers must be given this certificate's root to trust the signature"
         );
     }
@@ -167,7 +167,7 @@ pub fn run_signing(args: &SigningArgs, packages: &[PathBuf], op: &signet_sign::O
     if let Some(dir) = &args.output
         && let Err(e) = std::fs::create_dir_all(dir)
     {
-        eprintln!(
+        err!(
             "error: cannot create output directory {}: {e}",
             dir.display()
         );
@@ -180,7 +180,7 @@ pub fn run_signing(args: &SigningArgs, packages: &[PathBuf], op: &signet_sign::O
             None => package.clone(),
         };
         if let Err(e) = signet_sign::sign_file(package, &dest, op, &opts) {
-            eprintln!("error: {}: {}: {}", e.code, package.display(), e.message);
+            err!("error: {}: {}: {}", e.code, package.display(), e.message);
             failed = true;
         }
     }
@@ -227,7 +227,7 @@ pub fn timestamper(
             trust.clone(),
         )))),
         Err(e) => {
-            eprintln!("error: {e}");
+            err!("error: {e}");
             Err(EXIT_USAGE)
         }
     }

@@ -47,6 +47,14 @@ impl TrustArgs {
 
     /// Builds the trust store with already-loaded settings.
     pub fn store_with(&self, settings: &Settings) -> Result<TrustStore, String> {
+        // A checkout's nuget.config may not add anchors or lower the policy: say what was
+        // ignored, so nobody wonders why a setting has no effect.
+        for (key, file) in settings.ignored_trust_settings() {
+            err!(
+                "warn : ignoring {key} in {}: signet reads its own trust settings only from the user and machine configs or --configfile",
+                file.display()
+            );
+        }
         let (config_roots, config_only) = settings.signet_trust_roots();
         let mut store = if self.trust_roots_only || config_only {
             TrustStore::empty()
@@ -61,7 +69,7 @@ impl TrustArgs {
                 .collect();
             if !from_env.is_empty() {
                 // Anchors from the environment change verdicts: say so, not only at -v d.
-                eprintln!(
+                err!(
                     "note: SIGNET_TRUST_ROOTS adds trusted roots from {}",
                     from_env
                         .iter()

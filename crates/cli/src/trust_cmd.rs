@@ -97,7 +97,7 @@ pub fn run(args: TrustCmdArgs) -> u8 {
     let mut settings = match Settings::load(&env, args.configfile.as_deref()) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("error: {e}");
+            err!("error: {e}");
             return EXIT_USAGE;
         }
     };
@@ -164,7 +164,7 @@ pub fn run(args: TrustCmdArgs) -> u8 {
     match result {
         Ok(()) => EXIT_OK,
         Err(e) => {
-            eprintln!("error: {e}");
+            err!("error: {e}");
             EXIT_FAILED
         }
     }
@@ -374,6 +374,21 @@ fn source(
 ) -> Result<(), String> {
     let url = match source_url {
         Some(u) => u,
+        None if settings
+            .source_defined_in(name)
+            .is_some_and(|f| f.level == signet_config::Level::Directory) =>
+        {
+            let file = settings
+                .source_defined_in(name)
+                .map(|f| f.path.display().to_string())
+                .unwrap_or_default();
+            return Err(format!(
+                "the package source '{}' is defined by {file}, a nuget.config found above the working directory; \
+                 signet does not pin that URL's certificates into your user config on a checkout's word. \
+                 Give the URL you mean with --source-url, or --configfile {file} to trust it in that file",
+                signet_common::Untrusted(name)
+            ));
+        }
         None => settings
             .package_sources()
             .into_iter()

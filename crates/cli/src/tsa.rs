@@ -50,7 +50,7 @@ fn serve(args: ServeArgs) -> u8 {
     let signer = match args.key.load() {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("error: {e}");
+            err!("error: {e}");
             return EXIT_FAILED;
         }
     };
@@ -59,7 +59,7 @@ fn serve(args: ServeArgs) -> u8 {
         p.push(".tsa-serial");
         Some(PathBuf::from(p))
     }) else {
-        eprintln!("error: --serial-state is required when the certificate is read from a token");
+        err!("error: --serial-state is required when the certificate is read from a token");
         return EXIT_USAGE;
     };
     let mut config = signet_tsa::AuthorityConfig::new(serial_state);
@@ -67,7 +67,7 @@ fn serve(args: ServeArgs) -> u8 {
         match const_oid::ObjectIdentifier::new(policy) {
             Ok(oid) => config.policy = oid,
             Err(e) => {
-                eprintln!("error: --policy {policy}: {e}");
+                err!("error: --policy {policy}: {e}");
                 return EXIT_USAGE;
             }
         }
@@ -78,7 +78,7 @@ fn serve(args: ServeArgs) -> u8 {
     let authority = match signet_tsa::Authority::new(signer, config) {
         Ok(a) => Arc::new(a),
         Err(e) => {
-            eprintln!("error: {e}");
+            err!("error: {e}");
             return EXIT_FAILED;
         }
     };
@@ -88,7 +88,7 @@ fn serve(args: ServeArgs) -> u8 {
     {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            err!("error: cannot start the async runtime: {e}");
             return EXIT_FAILED;
         }
     };
@@ -112,7 +112,7 @@ fn serve(args: ServeArgs) -> u8 {
             EXIT_OK
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            err!("error: {e}");
             EXIT_FAILED
         }
     }

@@ -90,14 +90,14 @@ pub fn run(args: VerifyArgs) -> u8 {
     let config = match args.trust.settings() {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("error: {e}");
+            err!("error: {e}");
             return EXIT_USAGE;
         }
     };
     let trust = match args.trust.store_with(&config) {
         Ok(t) => t,
         Err(e) => {
-            eprintln!("error: {e}");
+            err!("error: {e}");
             return EXIT_USAGE;
         }
     };
@@ -115,6 +115,8 @@ pub fn run(args: VerifyArgs) -> u8 {
     let settings = RevocationSettings {
         responder_timeout: timeout,
         budget: timeout.saturating_mul(3),
+        // One budget for the whole run (several packages, or a packages folder).
+        run_budget: Some(timeout.saturating_mul(6)),
         cache_dir: cache_dir.clone(),
         ..RevocationSettings::default()
     };
@@ -132,7 +134,7 @@ pub fn run(args: VerifyArgs) -> u8 {
     {
         Ok(v) => v,
         Err(e) => {
-            eprintln!("error: {e}");
+            err!("error: {e}");
             return EXIT_USAGE;
         }
     };
@@ -166,7 +168,7 @@ pub fn run(args: VerifyArgs) -> u8 {
         match AllowList::certificate_fingerprints(&args.certificate_fingerprint) {
             Ok(list) => options.certificate_fingerprints = Some(list),
             Err(e) => {
-                eprintln!("error: {e}");
+                err!("error: {e}");
                 return EXIT_USAGE;
             }
         }
@@ -198,7 +200,7 @@ pub fn run(args: VerifyArgs) -> u8 {
         let report = match File::open(path) {
             Ok(f) => verify_package(BufReader::new(f), &trust, &options),
             Err(e) => {
-                eprintln!("error: '{display}' cannot be opened: {e}");
+                err!("error: '{display}' cannot be opened: {e}");
                 all_ok = false;
                 continue;
             }
@@ -220,7 +222,7 @@ pub fn run(args: VerifyArgs) -> u8 {
         match serde_json::to_string_pretty(&json) {
             Ok(s) => out!("{s}"),
             Err(e) => {
-                eprintln!("error: cannot encode the report: {e}");
+                err!("error: cannot encode the report: {e}");
                 return EXIT_FAILED;
             }
         }
@@ -265,14 +267,14 @@ fn audit(
         Some(p) => match signet_trust::ClientPolicy::parse(p) {
             Some(p) => p,
             None => {
-                eprintln!("error: '{p}' is not one of developer, default, secure, accept, require");
+                err!("error: '{p}' is not one of developer, default, secure, accept, require");
                 return EXIT_USAGE;
             }
         },
         None => match crate::install::policy_for(settings, None) {
             Ok(p) => p,
             Err(e) => {
-                eprintln!("error: {e}");
+                err!("error: {e}");
                 return EXIT_USAGE;
             }
         },
@@ -316,7 +318,7 @@ fn audit(
     let (entries, summary) = match result {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: {e}");
+            err!("error: {e}");
             return EXIT_USAGE;
         }
     };
@@ -335,7 +337,7 @@ fn audit(
         }) {
             Ok(s) => out!("{s}"),
             Err(e) => {
-                eprintln!("error: cannot encode the report: {e}");
+                err!("error: cannot encode the report: {e}");
                 return EXIT_FAILED;
             }
         }
@@ -343,7 +345,7 @@ fn audit(
         for e in entries.iter().filter(|e| !e.valid || !e.issues.is_empty()) {
             out!(
                 "{}: {}",
-                e.path,
+                signet_common::Untrusted(&e.path),
                 if e.valid {
                     "allowed with warnings"
                 } else {
@@ -353,12 +355,14 @@ fn audit(
             e.issues.iter().for_each(crate::output::print_issue);
         }
         out!(
-            "Audited {} package(s) under policy {policy} in {:.2} s: {} verified, {} unchanged since the last audit, {} refused.",
+            "Audited {} package(s) under policy {policy} in {:.2} s: {} checked, {} passed, {} refused ({} verified now, {} unchanged since the last audit).",
             summary.packages,
             elapsed.as_secs_f64(),
+            summary.packages,
+            summary.passed,
+            summary.invalid,
             summary.verified,
             summary.cached,
-            summary.invalid
         );
     }
     if summary.invalid == 0 {

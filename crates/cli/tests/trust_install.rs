@@ -470,10 +470,24 @@ fn install_from_a_v3_feed_then_audit_the_packages_folder() {
         out.contains("Audited 3 package(s) under policy default"),
         "{out}"
     );
-    assert!(out.contains("3 verified, 0 unchanged"), "{out}");
+    assert!(
+        out.contains("3 checked, 3 passed, 0 refused (3 verified now, 0 unchanged"),
+        "{out}"
+    );
     assert!(!out.contains("NU3027"), "timestamped: {out}");
     let out = ok(&audit(&[]));
-    assert!(out.contains("0 verified, 3 unchanged"), "{out}");
+    assert!(out.contains("(0 verified now, 3 unchanged"), "{out}");
+    // The receipt lists every extracted file with its SHA-256.
+    let receipt: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(packages.join("mid/1.0.0/.signet.receipt.json")).unwrap(),
+    )
+    .unwrap();
+    let dll_sha = receipt["files"]["lib/net8.0/x.dll"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(dll_sha.len(), 64, "{receipt}");
+    assert!(receipt["files"]["mid.nuspec"].is_string(), "{receipt}");
     // The cache is the user's, not a file in the audited folder anyone could write verdicts into.
     let in_folder: Vec<_> = std::fs::read_dir(&packages)
         .unwrap()
@@ -490,9 +504,92 @@ fn install_from_a_v3_feed_then_audit_the_packages_folder() {
     let out = text(&o);
     assert_eq!(o.status.code(), Some(1), "{out}");
     assert!(
-        out.contains("1 verified, 2 unchanged since the last audit, 1 refused")
+        out.contains("3 checked, 2 passed, 1 refused (1 verified now, 2 unchanged")
             && out.contains("NU3008"),
         "{out}"
+    );
+
+    // The same edit with the modification time put back (`touch -r`): the change time and
+    // the verdict inputs still show it, and it is verified again and refused.
+    std::fs::write(&nupkg, &good_leaf).unwrap();
+    ok(&audit(&[]));
+    let mtime = std::fs::metadata(&nupkg).unwrap().modified().unwrap();
+    std::fs::write(&nupkg, &leaf).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&nupkg)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    assert_eq!(
+        std::fs::metadata(&nupkg).unwrap().modified().unwrap(),
+        mtime
+    );
+    let o = audit(&[]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("NU3008") && out.contains("1 refused"), "{out}");
+    std::fs::write(&nupkg, &good_leaf).unwrap();
+    ok(&audit(&[]));
+
+    // What the build loads: an extracted DLL replaced (same size, mtime put back), one
+    // added, one removed. Each is reported against the verified package.
+    let dll = packages.join("mid/1.0.0/lib/net8.0/x.dll");
+    let mtime = std::fs::metadata(&dll).unwrap().modified().unwrap();
+    std::fs::write(&dll, b"Evl").unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&dll)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    std::fs::write(packages.join("top/1.0.0/lib/net8.0/evil.dll"), b"MZ").unwrap();
+    std::fs::remove_file(packages.join("leaf/1.0.0/lib/net8.0/x.dll")).unwrap();
+    let o = audit(&[]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("3 checked, 0 passed, 3 refused"), "{out}");
+    assert!(
+        out.contains("extracted file lib/net8.0/x.dll differs from the package"),
+        "{out}"
+    );
+    assert!(
+        out.contains("extracted file lib/net8.0/evil.dll is not in the package"),
+        "{out}"
+    );
+    assert!(
+        out.contains("extracted file lib/net8.0/x.dll is missing"),
+        "{out}"
+    );
+    // A rewritten receipt changes nothing: the expectation comes from the package.
+    let forged = std::fs::read_to_string(packages.join("mid/1.0.0/.signet.receipt.json"))
+        .unwrap()
+        .replace(&dll_sha, &"0".repeat(64));
+    std::fs::write(packages.join("mid/1.0.0/.signet.receipt.json"), forged).unwrap();
+    let o = audit(&[]);
+    assert!(
+        text(&o).contains("differs from the package"),
+        "{}",
+        text(&o)
+    );
+
+    // The verdict inputs: the same folder under another policy is verified again.
+    let o = signet(&[
+        "verify",
+        "--packages-folder",
+        s(&packages),
+        "--policy",
+        "developer",
+        "--trust-roots",
+        s(&k.root),
+        "--trust-roots-only",
+        "--configfile",
+        s(&k.config),
+    ]);
+    assert!(
+        text(&o).contains("(3 verified now, 0 unchanged"),
+        "{}",
+        text(&o)
     );
 }
 
@@ -604,3 +701,5 @@ fn secure_policy_with_real_nuget_org_packages() {
     let o = install("TestPackage.AuthorSigned");
     assert!(o.status.success(), "{}", text(&o));
 }
+#[path = "trust_install/attacks.rs"]
+mod attacks;

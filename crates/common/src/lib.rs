@@ -5,9 +5,11 @@
 //! never as text to be parsed. Libraries take the current time as a [`UtcTime`] argument.
 
 mod code;
+mod display;
 mod hash;
 mod time;
 
 pub use code::{NuCode, Severity};
+pub use display::{Untrusted, terminal_safe, terminal_safe_lines};
 pub use hash::{HashAlgorithm, Hasher};
 pub use time::UtcTime;

@@ -322,11 +322,96 @@ impl Settings {
         }
     }
 
+    /// A `<config>` value from the files that may set signet's own trust settings only:
+    /// `--configfile`, the user config and the machine-wide configs — never a `nuget.config`
+    /// found walking up from the working directory, which whoever controls a checkout
+    /// controls ([`Settings::ignored_trust_settings`] lists what was ignored).
+    fn trust_config_value(&self, key: &str) -> Option<(String, &ConfigFile)> {
+        self.value_where("config", key, |f| f.level != Level::Directory)
+    }
+
+    /// [`Settings::value`] over the files `keep` accepts.
+    fn value_where(
+        &self,
+        section: &str,
+        key: &str,
+        keep: impl Fn(&ConfigFile) -> bool,
+    ) -> Option<(String, &ConfigFile)> {
+        self.section_items(section)
+            .into_iter()
+            .filter(|(_, f)| keep(f))
+            .find(|(e, _)| {
+                e.name == "add" && e.attr("key").is_some_and(|k| k.eq_ignore_ascii_case(key))
+            })
+            .and_then(|(e, f)| e.attr("value").map(|v| (v.to_string(), f)))
+    }
+
+    /// signet's own trust settings that a config found walking up from the working directory
+    /// tried to set, and that were ignored: `(setting, file)`. signet reads
+    /// `signetTrustRoots`, `signetTrustRootsOnly`, `signetSignaturePolicy` and
+    /// `<signetSourcePolicies>` only from the user and machine configs or `--configfile`, so a
+    /// checkout cannot add trust anchors or lower the policy. (NuGet's own `trustedSigners`
+    /// and `signatureValidationMode` are honoured from every level, as NuGet does.)
+    pub fn ignored_trust_settings(&self) -> Vec<(String, PathBuf)> {
+        let mut out = Vec::new();
+        for f in self.files.iter().filter(|f| f.level == Level::Directory) {
+            if let Some(sec) = f.section("config") {
+                for e in sec.elements() {
+                    if let Some(k) = e.attr("key")
+                        && [
+                            "signetTrustRoots",
+                            "signetTrustRootsOnly",
+                            "signetSignaturePolicy",
+                        ]
+                        .iter()
+                        .any(|t| t.eq_ignore_ascii_case(k))
+                    {
+                        out.push((k.to_string(), f.path.clone()));
+                    }
+                }
+            }
+            if f.section("signetSourcePolicies")
+                .is_some_and(|s| s.elements().next().is_some())
+            {
+                out.push(("signetSourcePolicies".to_string(), f.path.clone()));
+            }
+        }
+        out
+    }
+
+    /// The config file that defines the package source `name` (closest definition), if any.
+    pub fn source_defined_in(&self, name: &str) -> Option<&ConfigFile> {
+        self.section_items("packageSources")
+            .into_iter()
+            .find(|(e, _)| {
+                e.name == "add" && e.attr("key").is_some_and(|k| k.eq_ignore_ascii_case(name))
+            })
+            .map(|(_, f)| f)
+    }
+
+    /// `<packageSourceMapping>`: `(source name, pattern)` pairs in document order, with
+    /// NuGet's merge (closest file first, `<clear />` ends the walk).
+    pub fn package_source_mapping(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for (e, _) in self.section_items("packageSourceMapping") {
+            if e.name != "packageSource" {
+                continue;
+            }
+            let Some(key) = e.attr("key") else { continue };
+            for p in e.elements().filter(|p| p.name == "package") {
+                if let Some(pattern) = p.attr("pattern") {
+                    out.push((key.to_string(), pattern.to_string()));
+                }
+            }
+        }
+        out
+    }
+
     /// signet's `signetTrustRoots` (`;`-separated paths, relative to the file that sets them)
-    /// and `signetTrustRootsOnly`.
+    /// and `signetTrustRootsOnly`, from the user and machine configs or `--configfile` only.
     pub fn signet_trust_roots(&self) -> (Vec<PathBuf>, bool) {
         let roots = self
-            .config_value("signetTrustRoots")
+            .trust_config_value("signetTrustRoots")
             .map(|(v, file)| {
                 let base = file.path.parent().unwrap_or(Path::new(".")).to_path_buf();
                 v.split(';')
@@ -337,28 +422,35 @@ impl Settings {
             })
             .unwrap_or_default();
         let only = self
-            .config_value("signetTrustRootsOnly")
+            .trust_config_value("signetTrustRootsOnly")
             .is_some_and(|(v, _)| v.trim().eq_ignore_ascii_case("true"));
         (roots, only)
     }
 
     /// The client policy for the source named `source`: `<signetSourcePolicies>` entry, else
-    /// `signetSignaturePolicy`, else `signatureValidationMode` (accept/require). Returns the
-    /// policy name and where it came from.
+    /// `signetSignaturePolicy` (both from the user and machine configs or `--configfile`
+    /// only), else `signatureValidationMode` (accept/require, from any level, as NuGet).
+    /// Returns the policy name and where it came from.
     pub fn signet_policy_name(&self, source: Option<&str>) -> Result<(String, String), Error> {
         if let Some(name) = source
-            && let Some((v, f)) = self.value("signetSourcePolicies", name)
+            && let Some((v, f)) = self.value_where("signetSourcePolicies", name, |f| {
+                f.level != Level::Directory
+            })
         {
             return Ok((v, format!("signetSourcePolicies in {}", f.path.display())));
         }
-        if let Some((v, f)) = self.config_value("signetSignaturePolicy") {
+        if let Some((v, f)) = self.trust_config_value("signetSignaturePolicy") {
             return Ok((v, format!("signetSignaturePolicy in {}", f.path.display())));
         }
         let mode = match self.signature_validation_mode()? {
             ValidationMode::Accept => "accept",
             ValidationMode::Require => "require",
         };
-        Ok((mode.to_string(), "signatureValidationMode".to_string()))
+        let origin = match self.config_value("signatureValidationMode") {
+            Some((_, f)) => format!("signatureValidationMode in {}", f.path.display()),
+            None => "signatureValidationMode (default)".to_string(),
+        };
+        Ok((mode.to_string(), origin))
     }
 
     /// The package sources, closest definition of each name winning, in the order the

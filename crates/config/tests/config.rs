@@ -246,18 +246,17 @@ fn signet_keys_resolve_relative_to_their_file() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
     std::fs::create_dir_all(root.join("repo/src/app")).unwrap();
-    write(
-        &root.join("repo/nuget.config"),
-        r#"<configuration>
+    let keys = r#"<configuration>
   <config>
     <add key="signetTrustRoots" value="certs/a.pem; b.pem" />
     <add key="signetTrustRootsOnly" value="True" />
     <add key="signetSignaturePolicy" value="secure" />
   </config>
   <signetSourcePolicies><add key="local" value="developer" /></signetSourcePolicies>
-</configuration>"#,
-    );
-    let settings = Settings::load(&env(root), None).unwrap();
+</configuration>"#;
+    write(&root.join("repo/nuget.config"), keys);
+    // Named with --configfile, the file's signet keys apply, relative to the file.
+    let settings = Settings::load(&env(root), Some(&root.join("repo/nuget.config"))).unwrap();
     let (roots, only) = settings.signet_trust_roots();
     assert_eq!(
         roots,
@@ -272,6 +271,61 @@ fn signet_keys_resolve_relative_to_their_file() {
         settings.signet_policy_name(Some("other")).unwrap().0,
         "secure"
     );
+    assert!(settings.ignored_trust_settings().is_empty());
     let empty = Settings::load(&Environment::default(), None).unwrap();
     assert_eq!(empty.signet_policy_name(None).unwrap().0, "accept");
+}
+
+/// Found walking up from the working directory (a checkout), the same keys are ignored and
+/// listed; NuGet's own signatureValidationMode still applies from there, as in NuGet; the
+/// user config's signet keys apply.
+#[test]
+fn a_checkout_cannot_set_signet_trust_keys() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    std::fs::create_dir_all(root.join("repo/src/app")).unwrap();
+    write(
+        &root.join("repo/nuget.config"),
+        r#"<configuration>
+  <config>
+    <add key="signetTrustRoots" value="evil.pem" />
+    <add key="signetTrustRootsOnly" value="true" />
+    <add key="signetSignaturePolicy" value="developer" />
+    <add key="signatureValidationMode" value="require" />
+  </config>
+  <signetSourcePolicies><add key="local" value="developer" /></signetSourcePolicies>
+</configuration>"#,
+    );
+    let settings = Settings::load(&env(root), None).unwrap();
+    assert_eq!(settings.signet_trust_roots(), (Vec::new(), false));
+    let (policy, origin) = settings.signet_policy_name(Some("local")).unwrap();
+    assert_eq!(policy, "require");
+    assert!(origin.contains("signatureValidationMode in"), "{origin}");
+    let ignored: Vec<String> = settings
+        .ignored_trust_settings()
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(
+        ignored,
+        [
+            "signetTrustRoots",
+            "signetTrustRootsOnly",
+            "signetSignaturePolicy",
+            "signetSourcePolicies"
+        ]
+    );
+    // The user config's keys apply.
+    let e = env(root);
+    let user = e.user_config().unwrap();
+    std::fs::create_dir_all(user.parent().unwrap()).unwrap();
+    write(
+        &user,
+        r#"<configuration><config><add key="signetSignaturePolicy" value="secure" /></config></configuration>"#,
+    );
+    let settings = Settings::load(&e, None).unwrap();
+    assert_eq!(
+        settings.signet_policy_name(Some("local")).unwrap().0,
+        "secure"
+    );
 }

@@ -41,6 +41,51 @@ pub enum Error {
         /// The sources searched.
         sources: String,
     },
+    /// A package id from a feed, a manifest or the command line that breaks NuGet's id rules:
+    /// it never names a file, a folder or a URL.
+    #[error("'{id}' is not a valid package id: {reason}{context}")]
+    InvalidId {
+        /// The id, escaped for a terminal.
+        id: String,
+        /// Why.
+        reason: signet_nupkg::IdError,
+        /// ` (a dependency of X 1.0)` or empty.
+        context: String,
+    },
+    /// A `<packageSourceMapping>` pattern that is not an id or an id prefix with `*`.
+    #[error("packageSourceMapping: pattern '{pattern}' of source '{source_name}': {reason}")]
+    Mapping {
+        /// The pattern, escaped.
+        pattern: String,
+        /// The source it is listed under.
+        source_name: String,
+        /// Why.
+        reason: &'static str,
+    },
+    /// Package source mapping leaves no source for an id (NuGet: NU1100).
+    #[error(
+        "NU1100: unable to resolve '{id}'{context}: {reason}. PackageSourceMapping is enabled; the following source(s) were not considered: {not_considered}"
+    )]
+    NotMapped {
+        /// Package id.
+        id: String,
+        /// ` (required by X 1.0)` or empty.
+        context: String,
+        /// No pattern matches it, or the pattern names sources that are not configured.
+        reason: String,
+        /// The sources that were skipped.
+        not_considered: String,
+    },
+    /// Resolution ran out of its work budget (a graph built to exhaust the resolver).
+    #[error("the dependency graph of {id} exceeds the resolver's budget: more than {limit} {what}")]
+    Budget {
+        /// The root package.
+        id: String,
+        /// What was counted.
+        what: &'static str,
+        /// The limit.
+        limit: u64,
+    },
     /// A downloaded package that is not what was asked for, or cannot be read.
     #[error("{source_url}: {id} {version}: {message}")]
     BadPackage {

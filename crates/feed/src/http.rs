@@ -17,42 +17,54 @@ pub enum HttpPolicy {
 }
 
 impl HttpPolicy {
-    /// Checks `url` against the policy.
+    /// Checks `url` against the policy. The URL is parsed once with the WHATWG parser the
+    /// HTTP client itself uses, so the host checked is the host connected to (a hand-written
+    /// split would read `http://x\@127.0.0.1/` as loopback; the client connects to `x`).
     pub fn check(self, url: &str) -> Result<(), Error> {
-        let lower = url.to_ascii_lowercase();
-        if lower.starts_with("https://") {
-            return Ok(());
-        }
-        if !lower.starts_with("http://") {
-            return Err(Error::Protocol {
-                source_url: url.to_string(),
-                message: "not an http(s) URL".into(),
-            });
+        let parsed = reqwest::Url::parse(url).map_err(|e| Error::Protocol {
+            source_url: url.to_string(),
+            message: format!("not a valid URL: {e}"),
+        })?;
+        match parsed.scheme() {
+            "https" => return Ok(()),
+            "http" => {}
+            _ => {
+                return Err(Error::Protocol {
+                    source_url: url.to_string(),
+                    message: "not an http(s) URL".into(),
+                });
+            }
         }
         match self {
             Self::DangerousAnyHttp => Ok(()),
-            Self::LoopbackHttp if is_loopback(&lower) => Ok(()),
+            Self::LoopbackHttp if is_loopback_url(&parsed) => Ok(()),
             _ => Err(Error::InsecureUrl(url.to_string())),
         }
     }
 }
 
-/// `http://127.x.x.x`, `http://[::1]` or `http://localhost`, with any port and path.
+/// Whether `url` names a loopback host (`127.0.0.0/8`, `::1`, `localhost`) with no user
+/// information: parsed with the client's own URL parser, so backslashes, `@`, percent-escapes
+/// and odd IPv4 spellings (`0x7f.1`) are read exactly as the connection will read them.
 pub fn is_loopback(url: &str) -> bool {
-    let rest = url
-        .strip_prefix("http://")
-        .or_else(|| url.strip_prefix("https://"))
-        .unwrap_or(url);
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let host = if host.starts_with('[') {
-        host.split(']').next().map(|h| h.trim_start_matches('['))
-    } else {
-        host.split(':').next()
+    reqwest::Url::parse(url).is_ok_and(|u| is_loopback_url(&u))
+}
+
+fn is_loopback_url(u: &reqwest::Url) -> bool {
+    if !u.username().is_empty() || u.password().is_some() {
+        return false;
     }
-    .unwrap_or_default();
+    // `host_str` is the parser's normalized host: IPv4 in dotted decimal whatever the input
+    // spelling, IPv6 in brackets, domains lower-cased and IDNA-mapped.
+    let Some(host) = u.host_str() else {
+        return false;
+    };
+    if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        return v6
+            .parse::<std::net::Ipv6Addr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    }
     host == "localhost"
-        || host == "::1"
         || host
             .parse::<std::net::Ipv4Addr>()
             .is_ok_and(|ip| ip.is_loopback())
@@ -193,5 +205,33 @@ mod tests {
                 .is_ok()
         );
         assert!(HttpPolicy::DangerousAnyHttp.check("ftp://x/").is_err());
+    }
+
+    /// Hosts that look like loopback to a hand-written split but are not what the client
+    /// connects to, and user information (credentials in the URL) on a loopback URL.
+    #[test]
+    fn loopback_means_loopback() {
+        for bad in [
+            "http://x\\@127.0.0.1/",
+            "http://evil.test\\@localhost:8080/v3/index.json",
+            "http://user:pw@127.0.0.1/",
+            "http://127.0.0.1.evil.test/",
+            "http://localhost.evil.test/",
+            "http://evil.test#@127.0.0.1/",
+            "http://evil.test?@127.0.0.1/",
+            "http://[::ffff:10.0.0.1]/",
+        ] {
+            assert!(!is_loopback(bad), "{bad}");
+            assert!(HttpPolicy::LoopbackHttp.check(bad).is_err(), "{bad}");
+        }
+        for good in [
+            "http://127.0.0.1:5000/v3/index.json",
+            "http://127.1.2.3/",
+            "http://LOCALHOST/",
+            "http://[::1]:80/",
+            "http://0x7f.1/",
+        ] {
+            assert!(is_loopback(good), "{good}");
+        }
     }
 }

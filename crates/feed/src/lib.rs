@@ -15,6 +15,7 @@ mod error;
 pub mod framework;
 mod http;
 mod index;
+mod mapping;
 mod push;
 mod resolve;
 mod source;
@@ -27,9 +28,11 @@ pub use index::{
     MAX_DOCUMENT_SIZE, PACKAGE_BASE_ADDRESS, REPOSITORY_SIGNATURES, RepositoryCertificate,
     RepositorySignatures, Resource, ServiceIndex,
 };
+pub use mapping::{MappedSources, SourceMapping};
 pub use push::{
     PACKAGE_PUBLISH, PACKAGE_VALIDATION, PushResponse, publish_url, push, validation_url,
 };
-pub use resolve::{Downloaded, MAX_PACKAGES, Request, resolve};
-pub use source::{MAX_PACKAGE_SIZE, Source, V3Source};
+pub use resolve::{Budget, Downloaded, MAX_PACKAGES, Request, resolve};
+pub use signet_nupkg::PackageId;
+pub use source::{MAX_PACKAGE_SIZE, MAX_VERSIONS_LISTED, Source, V3Source};
 pub use version::{NuGetVersion, VersionRange};

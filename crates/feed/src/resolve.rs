@@ -5,30 +5,71 @@
 //! highest stable one). NuGet's "nearest wins" for conflicting ranges and its downgrade
 //! warnings are not modelled: signet takes the lowest version satisfying all ranges at once,
 //! and reports a conflict when none does.
+//!
+//! Cost: every range seen for an id is intersected into one interval when it is seen, so a
+//! new range costs one intersection and the choice of a version a binary search over the
+//! sorted candidates plus a scan past prereleases — near-linear in the size of the manifests,
+//! never a range re-checked per candidate. A [`Budget`] bounds the total work of one resolve
+//! (packages, candidate versions listed, dependency edges, candidates examined), so a small
+//! hostile manifest cannot buy minutes of CPU.
+//!
+//! Every id — the root, each dependency, each manifest's own — is parsed as a
+//! [`PackageId`] before it names a file, a folder or a URL. With a [`SourceMapping`], each id
+//! is looked up only on the sources its most specific pattern names.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
-use signet_nupkg::{Limits, Nuspec, Package};
+use signet_common::Untrusted;
+use signet_nupkg::{Limits, Nuspec, Package, PackageId};
 
 use crate::framework::{Framework, nearest};
+use crate::mapping::SourceMapping;
 use crate::{Error, NuGetVersion, Source, VersionRange};
 
 /// Most packages in one graph.
 pub const MAX_PACKAGES: usize = 5_000;
 
+/// The work one resolve may do. Exceeding any is [`Error::Budget`].
+#[derive(Clone, Copy, Debug)]
+pub struct Budget {
+    /// Packages downloaded (each version fetched counts).
+    pub max_packages: usize,
+    /// Versions listed by the sources, summed over every id looked up.
+    pub max_candidates: u64,
+    /// Dependency edges read from manifests.
+    pub max_edges: u64,
+    /// Candidate versions examined while choosing versions.
+    pub max_examined: u64,
+}
+
+impl Default for Budget {
+    /// Generous for real graphs (the largest .NET graphs have a few thousand edges and ids
+    /// with a few thousand versions), and a few hundred milliseconds of CPU at most.
+    fn default() -> Self {
+        Self {
+            max_packages: MAX_PACKAGES,
+            max_candidates: 2_000_000,
+            max_edges: 200_000,
+            max_examined: 5_000_000,
+        }
+    }
+}
+
 /// A package downloaded (not yet verified) for the graph.
 #[derive(Clone, Debug)]
 pub struct Downloaded {
-    /// The id as its nuspec writes it.
-    pub id: String,
+    /// The id as its nuspec writes it (equal to the requested id, ignoring case).
+    pub id: PackageId,
     /// The version.
     pub version: NuGetVersion,
     /// The downloaded `.nupkg` (in the caller's download directory).
     pub path: PathBuf,
     /// Index of the source it came from.
     pub source: usize,
+    /// The source mapping pattern that chose its sources, when a mapping is configured.
+    pub mapped_by: Option<String>,
     /// Its manifest.
     pub nuspec: Nuspec,
     /// Lower-case ids of the dependencies chosen for the framework.
@@ -38,13 +79,170 @@ pub struct Downloaded {
 /// What to resolve.
 pub struct Request<'a> {
     /// Root package id.
-    pub id: &'a str,
+    pub id: &'a PackageId,
     /// Exact root version, or the highest stable (highest prerelease if `prerelease`).
     pub version: Option<&'a NuGetVersion>,
     /// Allow a prerelease root when no version is given.
     pub prerelease: bool,
     /// The project's target framework.
     pub framework: &'a Framework,
+    /// `<packageSourceMapping>` with the configured name of each source (by index; `None` for
+    /// a source given by URL that no config names — never used while a mapping is on).
+    pub mapping: Option<(&'a SourceMapping, &'a [Option<String>])>,
+    /// The work budget.
+    pub budget: Budget,
+}
+
+/// Per id: every version the eligible sources list, and the intersection of every range seen.
+struct IdState {
+    /// Ascending, deduplicated, with the first source (in order) that lists each.
+    candidates: Vec<(NuGetVersion, usize)>,
+    /// The winning mapping pattern, if a mapping is on.
+    mapped_by: Option<String>,
+    /// The intersection of every range required so far.
+    constraint: VersionRange,
+    /// Any range allows prereleases (its bounds are prereleases).
+    prerelease_ok: bool,
+    /// The first few ranges as written, for messages.
+    shown: Vec<String>,
+    /// How many ranges were seen.
+    ranges_seen: usize,
+    /// The version chosen now.
+    selected: Option<(NuGetVersion, usize)>,
+    /// The id as first written (for messages and URLs: ids compare case-insensitively).
+    display: PackageId,
+}
+
+/// The resolver's running state: sources, budget counters.
+struct Resolver<'r> {
+    req: &'r Request<'r>,
+    sources: &'r [&'r Source],
+    candidates_listed: u64,
+    edges: u64,
+    examined: u64,
+}
+
+impl Resolver<'_> {
+    fn over(&self, what: &'static str, limit: u64) -> Error {
+        Error::Budget {
+            id: self.req.id.to_string(),
+            what,
+            limit,
+        }
+    }
+
+    fn describe(&self, indices: &[usize]) -> String {
+        indices
+            .iter()
+            .filter_map(|i| self.sources.get(*i))
+            .map(|s| s.describe())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The sources `id` may come from (indices), and the pattern that decided it.
+    fn eligible(
+        &self,
+        id: &PackageId,
+        context: &str,
+    ) -> Result<(Vec<usize>, Option<String>), Error> {
+        let all: Vec<usize> = (0..self.sources.len()).collect();
+        let Some((mapping, names)) = self.req.mapping.filter(|(m, _)| !m.is_empty()) else {
+            return Ok((all, None));
+        };
+        let not_mapped = |reason: String, skipped: &[usize]| Error::NotMapped {
+            id: id.to_string(),
+            context: context.to_string(),
+            reason,
+            not_considered: if skipped.is_empty() {
+                "none".into()
+            } else {
+                self.describe(skipped)
+            },
+        };
+        let Some(m) = mapping.lookup(id) else {
+            return Err(not_mapped(
+                "no packageSourceMapping pattern matches it".into(),
+                &all,
+            ));
+        };
+        let chosen: Vec<usize> = all
+            .iter()
+            .copied()
+            .filter(|i| {
+                names
+                    .get(*i)
+                    .and_then(Option::as_deref)
+                    .is_some_and(|n| m.sources.iter().any(|s| s.eq_ignore_ascii_case(n)))
+            })
+            .collect();
+        if chosen.is_empty() {
+            let skipped: Vec<usize> = all.clone();
+            return Err(not_mapped(
+                format!(
+                    "its pattern '{}' maps it to {}, which is not among the sources of this install",
+                    m.pattern,
+                    m.sources
+                        .iter()
+                        .map(|s| format!("'{}'", Untrusted(s)))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                &skipped,
+            ));
+        }
+        Ok((chosen, Some(m.pattern.to_string())))
+    }
+
+    /// Lists the versions of `id` on its eligible sources.
+    fn load(&mut self, id: &PackageId, context: &str) -> Result<IdState, Error> {
+        let (eligible, mapped_by) = self.eligible(id, context)?;
+        let mut all: Vec<(NuGetVersion, usize)> = Vec::new();
+        for i in eligible {
+            let Some(s) = self.sources.get(i) else {
+                continue;
+            };
+            let listed = s.versions(id)?;
+            self.candidates_listed = self.candidates_listed.saturating_add(listed.len() as u64);
+            if self.candidates_listed > self.req.budget.max_candidates {
+                return Err(self.over("candidate versions listed", self.req.budget.max_candidates));
+            }
+            all.extend(listed.into_iter().map(|v| (v, i)));
+        }
+        // Stable sort: for equal versions the earlier source stays first and wins.
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all.dedup_by(|later, earlier| later.0 == earlier.0);
+        Ok(IdState {
+            candidates: all,
+            mapped_by,
+            constraint: VersionRange::any(),
+            prerelease_ok: false,
+            shown: Vec::new(),
+            ranges_seen: 0,
+            selected: None,
+            display: id.clone(),
+        })
+    }
+
+    /// The lowest candidate inside the constraint (prereleases only when allowed).
+    fn choose(&mut self, st: &IdState) -> Result<Option<(NuGetVersion, usize)>, Error> {
+        let start = st
+            .candidates
+            .partition_point(|(v, _)| !st.constraint.above_min(v));
+        for (v, s) in st.candidates.iter().skip(start) {
+            self.examined += 1;
+            if self.examined > self.req.budget.max_examined {
+                return Err(self.over("candidate versions examined", self.req.budget.max_examined));
+            }
+            if !st.constraint.below_max(v) {
+                break;
+            }
+            if (st.prerelease_ok || !v.is_prerelease()) && st.constraint.satisfies(v) {
+                return Ok(Some((v.clone(), *s)));
+            }
+        }
+        Ok(None)
+    }
 }
 
 /// Resolves and downloads the graph of `req` from `sources` (tried in order) into
@@ -55,43 +253,25 @@ pub fn resolve(
     sources: &[&Source],
     download_dir: &Path,
     limits: &Limits,
-    progress: &mut dyn FnMut(&str, &NuGetVersion),
+    progress: &mut dyn FnMut(&PackageId, &NuGetVersion),
 ) -> Result<Vec<Downloaded>, Error> {
-    let mut available: BTreeMap<String, Vec<(NuGetVersion, usize)>> = BTreeMap::new();
-    let mut versions_of = |id: &str| -> Result<Vec<(NuGetVersion, usize)>, Error> {
-        let key = id.to_lowercase();
-        if let Some(v) = available.get(&key) {
-            return Ok(v.clone());
-        }
-        let mut all: Vec<(NuGetVersion, usize)> = Vec::new();
-        for (i, s) in sources.iter().enumerate() {
-            for v in s.versions(id)? {
-                if !all.iter().any(|(x, _)| *x == v) {
-                    all.push((v, i));
-                }
-            }
-        }
-        all.sort_by(|a, b| a.0.cmp(&b.0));
-        available.insert(key, all.clone());
-        Ok(all)
+    let mut r = Resolver {
+        req,
+        sources,
+        candidates_listed: 0,
+        edges: 0,
+        examined: 0,
     };
-    let describe = || {
-        sources
-            .iter()
-            .map(|s| s.describe())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-
-    let root_key = req.id.to_lowercase();
-    let root_versions = versions_of(req.id)?;
+    let root_key = req.id.lower().to_string();
+    let mut root_state = r.load(req.id, "")?;
     let root = match req.version {
-        Some(v) => root_versions.iter().find(|(x, _)| x == v).cloned(),
-        None => root_versions
+        Some(v) => root_state.candidates.iter().find(|(x, _)| x == v).cloned(),
+        None => root_state
+            .candidates
             .iter()
             .rev()
             .find(|(v, _)| req.prerelease || !v.is_prerelease())
-            .or_else(|| root_versions.last())
+            .or_else(|| root_state.candidates.last())
             .cloned(),
     }
     .ok_or_else(|| Error::NotFound {
@@ -100,38 +280,45 @@ pub fn resolve(
             .version
             .map(|v| format!(" with version {v}"))
             .unwrap_or_default(),
-        sources: describe(),
+        sources: r.describe(&(0..sources.len()).collect::<Vec<_>>()),
     })?;
+    root_state.constraint = VersionRange::exact(&root.0);
+    root_state.selected = Some(root.clone());
 
-    let mut selected: BTreeMap<String, (NuGetVersion, usize)> = BTreeMap::new();
-    let mut ranges: BTreeMap<String, Vec<VersionRange>> = BTreeMap::new();
+    let mut ids: BTreeMap<String, IdState> = BTreeMap::from([(root_key.clone(), root_state)]);
     let mut fetched: BTreeMap<(String, String), Downloaded> = BTreeMap::new();
-    selected.insert(root_key.clone(), root.clone());
-    ranges.insert(root_key.clone(), vec![VersionRange::exact(&root.0)]);
-    let mut queue: VecDeque<(String, String)> =
-        VecDeque::from([(root_key.clone(), req.id.to_string())]);
+    let mut processed: std::collections::BTreeSet<(String, String)> =
+        std::collections::BTreeSet::new();
+    let mut queue: VecDeque<String> = VecDeque::from([root_key.clone()]);
     let mut steps = 0usize;
-    while let Some((key, display_id)) = queue.pop_front() {
+    while let Some(key) = queue.pop_front() {
         steps += 1;
-        if steps > MAX_PACKAGES * 4 {
+        if steps > req.budget.max_packages.saturating_mul(4) {
             return Err(Error::Graph(format!(
                 "the dependency graph of {} does not settle after {steps} steps",
                 req.id
             )));
         }
-        let Some((version, source)) = selected.get(&key).cloned() else {
+        let Some(st) = ids.get(&key) else {
             continue;
         };
+        let Some((version, source)) = st.selected.clone() else {
+            continue;
+        };
+        let display = st.display.clone();
+        let mapped_by = st.mapped_by.clone();
         let fkey = (key.clone(), version.lower());
+        // A version's dependencies are read once, however often its id was queued.
+        if !processed.insert(fkey.clone()) {
+            continue;
+        }
         if !fetched.contains_key(&fkey) {
-            if fetched.len() >= MAX_PACKAGES {
-                return Err(Error::Graph(format!(
-                    "the dependency graph has more than {MAX_PACKAGES} packages"
-                )));
+            if fetched.len() >= req.budget.max_packages {
+                return Err(r.over("packages", req.budget.max_packages as u64));
             }
-            progress(&display_id, &version);
-            let d = fetch(
-                &display_id,
+            progress(&display, &version);
+            let mut d = fetch(
+                &display,
                 &version,
                 source,
                 sources,
@@ -139,73 +326,91 @@ pub fn resolve(
                 limits,
                 req.framework,
             )?;
+            d.mapped_by = mapped_by;
             fetched.insert(fkey.clone(), d);
         }
-        let deps = fetched
-            .get(&fkey)
-            .map(|d| dependencies_for(&d.nuspec, req.framework))
-            .unwrap_or_default();
-        for (dep_id, range_text) in deps {
-            let dep_key = dep_id.to_lowercase();
+        let deps = match fetched.get(&fkey) {
+            Some(d) => dependencies_for(&d.nuspec, req.framework),
+            None => Vec::new(),
+        };
+        let context = format!(" (required by {display} {version})");
+        for (dep_text, range_text) in deps {
+            r.edges += 1;
+            if r.edges > req.budget.max_edges {
+                return Err(r.over("dependency edges", req.budget.max_edges));
+            }
+            let dep_id = PackageId::parse(&dep_text).map_err(|reason| Error::InvalidId {
+                id: Untrusted(&dep_text).to_string(),
+                reason,
+                context: format!(" (a dependency of {display} {version})"),
+            })?;
+            let dep_key = dep_id.lower().to_string();
             let range = match &range_text {
-                Some(t) => VersionRange::parse(t)?,
+                Some(t) => {
+                    VersionRange::parse(t).map_err(|_| Error::Range(Untrusted(t).to_string()))?
+                }
                 None => VersionRange::any(),
             };
-            let seen = ranges.entry(dep_key.clone()).or_default();
-            if !seen.contains(&range) {
-                seen.push(range);
+            if dep_key == root_key {
+                if !range.satisfies(&root.0) {
+                    return Err(Error::Graph(format!(
+                        "{display} depends on {} with a version range ({}) that excludes {}",
+                        req.id,
+                        Untrusted(range_text.as_deref().unwrap_or_default()),
+                        root.0
+                    )));
+                }
+                continue;
             }
-            let all_ranges = seen.clone();
-            if let Some((current, _)) = selected.get(&dep_key)
-                && all_ranges.iter().all(|r| r.satisfies(current))
+            if !ids.contains_key(&dep_key) {
+                let st = r.load(&dep_id, &context)?;
+                ids.insert(dep_key.clone(), st);
+            }
+            let Some(st) = ids.get_mut(&dep_key) else {
+                continue;
+            };
+            st.ranges_seen += 1;
+            if st.shown.len() < 4 {
+                st.shown.push(range.to_string());
+            }
+            st.prerelease_ok |= range.allows_prerelease();
+            st.constraint = st.constraint.intersect(&range);
+            if let Some((current, _)) = &st.selected
+                && st.constraint.satisfies(current)
             {
                 continue;
             }
-            if dep_key == root_key {
-                return Err(Error::Graph(format!(
-                    "{} depends on {} with a version range ({}) that excludes {}",
-                    display_id,
-                    req.id,
-                    range_text.unwrap_or_default(),
-                    root.0
-                )));
-            }
-            let candidates = versions_of(&dep_id)?;
-            let prerelease_ok = all_ranges.iter().any(VersionRange::allows_prerelease);
-            let choice = candidates
-                .iter()
-                .find(|(v, _)| {
-                    (prerelease_ok || !v.is_prerelease())
-                        && all_ranges.iter().all(|r| r.satisfies(v))
-                })
-                .cloned()
-                .ok_or_else(|| Error::NotFound {
-                    id: dep_id.clone(),
+            let choice = r.choose(st);
+            let Some(choice) = choice? else {
+                let more = st.ranges_seen.saturating_sub(st.shown.len());
+                return Err(Error::NotFound {
+                    id: st.display.to_string(),
                     range: format!(
-                        " with version {} (required by {display_id} {version})",
-                        all_ranges
-                            .iter()
-                            .map(ToString::to_string)
-                            .collect::<Vec<_>>()
-                            .join(" and ")
+                        " with version {}{}{context}",
+                        st.shown.join(" and "),
+                        if more > 0 {
+                            format!(" (and {more} more range(s))")
+                        } else {
+                            String::new()
+                        }
                     ),
-                    sources: describe(),
-                })?;
-            selected.insert(dep_key.clone(), choice);
-            queue.push_back((dep_key, dep_id));
+                    sources: r.describe(&(0..sources.len()).collect::<Vec<_>>()),
+                });
+            };
+            st.selected = Some(choice);
+            queue.push_back(dep_key);
         }
     }
 
     // The graph under the final selection (versions replaced on the way drop out).
     let mut out: Vec<Downloaded> = Vec::new();
     let mut queue = VecDeque::from([root_key]);
-    let mut seen: Vec<String> = Vec::new();
+    let mut seen: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
     while let Some(key) = queue.pop_front() {
-        if seen.contains(&key) {
+        if !seen.insert(key.clone()) {
             continue;
         }
-        seen.push(key.clone());
-        let Some((version, _)) = selected.get(&key) else {
+        let Some((version, _)) = ids.get(&key).and_then(|s| s.selected.as_ref()) else {
             continue;
         };
         let Some(d) = fetched.get(&(key.clone(), version.lower())) else {
@@ -234,9 +439,10 @@ fn dependencies_for(nuspec: &Nuspec, framework: &Framework) -> Vec<(String, Opti
         .unwrap_or_default()
 }
 
-/// Downloads one package into `dir` and checks that it is what was asked for.
+/// Downloads one package into `dir` and checks that it is what was asked for. The file name
+/// comes from the validated id and the normalized version only.
 fn fetch(
-    id: &str,
+    id: &PackageId,
     version: &NuGetVersion,
     source: usize,
     sources: &[&Source],
@@ -253,13 +459,18 @@ fn fetch(
         version: version.to_string(),
         message,
     };
-    let path = dir.join(format!("{}.{}.nupkg", id.to_lowercase(), version.lower()));
+    let path = dir.join(format!("{}.{}.nupkg", id.lower(), version.lower()));
     let io = |source| Error::Io {
         what: format!("writing {}", path.display()),
         source,
     };
     {
-        let file = std::fs::File::create(&path).map_err(io)?;
+        // `create_new`: two graph nodes never share a download file.
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(io)?;
         let mut w = BufWriter::new(file);
         if !src.download(id, version, &mut w)? {
             return Err(bad("listed but not downloadable (404)".into()));
@@ -272,23 +483,29 @@ fn fetch(
     let nuspec = pkg
         .nuspec()
         .map_err(|e| bad(format!("its manifest cannot be read: {e}")))?;
-    if !nuspec.id.eq_ignore_ascii_case(id)
+    let declared = PackageId::parse(&nuspec.id).ok();
+    if declared.as_ref().is_none_or(|d| d.lower() != id.lower())
         || NuGetVersion::parse(&nuspec.version).ok().as_ref() != Some(version)
     {
         return Err(bad(format!(
             "the package is {} {}, not what was asked for",
-            nuspec.id, nuspec.version
+            Untrusted(&nuspec.id),
+            Untrusted(&nuspec.version)
         )));
     }
+    let Some(declared) = declared else {
+        return Err(bad("its manifest's id is not a valid package id".into()));
+    };
     let dependencies = dependencies_for(&nuspec, framework)
         .into_iter()
         .map(|(d, _)| d.to_lowercase())
         .collect();
     Ok(Downloaded {
-        id: nuspec.id.clone(),
+        id: declared,
         version: version.clone(),
         path,
         source,
+        mapped_by: None,
         nuspec,
         dependencies,
     })

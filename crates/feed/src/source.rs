@@ -9,10 +9,16 @@ use crate::index::{
     MAX_DOCUMENT_SIZE, PACKAGE_BASE_ADDRESS, REPOSITORY_SIGNATURES, RepositorySignatures,
     ServiceIndex,
 };
+use signet_nupkg::PackageId;
+
 use crate::{Error, Http, HttpPolicy, NuGetVersion};
 
 /// Largest package downloaded.
 pub const MAX_PACKAGE_SIZE: u64 = 2 * 1024 * 1024 * 1024;
+
+/// Most versions one package's version list may have (NuGet.org's largest have a few
+/// thousand).
+pub const MAX_VERSIONS_LISTED: usize = 100_000;
 
 /// Where packages come from.
 pub enum Source {
@@ -108,11 +114,12 @@ impl Source {
         }
     }
 
-    /// Every version of `id` the source has, ascending.
-    pub fn versions(&self, id: &str) -> Result<Vec<NuGetVersion>, Error> {
+    /// Every version of `id` the source has, ascending. The URL or folder is built from the
+    /// validated id only.
+    pub fn versions(&self, id: &PackageId) -> Result<Vec<NuGetVersion>, Error> {
         let mut out = match self {
             Self::V3(v) => {
-                let url = format!("{}{}/index.json", v.flat_base, id.to_lowercase());
+                let url = format!("{}{}/index.json", v.flat_base, id.lower());
                 #[derive(serde::Deserialize)]
                 struct Versions {
                     versions: Vec<String>,
@@ -125,6 +132,15 @@ impl Source {
                                 source_url: url.clone(),
                                 message: format!("not a version list: {e}"),
                             })?;
+                        if parsed.versions.len() > MAX_VERSIONS_LISTED {
+                            return Err(Error::Protocol {
+                                source_url: url.clone(),
+                                message: format!(
+                                    "lists {} versions of one package (at most {MAX_VERSIONS_LISTED})",
+                                    parsed.versions.len()
+                                ),
+                            });
+                        }
                         parsed
                             .versions
                             .iter()
@@ -146,13 +162,13 @@ impl Source {
     /// Writes the `.nupkg` of `id` `version` into `out`; `Ok(false)` if the source lacks it.
     pub fn download(
         &self,
-        id: &str,
+        id: &PackageId,
         version: &NuGetVersion,
         out: &mut dyn Write,
     ) -> Result<bool, Error> {
         match self {
             Self::V3(v) => {
-                let lid = id.to_lowercase();
+                let lid = id.lower();
                 let lver = version.lower();
                 let url = format!("{}{lid}/{lver}/{lid}.{lver}.nupkg", v.flat_base);
                 v.http.download(&url, out, MAX_PACKAGE_SIZE)
@@ -177,8 +193,8 @@ impl Source {
 
 /// `{id}.{version}.nupkg` files in `dir` and in `dir/{id}/{version}/`, matched
 /// case-insensitively on the id.
-fn folder_packages(dir: &Path, id: &str) -> Result<Vec<(NuGetVersion, PathBuf)>, Error> {
-    let prefix = format!("{}.", id.to_lowercase());
+fn folder_packages(dir: &Path, id: &PackageId) -> Result<Vec<(NuGetVersion, PathBuf)>, Error> {
+    let prefix = format!("{}.", id.lower());
     let mut out = Vec::new();
     let mut scan = |d: &Path| -> Result<(), Error> {
         let Ok(entries) = std::fs::read_dir(d) else {
@@ -202,9 +218,9 @@ fn folder_packages(dir: &Path, id: &str) -> Result<Vec<(NuGetVersion, PathBuf)>,
         Ok(())
     };
     scan(dir)?;
-    let mut id_dirs = vec![dir.join(id.to_lowercase())];
-    if id != id.to_lowercase() {
-        id_dirs.push(dir.join(id));
+    let mut id_dirs = vec![dir.join(id.lower())];
+    if id.as_str() != id.lower() {
+        id_dirs.push(dir.join(id.as_str()));
     }
     for id_dir in id_dirs {
         if let Ok(versions) = std::fs::read_dir(&id_dir) {

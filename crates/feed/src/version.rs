@@ -217,17 +217,63 @@ impl VersionRange {
 
     /// Whether `v` is in the range.
     pub fn satisfies(&self, v: &NuGetVersion) -> bool {
-        let above = match &self.min {
+        self.above_min(v) && self.below_max(v)
+    }
+
+    /// The versions in both `self` and `other` (an interval again; possibly empty, and then
+    /// nothing satisfies it). Resolution intersects every range seen for an id once, instead of
+    /// re-checking each range for each candidate.
+    pub fn intersect(&self, other: &Self) -> Self {
+        // The higher lower bound wins; at equal versions the exclusive one is tighter.
+        let min = match (&self.min, &other.min) {
+            (None, b) | (b, None) => b.clone(),
+            (Some(a), Some(b)) => Some(match a.version.cmp(&b.version) {
+                Ordering::Greater => a.clone(),
+                Ordering::Less => b.clone(),
+                Ordering::Equal => Bound {
+                    version: a.version.clone(),
+                    inclusive: a.inclusive && b.inclusive,
+                },
+            }),
+        };
+        // The lower upper bound wins.
+        let max = match (&self.max, &other.max) {
+            (None, b) | (b, None) => b.clone(),
+            (Some(a), Some(b)) => Some(match a.version.cmp(&b.version) {
+                Ordering::Less => a.clone(),
+                Ordering::Greater => b.clone(),
+                Ordering::Equal => Bound {
+                    version: a.version.clone(),
+                    inclusive: a.inclusive && b.inclusive,
+                },
+            }),
+        };
+        let text = if self.min.is_none() && self.max.is_none() {
+            other.text.clone()
+        } else if other.min.is_none() && other.max.is_none() {
+            self.text.clone()
+        } else {
+            format!("{} and {}", self.text, other.text)
+        };
+        Self { min, max, text }
+    }
+
+    /// Whether `v` is at or above the lower bound (sorted candidates: the first one that is).
+    pub(crate) fn above_min(&self, v: &NuGetVersion) -> bool {
+        match &self.min {
             None => true,
             Some(b) if b.inclusive => v >= &b.version,
             Some(b) => v > &b.version,
-        };
-        let below = match &self.max {
+        }
+    }
+
+    /// Whether `v` is at or below the upper bound.
+    pub(crate) fn below_max(&self, v: &NuGetVersion) -> bool {
+        match &self.max {
             None => true,
             Some(b) if b.inclusive => v <= &b.version,
             Some(b) => v < &b.version,
-        };
-        above && below
+        }
     }
 
     /// Whether the lower bound is a prerelease (NuGet then allows prereleases).
@@ -300,5 +346,28 @@ mod tests {
         ] {
             assert!(VersionRange::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn intersections() {
+        let r = |s: &str| VersionRange::parse(s).unwrap_or_else(|e| panic!("{e}"));
+        let both = r("[1.0, 3.0)").intersect(&r("(2.0, 4.0]"));
+        for (x, want) in [
+            ("1.5", false),
+            ("2.0", false),
+            ("2.5", true),
+            ("3.0", false),
+        ] {
+            assert_eq!(both.satisfies(&v(x)), want, "{x}");
+        }
+        let empty = r("[1.0, 2.0)").intersect(&r("[2.0, 3.0]"));
+        for x in ["1.0", "1.9", "2.0", "3.0"] {
+            assert!(!empty.satisfies(&v(x)), "{x}");
+        }
+        let exact = r("[2.0]").intersect(&r("1.0"));
+        assert!(exact.satisfies(&v("2.0")) && !exact.satisfies(&v("2.0.1")));
+        let open = r("(1.0,)").intersect(&r("[1.0]"));
+        assert!(!open.satisfies(&v("1.0")));
+        assert_eq!(VersionRange::any().intersect(&r("1.0")).to_string(), "1.0");
     }
 }

@@ -1,5 +1,15 @@
-//! Auditing a packages folder: re-verify every package, in parallel, skipping those whose
-//! file, trust roots and policy are unchanged since the last audit.
+//! Auditing a packages folder: re-verify every package, in parallel, and compare what was
+//! extracted beside it with what the verified package holds; skip those whose files and
+//! verdict inputs are unchanged since the last audit.
+//!
+//! What the cache protects against, and what it does not: an entry is reused only if the
+//! `.nupkg` and every file of its package folder have the same size, modification time,
+//! **change time, inode and device** as when it was verified (`touch -r` puts a modification
+//! time back, but the kernel sets the change time on every write and no unprivileged process
+//! can set it back), if every input of the verdict is unchanged (trust roots, trusted
+//! signers, policy, revocation mode and settings, signet's version), and if no certificate in
+//! the verdict has expired since. Someone who can set the system clock or edit the raw block
+//! device can defeat any metadata cache; `--no-cache` verifies everything.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -8,9 +18,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use signet_trust::{ClientPolicy, Issue, TrustStore, VerifyOptions, decide, verify_package};
+use signet_common::{Severity, Untrusted};
+use signet_nupkg::{Limits, Package};
+use signet_trust::{
+    ClientPolicy, Issue, PackageReport, TrustStore, VerifyOptions, decide, verify_package,
+};
 
 use crate::Error;
+use crate::install::{installed_files, reserved_names};
 
 /// Where the audit cache of `folder` lives inside `cache_dir` (a per-user directory, never
 /// the audited folder: whoever can write the folder could otherwise also write verdicts for
@@ -61,19 +76,63 @@ pub struct AuditSummary {
     pub verified: usize,
     /// Taken from the cache.
     pub cached: usize,
-    /// Refused by the policy.
+    /// Refused by the policy, or whose extracted files differ from the package.
     pub invalid: usize,
+    /// Allowed.
+    pub passed: usize,
 }
 
+/// Identity of a file as the file system reports it: what a writer cannot put back.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
 struct CacheKey {
     size: u64,
     modified_ns: u128,
+    /// Unix `st_ctime` in nanoseconds (set by the kernel on every change).
+    changed_ns: i128,
+    inode: u64,
+    device: u64,
+}
+
+impl CacheKey {
+    fn of(meta: &std::fs::Metadata) -> Self {
+        let modified_ns = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos());
+        #[cfg(unix)]
+        let (changed_ns, inode, device) = {
+            use std::os::unix::fs::MetadataExt;
+            (
+                i128::from(meta.ctime()) * 1_000_000_000 + i128::from(meta.ctime_nsec()),
+                meta.ino(),
+                meta.dev(),
+            )
+        };
+        // Elsewhere there is no change time: size and modification time only, which `--no-cache`
+        // exists for (documented in ARCHITECTURE).
+        #[cfg(not(unix))]
+        let (changed_ns, inode, device) = (0, 0, 0);
+        Self {
+            size: meta.len(),
+            modified_ns,
+            changed_ns,
+            inode,
+            device,
+        }
+    }
 }
 
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct CacheEntry {
     key: CacheKey,
+    /// Digest of the keys of every file in the package folder (install layouts only).
+    #[serde(default)]
+    folder_key: Option<String>,
+    /// When the verdict stops holding: the earliest end of validity of a certificate in it
+    /// (Unix seconds).
+    #[serde(default)]
+    expires: Option<i64>,
     valid: bool,
     issues: Vec<CachedIssue>,
 }
@@ -87,9 +146,36 @@ struct CachedIssue {
 
 #[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 struct CacheFile {
-    trust_roots: String,
-    policy: String,
+    /// Digest of every input of a verdict ([`verdict_inputs`]).
+    verdict_inputs: String,
     entries: BTreeMap<String, CacheEntry>,
+}
+
+/// SHA-256 over everything a verdict depends on besides the package: trust roots, the
+/// options (trusted signers, repository certificates, allow lists, revocation mode and
+/// policy, whether revocation is checked at all, limits), the policy and signet's version.
+fn verdict_inputs(opts: &AuditOptions<'_>) -> String {
+    let o = &opts.options;
+    let text = format!(
+        "signet {}\nroots {}\npolicy {}\nsettings {:?}\ntrusted {:?}\nrepository {:?}\nfingerprints {:?}\nuntrusted-root {:?}\nrevocation {:?} {}\nlimits {:?} {:?}",
+        env!("CARGO_PKG_VERSION"),
+        opts.store.fingerprint(),
+        opts.policy.name(),
+        o.settings,
+        o.trusted_signers,
+        o.repository_certificates,
+        o.certificate_fingerprints,
+        o.allow_untrusted_root,
+        o.revocation_policy,
+        o.revocation.is_some(),
+        o.package_limits,
+        o.signature_limits,
+    );
+    hex(&signet_common::HashAlgorithm::Sha256.digest(text.as_bytes()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Audits every `*.nupkg` under `dir` (a global packages folder or any tree).
@@ -100,15 +186,16 @@ pub fn audit(
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<(Vec<AuditEntry>, AuditSummary), Error> {
     let mut files = Vec::new();
-    collect(dir, dir, &mut files, 0)?;
+    let mut special = Vec::new();
+    collect(dir, dir, &mut files, &mut special, 0)?;
     files.sort();
-    let roots = opts.store.fingerprint();
+    let inputs = verdict_inputs(opts);
     let old: CacheFile = opts
         .cache_file
         .as_deref()
         .and_then(read_cache)
         .and_then(|b| serde_json::from_slice::<CacheFile>(&b).ok())
-        .filter(|c| c.trust_roots == roots && c.policy == opts.policy.name())
+        .filter(|c| c.verdict_inputs == inputs)
         .unwrap_or_default();
     let total = files.len();
     let next = AtomicUsize::new(0);
@@ -134,21 +221,45 @@ pub fn audit(
     let results = results.into_inner().unwrap_or_default();
     let mut entries = Vec::with_capacity(total);
     let mut new_cache = CacheFile {
-        trust_roots: roots,
-        policy: opts.policy.name().to_string(),
+        verdict_inputs: inputs,
         entries: BTreeMap::new(),
     };
     let mut summary = AuditSummary {
-        packages: total,
+        packages: total + special.len(),
         ..AuditSummary::default()
     };
-    for (entry, cache) in results.into_iter().flatten() {
+    // `.nupkg` names that are not regular files (symbolic links, FIFOs, devices): reported,
+    // never opened (a FIFO would hang the audit; a link may point anywhere).
+    let special_entries = special.into_iter().map(|(rel, kind)| {
+        let entry = AuditEntry {
+            issues: vec![Issue {
+                code: None,
+                severity: Severity::Error,
+                message: format!(
+                    "{} is a {kind}, not a package file; not audited",
+                    Untrusted(&rel)
+                ),
+            }],
+            path: rel,
+            valid: false,
+            cached: false,
+        };
+        (entry, None)
+    });
+    let all: Vec<Audited> = results
+        .into_iter()
+        .flatten()
+        .chain(special_entries)
+        .collect();
+    for (entry, cache) in all {
         if entry.cached {
             summary.cached += 1;
         } else {
             summary.verified += 1;
         }
-        if !entry.valid {
+        if entry.valid {
+            summary.passed += 1;
+        } else {
             summary.invalid += 1;
         }
         if let Some(c) = cache {
@@ -191,16 +302,16 @@ type Audited = (AuditEntry, Option<CacheEntry>);
 
 fn audit_one(dir: &Path, rel: &str, opts: &AuditOptions<'_>, old: &CacheFile) -> Audited {
     let path = dir.join(rel);
-    let key = std::fs::metadata(&path).ok().map(|m| CacheKey {
-        size: m.len(),
-        modified_ns: m
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_nanos()),
-    });
+    let key = std::fs::symlink_metadata(&path)
+        .ok()
+        .map(|m| CacheKey::of(&m));
+    let layout = install_layout(&path);
+    let folder_key = layout.as_ref().and_then(|l| folder_key(&l.folder).ok());
+    let now = opts.options.now.unix_seconds();
     if let (Some(key), Some(hit)) = (&key, old.entries.get(rel))
         && &hit.key == key
+        && hit.folder_key == folder_key
+        && hit.expires.is_none_or(|e| now < e)
     {
         let issues = hit
             .issues
@@ -208,9 +319,9 @@ fn audit_one(dir: &Path, rel: &str, opts: &AuditOptions<'_>, old: &CacheFile) ->
             .map(|i| Issue {
                 code: i.code.as_deref().and_then(signet_common::NuCode::parse),
                 severity: if i.error {
-                    signet_common::Severity::Error
+                    Severity::Error
                 } else {
-                    signet_common::Severity::Warning
+                    Severity::Warning
                 },
                 message: i.message.clone(),
             })
@@ -233,7 +344,7 @@ fn audit_one(dir: &Path, rel: &str, opts: &AuditOptions<'_>, old: &CacheFile) ->
                 valid: false,
                 issues: vec![Issue {
                     code: None,
-                    severity: signet_common::Severity::Error,
+                    severity: Severity::Error,
                     message: format!("cannot be opened: {e}"),
                 }],
                 cached: false,
@@ -242,19 +353,29 @@ fn audit_one(dir: &Path, rel: &str, opts: &AuditOptions<'_>, old: &CacheFile) ->
         }
     };
     let decision = decide(opts.policy, &report);
-    let (valid, issues) = match decision {
+    let (mut valid, mut issues) = match decision {
         signet_trust::Decision::Allow => (true, Vec::new()),
         signet_trust::Decision::Warn(w) => (true, w),
         signet_trust::Decision::Block(e) => (false, e),
     };
+    // What the build loads is the extracted files: compare them with the verified package.
+    if valid && let Some(l) = &layout {
+        let problems = compare_folder(&path, l);
+        if !problems.is_empty() {
+            valid = false;
+            issues.extend(problems);
+        }
+    }
     let cache = key.map(|key| CacheEntry {
         key,
+        folder_key,
+        expires: verdict_expiry(&report),
         valid,
         issues: issues
             .iter()
             .map(|i| CachedIssue {
                 code: i.code.map(|c| c.to_string()),
-                error: i.severity == signet_common::Severity::Error,
+                error: i.severity == Severity::Error,
                 message: i.message.clone(),
             })
             .collect(),
@@ -270,9 +391,175 @@ fn audit_one(dir: &Path, rel: &str, opts: &AuditOptions<'_>, old: &CacheFile) ->
     )
 }
 
+/// The earliest end of validity of any certificate in the report (Unix seconds).
+fn verdict_expiry(report: &PackageReport) -> Option<i64> {
+    let mut certs = Vec::new();
+    for s in &report.signatures {
+        certs.extend(s.certificate.iter());
+        certs.extend(s.chain.iter());
+        if let Some(ts) = &s.timestamp {
+            certs.push(&ts.certificate);
+            certs.extend(ts.chain.iter());
+        }
+    }
+    certs
+        .iter()
+        .filter_map(|c| c.valid_to())
+        .map(|t| t.unix_seconds())
+        .min()
+}
+
+/// A `.nupkg` that sits in a global-packages-folder layout: `{id}/{version}/{id}.{version}.nupkg`
+/// with a `.nupkg.metadata` beside it.
+struct Layout {
+    folder: PathBuf,
+    lid: String,
+    lver: String,
+}
+
+fn install_layout(nupkg: &Path) -> Option<Layout> {
+    let folder = nupkg.parent()?;
+    let lver = folder.file_name()?.to_str()?.to_string();
+    let lid = folder.parent()?.file_name()?.to_str()?.to_string();
+    let name = nupkg.file_name()?.to_str()?;
+    (name == format!("{lid}.{lver}.nupkg") && folder.join(".nupkg.metadata").is_file()).then(|| {
+        Layout {
+            folder: folder.to_path_buf(),
+            lid,
+            lver,
+        }
+    })
+}
+
+/// Most files looked at in one package folder.
+const MAX_FOLDER_FILES: usize = 100_000;
+
+/// Every file under `folder` (relative, `/`-separated) with its metadata, not following
+/// symbolic links.
+fn folder_files(folder: &Path) -> std::io::Result<Vec<(String, std::fs::Metadata)>> {
+    let mut out = Vec::new();
+    let mut stack = vec![(folder.to_path_buf(), String::new())];
+    while let Some((dir, prefix)) = stack.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let rel = if prefix.is_empty() {
+                name
+            } else {
+                format!("{prefix}/{name}")
+            };
+            let meta = std::fs::symlink_metadata(entry.path())?;
+            if meta.is_dir() {
+                stack.push((entry.path(), rel));
+            } else {
+                out.push((rel, meta));
+            }
+            if out.len() > MAX_FOLDER_FILES {
+                return Err(std::io::Error::other("too many files"));
+            }
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+/// A digest of the identity ([`CacheKey`]) of every file in the package folder.
+fn folder_key(folder: &Path) -> std::io::Result<String> {
+    let mut text = String::new();
+    for (rel, meta) in folder_files(folder)? {
+        let k = CacheKey::of(&meta);
+        text.push_str(&format!(
+            "{rel}\0{} {} {} {} {}\n",
+            k.size, k.modified_ns, k.changed_ns, k.inode, k.device
+        ));
+    }
+    Ok(hex(
+        &signet_common::HashAlgorithm::Sha256.digest(text.as_bytes())
+    ))
+}
+
+/// The package folder's files against the package's entries: changed, missing and added files
+/// as errors. The expectation is computed from the `.nupkg` just verified, never read from
+/// the receipt.
+fn compare_folder(nupkg: &Path, l: &Layout) -> Vec<Issue> {
+    let error = |message: String| Issue {
+        code: None,
+        severity: Severity::Error,
+        message,
+    };
+    let expected = match File::open(nupkg)
+        .map_err(|e| e.to_string())
+        .and_then(|f| {
+            Package::open(BufReader::new(f), &Limits::default()).map_err(|e| e.to_string())
+        })
+        .and_then(|mut p| p.entry_digests().map_err(|e| e.to_string()))
+    {
+        Ok(x) => installed_files(&x, &l.lid),
+        Err(e) => return vec![error(format!("its entries cannot be read: {e}"))],
+    };
+    let actual = match folder_files(&l.folder) {
+        Ok(a) => a,
+        Err(e) => return vec![error(format!("its folder cannot be listed: {e}"))],
+    };
+    let reserved = reserved_names(&l.lid, &l.lver);
+    let mut problems = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for (rel, meta) in &actual {
+        if reserved.iter().any(|r| r == rel) || rel == ".signature.p7s" {
+            continue;
+        }
+        seen.insert(rel.clone());
+        let shown = Untrusted(rel);
+        let Some(want) = expected.get(rel) else {
+            problems.push(error(format!(
+                "extracted file {shown} is not in the package (added after installation)"
+            )));
+            continue;
+        };
+        if !meta.is_file() {
+            problems.push(error(format!(
+                "extracted file {shown} is no longer a regular file (replaced after installation)"
+            )));
+            continue;
+        }
+        let got = File::open(l.folder.join(rel)).and_then(|mut f| {
+            let mut h = signet_common::HashAlgorithm::Sha256.hasher();
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                let n = std::io::Read::read(&mut f, &mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                h.update(buf.get(..n).unwrap_or_default());
+            }
+            Ok(hex(&h.finish()))
+        });
+        match got {
+            Ok(got) if &got == want => {}
+            Ok(_) => problems.push(error(format!(
+                "extracted file {shown} differs from the package (changed after installation)"
+            ))),
+            Err(e) => problems.push(error(format!("extracted file {shown} cannot be read: {e}"))),
+        }
+    }
+    for rel in expected.keys().filter(|k| !seen.contains(*k)) {
+        problems.push(error(format!(
+            "extracted file {} is missing (removed after installation)",
+            Untrusted(rel)
+        )));
+    }
+    problems
+}
+
 /// Relative paths of every `.nupkg` under `dir`, not following symbolic links, skipping
 /// signet's own work folders.
-fn collect(root: &Path, dir: &Path, out: &mut Vec<String>, depth: usize) -> Result<(), Error> {
+fn collect(
+    root: &Path,
+    dir: &Path,
+    out: &mut Vec<String>,
+    special: &mut Vec<(String, &'static str)>,
+    depth: usize,
+) -> Result<(), Error> {
     if depth > 16 {
         return Ok(());
     }
@@ -287,14 +574,41 @@ fn collect(root: &Path, dir: &Path, out: &mut Vec<String>, depth: usize) -> Resu
         }
         let Ok(ft) = entry.file_type() else { continue };
         let path: PathBuf = entry.path();
+        let Ok(rel) = path.strip_prefix(root) else {
+            continue;
+        };
+        let rel = rel.to_string_lossy().replace('\\', "/");
         if ft.is_dir() {
-            collect(root, &path, out, depth + 1)?;
-        } else if ft.is_file()
-            && name.to_ascii_lowercase().ends_with(".nupkg")
-            && let Ok(rel) = path.strip_prefix(root)
-        {
-            out.push(rel.to_string_lossy().replace('\\', "/"));
+            collect(root, &path, out, special, depth + 1)?;
+        } else if name.to_ascii_lowercase().ends_with(".nupkg") {
+            if ft.is_file() {
+                out.push(rel);
+            } else {
+                special.push((rel, special_kind(&ft)));
+            }
         }
     }
     Ok(())
+}
+
+/// What a non-regular file is, for the report.
+fn special_kind(ft: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if ft.is_fifo() {
+            return "FIFO";
+        }
+        if ft.is_block_device() || ft.is_char_device() {
+            return "device";
+        }
+        if ft.is_socket() {
+            return "socket";
+        }
+    }
+    if ft.is_symlink() {
+        "symbolic link"
+    } else {
+        "special file"
+    }
 }

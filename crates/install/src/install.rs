@@ -1,5 +1,6 @@
 //! `install`: resolve → verify everything → extract everything.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -7,7 +8,7 @@ use std::sync::Arc;
 
 use base64::Engine;
 use signet_common::{HashAlgorithm, UtcTime};
-use signet_feed::{Downloaded, Framework, NuGetVersion, Source};
+use signet_feed::{Budget, Downloaded, Framework, NuGetVersion, PackageId, Source, SourceMapping};
 use signet_nupkg::{Limits, Package};
 use signet_trust::{
     AllowList, ClientPolicy, ContentHash, Decision, Issue, RevocationMode, RevocationSource,
@@ -25,6 +26,9 @@ pub struct ConfiguredSource {
     pub source: Source,
     /// Its client policy.
     pub policy: ClientPolicy,
+    /// Its key in `<packageSources>` (what `<packageSourceMapping>` refers to); `None` for a
+    /// source given by location only.
+    pub name: Option<String>,
 }
 
 impl ConfiguredSource {
@@ -63,7 +67,7 @@ pub struct TrustContext<'a> {
 /// What to install.
 pub struct InstallRequest<'a> {
     /// Package id.
-    pub id: &'a str,
+    pub id: &'a PackageId,
     /// Exact version (`None`: the highest stable).
     pub version: Option<&'a NuGetVersion>,
     /// Allow a prerelease when no version is given.
@@ -72,6 +76,10 @@ pub struct InstallRequest<'a> {
     pub framework: &'a Framework,
     /// The global packages folder.
     pub packages_dir: &'a Path,
+    /// `<packageSourceMapping>`: which sources each id may come from (`None` or empty: all).
+    pub mapping: Option<&'a SourceMapping>,
+    /// The resolver's work budget.
+    pub budget: Budget,
 }
 
 /// Progress of an install.
@@ -84,6 +92,17 @@ pub enum Event<'a> {
         id: &'a str,
         /// Version.
         version: &'a NuGetVersion,
+    },
+    /// The graph is resolved: one event per package, before anything is verified.
+    Resolved {
+        /// Id.
+        id: &'a str,
+        /// Version.
+        version: &'a NuGetVersion,
+        /// The source it comes from (its name, else its location).
+        source: String,
+        /// The `<packageSourceMapping>` pattern that chose its sources, if any.
+        mapped_by: Option<&'a str>,
     },
     /// A package was verified.
     Verified {
@@ -121,6 +140,11 @@ pub struct Installed {
 /// Resolves, verifies and installs `req` and its dependencies. Every package is verified
 /// under its source's policy before anything is extracted; if one is blocked, nothing of this
 /// install is extracted and the error names the package, the source and the NU code.
+///
+/// All or nothing: every package of the graph is first extracted into its own staging folder
+/// inside the packages folder; only when all of them are staged are they renamed into place,
+/// and if one rename fails the ones already placed by this install are removed again, so the
+/// packages folder is left as it was.
 pub fn install(
     req: &InstallRequest<'_>,
     sources: &[ConfiguredSource],
@@ -139,8 +163,21 @@ pub fn install(
         .tempdir_in(req.packages_dir)
         .map_err(io("creating a work directory"))?;
     let feed_sources: Vec<&Source> = sources.iter().map(|s| &s.source).collect();
+    let names: Vec<Option<String>> = sources.iter().map(|s| s.name.clone()).collect();
     let limits = Limits::default();
-    let graph = resolve_in(req, &feed_sources, work.path(), &limits, on_event)?;
+    let graph = resolve_in(req, &feed_sources, &names, work.path(), &limits, on_event)?;
+    for d in &graph {
+        let source = sources
+            .get(d.source)
+            .map(|s| s.name.clone().unwrap_or_else(|| s.source.describe()))
+            .unwrap_or_default();
+        on_event(Event::Resolved {
+            id: d.id.as_str(),
+            version: &d.version,
+            source,
+            mapped_by: d.mapped_by.as_deref(),
+        });
+    }
 
     // 1. Verify everything.
     let mut verified: Vec<(Downloaded, VerifiedPackage, Vec<Issue>)> = Vec::new();
@@ -163,14 +200,14 @@ pub fn install(
         let report = verify_package(BufReader::new(file), ctx.store, &options);
         let decision = decide(configured.policy, &report);
         on_event(Event::Verified {
-            id: &d.id,
+            id: d.id.as_str(),
             version: &d.version,
             decision: &decision,
         });
         let warnings = match decision {
             Decision::Block(issues) => {
                 return Err(Error::Blocked {
-                    id: d.id.clone(),
+                    id: d.id.to_string(),
                     version: d.version.to_string(),
                     source_url: configured.source.describe(),
                     issues,
@@ -181,7 +218,7 @@ pub fn install(
         };
         let Some(proof) = report.verified().cloned() else {
             return Err(Error::Blocked {
-                id: d.id.clone(),
+                id: d.id.to_string(),
                 version: d.version.to_string(),
                 source_url: configured.source.describe(),
                 issues: report.issues.clone(),
@@ -190,10 +227,11 @@ pub fn install(
         verified.push((d, proof, warnings));
     }
 
-    // 2. Extract everything (each package atomically). The trust-root fingerprint hashes every
-    // anchor (about 600 kB for the bundled roots): once per install, not per package.
+    // 2. Stage everything (each package extracted into its own folder). The trust-root
+    // fingerprint hashes every anchor (about 600 kB for the bundled roots): once per install,
+    // not per package.
     let trust_roots = ctx.store.fingerprint();
-    let mut out = Vec::new();
+    let mut staged = Vec::new();
     for (d, proof, warnings) in verified {
         let source_url = sources
             .get(d.source)
@@ -209,27 +247,53 @@ pub fn install(
             signed: proof.signed(),
             signers: proof.signer_fingerprints().to_vec(),
             verified_at: ctx.now.rfc3339(),
+            files: BTreeMap::new(),
         };
-        let (path, already) = extract_verified(
+        let s = stage_verified(
             &d.path,
             &proof,
             &d.id,
             &d.version,
             req.packages_dir,
             &source_url,
-            &receipt,
+            receipt,
         )?;
-        on_event(Event::Extracted {
-            id: &d.id,
-            version: &d.version,
-        });
-        out.push(Installed {
-            id: d.id,
-            version: d.version,
-            path,
-            warnings,
-            already_installed: already,
-        });
+        staged.push((d, s, warnings));
+    }
+
+    // 3. Commit: every staged folder renamed into place, or none.
+    let mut placed: Vec<PathBuf> = Vec::new();
+    let mut out = Vec::new();
+    for (d, s, warnings) in staged {
+        match s.commit() {
+            Ok((path, already, created)) => {
+                if let Some(created) = created {
+                    placed.push(created);
+                }
+                on_event(Event::Extracted {
+                    id: d.id.as_str(),
+                    version: &d.version,
+                });
+                out.push(Installed {
+                    id: d.id.to_string(),
+                    version: d.version,
+                    path,
+                    warnings,
+                    already_installed: already,
+                });
+            }
+            Err(e) => {
+                // Undo this install's renames (newest first): the folder is as it was.
+                for p in placed.iter().rev() {
+                    let _ = std::fs::remove_dir_all(p);
+                    if let Some(parent) = p.parent() {
+                        // Only removes the id folder if this install left it empty.
+                        let _ = std::fs::remove_dir(parent);
+                    }
+                }
+                return Err(e);
+            }
+        }
     }
     drop(work);
     Ok(out)
@@ -238,6 +302,7 @@ pub fn install(
 fn resolve_in(
     req: &InstallRequest<'_>,
     sources: &[&Source],
+    names: &[Option<String>],
     work: &Path,
     limits: &Limits,
     on_event: &mut dyn FnMut(Event<'_>),
@@ -247,13 +312,20 @@ fn resolve_in(
         version: req.version,
         prerelease: req.prerelease,
         framework: req.framework,
+        mapping: req.mapping.map(|m| (m, names)),
+        budget: req.budget,
     };
     Ok(signet_feed::resolve(
         &request,
         sources,
         work,
         limits,
-        &mut |id, version| on_event(Event::Downloading { id, version }),
+        &mut |id, version| {
+            on_event(Event::Downloading {
+                id: id.as_str(),
+                version,
+            })
+        },
     )?)
 }
 
@@ -273,34 +345,103 @@ pub struct Receipt {
     pub signers: Vec<String>,
     /// When.
     pub verified_at: String,
+    /// Every extracted file (relative path, `/`-separated) and the SHA-256 (hex) of what was
+    /// written. An audit does not trust this list (the folder's writers could rewrite it): it
+    /// recomputes the expectation from the verified package; the list is for other tools.
+    #[serde(default)]
+    pub files: BTreeMap<String, String>,
 }
 
 /// Extracts a verified package into `packages_dir/{id}/{version}/` atomically and returns
-/// the folder and whether it was already there.
+/// the folder and whether it was already there (see [`stage_verified`]).
+pub fn extract_verified(
+    nupkg: &Path,
+    proof: &VerifiedPackage,
+    id: &PackageId,
+    version: &NuGetVersion,
+    packages_dir: &Path,
+    source_url: &str,
+    receipt: Receipt,
+) -> Result<(PathBuf, bool), Error> {
+    let staged = stage_verified(nupkg, proof, id, version, packages_dir, source_url, receipt)?;
+    staged.commit().map(|(path, already, _)| (path, already))
+}
+
+/// A package extracted into a staging folder inside the packages folder, ready to be renamed
+/// into place by [`Staged::commit`]. Dropped uncommitted, the staging folder is removed.
+pub struct Staged {
+    /// `None`: the package was already installed; nothing to do.
+    stage: Option<tempfile::TempDir>,
+    id_dir: PathBuf,
+    target: PathBuf,
+    what: String,
+}
+
+impl Staged {
+    /// Renames the staged folder to `{id}/{version}`. Returns the folder, whether it was
+    /// already installed, and the folder this call created (for a rollback).
+    pub fn commit(self) -> Result<(PathBuf, bool, Option<PathBuf>), Error> {
+        let Some(stage) = self.stage else {
+            return Ok((self.target, true, None));
+        };
+        let io = |what: String| move |source| Error::Io { what, source };
+        std::fs::create_dir_all(&self.id_dir)
+            .map_err(io(format!("{}: creating the package folder", self.what)))?;
+        let staged = stage.keep();
+        match std::fs::rename(&staged, &self.target) {
+            Ok(()) => {
+                if let Ok(d) = File::open(&self.id_dir) {
+                    let _ = d.sync_all();
+                }
+                Ok((self.target.clone(), false, Some(self.target)))
+            }
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&staged);
+                if self.target.is_dir() {
+                    // Another install won the race; its copy was verified too.
+                    Ok((self.target, true, None))
+                } else {
+                    Err(io(format!("{}: moving the package into place", self.what))(
+                        e,
+                    ))
+                }
+            }
+        }
+    }
+}
+
+/// Extracts a verified package into a staging folder next to `packages_dir/{id}/{version}/`.
 ///
 /// `proof` must come from verifying the bytes of `nupkg`: the package is first copied into a
 /// staging folder and its content hash recomputed from that copy; a mismatch (the file changed
 /// after verification) is refused. Extraction then reads the same copy, so what lands on disk
-/// is exactly what was verified (`Package::extract_to` writes only the hashed entries).
-pub fn extract_verified(
+/// is exactly what was verified (`Package::extract_to` writes only the hashed entries). Every
+/// path comes from the validated `id` and the normalized `version`.
+pub fn stage_verified(
     nupkg: &Path,
     proof: &VerifiedPackage,
-    id: &str,
+    id: &PackageId,
     version: &NuGetVersion,
     packages_dir: &Path,
     source_url: &str,
-    receipt: &Receipt,
-) -> Result<(PathBuf, bool), Error> {
-    let lid = id.to_lowercase();
+    mut receipt: Receipt,
+) -> Result<Staged, Error> {
+    let lid = id.lower();
     let lver = version.lower();
-    let id_dir = packages_dir.join(&lid);
+    let id_dir = packages_dir.join(lid);
     let target = id_dir.join(&lver);
+    let what = format!("{id} {version}");
     if target
         .join(format!("{lid}.{lver}.nupkg.metadata"))
         .is_file()
         || target.join(".nupkg.metadata").is_file()
     {
-        return Ok((target, true));
+        return Ok(Staged {
+            stage: None,
+            id_dir,
+            target,
+            what,
+        });
     }
     let io = |what: &str| {
         let what = format!("{id} {version}: {what}");
@@ -341,17 +482,16 @@ pub fn extract_verified(
         id: id.to_string(),
         version: version.to_string(),
         reason: format!(
-            "the package contains an entry named '{name}', which the packages folder reserves for its metadata files"
+            "the package contains an entry named '{}', which the packages folder reserves for its metadata files",
+            signet_common::Untrusted(name)
         ),
     };
+    let files = installed_files(&extracted, lid);
     // The root nuspec is saved as `{id}.nuspec` in lower case, as NuGet's global packages
     // folder has it (`Package::nuspec` already refused packages with several).
     let nuspec_name = format!("{lid}.nuspec");
     for f in &extracted.files {
-        if !f.path.contains('/')
-            && f.path.to_lowercase().ends_with(".nuspec")
-            && f.path != nuspec_name
-        {
+        if is_root_nuspec(&f.path) && f.path != nuspec_name {
             let dest = stage.path().join(&nuspec_name);
             if dest.exists() {
                 return Err(unplaceable(&nuspec_name));
@@ -361,12 +501,7 @@ pub fn extract_verified(
     }
     // Entries named like the folder's metadata files would replace (or be replaced by) the
     // verified `.nupkg`, its hash or its metadata: refused.
-    for reserved in [
-        nupkg_name.clone(),
-        format!("{nupkg_name}.sha512"),
-        ".nupkg.metadata".to_string(),
-        RECEIPT_FILE.to_string(),
-    ] {
+    for reserved in reserved_names(lid, &lver) {
         if let Some(f) = extracted
             .files
             .iter()
@@ -395,33 +530,57 @@ pub fn extract_verified(
         metadata.to_string().as_bytes(),
     )
     .map_err(io("writing .nupkg.metadata"))?;
-    let receipt_json = serde_json::to_vec_pretty(receipt).map_err(|e| Error::Io {
+    receipt.files = files;
+    let receipt_json = serde_json::to_vec_pretty(&receipt).map_err(|e| Error::Io {
         what: "encoding the receipt".into(),
         source: std::io::Error::other(e),
     })?;
     write_file(&stage.path().join(RECEIPT_FILE), &receipt_json)
         .map_err(io("writing the receipt"))?;
-    // Make it durable, then visible in one rename.
+    // Durable before it becomes visible.
     sync_tree(stage.path()).map_err(io("syncing the staged files"))?;
-    std::fs::create_dir_all(&id_dir).map_err(io("creating the package folder"))?;
-    let staged = stage.keep();
-    match std::fs::rename(&staged, &target) {
-        Ok(()) => {
-            if let Ok(d) = File::open(&id_dir) {
-                let _ = d.sync_all();
-            }
-            Ok((target, false))
-        }
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&staged);
-            if target.is_dir() {
-                // Another install won the race; its copy was verified too.
-                Ok((target, true))
+    Ok(Staged {
+        stage: Some(stage),
+        id_dir,
+        target,
+        what,
+    })
+}
+
+/// A root entry whose name ends in `.nuspec` (ASCII case-insensitively).
+pub(crate) fn is_root_nuspec(path: &str) -> bool {
+    !path.contains('/') && path.to_ascii_lowercase().ends_with(".nuspec")
+}
+
+/// The files of the package folder written beside the extracted ones.
+pub(crate) fn reserved_names(lid: &str, lver: &str) -> [String; 4] {
+    let nupkg_name = format!("{lid}.{lver}.nupkg");
+    [
+        format!("{nupkg_name}.sha512"),
+        nupkg_name,
+        ".nupkg.metadata".to_string(),
+        RECEIPT_FILE.to_string(),
+    ]
+}
+
+/// The extracted files as they sit in the package folder (the root nuspec renamed to
+/// `{id}.nuspec`) with their SHA-256.
+pub(crate) fn installed_files(
+    extracted: &signet_nupkg::Extracted,
+    lid: &str,
+) -> BTreeMap<String, String> {
+    extracted
+        .files
+        .iter()
+        .map(|f| {
+            let path = if is_root_nuspec(&f.path) {
+                format!("{lid}.nuspec")
             } else {
-                Err(io("moving the package into place")(e))
-            }
-        }
-    }
+                f.path.clone()
+            };
+            (path, f.sha256.clone())
+        })
+        .collect()
 }
 
 /// Copies `from` to `to` (created new) and returns the SHA-512 of the bytes.

@@ -15,6 +15,6 @@ mod install;
 pub use audit::{AuditEntry, AuditOptions, AuditSummary, audit, audit_cache_file};
 pub use error::Error;
 pub use install::{
-    ConfiguredSource, Event, InstallRequest, Installed, RECEIPT_FILE, TrustContext,
-    extract_verified, install,
+    ConfiguredSource, Event, InstallRequest, Installed, RECEIPT_FILE, Receipt, Staged,
+    TrustContext, extract_verified, install, stage_verified,
 };

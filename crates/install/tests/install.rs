@@ -113,7 +113,11 @@ fn run(
         HttpClient::new(std::time::Duration::from_secs(10), HttpPolicy::LoopbackHttp).unwrap(),
     );
     let source = Source::open(&feed.index_url(), http, HttpPolicy::LoopbackHttp).unwrap();
-    let sources = [ConfiguredSource { source, policy }];
+    let sources = [ConfiguredSource {
+        source,
+        policy,
+        name: None,
+    }];
     let store = store();
     let ctx = TrustContext {
         store: &store,
@@ -124,12 +128,15 @@ fn run(
         now: UtcTime::now(),
     };
     let fw = Framework::parse("net8.0").unwrap();
+    let id = signet_feed::PackageId::parse("Graph.A").unwrap();
     let req = InstallRequest {
-        id: "Graph.A",
+        id: &id,
         version: None,
         prerelease: false,
         framework: &fw,
         packages_dir: packages,
+        mapping: None,
+        budget: signet_feed::Budget::default(),
     };
     let mut events = Vec::new();
     let r = install(&req, &sources, &ctx, &mut |e| {

@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Seek, Write as _};
+use std::io::{self, Read, Seek};
 use std::path::{Path, PathBuf};
 
 use flate2::{Decompress, FlushDecompress, Status};
@@ -73,6 +73,9 @@ pub struct ExtractedEntry {
     pub size: u64,
     /// CRC-32 of the bytes written, as declared.
     pub crc32: u32,
+    /// SHA-256 of the bytes written, lower-case hex (what an audit compares the file on disk
+    /// with).
+    pub sha256: String,
 }
 
 impl ExtractedEntry {
@@ -244,6 +247,35 @@ impl<R: Read + Seek> Package<R> {
             }
         }
     }
+
+    /// What [`Package::extract_to`] would write, without writing anything: the same checks,
+    /// every entry inflated and checked (CRC-32, sizes) into a SHA-256. An audit compares a
+    /// package folder's files with this, so the expectation comes from the verified package,
+    /// never from a file in the folder that whoever changed the folder could also change.
+    pub fn entry_digests(&mut self) -> Result<Extracted, Error> {
+        let planned = plan(self)?;
+        let mut out = Extracted::default();
+        let mut w = Window::new(self.reader_mut());
+        for p in &planned {
+            let (Some(path), None) = (&p.path, p.skip) else {
+                out.skipped.push(SkippedEntry {
+                    name: p.name.clone(),
+                    reason: p.skip.unwrap_or(SkipReason::Directory),
+                });
+                continue;
+            };
+            let sha256 = write_entry(&mut w, p, io::sink())?;
+            out.total_size += p.size;
+            out.files.push(ExtractedEntry {
+                name: p.name.clone(),
+                path: path.clone(),
+                size: p.size,
+                crc32: p.crc32,
+                sha256,
+            });
+        }
+        Ok(out)
+    }
 }
 
 /// What this extraction created inside `dest`, in creation order, for clean-up on error.
@@ -301,13 +333,14 @@ fn write_all<R: Read + Seek>(
             continue;
         };
         let file = create_file(dest, path, created)?;
-        write_entry(&mut w, p, file)?;
+        let sha256 = write_entry(&mut w, p, io::BufWriter::with_capacity(BUF_SIZE, file))?;
         out.total_size += p.size;
         out.files.push(ExtractedEntry {
             name: p.name.clone(),
             path: path.clone(),
             size: p.size,
             crc32: p.crc32,
+            sha256,
         });
     }
     Ok(out)
@@ -349,12 +382,13 @@ fn create_file(dest: &Path, path: &str, created: &mut Created) -> Result<File, E
     Ok(file)
 }
 
-/// Streams one entry's data into `file`, inflating deflate, and checks the size and CRC-32.
-fn write_entry<R: Read + Seek>(
+/// Streams one entry's data into `file`, inflating deflate, checks the size and CRC-32, and
+/// returns the SHA-256 of the bytes (hex).
+fn write_entry<R: Read + Seek, W: io::Write>(
     w: &mut Window<'_, R>,
     p: &PlannedEntry,
-    file: File,
-) -> Result<(), Error> {
+    file: W,
+) -> Result<String, Error> {
     write_entry_data(w, p, file).map_err(|e| match e {
         Error::CorruptEntry { entry, reason } if entry.is_empty() => Error::CorruptEntry {
             entry: printable(&p.name),
@@ -364,15 +398,16 @@ fn write_entry<R: Read + Seek>(
     })
 }
 
-fn write_entry_data<R: Read + Seek>(
+fn write_entry_data<R: Read + Seek, W: io::Write>(
     w: &mut Window<'_, R>,
     p: &PlannedEntry,
-    file: File,
-) -> Result<(), Error> {
+    file: W,
+) -> Result<String, Error> {
     let corrupt = corrupt_data_owned;
     let mut sink = EntrySink {
-        file: io::BufWriter::with_capacity(BUF_SIZE, file),
+        file,
         crc: crc32fast::Hasher::new(),
+        sha256: signet_common::HashAlgorithm::Sha256.hasher(),
         written: 0,
         limit: p.size,
         failure: None,
@@ -411,12 +446,16 @@ fn write_entry_data<R: Read + Seek>(
             p.crc32
         )));
     }
-    let file = sink.file.into_inner().map_err(|e| Error::Io {
+    sink.file.flush().map_err(|source| Error::Io {
         action: "writing the extracted files",
-        source: e.into_error(),
+        source,
     })?;
-    drop(file);
-    Ok(())
+    Ok(sink
+        .sha256
+        .finish()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
 }
 
 /// [`Window::copy`] with the sink's own error kept.
@@ -445,15 +484,16 @@ fn copy<R: Read + Seek>(
 }
 
 /// Where inflated bytes go: counted against the declared size, CRC-32 computed, written.
-struct EntrySink {
-    file: io::BufWriter<File>,
+struct EntrySink<W> {
+    file: W,
     crc: crc32fast::Hasher,
+    sha256: signet_common::Hasher,
     written: u64,
     limit: u64,
     failure: Option<Error>,
 }
 
-impl EntrySink {
+impl<W: io::Write> EntrySink<W> {
     fn put(&mut self, bytes: &[u8]) -> Result<(), Error> {
         let total = self.written + bytes.len() as u64;
         if total > self.limit {
@@ -468,6 +508,7 @@ impl EntrySink {
             });
         }
         self.crc.update(bytes);
+        self.sha256.update(bytes);
         self.file.write_all(bytes).map_err(|source| Error::Io {
             action: "writing the extracted files",
             source,
@@ -493,7 +534,11 @@ impl Inflater {
         }
     }
 
-    fn feed(&mut self, mut input: &[u8], sink: &mut EntrySink) -> Result<(), Error> {
+    fn feed<W: io::Write>(
+        &mut self,
+        mut input: &[u8],
+        sink: &mut EntrySink<W>,
+    ) -> Result<(), Error> {
         while !input.is_empty() {
             if self.ended {
                 return Err(corrupt_data(
@@ -507,7 +552,7 @@ impl Inflater {
     }
 
     /// Drains output the inflater still holds once all input is given.
-    fn finish(&mut self, sink: &mut EntrySink) -> Result<(), Error> {
+    fn finish<W: io::Write>(&mut self, sink: &mut EntrySink<W>) -> Result<(), Error> {
         while !self.ended {
             let (_, produced) = self.step(&[], FlushDecompress::Finish, sink)?;
             if produced == 0 {
@@ -518,11 +563,11 @@ impl Inflater {
     }
 
     /// One call into the inflater; returns (input consumed, output produced).
-    fn step(
+    fn step<W: io::Write>(
         &mut self,
         input: &[u8],
         flush: FlushDecompress,
-        sink: &mut EntrySink,
+        sink: &mut EntrySink<W>,
     ) -> Result<(usize, usize), Error> {
         let (in0, out0) = (self.state.total_in(), self.state.total_out());
         let status = self
@@ -891,7 +936,7 @@ fn is_packaging_file(decoded: &str) -> bool {
 
 /// Decodes `%XX` escapes as .NET's `Uri.UnescapeDataString` does (a `%` not followed by two
 /// hex digits stays as it is); the result must be UTF-8.
-fn decode_name(name: &str) -> Result<String, Error> {
+pub(crate) fn decode_name(name: &str) -> Result<String, Error> {
     if !name.contains('%') {
         return Ok(name.to_owned());
     }

@@ -38,6 +38,7 @@
 
 mod error;
 mod extract;
+mod id;
 mod limits;
 mod nuspec;
 mod package;
@@ -46,6 +47,7 @@ mod write;
 
 pub use error::{Error, Limit, ZipHeader};
 pub use extract::{Extracted, ExtractedEntry, SkipReason, SkippedEntry};
+pub use id::{IdError, MAX_ID_LENGTH, PackageId};
 pub use limits::Limits;
 pub use nuspec::{Dependency, DependencyGroup, Nuspec, normalize_version};
 pub use package::Package;

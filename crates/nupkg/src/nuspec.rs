@@ -56,7 +56,16 @@ pub(crate) fn read<R: Read + Seek>(reader: &mut R, limits: &Limits) -> Result<Nu
     let candidates: Vec<(usize, String)> = archive
         .file_names_raw()
         .enumerate()
-        .filter(|(_, name)| is_root_nuspec(name))
+        // On the percent-decoded name, as NuGet's reader matches package parts
+        // (`Uri.UnescapeDataString`): `evil%2Enuspec` is a second manifest, not a content
+        // file, and extraction writes it as `evil.nuspec`.
+        .filter(|(_, name)| {
+            let raw = String::from_utf8_lossy(name);
+            match crate::extract::decode_name(&raw) {
+                Ok(decoded) => is_root_nuspec(decoded.as_bytes()),
+                Err(_) => is_root_nuspec(name),
+            }
+        })
         .map(|(i, name)| (i, String::from_utf8_lossy(name).into_owned()))
         .collect();
     let (index, entry) = match candidates.as_slice() {
@@ -538,5 +547,46 @@ mod dependency_tests {
             Some(2)
         );
         assert!(parse(br#"<package><metadata><id>A</id><version>1.0</version><dependencies><dependency version="1"/></dependencies></metadata></package>"#).is_err());
+    }
+}
+
+#[cfg(test)]
+mod manifest_entry_tests {
+    use super::*;
+    use std::io::{Cursor, Write};
+
+    fn zip_of(entries: &[(&str, &str)]) -> Cursor<Vec<u8>> {
+        let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        for (name, body) in entries {
+            w.start_file(*name, zip::write::SimpleFileOptions::default())
+                .unwrap();
+            w.write_all(body.as_bytes()).unwrap();
+        }
+        let mut c = w.finish().unwrap();
+        c.set_position(0);
+        c
+    }
+
+    const GOOD: &str =
+        "<package><metadata><id>Good</id><version>1.0</version></metadata></package>";
+    const EVIL: &str =
+        "<package><metadata><id>Evil</id><version>6.6.6</version></metadata></package>";
+
+    /// NuGet's reader matches package parts on percent-decoded names: `evil%2Enuspec` is a
+    /// root manifest (extraction writes it as `evil.nuspec`), so the package has two and is
+    /// refused, instead of resolving against one manifest and installing another.
+    #[test]
+    fn an_escaped_second_manifest_is_a_second_manifest() {
+        let mut z = zip_of(&[("good.nuspec", GOOD), ("evil%2Enuspec", EVIL)]);
+        match read(&mut z, &Limits::default()) {
+            Err(Error::NuspecMultiple { names }) => assert_eq!(names.len(), 2),
+            other => panic!("{other:?}"),
+        }
+        // Alone, the escaped one is the manifest.
+        let mut z = zip_of(&[("evil%2Enuspec", EVIL), ("lib/a.dll", "x")]);
+        assert_eq!(read(&mut z, &Limits::default()).unwrap().id, "Evil");
+        // An escaped slash puts it below the root: not a manifest.
+        let mut z = zip_of(&[("good.nuspec", GOOD), ("x%2Fevil.nuspec", EVIL)]);
+        assert_eq!(read(&mut z, &Limits::default()).unwrap().id, "Good");
     }
 }

@@ -96,6 +96,12 @@ pub struct RevocationSettings {
     pub responder_timeout: Duration,
     /// Time one verification may spend on the network in total.
     pub budget: Duration,
+    /// Time everything this checker does may spend on the network in total, counted from its
+    /// first request: one budget for a whole install or audit, so N packages whose responder
+    /// is dead cost one budget, not N. With a run budget, a host that failed is also not asked
+    /// again by any later verification of this checker. `None` (the default, for long-lived
+    /// checkers such as the server's): only the per-verification budget and memory.
+    pub run_budget: Option<Duration>,
     /// A directory for cached CRLs and OCSP responses, shared between runs (`None`: memory
     /// only).
     pub cache_dir: Option<PathBuf>,
@@ -108,6 +114,7 @@ impl Default for RevocationSettings {
         Self {
             responder_timeout: Duration::from_secs(5),
             budget: Duration::from_secs(15),
+            run_budget: None,
             cache_dir: None,
             limits: RevocationLimits::default(),
         }
@@ -123,6 +130,10 @@ pub struct RevocationChecker {
     fetcher: Arc<dyn Fetcher>,
     settings: RevocationSettings,
     memory: Mutex<HashMap<String, Arc<Vec<u8>>>>,
+    /// Hosts that timed out or refused, for every verification this checker serves.
+    down: Mutex<BTreeSet<String>>,
+    /// When this checker's first network request started ([`RevocationSettings::run_budget`]).
+    started: Mutex<Option<Instant>>,
 }
 
 /// Cache entries kept in memory at most (oldest are not tracked; the map is cleared instead).
@@ -135,7 +146,30 @@ impl RevocationChecker {
             fetcher,
             settings,
             memory: Mutex::new(HashMap::new()),
+            down: Mutex::new(BTreeSet::new()),
+            started: Mutex::new(None),
         }
+    }
+
+    /// Time left of the run budget (`None`: no run budget).
+    fn run_remaining(&self) -> Option<Duration> {
+        let budget = self.settings.run_budget?;
+        let mut started = self.started.lock().ok()?;
+        let s = *started.get_or_insert_with(Instant::now);
+        Some(budget.saturating_sub(s.elapsed()))
+    }
+
+    fn mark_down(&self, ctx: &RevocationContext, host: &str) {
+        ctx.mark_down(host);
+        if self.settings.run_budget.is_some()
+            && let Ok(mut down) = self.down.lock()
+        {
+            down.insert(host.to_string());
+        }
+    }
+
+    fn is_down(&self, ctx: &RevocationContext, host: &str) -> bool {
+        ctx.is_down(host) || self.down.lock().is_ok_and(|d| d.contains(host))
     }
 
     /// A checker over HTTP(S) ([`HttpFetcher`]).
@@ -237,7 +271,7 @@ impl RevocationChecker {
             {
                 Ok(body) => return Ok(body),
                 Err(e) if e.host_is_down() => {
-                    ctx.mark_down(&host);
+                    self.mark_down(ctx, &host);
                     return Err(e.to_string());
                 }
                 Err(e) => e,
@@ -260,7 +294,7 @@ impl RevocationChecker {
         let timeout = self.timeout(ctx, started, &host)?;
         self.fetcher.get(&get_url, timeout, max_len).map_err(|e| {
             if e.host_is_down() {
-                ctx.mark_down(&host);
+                self.mark_down(ctx, &host);
             }
             format!("POST: {post_error}; GET: {e}")
         })
@@ -293,7 +327,7 @@ impl RevocationChecker {
             .get(url, timeout, limits.max_crl_size)
             .map_err(|e| {
                 if e.host_is_down() {
-                    ctx.mark_down(&host);
+                    self.mark_down(ctx, &host);
                 }
                 e.to_string()
             })?;
@@ -310,21 +344,29 @@ impl RevocationChecker {
         started: Instant,
         host: &str,
     ) -> Result<Duration, String> {
-        if ctx.is_down(host) {
+        if self.is_down(ctx, host) {
             return Err(format!(
-                "not asked: {host} did not answer earlier in this verification"
+                "not asked: {host} did not answer earlier in this run"
             ));
         }
+        let run_left = self.run_remaining();
         let left = self
             .settings
             .responder_timeout
             .saturating_sub(started.elapsed())
-            .min(ctx.remaining(self.settings.budget));
+            .min(ctx.remaining(self.settings.budget))
+            .min(run_left.unwrap_or(Duration::MAX));
         if left.is_zero() {
-            return Err(format!(
-                "not asked: the revocation time budget of {} s is spent",
-                self.settings.budget.as_secs_f32()
-            ));
+            return Err(match run_left {
+                Some(r) if r.is_zero() => format!(
+                    "not asked: the revocation time budget of {} s for this run is spent",
+                    self.settings.run_budget.unwrap_or_default().as_secs_f32()
+                ),
+                _ => format!(
+                    "not asked: the revocation time budget of {} s is spent",
+                    self.settings.budget.as_secs_f32()
+                ),
+            });
         }
         Ok(left)
     }

@@ -806,6 +806,68 @@ fn the_budget_bounds_a_verification_with_several_silent_responders() {
     );
 }
 
+/// One install or audit verifies many packages with one checker: a dead responder costs
+/// one timeout for the whole run (it is not asked again by the next verification), and the
+/// run budget bounds the total even across different dead hosts.
+#[test]
+fn a_dead_responder_costs_one_run_budget() {
+    let w = World::new();
+    let timeout = Duration::from_secs(2);
+    let silent = silent_url("");
+    let leaf = w.ca.code_signing(&RevocationUrls {
+        ocsp: Some(format!("{silent}/ocsp")),
+        crl: Some(format!("{silent}/leaf.crl")),
+    });
+    let packages: Vec<_> = (0..4).map(|_| w.sign(&leaf, None)).collect();
+    let checker = checker_with(RevocationSettings {
+        responder_timeout: timeout,
+        budget: Duration::from_secs(30),
+        run_budget: Some(Duration::from_secs(60)),
+        ..RevocationSettings::default()
+    });
+    let started = Instant::now();
+    for p in &packages {
+        let report = w.verify_online(p, &checker);
+        assert_verdict(&report, true, &[], &[NuCode::NU3018, NuCode::NU3027]);
+    }
+    let elapsed = started.elapsed();
+    eprintln!("4 packages, one silent responder, timeout {timeout:?}: {elapsed:?}");
+    // Four timeouts would be 8 s; one is 2 s. Generous slack for a loaded machine.
+    assert!(
+        elapsed < timeout * 2 + Duration::from_secs(2),
+        "took {elapsed:?}: the dead host was asked again"
+    );
+
+    // Different silent hosts per package: the run budget stops the waiting.
+    let run_budget = Duration::from_secs(3);
+    let leaves: Vec<_> = (0..4)
+        .map(|_| {
+            w.ca.code_signing(&RevocationUrls {
+                ocsp: Some(silent_url("/ocsp")),
+                crl: None,
+            })
+        })
+        .collect();
+    let packages: Vec<_> = leaves.iter().map(|l| w.sign(l, None)).collect();
+    let checker = checker_with(RevocationSettings {
+        responder_timeout: timeout,
+        budget: Duration::from_secs(30),
+        run_budget: Some(run_budget),
+        ..RevocationSettings::default()
+    });
+    let started = Instant::now();
+    for p in &packages {
+        let report = w.verify_online(p, &checker);
+        assert_verdict(&report, true, &[], &[NuCode::NU3018, NuCode::NU3027]);
+    }
+    let elapsed = started.elapsed();
+    eprintln!("4 packages, 4 silent responders, run budget {run_budget:?}: {elapsed:?}");
+    assert!(
+        elapsed < run_budget + Duration::from_secs(3),
+        "took {elapsed:?} with a {run_budget:?} run budget"
+    );
+}
+
 #[test]
 fn revoked_tsa_certificate_is_nu3028() {
     let w = World::new();
