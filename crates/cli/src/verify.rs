@@ -192,6 +192,20 @@ pub fn run(args: VerifyArgs) -> u8 {
                 .map_or_else(|| "none".to_string(), |d| d.display().to_string())
         );
     }
+    // Which config file contributed each trust decision (trusted signers come from any
+    // level, as in NuGet: a checkout's nuget.config can add them, so say where they are).
+    if !args.json && (args.verbosity >= Verbosity::Detailed || require) {
+        if let Some((_, f)) = config.config_value("signatureValidationMode") {
+            out!("signatureValidationMode from {}", f.path.display());
+        }
+        for s in &signers {
+            out!(
+                "Trusted signer '{}' from {}",
+                signet_common::Untrusted(&s.name),
+                s.file.display()
+            );
+        }
+    }
     let mut all_ok = true;
     let mut json = Vec::new();
     let mut reports = Vec::new();

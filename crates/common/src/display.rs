@@ -23,8 +23,9 @@ pub fn terminal_safe(s: &str) -> Cow<'_, str> {
     escape(s, false)
 }
 
-/// [`terminal_safe`] for whole lines of output that the program composed: line feeds are kept
-/// (the program's own line breaks), everything else unsafe is escaped. The CLI passes every
+/// [`terminal_safe`] for whole lines of output that the program composed: line feeds and tabs
+/// are kept (the program's own line breaks and column separators; a tab only moves to the next
+/// tab stop), everything else unsafe is escaped. The CLI passes every
 /// line it prints through this, so no escape sequence reaches the terminal even where an
 /// untrusted value was not wrapped in [`Untrusted`]; values are still wrapped where they are
 /// interpolated, so that they cannot start a line of their own either.
@@ -33,7 +34,7 @@ pub fn terminal_safe_lines(s: &str) -> Cow<'_, str> {
 }
 
 fn escape(s: &str, keep_newlines: bool) -> Cow<'_, str> {
-    let unsafe_char = |c: char| is_unsafe(c) && !(keep_newlines && c == '\n');
+    let unsafe_char = |c: char| is_unsafe(c) && !(keep_newlines && matches!(c, '\n' | '\t'));
     if !s.chars().any(unsafe_char) {
         return Cow::Borrowed(s);
     }
@@ -79,6 +80,7 @@ mod tests {
             "\\u{1b}]0;t\\u{7}"
         );
         assert_eq!(terminal_safe_lines("a\nb\u{1b}c"), "a\nb\\u{1b}c");
-        assert!(matches!(terminal_safe_lines("a\nb"), Cow::Borrowed(_)));
+        assert!(matches!(terminal_safe_lines("a\nb\tc"), Cow::Borrowed(_)));
+        assert_eq!(terminal_safe("a\tb"), "a\\u{9}b");
     }
 }

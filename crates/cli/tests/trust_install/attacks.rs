@@ -667,3 +667,75 @@ fn hostile_strings_are_shown_escaped() {
     );
     insta::assert_snapshot!("hostile_strings_are_shown_escaped", snapshot);
 }
+
+/// "Loopback" URLs that connect elsewhere, or that carry credentials: `push
+/// --allow-insecure-loopback` refuses them before sending the API key (the URL is read by the
+/// HTTP client's own parser, so `http://x\@127.0.0.1/` is host `x`).
+#[test]
+fn loopback_means_loopback_for_push() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pkg = tmp.path().join("p.1.0.0.nupkg");
+    std::fs::write(&pkg, package("P", "1.0.0", "x").build()).unwrap();
+    for url in [
+        "http://x\\@127.0.0.1:9/v3/index.json",
+        "http://user:secret@127.0.0.1:9/v3/index.json",
+        "http://127.0.0.1.example.test/v3/index.json",
+    ] {
+        let o = signet_in(
+            tmp.path(),
+            None,
+            &[
+                "push",
+                s(&pkg),
+                "--source",
+                url,
+                "--api-key",
+                "THE-KEY",
+                "--allow-insecure-loopback",
+                "--timeout",
+                "5",
+            ],
+        );
+        let out = text(&o);
+        assert!(!o.status.success(), "{url}: {out}");
+        assert!(out.contains("NU1302"), "{url}: {out}");
+        assert!(!out.contains("THE-KEY"), "{out}");
+    }
+}
+
+/// `.nupkg` names that are not regular files (a FIFO would hang an audit that opened it, a
+/// symbolic link may point anywhere): reported and refused, never opened or skipped silently.
+#[cfg(unix)]
+#[test]
+fn the_audit_reports_special_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let folder = tmp.path().join("folder");
+    std::fs::create_dir_all(&folder).unwrap();
+    let fifo = folder.join("pipe.1.0.0.nupkg");
+    let o = Command::new("mkfifo").arg(&fifo).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    std::os::unix::fs::symlink("/etc/passwd", folder.join("link.1.0.0.nupkg")).unwrap();
+    let o = signet_in(
+        tmp.path(),
+        None,
+        &[
+            "verify",
+            "--packages-folder",
+            s(&folder),
+            "--no-cache",
+            "--policy",
+            "default",
+        ],
+    );
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("pipe.1.0.0.nupkg is a FIFO, not a package file"),
+        "{out}"
+    );
+    assert!(
+        out.contains("link.1.0.0.nupkg is a symbolic link, not a package file"),
+        "{out}"
+    );
+    assert!(out.contains("2 checked, 0 passed, 2 refused"), "{out}");
+}
