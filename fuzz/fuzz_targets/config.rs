@@ -1,7 +1,8 @@
 //! `nuget.config` (spec §8.1) through `signet_config`: the XML tree (`xml::parse`), a file
 //! read the way `--configfile` reads it (`Settings::load` → `ConfigFile::read`: size limit, BOM,
 //! root element), and every value signet takes from it — `trustedSigners`, `packageSources`,
-//! `signatureValidationMode`, signet's trust roots and policies, the effective allow list.
+//! `signatureValidationMode`, signet's trust roots and policies, the effective allow list,
+//! `<packageSourceMapping>` and its patterns.
 //!
 //! Properties:
 //! * `xml::write` of a parsed tree parses back to the same tree (edits keep the file);
@@ -49,6 +50,10 @@ fuzz_target!(|data: &[u8]| {
     black_box(settings.package_sources());
     let _ = black_box(settings.signature_validation_mode());
     black_box(settings.signet_trust_roots());
+    black_box(settings.ignored_trust_settings());
+    let _ = black_box(settings.trusted_identities());
+    // `<packageSourceMapping>`: read, then the patterns parsed as `signet install` does.
+    let _ = black_box(signet_feed::SourceMapping::new(settings.package_source_mapping()));
     let _ = black_box(settings.signet_policy_name(None));
     for source in settings.package_sources().iter().take(4) {
         let _ = black_box(settings.signet_policy_name(Some(&source.name)));

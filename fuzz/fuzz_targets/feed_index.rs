@@ -46,7 +46,10 @@ impl Http for Fake {
 }
 
 fn check_versions(source: &Source) {
-    let Ok(versions) = source.versions("Fuzz.Package") else {
+    let Ok(id) = signet_feed::PackageId::parse("Fuzz.Package") else {
+        panic!("a valid id is refused");
+    };
+    let Ok(versions) = source.versions(&id) else {
         return;
     };
     for pair in versions.windows(2) {

@@ -228,7 +228,23 @@ pub fn run(args: InstallArgs) -> u8 {
             s.file.display()
         );
     }
-    let effective = signet_config::effective_trust(&signers);
+    let mut effective = signet_config::effective_trust(&signers);
+    match settings.trusted_identities() {
+        Ok(ids) => {
+            for c in &ids {
+                out!(
+                    "Trusted identity '{}' from {}",
+                    Untrusted(&c.identity.name),
+                    c.file.display()
+                );
+            }
+            effective.allow_list.identities = ids.into_iter().map(|c| c.identity).collect();
+        }
+        Err(e) => {
+            err!("error: {e}");
+            return EXIT_USAGE;
+        }
+    }
     effective.warnings.iter().for_each(print_issue);
     let env_mode = std::env::var("NUGET_CERT_REVOCATION_MODE").ok();
     let revocation_mode = RevocationMode::from_env_value(
@@ -237,8 +253,7 @@ pub fn run(args: InstallArgs) -> u8 {
     );
     let ctx = TrustContext {
         store: &store,
-        trusted_signers: (!effective.allow_list.entries.is_empty())
-            .then(|| effective.allow_list.clone()),
+        trusted_signers: (!effective.allow_list.is_empty()).then(|| effective.allow_list.clone()),
         allow_untrusted_root: effective.allow_untrusted_root.clone(),
         revocation_mode,
         revocation: Some(Arc::new(RevocationChecker::http(RevocationSettings {

@@ -149,6 +149,13 @@ pub fn print_report(path: &str, r: &PackageReport, v: Verbosity) {
         }
         problems.iter().for_each(|i| print_issue(i));
     }
+    if let Some(identity) = &r.trusted_identity {
+        out!();
+        out!(
+            "The author signature is trusted by identity '{}'.",
+            signet_common::Untrusted(identity)
+        );
+    }
     out!();
     if r.valid {
         out!("Successfully verified package '{name}'.");

@@ -77,6 +77,30 @@ enum TrustCommand {
         #[arg(long = "allow-insecure-loopback")]
         allow_insecure_loopback: bool,
     },
+    /// Trust an author by identity: stable subject attributes of its certificate plus the key
+    /// of the CA that issued it, so a renewal by the same CA keeps working and the same name
+    /// from another CA does not (signet only; stored in <signetTrustedIdentities>).
+    Identity {
+        /// Name of the trusted identity.
+        name: String,
+        /// Propose the identity from this author-signed package's certificate.
+        #[arg(long = "from-package", value_name = "NUPKG")]
+        from_package: Option<PathBuf>,
+        /// Subject attributes to match (`O,CN`; default: O and CN, plus serialNumber and the
+        /// jurisdiction fields of EV certificates when present).
+        #[arg(long, value_name = "NAMES")]
+        attributes: Option<String>,
+        /// The subject to match without a package: `O=Contoso Ltd;CN=Contoso Ltd`.
+        #[arg(long, value_name = "ATTR=VALUE;...")]
+        subject: Option<String>,
+        /// SHA-256 of an issuing CA's SubjectPublicKeyInfo (hex; repeatable). With
+        /// --from-package, the certificate's issuer is pinned.
+        #[arg(long = "issuer-spki-sha256", value_name = "HEX")]
+        issuer_spki_sha256: Vec<String>,
+        /// Show what would be trusted without writing it.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Remove the trusted signers named NAME (case-insensitive).
     Remove {
         /// Name of the trusted signer.
@@ -132,6 +156,22 @@ pub fn run(args: TrustCmdArgs) -> u8 {
             &algorithm,
             allow_untrusted_root,
         ),
+        TrustCommand::Identity {
+            name,
+            from_package,
+            attributes,
+            subject,
+            issuer_spki_sha256,
+            dry_run,
+        } => identity(
+            &mut settings,
+            &name,
+            from_package.as_deref(),
+            attributes.as_deref(),
+            subject.as_deref(),
+            &issuer_spki_sha256,
+            dry_run,
+        ),
         TrustCommand::Source {
             name,
             source_url,
@@ -172,6 +212,16 @@ pub fn run(args: TrustCmdArgs) -> u8 {
 
 fn list(settings: &Settings) -> Result<(), String> {
     let signers = settings.trusted_signers().map_err(|e| e.to_string())?;
+    let identities = settings.trusted_identities().map_err(|e| e.to_string())?;
+    if !identities.is_empty() {
+        out!("Trusted identities:");
+        out!("");
+        for (i, c) in identities.iter().enumerate() {
+            print_identity(&format!(" {}.", i + 1), &c.identity);
+            out!("      Defined in: {}", c.file.display());
+            out!("");
+        }
+    }
     if signers.is_empty() {
         out!("There are no trusted signers.");
         return Ok(());
@@ -432,4 +482,173 @@ fn sync(settings: &mut Settings, name: &str, allow_insecure_loopback: bool) -> R
     settings.save().map_err(|e| e.to_string())?;
     out!("Successfully synchronized the trusted signer '{name}'.");
     Ok(())
+}
+
+fn print_identity(prefix: &str, id: &signet_trust::TrustedIdentity) {
+    out!(
+        "{prefix:<6}{} [identity]",
+        signet_common::Untrusted(&id.name)
+    );
+    out!(
+        "      Subject: {}",
+        id.subject
+            .iter()
+            .map(|(a, v)| format!("{a}={}", signet_common::Untrusted(v)))
+            .collect::<Vec<_>>()
+            .join("; ")
+    );
+    for pin in &id.issuer_spki_sha256 {
+        out!("      Issuing CA key (SPKI SHA-256): {pin}");
+    }
+}
+
+/// `trust identity`: from a package's author certificate, or from `--subject` and
+/// `--issuer-spki-sha256`.
+fn identity(
+    settings: &mut Settings,
+    name: &str,
+    from_package: Option<&std::path::Path>,
+    attributes: Option<&str>,
+    subject: Option<&str>,
+    pins: &[String],
+    dry_run: bool,
+) -> Result<(), String> {
+    let mut issuer_pins: Vec<String> = Vec::new();
+    for p in pins {
+        let clean: String = p.trim().chars().filter(|c| *c != ':').collect();
+        if clean.len() != 64 || !clean.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(format!("'{p}' is not a SHA-256 in hex"));
+        }
+        issuer_pins.push(clean.to_ascii_uppercase());
+    }
+    let subject: Vec<(String, String)> = match (from_package, subject) {
+        (Some(_), Some(_)) => return Err("give --from-package or --subject, not both".into()),
+        (None, None) => {
+            return Err("give --from-package NUPKG, or --subject and --issuer-spki-sha256".into());
+        }
+        (None, Some(text)) => {
+            let mut out = Vec::new();
+            for part in text.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+                let (a, v) = part
+                    .split_once('=')
+                    .ok_or_else(|| format!("'{part}' is not ATTRIBUTE=VALUE"))?;
+                if signet_trust::subject_attribute_oid(a.trim()).is_none() {
+                    return Err(format!("'{a}' is not a subject attribute signet matches"));
+                }
+                out.push((a.trim().to_string(), v.trim().to_string()));
+            }
+            out
+        }
+        (Some(package), None) => {
+            let (leaf, bag) = author_certificates(package)?;
+            let have = signet_trust::named_subject_attributes(&leaf);
+            let wanted: Vec<String> = match attributes {
+                Some(list) => list
+                    .split(',')
+                    .map(|a| a.trim().to_string())
+                    .filter(|a| !a.is_empty())
+                    .collect(),
+                None => [
+                    "O",
+                    "CN",
+                    "serialNumber",
+                    "jurisdictionC",
+                    "jurisdictionST",
+                    "jurisdictionL",
+                ]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            };
+            let mut out = Vec::new();
+            for w in &wanted {
+                if signet_trust::subject_attribute_oid(w).is_none() {
+                    return Err(format!("'{w}' is not a subject attribute signet matches"));
+                }
+                match have.iter().find(|(a, _)| a.eq_ignore_ascii_case(w)) {
+                    Some(pair) => out.push(pair.clone()),
+                    None if attributes.is_some() => {
+                        return Err(format!("the certificate's subject has no {w}"));
+                    }
+                    None => {}
+                }
+            }
+            if !out.iter().any(|(a, _)| a == "O") {
+                err!(
+                    "warn : the certificate's subject has no O (organization): the identity rests on the common name alone"
+                );
+            }
+            if issuer_pins.is_empty() {
+                let issuer = bag
+                    .iter()
+                    .find(|c| leaf.is_signed_by(c))
+                    .ok_or("the signature does not include the certificate of the CA that issued the author certificate; give --issuer-spki-sha256")?;
+                issuer_pins.push(
+                    signet_trust::spki_sha256(issuer).ok_or("cannot encode the issuer's key")?,
+                );
+                out!(
+                    "Issuing CA: {}",
+                    signet_common::Untrusted(&issuer.subject())
+                );
+            }
+            out
+        }
+    };
+    if subject.is_empty() {
+        return Err("no subject attribute to match".into());
+    }
+    if issuer_pins.is_empty() {
+        return Err("give --issuer-spki-sha256: an identity without a pinned issuing CA would trust that name from any CA".into());
+    }
+    let id = signet_trust::TrustedIdentity {
+        name: name.to_string(),
+        subject,
+        issuer_spki_sha256: issuer_pins,
+    };
+    out!("This identity matches author certificates whose subject has:");
+    print_identity("", &id);
+    out!(
+        "It matches renewals by the same CA key; the same subject from another CA does not match."
+    );
+    if dry_run {
+        return Ok(());
+    }
+    settings
+        .add_trusted_identity(&id)
+        .map_err(|e| e.to_string())?;
+    settings.save().map_err(|e| e.to_string())?;
+    out!(
+        "Successfully added a trusted identity '{}'.",
+        signet_common::Untrusted(name)
+    );
+    Ok(())
+}
+
+/// The author certificate of a signed package and the signature's other certificates.
+fn author_certificates(
+    package: &std::path::Path,
+) -> Result<
+    (
+        signet_signature::Certificate,
+        Vec<signet_signature::Certificate>,
+    ),
+    String,
+> {
+    let file = std::fs::File::open(package)
+        .map_err(|e| format!("cannot open {}: {e}", package.display()))?;
+    let mut pkg = signet_nupkg::Package::open(std::io::BufReader::new(file), &Default::default())
+        .map_err(|e| format!("{}: {e}", package.display()))?;
+    let bytes = pkg
+        .read_signature()
+        .map_err(|e| format!("{}: {e}", package.display()))?
+        .ok_or_else(|| format!("NU3004: {} is not signed", package.display()))?;
+    let sig = PrimarySignature::load(&bytes, &Limits::default())
+        .map_err(|e| format!("{}: {e}", package.display()))?;
+    if sig.signature_type() != SignatureType::Author {
+        return Err(format!(
+            "{} has no author primary signature",
+            package.display()
+        ));
+    }
+    Ok((sig.certificate().clone(), sig.certificates().to_vec()))
 }

@@ -139,7 +139,15 @@ pub fn run(args: VerifyArgs) -> u8 {
         }
     };
     let (signers, mode) = signers;
-    let effective = signet_config::effective_trust(&signers);
+    let mut effective = signet_config::effective_trust(&signers);
+    let identities = match config.trusted_identities() {
+        Ok(ids) => ids,
+        Err(e) => {
+            err!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    effective.allow_list.identities = identities.iter().map(|c| c.identity.clone()).collect();
     let require = mode == signet_config::ValidationMode::Require;
     if let Some(dir) = &args.packages_folder {
         return audit(
@@ -152,7 +160,7 @@ pub fn run(args: VerifyArgs) -> u8 {
             revocation,
         );
     }
-    if !effective.allow_list.entries.is_empty() || require {
+    if !effective.allow_list.is_empty() || require {
         let mut list = effective.allow_list.clone();
         list.require_non_empty = require;
         options.trusted_signers = Some(list);
@@ -203,6 +211,13 @@ pub fn run(args: VerifyArgs) -> u8 {
                 "Trusted signer '{}' from {}",
                 signet_common::Untrusted(&s.name),
                 s.file.display()
+            );
+        }
+        for c in &identities {
+            out!(
+                "Trusted identity '{}' from {}",
+                signet_common::Untrusted(&c.identity.name),
+                c.file.display()
             );
         }
     }
@@ -293,7 +308,7 @@ fn audit(
             }
         },
     };
-    let trusted = (!effective.allow_list.entries.is_empty()).then_some(&effective.allow_list);
+    let trusted = (!effective.allow_list.is_empty()).then_some(&effective.allow_list);
     let mut options = signet_trust::options_for(
         policy,
         trusted,

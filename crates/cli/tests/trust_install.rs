@@ -703,3 +703,5 @@ fn secure_policy_with_real_nuget_org_packages() {
 }
 #[path = "trust_install/attacks.rs"]
 mod attacks;
+#[path = "trust_install/identity.rs"]
+mod identity;

@@ -23,11 +23,13 @@
 //! Edits keep everything else in the file — comments, unknown sections, attribute order.
 
 mod error;
+mod identities;
 mod settings;
 mod trusted;
 pub mod xml;
 
 pub use error::Error;
+pub use identities::{ConfiguredIdentity, IDENTITIES_SECTION};
 pub use settings::{
     ConfigFile, Environment, Level, MAX_CONFIG_SIZE, PackageSource, Settings, ValidationMode,
 };

@@ -349,8 +349,9 @@ impl Settings {
     /// signet's own trust settings that a config found walking up from the working directory
     /// tried to set, and that were ignored: `(setting, file)`. signet reads
     /// `signetTrustRoots`, `signetTrustRootsOnly`, `signetSignaturePolicy` and
-    /// `<signetSourcePolicies>` only from the user and machine configs or `--configfile`, so a
-    /// checkout cannot add trust anchors or lower the policy. (NuGet's own `trustedSigners`
+    /// `<signetSourcePolicies>` and `<signetTrustedIdentities>` only from the user and machine
+    /// configs or `--configfile`, so a checkout cannot add trust anchors, trusted identities or
+    /// lower the policy. (NuGet's own `trustedSigners`
     /// and `signatureValidationMode` are honoured from every level, as NuGet does.)
     pub fn ignored_trust_settings(&self) -> Vec<(String, PathBuf)> {
         let mut out = Vec::new();
@@ -370,10 +371,12 @@ impl Settings {
                     }
                 }
             }
-            if f.section("signetSourcePolicies")
-                .is_some_and(|s| s.elements().next().is_some())
-            {
-                out.push(("signetSourcePolicies".to_string(), f.path.clone()));
+            for section in ["signetSourcePolicies", crate::IDENTITIES_SECTION] {
+                if f.section(section)
+                    .is_some_and(|s| s.elements().next().is_some())
+                {
+                    out.push((section.to_string(), f.path.clone()));
+                }
             }
         }
         out

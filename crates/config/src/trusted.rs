@@ -422,6 +422,7 @@ pub fn effective_trust(signers: &[TrustedSigner]) -> EffectiveTrust {
     }
     EffectiveTrust {
         allow_list: AllowList {
+            identities: Vec::new(),
             kind: AllowListKind::TrustedSigners,
             entries,
             require_non_empty: false,

@@ -43,8 +43,8 @@ pub use interop::interop_dir;
 pub use package::{PackageBuilder, large_package};
 pub use pem::pem_encode;
 pub use pki::{
-    CertKey, TestPki, TimestampingProfile, code_signing_cert_with_validity, pki,
-    timestamping_cert_with,
+    CertKey, IssuingCa, TestPki, TimestampingProfile, code_signing_cert_for,
+    code_signing_cert_with_validity, pki, timestamping_cert_with,
 };
 pub use pki::{RevocableCa, RevocationUrls, RevokedEntry, root_crl};
 pub use process::{TsaProcess, output_text};

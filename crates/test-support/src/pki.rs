@@ -225,6 +225,53 @@ pub fn code_signing_cert_with_validity(
     issue(&params, new_rsa_2048_key(), &issuer)
 }
 
+/// Which CA issues [`code_signing_cert_for`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IssuingCa {
+    /// The PKI's intermediate (the one [`pki`]'s leaves come from).
+    Intermediate,
+    /// A second intermediate under the same root, with the **same name** as the first but its
+    /// own key: a CA that trust by name alone could not tell apart.
+    LookAlike,
+}
+
+/// A new code-signing leaf with subject `O=organization, CN=common_name`, a fresh RSA-2048 key
+/// and a unique serial, issued by `ca`. Returns it with its chain (leaf, issuing CA, root) as
+/// concatenated PEM, for `signet sign --certificate-path`.
+pub fn code_signing_cert_for(
+    organization: &str,
+    common_name: &str,
+    ca: IssuingCa,
+) -> (CertKey, String) {
+    let pki = pki();
+    let ca_cert = match ca {
+        IssuingCa::Intermediate => &pki.intermediate,
+        IssuingCa::LookAlike => look_alike_intermediate(),
+    };
+    let issuer = Issuer::new(intermediate_params(), load_key(&ca_cert.key_pkcs8_der));
+    let mut params = leaf_params(common_name, NEXT_SERIAL.fetch_add(1, Ordering::Relaxed));
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::OrganizationName, organization);
+    dn.push(DnType::CommonName, common_name);
+    params.distinguished_name = dn;
+    let leaf = issue(&params, new_rsa_2048_key(), &issuer);
+    let chain = [&leaf.cert_der, &ca_cert.cert_der, &pki.root.cert_der]
+        .iter()
+        .map(|der| pem_encode("CERTIFICATE", der))
+        .collect();
+    (leaf, chain)
+}
+
+/// The second intermediate of [`IssuingCa::LookAlike`], made once per process.
+fn look_alike_intermediate() -> &'static CertKey {
+    static CA: OnceLock<CertKey> = OnceLock::new();
+    CA.get_or_init(|| {
+        let pki = pki();
+        let root_issuer = Issuer::new(root_params(), load_key(&pki.root.key_pkcs8_der));
+        issue(&intermediate_params(), new_rsa_2048_key(), &root_issuer)
+    })
+}
+
 fn generate() -> TestPki {
     // 13 RSA-2048 keys: root, intermediate and eleven leaves (rsa1024 comes from openssl).
     let mut keys = generate_rsa_2048_keys(13).into_iter();

@@ -107,13 +107,11 @@ pub fn options_for(
     }
     let mut options = VerifyOptions::new(settings, now);
     if policy != ClientPolicy::Developer {
-        let mut list = trusted.cloned().unwrap_or(AllowList {
-            kind: AllowListKind::TrustedSigners,
-            entries: Vec::new(),
-            require_non_empty: false,
-        });
+        let mut list = trusted
+            .cloned()
+            .unwrap_or_else(|| AllowList::empty(AllowListKind::TrustedSigners));
         list.require_non_empty = policy.strict();
-        if !list.entries.is_empty() || list.require_non_empty {
+        if !list.is_empty() || list.require_non_empty {
             options.trusted_signers = Some(list);
         }
         options.allow_untrusted_root = allow_untrusted_root.to_vec();
@@ -131,6 +129,7 @@ pub fn options_for(
                         owners: Vec::new(),
                     })
                     .collect(),
+                identities: Vec::new(),
                 require_non_empty: source.all_repository_signed,
             });
         }

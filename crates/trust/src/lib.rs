@@ -8,6 +8,7 @@ mod client_policy;
 mod crl;
 mod error;
 mod fetch;
+mod identity;
 mod limits;
 pub mod ocsp;
 mod policy;
@@ -23,6 +24,10 @@ pub use client_policy::{ClientPolicy, Decision, SourceTrust, decide, options_for
 pub use crl::Crl;
 pub use error::Error;
 pub use fetch::{FetchError, FetchErrorKind, Fetcher, HttpFetcher};
+pub use identity::{
+    SUBJECT_ATTRIBUTES, TrustedIdentity, named_subject_attributes, spki_sha256,
+    subject_attribute_oid, subject_attributes,
+};
 pub use limits::RevocationLimits;
 pub use policy::{
     AllowList, AllowListKind, CountersignaturePolicy, RevocationMode, RevocationPolicy,

@@ -174,11 +174,30 @@ pub struct AllowList {
     pub kind: AllowListKind,
     /// Entries.
     pub entries: Vec<TrustedCertificate>,
+    /// Authors trusted by identity (trusted signers only): they match author primary
+    /// signatures whose certificate has the subject attributes and was issued by a pinned CA
+    /// key.
+    pub identities: Vec<crate::identity::TrustedIdentity>,
     /// An empty list is an error (require mode, `allRepositorySigned`).
     pub require_non_empty: bool,
 }
 
 impl AllowList {
+    /// An empty list of `kind`.
+    pub fn empty(kind: AllowListKind) -> Self {
+        Self {
+            kind,
+            entries: Vec::new(),
+            identities: Vec::new(),
+            require_non_empty: false,
+        }
+    }
+
+    /// No certificate and no identity.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty() && self.identities.is_empty()
+    }
+
     /// The `--certificate-fingerprint` list: SHA-256 (or SHA-384/512 by length) fingerprints of
     /// the primary signer, author or repository.
     pub fn certificate_fingerprints(fps: &[String]) -> Result<Self, String> {
@@ -227,6 +246,7 @@ impl AllowList {
         Ok(Self {
             kind: AllowListKind::CertificateFingerprints,
             entries,
+            identities: Vec::new(),
             require_non_empty: false,
         })
     }

@@ -242,6 +242,9 @@ pub struct PackageReport {
     pub status: Status,
     /// Whether the package is valid under the policy.
     pub valid: bool,
+    /// The trusted identity (`signet trust identity`) the author signature matched, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trusted_identity: Option<String>,
     #[serde(skip)]
     pub(crate) proof: Option<VerifiedPackage>,
 }

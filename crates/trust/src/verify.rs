@@ -116,6 +116,7 @@ pub fn verify_package<R: Read + Seek>(
         issues: Vec::new(),
         status: Status::Unknown,
         valid: false,
+        trusted_identity: None,
         proof: None,
     };
     let mut pkg = match Package::open(reader, &options.package_limits) {
@@ -340,7 +341,7 @@ fn allow_list(
     } else {
         None
     };
-    if list.entries.is_empty() {
+    if list.is_empty() {
         if !list.require_non_empty {
             return Ok(Status::Valid);
         }
@@ -395,6 +396,24 @@ fn allow_list(
         primary_match || counter_match
     });
     if matched {
+        return Ok(Status::Valid);
+    }
+    // Authors trusted by identity: subject attributes + the issuing CA's key.
+    if primary.signature_type() == SignatureType::Author
+        && let Some(identity) = list
+            .identities
+            .iter()
+            .find(|i| i.matches(primary.certificate(), primary.certificates()))
+    {
+        report.trusted_identity = Some(identity.name.clone());
+        report.issues.push(Issue::new(
+            None,
+            Severity::Information,
+            format!(
+                "The author primary signature's certificate is trusted by identity '{}'.",
+                signet_common::terminal_safe(&identity.name)
+            ),
+        ));
         return Ok(Status::Valid);
     }
     let message = match list.kind {
