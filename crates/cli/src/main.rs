@@ -95,6 +95,11 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Push packages to a feed (PackagePublish/2.0.0), as `nuget push` does.
     Push(push::PushArgs),
+    /// Unlist a version on a feed (`nuget delete`: NuGet.org and signet serve keep it
+    /// downloadable for existing references, and hide it from search and version lists).
+    Delete(push::ListingArgs),
+    /// List an unlisted version again.
+    Relist(push::ListingArgs),
     /// Administer a package server: create users and API keys.
     Admin(admin::AdminArgs),
 }
@@ -120,6 +125,8 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Admin(args) => admin::run(args),
         Command::Push(args) => push::run(args),
+        Command::Delete(args) => push::run_listing(args, signet_feed::ListingChange::Unlist),
+        Command::Relist(args) => push::run_listing(args, signet_feed::ListingChange::Relist),
     };
     ExitCode::from(code)
 }

@@ -14,9 +14,14 @@ pub struct PushArgs {
     /// Packages to push.
     #[arg(required = true, value_name = "PACKAGE")]
     packages: Vec<PathBuf>,
-    /// The feed's v3 service index URL.
-    #[arg(long, short = 's', value_name = "URL")]
-    source: String,
+    /// The feed: a v3 service index URL or the name of a package source in nuget.config.
+    /// Default: `defaultPushSource` from nuget.config's `<config>`.
+    #[arg(long, short = 's', value_name = "URL|NAME")]
+    source: Option<String>,
+    /// The nuget.config to read `defaultPushSource` and source names from (default: the
+    /// hierarchy from the current directory up, then the user and machine configs).
+    #[arg(long = "configfile", value_name = "FILE")]
+    configfile: Option<PathBuf>,
     /// The API key. Also read from SIGNET_API_KEY, which keeps it out of the process list.
     #[arg(
         long = "api-key",
@@ -35,6 +40,72 @@ pub struct PushArgs {
     /// rules) without publishing: needs a signet server (its validation endpoint).
     #[arg(long)]
     dry_run: bool,
+    /// A version that already exists (409) is reported and skipped, not an error (NuGet's
+    /// `-SkipDuplicate`).
+    #[arg(long = "skip-duplicate")]
+    skip_duplicate: bool,
+}
+
+/// Options of `signet delete` and `signet relist`.
+#[derive(Args, Debug)]
+pub struct ListingArgs {
+    /// Package id.
+    id: String,
+    /// Version.
+    version: String,
+    /// The feed: a v3 service index URL or a package source name (default:
+    /// `defaultPushSource`).
+    #[arg(long, short = 's', value_name = "URL|NAME")]
+    source: Option<String>,
+    /// The nuget.config to read (default: the hierarchy).
+    #[arg(long = "configfile", value_name = "FILE")]
+    configfile: Option<PathBuf>,
+    /// The API key. Also read from SIGNET_API_KEY.
+    #[arg(
+        long = "api-key",
+        short = 'k',
+        env = "SIGNET_API_KEY",
+        hide_env_values = true
+    )]
+    api_key: String,
+    /// Seconds to wait for the server.
+    #[arg(long, default_value_t = 100, value_name = "SECONDS")]
+    timeout: u64,
+    /// Allow a plain-http feed on a loopback address (local test servers).
+    #[arg(long = "allow-insecure-loopback")]
+    allow_insecure_loopback: bool,
+}
+
+/// The service index URL: `--source` (a URL, or a source name from nuget.config), else
+/// `defaultPushSource`.
+fn resolve_source(
+    source: Option<&str>,
+    configfile: Option<&std::path::Path>,
+) -> Result<String, String> {
+    let settings =
+        signet_config::Settings::load(&signet_config::Environment::from_process(), configfile)
+            .map_err(|e| e.to_string())?;
+    let wanted = match source {
+        Some(s) => s.to_string(),
+        None => settings
+            .config_value("defaultPushSource")
+            .map(|(v, _)| v)
+            .ok_or("no source: give --source URL, or set defaultPushSource in nuget.config")?,
+    };
+    if wanted.contains("://") {
+        return Ok(wanted);
+    }
+    settings
+        .package_sources()
+        .into_iter()
+        .find(|s| s.name.eq_ignore_ascii_case(&wanted))
+        .map(|s| s.location)
+        .ok_or_else(|| {
+            format!(
+                "'{}' is neither a URL nor the name of a package source in nuget.config",
+                signet_common::Untrusted(&wanted)
+            )
+        })
 }
 
 /// Prints what the validation endpoint answered for a package that would be accepted.
@@ -77,12 +148,20 @@ fn print_validation(body: &str) {
 }
 
 pub fn run(args: PushArgs) -> u8 {
+    let source = match resolve_source(args.source.as_deref(), args.configfile.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            err!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
     let policy = if args.allow_insecure_loopback {
         HttpPolicy::LoopbackHttp
     } else {
         HttpPolicy::HttpsOnly
     };
-    let http = match HttpClient::new(Duration::from_secs(60), policy) {
+    let timeout = Duration::from_secs(args.timeout.max(1));
+    let http = match HttpClient::new(timeout, policy) {
         Ok(h) => h,
         Err(e) => {
             err!("error: {e}");
@@ -90,9 +169,9 @@ pub fn run(args: PushArgs) -> u8 {
         }
     };
     let url = match if args.dry_run {
-        signet_feed::validation_url(&args.source, &http)
+        signet_feed::validation_url(&source, &http)
     } else {
-        signet_feed::publish_url(&args.source, &http)
+        signet_feed::publish_url(&source, &http)
     } {
         Ok(u) => u,
         Err(e) => {
@@ -105,7 +184,22 @@ pub fn run(args: PushArgs) -> u8 {
         }
     };
     let mut failed = false;
+    let (mut pushed, mut skipped, mut refused) = (0usize, 0usize, 0usize);
     for package in &args.packages {
+        if !package.is_file() {
+            err!(
+                "error: {} is not a package file{}",
+                package.display(),
+                if package.is_dir() {
+                    " (it is a directory; give .nupkg files)"
+                } else {
+                    ""
+                }
+            );
+            failed = true;
+            refused += 1;
+            continue;
+        }
         let mut random = [0u8; 16];
         if aws_lc_rs::rand::fill(&mut random).is_err() {
             err!("error: no randomness available for the request");
@@ -120,36 +214,137 @@ pub fn run(args: PushArgs) -> u8 {
         } else {
             out!("Pushing {} to {url}...", package.display());
         }
-        match signet_feed::push(
-            &url,
-            &args.api_key,
-            package,
-            &boundary,
-            policy,
-            Duration::from_secs(args.timeout.max(1)),
-        ) {
+        match signet_feed::push(&url, &args.api_key, package, &boundary, policy, timeout) {
             Ok(r) => {
                 for w in &r.warnings {
-                    err!("warn : {w}");
+                    err!("warn : {}", signet_common::Untrusted(w));
                 }
+                let reason = r.reason();
                 if r.is_success() && args.dry_run {
                     print_validation(&r.message);
+                    pushed += 1;
                 } else if r.is_success() {
                     out!("  Created ({}). Your package was pushed.", r.status);
+                    pushed += 1;
+                } else if r.status == 409 && args.skip_duplicate {
+                    out!(
+                        "  Conflict (409): {}. Skipped (--skip-duplicate).",
+                        signet_common::Untrusted(&reason)
+                    );
+                    skipped += 1;
                 } else {
+                    // As nuget.exe prints it: the status and the server's reason, never the
+                    // raw body.
                     err!(
                         "error: Response status code does not indicate success: {} ({}).",
                         r.status,
-                        r.message
+                        signet_common::Untrusted(&reason)
                     );
+                    if r.status == 409 {
+                        err!("To skip already published packages, use the option --skip-duplicate");
+                    }
                     failed = true;
+                    refused += 1;
                 }
             }
             Err(e) => {
                 err!("error: {}: {e}", package.display());
                 failed = true;
+                refused += 1;
             }
         }
     }
+    if args.packages.len() > 1 {
+        out!(
+            "{} package(s): {pushed} {}, {skipped} skipped as duplicates, {refused} failed.",
+            args.packages.len(),
+            if args.dry_run {
+                "would be accepted"
+            } else {
+                "pushed"
+            }
+        );
+    }
     if failed { EXIT_FAILED } else { EXIT_OK }
+}
+
+/// `signet delete ID VERSION` (unlist, as `nuget delete` on NuGet.org) and `signet relist`.
+pub fn run_listing(args: ListingArgs, change: signet_feed::ListingChange) -> u8 {
+    let (id, version) = match (
+        signet_feed::PackageId::parse(&args.id),
+        signet_feed::NuGetVersion::parse(&args.version),
+    ) {
+        (Ok(i), Ok(v)) => (i, v),
+        (Err(e), _) => {
+            err!(
+                "error: '{}' is not a valid package id: {e}",
+                signet_common::Untrusted(&args.id)
+            );
+            return EXIT_USAGE;
+        }
+        (_, Err(e)) => {
+            err!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let source = match resolve_source(args.source.as_deref(), args.configfile.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            err!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let policy = if args.allow_insecure_loopback {
+        HttpPolicy::LoopbackHttp
+    } else {
+        HttpPolicy::HttpsOnly
+    };
+    let timeout = Duration::from_secs(args.timeout.max(1));
+    let publish = match HttpClient::new(timeout, policy)
+        .and_then(|http| signet_feed::publish_url(&source, &http))
+    {
+        Ok(u) => u,
+        Err(e) => {
+            err!("error: {e}");
+            return if matches!(e, signet_feed::Error::InsecureUrl(_)) {
+                EXIT_USAGE
+            } else {
+                EXIT_FAILED
+            };
+        }
+    };
+    let (doing, done) = match change {
+        signet_feed::ListingChange::Unlist => (
+            "Unlisting",
+            "unlisted: hidden from search, still restorable by existing references",
+        ),
+        signet_feed::ListingChange::Relist => ("Relisting", "listed again"),
+    };
+    out!("{doing} {id} {version} on {source}...");
+    match signet_feed::change_listing(
+        &publish,
+        &args.api_key,
+        &id,
+        &version,
+        change,
+        policy,
+        timeout,
+    ) {
+        Ok(r) if r.is_success() => {
+            out!("  {id} {version} {done}.");
+            EXIT_OK
+        }
+        Ok(r) => {
+            err!(
+                "error: Response status code does not indicate success: {} ({}).",
+                r.status,
+                signet_common::Untrusted(&r.reason())
+            );
+            EXIT_FAILED
+        }
+        Err(e) => {
+            err!("error: {e}");
+            EXIT_FAILED
+        }
+    }
 }

@@ -111,10 +111,99 @@ fn push_then_install_from_signet_serve() {
     let o = push(&key);
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("Created (201)"), "{}", text(&o));
-    // The same version again: 409 with the server's reason.
+    // The same version again: 409 with the server's reason in words (not its JSON), and the
+    // hint nuget.exe gives; with --skip-duplicate it is reported and skipped.
     let o = push(&key);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains(
+            "Response status code does not indicate success: 409 (Push.Me 1.0.0 already exists)"
+        ),
+        "{out}"
+    );
+    assert!(!out.contains("{\""), "raw JSON: {out}");
+    assert!(out.contains("use the option --skip-duplicate"), "{out}");
+    let o = signet()
+        .args([
+            "push",
+            pkg,
+            "--source",
+            &url,
+            "--allow-insecure-loopback",
+            "--skip-duplicate",
+        ])
+        .env("SIGNET_API_KEY", &key)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("Skipped (--skip-duplicate)"),
+        "{}",
+        text(&o)
+    );
+    // The source from nuget.config: defaultPushSource naming a package source.
+    let config = tmp.path().join("push.config");
+    std::fs::write(
+        &config,
+        format!(
+            r#"<configuration><packageSources><add key="local" value="{url}" /></packageSources><config><add key="defaultPushSource" value="local" /></config></configuration>"#
+        ),
+    )
+    .unwrap();
+    let o = signet()
+        .args(["push", pkg, "--configfile", config.to_str().unwrap()])
+        .args(["--allow-insecure-loopback", "--skip-duplicate"])
+        .env("SIGNET_API_KEY", &key)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let base = url.trim_end_matches("/v3/index.json");
+    assert!(text(&o).contains(&format!("to {base}/")), "{}", text(&o));
+    // Unlist and relist, as `nuget delete` does.
+    for (command, done) in [("delete", "unlisted"), ("relist", "listed again")] {
+        let o = signet()
+            .args([
+                command,
+                "push.me",
+                "1.0",
+                "--source",
+                &url,
+                "--allow-insecure-loopback",
+            ])
+            .env("SIGNET_API_KEY", &key)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{command}: {}", text(&o));
+        assert!(text(&o).contains(done), "{}", text(&o));
+    }
+    let o = signet()
+        .args([
+            "delete",
+            "Push.Me",
+            "1.0.0",
+            "--source",
+            &url,
+            "--allow-insecure-loopback",
+        ])
+        .env("SIGNET_API_KEY", "signet_not-a-real-key")
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(text(&o).contains("409"), "{}", text(&o));
+    // A server that is not there: named as such.
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        drop(l);
+        format!("http://127.0.0.1:{port}/v3/index.json")
+    };
+    let o = signet()
+        .args(["push", pkg, "--source", &dead, "--allow-insecure-loopback"])
+        .env("SIGNET_API_KEY", &key)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("connection refused"), "{}", text(&o));
     // A wrong key.
     let o = push("signet_not-a-real-key");
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));

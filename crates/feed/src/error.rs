@@ -28,7 +28,7 @@ pub enum Error {
     },
     /// A plain-http URL that the policy does not allow (NuGet: NU1302).
     #[error(
-        "NU1302: '{0}' uses plain http; signet needs https here (see --allow-insecure-connections)"
+        "NU1302: '{0}' uses plain http; signet needs https here (--allow-insecure-loopback allows plain http to a loopback address)"
     )]
     InsecureUrl(String),
     /// The package is not on any source.

@@ -70,6 +70,39 @@ fn is_loopback_url(u: &reqwest::Url) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
+/// A transport failure in words a user can act on: the connection refused or unreachable, a
+/// timeout (with its length), a TLS failure — instead of reqwest's "error sending request".
+pub fn describe_transport_error(e: &reqwest::Error, timeout: Duration) -> String {
+    use std::error::Error as _;
+    // The innermost cause says what actually happened (ECONNREFUSED, certificate errors).
+    let mut cause = String::new();
+    let mut source = e.source();
+    while let Some(s) = source {
+        cause = s.to_string();
+        source = s.source();
+    }
+    let detail = if cause.is_empty() {
+        e.to_string()
+    } else {
+        cause
+    };
+    let lower = detail.to_ascii_lowercase();
+    if e.is_timeout() {
+        format!("timed out: no answer within {} s", timeout.as_secs())
+    } else if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake")
+    {
+        format!("TLS failure: {detail}")
+    } else if e.is_connect() {
+        if lower.contains("refused") {
+            "connection refused: is the server running at this address?".to_string()
+        } else {
+            format!("cannot connect: {detail}")
+        }
+    } else {
+        detail
+    }
+}
+
 /// GETs for a feed client.
 pub trait Http: Send + Sync {
     /// The body of `url`, at most `limit` bytes; `Ok(None)` for 404.
@@ -82,6 +115,7 @@ pub trait Http: Send + Sync {
 pub struct HttpClient {
     client: reqwest::blocking::Client,
     policy: HttpPolicy,
+    timeout: Duration,
 }
 
 impl HttpClient {
@@ -96,7 +130,11 @@ impl HttpClient {
                 url: String::new(),
                 message: e.to_string(),
             })?;
-        Ok(Self { client, policy })
+        Ok(Self {
+            client,
+            policy,
+            timeout,
+        })
     }
 
     fn send(&self, url: &str) -> Result<Option<reqwest::blocking::Response>, Error> {
@@ -109,7 +147,7 @@ impl HttpClient {
             .client
             .get(url)
             .send()
-            .map_err(|e| http(e.to_string()))?;
+            .map_err(|e| http(describe_transport_error(&e, self.timeout)))?;
         let status = response.status();
         if status == reqwest::StatusCode::NOT_FOUND {
             return Ok(None);

@@ -23,14 +23,15 @@ mod version;
 
 pub use error::Error;
 pub use framework::Framework;
-pub use http::{Http, HttpClient, HttpPolicy, is_loopback};
+pub use http::{Http, HttpClient, HttpPolicy, describe_transport_error, is_loopback};
 pub use index::{
     MAX_DOCUMENT_SIZE, PACKAGE_BASE_ADDRESS, REPOSITORY_SIGNATURES, RepositoryCertificate,
     RepositorySignatures, Resource, ServiceIndex,
 };
 pub use mapping::{MappedSources, SourceMapping};
 pub use push::{
-    PACKAGE_PUBLISH, PACKAGE_VALIDATION, PushResponse, publish_url, push, validation_url,
+    ListingChange, PACKAGE_PUBLISH, PACKAGE_VALIDATION, PushResponse, change_listing, publish_url,
+    push, validation_url,
 };
 pub use resolve::{Budget, Downloaded, MAX_PACKAGES, Request, resolve};
 pub use signet_nupkg::PackageId;

@@ -29,6 +29,36 @@ impl PushResponse {
     pub fn is_success(&self) -> bool {
         (200..300).contains(&self.status)
     }
+
+    /// The server's reason in words: the `error.message` of a JSON error body (signet's shape)
+    /// or a `message` field, else the body as text, else the status's standard phrase. Never
+    /// raw JSON.
+    pub fn reason(&self) -> String {
+        #[derive(serde::Deserialize)]
+        struct Inner {
+            message: Option<String>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Body {
+            error: Option<Inner>,
+            message: Option<String>,
+        }
+        if let Ok(b) = serde_json::from_str::<Body>(&self.message)
+            && let Some(m) = b.error.and_then(|e| e.message).or(b.message)
+            && !m.trim().is_empty()
+        {
+            return m.trim().to_string();
+        }
+        let text = self.message.trim();
+        if !text.is_empty() && !text.starts_with('{') && !text.starts_with('<') {
+            return text.to_string();
+        }
+        reqwest::StatusCode::from_u16(self.status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .unwrap_or("no reason given")
+            .to_string()
+    }
 }
 
 /// Finds the publish URL of the feed at `index_url`.
@@ -115,12 +145,7 @@ pub fn push(
         url: publish_url.to_string(),
         message,
     };
-    let client = reqwest::blocking::Client::builder()
-        .user_agent(concat!("signet/", env!("CARGO_PKG_VERSION")))
-        .timeout(timeout)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|e| http(e.to_string()))?;
+    let client = client(timeout).map_err(|e| http(e.to_string()))?;
     let response = client
         .put(publish_url)
         .header("X-NuGet-ApiKey", api_key)
@@ -131,7 +156,70 @@ pub fn push(
         )
         .body(reqwest::blocking::Body::sized(body, total))
         .send()
-        .map_err(|e| http(e.to_string()))?;
+        .map_err(|e| http(crate::http::describe_transport_error(&e, timeout)))?;
+    read_response(response, publish_url)
+}
+
+/// No redirects: a push or unlist carries the API key, which must never follow a redirect to
+/// another host.
+fn client(timeout: Duration) -> reqwest::Result<reqwest::blocking::Client> {
+    reqwest::blocking::Client::builder()
+        .user_agent(concat!("signet/", env!("CARGO_PKG_VERSION")))
+        .timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+}
+
+/// Which edit of a listed version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListingChange {
+    /// `DELETE {publish}/{id}/{version}`: `nuget delete`, which NuGet.org and signet treat as
+    /// unlisting (the version stays downloadable for existing lock files).
+    Unlist,
+    /// `POST {publish}/{id}/{version}`: list it again.
+    Relist,
+}
+
+/// Unlists or relists `id` `version` on the feed whose publish URL is `publish_url`. The id and
+/// version are validated and normalized before they become a URL.
+pub fn change_listing(
+    publish_url: &str,
+    api_key: &str,
+    id: &signet_nupkg::PackageId,
+    version: &crate::NuGetVersion,
+    change: ListingChange,
+    policy: HttpPolicy,
+    timeout: Duration,
+) -> Result<PushResponse, Error> {
+    policy.check(publish_url)?;
+    let url = format!(
+        "{}/{}/{}",
+        publish_url.trim_end_matches('/'),
+        id.as_str(),
+        version.normalized()
+    );
+    let http = |message: String| Error::Http {
+        url: url.clone(),
+        message,
+    };
+    let client = client(timeout).map_err(|e| http(e.to_string()))?;
+    let request = match change {
+        ListingChange::Unlist => client.delete(&url),
+        ListingChange::Relist => client.post(&url),
+    };
+    let response = request
+        .header("X-NuGet-ApiKey", api_key)
+        .header("X-NuGet-Protocol-Version", "4.1.0")
+        .send()
+        .map_err(|e| http(crate::http::describe_transport_error(&e, timeout)))?;
+    read_response(response, &url)
+}
+
+fn read_response(response: reqwest::blocking::Response, url: &str) -> Result<PushResponse, Error> {
+    let http = |message: String| Error::Http {
+        url: url.to_string(),
+        message,
+    };
     let status = response.status().as_u16();
     let warnings = response
         .headers()
