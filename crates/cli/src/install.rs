@@ -262,22 +262,41 @@ pub fn run(args: InstallArgs) -> u8 {
         }))),
         now: UtcTime::now(),
     };
-    let packages = args
+    // Where the packages folder comes from is said: a checkout's nuget.config may set
+    // globalPackagesFolder (NuGet honours it from every level, and so does signet).
+    let packages: Option<(PathBuf, String)> = args
         .packages
         .clone()
-        .or_else(|| std::env::var_os("NUGET_PACKAGES").map(PathBuf::from))
+        .map(|p| (p, "--packages".to_string()))
         .or_else(|| {
-            settings
-                .config_value("globalPackagesFolder")
-                .map(|(v, f)| f.path.parent().unwrap_or(std::path::Path::new(".")).join(v))
+            std::env::var_os("NUGET_PACKAGES").map(|p| (PathBuf::from(p), "NUGET_PACKAGES".into()))
         })
         .or_else(|| {
-            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".nuget").join("packages"))
+            settings.config_value("globalPackagesFolder").map(|(v, f)| {
+                (
+                    f.path.parent().unwrap_or(std::path::Path::new(".")).join(v),
+                    format!("globalPackagesFolder in {}", f.path.display()),
+                )
+            })
+        })
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| {
+                (
+                    PathBuf::from(h).join(".nuget").join("packages"),
+                    "the default".into(),
+                )
+            })
         });
-    let Some(packages) = packages else {
+    let Some((packages, packages_origin)) = packages else {
         err!("error: no packages folder: give --packages");
         return EXIT_USAGE;
     };
+    if args.packages.is_none() {
+        out!(
+            "Packages folder: {} (from {packages_origin})",
+            packages.display()
+        );
+    }
     let req = InstallRequest {
         id: &id,
         version: version.as_ref(),

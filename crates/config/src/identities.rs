@@ -43,8 +43,10 @@ impl Settings {
     /// only.
     pub fn trusted_identities(&self) -> Result<Vec<ConfiguredIdentity>, Error> {
         let mut out: Vec<ConfiguredIdentity> = Vec::new();
-        for (e, file) in self.section_items(IDENTITIES_SECTION) {
-            if e.name != "identity" || file.level == Level::Directory {
+        for (e, file) in
+            self.section_items_where(IDENTITIES_SECTION, |f| f.level != Level::Directory)
+        {
+            if e.name != "identity" {
                 continue;
             }
             let invalid = |message: String| Error::Invalid {

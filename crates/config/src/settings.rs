@@ -266,8 +266,19 @@ impl Settings {
     /// The items of `section` with NuGet's merge: closest file first; a `<clear />` ends the
     /// walk to farther files. Each item comes with its file.
     pub fn section_items(&self, section: &str) -> Vec<(&Element, &ConfigFile)> {
+        self.section_items_where(section, |_| true)
+    }
+
+    /// [`Settings::section_items`] over only the files `keep` accepts: files it refuses take
+    /// no part at all — their items are not read and their `<clear />` does not end the walk
+    /// (a checkout's `<clear />` must not erase the user's own trust settings).
+    pub fn section_items_where(
+        &self,
+        section: &str,
+        keep: impl Fn(&ConfigFile) -> bool,
+    ) -> Vec<(&Element, &ConfigFile)> {
         let mut out = Vec::new();
-        for file in &self.files {
+        for file in self.files.iter().filter(|f| keep(f)) {
             let Some(sec) = file.section(section) else {
                 continue;
             };
@@ -337,9 +348,8 @@ impl Settings {
         key: &str,
         keep: impl Fn(&ConfigFile) -> bool,
     ) -> Option<(String, &ConfigFile)> {
-        self.section_items(section)
+        self.section_items_where(section, keep)
             .into_iter()
-            .filter(|(_, f)| keep(f))
             .find(|(e, _)| {
                 e.name == "add" && e.attr("key").is_some_and(|k| k.eq_ignore_ascii_case(key))
             })

@@ -328,4 +328,14 @@ fn a_checkout_cannot_set_signet_trust_keys() {
         settings.signet_policy_name(Some("local")).unwrap().0,
         "secure"
     );
+    // A checkout's `<clear />` does not erase them either.
+    write(
+        &root.join("repo/nuget.config"),
+        r#"<configuration><config><clear /></config><signetSourcePolicies><clear /></signetSourcePolicies></configuration>"#,
+    );
+    let settings = Settings::load(&e, None).unwrap();
+    assert_eq!(
+        settings.signet_policy_name(Some("local")).unwrap().0,
+        "secure"
+    );
 }

@@ -1,5 +1,7 @@
 //! The crate's one error type.
 
+use signet_common::Untrusted;
+
 /// Why a feed operation failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -10,8 +12,9 @@ pub enum Error {
     /// A version range that NuGet would not parse (floating ranges are not supported).
     #[error("'{0}' is not a valid NuGet version range")]
     Range(String),
-    /// The source answered something that breaks the NuGet protocol.
-    #[error("{source_url}: {message}")]
+    /// The source answered something that breaks the NuGet protocol. (URLs and messages can
+    /// carry a feed's text: shown escaped, on one line.)
+    #[error("{}: {}", Untrusted(source_url), Untrusted(message))]
     Protocol {
         /// The source or resource URL.
         source_url: String,
@@ -19,7 +22,7 @@ pub enum Error {
         message: String,
     },
     /// The transport failed.
-    #[error("{url}: {message}")]
+    #[error("{}: {}", Untrusted(url), Untrusted(message))]
     Http {
         /// The URL.
         url: String,
@@ -28,11 +31,15 @@ pub enum Error {
     },
     /// A plain-http URL that the policy does not allow (NuGet: NU1302).
     #[error(
-        "NU1302: '{0}' uses plain http; signet needs https here (--allow-insecure-loopback allows plain http to a loopback address)"
+        "NU1302: '{}' uses plain http; signet needs https here (--allow-insecure-loopback allows plain http to a loopback address)",
+        Untrusted(.0)
     )]
     InsecureUrl(String),
     /// The package is not on any source.
-    #[error("NU1101: unable to find package '{id}'{range} on {sources}")]
+    #[error(
+        "NU1101: unable to find package '{id}'{range} on {}",
+        Untrusted(sources)
+    )]
     NotFound {
         /// Package id.
         id: String,
@@ -87,7 +94,13 @@ pub enum Error {
         limit: u64,
     },
     /// A downloaded package that is not what was asked for, or cannot be read.
-    #[error("{source_url}: {id} {version}: {message}")]
+    #[error(
+        "{}: {} {}: {}",
+        Untrusted(source_url),
+        Untrusted(id),
+        Untrusted(version),
+        Untrusted(message)
+    )]
     BadPackage {
         /// Where it came from.
         source_url: String,

@@ -179,33 +179,33 @@ impl Http for HttpClient {
             url: url.to_string(),
             message,
         };
-        let mut reader = response.take(limit.saturating_add(1));
-        let copied = std::io::copy(&mut reader, out).map_err(|e| http(e.to_string()))?;
-        if copied > limit {
-            return Err(http(format!("the response is larger than {limit} bytes")));
+        // The timeout bounds the whole request, body included: a server that drips one byte
+        // every few seconds (each read within the client's per-read timeout) is cut off when
+        // the request's time is up, not after hours.
+        let deadline = std::time::Instant::now() + self.timeout;
+        let mut response = response;
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut copied: u64 = 0;
+        loop {
+            if std::time::Instant::now() > deadline {
+                return Err(http(format!(
+                    "timed out: the response did not complete within {} s",
+                    self.timeout.as_secs()
+                )));
+            }
+            let n = response.read(&mut buf).map_err(|e| http(e.to_string()))?;
+            if n == 0 {
+                break;
+            }
+            copied = copied.saturating_add(n as u64);
+            if copied > limit {
+                return Err(http(format!("the response is larger than {limit} bytes")));
+            }
+            out.write_all(buf.get(..n).unwrap_or_default())
+                .map_err(|e| http(e.to_string()))?;
         }
         Ok(true)
     }
-}
-
-/// Reads at most `limit` bytes of a local file (folder feeds).
-pub(crate) fn read_limited(path: &std::path::Path, limit: u64) -> Result<Vec<u8>, Error> {
-    let io = |source| Error::Io {
-        what: format!("reading {}", path.display()),
-        source,
-    };
-    let file = std::fs::File::open(path).map_err(io)?;
-    let mut out = Vec::new();
-    file.take(limit.saturating_add(1))
-        .read_to_end(&mut out)
-        .map_err(io)?;
-    if out.len() as u64 > limit {
-        return Err(Error::Io {
-            what: format!("reading {}", path.display()),
-            source: std::io::Error::other(format!("larger than {limit} bytes")),
-        });
-    }
-    Ok(out)
 }
 
 #[cfg(test)]
@@ -243,6 +243,35 @@ mod tests {
                 .is_ok()
         );
         assert!(HttpPolicy::DangerousAnyHttp.check("ftp://x/").is_err());
+    }
+
+    /// A server that drips its body (one byte every 200 ms of a declared megabyte) is cut off
+    /// when the request's timeout is spent, however often it sends a byte.
+    #[test]
+    fn a_dripping_body_is_cut_off_at_the_timeout() {
+        use std::io::Write as _;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            if let Ok((mut conn, _)) = listener.accept() {
+                let mut req = [0u8; 1024];
+                let _ = std::io::Read::read(&mut conn, &mut req);
+                let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n");
+                for _ in 0..100 {
+                    if conn.write_all(b"x").is_err() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            }
+        });
+        let client = HttpClient::new(Duration::from_secs(1), HttpPolicy::LoopbackHttp).unwrap();
+        let started = std::time::Instant::now();
+        let r = client.get(&format!("http://{addr}/index.json"), 2_000_000);
+        let elapsed = started.elapsed();
+        let e = r.expect_err("a dripping body must time out");
+        assert!(e.to_string().contains("timed out"), "{e}");
+        assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
     }
 
     /// Hosts that look like loopback to a hand-written split but are not what the client

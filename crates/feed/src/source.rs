@@ -4,7 +4,6 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::http::read_limited;
 use crate::index::{
     MAX_DOCUMENT_SIZE, PACKAGE_BASE_ADDRESS, REPOSITORY_SIGNATURES, RepositorySignatures,
     ServiceIndex,
@@ -180,11 +179,7 @@ impl Source {
                 else {
                     return Ok(false);
                 };
-                let bytes = read_limited(&path, MAX_PACKAGE_SIZE)?;
-                out.write_all(&bytes).map_err(|source| Error::Io {
-                    what: "copying a package".into(),
-                    source,
-                })?;
+                copy_regular_file(&path, out, MAX_PACKAGE_SIZE)?;
                 Ok(true)
             }
         }
@@ -201,6 +196,12 @@ fn folder_packages(dir: &Path, id: &PackageId) -> Result<Vec<(NuGetVersion, Path
             return Ok(());
         };
         for entry in entries.filter_map(Result::ok) {
+            // Regular files only, never followed: a folder source (which a checkout's
+            // nuget.config can add) must not make the client read a FIFO (hangs), a device or
+            // a link to any file of the user's.
+            if !entry.file_type().is_ok_and(|t| t.is_file()) {
+                continue;
+            }
             let name = entry.file_name().to_string_lossy().to_lowercase();
             let Some(rest) = name.strip_prefix(&prefix) else {
                 continue;
@@ -223,13 +224,38 @@ fn folder_packages(dir: &Path, id: &PackageId) -> Result<Vec<(NuGetVersion, Path
         id_dirs.push(dir.join(id.as_str()));
     }
     for id_dir in id_dirs {
-        if let Ok(versions) = std::fs::read_dir(&id_dir) {
+        let is_real_dir = std::fs::symlink_metadata(&id_dir).is_ok_and(|m| m.is_dir());
+        if is_real_dir && let Ok(versions) = std::fs::read_dir(&id_dir) {
             for v in versions.filter_map(Result::ok) {
-                scan(&v.path())?;
+                if v.file_type().is_ok_and(|t| t.is_dir()) {
+                    scan(&v.path())?;
+                }
             }
         }
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
     out.dedup_by(|a, b| a.0 == b.0);
     Ok(out)
+}
+
+/// Streams a folder source's package into `out`: a regular file (not followed if it is a
+/// link), at most `limit` bytes, never held in memory whole.
+fn copy_regular_file(path: &Path, out: &mut dyn Write, limit: u64) -> Result<(), Error> {
+    let io = |source| Error::Io {
+        what: format!("reading {}", path.display()),
+        source,
+    };
+    let meta = std::fs::symlink_metadata(path).map_err(io)?;
+    if !meta.is_file() {
+        return Err(io(std::io::Error::other("not a regular file")));
+    }
+    let file = std::fs::File::open(path).map_err(io)?;
+    let copied =
+        std::io::copy(&mut std::io::Read::take(file, limit.saturating_add(1)), out).map_err(io)?;
+    if copied > limit {
+        return Err(io(std::io::Error::other(format!(
+            "larger than {limit} bytes"
+        ))));
+    }
+    Ok(())
 }

@@ -133,6 +133,10 @@ struct CacheEntry {
     /// (Unix seconds).
     #[serde(default)]
     expires: Option<i64>,
+    /// When it was verified (Unix seconds): with revocation checking, a verdict is reused for
+    /// at most [`MAX_REVOCATION_AGE`], so a signer revoked since is found.
+    #[serde(default)]
+    verified_at: i64,
     valid: bool,
     issues: Vec<CachedIssue>,
 }
@@ -150,6 +154,9 @@ struct CacheFile {
     verdict_inputs: String,
     entries: BTreeMap<String, CacheEntry>,
 }
+
+/// How long a verdict that checked revocation is reused (a day, the usual CRL/OCSP refresh).
+const MAX_REVOCATION_AGE: i64 = 24 * 3600;
 
 /// SHA-256 over everything a verdict depends on besides the package: trust roots, the
 /// options (trusted signers, repository certificates, allow lists, revocation mode and
@@ -312,6 +319,7 @@ fn audit_one(dir: &Path, rel: &str, opts: &AuditOptions<'_>, old: &CacheFile) ->
         && &hit.key == key
         && hit.folder_key == folder_key
         && hit.expires.is_none_or(|e| now < e)
+        && (opts.options.revocation.is_none() || now - hit.verified_at < MAX_REVOCATION_AGE)
     {
         let issues = hit
             .issues
@@ -370,6 +378,7 @@ fn audit_one(dir: &Path, rel: &str, opts: &AuditOptions<'_>, old: &CacheFile) ->
         key,
         folder_key,
         expires: verdict_expiry(&report),
+        verified_at: now,
         valid,
         issues: issues
             .iter()
@@ -561,6 +570,12 @@ fn collect(
     depth: usize,
 ) -> Result<(), Error> {
     if depth > 16 {
+        let rel = dir
+            .strip_prefix(root)
+            .unwrap_or(dir)
+            .to_string_lossy()
+            .replace('\\', "/");
+        special.push((rel, "folder nested too deep to audit (more than 16 levels)"));
         return Ok(());
     }
     let entries = std::fs::read_dir(dir).map_err(|source| Error::Io {
@@ -580,6 +595,10 @@ fn collect(
         let rel = rel.to_string_lossy().replace('\\', "/");
         if ft.is_dir() {
             collect(root, &path, out, special, depth + 1)?;
+        } else if ft.is_symlink() {
+            // A linked package or version folder would be loaded by the build from wherever it
+            // points: reported, never followed or skipped silently.
+            special.push((rel, "symbolic link"));
         } else if name.to_ascii_lowercase().ends_with(".nupkg") {
             if ft.is_file() {
                 out.push(rel);

@@ -372,6 +372,8 @@ pub fn extract_verified(
 pub struct Staged {
     /// `None`: the package was already installed; nothing to do.
     stage: Option<tempfile::TempDir>,
+    /// The verified content hash (to recognise another install's copy after a lost race).
+    content_hash: String,
     id_dir: PathBuf,
     target: PathBuf,
     what: String,
@@ -397,8 +399,9 @@ impl Staged {
             }
             Err(e) => {
                 let _ = std::fs::remove_dir_all(&staged);
-                if self.target.is_dir() {
-                    // Another install won the race; its copy was verified too.
+                // Another install may have won the race: its copy counts only if it is the
+                // same verified package; anything else in the way is an error, never success.
+                if installed_content_hash(&self.target).as_deref() == Some(&self.content_hash) {
                     Ok((self.target, true, None))
                 } else {
                     Err(io(format!("{}: moving the package into place", self.what))(
@@ -431,17 +434,50 @@ pub fn stage_verified(
     let id_dir = packages_dir.join(lid);
     let target = id_dir.join(&lver);
     let what = format!("{id} {version}");
-    if target
-        .join(format!("{lid}.{lver}.nupkg.metadata"))
-        .is_file()
-        || target.join(".nupkg.metadata").is_file()
-    {
-        return Ok(Staged {
-            stage: None,
-            id_dir,
-            target,
-            what,
-        });
+    let unplaceable = |reason: String| Error::Unplaceable {
+        id: id.to_string(),
+        version: version.to_string(),
+        reason,
+    };
+    // Never through a link: `{id}` or `{id}/{version}` as a symbolic link (planted in the
+    // folder, or by a checkout that chose the packages folder) would put the files anywhere.
+    for dir in [&id_dir, &target] {
+        if let Ok(m) = std::fs::symlink_metadata(dir)
+            && !m.is_dir()
+        {
+            return Err(unplaceable(format!(
+                "{} is {}, not a folder; signet does not install through it",
+                dir.display(),
+                if m.file_type().is_symlink() {
+                    "a symbolic link"
+                } else {
+                    "a file"
+                }
+            )));
+        }
+    }
+    if target.exists() {
+        // Installed before: the same package (its `.nupkg.metadata` names the content hash just
+        // verified), or something else — a planted or half-written folder is refused, not
+        // reported as installed. (Whether its files still match is the audit's job.)
+        return match installed_content_hash(&target) {
+            Some(h) if proof.content_hash() == Some(h.as_str()) => Ok(Staged {
+                stage: None,
+                content_hash: h,
+                id_dir,
+                target,
+                what,
+            }),
+            Some(h) => Err(unplaceable(format!(
+                "{} holds a different package (content hash {}); remove the folder to install the verified one",
+                target.display(),
+                signet_common::Untrusted(&h)
+            ))),
+            None => Err(unplaceable(format!(
+                "{} exists but is not a complete installation (no readable .nupkg.metadata); remove it",
+                target.display()
+            ))),
+        };
     }
     let io = |what: &str| {
         let what = format!("{id} {version}: {what}");
@@ -478,7 +514,7 @@ pub fn stage_verified(
     let extracted = pkg.extract_to(stage.path()).map_err(extract_err)?;
     // Close the copy before moving it (Windows cannot rename an open file).
     drop(pkg);
-    let unplaceable = |name: &str| Error::Unplaceable {
+    let reserved_entry = |name: &str| Error::Unplaceable {
         id: id.to_string(),
         version: version.to_string(),
         reason: format!(
@@ -494,7 +530,7 @@ pub fn stage_verified(
         if is_root_nuspec(&f.path) && f.path != nuspec_name {
             let dest = stage.path().join(&nuspec_name);
             if dest.exists() {
-                return Err(unplaceable(&nuspec_name));
+                return Err(reserved_entry(&nuspec_name));
             }
             std::fs::rename(stage.path().join(&f.path), dest).map_err(io("renaming the nuspec"))?;
         }
@@ -507,7 +543,7 @@ pub fn stage_verified(
             .iter()
             .find(|f| f.path.eq_ignore_ascii_case(&reserved))
         {
-            return Err(unplaceable(&f.path));
+            return Err(reserved_entry(&f.path));
         }
     }
     std::fs::rename(&copied_nupkg, stage.path().join(&nupkg_name))
@@ -541,10 +577,27 @@ pub fn stage_verified(
     sync_tree(stage.path()).map_err(io("syncing the staged files"))?;
     Ok(Staged {
         stage: Some(stage),
+        content_hash,
         id_dir,
         target,
         what,
     })
+}
+
+/// The content hash an installed package folder's `.nupkg.metadata` records (read with a size
+/// bound), if it has one.
+fn installed_content_hash(folder: &Path) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Metadata {
+        content_hash: String,
+    }
+    let file = File::open(folder.join(".nupkg.metadata")).ok()?;
+    let mut bytes = Vec::new();
+    file.take(64 * 1024).read_to_end(&mut bytes).ok()?;
+    serde_json::from_slice::<Metadata>(&bytes)
+        .ok()
+        .map(|m| m.content_hash)
 }
 
 /// A root entry whose name ends in `.nuspec` (ASCII case-insensitively).

@@ -428,6 +428,37 @@ fn a_checkout_cannot_rewrite_trust() {
     assert!(out.contains("ignoring signetSourcePolicies in"), "{out}");
     assert_eq!(tree(&packages), Vec::<String>::new(), "{out}");
 
+    // A checkout's `<clear />` cannot erase the user's settings either.
+    std::fs::write(
+        repo.join("nuget.config"),
+        r#"<configuration><config><clear /></config><signetSourcePolicies><clear /></signetSourcePolicies></configuration>"#,
+    )
+    .unwrap();
+    let o = signet_in(
+        &sub,
+        Some(&home),
+        &[
+            "install",
+            "Unsigned.Lib",
+            "--source",
+            &feed.index_url(),
+            "--packages",
+            s(&packages),
+            "--allow-insecure-loopback",
+        ],
+    );
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("policy secure (from signetSignaturePolicy in"),
+        "{out}"
+    );
+    std::fs::write(
+        repo.join("nuget.config"),
+        r#"<configuration><packageSources><add key="nuget.org" value="http://127.0.0.1:9/v3/index.json" /></packageSources><config><add key="signetTrustRoots" value="attacker-root.pem" /></config></configuration>"#,
+    )
+    .unwrap();
+
     // The planted root does not make a package signed under it trusted.
     let kit_dir = tmp.path().join("kit");
     std::fs::create_dir_all(&kit_dir).unwrap();
@@ -738,4 +769,140 @@ fn the_audit_reports_special_files() {
         "{out}"
     );
     assert!(out.contains("2 checked, 0 passed, 2 refused"), "{out}");
+}
+
+/// Runs `signet` in `cwd` and fails the test instead of hanging when it does not finish
+/// within `secs` (the attacks below used to make install wait forever).
+fn signet_within(cwd: &Path, secs: u64, args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_signet"));
+    isolate_config(&mut cmd);
+    let child = cmd
+        .current_dir(cwd)
+        .args(args)
+        .env("NUGET_CERT_REVOCATION_MODE", "offline")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let id = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(std::time::Duration::from_secs(secs)) {
+        Ok(o) => o.unwrap(),
+        Err(_) => {
+            let _ = Command::new("kill").arg("-9").arg(id.to_string()).status();
+            panic!("signet {args:?} did not finish within {secs} s");
+        }
+    }
+}
+
+/// A folder source (a checkout's nuget.config can add one) whose "packages" are a FIFO and a
+/// link to a device: skipped, never opened — the install ends instead of hanging or reading
+/// gigabytes.
+#[cfg(unix)]
+#[test]
+fn a_hostile_folder_source_cannot_stall_install() {
+    let tmp = tempfile::tempdir().unwrap();
+    let local = tmp.path().join("local");
+    std::fs::create_dir_all(&local).unwrap();
+    let o = Command::new("mkfifo")
+        .arg(local.join("app.1.0.0.nupkg"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    std::os::unix::fs::symlink("/dev/zero", local.join("zero.1.0.0.nupkg")).unwrap();
+    let packages = tmp.path().join("packages");
+    for id in ["App", "Zero"] {
+        let o = signet_within(
+            tmp.path(),
+            60,
+            &[
+                "install",
+                id,
+                "--source",
+                s(&local),
+                "--policy",
+                "developer",
+                "--packages",
+                s(&packages),
+            ],
+        );
+        let out = text(&o);
+        assert_eq!(o.status.code(), Some(1), "{out}");
+        assert!(out.contains("NU1101"), "{out}");
+    }
+}
+
+/// A packages folder someone prepared: a version folder without metadata, one whose metadata
+/// names another package, an id folder that is a link elsewhere. None is reported as
+/// installed, nothing is written through the link.
+#[cfg(unix)]
+#[test]
+fn planted_package_folders_are_refused_not_trusted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut feed = V3Feed::new();
+    for id in ["Planted.A", "Planted.B", "Planted.C"] {
+        feed.add(id, "1.0.0", &package(id, "1.0.0", "genuine").build());
+    }
+    let packages = tmp.path().join("packages");
+    let forged = |id: &str, metadata: Option<&str>| {
+        let dir = packages.join(id).join("1.0.0/lib/net8.0");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("x.dll"), b"EVIL").unwrap();
+        if let Some(m) = metadata {
+            std::fs::write(packages.join(id).join("1.0.0/.nupkg.metadata"), m).unwrap();
+        }
+    };
+    forged("planted.a", None);
+    forged(
+        "planted.b",
+        Some(r#"{"version":2,"contentHash":"AAAA","source":"x"}"#),
+    );
+    let outside = tmp.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::os::unix::fs::symlink(&outside, packages.join("planted.c")).unwrap();
+    for (id, why) in [
+        ("Planted.A", "is not a complete installation"),
+        ("Planted.B", "holds a different package"),
+        ("Planted.C", "is a symbolic link"),
+    ] {
+        let o = signet_in(
+            tmp.path(),
+            None,
+            &[
+                "install",
+                id,
+                "--source",
+                &feed.index_url(),
+                "--policy",
+                "developer",
+                "--packages",
+                s(&packages),
+                "--allow-insecure-loopback",
+            ],
+        );
+        let out = text(&o);
+        assert_eq!(o.status.code(), Some(1), "{id}: {out}");
+        assert!(out.contains(why), "{id}: {out}");
+    }
+    assert_eq!(tree(&outside), Vec::<String>::new());
+
+    // The audit reports a linked package folder instead of skipping it.
+    let o = signet_in(
+        tmp.path(),
+        None,
+        &[
+            "verify",
+            "--packages-folder",
+            s(&packages),
+            "--no-cache",
+            "--policy",
+            "developer",
+        ],
+    );
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("planted.c is a symbolic link"), "{out}");
 }
