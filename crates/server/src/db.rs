@@ -227,6 +227,9 @@ pub struct NewVersion {
     pub owner: i64,
     /// What the stored bytes are signed with (written in the same transaction).
     pub signature: Option<crate::signing::VersionSignature>,
+    /// The author signer certificate, with the chain its verified signature carried
+    /// (recorded in the same transaction; a dry run never gets here).
+    pub(crate) signer: Option<crate::signing::store::NewCertificate>,
 }
 
 /// Which of the two push scopes the key has; the transaction decides which one applies.
@@ -667,6 +670,9 @@ impl Db {
         };
         if let Some(sig) = &v.signature {
             crate::signing::store::put_version_signature(&mut tx, v.version_row, sig).await?;
+        }
+        if let Some(signer) = &v.signer {
+            crate::signing::store::upsert_certificate(&mut tx, signer).await?;
         }
         tx.commit().await?;
         Ok(())

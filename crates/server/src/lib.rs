@@ -14,6 +14,7 @@ mod downloads;
 mod error;
 mod http;
 mod inspect;
+pub mod push;
 mod registry;
 pub mod signing;
 pub mod web;
@@ -29,7 +30,7 @@ pub use config::{
 };
 pub use db::{ApiKeyInfo, ApiKeyRow, Db, VersionRow};
 pub use downloads::DownloadCounts;
-pub use error::Error;
+pub use error::{Error, PushRule, Refusal};
 pub use http::{AppState, Metrics, router, serve};
 pub use inspect::{Dep, DepGroup, MAX_ID_LEN, Metadata, PackageInfo, inspect, is_valid_id};
 pub use registry::{

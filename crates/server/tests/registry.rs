@@ -357,3 +357,112 @@ async fn s3_store_streams_large_objects_and_reads_small_ones_whole() {
     }
     assert!(store.get("packages/absent").await.unwrap().is_none());
 }
+
+/// Push input is bounded and checked before anything is stored (issue 13): archives clients
+/// would unpack differently, over-long versions (a 400, never a 500), and metadata URLs that
+/// are not http(s) are refused, each naming the rule.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_refuses_bad_entry_names_long_versions_and_non_http_urls() {
+    use signet_server::PushRule;
+    let f = fixture().await;
+    f.registry.create_user("alice", None, "pw").await.unwrap();
+    let key = f
+        .registry
+        .create_api_key("alice", None, "", Scopes::all(), &[], None)
+        .await
+        .unwrap();
+    let caller = f.registry.authenticate(Some(&key)).await.unwrap();
+    let with_nuspec = |id: &str, extra: &str| {
+        let b = PackageBuilder::new(id, "1.0.0");
+        let xml = b
+            .nuspec_xml()
+            .replace("</metadata>", &format!("{extra}</metadata>"));
+        b.nuspec(xml.as_bytes()).build()
+    };
+    let long_version = format!("1.0.0-{}", "a".repeat(5000));
+    let cases: Vec<(&str, Vec<u8>, PushRule)> = vec![
+        (
+            "case twins",
+            PackageBuilder::new("Twins", "1.0.0")
+                .file("lib/net8.0/A.dll", b"a")
+                .file("lib/net8.0/a.dll", b"b")
+                .build(),
+            PushRule::ArchiveEntries,
+        ),
+        (
+            "traversal",
+            PackageBuilder::new("Traversal", "1.0.0")
+                .file("lib/../../evil.dll", b"a")
+                .build(),
+            PushRule::ArchiveEntries,
+        ),
+        (
+            "percent-encoded traversal",
+            PackageBuilder::new("Percent", "1.0.0")
+                .file("lib/%2e%2e/%2e%2e/evil.dll", b"a")
+                .build(),
+            PushRule::ArchiveEntries,
+        ),
+        (
+            "percent-decoded duplicate",
+            PackageBuilder::new("Dup", "1.0.0")
+                .file("lib/a b.dll", b"a")
+                .file("lib/a%20b.dll", b"b")
+                .build(),
+            PushRule::ArchiveEntries,
+        ),
+        (
+            "5,000-character version",
+            PackageBuilder::new("Long", &long_version).build(),
+            PushRule::Manifest,
+        ),
+        (
+            "javascript: projectUrl",
+            with_nuspec("Js", "<projectUrl>javascript:alert(1)</projectUrl>"),
+            PushRule::Manifest,
+        ),
+        (
+            "file: iconUrl",
+            with_nuspec("File", "<iconUrl>file:///etc/passwd</iconUrl>"),
+            PushRule::Manifest,
+        ),
+        (
+            "repository url",
+            with_nuspec("Repo", "<repository type=\"git\" url=\"ssh://x/y\" />"),
+            PushRule::Manifest,
+        ),
+        (
+            "protocol-relative licenseUrl",
+            with_nuspec("Rel", "<licenseUrl>https:///evil.example</licenseUrl>"),
+            PushRule::Manifest,
+        ),
+    ];
+    for (what, bytes, rule) in cases {
+        let file = f.registry.new_upload().unwrap();
+        std::fs::write(file.path(), &bytes).unwrap();
+        let dry = f.registry.validate_push(&caller, file.path()).await;
+        let pushed = f.registry.push(&caller, file.path()).await;
+        for r in [dry.map(|_| ()), pushed.map(|_| ())] {
+            match r {
+                Err(e @ Error::Refused(_)) => {
+                    assert_eq!(e.status(), 400, "{what}");
+                    let Error::Refused(refusal) = &e else {
+                        unreachable!()
+                    };
+                    assert_eq!(refusal.rule, rule, "{what}: {e}");
+                    assert!(!e.to_string().contains(&f.dir.display().to_string()));
+                }
+                other => panic!("{what}: expected a refusal, got {other:?}"),
+            }
+        }
+    }
+    // http(s) URLs and plain names are accepted.
+    let file = f.registry.new_upload().unwrap();
+    let ok = with_nuspec(
+        "Fine",
+        "<projectUrl>https://example.com/p</projectUrl><repository type=\"git\" \
+         url=\"https://example.com/r.git\" />",
+    );
+    std::fs::write(file.path(), ok).unwrap();
+    f.registry.push(&caller, file.path()).await.unwrap();
+}

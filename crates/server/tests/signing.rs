@@ -169,6 +169,32 @@ impl Fixture {
     }
 }
 
+/// Author-signs `path` with `pki`'s code-signing certificate and no timestamp.
+fn sign_untimestamped(pki: &Path, path: &Path) {
+    let signer = signet_keys::load_signer(
+        &pki.join("codesign.pem"),
+        None,
+        Some(&pki.join("codesign.key.pem")),
+    )
+    .unwrap();
+    let opts = SignOptions {
+        signer: &signer,
+        timestamper: None,
+        now: UtcTime::now(),
+        limits: signet_nupkg::Limits::default(),
+    };
+    signet_sign::sign_file(
+        path,
+        path,
+        &Operation::Author {
+            hash_algorithm: HashAlgorithm::Sha256,
+            overwrite: false,
+        },
+        &opts,
+    )
+    .unwrap();
+}
+
 fn sign(pki: &Path, tsa_root: &Path, tsa_url: &str, path: &Path) {
     let signer = signet_keys::load_signer(
         &pki.join("codesign.pem"),
@@ -208,9 +234,104 @@ fn sign(pki: &Path, tsa_root: &Path, tsa_url: &str, path: &Path) {
 #[track_caller]
 fn refused(r: Result<(), Error>, needle: &str) {
     match r {
-        Err(Error::Invalid(m)) => assert!(m.contains(needle), "{m:?} lacks {needle:?}"),
+        Err(e @ (Error::Invalid(_) | Error::Refused(_))) => {
+            let m = e.to_string();
+            assert!(m.contains(needle), "{m:?} lacks {needle:?}");
+        }
         other => panic!("expected a 400 naming {needle:?}, got {other:?}"),
     }
+}
+
+/// Commits made to the SQLite database by any other connection since `conn` last asked
+/// (`PRAGMA data_version` changes whenever another connection commits).
+async fn data_version(conn: &mut sqlx::AnyConnection) -> i64 {
+    use sqlx::Row as _;
+    sqlx::query("PRAGMA data_version")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap()
+        .try_get::<i64, _>(0)
+        .unwrap()
+}
+
+/// NuGet.org requires exactly one valid timestamp on a pushed author signature (spec server
+/// §2.6): an untimestamped one is refused with NU3027, by the push and by the dry run, and the
+/// refusal names the rule.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn untimestamped_author_signature_is_refused_with_nu3027() {
+    let f = fixture().await;
+    let alice = f.caller("alice").await;
+    f.register("alice", &f.a).await;
+    let path = f.tmp.join("NoTs.1.0.0.nupkg");
+    std::fs::write(&path, PackageBuilder::new("NoTs", "1.0.0").build()).unwrap();
+    let (dir, p) = (f.a.dir.clone(), path.clone());
+    tokio::task::spawn_blocking(move || sign_untimestamped(&dir, &p))
+        .await
+        .unwrap();
+
+    let upload = f.registry.new_upload().unwrap();
+    std::fs::copy(&path, upload.path()).unwrap();
+    match f.registry.validate_push(&alice, upload.path()).await {
+        Err(Error::Refused(r)) => {
+            assert_eq!(r.code, Some(signet_common::NuCode::NU3027), "{r}");
+            assert_eq!(r.rule, signet_server::PushRule::SignatureVerification);
+            assert!(r.to_string().contains("NU3027"), "{r}");
+        }
+        other => panic!("the dry run accepted an untimestamped signature: {other:?}"),
+    }
+    match f.push(&alice, &path).await {
+        Err(Error::Refused(r)) => assert_eq!(r.code, Some(signet_common::NuCode::NU3027)),
+        other => panic!("the push accepted an untimestamped signature: {other:?}"),
+    }
+    // The same package timestamped is accepted.
+    f.push(&alice, &f.package("NoTs", "1.0.0", Some(&f.a)).await)
+        .await
+        .unwrap();
+}
+
+/// The dry run writes nothing (not even the signer certificate, which the push records in its
+/// own transaction).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_writes_nothing_and_the_push_records_the_signer() {
+    use sqlx::Connection as _;
+    let f = fixture().await;
+    let alice = f.caller("alice").await;
+    f.register("alice", &f.a).await;
+    let signed = f.package("Dry", "1.0.0", Some(&f.a)).await;
+    let url = f.cfg.database_url();
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+    let before = data_version(&mut conn).await;
+
+    let upload = f.registry.new_upload().unwrap();
+    std::fs::copy(&signed, upload.path()).unwrap();
+    let v = f
+        .registry
+        .validate_push(&alice, upload.path())
+        .await
+        .unwrap();
+    assert!(v.signed && v.repository_certificate.is_some(), "{v:?}");
+    assert_eq!(
+        data_version(&mut conn).await,
+        before,
+        "the dry run wrote to the database"
+    );
+    // The signer's chain is recorded by the push (the recheck job needs the issuers).
+    use sqlx::Row as _;
+    f.push(&alice, &signed).await.unwrap();
+    assert!(data_version(&mut conn).await != before);
+    let chain: Option<Vec<u8>> =
+        sqlx::query("SELECT chain FROM certificates WHERE fingerprint = $1")
+            .bind(f.fingerprint(&f.a))
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+            .try_get("chain")
+            .unwrap();
+    assert!(
+        chain.is_some_and(|c| !c.is_empty()),
+        "the push recorded no chain"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

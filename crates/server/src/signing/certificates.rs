@@ -5,7 +5,7 @@
 use serde::Serialize;
 use signet_common::UtcTime;
 use signet_push_rules::check_certificate_upload;
-use signet_signature::{Certificate, PrimarySignature};
+use signet_signature::Certificate;
 
 use crate::Error;
 use crate::clock::random_id;
@@ -80,7 +80,7 @@ fn split_upload(bytes: &[u8]) -> Result<(Vec<u8>, Vec<Certificate>), Error> {
     Ok((first.der().to_vec(), certs.collect()))
 }
 
-fn chain_der(certs: &[Certificate]) -> Vec<u8> {
+pub(crate) fn chain_der(certs: &[Certificate]) -> Vec<u8> {
     certs.iter().flat_map(|c| c.der().iter().copied()).collect()
 }
 
@@ -352,31 +352,5 @@ impl Registry {
     /// The current time (pages compute Expired from it).
     pub fn now(&self) -> UtcTime {
         self.clock.now()
-    }
-
-    /// Remembers a pushed signer certificate with the chain it came with (the recheck job
-    /// needs the issuers). Registration is separate: this links it to no account.
-    pub(crate) async fn record_signer(&self, signature: &PrimarySignature) -> Result<(), Error> {
-        let cert = signature.certificate();
-        let chain: Vec<Certificate> = signature
-            .certificates()
-            .iter()
-            .filter(|c| c.der() != cert.der())
-            .cloned()
-            .collect();
-        self.db
-            .upsert_certificate(&NewCertificate {
-                id: random_id(self.rng.as_ref())?,
-                fingerprint: cert.sha256_hex().to_lowercase(),
-                der: cert.der().to_vec(),
-                chain: chain_der(&chain),
-                subject: cert.subject(),
-                issuer: cert.issuer(),
-                not_before: cert.not_before().unix_micros(),
-                not_after: cert.not_after().unix_micros(),
-                now: self.clock.now().unix_micros(),
-            })
-            .await?;
-        Ok(())
     }
 }

@@ -202,41 +202,50 @@ pub(crate) async fn put_version_signature(
     Ok(())
 }
 
+/// [`Db::upsert_certificate`] on a connection (the push transaction records its signer).
+pub(crate) async fn upsert_certificate(
+    conn: &mut sqlx::AnyConnection,
+    c: &NewCertificate,
+) -> Result<i64, Error> {
+    sqlx::query(
+        "INSERT INTO certificates (id, fingerprint, der, chain, subject, issuer, not_before, \
+         not_after, status, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'unknown', $9) \
+         ON CONFLICT (fingerprint) DO NOTHING",
+    )
+    .bind(c.id)
+    .bind(&c.fingerprint)
+    .bind(c.der.clone())
+    .bind(c.chain.clone())
+    .bind(&c.subject)
+    .bind(&c.issuer)
+    .bind(c.not_before)
+    .bind(c.not_after)
+    .bind(c.now)
+    .execute(&mut *conn)
+    .await?;
+    if !c.chain.is_empty() {
+        sqlx::query(
+            "UPDATE certificates SET chain = $1 WHERE fingerprint = $2 \
+             AND (chain IS NULL OR length(chain) = 0)",
+        )
+        .bind(c.chain.clone())
+        .bind(&c.fingerprint)
+        .execute(&mut *conn)
+        .await?;
+    }
+    let row = sqlx::query("SELECT id FROM certificates WHERE fingerprint = $1")
+        .bind(&c.fingerprint)
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(row.try_get("id")?)
+}
+
 impl Db {
     /// Inserts the certificate unless its fingerprint is known; returns its row id either way.
     /// A known certificate gets `chain` when it had none.
     pub(crate) async fn upsert_certificate(&self, c: &NewCertificate) -> Result<i64, Error> {
-        sqlx::query(
-            "INSERT INTO certificates (id, fingerprint, der, chain, subject, issuer, not_before, \
-             not_after, status, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'unknown', $9) \
-             ON CONFLICT (fingerprint) DO NOTHING",
-        )
-        .bind(c.id)
-        .bind(&c.fingerprint)
-        .bind(c.der.clone())
-        .bind(c.chain.clone())
-        .bind(&c.subject)
-        .bind(&c.issuer)
-        .bind(c.not_before)
-        .bind(c.not_after)
-        .bind(c.now)
-        .execute(&self.pool)
-        .await?;
-        if !c.chain.is_empty() {
-            sqlx::query(
-                "UPDATE certificates SET chain = $1 WHERE fingerprint = $2 \
-                 AND (chain IS NULL OR length(chain) = 0)",
-            )
-            .bind(c.chain.clone())
-            .bind(&c.fingerprint)
-            .execute(&self.pool)
-            .await?;
-        }
-        let row = sqlx::query("SELECT id FROM certificates WHERE fingerprint = $1")
-            .bind(&c.fingerprint)
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(row.try_get("id")?)
+        let mut conn = self.pool.acquire().await?;
+        upsert_certificate(&mut conn, c).await
     }
 
     /// Links (or re-activates) a certificate on an account.
