@@ -302,6 +302,8 @@ impl Db {
             .iter()
             .chain(crate::signing::store::SCHEMA)
             .chain(crate::downloads::SCHEMA)
+            .chain(crate::owners::SCHEMA)
+            .chain(crate::lifecycle::SCHEMA)
         {
             // Only constants are substituted into these statements.
             sqlx::query(sqlx::AssertSqlSafe(stmt.replace("{BLOB}", blob)))
@@ -404,60 +406,18 @@ impl Db {
         Ok(row.map(|r| r.try_get::<String, _>("role")).transpose()?)
     }
 
-    /// Makes `account` an owner of the package (idempotent); false if the package is unknown.
-    pub async fn add_owner(&self, id_lower: &str, account: i64) -> Result<bool, Error> {
-        let r = sqlx::query(
-            "INSERT INTO package_owners (package_id, account_id) \
-             SELECT id, $1 FROM packages WHERE id_lower = $2 \
-             ON CONFLICT (package_id, account_id) DO NOTHING",
+    /// The organizations `user` administers.
+    pub(crate) async fn administered_organizations(&self, user: i64) -> Result<Vec<i64>, Error> {
+        let rows = sqlx::query(
+            "SELECT organization_id FROM organization_members WHERE user_id = $1 \
+             AND role = 'admin'",
         )
-        .bind(account)
-        .bind(id_lower)
-        .execute(&self.pool)
+        .bind(user)
+        .fetch_all(&self.pool)
         .await?;
-        if r.rows_affected() > 0 {
-            return Ok(true);
-        }
-        Ok(
-            sqlx::query("SELECT 1 AS one FROM packages WHERE id_lower = $1")
-                .bind(id_lower)
-                .fetch_optional(&self.pool)
-                .await?
-                .is_some(),
-        )
-    }
-
-    /// Removes `account` from the package's owners; a package keeps at least one owner.
-    pub async fn remove_owner(&self, id_lower: &str, account: i64) -> Result<(), Error> {
-        let mut tx = self.pool.begin().await?;
-        // Delete first (takes the write lock on SQLite), then refuse if nobody is left.
-        let r = sqlx::query(
-            "DELETE FROM package_owners WHERE account_id = $1 AND package_id = \
-             (SELECT id FROM packages WHERE id_lower = $2)",
-        )
-        .bind(account)
-        .bind(id_lower)
-        .execute(&mut *tx)
-        .await?;
-        if r.rows_affected() == 0 {
-            return Err(Error::NotFound(format!(
-                "the account is not an owner of {id_lower}"
-            )));
-        }
-        let left = sqlx::query(
-            "SELECT 1 AS one FROM package_owners o JOIN packages p ON p.id = o.package_id \
-             WHERE p.id_lower = $1",
-        )
-        .bind(id_lower)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if left.is_none() {
-            return Err(Error::Conflict(format!(
-                "cannot remove the last owner of {id_lower}"
-            )));
-        }
-        tx.commit().await?;
-        Ok(())
+        rows.iter()
+            .map(|r| r.try_get::<i64, _>("organization_id").map_err(Error::from))
+            .collect()
     }
 
     /// A user by name (case-insensitive).
@@ -554,8 +514,16 @@ impl Db {
     /// The key with this digest.
     pub async fn find_api_key(&self, key_hash: &str) -> Result<Option<ApiKeyRow>, Error> {
         let row = sqlx::query(
-            "SELECT k.id, k.user_id, a.name, k.owner_id, k.scopes, k.globs, k.expires_at, \
-             k.revoked_at FROM api_keys k JOIN accounts a ON a.id = k.user_id WHERE k.key_hash = $1",
+            // A disabled user's keys, and an organization key whose user is no longer a
+            // member, do not authenticate (issue 13: membership and accounts can be revoked).
+            sqlx::AssertSqlSafe(format!(
+                "SELECT k.id, k.user_id, a.name, k.owner_id, k.scopes, k.globs, k.expires_at, \
+                 k.revoked_at FROM api_keys k JOIN accounts a ON a.id = k.user_id \
+                 WHERE k.key_hash = $1 AND {} AND (k.owner_id = k.user_id OR EXISTS \
+                 (SELECT 1 FROM organization_members m WHERE m.organization_id = k.owner_id \
+                 AND m.user_id = k.user_id))",
+                crate::lifecycle::NOT_DISABLED
+            )),
         )
         .bind(key_hash)
         .fetch_optional(&self.pool)
@@ -615,8 +583,8 @@ impl Db {
         } else {
             let owner = sqlx::query(
                 "SELECT 1 AS one FROM package_owners WHERE package_id = $1 AND (account_id = $2 \
-                 OR account_id IN (SELECT organization_id FROM organization_members \
-                 WHERE user_id = $3))",
+                 OR ($2 = $3 AND account_id IN (SELECT organization_id FROM \
+                 organization_members WHERE user_id = $3)))",
             )
             .bind(package_row)
             .bind(v.owner)
@@ -681,9 +649,11 @@ impl Db {
     /// Whether `account` (or an organization `user` belongs to) owns the package.
     pub async fn is_owner(&self, id_lower: &str, account: i64, user: i64) -> Result<bool, Error> {
         let row = sqlx::query(
+            // A key acting for an organization acts only on that organization's packages; a
+            // personal key also on those of the organizations its user belongs to.
             "SELECT 1 AS one FROM package_owners o JOIN packages p ON p.id = o.package_id \
-             WHERE p.id_lower = $1 AND (o.account_id = $2 OR o.account_id IN \
-             (SELECT organization_id FROM organization_members WHERE user_id = $3))",
+             WHERE p.id_lower = $1 AND (o.account_id = $2 OR ($2 = $3 AND o.account_id IN \
+             (SELECT organization_id FROM organization_members WHERE user_id = $3)))",
         )
         .bind(id_lower)
         .bind(account)

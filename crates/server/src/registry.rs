@@ -389,20 +389,6 @@ impl Registry {
         self.db.set_member(org, user, role.as_str()).await
     }
 
-    /// Adds `account` (a user or an organization) to the owners of package `id`.
-    pub async fn add_owner(&self, id: &str, account: &str) -> Result<(), Error> {
-        let (account_id, _) = self
-            .db
-            .find_account(account)
-            .await?
-            .ok_or_else(|| Error::NotFound(format!("no account {account:?}")))?;
-        if !self.db.add_owner(&id.to_lowercase(), account_id).await? {
-            return Err(Error::NotFound(format!("no package {id}")));
-        }
-        tracing::info!(id, account, "owner added");
-        Ok(())
-    }
-
     /// Removes `account` from the owners of package `id` (never the last owner).
     pub async fn remove_owner(&self, id: &str, account: &str) -> Result<(), Error> {
         let (account_id, _) = self

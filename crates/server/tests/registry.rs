@@ -466,3 +466,81 @@ async fn push_refuses_bad_entry_names_long_versions_and_non_http_urls() {
     std::fs::write(file.path(), ok).unwrap();
     f.registry.push(&caller, file.path()).await.unwrap();
 }
+
+/// Keys acting for an organization act only on that organization's packages, and stop
+/// working once their user leaves it; an organization keeps at least one administrator.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn organization_keys_act_only_for_their_owner_and_end_with_membership() {
+    let f = fixture().await;
+    for u in ["alice", "bob"] {
+        f.registry.create_user(u, None, "pw").await.unwrap();
+    }
+    for org in ["Contoso", "Fabrikam"] {
+        f.registry.create_organization(org, "alice").await.unwrap();
+    }
+    f.registry
+        .set_member("Contoso", "bob", signet_server::Role::Collaborator)
+        .await
+        .unwrap();
+    let key = |user: &'static str, owner: Option<&'static str>| {
+        let r = &f.registry;
+        async move {
+            r.create_api_key(user, owner, "", Scopes::all(), &[], None)
+                .await
+                .unwrap()
+        }
+    };
+    let contoso_alice = key("alice", Some("Contoso")).await;
+    let fabrikam_alice = key("alice", Some("Fabrikam")).await;
+    let contoso_bob = key("bob", Some("Contoso")).await;
+    let caller = |k: String| {
+        let r = &f.registry;
+        async move { r.authenticate(Some(&k)).await }
+    };
+    let push = |k: String, id: &'static str, v: &'static str| {
+        let f = &f;
+        async move {
+            let c = f.registry.authenticate(Some(&k)).await?;
+            let file = upload(f, id, v);
+            f.registry.push(&c, file.path()).await.map(|_| ())
+        }
+    };
+    push(contoso_alice.clone(), "Contoso.Pkg", "1.0.0")
+        .await
+        .unwrap();
+    push(fabrikam_alice.clone(), "Fabrikam.Pkg", "1.0.0")
+        .await
+        .unwrap();
+    // Alice administers both, but the Fabrikam key acts only on Fabrikam's packages.
+    match push(fabrikam_alice.clone(), "Contoso.Pkg", "2.0.0").await {
+        Err(Error::Forbidden(_)) => {}
+        other => panic!("a Fabrikam key pushed a Contoso package: {other:?}"),
+    }
+    let fab = caller(fabrikam_alice.clone()).await.unwrap();
+    assert!(
+        f.registry
+            .set_listed(&fab, "Contoso.Pkg", "1.0.0", false)
+            .await
+            .is_err()
+    );
+    push(contoso_bob.clone(), "Contoso.Pkg", "1.1.0")
+        .await
+        .unwrap();
+
+    // Bob leaves Contoso: his Contoso key stops at once.
+    f.registry.remove_member("Contoso", "bob").await.unwrap();
+    match caller(contoso_bob.clone()).await {
+        Err(Error::Unauthorized(_)) => {}
+        other => panic!("a removed member's key still works: {other:?}"),
+    }
+    // The last administrator stays.
+    match f.registry.remove_member("Contoso", "alice").await {
+        Err(Error::Conflict(_)) => {}
+        other => panic!("removed the last administrator: {other:?}"),
+    }
+    // A disabled user's keys stop too, and work again once enabled.
+    f.registry.disable_user("alice").await.unwrap();
+    assert!(caller(contoso_alice.clone()).await.is_err());
+    f.registry.enable_user("alice").await.unwrap();
+    caller(contoso_alice).await.unwrap();
+}

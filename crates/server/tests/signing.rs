@@ -151,6 +151,50 @@ impl Fixture {
         self.registry.push(caller, upload.path()).await.map(|_| ())
     }
 
+    /// `account` becomes an owner of `id`: alice asks, the account accepts.
+    async fn own(&self, id: &str, account: &str) {
+        self.registry.add_owner(id, account, "alice").await.unwrap();
+        self.registry
+            .answer_owner_request(account, id, account, true)
+            .await
+            .unwrap();
+    }
+
+    /// The owners named by the repository signature of the stored `id` `version`.
+    async fn signed_owners(&self, id: &str, version: &str) -> Vec<String> {
+        let bytes = match self
+            .registry
+            .open_package(id, version)
+            .await
+            .unwrap()
+            .unwrap()
+        {
+            signet_server::BlobBody::Bytes(b) => b.to_vec(),
+            signet_server::BlobBody::File { mut file, .. } => {
+                use tokio::io::AsyncReadExt as _;
+                let mut v = Vec::new();
+                file.read_to_end(&mut v).await.unwrap();
+                v
+            }
+            _ => unreachable!(),
+        };
+        let options = signet_trust::VerifyOptions::new(
+            signet_trust::VerifierSettings::accept(signet_trust::RevocationMode::Offline),
+            UtcTime::now(),
+        );
+        let report = signet_trust::verify_package(
+            std::io::Cursor::new(bytes),
+            &signet_trust::TrustStore::empty(),
+            &options,
+        );
+        report
+            .signatures
+            .iter()
+            .find(|s| !s.owners.is_empty())
+            .map(|s| s.owners.clone())
+            .unwrap_or_default()
+    }
+
     fn fingerprint(&self, pki: &Pki) -> String {
         let pem = std::fs::read(pki.dir.join("codesign.pem")).unwrap();
         signet_signature::Certificate::from_pem_bundle(&pem).unwrap()[0]
@@ -289,6 +333,126 @@ async fn untimestamped_author_signature_is_refused_with_nu3027() {
         .unwrap();
 }
 
+/// Adding an owner asks for consent (NuGet.org's ownership requests): until the invited
+/// account — the user, or an administrator of the invited organization — accepts, it does not
+/// own the package, cannot push it, and is not named in the repository signature.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owners_are_added_only_with_consent() {
+    use signet_server::OwnerRequestOutcome;
+    let f = fixture().await;
+    let (alice, bob) = (f.caller("alice").await, f.caller("bob").await);
+    f.push(&alice, &f.package("Consent", "1.0.0", None).await)
+        .await
+        .unwrap();
+
+    assert_eq!(
+        f.registry
+            .add_owner("Consent", "bob", "alice")
+            .await
+            .unwrap(),
+        OwnerRequestOutcome::Requested
+    );
+    assert_eq!(f.registry.owners("Consent").await.unwrap(), ["alice"]);
+    assert_eq!(f.registry.pending_owners("Consent").await.unwrap().len(), 1);
+    // Not an owner yet: cannot push, not named.
+    match f
+        .push(&bob, &f.package("Consent", "1.0.1", None).await)
+        .await
+    {
+        Err(Error::Forbidden(_)) => {}
+        other => panic!("a requested owner pushed: {other:?}"),
+    }
+    f.push(&alice, &f.package("Consent", "1.0.2", None).await)
+        .await
+        .unwrap();
+    assert_eq!(f.signed_owners("Consent", "1.0.2").await, ["alice"]);
+    // Only the invited account answers.
+    match f
+        .registry
+        .answer_owner_request("carol", "Consent", "bob", true)
+        .await
+    {
+        Err(Error::Forbidden(_)) => {}
+        other => panic!("carol answered bob's request: {other:?}"),
+    }
+    let requests = f.registry.owner_requests("bob").await.unwrap();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].requested_by, "alice");
+    f.registry
+        .answer_owner_request("bob", "Consent", "bob", true)
+        .await
+        .unwrap();
+    assert_eq!(
+        f.registry.owners("Consent").await.unwrap(),
+        ["alice", "bob"]
+    );
+    assert!(f.registry.owner_requests("bob").await.unwrap().is_empty());
+    f.push(&bob, &f.package("Consent", "1.0.3", None).await)
+        .await
+        .unwrap();
+    assert_eq!(f.signed_owners("Consent", "1.0.3").await, ["alice", "bob"]);
+    assert_eq!(
+        f.registry
+            .add_owner("Consent", "bob", "alice")
+            .await
+            .unwrap(),
+        OwnerRequestOutcome::AlreadyOwner
+    );
+
+    // Declined: nothing changes, and the request is gone.
+    f.registry
+        .add_owner("Consent", "carol", "alice")
+        .await
+        .unwrap();
+    f.registry
+        .answer_owner_request("carol", "Consent", "carol", false)
+        .await
+        .unwrap();
+    assert_eq!(
+        f.registry.owners("Consent").await.unwrap(),
+        ["alice", "bob"]
+    );
+    assert!(
+        f.registry
+            .answer_owner_request("carol", "Consent", "carol", true)
+            .await
+            .is_err()
+    );
+
+    // An organization: its administrator answers; a collaborator cannot.
+    f.registry
+        .create_organization("Contoso", "carol")
+        .await
+        .unwrap();
+    f.registry
+        .set_member("Contoso", "bob", signet_server::Role::Collaborator)
+        .await
+        .unwrap();
+    f.registry
+        .add_owner("Consent", "Contoso", "alice")
+        .await
+        .unwrap();
+    assert!(
+        f.registry
+            .answer_owner_request("bob", "Consent", "Contoso", true)
+            .await
+            .is_err()
+    );
+    assert_eq!(f.registry.owner_requests("carol").await.unwrap().len(), 1);
+    f.registry
+        .answer_owner_request("carol", "Consent", "Contoso", true)
+        .await
+        .unwrap();
+    assert_eq!(
+        f.registry.owners("Consent").await.unwrap(),
+        ["alice", "bob", "Contoso"]
+    );
+    // Removing owners never removes the last.
+    f.registry.remove_owner("Consent", "bob").await.unwrap();
+    f.registry.remove_owner("Consent", "Contoso").await.unwrap();
+    assert!(f.registry.remove_owner("Consent", "alice").await.is_err());
+}
+
 /// The dry run writes nothing (not even the signer certificate, which the push records in its
 /// own transaction).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -363,7 +527,7 @@ async fn multi_owner_matrix_with_both_overrides() {
     f.push(&alice, &signed_a).await.unwrap();
 
     // Two owners, mixed (bob has no certificate), "Any": unsigned and A accepted, B not.
-    f.registry.add_owner("Matrix", "bob").await.unwrap();
+    f.own("Matrix", "bob").await;
     f.push(&bob, &f.package("Matrix", "2.0.0", None).await)
         .await
         .unwrap();
@@ -411,7 +575,7 @@ async fn multi_owner_matrix_with_both_overrides() {
 
     // Override 2: "no certificate" — the required signer is an owner without certificates
     // (carol): unsigned only, whoever's certificate a signature uses.
-    f.registry.add_owner("Matrix", "carol").await.unwrap();
+    f.own("Matrix", "carol").await;
     f.registry
         .set_required_signer("Matrix", Some("carol"))
         .await

@@ -319,9 +319,18 @@ fn browser_sign_in_keys_push_search_owners_revoke_sign_out() {
     assert_eq!(b.text_of("#downloads"), "1 of this version, 1 in all");
     shot(&b, "package");
 
-    // Owners: add bob, then remove him again.
+    // Owners: ask bob (a request: not an owner until he accepts), he accepts, then remove
+    // him again.
     b.fill("#owner-account", "bob");
     b.click("#add-owner button");
+    assert_eq!(b.text_of("#owner-list").trim(), "alice");
+    assert!(b.text_of("#pending-owners").contains("bob"));
+    s.rt.block_on(
+        s.registry
+            .answer_owner_request("bob", "Contoso.Widgets", "bob", true),
+    )
+    .unwrap();
+    b.goto(&s.url("/packages/Contoso.Widgets"));
     let owners = b.text_of("#owner-list");
     assert!(
         owners.contains("alice") && owners.contains("bob"),
@@ -752,4 +761,127 @@ fn browser_two_factor_enrolment_and_sign_in() {
     assert!(b.text_of("#two-factor-status").contains("on"));
     assert!(!b.text_of("#two-factor-status").contains("without"));
     assert!(shown.contains("Your recovery codes"));
+}
+
+// --- issue 13: owner consent and account lifecycle on the web
+
+/// Adding an owner on the web sends a request; the invitee accepts on their account page and
+/// only then owns the package. A disabled user's session and keys stop working at once; an
+/// administrator's password reset ends the user's sessions.
+#[test]
+fn owner_requests_are_answered_on_the_web_and_disabled_users_lose_sessions_and_keys() {
+    let s = TestServer::start();
+    s.user("alice", "pw-alice");
+    s.user("bob", "pw-bob");
+    let key = |user: &str| {
+        s.rt.block_on(s.registry.create_api_key(
+            user,
+            None,
+            "",
+            signet_server::Scopes::all(),
+            &[],
+            None,
+        ))
+        .unwrap()
+    };
+    let (alice_key, bob_key) = (key("alice"), key("bob"));
+    assert_eq!(
+        push(
+            &s,
+            &alice_key,
+            &PackageBuilder::new("Web.Pkg", "1.0.0").build()
+        ),
+        201
+    );
+
+    let mut alice = Client::new();
+    assert_eq!(alice.sign_in(&s, "alice", "pw-alice").status, 303);
+    let page = alice.get(&s.url("/packages/Web.Pkg"));
+    let csrf = csrf_of(&page.body);
+    let r = alice.post(
+        &s.url("/packages/Web.Pkg/owners"),
+        &[("csrf", &csrf), ("account", "bob")],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(
+        s.rt.block_on(s.registry.owners("Web.Pkg")).unwrap(),
+        ["alice"]
+    );
+    let page = alice.get(&s.url("/packages/Web.Pkg"));
+    assert!(
+        page.body
+            .contains("<span class=\"pending-owner\">bob</span>")
+    );
+    assert_eq!(
+        push(
+            &s,
+            &bob_key,
+            &PackageBuilder::new("Web.Pkg", "1.0.1").build()
+        ),
+        403
+    );
+
+    let mut bob = Client::new();
+    assert_eq!(bob.sign_in(&s, "bob", "pw-bob").status, 303);
+    let page = bob.get(&s.url("/account"));
+    assert!(
+        page.body
+            .contains("alice asks bob to become an owner of Web.Pkg")
+    );
+    let csrf = csrf_of(&page.body);
+    let r = bob.post(
+        &s.url("/account/owner-requests"),
+        &[
+            ("csrf", &csrf),
+            ("package", "Web.Pkg"),
+            ("account", "bob"),
+            ("answer", "accept"),
+        ],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(
+        s.rt.block_on(s.registry.owners("Web.Pkg")).unwrap(),
+        ["alice", "bob"]
+    );
+    assert_eq!(
+        push(
+            &s,
+            &bob_key,
+            &PackageBuilder::new("Web.Pkg", "1.0.1").build()
+        ),
+        201
+    );
+
+    // Disabled: the session and the key stop at once, and sign-in fails.
+    s.rt.block_on(s.registry.disable_user("bob")).unwrap();
+    assert_ne!(bob.get(&s.url("/account")).status, 200);
+    assert_eq!(
+        push(
+            &s,
+            &bob_key,
+            &PackageBuilder::new("Web.Pkg", "1.0.2").build()
+        ),
+        401
+    );
+    let mut again = Client::new();
+    assert_ne!(again.sign_in(&s, "bob", "pw-bob").status, 303);
+    s.rt.block_on(s.registry.enable_user("bob")).unwrap();
+    assert_eq!(again.sign_in(&s, "bob", "pw-bob").status, 303);
+    assert_eq!(
+        push(
+            &s,
+            &bob_key,
+            &PackageBuilder::new("Web.Pkg", "1.0.2").build()
+        ),
+        201
+    );
+
+    // A password reset ends the user's sessions; the new password works, the old does not.
+    assert_eq!(alice.get(&s.url("/account")).status, 200);
+    s.rt.block_on(s.registry.reset_password("alice", "new-pw"))
+        .unwrap();
+    assert_ne!(alice.get(&s.url("/account")).status, 200);
+    let mut fresh = Client::new();
+    assert_ne!(fresh.sign_in(&s, "alice", "pw-alice").status, 303);
+    assert_eq!(fresh.sign_in(&s, "alice", "new-pw").status, 303);
 }

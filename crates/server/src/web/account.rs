@@ -138,7 +138,13 @@ async fn check_password(s: &AppState, name: &str, password: &str) -> Result<Opti
             h
         }
     };
+    let disabled = match &user {
+        Some(u) => s.registry.db.is_disabled(u.id).await?,
+        None => false,
+    };
     let (id, phc) = match user {
+        // A disabled account costs the same time and fails like a wrong password.
+        Some(u) if disabled => (None, u.password_hash.unwrap_or(dummy)),
         Some(u) => match u.password_hash {
             Some(h) => (Some(u.id), h),
             None => (None, dummy),
@@ -236,6 +242,7 @@ struct AccountPage {
     error: Option<String>,
     keys: Vec<KeyLine>,
     organizations: Vec<(String, String)>,
+    owner_requests: Vec<crate::OwnerRequest>,
 }
 
 async fn account_view(
@@ -282,6 +289,7 @@ async fn account_view(
         error,
         keys,
         organizations: s.registry.db.organizations_of(user.user_id).await?,
+        owner_requests: s.registry.owner_requests(&user.user_name).await?,
     })
 }
 

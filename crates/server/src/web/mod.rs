@@ -91,6 +91,7 @@ pub fn routes() -> Router<AppState> {
         .route("/signin", get(account::signin_page).post(account::signin))
         .route("/signout", post(account::signout))
         .route("/account", get(account::account_page))
+        .route("/account/owner-requests", post(pages::answer_owner_request))
         .route(
             "/account/certificates",
             get(signing::own_certificates).post(signing::add_own),

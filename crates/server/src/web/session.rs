@@ -64,10 +64,12 @@ impl Db {
 
     /// The session with this digest.
     pub(crate) async fn find_session(&self, token_hash: &str) -> Result<Option<SessionRow>, Error> {
-        let row = sqlx::query(
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT s.user_id, a.name, s.last_seen_at, s.expires_at, s.two_factor, s.pending \
-             FROM sessions s JOIN accounts a ON a.id = s.user_id WHERE s.token_hash = $1",
-        )
+             FROM sessions s JOIN accounts a ON a.id = s.user_id WHERE s.token_hash = $1 \
+             AND {}",
+            crate::lifecycle::NOT_DISABLED
+        )))
         .bind(token_hash)
         .fetch_optional(&self.pool)
         .await?;
