@@ -544,3 +544,40 @@ async fn organization_keys_act_only_for_their_owner_and_end_with_membership() {
     f.registry.enable_user("alice").await.unwrap();
     caller(contoso_alice).await.unwrap();
 }
+
+/// Two owners removed at once never leave a package without an owner (on SQLite, and on
+/// PostgreSQL when `SIGNET_TEST_POSTGRES` is set: there READ COMMITTED alone would let both
+/// deletes pass).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_owner_removals_keep_one_owner() {
+    let mut fixtures = vec![fixture().await];
+    if let Some(url) = postgres_database() {
+        fixtures.push(fixture_on(tempfile::tempdir().unwrap(), &url).await);
+    }
+    for f in &fixtures {
+        f.registry.create_user("alice", None, "pw").await.unwrap();
+        f.registry.create_user("bob", None, "pw").await.unwrap();
+        let key = f
+            .registry
+            .create_api_key("alice", None, "", Scopes::all(), &[], None)
+            .await
+            .unwrap();
+        let caller = f.registry.authenticate(Some(&key)).await.unwrap();
+        for round in 0..20 {
+            let id = format!("Race.{round}");
+            let file = upload(f, &id, "1.0.0");
+            f.registry.push(&caller, file.path()).await.unwrap();
+            f.registry.add_owner(&id, "bob", "alice").await.unwrap();
+            f.registry
+                .answer_owner_request("bob", &id, "bob", true)
+                .await
+                .unwrap();
+            let (a, b) = tokio::join!(
+                f.registry.remove_owner(&id, "alice"),
+                f.registry.remove_owner(&id, "bob")
+            );
+            assert!(a.is_ok() != b.is_ok(), "round {round}: {a:?} {b:?}");
+            assert_eq!(f.registry.owners(&id).await.unwrap().len(), 1);
+        }
+    }
+}
