@@ -268,10 +268,58 @@ fn version_row(row: &AnyRow) -> Result<VersionRow, Error> {
     })
 }
 
+/// The file of a `sqlite://FILE?…` URL (`None` for other databases and in-memory ones).
+fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let file = rest.split('?').next().unwrap_or_default();
+    (!file.is_empty() && file != ":memory:").then(|| std::path::PathBuf::from(file))
+}
+
+/// The database holds password hashes, TOTP secrets and session digests: it, its WAL and its
+/// shared-memory file are created readable by the owner only (SQLite creates the `-wal` and
+/// `-shm` files with the main file's permissions), and existing ones are narrowed to that.
+fn private_sqlite_files(path: &std::path::Path) -> Result<(), Error> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+        if !path.exists() {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600)
+                .open(path)
+                .map_err(|e| Error::io(format!("create {}", path.display()), e))?;
+        }
+        let mut names = vec![path.to_path_buf()];
+        for suffix in ["-wal", "-shm"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            names.push(name.into());
+        }
+        for name in names {
+            if let Ok(meta) = std::fs::metadata(&name)
+                && meta.permissions().mode() & 0o077 != 0
+            {
+                std::fs::set_permissions(&name, std::fs::Permissions::from_mode(0o600))
+                    .map_err(|e| Error::io(format!("restrict {}", name.display()), e))?;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
 impl Db {
     /// Connects (`sqlite://FILE?mode=rwc` or `postgres://…`) and creates the schema.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, Error> {
         sqlx::any::install_default_drivers();
+        if let Some(path) = sqlite_path(url) {
+            private_sqlite_files(&path)?;
+        }
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections.max(1))
             .connect(url)

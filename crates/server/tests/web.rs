@@ -672,7 +672,8 @@ fn two_factor_enrol_sign_in_reuse_and_recovery_codes() {
 fn two_factor_codes_are_rate_limited_and_a_session_without_2fa_is_sent_to_the_settings() {
     let s = TestServer::start();
     s.user("alice", "pw-alice");
-    // A session from before the enrolment has not passed a second factor.
+    // A session from before the enrolment has not passed a second factor: turning
+    // two-factor sign-in on ends it (issue 13; it used to stay, refused only for 2FA pages).
     let mut old = Client::new();
     password_step(&s, &mut old, "alice", "pw-alice");
     let mut c = Client::new();
@@ -680,17 +681,8 @@ fn two_factor_codes_are_rate_limited_and_a_session_without_2fa_is_sent_to_the_se
     let (secret, _) = enrol(&s, &mut c);
 
     let page = old.get(&s.url("/account/2fa"));
-    assert!(page.body.contains("This session signed in without it"));
-    let r = old.post(
-        &s.url("/account/2fa/recovery-codes"),
-        &[("csrf", &csrf_of(&page.body))],
-    );
-    assert_eq!(r.status, 403);
-    assert!(
-        r.body
-            .contains("Sign out and sign in again with your authenticator code")
-    );
-    assert!(r.body.contains("href=\"/account/2fa\""));
+    assert_eq!(page.status, 303);
+    assert!(page.location.unwrap_or_default().starts_with("/signin"));
     // The enrolling session passed it (its code confirmed the enrolment).
     let page = c.get(&s.url("/account/2fa"));
     let r = c.post(
@@ -884,4 +876,93 @@ fn owner_requests_are_answered_on_the_web_and_disabled_users_lose_sessions_and_k
     let mut fresh = Client::new();
     assert_ne!(fresh.sign_in(&s, "alice", "pw-alice").status, 303);
     assert_eq!(fresh.sign_in(&s, "alice", "new-pw").status, 303);
+}
+
+/// 40 wrong passwords sent at once are counted one by one (check and count under one lock):
+/// 5 are checked and refused as wrong, 35 are refused with 429 without a password check.
+#[test]
+fn forty_concurrent_wrong_passwords_are_counted_as_forty() {
+    let s = TestServer::start();
+    s.user("alice", "pw-alice");
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..40)
+            .map(|_| {
+                let s = &s;
+                scope.spawn(move || Client::new().sign_in(s, "alice", "wrong").status)
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let wrong = statuses.iter().filter(|&&c| c == 401).count();
+    let limited = statuses.iter().filter(|&&c| c == 429).count();
+    assert_eq!((wrong, limited), (5, 35), "{statuses:?}");
+    // Even the right password waits for the window now.
+    assert_eq!(Client::new().sign_in(&s, "alice", "pw-alice").status, 429);
+}
+
+/// After sign-in the browser goes only to a path on this site, whatever `next` says —
+/// including characters browsers drop or read as `/` (tab, newline, backslash) and their
+/// percent-encodings.
+#[test]
+fn sign_in_redirects_stay_on_this_site() {
+    let s = TestServer::start();
+    s.user("alice", "pw-alice");
+    let cases = [
+        ("/packages/Some.Pkg?x=1", "/packages/Some.Pkg?x=1"),
+        ("//evil.example", "/account"),
+        ("/\\evil.example", "/account"),
+        ("/\t/evil.example", "/account"),
+        ("/\n/evil.example", "/account"),
+        ("/%09/evil.example", "/account"),
+        ("/%2F/evil.example", "/account"),
+        ("/%5Cevil.example", "/account"),
+        ("/%252F/evil.example", "/account"),
+        ("https://evil.example/", "/account"),
+        ("javascript:alert(1)", "/account"),
+    ];
+    for (next, expected) in cases {
+        let mut c = Client::new();
+        let page = c.get(&s.url("/signin"));
+        let csrf = csrf_of(&page.body);
+        let r = c.post(
+            &s.url("/signin"),
+            &[
+                ("csrf", &csrf),
+                ("name", "alice"),
+                ("password", "pw-alice"),
+                ("next", next),
+            ],
+        );
+        assert_eq!(r.status, 303, "{next:?}");
+        assert_eq!(r.location.as_deref(), Some(expected), "{next:?}");
+    }
+}
+
+/// Turning two-factor sign-in on ends the user's other sessions.
+#[test]
+fn turning_on_two_factor_ends_other_sessions() {
+    let s = TestServer::start();
+    s.user("alice", "pw-alice");
+    let mut laptop = Client::new();
+    let mut phone = Client::new();
+    assert_eq!(laptop.sign_in(&s, "alice", "pw-alice").status, 303);
+    assert_eq!(phone.sign_in(&s, "alice", "pw-alice").status, 303);
+    assert_eq!(phone.get(&s.url("/account")).status, 200);
+    enrol(&s, &mut laptop);
+    assert_eq!(laptop.get(&s.url("/account")).status, 200);
+    assert_ne!(phone.get(&s.url("/account")).status, 200);
+}
+
+/// The database, its WAL and shared-memory files are readable by the owner only.
+#[cfg(unix)]
+#[test]
+fn the_database_files_are_private() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let s = TestServer::start();
+    s.user("alice", "pw-alice");
+    for name in ["t.db", "t.db-wal", "t.db-shm"] {
+        let path = s._dir.path().join(name);
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{name}: {mode:o}");
+    }
 }

@@ -51,7 +51,7 @@ use crate::Error;
 use crate::http::AppState;
 
 pub use csrf::require_csrf;
-pub use session::{MaybeSignedIn, RequireTwoFactor, SignedIn};
+pub use session::{MaybeSignedIn, RequireTwoFactor, SignedIn, TwoFactorIfEnabled};
 
 /// Shared state of the web pages (inside [`AppState`]).
 #[derive(Debug, Default)]

@@ -360,7 +360,7 @@ async fn must_manage(s: &AppState, user: &SignedIn, id: &str) -> Result<(), WebE
 /// it is one only after it accepts (on its account page, or with `signet admin accept-owner`).
 pub(crate) async fn add_owner(
     State(s): State<AppState>,
-    user: SignedIn,
+    super::TwoFactorIfEnabled(user): super::TwoFactorIfEnabled,
     Path(id): Path<String>,
     axum::Form(f): axum::Form<OwnerForm>,
 ) -> Result<Response, WebError> {
@@ -385,7 +385,7 @@ pub(crate) struct AnswerForm {
 /// organization) accepts or declines an ownership request.
 pub(crate) async fn answer_owner_request(
     State(s): State<AppState>,
-    user: SignedIn,
+    super::TwoFactorIfEnabled(user): super::TwoFactorIfEnabled,
     axum::Form(f): axum::Form<AnswerForm>,
 ) -> Result<Response, WebError> {
     let accept = match f.answer.as_str() {
@@ -407,7 +407,7 @@ pub(crate) async fn answer_owner_request(
 /// `POST /packages/{id}/owners/remove`: removes an owner (never the last one: 409).
 pub(crate) async fn remove_owner(
     State(s): State<AppState>,
-    user: SignedIn,
+    super::TwoFactorIfEnabled(user): super::TwoFactorIfEnabled,
     Path(id): Path<String>,
     axum::Form(f): axum::Form<OwnerForm>,
 ) -> Result<Response, WebError> {
