@@ -268,6 +268,9 @@ fn version_row(row: &AnyRow) -> Result<VersionRow, Error> {
     })
 }
 
+/// How long a request waits for a database connection by default.
+pub const DEFAULT_ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The file of a `sqlite://FILE?…` URL (`None` for other databases and in-memory ones).
 fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
     let rest = url
@@ -316,12 +319,23 @@ fn private_sqlite_files(path: &std::path::Path) -> Result<(), Error> {
 impl Db {
     /// Connects (`sqlite://FILE?mode=rwc` or `postgres://…`) and creates the schema.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, Error> {
+        Self::connect_with(url, max_connections, DEFAULT_ACQUIRE_TIMEOUT).await
+    }
+
+    /// [`Db::connect`] with the time a request may wait for a connection: past it the
+    /// request fails with 503 and `Retry-After` ([`Error::status`]) instead of hanging.
+    pub async fn connect_with(
+        url: &str,
+        max_connections: u32,
+        acquire_timeout: std::time::Duration,
+    ) -> Result<Self, Error> {
         sqlx::any::install_default_drivers();
         if let Some(path) = sqlite_path(url) {
             private_sqlite_files(&path)?;
         }
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections.max(1))
+            .acquire_timeout(acquire_timeout)
             .connect(url)
             .await?;
         let db = Self { pool };
@@ -360,6 +374,12 @@ impl Db {
         }
         tx.commit().await?;
         Ok(db)
+    }
+
+    /// Whether the database answers (`SELECT 1`), for `/health`.
+    pub async fn ping(&self) -> Result<(), Error> {
+        sqlx::query("SELECT 1 AS one").fetch_one(&self.pool).await?;
+        Ok(())
     }
 
     /// Closes the pool (waits for connections to be returned).

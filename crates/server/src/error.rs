@@ -170,8 +170,29 @@ impl Error {
             Self::Conflict(_) => 409,
             Self::TooLarge { .. } => 413,
             Self::TooManyRequests { .. } => 429,
+            Self::Database(_) if self.is_unavailable() => 503,
             Self::Config(_) | Self::Database(_) | Self::Io { .. } | Self::Crypto(_) => 500,
             Self::Signing(_) => 503,
+        }
+    }
+
+    /// Whether the database could not be reached (no connection within the acquire timeout,
+    /// a refused or broken connection): a 503 with `Retry-After`, not a 500.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            Self::Database(
+                sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)
+            )
+        )
+    }
+
+    /// Seconds a client should wait before retrying, for 503s and 429s.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            Self::TooManyRequests { retry_after_secs } => Some(*retry_after_secs),
+            _ if self.is_unavailable() => Some(5),
+            _ => None,
         }
     }
 

@@ -40,6 +40,12 @@ struct TestServer {
 
 impl TestServer {
     fn start() -> TestServer {
+        Self::start_on(None)
+    }
+
+    /// A server on the database at `url` (default: SQLite in the test's directory), with a
+    /// 2-second connection acquire timeout.
+    fn start_on(url: Option<String>) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -48,12 +54,12 @@ impl TestServer {
             .unwrap();
         let clock = Arc::new(TestClock(AtomicI64::new(UtcTime::now().unix_micros())));
         let (registry, listener) = rt.block_on(async {
-            let db = Db::connect(
-                &format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display()),
-                4,
-            )
-            .await
-            .unwrap();
+            let url = url.unwrap_or_else(|| {
+                format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display())
+            });
+            let db = Db::connect_with(&url, 4, Duration::from_secs(2))
+                .await
+                .unwrap();
             let blobs = Arc::new(FileSystemStore::new(dir.path().join("blobs")).unwrap());
             let registry = Registry::new(
                 db,
@@ -965,4 +971,159 @@ fn the_database_files_are_private() {
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "{name}: {mode:o}");
     }
+}
+
+/// A loopback TCP proxy to a database that the test can cut (every connection dropped, the
+/// port closed) and restore on the same port.
+struct CutProxy {
+    addr: std::net::SocketAddr,
+    target: String,
+    stop: Option<tokio::sync::watch::Sender<bool>>,
+}
+
+impl CutProxy {
+    fn start(rt: &tokio::runtime::Runtime, target: &str) -> CutProxy {
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let mut p = CutProxy {
+            addr: listener.local_addr().unwrap(),
+            target: target.to_owned(),
+            stop: None,
+        };
+        p.run(rt, listener);
+        p
+    }
+
+    fn run(&mut self, rt: &tokio::runtime::Runtime, listener: tokio::net::TcpListener) {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let target = self.target.clone();
+        rt.spawn(async move {
+            loop {
+                let mut stopped_accept = stopped.clone();
+                let conn = tokio::select! {
+                    c = listener.accept() => c,
+                    _ = stopped_accept.changed() => return,
+                };
+                let Ok((mut inbound, _)) = conn else { return };
+                let target = target.clone();
+                let mut stopped_conn = stopped.clone();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = stopped_conn.changed() => {}
+                    }
+                });
+            }
+        });
+        self.stop = Some(stop);
+    }
+
+    fn cut(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(true);
+        }
+    }
+
+    fn restore(&mut self, rt: &tokio::runtime::Runtime) {
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind(self.addr))
+            .unwrap();
+        self.run(rt, listener);
+    }
+}
+
+/// With the database gone under a running server, a push answers 503 with `Retry-After`
+/// within a few seconds (not a 500 after 30), `/health` names the database, and once it is
+/// back pushes succeed without a restart. Runs on PostgreSQL when `SIGNET_TEST_POSTGRES` is
+/// set (through a proxy the test cuts); otherwise it says so and passes.
+#[test]
+fn a_database_outage_fails_fast_with_503_and_health_names_it() {
+    let Ok(base) = std::env::var("SIGNET_TEST_POSTGRES") else {
+        eprintln!("SIGNET_TEST_POSTGRES is not set: the outage test needs PostgreSQL");
+        return;
+    };
+    let name = format!("signet_web_outage_{}", std::process::id());
+    let out = std::process::Command::new("psql")
+        .arg(format!("{base}/postgres"))
+        .args([
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            &format!("CREATE DATABASE {name}"),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let target = base
+        .rsplit('@')
+        .next()
+        .unwrap()
+        .trim_end_matches('/')
+        .to_owned();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut proxy = CutProxy::start(&rt, &target);
+    let user = base
+        .strip_prefix("postgres://")
+        .unwrap()
+        .split('@')
+        .next()
+        .unwrap();
+    let url = format!("postgres://{user}@{}/{name}", proxy.addr);
+    let s = TestServer::start_on(Some(url));
+    s.user("alice", "pw-alice");
+    let key =
+        s.rt.block_on(s.registry.create_api_key(
+            "alice",
+            None,
+            "",
+            signet_server::Scopes::all(),
+            &[],
+            None,
+        ))
+        .unwrap();
+    assert_eq!(
+        push(&s, &key, &PackageBuilder::new("Outage", "1.0.0").build()),
+        201
+    );
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let health = || {
+        let r = agent.get(&s.url("/health")).call().unwrap();
+        (r.status().as_u16(), r.into_body().read_to_string().unwrap())
+    };
+    assert_eq!(health().0, 200);
+
+    proxy.cut();
+    let started = std::time::Instant::now();
+    let r = agent
+        .put(&s.url("/api/v2/package"))
+        .header("X-NuGet-ApiKey", &key)
+        .send(&PackageBuilder::new("Outage", "1.0.1").build()[..])
+        .unwrap();
+    let took = started.elapsed();
+    assert_eq!(r.status().as_u16(), 503);
+    assert!(r.headers().get("retry-after").is_some());
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    let (status, body) = health();
+    assert_eq!(status, 503);
+    assert!(body.contains("\"database\":\"down\""), "{body}");
+
+    proxy.restore(&s.rt);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let code = push(&s, &key, &PackageBuilder::new("Outage", "1.0.1").build());
+        if code == 201 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no recovery: {code}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(health().0, 200);
+    drop(rt);
 }
