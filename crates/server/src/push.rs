@@ -181,6 +181,7 @@ fn signer_record(
         .collect();
     NewCertificate {
         id,
+        chain_verified_by_push: true,
         fingerprint: cert.sha256_hex().to_lowercase(),
         der: cert.der().to_vec(),
         chain: crate::signing::chain_der(&chain),

@@ -453,6 +453,70 @@ async fn owners_are_added_only_with_consent() {
     assert!(f.registry.remove_owner("Consent", "alice").await.is_err());
 }
 
+/// One account's registration cannot change what the server believes about a certificate
+/// registered elsewhere: carol registers alice's certificate first, with a bogus issuer (PKI
+/// B's intermediate), before alice registers it and pushes with it. The recheck still finds
+/// the certificate revoked once PKI A revokes it, because its issuers come from the verified
+/// push, not from carol's upload. A certificate that can never sign is listed as such.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registration_cannot_poison_the_revocation_recheck() {
+    let f = fixture().await;
+    let alice = f.caller("alice").await;
+    // The first PEM block of a file.
+    let first_pem = |path: &Path| -> String {
+        let text = std::fs::read_to_string(path).unwrap();
+        let end = "-----END CERTIFICATE-----";
+        format!("{}{end}\n", text.split(end).next().unwrap())
+    };
+    let poisoned = format!(
+        "{}{}",
+        first_pem(&f.a.dir.join("codesign.pem")),
+        first_pem(&f.b.dir.join("intermediate.pem"))
+    )
+    .into_bytes();
+    f.registry
+        .register_certificate("carol", "codesign.pem", &poisoned)
+        .await
+        .unwrap();
+    f.register("alice", &f.a).await;
+    f.push(&alice, &f.package("Poison", "1.0.0", Some(&f.a)).await)
+        .await
+        .unwrap();
+
+    signet_pki::revoke(
+        &f.a.dir,
+        &signet_pki::CertSelector::Name(signet_pki::CertName::CodeSigning),
+        signet_pki::RevocationReason::KeyCompromise,
+        UtcTime::now().add_micros(-3_600_000_000),
+        None,
+    )
+    .unwrap();
+    // The push's OCSP answer is still cached in this process: recheck from a later one.
+    let f = Fixture {
+        registry: open(&f.cfg).await,
+        ..f
+    };
+    let s = f.registry.recheck_certificates().await.unwrap();
+    assert_eq!(s.revoked, 1, "{s:?}");
+
+    // A timestamping certificate can never sign a package: not listed as Active.
+    let tsa = std::fs::read(f.b.dir.join("tsa.pem")).unwrap();
+    f.registry
+        .register_certificate("carol", "tsa.pem", &tsa)
+        .await
+        .unwrap();
+    let list = f.registry.certificates("carol").await.unwrap();
+    let tsa_row = list
+        .iter()
+        .find(|r| r.subject.to_lowercase().contains("tim") || r.cannot_sign.is_some())
+        .unwrap();
+    assert_eq!(
+        signet_server::signing::CertificateStatus::of(tsa_row, UtcTime::now()).as_str(),
+        "Cannot sign",
+        "{tsa_row:?}"
+    );
+}
+
 /// The dry run writes nothing (not even the signer certificate, which the push records in its
 /// own transaction).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
