@@ -86,12 +86,66 @@ enum AdminCommand {
         #[arg(long, default_value = "collaborator")]
         role: String,
     },
-    /// Add an owner (user or organization) to a package.
+    /// Remove a user from an organization (never its last administrator); their keys acting
+    /// for the organization stop working at once.
+    RemoveMember {
+        /// Organization.
+        organization: String,
+        /// User.
+        user: String,
+    },
+    /// Disable a user: their web sessions end and their API keys stop working at once.
+    DisableUser {
+        /// The user.
+        user: String,
+    },
+    /// Enable a disabled user again.
+    EnableUser {
+        /// The user.
+        user: String,
+    },
+    /// Set a new password for a user (read from the first line of standard input); every
+    /// session of the user ends.
+    ResetPassword {
+        /// The user.
+        user: String,
+        /// Read the password from standard input (required: never an argument).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Ask an account (user or organization) to become an owner of a package: it is one only
+    /// after it accepts (accept-owner, or its account page on the web).
     AddOwner {
         /// Package id.
         package: String,
         /// Account name.
         account: String,
+    },
+    /// List the ownership requests a user may answer (their own, and their organizations').
+    OwnerRequests {
+        /// The user.
+        user: String,
+    },
+    /// Accept an ownership request: the account becomes an owner of the package.
+    AcceptOwner {
+        /// Package id.
+        package: String,
+        /// The invited account.
+        account: String,
+        /// The user answering: the account itself (the default) or an administrator of the
+        /// invited organization.
+        #[arg(long = "as", value_name = "USER")]
+        as_user: Option<String>,
+    },
+    /// Decline an ownership request.
+    DeclineOwner {
+        /// Package id.
+        package: String,
+        /// The invited account.
+        account: String,
+        /// The user answering (see accept-owner).
+        #[arg(long = "as", value_name = "USER")]
+        as_user: Option<String>,
     },
     /// Remove an owner from a package (a package keeps at least one owner).
     RemoveOwner {
@@ -335,11 +389,91 @@ pub fn run(args: AdminArgs) -> u8 {
                 async |r| r.set_member(&organization, &user, role).await,
             )
         }
-        AdminCommand::AddOwner { package, account } => with_registry(
+        AdminCommand::RemoveMember { organization, user } => with_registry(
+            &runtime,
+            &cfg,
+            &format!("{user} is no longer a member of {organization}"),
+            async |r| r.remove_member(&organization, &user).await,
+        ),
+        AdminCommand::DisableUser { user } => with_registry(
+            &runtime,
+            &cfg,
+            &format!("disabled {user}: sessions ended, API keys no longer accepted"),
+            async |r| r.disable_user(&user).await,
+        ),
+        AdminCommand::EnableUser { user } => {
+            with_registry(&runtime, &cfg, &format!("enabled {user}"), async |r| {
+                r.enable_user(&user).await
+            })
+        }
+        AdminCommand::ResetPassword { user, .. } => {
+            let mut password = String::new();
+            if let Err(e) = std::io::stdin().lock().read_line(&mut password) {
+                eprintln!("error: cannot read the password: {e}");
+                return EXIT_USAGE;
+            }
+            let password =
+                zeroize::Zeroizing::new(password.trim_end_matches(['\r', '\n']).to_owned());
+            with_registry(
+                &runtime,
+                &cfg,
+                &format!("new password set for {user}; their sessions ended"),
+                async |r| r.reset_password(&user, &password).await,
+            )
+        }
+        AdminCommand::AddOwner { package, account } => {
+            with_registry(&runtime, &cfg, "", async |r| {
+                match r
+                    .add_owner(&package, &account, "a site administrator")
+                    .await?
+                {
+                    signet_server::OwnerRequestOutcome::AlreadyOwner => {
+                        out!("{account} already owns {package}");
+                    }
+                    _ => out!(
+                        "asked {account} to become an owner of {package}; it is one once it \
+                         accepts (signet admin accept-owner {package} {account})"
+                    ),
+                }
+                Ok(())
+            })
+        }
+        AdminCommand::OwnerRequests { user } => with_registry(&runtime, &cfg, "", async |r| {
+            for q in r.owner_requests(&user).await? {
+                out!(
+                    "{}\t{}\trequested by {}",
+                    q.package,
+                    q.account,
+                    q.requested_by
+                );
+            }
+            Ok(())
+        }),
+        AdminCommand::AcceptOwner {
+            package,
+            account,
+            as_user,
+        } => with_registry(
             &runtime,
             &cfg,
             &format!("{account} owns {package}"),
-            async |r| r.add_owner(&package, &account).await,
+            async |r| {
+                let by = as_user.as_deref().unwrap_or(&account);
+                r.answer_owner_request(by, &package, &account, true).await
+            },
+        ),
+        AdminCommand::DeclineOwner {
+            package,
+            account,
+            as_user,
+        } => with_registry(
+            &runtime,
+            &cfg,
+            &format!("{account} declined to own {package}"),
+            async |r| {
+                let by = as_user.as_deref().unwrap_or(&account);
+                r.answer_owner_request(by, &package, &account, false).await
+            },
         ),
         AdminCommand::RemoveOwner { package, account } => with_registry(
             &runtime,

@@ -1009,8 +1009,27 @@ fn organizations_and_owners(backend: Backend) {
         403
     );
 
-    // Owners added and removed; never the last one.
+    // Owners added with consent and removed; never the last one. A request alone makes
+    // carol no owner.
     ok(&["add-owner", "Org.Pkg", "carol"]);
+    assert_eq!(
+        server
+            .push(Some(&carol), &package("Org.Pkg", "1.2.0"))
+            .status,
+        403
+    );
+    let requests = admin(&inst, &["owner-requests", "carol"]);
+    assert!(
+        String::from_utf8_lossy(&requests.stdout).contains("Org.Pkg\tcarol"),
+        "{requests:?}"
+    );
+    // Only carol (or an administrator of an invited organization) answers.
+    assert!(
+        !admin(&inst, &["accept-owner", "Org.Pkg", "carol", "--as", "bob"])
+            .status
+            .success()
+    );
+    ok(&["accept-owner", "Org.Pkg", "carol"]);
     assert_eq!(
         server
             .push(Some(&carol), &package("Org.Pkg", "1.2.0"))

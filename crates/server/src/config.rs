@@ -113,6 +113,9 @@ pub struct DatabaseConfig {
     pub url: Option<String>,
     /// Pool size (default 8).
     pub max_connections: Option<u32>,
+    /// Seconds a request waits for a database connection before it fails with 503 and
+    /// `Retry-After` (default 5): a database that is down makes pushes fail fast.
+    pub acquire_timeout_seconds: Option<u64>,
 }
 
 /// `[storage]`.
@@ -338,9 +341,10 @@ impl Config {
                 )));
             }
         };
-        let db = Db::connect(
+        let db = Db::connect_with(
             &self.database_url(),
             self.database.max_connections.unwrap_or(8),
+            std::time::Duration::from_secs(self.database.acquire_timeout_seconds.unwrap_or(5)),
         )
         .await?;
         Registry::new(

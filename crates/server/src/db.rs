@@ -227,6 +227,9 @@ pub struct NewVersion {
     pub owner: i64,
     /// What the stored bytes are signed with (written in the same transaction).
     pub signature: Option<crate::signing::VersionSignature>,
+    /// The author signer certificate, with the chain its verified signature carried
+    /// (recorded in the same transaction; a dry run never gets here).
+    pub(crate) signer: Option<crate::signing::store::NewCertificate>,
 }
 
 /// Which of the two push scopes the key has; the transaction decides which one applies.
@@ -265,12 +268,74 @@ fn version_row(row: &AnyRow) -> Result<VersionRow, Error> {
     })
 }
 
+/// How long a request waits for a database connection by default.
+pub const DEFAULT_ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The file of a `sqlite://FILE?…` URL (`None` for other databases and in-memory ones).
+fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let file = rest.split('?').next().unwrap_or_default();
+    (!file.is_empty() && file != ":memory:").then(|| std::path::PathBuf::from(file))
+}
+
+/// The database holds password hashes, TOTP secrets and session digests: it, its WAL and its
+/// shared-memory file are created readable by the owner only (SQLite creates the `-wal` and
+/// `-shm` files with the main file's permissions), and existing ones are narrowed to that.
+fn private_sqlite_files(path: &std::path::Path) -> Result<(), Error> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+        if !path.exists() {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600)
+                .open(path)
+                .map_err(|e| Error::io(format!("create {}", path.display()), e))?;
+        }
+        let mut names = vec![path.to_path_buf()];
+        for suffix in ["-wal", "-shm"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            names.push(name.into());
+        }
+        for name in names {
+            if let Ok(meta) = std::fs::metadata(&name)
+                && meta.permissions().mode() & 0o077 != 0
+            {
+                std::fs::set_permissions(&name, std::fs::Permissions::from_mode(0o600))
+                    .map_err(|e| Error::io(format!("restrict {}", name.display()), e))?;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
 impl Db {
     /// Connects (`sqlite://FILE?mode=rwc` or `postgres://…`) and creates the schema.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, Error> {
+        Self::connect_with(url, max_connections, DEFAULT_ACQUIRE_TIMEOUT).await
+    }
+
+    /// [`Db::connect`] with the time a request may wait for a connection: past it the
+    /// request fails with 503 and `Retry-After` ([`Error::status`]) instead of hanging.
+    pub async fn connect_with(
+        url: &str,
+        max_connections: u32,
+        acquire_timeout: std::time::Duration,
+    ) -> Result<Self, Error> {
         sqlx::any::install_default_drivers();
+        if let Some(path) = sqlite_path(url) {
+            private_sqlite_files(&path)?;
+        }
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections.max(1))
+            .acquire_timeout(acquire_timeout)
             .connect(url)
             .await?;
         let db = Self { pool };
@@ -299,6 +364,8 @@ impl Db {
             .iter()
             .chain(crate::signing::store::SCHEMA)
             .chain(crate::downloads::SCHEMA)
+            .chain(crate::owners::SCHEMA)
+            .chain(crate::lifecycle::SCHEMA)
         {
             // Only constants are substituted into these statements.
             sqlx::query(sqlx::AssertSqlSafe(stmt.replace("{BLOB}", blob)))
@@ -307,6 +374,12 @@ impl Db {
         }
         tx.commit().await?;
         Ok(db)
+    }
+
+    /// Whether the database answers (`SELECT 1`), for `/health`.
+    pub async fn ping(&self) -> Result<(), Error> {
+        sqlx::query("SELECT 1 AS one").fetch_one(&self.pool).await?;
+        Ok(())
     }
 
     /// Closes the pool (waits for connections to be returned).
@@ -401,60 +474,18 @@ impl Db {
         Ok(row.map(|r| r.try_get::<String, _>("role")).transpose()?)
     }
 
-    /// Makes `account` an owner of the package (idempotent); false if the package is unknown.
-    pub async fn add_owner(&self, id_lower: &str, account: i64) -> Result<bool, Error> {
-        let r = sqlx::query(
-            "INSERT INTO package_owners (package_id, account_id) \
-             SELECT id, $1 FROM packages WHERE id_lower = $2 \
-             ON CONFLICT (package_id, account_id) DO NOTHING",
+    /// The organizations `user` administers.
+    pub(crate) async fn administered_organizations(&self, user: i64) -> Result<Vec<i64>, Error> {
+        let rows = sqlx::query(
+            "SELECT organization_id FROM organization_members WHERE user_id = $1 \
+             AND role = 'admin'",
         )
-        .bind(account)
-        .bind(id_lower)
-        .execute(&self.pool)
+        .bind(user)
+        .fetch_all(&self.pool)
         .await?;
-        if r.rows_affected() > 0 {
-            return Ok(true);
-        }
-        Ok(
-            sqlx::query("SELECT 1 AS one FROM packages WHERE id_lower = $1")
-                .bind(id_lower)
-                .fetch_optional(&self.pool)
-                .await?
-                .is_some(),
-        )
-    }
-
-    /// Removes `account` from the package's owners; a package keeps at least one owner.
-    pub async fn remove_owner(&self, id_lower: &str, account: i64) -> Result<(), Error> {
-        let mut tx = self.pool.begin().await?;
-        // Delete first (takes the write lock on SQLite), then refuse if nobody is left.
-        let r = sqlx::query(
-            "DELETE FROM package_owners WHERE account_id = $1 AND package_id = \
-             (SELECT id FROM packages WHERE id_lower = $2)",
-        )
-        .bind(account)
-        .bind(id_lower)
-        .execute(&mut *tx)
-        .await?;
-        if r.rows_affected() == 0 {
-            return Err(Error::NotFound(format!(
-                "the account is not an owner of {id_lower}"
-            )));
-        }
-        let left = sqlx::query(
-            "SELECT 1 AS one FROM package_owners o JOIN packages p ON p.id = o.package_id \
-             WHERE p.id_lower = $1",
-        )
-        .bind(id_lower)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if left.is_none() {
-            return Err(Error::Conflict(format!(
-                "cannot remove the last owner of {id_lower}"
-            )));
-        }
-        tx.commit().await?;
-        Ok(())
+        rows.iter()
+            .map(|r| r.try_get::<i64, _>("organization_id").map_err(Error::from))
+            .collect()
     }
 
     /// A user by name (case-insensitive).
@@ -551,8 +582,16 @@ impl Db {
     /// The key with this digest.
     pub async fn find_api_key(&self, key_hash: &str) -> Result<Option<ApiKeyRow>, Error> {
         let row = sqlx::query(
-            "SELECT k.id, k.user_id, a.name, k.owner_id, k.scopes, k.globs, k.expires_at, \
-             k.revoked_at FROM api_keys k JOIN accounts a ON a.id = k.user_id WHERE k.key_hash = $1",
+            // A disabled user's keys, and an organization key whose user is no longer a
+            // member, do not authenticate (issue 13: membership and accounts can be revoked).
+            sqlx::AssertSqlSafe(format!(
+                "SELECT k.id, k.user_id, a.name, k.owner_id, k.scopes, k.globs, k.expires_at, \
+                 k.revoked_at FROM api_keys k JOIN accounts a ON a.id = k.user_id \
+                 WHERE k.key_hash = $1 AND {} AND (k.owner_id = k.user_id OR EXISTS \
+                 (SELECT 1 FROM organization_members m WHERE m.organization_id = k.owner_id \
+                 AND m.user_id = k.user_id))",
+                crate::lifecycle::NOT_DISABLED
+            )),
         )
         .bind(key_hash)
         .fetch_optional(&self.pool)
@@ -612,8 +651,8 @@ impl Db {
         } else {
             let owner = sqlx::query(
                 "SELECT 1 AS one FROM package_owners WHERE package_id = $1 AND (account_id = $2 \
-                 OR account_id IN (SELECT organization_id FROM organization_members \
-                 WHERE user_id = $3))",
+                 OR ($2 = $3 AND account_id IN (SELECT organization_id FROM \
+                 organization_members WHERE user_id = $3)))",
             )
             .bind(package_row)
             .bind(v.owner)
@@ -668,6 +707,9 @@ impl Db {
         if let Some(sig) = &v.signature {
             crate::signing::store::put_version_signature(&mut tx, v.version_row, sig).await?;
         }
+        if let Some(signer) = &v.signer {
+            crate::signing::store::upsert_certificate(&mut tx, signer).await?;
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -675,9 +717,11 @@ impl Db {
     /// Whether `account` (or an organization `user` belongs to) owns the package.
     pub async fn is_owner(&self, id_lower: &str, account: i64, user: i64) -> Result<bool, Error> {
         let row = sqlx::query(
+            // A key acting for an organization acts only on that organization's packages; a
+            // personal key also on those of the organizations its user belongs to.
             "SELECT 1 AS one FROM package_owners o JOIN packages p ON p.id = o.package_id \
-             WHERE p.id_lower = $1 AND (o.account_id = $2 OR o.account_id IN \
-             (SELECT organization_id FROM organization_members WHERE user_id = $3))",
+             WHERE p.id_lower = $1 AND (o.account_id = $2 OR ($2 = $3 AND o.account_id IN \
+             (SELECT organization_id FROM organization_members WHERE user_id = $3)))",
         )
         .bind(id_lower)
         .bind(account)

@@ -14,6 +14,10 @@ pub enum Error {
     /// The pushed package or a request parameter is invalid; the text is shown to the client.
     #[error("{0}")]
     Invalid(String),
+    /// A push refused by a named rule (the push pipeline's refusals: what rule, which NU code,
+    /// and what to do). 400.
+    #[error("{0}")]
+    Refused(Refusal),
     /// The request body is larger than the configured limit.
     #[error("the package is larger than the limit of {limit} bytes")]
     TooLarge {
@@ -66,6 +70,87 @@ pub enum Error {
     Signing(String),
 }
 
+/// The rule a push broke. Each names a requirement of NuGet.org's push (spec
+/// `nuget-server.md` §2) or of this server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PushRule {
+    /// NuGet.org's verification of the author signature (§2.6): exactly one valid timestamp,
+    /// an author primary signature, RSA 2048+, EKUs, a chain to the server's roots, not revoked.
+    SignatureVerification,
+    /// Who must and may sign (§2.1): registered certificates, the required signer.
+    WhoMaySign,
+    /// A certificate the owner registered was found revoked by the recheck job.
+    RevokedRegistration,
+    /// The organization requires every package it owns to be author-signed.
+    OrganizationRequiresSigned,
+    /// The package's signature cannot be read.
+    SignatureFormat,
+    /// The package's archive entries (traversal, duplicates, case twins) — what clients would
+    /// unpack differently.
+    ArchiveEntries,
+    /// The manifest: id and version bounds, metadata URLs.
+    Manifest,
+}
+
+impl PushRule {
+    /// A short name for messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::SignatureVerification => {
+                "signature verification (exactly one valid timestamp, trusted chain, key size, EKU, not revoked)"
+            }
+            Self::WhoMaySign => "who may sign",
+            Self::RevokedRegistration => "revoked registered certificate",
+            Self::OrganizationRequiresSigned => "organization requires signed packages",
+            Self::SignatureFormat => "signature format",
+            Self::ArchiveEntries => "archive entry names",
+            Self::Manifest => "manifest",
+        }
+    }
+}
+
+/// Why a push was refused: the rule, NuGet's code when there is one, and the message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    /// The rule broken.
+    pub rule: PushRule,
+    /// NuGet's code for the first failure, when NuGet has one.
+    pub code: Option<signet_common::NuCode>,
+    /// What is wrong and what to do.
+    pub message: String,
+}
+
+impl Refusal {
+    /// A refusal.
+    pub(crate) fn new(
+        rule: PushRule,
+        code: Option<signet_common::NuCode>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            rule,
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(code) = self.code {
+            write!(f, "{code}: ")?;
+        }
+        write!(f, "{} (push rule: {})", self.message, self.rule.name())
+    }
+}
+
+impl From<Refusal> for Error {
+    fn from(r: Refusal) -> Self {
+        Self::Refused(r)
+    }
+}
+
 impl Error {
     /// An [`Error::Io`] with its context.
     pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
@@ -78,15 +163,36 @@ impl Error {
     /// The HTTP status code this error maps to.
     pub fn status(&self) -> u16 {
         match self {
-            Self::Invalid(_) => 400,
+            Self::Invalid(_) | Self::Refused(_) => 400,
             Self::Unauthorized(_) => 401,
             Self::Forbidden(_) => 403,
             Self::NotFound(_) => 404,
             Self::Conflict(_) => 409,
             Self::TooLarge { .. } => 413,
             Self::TooManyRequests { .. } => 429,
+            Self::Database(_) if self.is_unavailable() => 503,
             Self::Config(_) | Self::Database(_) | Self::Io { .. } | Self::Crypto(_) => 500,
             Self::Signing(_) => 503,
+        }
+    }
+
+    /// Whether the database could not be reached (no connection within the acquire timeout,
+    /// a refused or broken connection): a 503 with `Retry-After`, not a 500.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            Self::Database(
+                sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)
+            )
+        )
+    }
+
+    /// Seconds a client should wait before retrying, for 503s and 429s.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            Self::TooManyRequests { retry_after_secs } => Some(*retry_after_secs),
+            _ if self.is_unavailable() => Some(5),
+            _ => None,
         }
     }
 

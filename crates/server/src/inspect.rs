@@ -11,9 +11,22 @@ use signet_feed::{NuGetVersion, VersionRange};
 use signet_nupkg::{Limits, Package};
 
 use crate::Error;
+use crate::error::{PushRule, Refusal};
 
 /// Longest package id NuGet accepts.
 pub const MAX_ID_LEN: usize = 100;
+
+/// Longest version string NuGet.org accepts (its `Version` column is 64 characters).
+pub const MAX_VERSION_LEN: usize = 64;
+
+/// The start of an over-long value, for messages.
+fn truncated(s: &str) -> String {
+    let mut out: String = s.chars().take(120).collect();
+    if out.len() < s.len() {
+        out.push('…');
+    }
+    out
+}
 
 /// One dependency group as stored and served (registration `dependencyGroups`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -95,22 +108,232 @@ pub fn is_valid_id(id: &str) -> bool {
 
 /// Opens the package at `path` and validates it (see the module docs).
 pub fn inspect(path: &Path, limits: &Limits) -> Result<PackageInfo, Error> {
+    let (package, size) = open(path, limits)?;
+    info_of(package, size, limits)
+}
+
+fn open(
+    path: &Path,
+    limits: &Limits,
+) -> Result<(Package<std::io::BufReader<std::fs::File>>, u64), Error> {
     let file = std::fs::File::open(path).map_err(|e| Error::io("open the upload", e))?;
     let size = file
         .metadata()
         .map_err(|e| Error::io("stat the upload", e))?
         .len();
-    let mut package = Package::open(std::io::BufReader::new(file), limits)
+    let package = Package::open(std::io::BufReader::new(file), limits)
         .map_err(|e| Error::Invalid(format!("the package is not a valid .nupkg: {e}")))?;
+    Ok((package, size))
+}
+
+/// What a push reads from the archive, in one open: the validated manifest and the primary
+/// signature (if any). The archive's entries are checked the way the install client checks
+/// them before extracting (traversal, names NuGet percent-decodes to something else,
+/// duplicates and case or normalisation twins): a feed must not vouch for an archive that
+/// clients unpack differently. `scratch` is a directory on the upload filesystem.
+pub(crate) fn inspect_push(
+    path: &Path,
+    limits: &Limits,
+    scratch: &Path,
+) -> Result<(PackageInfo, Option<signet_signature::PrimarySignature>), Error> {
+    let (mut package, size) = open(path, limits)?;
+    check_entries(&mut package, scratch)?;
+    let signature = match package.read_signature() {
+        Ok(None) => None,
+        Ok(Some(bytes)) => Some(
+            signet_signature::PrimarySignature::load(&bytes, &signet_signature::Limits::default())
+                .map_err(|e| crate::push::signature_unreadable(&e))?,
+        ),
+        Err(e) => {
+            return Err(Refusal::new(
+                PushRule::SignatureFormat,
+                e.code(),
+                format!("the package signature cannot be read: {e}"),
+            )
+            .into());
+        }
+    };
+    let info = info_of(package, size, limits)?;
+    check_urls(&info.nuspec)?;
+    Ok((info, signature))
+}
+
+/// Runs the install client's entry rules (`signet_nupkg::Package::extract_to`) into a
+/// throw-away directory: the same verdict a client reaches, by the same code.
+fn check_entries<R: std::io::Read + std::io::Seek>(
+    package: &mut Package<R>,
+    scratch: &Path,
+) -> Result<(), Error> {
+    let dir = tempfile::Builder::new()
+        .prefix("entries-")
+        .tempdir_in(scratch)
+        .map_err(|e| Error::io("create a scratch directory", e))?;
+    match package.extract_to(dir.path()) {
+        Ok(_) => Ok(()),
+        Err(
+            e @ (signet_nupkg::Error::UnsafeEntryName { .. }
+            | signet_nupkg::Error::EntryNameCollision { .. }),
+        ) => Err(Refusal::new(
+            PushRule::ArchiveEntries,
+            None,
+            format!(
+                "the package has an entry name clients would unpack differently or outside \
+                 its folder: {e}"
+            ),
+        )
+        .into()),
+        Err(signet_nupkg::Error::Io { action, source }) => {
+            Err(Error::io(format!("check the entries ({action})"), source))
+        }
+        Err(e) => Err(Refusal::new(
+            PushRule::ArchiveEntries,
+            e.code(),
+            format!("the package cannot be unpacked: {e}"),
+        )
+        .into()),
+    }
+}
+
+/// The nuspec elements whose text clients turn into links (`projectUrl`, `licenseUrl`,
+/// `iconUrl`, `repository/@url`): only absolute `http` or `https` URLs are accepted, so that a
+/// page never gets a `javascript:` or `file:` link from a package (NuGet.org accepts only
+/// these schemes too).
+fn check_urls(xml: &[u8]) -> Result<(), Error> {
+    for (field, value) in url_fields(xml) {
+        let v = value.trim();
+        if v.is_empty() {
+            continue;
+        }
+        let lower = v.to_ascii_lowercase();
+        let ok = (lower.starts_with("https://") || lower.starts_with("http://"))
+            && !v.chars().any(|c| c.is_control() || c.is_whitespace())
+            && v.split_once("://").is_some_and(|(_, rest)| {
+                !rest.is_empty() && !rest.starts_with('/') && !rest.starts_with('\\')
+            });
+        if !ok {
+            return Err(Refusal::new(
+                PushRule::Manifest,
+                None,
+                format!("the manifest's {field} {v:?} is not an absolute http or https URL"),
+            )
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// (element, value) of every URL a nuspec's `<metadata>` gives.
+fn url_fields(xml: &[u8]) -> Vec<(&'static str, String)> {
+    let mut out: Vec<(&'static str, String)> = Vec::new();
+    let mut reader = quick_xml::Reader::from_reader(xml);
+    let mut path: Vec<Vec<u8>> = Vec::new();
+    let mut buf = Vec::new();
+    let field = |path: &[Vec<u8>]| match path {
+        [_, m, f] if m.as_slice() == b"metadata" => match f.as_slice() {
+            b"projectUrl" => Some("projectUrl"),
+            b"licenseUrl" => Some("licenseUrl"),
+            b"iconUrl" => Some("iconUrl"),
+            _ => None,
+        },
+        _ => None,
+    };
+    loop {
+        let event = reader.read_event_into(&mut buf);
+        match event {
+            Ok(Event::Start(ref e)) | Ok(Event::Empty(ref e)) => {
+                let name = e.local_name().as_ref().to_vec();
+                if path.len() == 2
+                    && path.get(1).is_some_and(|p| p == b"metadata")
+                    && name == b"repository"
+                {
+                    for a in e.attributes().flatten() {
+                        if a.key.local_name().as_ref() == b"url" {
+                            let v = a
+                                .unescape_value()
+                                .map(|c| c.into_owned())
+                                .unwrap_or_else(|_| String::from_utf8_lossy(&a.value).into_owned());
+                            out.push(("repository url", v));
+                        }
+                    }
+                }
+                if matches!(event, Ok(Event::Start(_))) {
+                    path.push(name);
+                    if path.len() > 16 {
+                        break;
+                    }
+                    if let Some(f) = field(&path) {
+                        out.push((f, String::new()));
+                    }
+                }
+            }
+            Ok(Event::End(_)) => {
+                path.pop();
+            }
+            Ok(Event::Text(t)) if field(&path).is_some() => {
+                if let (Some(last), Ok(text)) = (out.last_mut(), t.xml_content()) {
+                    last.1.push_str(&text);
+                }
+            }
+            Ok(Event::CData(t)) if field(&path).is_some() => {
+                if let (Some(last), Ok(text)) = (out.last_mut(), t.decode()) {
+                    last.1.push_str(&text);
+                }
+            }
+            Ok(Event::GeneralRef(r)) if field(&path).is_some() => {
+                // Any entity in a URL element: keep it visible so the check refuses what it
+                // cannot read exactly.
+                if let Some(last) = out.last_mut() {
+                    match r.resolve_char_ref() {
+                        Ok(Some(c)) => last.1.push(c),
+                        _ => last.1.push_str(match r.decode().ok().as_deref() {
+                            Some("amp") => "&",
+                            Some("lt") => "<",
+                            Some("gt") => ">",
+                            Some("apos") => "'",
+                            Some("quot") => "\"",
+                            _ => " ",
+                        }),
+                    }
+                }
+            }
+            Ok(Event::Eof) | Err(_) => break,
+            _ => {}
+        }
+        buf.clear();
+    }
+    out
+}
+
+fn info_of(
+    mut package: Package<std::io::BufReader<std::fs::File>>,
+    size: u64,
+    limits: &Limits,
+) -> Result<PackageInfo, Error> {
     let nuspec = package
         .nuspec()
         .map_err(|e| Error::Invalid(format!("the package's manifest is invalid: {e}")))?;
     if !is_valid_id(&nuspec.id) {
-        return Err(Error::Invalid(format!(
-            "the package id {:?} is invalid: use at most {MAX_ID_LEN} letters, digits and '_', \
-             separated by single '.' or '-'",
-            nuspec.id
-        )));
+        return Err(Refusal::new(
+            PushRule::Manifest,
+            None,
+            format!(
+                "the package id {:?} is invalid: use at most {MAX_ID_LEN} letters, digits and \
+                 '_', separated by single '.' or '-'",
+                truncated(&nuspec.id)
+            ),
+        )
+        .into());
+    }
+    if nuspec.original_version.chars().count() > MAX_VERSION_LEN {
+        return Err(Refusal::new(
+            PushRule::Manifest,
+            None,
+            format!(
+                "the package version {:?} is longer than {MAX_VERSION_LEN} characters",
+                truncated(&nuspec.original_version)
+            ),
+        )
+        .into());
     }
     let version = NuGetVersion::parse(&nuspec.original_version).map_err(|_| {
         Error::Invalid(format!(

@@ -14,6 +14,9 @@ mod downloads;
 mod error;
 mod http;
 mod inspect;
+mod lifecycle;
+mod owners;
+pub mod push;
 mod registry;
 pub mod signing;
 pub mod web;
@@ -29,9 +32,10 @@ pub use config::{
 };
 pub use db::{ApiKeyInfo, ApiKeyRow, Db, VersionRow};
 pub use downloads::DownloadCounts;
-pub use error::Error;
+pub use error::{Error, PushRule, Refusal};
 pub use http::{AppState, Metrics, router, serve};
 pub use inspect::{Dep, DepGroup, MAX_ID_LEN, Metadata, PackageInfo, inspect, is_valid_id};
+pub use owners::{OwnerRequest, OwnerRequestOutcome};
 pub use registry::{
     Caller, PushCandidate, PushCheck, Pushed, Registry, Role, SearchHit, VersionFilter,
 };

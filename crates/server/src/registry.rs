@@ -12,10 +12,10 @@ use signet_nupkg::Limits;
 use crate::Error;
 use crate::auth::{IdGlob, Scope, Scopes, generate_api_key, hash_api_key, hash_password};
 use crate::blob::{BlobBody, BlobStore};
-use crate::clock::{Clock, Random, random_hex, random_id};
-use crate::db::{ApiKeyInfo, Db, NewVersion, PushRights, VersionRow};
-use crate::inspect::{PackageInfo, inspect};
-use crate::signing::{PushPolicy, PushValidation, SigningSetup, Validated};
+use crate::clock::{Clock, Random, random_id};
+use crate::db::{ApiKeyInfo, Db, VersionRow};
+use crate::inspect::PackageInfo;
+use crate::signing::{PushPolicy, SigningSetup};
 
 /// Most (id, version) → blob key entries remembered for downloads.
 const BLOB_CACHE_MAX: usize = 100_000;
@@ -84,7 +84,7 @@ pub struct Caller {
 }
 
 impl Caller {
-    fn allows_id(&self, id: &str) -> bool {
+    pub(crate) fn allows_id(&self, id: &str) -> bool {
         self.globs.iter().any(|g| g.matches(id))
     }
 }
@@ -151,7 +151,7 @@ pub struct Registry {
     pub(crate) rng: Arc<dyn Random>,
     pub(crate) limits: Limits,
     pub(crate) upload_dir: PathBuf,
-    checks: Vec<Arc<dyn PushCheck>>,
+    pub(crate) checks: Vec<Arc<dyn PushCheck>>,
     /// Trust for pushed signatures and the repository signer.
     pub(crate) signing: Arc<SigningSetup>,
     /// A version's blob key changes only when a backfill re-signs it (the old file is then
@@ -297,186 +297,6 @@ impl Registry {
             .map_err(|e| Error::io("create an upload file", e))
     }
 
-    /// Pushes the complete, fsynced upload at `upload`.
-    ///
-    /// Order (crash-safe at every step): validate (manifest, key, ownership, the signing
-    /// rules: [`Registry::validate_push`] runs the same) → repository-sign into a new file when
-    /// a repository signer is configured → store that file under a fresh key that no row
-    /// references (invisible) → one transaction inserts the package (if new), its owner, the
-    /// version and its signature record (the commit is the moment the version becomes
-    /// visible) → on any failure the blob is deleted. A crash between the blob and the commit leaves an orphan
-    /// blob that [`Registry::collect_orphans`] removes; never a visible partial package.
-    pub async fn push(&self, caller: &Caller, upload: &Path) -> Result<Pushed, Error> {
-        let (info, validated) = self.prepare_push(caller, upload).await?;
-        // Repository signing: what is stored (and served) is the repository-signed package.
-        let now = self.clock.now();
-        let mut signature = validated.signature.clone();
-        let signed_file = match &self.signing.repository {
-            None => None,
-            Some(repo) => {
-                let setup = Arc::clone(&self.signing);
-                let owners = validated.owners.clone();
-                let (input, dir, limits) =
-                    (upload.to_path_buf(), self.upload_dir.clone(), self.limits);
-                let (file, _) = tokio::task::spawn_blocking(move || {
-                    let repo = setup
-                        .repository
-                        .as_ref()
-                        .ok_or_else(|| Error::Config("repository signing is off".into()))?;
-                    repo.sign(&input, &dir, &owners, now, &limits)
-                })
-                .await
-                .map_err(|e| Error::io("signing task", std::io::Error::other(e)))??;
-                signature.repository_fingerprint = Some(repo.certificate().fingerprint.clone());
-                signature.repository_signed_at = Some(now.unix_micros());
-                Some(file)
-            }
-        };
-        let stored: &Path = signed_file.as_ref().map_or(upload, |f| f.path());
-        let size = match &signed_file {
-            Some(f) => f
-                .as_file()
-                .metadata()
-                .map_err(|e| Error::io("read the signed file", e))?
-                .len(),
-            None => info.size,
-        };
-        let id_lower = info.id.to_lowercase();
-        let version_lower = info.version.lower();
-        let blob_key = format!(
-            "packages/{id_lower}/{version_lower}/{}.nupkg",
-            random_hex(self.rng.as_ref(), 16)?
-        );
-        self.blobs.put_file(&blob_key, stored).await?;
-        let record = NewVersion {
-            new_package_row: random_id(self.rng.as_ref())?,
-            version_row: random_id(self.rng.as_ref())?,
-            id: info.id.clone(),
-            version: info.version.normalized().to_owned(),
-            original_version: info.original_version.clone(),
-            prerelease: info.version.is_prerelease(),
-            semver2: info.semver2,
-            size: i64::try_from(size).unwrap_or(i64::MAX),
-            blob_key: blob_key.clone(),
-            nuspec: info.nuspec.clone(),
-            metadata: info.meta.clone(),
-            dependencies: info.dependency_groups.clone(),
-            now: self.clock.now().unix_micros(),
-            pusher: caller.user_id,
-            owner: caller.owner_id,
-            signature: Some(signature),
-        };
-        let rights = PushRights {
-            push_new: caller.scopes.contains(Scope::PushNew),
-            push_version: caller.scopes.contains(Scope::PushVersion),
-        };
-        if let Err(e) = self.db.commit_push(&record, rights).await {
-            if let Err(d) = self.blobs.delete(&blob_key).await {
-                tracing::warn!(blob = %blob_key, error = %d, "cannot delete the blob of a refused push");
-            }
-            return Err(e);
-        }
-        tracing::info!(id = %info.id, version = %info.version, user = %caller.user_name, "pushed");
-        Ok(Pushed {
-            id: info.id,
-            version: info.version.normalized().to_owned(),
-            warnings: validated.warnings,
-        })
-    }
-
-    /// Everything a push checks, without storing anything (`signet push --dry-run`, the
-    /// validation endpoint): scopes, the manifest, package globs, ownership, that the version
-    /// is new, the signed-push rules and the registered push checks.
-    pub async fn validate_push(
-        &self,
-        caller: &Caller,
-        upload: &Path,
-    ) -> Result<PushValidation, Error> {
-        let (info, validated) = self.prepare_push(caller, upload).await?;
-        Ok(PushValidation {
-            id: info.id,
-            version: validated.version,
-            signed: validated.signed,
-            signer_fingerprint: validated.signature.author_fingerprint,
-            repository_certificate: self
-                .signing
-                .repository
-                .as_ref()
-                .map(|r| r.certificate().fingerprint.clone()),
-            owners: signet_sign::sort_owners(&validated.owners),
-            warnings: validated.warnings,
-        })
-    }
-
-    /// The checks shared by [`Registry::push`] and [`Registry::validate_push`]. Ownership and
-    /// "version is new" are checked here early, so that a refused push costs no signature
-    /// verification; the push transaction checks both again authoritatively.
-    async fn prepare_push(
-        &self,
-        caller: &Caller,
-        upload: &Path,
-    ) -> Result<(PackageInfo, Validated), Error> {
-        if !caller.scopes.contains(Scope::PushNew) && !caller.scopes.contains(Scope::PushVersion) {
-            return Err(Error::Forbidden("the API key may not push packages".into()));
-        }
-        let limits = self.limits;
-        let path = upload.to_path_buf();
-        let info = tokio::task::spawn_blocking(move || inspect(&path, &limits))
-            .await
-            .map_err(|e| Error::io("inspect task", std::io::Error::other(e)))??;
-        if !caller.allows_id(&info.id) {
-            return Err(Error::Forbidden(format!(
-                "the API key does not allow pushing {} (package globs)",
-                info.id
-            )));
-        }
-        let id_lower = info.id.to_lowercase();
-        let exists = !self.db.owner_accounts(&id_lower).await?.is_empty();
-        if exists {
-            if !self
-                .db
-                .is_owner(&id_lower, caller.owner_id, caller.user_id)
-                .await?
-            {
-                return Err(Error::Forbidden(format!(
-                    "the package id {} belongs to another account",
-                    info.id
-                )));
-            }
-            if !caller.scopes.contains(Scope::PushVersion) {
-                return Err(Error::Forbidden(
-                    "the API key may not push new versions (scope push-version)".into(),
-                ));
-            }
-            if self
-                .db
-                .version(&id_lower, &info.version.lower())
-                .await?
-                .is_some()
-            {
-                return Err(Error::Conflict(format!(
-                    "{} {} already exists",
-                    info.id,
-                    info.version.normalized()
-                )));
-            }
-        } else if !caller.scopes.contains(Scope::PushNew) {
-            return Err(Error::Forbidden(
-                "the API key may not push new package ids (scope push-new)".into(),
-            ));
-        }
-        let validated = self.validate_signing(&info, upload, caller).await?;
-        let candidate = PushCandidate {
-            info: &info,
-            path: upload,
-            caller,
-        };
-        for check in &self.checks {
-            check.check(&candidate)?;
-        }
-        Ok((info, validated))
-    }
-
     /// Unlists (`listed = false`) or relists a version: 404 if unknown, 403 without the
     /// `unlist` scope, a matching glob and ownership.
     pub async fn set_listed(
@@ -567,20 +387,6 @@ impl Registry {
         let org = self.organization_id(organization).await?;
         let user = self.user_id(user).await?;
         self.db.set_member(org, user, role.as_str()).await
-    }
-
-    /// Adds `account` (a user or an organization) to the owners of package `id`.
-    pub async fn add_owner(&self, id: &str, account: &str) -> Result<(), Error> {
-        let (account_id, _) = self
-            .db
-            .find_account(account)
-            .await?
-            .ok_or_else(|| Error::NotFound(format!("no account {account:?}")))?;
-        if !self.db.add_owner(&id.to_lowercase(), account_id).await? {
-            return Err(Error::NotFound(format!("no package {id}")));
-        }
-        tracing::info!(id, account, "owner added");
-        Ok(())
     }
 
     /// Removes `account` from the owners of package `id` (never the last owner).

@@ -357,3 +357,227 @@ async fn s3_store_streams_large_objects_and_reads_small_ones_whole() {
     }
     assert!(store.get("packages/absent").await.unwrap().is_none());
 }
+
+/// Push input is bounded and checked before anything is stored (issue 13): archives clients
+/// would unpack differently, over-long versions (a 400, never a 500), and metadata URLs that
+/// are not http(s) are refused, each naming the rule.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_refuses_bad_entry_names_long_versions_and_non_http_urls() {
+    use signet_server::PushRule;
+    let f = fixture().await;
+    f.registry.create_user("alice", None, "pw").await.unwrap();
+    let key = f
+        .registry
+        .create_api_key("alice", None, "", Scopes::all(), &[], None)
+        .await
+        .unwrap();
+    let caller = f.registry.authenticate(Some(&key)).await.unwrap();
+    let with_nuspec = |id: &str, extra: &str| {
+        let b = PackageBuilder::new(id, "1.0.0");
+        let xml = b
+            .nuspec_xml()
+            .replace("</metadata>", &format!("{extra}</metadata>"));
+        b.nuspec(xml.as_bytes()).build()
+    };
+    let long_version = format!("1.0.0-{}", "a".repeat(5000));
+    let cases: Vec<(&str, Vec<u8>, PushRule)> = vec![
+        (
+            "case twins",
+            PackageBuilder::new("Twins", "1.0.0")
+                .file("lib/net8.0/A.dll", b"a")
+                .file("lib/net8.0/a.dll", b"b")
+                .build(),
+            PushRule::ArchiveEntries,
+        ),
+        (
+            "traversal",
+            PackageBuilder::new("Traversal", "1.0.0")
+                .file("lib/../../evil.dll", b"a")
+                .build(),
+            PushRule::ArchiveEntries,
+        ),
+        (
+            "percent-encoded traversal",
+            PackageBuilder::new("Percent", "1.0.0")
+                .file("lib/%2e%2e/%2e%2e/evil.dll", b"a")
+                .build(),
+            PushRule::ArchiveEntries,
+        ),
+        (
+            "percent-decoded duplicate",
+            PackageBuilder::new("Dup", "1.0.0")
+                .file("lib/a b.dll", b"a")
+                .file("lib/a%20b.dll", b"b")
+                .build(),
+            PushRule::ArchiveEntries,
+        ),
+        (
+            "5,000-character version",
+            PackageBuilder::new("Long", &long_version).build(),
+            PushRule::Manifest,
+        ),
+        (
+            "javascript: projectUrl",
+            with_nuspec("Js", "<projectUrl>javascript:alert(1)</projectUrl>"),
+            PushRule::Manifest,
+        ),
+        (
+            "file: iconUrl",
+            with_nuspec("File", "<iconUrl>file:///etc/passwd</iconUrl>"),
+            PushRule::Manifest,
+        ),
+        (
+            "repository url",
+            with_nuspec("Repo", "<repository type=\"git\" url=\"ssh://x/y\" />"),
+            PushRule::Manifest,
+        ),
+        (
+            "protocol-relative licenseUrl",
+            with_nuspec("Rel", "<licenseUrl>https:///evil.example</licenseUrl>"),
+            PushRule::Manifest,
+        ),
+    ];
+    for (what, bytes, rule) in cases {
+        let file = f.registry.new_upload().unwrap();
+        std::fs::write(file.path(), &bytes).unwrap();
+        let dry = f.registry.validate_push(&caller, file.path()).await;
+        let pushed = f.registry.push(&caller, file.path()).await;
+        for r in [dry.map(|_| ()), pushed.map(|_| ())] {
+            match r {
+                Err(e @ Error::Refused(_)) => {
+                    assert_eq!(e.status(), 400, "{what}");
+                    let Error::Refused(refusal) = &e else {
+                        unreachable!()
+                    };
+                    assert_eq!(refusal.rule, rule, "{what}: {e}");
+                    assert!(!e.to_string().contains(&f.dir.display().to_string()));
+                }
+                other => panic!("{what}: expected a refusal, got {other:?}"),
+            }
+        }
+    }
+    // http(s) URLs and plain names are accepted.
+    let file = f.registry.new_upload().unwrap();
+    let ok = with_nuspec(
+        "Fine",
+        "<projectUrl>https://example.com/p</projectUrl><repository type=\"git\" \
+         url=\"https://example.com/r.git\" />",
+    );
+    std::fs::write(file.path(), ok).unwrap();
+    f.registry.push(&caller, file.path()).await.unwrap();
+}
+
+/// Keys acting for an organization act only on that organization's packages, and stop
+/// working once their user leaves it; an organization keeps at least one administrator.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn organization_keys_act_only_for_their_owner_and_end_with_membership() {
+    let f = fixture().await;
+    for u in ["alice", "bob"] {
+        f.registry.create_user(u, None, "pw").await.unwrap();
+    }
+    for org in ["Contoso", "Fabrikam"] {
+        f.registry.create_organization(org, "alice").await.unwrap();
+    }
+    f.registry
+        .set_member("Contoso", "bob", signet_server::Role::Collaborator)
+        .await
+        .unwrap();
+    let key = |user: &'static str, owner: Option<&'static str>| {
+        let r = &f.registry;
+        async move {
+            r.create_api_key(user, owner, "", Scopes::all(), &[], None)
+                .await
+                .unwrap()
+        }
+    };
+    let contoso_alice = key("alice", Some("Contoso")).await;
+    let fabrikam_alice = key("alice", Some("Fabrikam")).await;
+    let contoso_bob = key("bob", Some("Contoso")).await;
+    let caller = |k: String| {
+        let r = &f.registry;
+        async move { r.authenticate(Some(&k)).await }
+    };
+    let push = |k: String, id: &'static str, v: &'static str| {
+        let f = &f;
+        async move {
+            let c = f.registry.authenticate(Some(&k)).await?;
+            let file = upload(f, id, v);
+            f.registry.push(&c, file.path()).await.map(|_| ())
+        }
+    };
+    push(contoso_alice.clone(), "Contoso.Pkg", "1.0.0")
+        .await
+        .unwrap();
+    push(fabrikam_alice.clone(), "Fabrikam.Pkg", "1.0.0")
+        .await
+        .unwrap();
+    // Alice administers both, but the Fabrikam key acts only on Fabrikam's packages.
+    match push(fabrikam_alice.clone(), "Contoso.Pkg", "2.0.0").await {
+        Err(Error::Forbidden(_)) => {}
+        other => panic!("a Fabrikam key pushed a Contoso package: {other:?}"),
+    }
+    let fab = caller(fabrikam_alice.clone()).await.unwrap();
+    assert!(
+        f.registry
+            .set_listed(&fab, "Contoso.Pkg", "1.0.0", false)
+            .await
+            .is_err()
+    );
+    push(contoso_bob.clone(), "Contoso.Pkg", "1.1.0")
+        .await
+        .unwrap();
+
+    // Bob leaves Contoso: his Contoso key stops at once.
+    f.registry.remove_member("Contoso", "bob").await.unwrap();
+    match caller(contoso_bob.clone()).await {
+        Err(Error::Unauthorized(_)) => {}
+        other => panic!("a removed member's key still works: {other:?}"),
+    }
+    // The last administrator stays.
+    match f.registry.remove_member("Contoso", "alice").await {
+        Err(Error::Conflict(_)) => {}
+        other => panic!("removed the last administrator: {other:?}"),
+    }
+    // A disabled user's keys stop too, and work again once enabled.
+    f.registry.disable_user("alice").await.unwrap();
+    assert!(caller(contoso_alice.clone()).await.is_err());
+    f.registry.enable_user("alice").await.unwrap();
+    caller(contoso_alice).await.unwrap();
+}
+
+/// Two owners removed at once never leave a package without an owner (on SQLite, and on
+/// PostgreSQL when `SIGNET_TEST_POSTGRES` is set: there READ COMMITTED alone would let both
+/// deletes pass).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_owner_removals_keep_one_owner() {
+    let mut fixtures = vec![fixture().await];
+    if let Some(url) = postgres_database() {
+        fixtures.push(fixture_on(tempfile::tempdir().unwrap(), &url).await);
+    }
+    for f in &fixtures {
+        f.registry.create_user("alice", None, "pw").await.unwrap();
+        f.registry.create_user("bob", None, "pw").await.unwrap();
+        let key = f
+            .registry
+            .create_api_key("alice", None, "", Scopes::all(), &[], None)
+            .await
+            .unwrap();
+        let caller = f.registry.authenticate(Some(&key)).await.unwrap();
+        for round in 0..20 {
+            let id = format!("Race.{round}");
+            let file = upload(f, &id, "1.0.0");
+            f.registry.push(&caller, file.path()).await.unwrap();
+            f.registry.add_owner(&id, "bob", "alice").await.unwrap();
+            f.registry
+                .answer_owner_request("bob", &id, "bob", true)
+                .await
+                .unwrap();
+            let (a, b) = tokio::join!(
+                f.registry.remove_owner(&id, "alice"),
+                f.registry.remove_owner(&id, "bob")
+            );
+            assert!(a.is_ok() != b.is_ok(), "round {round}: {a:?} {b:?}");
+            assert_eq!(f.registry.owners(&id).await.unwrap().len(), 1);
+        }
+    }
+}

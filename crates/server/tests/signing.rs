@@ -151,6 +151,50 @@ impl Fixture {
         self.registry.push(caller, upload.path()).await.map(|_| ())
     }
 
+    /// `account` becomes an owner of `id`: alice asks, the account accepts.
+    async fn own(&self, id: &str, account: &str) {
+        self.registry.add_owner(id, account, "alice").await.unwrap();
+        self.registry
+            .answer_owner_request(account, id, account, true)
+            .await
+            .unwrap();
+    }
+
+    /// The owners named by the repository signature of the stored `id` `version`.
+    async fn signed_owners(&self, id: &str, version: &str) -> Vec<String> {
+        let bytes = match self
+            .registry
+            .open_package(id, version)
+            .await
+            .unwrap()
+            .unwrap()
+        {
+            signet_server::BlobBody::Bytes(b) => b.to_vec(),
+            signet_server::BlobBody::File { mut file, .. } => {
+                use tokio::io::AsyncReadExt as _;
+                let mut v = Vec::new();
+                file.read_to_end(&mut v).await.unwrap();
+                v
+            }
+            _ => unreachable!(),
+        };
+        let options = signet_trust::VerifyOptions::new(
+            signet_trust::VerifierSettings::accept(signet_trust::RevocationMode::Offline),
+            UtcTime::now(),
+        );
+        let report = signet_trust::verify_package(
+            std::io::Cursor::new(bytes),
+            &signet_trust::TrustStore::empty(),
+            &options,
+        );
+        report
+            .signatures
+            .iter()
+            .find(|s| !s.owners.is_empty())
+            .map(|s| s.owners.clone())
+            .unwrap_or_default()
+    }
+
     fn fingerprint(&self, pki: &Pki) -> String {
         let pem = std::fs::read(pki.dir.join("codesign.pem")).unwrap();
         signet_signature::Certificate::from_pem_bundle(&pem).unwrap()[0]
@@ -167,6 +211,32 @@ impl Fixture {
             .unwrap();
         assert!(r.warnings.is_empty(), "{:?}", r.warnings);
     }
+}
+
+/// Author-signs `path` with `pki`'s code-signing certificate and no timestamp.
+fn sign_untimestamped(pki: &Path, path: &Path) {
+    let signer = signet_keys::load_signer(
+        &pki.join("codesign.pem"),
+        None,
+        Some(&pki.join("codesign.key.pem")),
+    )
+    .unwrap();
+    let opts = SignOptions {
+        signer: &signer,
+        timestamper: None,
+        now: UtcTime::now(),
+        limits: signet_nupkg::Limits::default(),
+    };
+    signet_sign::sign_file(
+        path,
+        path,
+        &Operation::Author {
+            hash_algorithm: HashAlgorithm::Sha256,
+            overwrite: false,
+        },
+        &opts,
+    )
+    .unwrap();
 }
 
 fn sign(pki: &Path, tsa_root: &Path, tsa_url: &str, path: &Path) {
@@ -208,9 +278,288 @@ fn sign(pki: &Path, tsa_root: &Path, tsa_url: &str, path: &Path) {
 #[track_caller]
 fn refused(r: Result<(), Error>, needle: &str) {
     match r {
-        Err(Error::Invalid(m)) => assert!(m.contains(needle), "{m:?} lacks {needle:?}"),
+        Err(e @ (Error::Invalid(_) | Error::Refused(_))) => {
+            let m = e.to_string();
+            assert!(m.contains(needle), "{m:?} lacks {needle:?}");
+        }
         other => panic!("expected a 400 naming {needle:?}, got {other:?}"),
     }
+}
+
+/// Commits made to the SQLite database by any other connection since `conn` last asked
+/// (`PRAGMA data_version` changes whenever another connection commits).
+async fn data_version(conn: &mut sqlx::AnyConnection) -> i64 {
+    use sqlx::Row as _;
+    sqlx::query("PRAGMA data_version")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap()
+        .try_get::<i64, _>(0)
+        .unwrap()
+}
+
+/// NuGet.org requires exactly one valid timestamp on a pushed author signature (spec server
+/// §2.6): an untimestamped one is refused with NU3027, by the push and by the dry run, and the
+/// refusal names the rule.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn untimestamped_author_signature_is_refused_with_nu3027() {
+    let f = fixture().await;
+    let alice = f.caller("alice").await;
+    f.register("alice", &f.a).await;
+    let path = f.tmp.join("NoTs.1.0.0.nupkg");
+    std::fs::write(&path, PackageBuilder::new("NoTs", "1.0.0").build()).unwrap();
+    let (dir, p) = (f.a.dir.clone(), path.clone());
+    tokio::task::spawn_blocking(move || sign_untimestamped(&dir, &p))
+        .await
+        .unwrap();
+
+    let upload = f.registry.new_upload().unwrap();
+    std::fs::copy(&path, upload.path()).unwrap();
+    match f.registry.validate_push(&alice, upload.path()).await {
+        Err(Error::Refused(r)) => {
+            assert_eq!(r.code, Some(signet_common::NuCode::NU3027), "{r}");
+            assert_eq!(r.rule, signet_server::PushRule::SignatureVerification);
+            assert!(r.to_string().contains("NU3027"), "{r}");
+        }
+        other => panic!("the dry run accepted an untimestamped signature: {other:?}"),
+    }
+    match f.push(&alice, &path).await {
+        Err(Error::Refused(r)) => assert_eq!(r.code, Some(signet_common::NuCode::NU3027)),
+        other => panic!("the push accepted an untimestamped signature: {other:?}"),
+    }
+    // The same package timestamped is accepted.
+    f.push(&alice, &f.package("NoTs", "1.0.0", Some(&f.a)).await)
+        .await
+        .unwrap();
+}
+
+/// Adding an owner asks for consent (NuGet.org's ownership requests): until the invited
+/// account — the user, or an administrator of the invited organization — accepts, it does not
+/// own the package, cannot push it, and is not named in the repository signature.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owners_are_added_only_with_consent() {
+    use signet_server::OwnerRequestOutcome;
+    let f = fixture().await;
+    let (alice, bob) = (f.caller("alice").await, f.caller("bob").await);
+    f.push(&alice, &f.package("Consent", "1.0.0", None).await)
+        .await
+        .unwrap();
+
+    assert_eq!(
+        f.registry
+            .add_owner("Consent", "bob", "alice")
+            .await
+            .unwrap(),
+        OwnerRequestOutcome::Requested
+    );
+    assert_eq!(f.registry.owners("Consent").await.unwrap(), ["alice"]);
+    assert_eq!(f.registry.pending_owners("Consent").await.unwrap().len(), 1);
+    // Not an owner yet: cannot push, not named.
+    match f
+        .push(&bob, &f.package("Consent", "1.0.1", None).await)
+        .await
+    {
+        Err(Error::Forbidden(_)) => {}
+        other => panic!("a requested owner pushed: {other:?}"),
+    }
+    f.push(&alice, &f.package("Consent", "1.0.2", None).await)
+        .await
+        .unwrap();
+    assert_eq!(f.signed_owners("Consent", "1.0.2").await, ["alice"]);
+    // Only the invited account answers.
+    match f
+        .registry
+        .answer_owner_request("carol", "Consent", "bob", true)
+        .await
+    {
+        Err(Error::Forbidden(_)) => {}
+        other => panic!("carol answered bob's request: {other:?}"),
+    }
+    let requests = f.registry.owner_requests("bob").await.unwrap();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].requested_by, "alice");
+    f.registry
+        .answer_owner_request("bob", "Consent", "bob", true)
+        .await
+        .unwrap();
+    assert_eq!(
+        f.registry.owners("Consent").await.unwrap(),
+        ["alice", "bob"]
+    );
+    assert!(f.registry.owner_requests("bob").await.unwrap().is_empty());
+    f.push(&bob, &f.package("Consent", "1.0.3", None).await)
+        .await
+        .unwrap();
+    assert_eq!(f.signed_owners("Consent", "1.0.3").await, ["alice", "bob"]);
+    assert_eq!(
+        f.registry
+            .add_owner("Consent", "bob", "alice")
+            .await
+            .unwrap(),
+        OwnerRequestOutcome::AlreadyOwner
+    );
+
+    // Declined: nothing changes, and the request is gone.
+    f.registry
+        .add_owner("Consent", "carol", "alice")
+        .await
+        .unwrap();
+    f.registry
+        .answer_owner_request("carol", "Consent", "carol", false)
+        .await
+        .unwrap();
+    assert_eq!(
+        f.registry.owners("Consent").await.unwrap(),
+        ["alice", "bob"]
+    );
+    assert!(
+        f.registry
+            .answer_owner_request("carol", "Consent", "carol", true)
+            .await
+            .is_err()
+    );
+
+    // An organization: its administrator answers; a collaborator cannot.
+    f.registry
+        .create_organization("Contoso", "carol")
+        .await
+        .unwrap();
+    f.registry
+        .set_member("Contoso", "bob", signet_server::Role::Collaborator)
+        .await
+        .unwrap();
+    f.registry
+        .add_owner("Consent", "Contoso", "alice")
+        .await
+        .unwrap();
+    assert!(
+        f.registry
+            .answer_owner_request("bob", "Consent", "Contoso", true)
+            .await
+            .is_err()
+    );
+    assert_eq!(f.registry.owner_requests("carol").await.unwrap().len(), 1);
+    f.registry
+        .answer_owner_request("carol", "Consent", "Contoso", true)
+        .await
+        .unwrap();
+    assert_eq!(
+        f.registry.owners("Consent").await.unwrap(),
+        ["alice", "bob", "Contoso"]
+    );
+    // Removing owners never removes the last.
+    f.registry.remove_owner("Consent", "bob").await.unwrap();
+    f.registry.remove_owner("Consent", "Contoso").await.unwrap();
+    assert!(f.registry.remove_owner("Consent", "alice").await.is_err());
+}
+
+/// One account's registration cannot change what the server believes about a certificate
+/// registered elsewhere: carol registers alice's certificate first, with a bogus issuer (PKI
+/// B's intermediate), before alice registers it and pushes with it. The recheck still finds
+/// the certificate revoked once PKI A revokes it, because its issuers come from the verified
+/// push, not from carol's upload. A certificate that can never sign is listed as such.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registration_cannot_poison_the_revocation_recheck() {
+    let f = fixture().await;
+    let alice = f.caller("alice").await;
+    // The first PEM block of a file.
+    let first_pem = |path: &Path| -> String {
+        let text = std::fs::read_to_string(path).unwrap();
+        let end = "-----END CERTIFICATE-----";
+        format!("{}{end}\n", text.split(end).next().unwrap())
+    };
+    let poisoned = format!(
+        "{}{}",
+        first_pem(&f.a.dir.join("codesign.pem")),
+        first_pem(&f.b.dir.join("intermediate.pem"))
+    )
+    .into_bytes();
+    f.registry
+        .register_certificate("carol", "codesign.pem", &poisoned)
+        .await
+        .unwrap();
+    f.register("alice", &f.a).await;
+    f.push(&alice, &f.package("Poison", "1.0.0", Some(&f.a)).await)
+        .await
+        .unwrap();
+
+    signet_pki::revoke(
+        &f.a.dir,
+        &signet_pki::CertSelector::Name(signet_pki::CertName::CodeSigning),
+        signet_pki::RevocationReason::KeyCompromise,
+        UtcTime::now().add_micros(-3_600_000_000),
+        None,
+    )
+    .unwrap();
+    // The push's OCSP answer is still cached in this process: recheck from a later one.
+    let f = Fixture {
+        registry: open(&f.cfg).await,
+        ..f
+    };
+    let s = f.registry.recheck_certificates().await.unwrap();
+    assert_eq!(s.revoked, 1, "{s:?}");
+
+    // A timestamping certificate can never sign a package: not listed as Active.
+    let tsa = std::fs::read(f.b.dir.join("tsa.pem")).unwrap();
+    f.registry
+        .register_certificate("carol", "tsa.pem", &tsa)
+        .await
+        .unwrap();
+    let list = f.registry.certificates("carol").await.unwrap();
+    let tsa_row = list
+        .iter()
+        .find(|r| r.subject.to_lowercase().contains("tim") || r.cannot_sign.is_some())
+        .unwrap();
+    assert_eq!(
+        signet_server::signing::CertificateStatus::of(tsa_row, UtcTime::now()).as_str(),
+        "Cannot sign",
+        "{tsa_row:?}"
+    );
+}
+
+/// The dry run writes nothing (not even the signer certificate, which the push records in its
+/// own transaction).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_writes_nothing_and_the_push_records_the_signer() {
+    use sqlx::Connection as _;
+    let f = fixture().await;
+    let alice = f.caller("alice").await;
+    f.register("alice", &f.a).await;
+    let signed = f.package("Dry", "1.0.0", Some(&f.a)).await;
+    let url = f.cfg.database_url();
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+    let before = data_version(&mut conn).await;
+
+    let upload = f.registry.new_upload().unwrap();
+    std::fs::copy(&signed, upload.path()).unwrap();
+    let v = f
+        .registry
+        .validate_push(&alice, upload.path())
+        .await
+        .unwrap();
+    assert!(v.signed && v.repository_certificate.is_some(), "{v:?}");
+    assert_eq!(
+        data_version(&mut conn).await,
+        before,
+        "the dry run wrote to the database"
+    );
+    // The signer's chain is recorded by the push (the recheck job needs the issuers).
+    use sqlx::Row as _;
+    f.push(&alice, &signed).await.unwrap();
+    assert!(data_version(&mut conn).await != before);
+    let chain: Option<Vec<u8>> =
+        sqlx::query("SELECT chain FROM certificates WHERE fingerprint = $1")
+            .bind(f.fingerprint(&f.a))
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+            .try_get("chain")
+            .unwrap();
+    assert!(
+        chain.is_some_and(|c| !c.is_empty()),
+        "the push recorded no chain"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -242,7 +591,7 @@ async fn multi_owner_matrix_with_both_overrides() {
     f.push(&alice, &signed_a).await.unwrap();
 
     // Two owners, mixed (bob has no certificate), "Any": unsigned and A accepted, B not.
-    f.registry.add_owner("Matrix", "bob").await.unwrap();
+    f.own("Matrix", "bob").await;
     f.push(&bob, &f.package("Matrix", "2.0.0", None).await)
         .await
         .unwrap();
@@ -290,7 +639,7 @@ async fn multi_owner_matrix_with_both_overrides() {
 
     // Override 2: "no certificate" — the required signer is an owner without certificates
     // (carol): unsigned only, whoever's certificate a signature uses.
-    f.registry.add_owner("Matrix", "carol").await.unwrap();
+    f.own("Matrix", "carol").await;
     f.registry
         .set_required_signer("Matrix", Some("carol"))
         .await

@@ -40,6 +40,12 @@ struct TestServer {
 
 impl TestServer {
     fn start() -> TestServer {
+        Self::start_on(None)
+    }
+
+    /// A server on the database at `url` (default: SQLite in the test's directory), with a
+    /// 2-second connection acquire timeout.
+    fn start_on(url: Option<String>) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -48,12 +54,12 @@ impl TestServer {
             .unwrap();
         let clock = Arc::new(TestClock(AtomicI64::new(UtcTime::now().unix_micros())));
         let (registry, listener) = rt.block_on(async {
-            let db = Db::connect(
-                &format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display()),
-                4,
-            )
-            .await
-            .unwrap();
+            let url = url.unwrap_or_else(|| {
+                format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display())
+            });
+            let db = Db::connect_with(&url, 4, Duration::from_secs(2))
+                .await
+                .unwrap();
             let blobs = Arc::new(FileSystemStore::new(dir.path().join("blobs")).unwrap());
             let registry = Registry::new(
                 db,
@@ -319,9 +325,18 @@ fn browser_sign_in_keys_push_search_owners_revoke_sign_out() {
     assert_eq!(b.text_of("#downloads"), "1 of this version, 1 in all");
     shot(&b, "package");
 
-    // Owners: add bob, then remove him again.
+    // Owners: ask bob (a request: not an owner until he accepts), he accepts, then remove
+    // him again.
     b.fill("#owner-account", "bob");
     b.click("#add-owner button");
+    assert_eq!(b.text_of("#owner-list").trim(), "alice");
+    assert!(b.text_of("#pending-owners").contains("bob"));
+    s.rt.block_on(
+        s.registry
+            .answer_owner_request("bob", "Contoso.Widgets", "bob", true),
+    )
+    .unwrap();
+    b.goto(&s.url("/packages/Contoso.Widgets"));
     let owners = b.text_of("#owner-list");
     assert!(
         owners.contains("alice") && owners.contains("bob"),
@@ -663,7 +678,8 @@ fn two_factor_enrol_sign_in_reuse_and_recovery_codes() {
 fn two_factor_codes_are_rate_limited_and_a_session_without_2fa_is_sent_to_the_settings() {
     let s = TestServer::start();
     s.user("alice", "pw-alice");
-    // A session from before the enrolment has not passed a second factor.
+    // A session from before the enrolment has not passed a second factor: turning
+    // two-factor sign-in on ends it (issue 13; it used to stay, refused only for 2FA pages).
     let mut old = Client::new();
     password_step(&s, &mut old, "alice", "pw-alice");
     let mut c = Client::new();
@@ -671,17 +687,8 @@ fn two_factor_codes_are_rate_limited_and_a_session_without_2fa_is_sent_to_the_se
     let (secret, _) = enrol(&s, &mut c);
 
     let page = old.get(&s.url("/account/2fa"));
-    assert!(page.body.contains("This session signed in without it"));
-    let r = old.post(
-        &s.url("/account/2fa/recovery-codes"),
-        &[("csrf", &csrf_of(&page.body))],
-    );
-    assert_eq!(r.status, 403);
-    assert!(
-        r.body
-            .contains("Sign out and sign in again with your authenticator code")
-    );
-    assert!(r.body.contains("href=\"/account/2fa\""));
+    assert_eq!(page.status, 303);
+    assert!(page.location.unwrap_or_default().starts_with("/signin"));
     // The enrolling session passed it (its code confirmed the enrolment).
     let page = c.get(&s.url("/account/2fa"));
     let r = c.post(
@@ -752,4 +759,371 @@ fn browser_two_factor_enrolment_and_sign_in() {
     assert!(b.text_of("#two-factor-status").contains("on"));
     assert!(!b.text_of("#two-factor-status").contains("without"));
     assert!(shown.contains("Your recovery codes"));
+}
+
+// --- issue 13: owner consent and account lifecycle on the web
+
+/// Adding an owner on the web sends a request; the invitee accepts on their account page and
+/// only then owns the package. A disabled user's session and keys stop working at once; an
+/// administrator's password reset ends the user's sessions.
+#[test]
+fn owner_requests_are_answered_on_the_web_and_disabled_users_lose_sessions_and_keys() {
+    let s = TestServer::start();
+    s.user("alice", "pw-alice");
+    s.user("bob", "pw-bob");
+    let key = |user: &str| {
+        s.rt.block_on(s.registry.create_api_key(
+            user,
+            None,
+            "",
+            signet_server::Scopes::all(),
+            &[],
+            None,
+        ))
+        .unwrap()
+    };
+    let (alice_key, bob_key) = (key("alice"), key("bob"));
+    assert_eq!(
+        push(
+            &s,
+            &alice_key,
+            &PackageBuilder::new("Web.Pkg", "1.0.0").build()
+        ),
+        201
+    );
+
+    let mut alice = Client::new();
+    assert_eq!(alice.sign_in(&s, "alice", "pw-alice").status, 303);
+    let page = alice.get(&s.url("/packages/Web.Pkg"));
+    let csrf = csrf_of(&page.body);
+    let r = alice.post(
+        &s.url("/packages/Web.Pkg/owners"),
+        &[("csrf", &csrf), ("account", "bob")],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(
+        s.rt.block_on(s.registry.owners("Web.Pkg")).unwrap(),
+        ["alice"]
+    );
+    let page = alice.get(&s.url("/packages/Web.Pkg"));
+    assert!(
+        page.body
+            .contains("<span class=\"pending-owner\">bob</span>")
+    );
+    assert_eq!(
+        push(
+            &s,
+            &bob_key,
+            &PackageBuilder::new("Web.Pkg", "1.0.1").build()
+        ),
+        403
+    );
+
+    let mut bob = Client::new();
+    assert_eq!(bob.sign_in(&s, "bob", "pw-bob").status, 303);
+    let page = bob.get(&s.url("/account"));
+    assert!(
+        page.body
+            .contains("alice asks bob to become an owner of Web.Pkg")
+    );
+    let csrf = csrf_of(&page.body);
+    let r = bob.post(
+        &s.url("/account/owner-requests"),
+        &[
+            ("csrf", &csrf),
+            ("package", "Web.Pkg"),
+            ("account", "bob"),
+            ("answer", "accept"),
+        ],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(
+        s.rt.block_on(s.registry.owners("Web.Pkg")).unwrap(),
+        ["alice", "bob"]
+    );
+    assert_eq!(
+        push(
+            &s,
+            &bob_key,
+            &PackageBuilder::new("Web.Pkg", "1.0.1").build()
+        ),
+        201
+    );
+
+    // Disabled: the session and the key stop at once, and sign-in fails.
+    s.rt.block_on(s.registry.disable_user("bob")).unwrap();
+    assert_ne!(bob.get(&s.url("/account")).status, 200);
+    assert_eq!(
+        push(
+            &s,
+            &bob_key,
+            &PackageBuilder::new("Web.Pkg", "1.0.2").build()
+        ),
+        401
+    );
+    let mut again = Client::new();
+    assert_ne!(again.sign_in(&s, "bob", "pw-bob").status, 303);
+    s.rt.block_on(s.registry.enable_user("bob")).unwrap();
+    assert_eq!(again.sign_in(&s, "bob", "pw-bob").status, 303);
+    assert_eq!(
+        push(
+            &s,
+            &bob_key,
+            &PackageBuilder::new("Web.Pkg", "1.0.2").build()
+        ),
+        201
+    );
+
+    // A password reset ends the user's sessions; the new password works, the old does not.
+    assert_eq!(alice.get(&s.url("/account")).status, 200);
+    s.rt.block_on(s.registry.reset_password("alice", "new-pw"))
+        .unwrap();
+    assert_ne!(alice.get(&s.url("/account")).status, 200);
+    let mut fresh = Client::new();
+    assert_ne!(fresh.sign_in(&s, "alice", "pw-alice").status, 303);
+    assert_eq!(fresh.sign_in(&s, "alice", "new-pw").status, 303);
+}
+
+/// 40 wrong passwords sent at once are counted one by one (check and count under one lock):
+/// 5 are checked and refused as wrong, 35 are refused with 429 without a password check.
+#[test]
+fn forty_concurrent_wrong_passwords_are_counted_as_forty() {
+    let s = TestServer::start();
+    s.user("alice", "pw-alice");
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..40)
+            .map(|_| {
+                let s = &s;
+                scope.spawn(move || Client::new().sign_in(s, "alice", "wrong").status)
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let wrong = statuses.iter().filter(|&&c| c == 401).count();
+    let limited = statuses.iter().filter(|&&c| c == 429).count();
+    assert_eq!((wrong, limited), (5, 35), "{statuses:?}");
+    // Even the right password waits for the window now.
+    assert_eq!(Client::new().sign_in(&s, "alice", "pw-alice").status, 429);
+}
+
+/// After sign-in the browser goes only to a path on this site, whatever `next` says —
+/// including characters browsers drop or read as `/` (tab, newline, backslash) and their
+/// percent-encodings.
+#[test]
+fn sign_in_redirects_stay_on_this_site() {
+    let s = TestServer::start();
+    s.user("alice", "pw-alice");
+    let cases = [
+        ("/packages/Some.Pkg?x=1", "/packages/Some.Pkg?x=1"),
+        ("//evil.example", "/account"),
+        ("/\\evil.example", "/account"),
+        ("/\t/evil.example", "/account"),
+        ("/\n/evil.example", "/account"),
+        ("/%09/evil.example", "/account"),
+        ("/%2F/evil.example", "/account"),
+        ("/%5Cevil.example", "/account"),
+        ("/%252F/evil.example", "/account"),
+        ("https://evil.example/", "/account"),
+        ("javascript:alert(1)", "/account"),
+    ];
+    for (next, expected) in cases {
+        let mut c = Client::new();
+        let page = c.get(&s.url("/signin"));
+        let csrf = csrf_of(&page.body);
+        let r = c.post(
+            &s.url("/signin"),
+            &[
+                ("csrf", &csrf),
+                ("name", "alice"),
+                ("password", "pw-alice"),
+                ("next", next),
+            ],
+        );
+        assert_eq!(r.status, 303, "{next:?}");
+        assert_eq!(r.location.as_deref(), Some(expected), "{next:?}");
+    }
+}
+
+/// Turning two-factor sign-in on ends the user's other sessions.
+#[test]
+fn turning_on_two_factor_ends_other_sessions() {
+    let s = TestServer::start();
+    s.user("alice", "pw-alice");
+    let mut laptop = Client::new();
+    let mut phone = Client::new();
+    assert_eq!(laptop.sign_in(&s, "alice", "pw-alice").status, 303);
+    assert_eq!(phone.sign_in(&s, "alice", "pw-alice").status, 303);
+    assert_eq!(phone.get(&s.url("/account")).status, 200);
+    enrol(&s, &mut laptop);
+    assert_eq!(laptop.get(&s.url("/account")).status, 200);
+    assert_ne!(phone.get(&s.url("/account")).status, 200);
+}
+
+/// The database, its WAL and shared-memory files are readable by the owner only.
+#[cfg(unix)]
+#[test]
+fn the_database_files_are_private() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let s = TestServer::start();
+    s.user("alice", "pw-alice");
+    for name in ["t.db", "t.db-wal", "t.db-shm"] {
+        let path = s._dir.path().join(name);
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{name}: {mode:o}");
+    }
+}
+
+/// A loopback TCP proxy to a database that the test can cut (every connection dropped, the
+/// port closed) and restore on the same port.
+struct CutProxy {
+    addr: std::net::SocketAddr,
+    target: String,
+    stop: Option<tokio::sync::watch::Sender<bool>>,
+}
+
+impl CutProxy {
+    fn start(rt: &tokio::runtime::Runtime, target: &str) -> CutProxy {
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let mut p = CutProxy {
+            addr: listener.local_addr().unwrap(),
+            target: target.to_owned(),
+            stop: None,
+        };
+        p.run(rt, listener);
+        p
+    }
+
+    fn run(&mut self, rt: &tokio::runtime::Runtime, listener: tokio::net::TcpListener) {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let target = self.target.clone();
+        rt.spawn(async move {
+            loop {
+                let mut stopped_accept = stopped.clone();
+                let conn = tokio::select! {
+                    c = listener.accept() => c,
+                    _ = stopped_accept.changed() => return,
+                };
+                let Ok((mut inbound, _)) = conn else { return };
+                let target = target.clone();
+                let mut stopped_conn = stopped.clone();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = stopped_conn.changed() => {}
+                    }
+                });
+            }
+        });
+        self.stop = Some(stop);
+    }
+
+    fn cut(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(true);
+        }
+    }
+
+    fn restore(&mut self, rt: &tokio::runtime::Runtime) {
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind(self.addr))
+            .unwrap();
+        self.run(rt, listener);
+    }
+}
+
+/// With the database gone under a running server, a push answers 503 with `Retry-After`
+/// within a few seconds (not a 500 after 30), `/health` names the database, and once it is
+/// back pushes succeed without a restart. Runs on PostgreSQL when `SIGNET_TEST_POSTGRES` is
+/// set (through a proxy the test cuts); otherwise it says so and passes.
+#[test]
+fn a_database_outage_fails_fast_with_503_and_health_names_it() {
+    let Ok(base) = std::env::var("SIGNET_TEST_POSTGRES") else {
+        eprintln!("SIGNET_TEST_POSTGRES is not set: the outage test needs PostgreSQL");
+        return;
+    };
+    let name = format!("signet_web_outage_{}", std::process::id());
+    let out = std::process::Command::new("psql")
+        .arg(format!("{base}/postgres"))
+        .args([
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            &format!("CREATE DATABASE {name}"),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let target = base
+        .rsplit('@')
+        .next()
+        .unwrap()
+        .trim_end_matches('/')
+        .to_owned();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut proxy = CutProxy::start(&rt, &target);
+    let user = base
+        .strip_prefix("postgres://")
+        .unwrap()
+        .split('@')
+        .next()
+        .unwrap();
+    let url = format!("postgres://{user}@{}/{name}", proxy.addr);
+    let s = TestServer::start_on(Some(url));
+    s.user("alice", "pw-alice");
+    let key =
+        s.rt.block_on(s.registry.create_api_key(
+            "alice",
+            None,
+            "",
+            signet_server::Scopes::all(),
+            &[],
+            None,
+        ))
+        .unwrap();
+    assert_eq!(
+        push(&s, &key, &PackageBuilder::new("Outage", "1.0.0").build()),
+        201
+    );
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let health = || {
+        let r = agent.get(&s.url("/health")).call().unwrap();
+        (r.status().as_u16(), r.into_body().read_to_string().unwrap())
+    };
+    assert_eq!(health().0, 200);
+
+    proxy.cut();
+    let started = std::time::Instant::now();
+    let r = agent
+        .put(&s.url("/api/v2/package"))
+        .header("X-NuGet-ApiKey", &key)
+        .send(&PackageBuilder::new("Outage", "1.0.1").build()[..])
+        .unwrap();
+    let took = started.elapsed();
+    assert_eq!(r.status().as_u16(), 503);
+    assert!(r.headers().get("retry-after").is_some());
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    let (status, body) = health();
+    assert_eq!(status, 503);
+    assert!(body.contains("\"database\":\"down\""), "{body}");
+
+    proxy.restore(&s.rt);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let code = push(&s, &key, &PackageBuilder::new("Outage", "1.0.1").build());
+        if code == 201 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no recovery: {code}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(health().0, 200);
+    drop(rt);
 }

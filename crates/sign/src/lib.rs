@@ -16,6 +16,6 @@ mod error;
 mod sign;
 mod timestamp;
 
-pub use error::Error;
+pub use error::{Error, ErrorKind};
 pub use sign::{Operation, Outcome, SignOptions, sign_file, sign_package, sort_owners};
 pub use timestamp::{TimestampClient, TsaTimestamper};

@@ -163,7 +163,8 @@ pub fn sign_package<'r, R: Read + Seek + 'r, W: Write>(
             let sig_limits = signet_signature::Limits::default();
             let primary = PrimarySignature::load(&existing, &sig_limits)?;
             if primary.signature_type() == SignatureType::Repository {
-                return Err(Error::new(
+                return Err(Error::of_kind(
+                    crate::ErrorKind::RepositoryPrimarySigned,
                     NuCode::NU3033,
                     "the package is already repository signed; a repository signature cannot be countersigned",
                 ));

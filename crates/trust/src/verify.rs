@@ -612,11 +612,31 @@ fn evaluate(
     // Timestamp selection (§5.5) and evaluation (§4.3).
     let mut window = None;
     let mut timestamp_failed = false;
+    // NuGet's `GetValidTimestamp`: with `AllowNoTimestamp` / `AllowMultipleTimestamps` off (the
+    // push policy of nuget-server.md §2.6), a missing timestamp or several are errors that
+    // make the signature Disallowed whatever `allow_ignore_timestamp` says.
+    let mut timestamp_rule_broken = false;
     if s.timestamp_count == 0 {
+        let severity = if settings.allow_no_timestamp {
+            Severity::Warning
+        } else {
+            timestamp_rule_broken = true;
+            Severity::Error
+        };
         issues.push(Issue::new(
             Some(NuCode::NU3027),
-            Severity::Warning,
+            severity,
             format!("The {name} should be timestamped to enable long-term signature validity after the certificate has expired."),
+        ));
+    } else if s.timestamp_count > 1 && !settings.allow_multiple_timestamps {
+        timestamp_rule_broken = true;
+        issues.push(Issue::new(
+            Some(NuCode::NU3000),
+            Severity::Error,
+            format!(
+                "The {name} has {} timestamps: multiple timestamps are not accepted.",
+                s.timestamp_count
+            ),
         ));
     } else if let Some(ts) = &s.first_timestamp {
         let (ok, ts_report) = evaluate_timestamp(
@@ -822,7 +842,8 @@ fn evaluate(
         expired_at = Some(cert.not_after());
         expired_flag = !allow_untrusted;
     }
-    let timestamp_fatal = timestamp_failed && !settings.allow_ignore_timestamp;
+    let timestamp_fatal =
+        (timestamp_failed && !settings.allow_ignore_timestamp) || timestamp_rule_broken;
     out.status = if suspect {
         Status::Suspect
     } else if disallowed || untrusted_root_flag || expired_flag || timestamp_fatal {

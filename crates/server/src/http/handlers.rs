@@ -33,8 +33,26 @@ pub(crate) async fn log_request(State(s): State<AppState>, req: Request, next: N
     response
 }
 
-pub(crate) async fn health() -> impl IntoResponse {
-    Json(serde_json::json!({ "status": "ok" }))
+/// `GET /health`: 200 when the database answers; 503 naming the dependency that does not.
+pub(crate) async fn health(State(s): State<AppState>) -> Response {
+    match s.registry.db().ping().await {
+        Ok(()) => Json(serde_json::json!({ "status": "ok", "database": "ok" })).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "health: the database does not answer");
+            let mut r = (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(serde_json::json!({
+                    "status": "unavailable",
+                    "database": "down",
+                    "down": ["database"],
+                })),
+            )
+                .into_response();
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(5u64));
+            r
+        }
+    }
 }
 
 pub(crate) async fn metrics(State(s): State<AppState>) -> impl IntoResponse {

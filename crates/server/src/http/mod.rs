@@ -92,7 +92,10 @@ impl IntoResponse for ApiError {
             StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         // A signing failure (timestamp authority down, token gone) says what failed; other
         // server errors keep their cause in the log.
-        let message = if status.is_server_error() && !matches!(self.0, Error::Signing(_)) {
+        let message = if self.0.is_unavailable() {
+            tracing::error!(error = %self.0, "database unavailable");
+            "the database is unavailable; retry later".to_owned()
+        } else if status.is_server_error() && !matches!(self.0, Error::Signing(_)) {
             tracing::error!(error = %self.0, "request failed");
             "internal server error".to_owned()
         } else {
@@ -102,7 +105,13 @@ impl IntoResponse for ApiError {
             "error": { "status": status.as_u16(), "message": message }
         }))
         .into_response();
-        with_reason(status, &message, body)
+        let mut response = with_reason(status, &message, body);
+        if let Some(secs) = self.0.retry_after_secs() {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        response
     }
 }
 

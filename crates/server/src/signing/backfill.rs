@@ -190,7 +190,7 @@ impl Registry {
                 .repository
                 .as_ref()
                 .ok_or_else(|| Error::Config("repository signing is off".into()))?;
-            let (signed, _) = repo.sign(&path, &dir, &owners, now, &limits)?;
+            let (signed, _) = repo.resign_stored(&path, &dir, &owners, now, &limits)?;
             let author = author_part(&path, &limits);
             Ok::<_, Error>((signed, author))
         })

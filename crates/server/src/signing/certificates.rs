@@ -5,7 +5,8 @@
 use serde::Serialize;
 use signet_common::UtcTime;
 use signet_push_rules::check_certificate_upload;
-use signet_signature::{Certificate, PrimarySignature};
+use signet_signature::Certificate;
+use signet_trust::build_chain;
 
 use crate::Error;
 use crate::clock::random_id;
@@ -23,6 +24,9 @@ pub enum CertificateStatus {
     Revoked,
     /// Deleted by the account after it signed packages: listed, no longer accepted.
     Deactivated,
+    /// Registered, but no push signed with it can be accepted (wrong EKU, weak key,
+    /// untrusted); [`CertificateRow::cannot_sign`] says why.
+    CannotSign,
 }
 
 impl CertificateStatus {
@@ -33,6 +37,7 @@ impl CertificateStatus {
             Self::Expired => "Expired",
             Self::Revoked => "Revoked",
             Self::Deactivated => "Deactivated",
+            Self::CannotSign => "Cannot sign",
         }
     }
 
@@ -44,6 +49,8 @@ impl CertificateStatus {
             Self::Deactivated
         } else if row.not_after < now.unix_micros() {
             Self::Expired
+        } else if row.cannot_sign.is_some() {
+            Self::CannotSign
         } else {
             Self::Active
         }
@@ -80,7 +87,7 @@ fn split_upload(bytes: &[u8]) -> Result<(Vec<u8>, Vec<Certificate>), Error> {
     Ok((first.der().to_vec(), certs.collect()))
 }
 
-fn chain_der(certs: &[Certificate]) -> Vec<u8> {
+pub(crate) fn chain_der(certs: &[Certificate]) -> Vec<u8> {
     certs.iter().flat_map(|c| c.der().iter().copied()).collect()
 }
 
@@ -119,13 +126,28 @@ impl Registry {
                 .map_err(Error::Invalid)?;
         let cert = Certificate::from_der(&der)
             .map_err(|e| Error::Invalid(format!("The certificate cannot be read: {e}")))?;
+        // The upload's issuers are one account's claim: kept only when they form a path to
+        // the server's code-signing roots (then they are the real issuers), and even then
+        // never replacing a chain the server already has (pushed signatures' chains do).
+        let built = build_chain(
+            &cert,
+            &intermediates,
+            self.signing.policy.trust.code_signing(),
+            &signet_signature::oids::EKU_CODE_SIGNING,
+        );
+        let verified_issuers: Vec<Certificate> = if built.is_trusted() {
+            built.certificates.iter().skip(1).cloned().collect()
+        } else {
+            Vec::new()
+        };
         let id = self
             .db
             .upsert_certificate(&NewCertificate {
                 id: random_id(self.rng.as_ref())?,
+                chain_verified_by_push: false,
                 fingerprint: uploaded.fingerprint.clone(),
                 der: der.clone(),
-                chain: chain_der(&intermediates),
+                chain: chain_der(&verified_issuers),
                 subject: uploaded.subject.clone(),
                 issuer: uploaded.issuer.clone(),
                 not_before: cert.not_before().unix_micros(),
@@ -153,7 +175,43 @@ impl Registry {
             .find_account(account)
             .await?
             .ok_or_else(|| Error::NotFound(format!("no account {account:?}")))?;
-        self.db.account_certificates(account_id).await
+        let mut rows = self.db.account_certificates(account_id).await?;
+        for row in &mut rows {
+            row.cannot_sign = self.never_signs(&row.der, &row.chain);
+        }
+        Ok(rows)
+    }
+
+    /// Why a certificate can never sign an accepted push, judged with what is verifiable:
+    /// the certificate itself and the issuers the server knows (from pushed signatures or a
+    /// registration whose chain reached the roots). A chain that stops at an unknown issuer
+    /// is not judged (a signature brings its intermediates).
+    fn never_signs(&self, der: &[u8], chain: &[u8]) -> Option<String> {
+        let Ok(cert) = Certificate::from_der(der) else {
+            return Some("the certificate cannot be read".into());
+        };
+        if !cert.allows_eku(&signet_signature::oids::EKU_CODE_SIGNING) {
+            return Some("it has no code-signing extended key usage (NU3018)".into());
+        }
+        match cert.rsa_key_bits() {
+            Some(b) if b >= 2048 => {}
+            _ => return Some("its key is not RSA of 2048 bits or more (NU3014)".into()),
+        }
+        if cert.is_self_issued() {
+            return Some("it is self-issued: it chains to no trusted root (NU3018)".into());
+        }
+        let issuers = crate::signing::recheck::split_der(chain);
+        let built = build_chain(
+            &cert,
+            &issuers,
+            self.signing.policy.trust.code_signing(),
+            &signet_signature::oids::EKU_CODE_SIGNING,
+        );
+        let reached_a_root = built.root().is_some_and(Certificate::is_self_issued);
+        if !built.is_trusted() && reached_a_root {
+            return Some("it chains to a root this server does not trust (NU3018)".into());
+        }
+        None
     }
 
     /// Deletes a registration: removed when none of the account's packages was signed with
@@ -352,31 +410,5 @@ impl Registry {
     /// The current time (pages compute Expired from it).
     pub fn now(&self) -> UtcTime {
         self.clock.now()
-    }
-
-    /// Remembers a pushed signer certificate with the chain it came with (the recheck job
-    /// needs the issuers). Registration is separate: this links it to no account.
-    pub(crate) async fn record_signer(&self, signature: &PrimarySignature) -> Result<(), Error> {
-        let cert = signature.certificate();
-        let chain: Vec<Certificate> = signature
-            .certificates()
-            .iter()
-            .filter(|c| c.der() != cert.der())
-            .cloned()
-            .collect();
-        self.db
-            .upsert_certificate(&NewCertificate {
-                id: random_id(self.rng.as_ref())?,
-                fingerprint: cert.sha256_hex().to_lowercase(),
-                der: cert.der().to_vec(),
-                chain: chain_der(&chain),
-                subject: cert.subject(),
-                issuer: cert.issuer(),
-                not_before: cert.not_before().unix_micros(),
-                not_after: cert.not_after().unix_micros(),
-                now: self.clock.now().unix_micros(),
-            })
-            .await?;
-        Ok(())
     }
 }

@@ -16,6 +16,7 @@ pub(crate) mod repository;
 pub(crate) mod store;
 
 pub use backfill::BackfillProgress;
+pub(crate) use certificates::chain_der;
 pub use certificates::{CertificateStatus, RegisteredCertificate};
 pub use policy::{PushValidation, Validated};
 pub use recheck::RecheckSummary;

@@ -10,12 +10,13 @@ use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use signet_common::Severity;
+use signet_common::{NuCode, Severity};
 use signet_push_rules::{Owner, RequiredSigner, check_push_signing, push_verifier_settings};
 use signet_signature::PrimarySignature;
-use signet_trust::{ContentHash, Placement, VerifyOptions, verify_package};
+use signet_trust::{ContentHash, Placement, VerifiedPackage, VerifyOptions, verify_package};
 
 use crate::Error;
+use crate::error::{PushRule, Refusal};
 use crate::inspect::PackageInfo;
 use crate::registry::{Caller, Registry};
 use crate::signing::store::VersionSignature;
@@ -61,49 +62,34 @@ fn micros(t: Option<signet_common::UtcTime>) -> Option<i64> {
     t.map(|t| t.unix_micros())
 }
 
-/// Reads the primary signature, if any. Blocking.
-fn load_signature(
-    path: &Path,
-    limits: &signet_nupkg::Limits,
-) -> Result<Option<PrimarySignature>, Error> {
-    let file = File::open(path).map_err(|e| Error::io("open the upload", e))?;
-    let mut pkg = signet_nupkg::Package::open(BufReader::new(file), limits)
-        .map_err(|e| Error::Invalid(format!("the package cannot be read: {e}")))?;
-    let Some(bytes) = pkg
-        .read_signature()
-        .map_err(|e| Error::Invalid(format!("the package signature cannot be read: {e}")))?
-    else {
-        return Ok(None);
-    };
-    PrimarySignature::load(&bytes, &signet_signature::Limits::default())
-        .map(Some)
-        .map_err(|e| {
-            Error::Invalid(format!(
-                "{}: the package signature cannot be read: {e}",
-                e.code()
-            ))
-        })
+fn rejection(r: &signet_push_rules::PushRejection) -> Error {
+    Refusal::new(
+        PushRule::WhoMaySign,
+        None,
+        format!("{} {}", r.message(), r.remedy()),
+    )
+    .into()
 }
 
-fn rejection(r: &signet_push_rules::PushRejection) -> Error {
-    Error::Invalid(format!("{} {}", r.message(), r.remedy()))
+fn issue_text(i: &signet_trust::Issue) -> String {
+    match i.code {
+        Some(c) => format!("{c}: {}", i.message),
+        None => i.message.clone(),
+    }
 }
 
 impl Registry {
     /// Runs the signing rules on an upload for `caller`. `Err(Invalid)` names every rule the
     /// package breaks and what to do.
+    /// Writes nothing: the signer is recorded by the push's commit transaction.
     pub(crate) async fn validate_signing(
         &self,
         info: &PackageInfo,
+        signature: Option<&PrimarySignature>,
         upload: &Path,
         caller: &Caller,
-    ) -> Result<Validated, Error> {
+    ) -> Result<(Validated, Option<VerifiedPackage>), Error> {
         let id_lower = info.id.to_lowercase();
-        let limits = self.limits;
-        let path = upload.to_path_buf();
-        let signature = tokio::task::spawn_blocking(move || load_signature(&path, &limits))
-            .await
-            .map_err(|e| Error::io("signature task", std::io::Error::other(e)))??;
 
         // Owners: the id's, or for a new id the account the push acts for.
         let mut owner_accounts = self.db.owner_accounts(&id_lower).await?;
@@ -133,7 +119,7 @@ impl Registry {
         };
         // A registration the recheck job found revoked no longer counts (push rules saw only
         // the other certificates); say why instead of "not registered".
-        if let Some(signature) = &signature {
+        if let Some(signature) = signature {
             let fingerprint = signature.certificate().sha256_hex().to_lowercase();
             for (account, name, _) in &owner_accounts {
                 if self
@@ -143,22 +129,21 @@ impl Registry {
                     .iter()
                     .any(|f| f.eq_ignore_ascii_case(&fingerprint))
                 {
-                    return Err(Error::Invalid(format!(
-                        "NU3012: The signing certificate (SHA-256 {fingerprint}) registered by \
-                     '{name}' has been revoked. Sign with another registered certificate."
-                    )));
+                    return Err(Refusal::new(
+                        PushRule::RevokedRegistration,
+                        Some(NuCode::NU3012),
+                        format!(
+                            "The signing certificate (SHA-256 {fingerprint}) registered by \
+                             '{name}' has been revoked. Sign with another registered certificate."
+                        ),
+                    )
+                    .into());
                 }
             }
         }
 
-        check_push_signing(
-            &owners,
-            &required,
-            &accounts,
-            &caller.user_name,
-            signature.as_ref(),
-        )
-        .map_err(|r| rejection(&r))?;
+        check_push_signing(&owners, &required, &accounts, &caller.user_name, signature)
+            .map_err(|r| rejection(&r))?;
 
         let owner_names: Vec<String> = owner_accounts.iter().map(|(_, n, _)| n.clone()).collect();
         let mut validated = Validated {
@@ -172,17 +157,22 @@ impl Registry {
         let Some(signature) = signature else {
             for (account, name, _) in &owner_accounts {
                 if self.db.requires_signed(*account).await? {
-                    return Err(Error::Invalid(format!(
-                        "The organization '{name}' requires every package it owns to be \
-                         author-signed; this package is unsigned. Sign it with `signet sign` \
-                         using a certificate registered to '{name}'."
-                    )));
+                    return Err(Refusal::new(
+                        PushRule::OrganizationRequiresSigned,
+                        Some(NuCode::NU3004),
+                        format!(
+                            "The organization '{name}' requires every package it owns to be \
+                             author-signed; this package is unsigned. Sign it with `signet \
+                             sign` using a certificate registered to '{name}'."
+                        ),
+                    )
+                    .into());
                 }
             }
             if let Some(w) = self.unsigned_after_signed(&id_lower, info).await? {
                 validated.warnings.push(w);
             }
-            return Ok(validated);
+            return Ok((validated, None));
         };
 
         let fingerprint = signature.certificate().sha256_hex().to_lowercase();
@@ -201,30 +191,31 @@ impl Registry {
         })
         .await
         .map_err(|e| Error::io("verification task", std::io::Error::other(e)))??;
-        if !report.valid {
-            let errors: Vec<String> = report
+        // The proof, not the report's flag, decides (webpki's `VerifiedPath` pattern).
+        let Some(verified) = report.verified().cloned() else {
+            let errors: Vec<&signet_trust::Issue> = report
                 .issues
                 .iter()
                 .filter(|i| i.severity == Severity::Error)
-                .map(|i| match i.code {
-                    Some(c) => format!("{c}: {}", i.message),
-                    None => i.message.clone(),
-                })
                 .collect();
-            return Err(Error::Invalid(format!(
-                "The package signature does not meet this server's requirements: {}",
-                errors.join("; ")
-            )));
-        }
+            let code = errors.iter().find_map(|i| i.code);
+            let text: Vec<String> = errors.iter().map(|i| issue_text(i)).collect();
+            return Err(Refusal::new(
+                PushRule::SignatureVerification,
+                code,
+                format!(
+                    "The package signature does not meet this server's requirements: {}",
+                    text.join("; ")
+                ),
+            )
+            .into());
+        };
         validated.warnings.extend(
             report
                 .issues
                 .iter()
                 .filter(|i| i.severity == Severity::Warning)
-                .map(|i| match i.code {
-                    Some(c) => format!("{c}: {}", i.message),
-                    None => i.message.clone(),
-                }),
+                .map(issue_text),
         );
         if let Some(primary) = report
             .signatures
@@ -246,9 +237,7 @@ impl Registry {
                 ..VersionSignature::default()
             };
         }
-        // Remember the signer (and the chain it came with, for revocation rechecks).
-        self.record_signer(&signature).await?;
-        Ok(validated)
+        Ok((validated, Some(verified)))
     }
 
     /// NuGet.org's warning (spec server §2.3): the nearest lower version is author-signed but

@@ -28,7 +28,7 @@ pub struct RecheckSummary {
 }
 
 /// Splits concatenated DER certificates.
-fn split_der(mut bytes: &[u8]) -> Vec<Certificate> {
+pub(crate) fn split_der(mut bytes: &[u8]) -> Vec<Certificate> {
     let mut out = Vec::new();
     while !bytes.is_empty() {
         let Some(len) = der_len(bytes) else { break };
@@ -95,6 +95,13 @@ impl Registry {
                 );
                 if built.certificates.len() < 2 {
                     return Verdict::Unknown("no issuer certificate is known".into());
+                }
+                // Only a path to the server's roots says who the issuer really is; asking
+                // a responder named by an unverified issuer proves nothing.
+                if !built.is_trusted() {
+                    return Verdict::Unknown(
+                        "no issuer chain to the server's code-signing roots is known".into(),
+                    );
                 }
                 let context = RevocationContext::new(mode, now);
                 let mut unknown = None;

@@ -187,7 +187,34 @@ impl RepositorySigner {
     /// and an old one of ours is rotated). A package whose primary signature is a repository
     /// signature is first made unsigned (its author signature, if it ever had one, is gone
     /// already). Blocking: run off the async runtime.
-    pub fn sign(
+    ///
+    /// Takes the push pipeline's proof ([`crate::push::SignatureChecked`]): what was not
+    /// checked cannot be repository-signed.
+    pub(crate) fn sign(
+        &self,
+        checked: &crate::push::SignatureChecked,
+        dir: &Path,
+        now: UtcTime,
+        limits: &Limits,
+    ) -> Result<(tempfile::NamedTempFile, Outcome), Error> {
+        self.sign_file(checked.upload(), dir, checked.owners(), now, limits)
+    }
+
+    /// Re-signs a package this server stored (it passed the push pipeline when it was
+    /// pushed), for the backfill after a rotation. `stored` is a copy read back from the blob
+    /// store.
+    pub(crate) fn resign_stored(
+        &self,
+        stored: &Path,
+        dir: &Path,
+        owners: &[String],
+        now: UtcTime,
+        limits: &Limits,
+    ) -> Result<(tempfile::NamedTempFile, Outcome), Error> {
+        self.sign_file(stored, dir, owners, now, limits)
+    }
+
+    fn sign_file(
         &self,
         input: &Path,
         dir: &Path,
@@ -220,7 +247,7 @@ impl RepositorySigner {
         let result = signet_sign::sign_package(open(input)?, out.as_file_mut(), &op, &opts);
         let outcome = match result {
             Ok(o) => o,
-            Err(e) if e.code == signet_common::NuCode::NU3033 => {
+            Err(e) if e.kind == signet_sign::ErrorKind::RepositoryPrimarySigned => {
                 // Repository primary signature (ours from before a rotation, or a foreign
                 // one): strip it, then sign the unsigned package.
                 let mut unsigned = tempfile::Builder::new()
@@ -283,10 +310,9 @@ impl TimestampClient for EmbeddedTimestamper {
         signature_value: &[u8],
         now: UtcTime,
     ) -> Result<Vec<u8>, signet_sign::Error> {
-        let authority = self.authority().map_err(|e| signet_sign::Error {
-            code: signet_common::NuCode::NU3001,
-            message: e.to_string(),
-        })?;
+        let authority = self
+            .authority()
+            .map_err(|e| signet_sign::Error::new(signet_common::NuCode::NU3001, e.to_string()))?;
         TsaTimestamper::new(
             EMBEDDED_TSA_URL,
             EmbeddedTransport {

@@ -72,6 +72,11 @@ pub(crate) const SCHEMA: &[&str] = &[
 #[derive(Clone, Debug)]
 pub(crate) struct NewCertificate {
     pub id: i64,
+    /// Whether `chain` replaces a stored one: true only for the chain of a signature that
+    /// verified on push; a registration fills an empty chain only, and only with a path
+    /// that reached the server's roots (issue 13: one account's upload must not change what
+    /// the recheck believes about a certificate registered elsewhere).
+    pub chain_verified_by_push: bool,
     pub fingerprint: String,
     pub der: Vec<u8>,
     pub chain: Vec<u8>,
@@ -107,6 +112,15 @@ pub struct CertificateRow {
     pub active: bool,
     /// Versions of the account's packages whose author signature used it.
     pub signed_versions: i64,
+    /// Why no push signed with it can ever be accepted (no code-signing EKU, a weak key,
+    /// self-issued or chaining to an untrusted root), when that is so.
+    pub cannot_sign: Option<String>,
+    /// The DER (for the evaluation behind `cannot_sign`).
+    #[serde(skip)]
+    pub(crate) der: Vec<u8>,
+    /// The verified issuers known for it.
+    #[serde(skip)]
+    pub(crate) chain: Vec<u8>,
 }
 
 /// A certificate to recheck.
@@ -202,41 +216,53 @@ pub(crate) async fn put_version_signature(
     Ok(())
 }
 
+/// [`Db::upsert_certificate`] on a connection (the push transaction records its signer).
+pub(crate) async fn upsert_certificate(
+    conn: &mut sqlx::AnyConnection,
+    c: &NewCertificate,
+) -> Result<i64, Error> {
+    sqlx::query(
+        "INSERT INTO certificates (id, fingerprint, der, chain, subject, issuer, not_before, \
+         not_after, status, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'unknown', $9) \
+         ON CONFLICT (fingerprint) DO NOTHING",
+    )
+    .bind(c.id)
+    .bind(&c.fingerprint)
+    .bind(c.der.clone())
+    .bind(c.chain.clone())
+    .bind(&c.subject)
+    .bind(&c.issuer)
+    .bind(c.not_before)
+    .bind(c.not_after)
+    .bind(c.now)
+    .execute(&mut *conn)
+    .await?;
+    if !c.chain.is_empty() {
+        let sql = if c.chain_verified_by_push {
+            "UPDATE certificates SET chain = $1 WHERE fingerprint = $2"
+        } else {
+            "UPDATE certificates SET chain = $1 WHERE fingerprint = $2 \
+             AND (chain IS NULL OR length(chain) = 0)"
+        };
+        sqlx::query(sql)
+            .bind(c.chain.clone())
+            .bind(&c.fingerprint)
+            .execute(&mut *conn)
+            .await?;
+    }
+    let row = sqlx::query("SELECT id FROM certificates WHERE fingerprint = $1")
+        .bind(&c.fingerprint)
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(row.try_get("id")?)
+}
+
 impl Db {
     /// Inserts the certificate unless its fingerprint is known; returns its row id either way.
     /// A known certificate gets `chain` when it had none.
     pub(crate) async fn upsert_certificate(&self, c: &NewCertificate) -> Result<i64, Error> {
-        sqlx::query(
-            "INSERT INTO certificates (id, fingerprint, der, chain, subject, issuer, not_before, \
-             not_after, status, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'unknown', $9) \
-             ON CONFLICT (fingerprint) DO NOTHING",
-        )
-        .bind(c.id)
-        .bind(&c.fingerprint)
-        .bind(c.der.clone())
-        .bind(c.chain.clone())
-        .bind(&c.subject)
-        .bind(&c.issuer)
-        .bind(c.not_before)
-        .bind(c.not_after)
-        .bind(c.now)
-        .execute(&self.pool)
-        .await?;
-        if !c.chain.is_empty() {
-            sqlx::query(
-                "UPDATE certificates SET chain = $1 WHERE fingerprint = $2 \
-                 AND (chain IS NULL OR length(chain) = 0)",
-            )
-            .bind(c.chain.clone())
-            .bind(&c.fingerprint)
-            .execute(&self.pool)
-            .await?;
-        }
-        let row = sqlx::query("SELECT id FROM certificates WHERE fingerprint = $1")
-            .bind(&c.fingerprint)
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(row.try_get("id")?)
+        let mut conn = self.pool.acquire().await?;
+        upsert_certificate(&mut conn, c).await
     }
 
     /// Links (or re-activates) a certificate on an account.
@@ -267,7 +293,7 @@ impl Db {
     ) -> Result<Vec<CertificateRow>, Error> {
         let rows = sqlx::query(
             "SELECT c.fingerprint, c.subject, c.issuer, c.not_before, c.not_after, c.status, \
-             c.status_detail, c.revoked_at, c.checked_at, ac.active, \
+             c.status_detail, c.revoked_at, c.checked_at, ac.active, c.der, c.chain, \
              (SELECT COUNT(*) FROM version_signatures s \
                JOIN package_versions v ON v.id = s.version_id \
                JOIN package_owners o ON o.package_id = v.package_id \
@@ -293,6 +319,11 @@ impl Db {
                     checked_at: opt_i64(r, "checked_at")?,
                     active: r.try_get::<i64, _>("active")? != 0,
                     signed_versions: r.try_get("signed_versions")?,
+                    cannot_sign: None,
+                    der: r.try_get("der")?,
+                    chain: r
+                        .try_get::<Option<Vec<u8>>, _>("chain")?
+                        .unwrap_or_default(),
                 })
             })
             .collect()

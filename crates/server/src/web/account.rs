@@ -57,9 +57,59 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
 /// A local path to return to after sign-in (`/…`, never `//host` or a full URL).
 pub(crate) fn local_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
+        Some(n) if is_same_origin_path(n) => n.to_owned(),
         _ => "/account".to_owned(),
     }
+}
+
+/// Whether `n` is a path on this site that no browser can turn into another origin: it
+/// starts with one `/`, holds only visible ASCII (browsers drop tabs and newlines, so `/\t/x`
+/// would become `//x`; they treat `\` as `/`), and neither it nor its percent-decoding starts
+/// with `//` or `/\` or holds a control character or backslash (`/%09/evil.com`,
+/// `/%2F/evil.com`, `/%5Cevil.com`).
+pub(crate) fn is_same_origin_path(n: &str) -> bool {
+    fn safe(p: &str) -> bool {
+        p.starts_with('/')
+            && !p.starts_with("//")
+            && !p
+                .chars()
+                .any(|c| c == '\\' || c.is_control() || c.is_whitespace())
+    }
+    if n.len() > 2048 || !n.bytes().all(|b| b.is_ascii_graphic()) || !safe(n) {
+        return false;
+    }
+    // Decode repeatedly (double encoding), a bounded number of times.
+    let mut current = n.to_owned();
+    for _ in 0..3 {
+        let decoded = percent_decode(&current);
+        if !safe(&decoded) {
+            return false;
+        }
+        if decoded == current {
+            break;
+        }
+        current = decoded;
+    }
+    true
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if b == b'%'
+            && let (Some(h), Some(l)) = (bytes.get(i + 1), bytes.get(i + 2))
+            && let (Some(h), Some(l)) = ((*h as char).to_digit(16), (*l as char).to_digit(16))
+        {
+            out.push(u8::try_from(h * 16 + l).unwrap_or(b'?'));
+            i += 3;
+            continue;
+        }
+        out.push(b);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[derive(Template)]
@@ -138,7 +188,13 @@ async fn check_password(s: &AppState, name: &str, password: &str) -> Result<Opti
             h
         }
     };
+    let disabled = match &user {
+        Some(u) => s.registry.db.is_disabled(u.id).await?,
+        None => false,
+    };
     let (id, phc) = match user {
+        // A disabled account costs the same time and fails like a wrong password.
+        Some(u) if disabled => (None, u.password_hash.unwrap_or(dummy)),
         Some(u) => match u.password_hash {
             Some(h) => (Some(u.id), h),
             None => (None, dummy),
@@ -162,10 +218,9 @@ pub(crate) async fn signin(
 ) -> Result<Response, WebError> {
     let now = s.registry.clock.now().unix_micros();
     let keys = limit_keys(&ip, &f.name);
-    s.web.limiter.check(&keys, now)?;
+    s.web.limiter.attempt(&keys, now)?;
     let next = local_next(Some(&f.next));
     let Some(user_id) = check_password(&s, f.name.trim(), &f.password).await? else {
-        s.web.limiter.fail(&keys, now);
         tracing::info!(user = %f.name, %ip, "sign-in failed");
         let (csrf, pre) = form_token(&s, &headers)?;
         let page = SignInPage {
@@ -184,6 +239,8 @@ pub(crate) async fn signin(
     // A new session each time (no fixation): whatever the browser had is ended.
     session::end(&s, &headers).await?;
     let pending = s.registry.db.totp_enabled(user_id).await?;
+    // The password was right: this attempt does not count against the client.
+    s.web.limiter.forgive(&keys, now);
     if !pending {
         s.web.limiter.reset(&keys[1]);
     }
@@ -236,6 +293,7 @@ struct AccountPage {
     error: Option<String>,
     keys: Vec<KeyLine>,
     organizations: Vec<(String, String)>,
+    owner_requests: Vec<crate::OwnerRequest>,
 }
 
 async fn account_view(
@@ -282,6 +340,7 @@ async fn account_view(
         error,
         keys,
         organizations: s.registry.db.organizations_of(user.user_id).await?,
+        owner_requests: s.registry.owner_requests(&user.user_name).await?,
     })
 }
 
@@ -357,7 +416,7 @@ fn parse_key_form(f: &NewKeyForm) -> Result<(Scopes, Vec<IdGlob>, Option<u32>), 
 /// `POST /account/api-keys`: creates a key and shows its secret once, on this response only.
 pub(crate) async fn create_key(
     State(s): State<AppState>,
-    user: SignedIn,
+    super::TwoFactorIfEnabled(user): super::TwoFactorIfEnabled,
     axum::Form(f): axum::Form<NewKeyForm>,
 ) -> Result<Response, WebError> {
     let created = match parse_key_form(&f) {

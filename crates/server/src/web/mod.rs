@@ -51,7 +51,7 @@ use crate::Error;
 use crate::http::AppState;
 
 pub use csrf::require_csrf;
-pub use session::{MaybeSignedIn, RequireTwoFactor, SignedIn};
+pub use session::{MaybeSignedIn, RequireTwoFactor, SignedIn, TwoFactorIfEnabled};
 
 /// Shared state of the web pages (inside [`AppState`]).
 #[derive(Debug, Default)]
@@ -91,6 +91,7 @@ pub fn routes() -> Router<AppState> {
         .route("/signin", get(account::signin_page).post(account::signin))
         .route("/signout", post(account::signout))
         .route("/account", get(account::account_page))
+        .route("/account/owner-requests", post(pages::answer_owner_request))
         .route(
             "/account/certificates",
             get(signing::own_certificates).post(signing::add_own),

@@ -119,6 +119,8 @@ struct PackagePage {
     version_downloads: i64,
     total_downloads: i64,
     owners: Vec<String>,
+    /// Accounts asked to become owners that have not answered yet.
+    pending_owners: Vec<String>,
     can_manage: bool,
     csrf: String,
     groups: Vec<Group>,
@@ -301,6 +303,13 @@ async fn show(
         version_downloads: counts.version(&current.version_lower),
         total_downloads: counts.total,
         owners,
+        pending_owners: s
+            .registry
+            .pending_owners(id)
+            .await?
+            .into_iter()
+            .map(|r| r.account)
+            .collect(),
         can_manage,
         csrf: user
             .0
@@ -347,27 +356,58 @@ async fn must_manage(s: &AppState, user: &SignedIn, id: &str) -> Result<(), WebE
     .with_link(&format!("/packages/{id}"), "Back to the package"))
 }
 
-/// `POST /packages/{id}/owners`: adds an owner account (user or organization).
+/// `POST /packages/{id}/owners`: asks an account (user or organization) to become an owner;
+/// it is one only after it accepts (on its account page, or with `signet admin accept-owner`).
 pub(crate) async fn add_owner(
     State(s): State<AppState>,
-    user: SignedIn,
+    super::TwoFactorIfEnabled(user): super::TwoFactorIfEnabled,
     Path(id): Path<String>,
     axum::Form(f): axum::Form<OwnerForm>,
 ) -> Result<Response, WebError> {
     must_manage(&s, &user, &id).await?;
     let account = f.account.trim();
     s.registry
-        .add_owner(&id, account)
+        .add_owner(&id, account, &user.user_name)
         .await
         .map_err(|e| WebError::from(e).with_link(&format!("/packages/{id}"), "Back"))?;
-    tracing::info!(id, account, by = %user.user_name, "owner added on the web");
+    tracing::info!(id, account, by = %user.user_name, "ownership requested on the web");
     Ok(see_other(&format!("/packages/{id}")))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct AnswerForm {
+    package: String,
+    account: String,
+    answer: String,
+}
+
+/// `POST /account/owner-requests`: the invited user (or an administrator of the invited
+/// organization) accepts or declines an ownership request.
+pub(crate) async fn answer_owner_request(
+    State(s): State<AppState>,
+    super::TwoFactorIfEnabled(user): super::TwoFactorIfEnabled,
+    axum::Form(f): axum::Form<AnswerForm>,
+) -> Result<Response, WebError> {
+    let accept = match f.answer.as_str() {
+        "accept" => true,
+        "decline" => false,
+        _ => {
+            return Err(WebError::from(crate::Error::Invalid(
+                "answer accept or decline".into(),
+            )));
+        }
+    };
+    s.registry
+        .answer_owner_request(&user.user_name, &f.package, &f.account, accept)
+        .await
+        .map_err(|e| WebError::from(e).with_link("/account", "Back"))?;
+    Ok(see_other("/account"))
 }
 
 /// `POST /packages/{id}/owners/remove`: removes an owner (never the last one: 409).
 pub(crate) async fn remove_owner(
     State(s): State<AppState>,
-    user: SignedIn,
+    super::TwoFactorIfEnabled(user): super::TwoFactorIfEnabled,
     Path(id): Path<String>,
     axum::Form(f): axum::Form<OwnerForm>,
 ) -> Result<Response, WebError> {

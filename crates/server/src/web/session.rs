@@ -64,10 +64,12 @@ impl Db {
 
     /// The session with this digest.
     pub(crate) async fn find_session(&self, token_hash: &str) -> Result<Option<SessionRow>, Error> {
-        let row = sqlx::query(
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT s.user_id, a.name, s.last_seen_at, s.expires_at, s.two_factor, s.pending \
-             FROM sessions s JOIN accounts a ON a.id = s.user_id WHERE s.token_hash = $1",
-        )
+             FROM sessions s JOIN accounts a ON a.id = s.user_id WHERE s.token_hash = $1 \
+             AND {}",
+            crate::lifecycle::NOT_DISABLED
+        )))
         .bind(token_hash)
         .fetch_optional(&self.pool)
         .await?;
@@ -80,6 +82,16 @@ impl Db {
             two_factor: r.try_get::<i64, _>("two_factor")? != 0,
             pending: r.try_get::<i64, _>("pending")? != 0,
         }))
+    }
+
+    /// Ends every session of `user` but the one with `keep` (its token digest).
+    pub(crate) async fn delete_other_sessions(&self, user: i64, keep: &str) -> Result<(), Error> {
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND token_hash <> $2")
+            .bind(user)
+            .bind(keep)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// Records activity on a session.
@@ -325,6 +337,34 @@ impl FromRequestParts<AppState> for MaybeSignedIn {
             .await
             .map(Self)
             .map_err(|e| WebError::from(e).into_response())
+    }
+}
+
+/// A signed-in user whose session passed a second factor if the user has two-factor sign-in
+/// on (API key creation, owner changes): a session from before it was turned on, or one that
+/// skipped it, is refused with 403 and the reason.
+#[derive(Clone, Debug)]
+pub struct TwoFactorIfEnabled(pub SignedIn);
+
+impl FromRequestParts<AppState> for TwoFactorIfEnabled {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Response> {
+        let user = SignedIn::from_request_parts(parts, s).await?;
+        if user.two_factor {
+            return Ok(Self(user));
+        }
+        match s.registry.db.totp_enabled(user.user_id).await {
+            Ok(false) => Ok(Self(user)),
+            Ok(true) => Err(WebError::new(
+                StatusCode::FORBIDDEN,
+                "Two-factor authentication required",
+                "This needs a sign-in with two-factor authentication, and this session signed \
+                 in without it. Sign out and sign in again with your authenticator code.",
+            )
+            .into_response()),
+            Err(e) => Err(WebError::from(e).into_response()),
+        }
     }
 }
 

@@ -65,7 +65,11 @@ fn line(row: &CertificateRow, now: UtcTime) -> CertLine {
         issuer: row.issuer.clone(),
         expires: format_date(row.not_after),
         status: CertificateStatus::of(row, now).as_str(),
-        detail: row.status_detail.clone().unwrap_or_default(),
+        detail: row
+            .cannot_sign
+            .clone()
+            .or_else(|| row.status_detail.clone())
+            .unwrap_or_default(),
         signed_versions: row.signed_versions,
     }
 }

@@ -78,12 +78,13 @@ struct CodeForm {
 }
 
 /// Failed-code limits for a signed-in user (the same counters as sign-in).
-fn check_limit(s: &AppState, ip: &str, user: &str) -> Result<[String; 2], Error> {
+/// Counts a code attempt (see [`super::ratelimit::RateLimiter::attempt`]); the keys and the
+/// attempt's time, for [`super::ratelimit::RateLimiter::forgive`] on success.
+fn check_limit(s: &AppState, ip: &str, user: &str) -> Result<([String; 2], i64), Error> {
     let keys = limit_keys(ip, user);
-    s.web
-        .limiter
-        .check(&keys, s.registry.clock.now().unix_micros())?;
-    Ok(keys)
+    let now = s.registry.clock.now().unix_micros();
+    s.web.limiter.attempt(&keys, now)?;
+    Ok((keys, now))
 }
 
 /// `POST /account/2fa/confirm`: a current code turns it on; the recovery codes are shown
@@ -94,12 +95,19 @@ async fn confirm(
     user: SignedIn,
     axum::Form(f): axum::Form<CodeForm>,
 ) -> Result<Response, WebError> {
-    let keys = check_limit(&s, &ip, &user.user_name)?;
+    let (keys, at) = check_limit(&s, &ip, &user.user_name)?;
     match totp::confirm(&s.registry, user.user_id, &user.user_name, &f.code).await {
         Ok(codes) => {
+            s.web.limiter.forgive(&keys, at);
             s.registry
                 .db
                 .set_session_two_factor(&user.token_hash)
+                .await?;
+            // Turning two-factor sign-in on ends every other session (one signed in with
+            // the password alone, perhaps by whoever knew it, would otherwise stay).
+            s.registry
+                .db
+                .delete_other_sessions(user.user_id, &user.token_hash)
                 .await?;
             tracing::info!(user = %user.user_name, "two-factor sign-in turned on");
             let mut page = SettingsPage::of(&s, &user).await?;
@@ -108,9 +116,7 @@ async fn confirm(
             Ok(render(&page))
         }
         Err(Error::Invalid(message)) => {
-            s.web
-                .limiter
-                .fail(&keys, s.registry.clock.now().unix_micros());
+            // Already counted by `check_limit`.
             let mut page = SettingsPage::of(&s, &user).await?;
             if let Some(row) = s.registry.db.totp_row(user.user_id).await? {
                 page.enrolment = Some(totp::enrolment(&row.secret, &user.user_name)?);
@@ -131,16 +137,15 @@ async fn disable(
     user: SignedIn,
     axum::Form(f): axum::Form<CodeForm>,
 ) -> Result<Response, WebError> {
-    let keys = check_limit(&s, &ip, &user.user_name)?;
+    let (keys, at) = check_limit(&s, &ip, &user.user_name)?;
     match totp::disable(&s.registry, user.user_id, &user.user_name, &f.code).await {
         Ok(()) => {
+            s.web.limiter.forgive(&keys, at);
             tracing::info!(user = %user.user_name, "two-factor sign-in turned off");
             Ok(see_other("/account/2fa"))
         }
         Err(Error::Invalid(message)) => {
-            s.web
-                .limiter
-                .fail(&keys, s.registry.clock.now().unix_micros());
+            // Already counted by `check_limit`.
             let mut page = SettingsPage::of(&s, &user).await?;
             page.error = Some(message);
             Ok(render_status(StatusCode::BAD_REQUEST, &page))
@@ -226,10 +231,11 @@ async fn code(
     let Some((hash, row)) = pending(&s, &headers).await? else {
         return Err(start_over());
     };
-    let keys = check_limit(&s, &ip, &row.user_name)?;
+    let (keys, at) = check_limit(&s, &ip, &row.user_name)?;
     let next = local_next(Some(&f.next));
     match totp::verify(&s.registry, row.user_id, &row.user_name, &f.code).await? {
         Some(factor) => {
+            s.web.limiter.forgive(&keys, at);
             s.web.limiter.reset(&keys[1]);
             // The pending session is replaced, not upgraded: a new token for the real one.
             s.registry.db.delete_session(&hash).await?;
@@ -244,9 +250,7 @@ async fn code(
             Ok(r)
         }
         None => {
-            s.web
-                .limiter
-                .fail(&keys, s.registry.clock.now().unix_micros());
+            // Already counted by `check_limit`.
             let csrf = super::csrf::expected(&headers).unwrap_or_default();
             let page = CodePage {
                 nav: Nav::anonymous(),

@@ -1,0 +1,171 @@
+//! Account lifecycle: removing an organization member, disabling and re-enabling a user, and
+//! an administrator's password reset. A disabled user's sessions are deleted and their API
+//! keys stop authenticating at once (the key and session lookups exclude disabled accounts;
+//! an organization key also needs its user to still be a member).
+
+use sqlx::Row as _;
+
+use crate::Error;
+use crate::auth::hash_password;
+use crate::db::Db;
+use crate::registry::Registry;
+
+/// Disabled accounts (run after the core schema): a separate table, so that existing
+/// databases need no `ALTER TABLE`.
+pub(crate) const SCHEMA: &[&str] = &["CREATE TABLE IF NOT EXISTS disabled_accounts (
+        account_id BIGINT PRIMARY KEY REFERENCES accounts(id),
+        disabled_at BIGINT NOT NULL)"];
+
+/// SQL condition: the account `a` is not disabled.
+pub(crate) const NOT_DISABLED: &str =
+    "NOT EXISTS (SELECT 1 FROM disabled_accounts d WHERE d.account_id = a.id)";
+
+impl Db {
+    /// Whether the account is disabled.
+    pub(crate) async fn is_disabled(&self, account: i64) -> Result<bool, Error> {
+        Ok(
+            sqlx::query("SELECT 1 AS one FROM disabled_accounts WHERE account_id = $1")
+                .bind(account)
+                .fetch_optional(&self.pool)
+                .await?
+                .is_some(),
+        )
+    }
+
+    async fn disable(&self, account: i64, now: i64) -> Result<(), Error> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO disabled_accounts (account_id, disabled_at) VALUES ($1, $2) \
+             ON CONFLICT (account_id) DO NOTHING",
+        )
+        .bind(account)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+            .bind(account)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn enable(&self, account: i64) -> Result<(), Error> {
+        sqlx::query("DELETE FROM disabled_accounts WHERE account_id = $1")
+            .bind(account)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Sets a password hash and ends every session of the user, in one transaction.
+    async fn reset_password(&self, user: i64, hash: &str) -> Result<(), Error> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE accounts SET password_hash = $1 WHERE id = $2")
+            .bind(hash)
+            .bind(user)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+            .bind(user)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Removes `user` from `organization`; never its last administrator. The organization's
+    /// row is locked first so two concurrent removals take turns.
+    async fn remove_member(&self, organization: i64, user: i64) -> Result<(), Error> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE accounts SET id = id WHERE id = $1")
+            .bind(organization)
+            .execute(&mut *tx)
+            .await?;
+        let removed = sqlx::query(
+            "DELETE FROM organization_members WHERE organization_id = $1 AND user_id = $2",
+        )
+        .bind(organization)
+        .bind(user)
+        .execute(&mut *tx)
+        .await?;
+        if removed.rows_affected() == 0 {
+            return Err(Error::NotFound(
+                "the user is not a member of the organization".into(),
+            ));
+        }
+        let admins = sqlx::query(
+            "SELECT 1 AS one FROM organization_members WHERE organization_id = $1 \
+             AND role = 'admin'",
+        )
+        .bind(organization)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if admins.is_none() {
+            return Err(Error::Conflict(
+                "cannot remove the organization's last administrator".into(),
+            ));
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn user_id_any(&self, name: &str) -> Result<i64, Error> {
+        let row = sqlx::query("SELECT id FROM accounts WHERE name_lower = $1 AND kind = 'user'")
+            .bind(name.to_lowercase())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("no user {name:?}")))?;
+        Ok(row.try_get("id")?)
+    }
+}
+
+impl Registry {
+    /// Disables `user`: their sessions end and their API keys stop working at once; they
+    /// cannot sign in until [`Registry::enable_user`].
+    pub async fn disable_user(&self, user: &str) -> Result<(), Error> {
+        let id = self.db.user_id_any(user).await?;
+        self.db.disable(id, self.clock.now().unix_micros()).await?;
+        tracing::info!(user, "user disabled");
+        Ok(())
+    }
+
+    /// Re-enables a disabled user (their old sessions stay ended).
+    pub async fn enable_user(&self, user: &str) -> Result<(), Error> {
+        let id = self.db.user_id_any(user).await?;
+        self.db.enable(id).await?;
+        tracing::info!(user, "user enabled");
+        Ok(())
+    }
+
+    /// Whether `user` is disabled.
+    pub async fn is_disabled(&self, user: &str) -> Result<bool, Error> {
+        let id = self.db.user_id_any(user).await?;
+        self.db.is_disabled(id).await
+    }
+
+    /// An administrator sets a new password for `user`; every session of the user ends.
+    pub async fn reset_password(&self, user: &str, password: &str) -> Result<(), Error> {
+        if password.is_empty() {
+            return Err(Error::Invalid("the password is empty".into()));
+        }
+        let id = self.db.user_id_any(user).await?;
+        let hash = hash_password(password, self.rng.as_ref())?;
+        self.db.reset_password(id, &hash).await?;
+        tracing::info!(user, "password reset by an administrator");
+        Ok(())
+    }
+
+    /// Removes `user` from `organization` (never the last administrator). Their keys acting
+    /// for the organization stop working at once.
+    pub async fn remove_member(&self, organization: &str, user: &str) -> Result<(), Error> {
+        let org = match self.db.find_account(organization).await? {
+            Some((id, kind)) if kind == "organization" => id,
+            _ => return Err(Error::NotFound(format!("no organization {organization:?}"))),
+        };
+        let id = self.db.user_id_any(user).await?;
+        self.db.remove_member(org, id).await?;
+        tracing::info!(organization, user, "member removed");
+        Ok(())
+    }
+}
