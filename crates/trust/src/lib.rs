@@ -16,6 +16,7 @@ mod report;
 mod revocation;
 mod roots;
 mod signing;
+mod stapled;
 mod status;
 mod verify;
 
@@ -43,5 +44,6 @@ pub use revocation::{
 pub use roots::{RootSet, SNAPSHOT, TrustStore};
 pub use signet_signature::SignatureType;
 pub use signing::{UntrustedRootPolicy, check_signing_certificate, check_signing_revocation};
+pub use stapled::{MAX_STAPLES, StapleMemory, StapledRevocation, staple_key};
 pub use status::{RevocationReason, RevocationStatus};
 pub use verify::{ContentHash, VerifyOptions, timestamp_certificate_problems, verify_package};

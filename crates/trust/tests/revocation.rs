@@ -1392,3 +1392,125 @@ fn we_read_an_openssl_ocsp_response() {
         assert!(check_response(&tampered, cert, &ca_cert, now, None, &limits).is_err());
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Stapled status (issue "Restores that never wait on a CA")
+// ---------------------------------------------------------------------------------------------
+
+/// An OCSP response from `responder` for `leaf` (issued by `ca`), as a feed would staple it.
+fn staple(responder: &Responder, leaf: &CertKey, ca: &RevocableCa) -> Vec<u8> {
+    let id = signet_trust::ocsp::CertId::new(
+        &Certificate::from_der(&leaf.cert_der).unwrap(),
+        &Certificate::from_der(&ca.cert.cert_der).unwrap(),
+        signet_trust::ocsp::CertIdHash::Sha1,
+    )
+    .unwrap();
+    let request = OcspRequest::new(vec![id], None)
+        .unwrap()
+        .to_der_bytes()
+        .unwrap();
+    responder.respond(&request)
+}
+
+#[test]
+fn staples_answer_without_going_online_and_bad_ones_are_never_good() {
+    let w = World::new();
+    // The leaf names a responder that is never asked when a staple answers.
+    let dead = RevocationUrls {
+        ocsp: Some(w.server.url("/ocsp-dead")),
+        crl: None,
+    };
+    let leaf = w.ca.code_signing(&dead);
+    let other_leaf = w.ca.code_signing(&dead);
+    let package = w.sign(&leaf, None);
+    let online = checker();
+    let verify = |staples: Vec<Vec<u8>>, memory: Option<Arc<signet_trust::StapleMemory>>| {
+        let stapled = Arc::new(signet_trust::StapledRevocation::new(
+            staples,
+            Some(online.clone() as Arc<dyn signet_trust::RevocationSource>),
+            memory,
+            RevocationLimits::default(),
+        ));
+        let mut options = VerifyOptions::new(
+            VerifierSettings::verify_command(RevocationMode::Online),
+            w.now.add_micros(60_000_000),
+        );
+        options.revocation = Some(stapled.clone());
+        let report = verify_package(Cursor::new(&package), &w.store(), &options);
+        (report, stapled.answered_from_staples())
+    };
+    let dead_hits = || {
+        w.server
+            .hits()
+            .iter()
+            .filter(|h| h.contains("/ocsp-dead"))
+            .count()
+    };
+
+    // A current staple by the issuer: good, and the responder is never asked.
+    let good = Responder::by_issuer(&w.ca, w.now);
+    good.set(&leaf, CertStatus::good());
+    let (report, answered) = verify(vec![staple(&good, &leaf, &w.ca)], None);
+    assert_verdict(&report, true, &[], &[NuCode::NU3027]);
+    assert_eq!(answered, 1, "the leaf's status came from the staple");
+    assert_eq!(dead_hits(), 0);
+
+    // Staples that must not be used: expired, for another serial, signed by another CA's key.
+    // Each falls back to the (dead) responder: unknown, NU3018, never "good".
+    let expired = Responder::by_issuer(&w.ca, w.now.add_micros(-3 * DAY));
+    expired.set(&leaf, CertStatus::good());
+    let foreign_ca = RevocableCa::new(&RevocationUrls {
+        ocsp: None,
+        crl: None,
+    });
+    let forged = Responder::by_issuer(&foreign_ca, w.now);
+    forged.set(&leaf, CertStatus::good());
+    good.set(&other_leaf, CertStatus::good());
+    for (what, bytes) in [
+        ("expired", staple(&expired, &leaf, &w.ca)),
+        ("another serial", staple(&good, &other_leaf, &w.ca)),
+        ("another signer", staple(&forged, &leaf, &w.ca)),
+    ] {
+        let before = dead_hits();
+        let (report, answered) = verify(vec![bytes], None);
+        assert_eq!(answered, 0, "{what}: used");
+        assert_verdict(&report, true, &[], &[NuCode::NU3018, NuCode::NU3027]);
+        assert!(dead_hits() > before, "{what}: the fallback was not asked");
+    }
+
+    // Revoked, then an older "good" replayed: the memory keeps the revocation.
+    let memory = Arc::new(signet_trust::StapleMemory::in_memory());
+    let revoked = Responder::by_issuer(&w.ca, w.now);
+    revoked.set(
+        &leaf,
+        CertStatus::revoked(w.now.add_micros(-HOUR), None).unwrap(),
+    );
+    let (report, _) = verify(vec![staple(&revoked, &leaf, &w.ca)], Some(memory.clone()));
+    assert_verdict(&report, false, &[NuCode::NU3012], &[NuCode::NU3027]);
+    let older = Responder::by_issuer(&w.ca, w.now.add_micros(-2 * HOUR));
+    older.set(&leaf, CertStatus::good());
+    let (report, _) = verify(vec![staple(&older, &leaf, &w.ca)], Some(memory.clone()));
+    assert_verdict(&report, false, &[NuCode::NU3012], &[NuCode::NU3027]);
+    // An older good after a newer good is not used either (it falls back).
+    let memory = Arc::new(signet_trust::StapleMemory::in_memory());
+    verify(vec![staple(&good, &leaf, &w.ca)], Some(memory.clone()));
+    let (_, answered) = verify(vec![staple(&older, &leaf, &w.ca)], Some(memory));
+    assert_eq!(answered, 0, "a replayed older staple was used");
+
+    // Stapled-only (air-gapped): no staple, no connection, unknown.
+    let before = dead_hits();
+    let stapled_only = Arc::new(signet_trust::StapledRevocation::new(
+        Vec::new(),
+        None,
+        None,
+        RevocationLimits::default(),
+    ));
+    let mut options = VerifyOptions::new(
+        VerifierSettings::verify_command(RevocationMode::Online),
+        w.now.add_micros(60_000_000),
+    );
+    options.revocation = Some(stapled_only);
+    let report = verify_package(Cursor::new(&package), &w.store(), &options);
+    assert_verdict(&report, true, &[], &[NuCode::NU3018, NuCode::NU3027]);
+    assert_eq!(dead_hits(), before);
+}
