@@ -77,7 +77,7 @@ impl StapledRevocation {
     }
 
     /// The newest usable staple's status for the pair, if any.
-    fn from_staples(
+    fn newest_staple(
         &self,
         certificate: &Certificate,
         issuer: &Certificate,
@@ -109,7 +109,7 @@ impl RevocationSource for StapledRevocation {
         context: &RevocationContext,
     ) -> RevocationStatus {
         let key = staple_key(certificate, issuer);
-        let stapled = self.from_staples(certificate, issuer, context.now);
+        let stapled = self.newest_staple(certificate, issuer, context.now);
         let remembered = match (&self.memory, &key) {
             (Some(m), Some(k)) => m.judge(k, stapled),
             _ => stapled.map(|(s, _)| s),
