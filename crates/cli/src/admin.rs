@@ -199,6 +199,9 @@ enum AdminCommand {
     },
     /// Recheck the revocation status of every known signer certificate now.
     RecheckCertificates,
+    /// Fetch the stapled OCSP responses again now (all of them, not only the stale ones); a
+    /// certificate found revoked runs the recheck.
+    RefreshStaples,
     /// Let a user see the signing status page (/admin/signing).
     GrantSiteAdmin {
         /// The user.
@@ -611,6 +614,16 @@ pub fn run(args: AdminArgs) -> u8 {
                     done.failed
                 )));
             }
+            Ok(())
+        }),
+        AdminCommand::RefreshStaples => with_signing_registry(&runtime, &cfg, async |r| {
+            let s = r.refresh_all_staples().await?;
+            out!(
+                "refreshed staples: {} fetched, {} failed, {} revoked",
+                s.fetched,
+                s.failed,
+                s.revoked.len()
+            );
             Ok(())
         }),
         AdminCommand::RecheckCertificates => with_signing_registry(&runtime, &cfg, async |r| {

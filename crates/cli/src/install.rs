@@ -53,7 +53,9 @@ pub struct InstallArgs {
     /// Allow plain-http sources on loopback addresses only (local test feeds).
     #[arg(long = "allow-insecure-loopback")]
     allow_insecure_loopback: bool,
-    /// Revocation checks: online (default, from NUGET_CERT_REVOCATION_MODE) or offline.
+    /// Revocation checks: online (default, from NUGET_CERT_REVOCATION_MODE), offline, or
+    /// stapled (only the feed's stapled CA responses, never a connection to a CA: checked
+    /// revocation for air-gapped machines). Feeds that staple are always used first.
     #[arg(long = "revocation-mode", value_name = "MODE")]
     revocation_mode: Option<String>,
     /// Seconds the whole install may spend waiting on revocation responders (CRL/OCSP),
@@ -247,10 +249,18 @@ pub fn run(args: InstallArgs) -> u8 {
     }
     effective.warnings.iter().for_each(print_issue);
     let env_mode = std::env::var("NUGET_CERT_REVOCATION_MODE").ok();
-    let revocation_mode = RevocationMode::from_env_value(
-        args.revocation_mode.as_deref().or(env_mode.as_deref()),
-        RevocationMode::Online,
-    );
+    let mode_text = args.revocation_mode.as_deref().or(env_mode.as_deref());
+    let stapled_only = mode_text.is_some_and(|m| m.trim().eq_ignore_ascii_case("stapled"));
+    let revocation_mode = if stapled_only {
+        RevocationMode::Online
+    } else {
+        RevocationMode::from_env_value(mode_text, RevocationMode::Online)
+    };
+    let staple_memory = crate::verify::cache_dir().map(|d| {
+        Arc::new(signet_trust::StapleMemory::load(
+            d.join("signet").join("staples.json"),
+        ))
+    });
     let ctx = TrustContext {
         store: &store,
         trusted_signers: (!effective.allow_list.is_empty()).then(|| effective.allow_list.clone()),
@@ -260,6 +270,8 @@ pub fn run(args: InstallArgs) -> u8 {
             run_budget: Some(Duration::from_secs(args.revocation_budget)),
             ..RevocationSettings::default()
         }))),
+        stapled_only,
+        staple_memory: staple_memory.clone(),
         now: UtcTime::now(),
     };
     // Where the packages folder comes from is said: a checkout's nuget.config may set
@@ -339,6 +351,17 @@ pub fn run(args: InstallArgs) -> u8 {
     });
     match result {
         Ok(installed) => {
+            if let Some(m) = &staple_memory
+                && let Err(e) = m.save()
+            {
+                err!("warn : cannot save the stapled-status memory: {e}");
+            }
+            let stapled: usize = installed.iter().map(|i| i.stapled_statuses).sum();
+            if stapled > 0 {
+                out!(
+                    "Revocation: {stapled} certificate status(es) from the feeds' stapled CA responses (no CA contacted for them)"
+                );
+            }
             let new = installed.iter().filter(|i| !i.already_installed).count();
             out!(
                 "Installed {new} package(s) ({} already present, {verified} verified) into {}",

@@ -157,6 +157,13 @@ pub fn run(args: ServeArgs) -> u8 {
             .with_signing(setup)
             .await
             .map_err(|e| e.to_string())?;
+        let registry = if cfg.staples_on() {
+            registry.with_stapling(Arc::new(signet_trust::RevocationChecker::http(
+                signet_trust::RevocationSettings::default(),
+            )))
+        } else {
+            registry
+        };
         let state = AppState::new(Arc::new(registry), &public);
         out!("signet serve: listening on {local}");
         out!("service index: {}/v3/index.json", public.trim_end_matches('/'));
@@ -199,6 +206,27 @@ pub fn run(args: ServeArgs) -> u8 {
                             "certificate recheck"
                         ),
                         Err(e) => tracing::warn!(error = %e, "certificate recheck failed"),
+                    }
+                }
+            });
+        }
+        if registry.staples_on() {
+            // Stapled revocation status kept fresh (each staple before half its validity).
+            let staples = Arc::clone(&registry);
+            let every = cfg.staple_refresh_interval();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(every));
+                loop {
+                    tick.tick().await;
+                    match staples.refresh_staples(false).await {
+                        Ok(s) => tracing::info!(
+                            fetched = s.fetched,
+                            fresh = s.fresh,
+                            failed = s.failed,
+                            revoked = s.revoked.len(),
+                            "staple refresh"
+                        ),
+                        Err(e) => tracing::warn!(error = %e, "staple refresh failed"),
                     }
                 }
             });

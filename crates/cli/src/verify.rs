@@ -404,9 +404,13 @@ fn audit(
 /// The per-user cache directory for audits: `$XDG_CACHE_HOME/signet/audit`, else
 /// `~/.cache/signet/audit`.
 fn audit_cache_dir() -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_CACHE_HOME")
+    Some(cache_dir()?.join("signet").join("audit"))
+}
+
+/// The per-user cache base: `$XDG_CACHE_HOME`, else `~/.cache`.
+pub fn cache_dir() -> Option<PathBuf> {
+    std::env::var_os("XDG_CACHE_HOME")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
-    Some(base.join("signet").join("audit"))
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
 }

@@ -12,6 +12,7 @@
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 use signet_test_support::{
@@ -715,4 +716,326 @@ fn development_feed_signs_with_no_configuration() {
         report.contains("signet development repository signing"),
         "{report}"
     );
+}
+
+/// A loopback port that is free now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A "CA" that accepts connections and never answers, counting them, until stopped.
+struct SilentCa {
+    count: Arc<std::sync::atomic::AtomicUsize>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    port: u16,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl SilentCa {
+    fn start(port: u16) -> Self {
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+        let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (c, st) = (Arc::clone(&count), Arc::clone(&stop));
+        let thread = std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for conn in listener.incoming() {
+                if st.load(std::sync::atomic::Ordering::SeqCst) {
+                    break;
+                }
+                c.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                held.push(conn);
+            }
+        });
+        Self {
+            count,
+            stop,
+            port,
+            thread: Some(thread),
+        }
+    }
+
+    fn connections(&self) -> usize {
+        self.count.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Stops listening (the port is free again when this returns).
+    fn stop(mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = std::net::TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn pki_serve(pki: &Path, port: u16) -> Child {
+    let mut child = signet()
+        .args(["pki", "serve", s(pki)])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return child;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("signet pki serve did not listen on {port}");
+}
+
+/// Stapled revocation status (issue "Restores that never wait on a CA"): `signet serve`
+/// fetches OCSP responses for every chain of what it serves while the CA answers; then, with
+/// every CRL/OCSP URL of the PKI a responder that never answers, `signet install --policy
+/// secure` of a graph of 20 signed packages checks revocation from the staples and opens no
+/// connection to the CA. Without staples the same packages wait on the dead CA. A revocation
+/// reaches the staples, refuses the install (NU3012) and flags the versions on the server.
+#[test]
+fn stapled_revocation_end_to_end() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let port = free_port();
+    let pki = dir.join("pki");
+    ok(&run(&[
+        "pki",
+        "init",
+        s(&pki),
+        "--port",
+        &port.to_string(),
+        "--password",
+        "pki password",
+    ]));
+    let mut ca = pki_serve(&pki, port);
+    let tsa = format!("http://127.0.0.1:{port}/tsa");
+    let config = dir.join("signet-server.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"data_dir = "data"
+[signing]
+certificate_path = "{pki}/repository.pem"
+key_path = "{pki}/repository.key.pem"
+timestamp_url = "{tsa}"
+trusted_roots = ["{pki}/root.pem"]
+bundled_roots = false
+revocation_mode = "online"
+recheck_interval_seconds = 0
+staple_refresh_seconds = 86400
+announce_repository_signatures_over_http = true
+"#,
+            pki = pki.display()
+        ),
+    )
+    .unwrap();
+    let server = serve(&config);
+    let admin = |args: &[&str]| {
+        let mut all = vec!["admin", "--config", s(&config)];
+        all.extend_from_slice(args);
+        run(&all)
+    };
+    let mut create = signet()
+        .args([
+            "admin",
+            "--config",
+            s(&config),
+            "create-user",
+            "alice",
+            "--password-stdin",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    create
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"correct horse battery staple\n")
+        .unwrap();
+    assert!(create.wait().unwrap().success());
+    let key = ok(&admin(&["create-api-key", "alice"]))
+        .lines()
+        .next()
+        .unwrap()
+        .trim()
+        .to_owned();
+    ok(&admin(&[
+        "register-certificate",
+        "alice",
+        s(&pki.join("codesign.pem")),
+    ]));
+
+    // 20 packages: Stapled.Top depends on the 19 others.
+    let root = pki.join("root.pem");
+    let folder = dir.join("folder");
+    std::fs::create_dir_all(&folder).unwrap();
+    let ids: Vec<String> = (1..20).map(|i| format!("Stapled.P{i:02}")).collect();
+    let mut all = vec!["Stapled.Top".to_string()];
+    all.extend(ids.iter().cloned());
+    for id in &all {
+        let mut b = PackageBuilder::new(id, "1.0.0").file("lib/net8.0/x.dll", id.as_bytes());
+        if id == "Stapled.Top" {
+            for d in &ids {
+                b = b.dependency(None, d, Some("1.0.0"));
+            }
+        }
+        let p = dir.join(format!("{id}.1.0.0.nupkg"));
+        std::fs::write(&p, b.build()).unwrap();
+        ok(&run(&[
+            "sign",
+            s(&p),
+            "--certificate-path",
+            s(&pki.join("codesign.pem")),
+            "--certificate-key",
+            s(&pki.join("codesign.key.pem")),
+            "--trust-roots",
+            s(&root),
+            "--timestamper",
+            &tsa,
+        ]));
+        ok(&run(&[
+            "push",
+            s(&p),
+            "--source",
+            &server.index,
+            "--api-key",
+            &key,
+            "--allow-insecure-loopback",
+        ]));
+    }
+    // The service index announces the resource; every version's document carries staples
+    // (author, timestamp and repository chains), fetched while the CA answers.
+    let index = String::from_utf8(get(&server.index)).unwrap();
+    assert!(index.contains("signet/RevocationStatus/1.0.0"), "{index}");
+    let base = server.index.trim_end_matches("/v3/index.json").to_owned();
+    for id in &all {
+        let doc: serde_json::Value = serde_json::from_slice(&get(&format!(
+            "{base}/api/signet/revocation/{}/1.0.0",
+            id.to_lowercase()
+        )))
+        .unwrap();
+        let n = doc["ocspResponses"].as_array().map_or(0, Vec::len);
+        assert!(n >= 3, "{id}: {doc}");
+        // The served copy, for the run without staples.
+        std::fs::write(
+            folder.join(format!("{}.1.0.0.nupkg", id.to_lowercase())),
+            get(&format!(
+                "{base}/v3-flatcontainer/{0}/1.0.0/{0}.1.0.0.nupkg",
+                id.to_lowercase()
+            )),
+        )
+        .unwrap();
+    }
+
+    // The CA goes silent: every OCSP/CRL URL of the PKI now accepts and never answers.
+    let _ = ca.kill();
+    let _ = ca.wait();
+    let silent = SilentCa::start(port);
+    let nuget_config = dir.join("nuget.config");
+    std::fs::write(&nuget_config, "<configuration>\n</configuration>\n").unwrap();
+    ok(&run(&[
+        "trust",
+        "source",
+        "feed",
+        "--source-url",
+        &server.index,
+        "--allow-insecure-loopback",
+        "--configfile",
+        s(&nuget_config),
+    ]));
+    let install = |source: &str, packages: &Path, policy: &str| {
+        let started = std::time::Instant::now();
+        let o = signet()
+            .env_remove("NUGET_CERT_REVOCATION_MODE")
+            .args([
+                "install",
+                "Stapled.Top",
+                "--source",
+                source,
+                "--policy",
+                policy,
+                "--packages",
+                s(packages),
+                "--configfile",
+                s(&nuget_config),
+                "--trust-roots",
+                s(&root),
+                "--trust-roots-only",
+                "--allow-insecure-loopback",
+            ])
+            .output()
+            .unwrap();
+        (o, started.elapsed())
+    };
+    let (o, stapled_time) = install(&server.index, &dir.join("p1"), "secure");
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("Installed 20 package(s)"), "{out}");
+    // How the test knows revocation was checked: every certificate status came from a staple
+    // (author, author TSA, repository, repository TSA chains, per package), and no NU3018.
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("Revocation: "))
+        .unwrap_or_else(|| panic!("{out}"));
+    let answered: usize = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert!(answered >= 20 * 3, "{line}");
+    assert!(!out.contains("NU3018"), "{out}");
+    assert_eq!(silent.connections(), 0, "the install contacted the CA");
+    eprintln!(
+        "stapled install of 20 packages with a dead CA: {stapled_time:?}, {answered} stapled statuses, 0 CA connections"
+    );
+
+    // Without staples (a folder of the same packages): the install waits on the dead CA.
+    let (o, unstapled_time) = install(s(&folder), &dir.join("p2"), "secure");
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("NU3018"), "{out}");
+    assert!(silent.connections() > 0, "{out}");
+    eprintln!("the same install without staples: {unstapled_time:?}");
+
+    // The CA revokes the author certificate (key compromise, from an hour ago): the refreshed
+    // staples say so, the install is refused (NU3012), and the server flags the versions.
+    silent.stop();
+    let mut ca = pki_serve(&pki, port);
+    let hour_ago = signet_common::UtcTime::now()
+        .add_micros(-3_600_000_000)
+        .rfc3339();
+    ok(&run(&[
+        "pki",
+        "revoke",
+        s(&pki),
+        "codesign",
+        "--reason",
+        "keyCompromise",
+        "--invalidity-date",
+        &hour_ago,
+    ]));
+    let out = ok(&admin(&["refresh-staples"]));
+    assert!(!out.contains(" 0 revoked"), "{out}");
+    let (o, _) = install(&server.index, &dir.join("p3"), "secure");
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("NU3012"), "{out}");
+    assert!(!dir.join("p3/stapled.top").exists(), "{out}");
+    let sig: serde_json::Value = serde_json::from_slice(&get(&format!(
+        "{base}/api/signet/packages/stapled.top/1.0.0/signature"
+    )))
+    .unwrap();
+    assert!(
+        sig["flag"].as_str().is_some_and(|f| f.contains("revoked")),
+        "{sig}"
+    );
+    let _ = ca.kill();
+    let _ = ca.wait();
 }

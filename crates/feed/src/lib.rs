@@ -35,5 +35,5 @@ pub use push::{
 };
 pub use resolve::{Budget, Downloaded, MAX_PACKAGES, Request, resolve};
 pub use signet_nupkg::PackageId;
-pub use source::{MAX_PACKAGE_SIZE, MAX_VERSIONS_LISTED, Source, V3Source};
+pub use source::{MAX_PACKAGE_SIZE, MAX_VERSIONS_LISTED, REVOCATION_STATUS, Source, V3Source};
 pub use version::{NuGetVersion, VersionRange};

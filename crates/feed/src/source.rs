@@ -35,8 +35,17 @@ pub struct V3Source {
     pub flat_base: String,
     /// The `RepositorySignatures` resource, when the feed announces one.
     pub repository_signatures: Option<RepositorySignatures>,
+    /// The `signet/RevocationStatus/1.0.0` base URL (stapled OCSP responses per version),
+    /// when the feed announces one.
+    pub revocation_status: Option<String>,
     http: Arc<dyn Http>,
 }
+
+/// The resource type of stapled revocation status.
+pub const REVOCATION_STATUS: &str = "signet/RevocationStatus/1.0.0";
+
+/// The largest stapled-status document read.
+const MAX_STAPLE_DOCUMENT: u64 = 1024 * 1024;
 
 impl Source {
     /// Opens `location`: an `http(s)://` service index, or a folder.
@@ -89,10 +98,22 @@ impl Source {
                 Some(RepositorySignatures::parse(url, kind, &json, policy)?)
             }
         };
+        // Stapled status: like RepositorySignatures, only over https (or loopback by policy).
+        let revocation_status = index
+            .find(&[REVOCATION_STATUS])
+            .filter(|(url, _)| policy.check(url).is_ok())
+            .map(|(url, _)| {
+                if url.ends_with('/') {
+                    url.to_string()
+                } else {
+                    format!("{url}/")
+                }
+            });
         Ok(Self::V3(V3Source {
             index_url: location.to_string(),
             flat_base,
             repository_signatures,
+            revocation_status,
             http,
         }))
     }
@@ -111,6 +132,49 @@ impl Source {
             Self::V3(v) => v.repository_signatures.as_ref(),
             Self::Folder(_) => None,
         }
+    }
+
+    /// Whether the source staples revocation status.
+    pub fn staples_revocation(&self) -> bool {
+        matches!(self, Self::V3(v) if v.revocation_status.is_some())
+    }
+
+    /// The stapled OCSP responses (DER) the source serves for `id` `version`: `None` when it
+    /// does not staple or has no document for it. The responses are the CAs' bytes; the
+    /// verifier checks each (`signet_trust::StapledRevocation`).
+    pub fn stapled_responses(
+        &self,
+        id: &PackageId,
+        version: &NuGetVersion,
+    ) -> Result<Option<Vec<Vec<u8>>>, Error> {
+        let Self::V3(v) = self else {
+            return Ok(None);
+        };
+        let Some(base) = &v.revocation_status else {
+            return Ok(None);
+        };
+        let url = format!("{base}{}/{}", id.lower(), version.lower());
+        let Some(json) = v.http.get(&url, MAX_STAPLE_DOCUMENT)? else {
+            return Ok(None);
+        };
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Document {
+            #[serde(default)]
+            ocsp_responses: Vec<String>,
+        }
+        let doc: Document = serde_json::from_slice(&json).map_err(|e| Error::Protocol {
+            source_url: url.clone(),
+            message: format!("not a stapled-status document: {e}"),
+        })?;
+        use base64::Engine as _;
+        Ok(Some(
+            doc.ocsp_responses
+                .iter()
+                .take(64)
+                .filter_map(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+                .collect(),
+        ))
     }
 
     /// Every version of `id` the source has, ascending. The URL or folder is built from the

@@ -12,7 +12,8 @@ use signet_feed::{Budget, Downloaded, Framework, NuGetVersion, PackageId, Source
 use signet_nupkg::{Limits, Package};
 use signet_trust::{
     AllowList, ClientPolicy, ContentHash, Decision, Issue, RevocationMode, RevocationSource,
-    SourceTrust, TrustStore, VerifiedPackage, decide, options_for, verify_package,
+    SourceTrust, StapleMemory, StapledRevocation, TrustStore, VerifiedPackage, decide, options_for,
+    verify_package,
 };
 
 use crate::Error;
@@ -60,6 +61,11 @@ pub struct TrustContext<'a> {
     pub revocation_mode: RevocationMode,
     /// Where revocation status comes from (`None`: none checked).
     pub revocation: Option<Arc<dyn RevocationSource>>,
+    /// Revocation from the feed's stapled responses only, never from a CA (the air-gapped
+    /// mode, `--revocation-mode stapled`).
+    pub stapled_only: bool,
+    /// The newest stapled status seen per certificate (replay protection), kept per user.
+    pub staple_memory: Option<Arc<StapleMemory>>,
     /// The verification time.
     pub now: UtcTime,
 }
@@ -135,6 +141,9 @@ pub struct Installed {
     pub warnings: Vec<Issue>,
     /// It was already in the packages folder: resolved and verified again, not re-extracted.
     pub already_installed: bool,
+    /// Certificate statuses answered by the feed's stapled responses (no CA was asked for
+    /// them).
+    pub stapled_statuses: usize,
 }
 
 /// Resolves, verifies and installs `req` and its dependencies. Every package is verified
@@ -180,7 +189,7 @@ pub fn install(
     }
 
     // 1. Verify everything.
-    let mut verified: Vec<(Downloaded, VerifiedPackage, Vec<Issue>)> = Vec::new();
+    let mut verified: Vec<(Downloaded, VerifiedPackage, Vec<Issue>, usize)> = Vec::new();
     for d in graph {
         let configured = sources.get(d.source).ok_or_else(|| Error::Io {
             what: "internal: unknown source".into(),
@@ -194,8 +203,29 @@ pub fn install(
             ctx.revocation_mode,
             ctx.now,
         );
-        options.revocation = ctx.revocation.clone();
         options.content_hash = ContentHash::Compute;
+        // Stapled status first when the feed serves it (or when only staples may be used).
+        let staples = if configured.source.staples_revocation() {
+            configured.source.stapled_responses(&d.id, &d.version)?
+        } else {
+            None
+        };
+        let stapled = (staples.is_some() || ctx.stapled_only).then(|| {
+            Arc::new(StapledRevocation::new(
+                staples.unwrap_or_default(),
+                if ctx.stapled_only {
+                    None
+                } else {
+                    ctx.revocation.clone()
+                },
+                ctx.staple_memory.clone(),
+                signet_trust::RevocationLimits::default(),
+            ))
+        });
+        options.revocation = match &stapled {
+            Some(s) => Some(Arc::clone(s) as Arc<dyn RevocationSource>),
+            None => ctx.revocation.clone(),
+        };
         let file = File::open(&d.path).map_err(io("reading a downloaded package"))?;
         let report = verify_package(BufReader::new(file), ctx.store, &options);
         let decision = decide(configured.policy, &report);
@@ -224,7 +254,8 @@ pub fn install(
                 issues: report.issues.clone(),
             });
         };
-        verified.push((d, proof, warnings));
+        let answered = stapled.as_ref().map_or(0, |s| s.answered_from_staples());
+        verified.push((d, proof, warnings, answered));
     }
 
     // 2. Stage everything (each package extracted into its own folder). The trust-root
@@ -232,7 +263,7 @@ pub fn install(
     // not per package.
     let trust_roots = ctx.store.fingerprint();
     let mut staged = Vec::new();
-    for (d, proof, warnings) in verified {
+    for (d, proof, warnings, stapled) in verified {
         let source_url = sources
             .get(d.source)
             .map(|s| s.source.describe())
@@ -258,13 +289,13 @@ pub fn install(
             &source_url,
             receipt,
         )?;
-        staged.push((d, s, warnings));
+        staged.push((d, s, warnings, stapled));
     }
 
     // 3. Commit: every staged folder renamed into place, or none.
     let mut placed: Vec<PathBuf> = Vec::new();
     let mut out = Vec::new();
-    for (d, s, warnings) in staged {
+    for (d, s, warnings, stapled_statuses) in staged {
         match s.commit() {
             Ok((path, already, created)) => {
                 if let Some(created) = created {
@@ -280,6 +311,7 @@ pub fn install(
                     path,
                     warnings,
                     already_installed: already,
+                    stapled_statuses,
                 });
             }
             Err(e) => {

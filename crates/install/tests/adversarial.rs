@@ -95,6 +95,8 @@ fn run(
         allow_untrusted_root: vec![],
         revocation_mode: RevocationMode::Offline,
         revocation: None,
+        stapled_only: false,
+        staple_memory: None,
         now: UtcTime::now(),
     };
     let fw = Framework::parse("net8.0").unwrap();

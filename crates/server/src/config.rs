@@ -88,6 +88,13 @@ pub struct SigningConfig {
     /// Announce `RepositorySignatures` when the public URL is plain http. NuGet clients refuse
     /// a non-https resource and fail the restore: loopback development only (default false).
     pub announce_repository_signatures_over_http: Option<bool>,
+    /// Staple revocation status: fetch OCSP responses for the certificate chains of every
+    /// served signature ahead of time and serve them (`signet/RevocationStatus/1.0.0`), so
+    /// clients never wait on a CA (default: on unless `revocation_mode = "offline"`).
+    pub staple_revocation: Option<bool>,
+    /// Seconds between refreshes of stored staples (default 3600; each staple is fetched again
+    /// when older than a day or past half its validity).
+    pub staple_refresh_seconds: Option<u64>,
 }
 
 /// `[server]`.
@@ -302,6 +309,22 @@ impl Config {
             .repository
             .map(|r| r.with_service_index(&service_index));
         Ok(setup)
+    }
+
+    /// Whether revocation status is stapled.
+    pub fn staples_on(&self) -> bool {
+        self.signing.staple_revocation.unwrap_or_else(|| {
+            !self
+                .signing
+                .revocation_mode
+                .as_deref()
+                .is_some_and(|m| m.eq_ignore_ascii_case("offline"))
+        })
+    }
+
+    /// Seconds between staple refreshes.
+    pub fn staple_refresh_interval(&self) -> u64 {
+        self.signing.staple_refresh_seconds.unwrap_or(3600).max(60)
     }
 
     /// Seconds between revocation rechecks (0: none).

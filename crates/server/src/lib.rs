@@ -19,6 +19,7 @@ mod owners;
 pub mod push;
 mod registry;
 pub mod signing;
+pub mod staples;
 pub mod web;
 
 pub use auth::{

@@ -162,6 +162,8 @@ pub struct Registry {
     blob_memory: std::sync::Mutex<BlobMemory>,
     /// Downloads counted since the last flush (`downloads.rs`).
     pub(crate) downloads: crate::downloads::PendingDownloads,
+    /// Stapled revocation status (`staples.rs`), when on.
+    pub(crate) stapler: Option<Arc<crate::staples::Stapler>>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -208,6 +210,7 @@ impl Registry {
             blob_keys: std::sync::Mutex::new(HashMap::new()),
             blob_memory: std::sync::Mutex::new(BlobMemory::default()),
             downloads: Default::default(),
+            stapler: None,
         })
     }
 

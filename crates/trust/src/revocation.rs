@@ -252,6 +252,47 @@ impl RevocationChecker {
         Ok(answer.status)
     }
 
+    /// A fresh OCSP response for `certificate` (issued by `issuer`) from its responders, as
+    /// the CA signed it, with what it says — for a server that staples status to what it
+    /// serves. Only a response that passes every check and knows the certificate (good or
+    /// revoked) is returned.
+    pub fn fetch_ocsp_staple(
+        &self,
+        certificate: &Certificate,
+        issuer: &Certificate,
+        ctx: &RevocationContext,
+    ) -> Result<(Vec<u8>, ocsp::OcspAnswer), String> {
+        let limits = &self.settings.limits;
+        let urls: Vec<String> = ocsp_urls(certificate)
+            .into_iter()
+            .take(limits.max_urls_per_certificate)
+            .collect();
+        if urls.is_empty() {
+            return Err("the certificate names no http OCSP responder".into());
+        }
+        let id = CertId::new(certificate, issuer, CertIdHash::Sha1).map_err(|e| e.to_string())?;
+        let request = OcspRequest::new(vec![id], None)
+            .and_then(|r| r.to_der_bytes())
+            .map_err(|e| e.to_string())?;
+        let mut reasons = Vec::new();
+        for url in &urls {
+            match self.fetch_ocsp(url, &request, ctx).and_then(|bytes| {
+                ocsp::check_response(&bytes, certificate, issuer, ctx.now, None, limits)
+                    .map(|a| (bytes, a))
+                    .map_err(|e| e.to_string())
+            }) {
+                Ok((bytes, answer))
+                    if !matches!(answer.status, RevocationStatus::Unknown { .. }) =>
+                {
+                    return Ok((bytes, answer));
+                }
+                Ok(_) => reasons.push(format!("{url}: the responder does not know it")),
+                Err(e) => reasons.push(format!("{url}: {e}")),
+            }
+        }
+        Err(reasons.join("; "))
+    }
+
     /// POST, then GET if the request is short and POST failed for a reason other than the
     /// host being down; both within one responder timeout.
     fn fetch_ocsp(

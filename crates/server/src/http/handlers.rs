@@ -69,6 +69,7 @@ pub(crate) async fn not_found() -> ApiError {
 pub(crate) async fn service_index(State(s): State<AppState>) -> impl IntoResponse {
     let mut index = documents::service_index(&s.base);
     super::signing::extend_service_index(&s, &mut index);
+    super::staples::extend_service_index(&s, &mut index);
     Json(index)
 }
 
@@ -185,6 +186,17 @@ pub(crate) async fn push(State(s): State<AppState>, req: Request) -> Result<Resp
         result.as_ref().map_or(0, |(_, n)| *n),
     );
     let pushed = result?.0;
+    if s.registry.staples_on() {
+        // Staple the new version's chains now, while its CAs answer (idempotent; a failure
+        // is retried by the refresh job and on the first request).
+        let registry = std::sync::Arc::clone(&s.registry);
+        let (id, version) = (pushed.id.clone(), pushed.version.clone());
+        tokio::spawn(async move {
+            if let Err(e) = registry.staple_version(&id, &version).await {
+                tracing::warn!(%id, %version, error = %e, "stapling failed");
+            }
+        });
+    }
     let message = format!("{} {} was pushed", pushed.id, pushed.version);
     let mut response = with_reason(StatusCode::CREATED, "Created", message.into_response());
     // NuGet clients print X-NuGet-Warning (spec server §2.3: unsigned after signed).

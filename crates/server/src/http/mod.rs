@@ -6,6 +6,7 @@ mod handlers;
 mod metrics;
 mod router;
 mod signing;
+mod staples;
 mod v2;
 
 use std::future::Future;

@@ -73,6 +73,10 @@ pub fn router(state: AppState) -> Router {
             "/api/signet/packages/{id}/{version}/signature",
             get(signing::version_signature),
         )
+        .route(
+            "/api/signet/revocation/{id}/{version}",
+            get(super::staples::document),
+        )
         .route("/v3/query", get(handlers::search))
         .route("/v3/autocomplete", get(handlers::autocomplete))
         .merge(crate::web::routes())

@@ -109,16 +109,30 @@ impl Registry {
                     let [cert, issuer] = pair else { continue };
                     match source.status(cert, issuer, &context) {
                         RevocationStatus::Good => {}
-                        RevocationStatus::Revoked { time, reason, .. } => {
+                        RevocationStatus::Revoked {
+                            time,
+                            reason,
+                            invalidity_date,
+                        } => {
                             let whose = if cert.der() == leaf.der() {
                                 "the certificate".to_owned()
                             } else {
                                 format!("its issuer {}", cert.subject())
                             };
                             let reason = reason.map(|r| format!(" ({r})")).unwrap_or_default();
+                            // The key was unusable from the invalidity date when the CA gives
+                            // an earlier one (a key compromise found later): versions signed
+                            // since then are flagged too.
+                            let since = invalidity_date.filter(|d| *d < time);
+                            let detail = match since {
+                                Some(d) => format!(
+                                    "{whose} was revoked at {time}{reason}, invalid since {d}"
+                                ),
+                                None => format!("{whose} was revoked at {time}{reason}"),
+                            };
                             return Verdict::Revoked {
-                                at: time.unix_micros(),
-                                detail: format!("{whose} was revoked at {time}{reason}"),
+                                at: since.unwrap_or(time).unix_micros(),
+                                detail,
                             };
                         }
                         RevocationStatus::Unknown { why } => {

@@ -1,0 +1,498 @@
+//! Stapled revocation status: the server fetches OCSP responses for every certificate chain in
+//! the signatures it serves (author, timestamp and repository signers and their intermediates),
+//! keeps them fresh, and serves the CA-signed bytes unchanged beside each version
+//! (`signet/RevocationStatus/1.0.0`), so that clients check revocation without contacting a
+//! CA. The trust stays with the CA: clients verify every staple as they would an online
+//! response; the server only carries them.
+//!
+//! Staples live in the blob store under `staples/{certificate ID}.json` (the certificate and
+//! issuer DER beside the response, so the refresh job needs nothing else). A staple is fetched
+//! when a version's document is first asked for (a push asks right after its commit) and
+//! refreshed by [`Stapler::refresh_stored`] when older than a day or within two days of its
+//! `nextUpdate` (CA rules let code-signing OCSP responses live up to about a week).
+
+use std::io::{Read, Seek};
+use std::sync::Arc;
+
+use base64::Engine as _;
+use futures_util::StreamExt as _;
+use signet_signature::{Certificate, Limits as SignatureLimits, PrimarySignature};
+use signet_trust::{RevocationChecker, RevocationContext, RevocationMode, RevocationStatus};
+
+use crate::blob::{BlobBody, BlobStore};
+use crate::clock::Clock;
+use crate::error::Error;
+
+/// The service index resource type.
+pub const REVOCATION_STATUS: &str = "signet/RevocationStatus/1.0.0";
+
+/// Refresh a staple older than this (microseconds).
+const REFRESH_AGE: i64 = 24 * 3600 * 1_000_000;
+/// Refresh a staple this close to its `nextUpdate` (microseconds).
+const REFRESH_BEFORE_EXPIRY: i64 = 2 * 24 * 3600 * 1_000_000;
+/// How long a failed fetch is remembered (microseconds).
+const FAILURE_MEMORY: i64 = 10 * 60 * 1_000_000;
+
+/// Whether a stored staple should be fetched again: older than a day, past half its validity
+/// (`thisUpdate` to `nextUpdate`), or within two days of its `nextUpdate`.
+fn needs_refresh(r: &Record, now: i64) -> bool {
+    let validity = (r.next_update - r.this_update).max(0);
+    now - r.fetched_at >= REFRESH_AGE
+        || now - r.this_update >= validity / 2
+        || (validity > 2 * REFRESH_BEFORE_EXPIRY && r.next_update - now <= REFRESH_BEFORE_EXPIRY)
+}
+
+/// Most certificates followed up one chain.
+const MAX_CHAIN: usize = 10;
+/// Largest staple record read back.
+const MAX_RECORD: usize = 256 * 1024;
+
+/// A stored staple.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Record {
+    certificate: String,
+    issuer: String,
+    response: String,
+    fetched_at: i64,
+    this_update: i64,
+    next_update: i64,
+    revoked: bool,
+}
+
+/// What a refresh did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct StapleSummary {
+    /// Responses fetched and stored.
+    pub fetched: usize,
+    /// Still fresh, not fetched.
+    pub fresh: usize,
+    /// Could not be fetched (responder down, no OCSP URL).
+    pub failed: usize,
+    /// SHA-256 fingerprints of certificates a staple says are revoked.
+    pub revoked: Vec<String>,
+}
+
+/// Fetches, stores and serves staples.
+pub struct Stapler {
+    checker: Arc<RevocationChecker>,
+    blobs: Arc<dyn BlobStore>,
+    clock: Arc<dyn Clock>,
+    /// Staple keys whose fetch failed, and when (microseconds).
+    failures: std::sync::Mutex<std::collections::HashMap<String, i64>>,
+}
+
+impl std::fmt::Debug for Stapler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stapler").finish_non_exhaustive()
+    }
+}
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn unb64(s: &str) -> Option<Vec<u8>> {
+    base64::engine::general_purpose::STANDARD.decode(s).ok()
+}
+
+impl Stapler {
+    /// A stapler that fetches with `checker` and stores in `blobs`.
+    pub fn new(
+        checker: Arc<RevocationChecker>,
+        blobs: Arc<dyn BlobStore>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            checker,
+            blobs,
+            clock,
+            failures: std::sync::Mutex::default(),
+        }
+    }
+
+    /// The (certificate, issuer) pairs of every chain in a package's signatures, from the
+    /// certificates the signatures carry; roots (self-issued) need no status.
+    pub fn pairs(signature: &[u8]) -> Vec<(Certificate, Certificate)> {
+        let Ok(sig) = PrimarySignature::load(signature, &SignatureLimits::default()) else {
+            return Vec::new();
+        };
+        let mut pairs = Vec::new();
+        let mut add_chain = |leaf: &Certificate, bag: &[Certificate]| {
+            let mut current = leaf.clone();
+            for _ in 0..MAX_CHAIN {
+                if current.is_self_issued() {
+                    break;
+                }
+                let Some(issuer) = bag
+                    .iter()
+                    .find(|c| c.der() != current.der() && current.is_signed_by(c))
+                else {
+                    break;
+                };
+                if !pairs.iter().any(|(c, i): &(Certificate, Certificate)| {
+                    c.der() == current.der() && i.der() == issuer.der()
+                }) {
+                    pairs.push((current.clone(), issuer.clone()));
+                }
+                current = issuer.clone();
+            }
+        };
+        add_chain(sig.certificate(), sig.certificates());
+        if let Ok(Some(ts)) = sig.first_timestamp() {
+            add_chain(ts.certificate(), ts.certificates());
+        }
+        if let Ok(Some(counter)) = sig.repository_countersignature() {
+            if let Some(cert) = counter.certificate() {
+                add_chain(cert, sig.certificates());
+            }
+            if let Ok(Some(ts)) = counter.first_timestamp() {
+                add_chain(ts.certificate(), ts.certificates());
+            }
+        }
+        pairs
+    }
+
+    fn key(certificate: &Certificate, issuer: &Certificate) -> Option<String> {
+        signet_trust::staple_key(certificate, issuer).map(|k| format!("staples/{k}.json"))
+    }
+
+    async fn read_record(&self, key: &str) -> Option<Record> {
+        let body = self.blobs.get(key).await.ok()??;
+        let bytes = read_body(body, MAX_RECORD).await.ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    async fn write_record(&self, key: &str, record: &Record) -> Result<(), Error> {
+        let bytes = serde_json::to_vec(record).map_err(|e| Error::Invalid(e.to_string()))?;
+        let mut tmp = tempfile::NamedTempFile::new().map_err(|e| Error::io("staple", e))?;
+        std::io::Write::write_all(&mut tmp, &bytes).map_err(|e| Error::io("staple", e))?;
+        tmp.as_file()
+            .sync_all()
+            .map_err(|e| Error::io("staple", e))?;
+        let path = tmp.into_temp_path();
+        self.blobs.put_file(key, &path).await
+    }
+
+    /// Fetches (on a blocking thread, within the checker's budgets) and stores a staple for
+    /// the pair, unless a fresh one is stored. Returns whether it was fetched, fresh or failed,
+    /// and whether it says revoked.
+    async fn ensure(
+        &self,
+        certificate: &Certificate,
+        issuer: &Certificate,
+        force: bool,
+    ) -> (Outcome, bool) {
+        let Some(key) = Self::key(certificate, issuer) else {
+            return (Outcome::Failed, false);
+        };
+        let now = self.clock.now();
+        if !force
+            && let Some(r) = self.read_record(&key).await
+            && !needs_refresh(&r, now.unix_micros())
+        {
+            return (Outcome::Fresh, r.revoked);
+        }
+        let checker = Arc::clone(&self.checker);
+        let (c, i) = (certificate.clone(), issuer.clone());
+        let fetched = tokio::task::spawn_blocking(move || {
+            let ctx = RevocationContext::new(RevocationMode::Online, now);
+            checker.fetch_ocsp_staple(&c, &i, &ctx)
+        })
+        .await;
+        let Ok(Ok((bytes, answer))) = fetched else {
+            return (Outcome::Failed, false);
+        };
+        let revoked = matches!(answer.status, RevocationStatus::Revoked { .. });
+        let record = Record {
+            certificate: b64(certificate.der()),
+            issuer: b64(issuer.der()),
+            response: b64(&bytes),
+            fetched_at: now.unix_micros(),
+            this_update: answer.this_update.unix_micros(),
+            next_update: answer.expires().unix_micros(),
+            revoked,
+        };
+        match self.write_record(&key, &record).await {
+            Ok(()) => (Outcome::Fetched, revoked),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot store a staple");
+                (Outcome::Failed, revoked)
+            }
+        }
+    }
+
+    /// The stored staples of every chain of `signature`. With `fetch`, missing or stale ones
+    /// are fetched first (after a push); without, what is stored is served as it is (a
+    /// client request never waits on a CA: freshness is the refresh job's, and every client
+    /// checks the window itself).
+    pub async fn staples_for(
+        &self,
+        signature: &[u8],
+        fetch: bool,
+    ) -> (Vec<Vec<u8>>, StapleSummary) {
+        let mut summary = StapleSummary::default();
+        let mut out = Vec::new();
+        for (c, i) in Self::pairs(signature) {
+            let Some(key) = Self::key(&c, &i) else {
+                continue;
+            };
+            let mut record = self.read_record(&key).await;
+            if fetch || record.is_none() && !self.recently_failed(&key) {
+                let (outcome, revoked) = self.ensure(&c, &i, false).await;
+                summary.count(outcome);
+                if revoked {
+                    summary.revoked.push(c.sha256_hex());
+                }
+                if outcome == Outcome::Failed {
+                    self.remember_failure(&key);
+                }
+                record = self.read_record(&key).await;
+            }
+            if let Some(bytes) = record.and_then(|r| unb64(&r.response)) {
+                out.push(bytes);
+            }
+        }
+        (out, summary)
+    }
+
+    /// Whether fetching `key` failed in the last ten minutes (a dead CA is not asked on every
+    /// client request).
+    fn recently_failed(&self, key: &str) -> bool {
+        let now = self.clock.now().unix_micros();
+        self.failures
+            .lock()
+            .is_ok_and(|f| f.get(key).is_some_and(|t| now - t < FAILURE_MEMORY))
+    }
+
+    fn remember_failure(&self, key: &str) {
+        let now = self.clock.now().unix_micros();
+        if let Ok(mut f) = self.failures.lock() {
+            if f.len() > 10_000 {
+                f.clear();
+            }
+            f.insert(key.to_string(), now);
+        }
+    }
+
+    /// Refreshes every stored staple that is older than a day or close to its `nextUpdate`
+    /// (the periodic job), or all of them with `force`.
+    pub async fn refresh_stored(&self, force: bool) -> Result<StapleSummary, Error> {
+        let mut summary = StapleSummary::default();
+        for (key, _) in self.blobs.list("staples/").await? {
+            let Some(r) = self.read_record(&key).await else {
+                continue;
+            };
+            let (Some(c), Some(i)) = (
+                unb64(&r.certificate).and_then(|d| Certificate::from_der(&d).ok()),
+                unb64(&r.issuer).and_then(|d| Certificate::from_der(&d).ok()),
+            ) else {
+                continue;
+            };
+            let (outcome, revoked) = self.ensure(&c, &i, force).await;
+            summary.count(outcome);
+            if revoked {
+                summary.revoked.push(c.sha256_hex());
+            }
+        }
+        Ok(summary)
+    }
+
+    /// The JSON document of a version: `{"version": 1, "ocspResponses": [base64 DER, …]}`.
+    pub async fn document(&self, signature: Option<&[u8]>) -> serde_json::Value {
+        let responses = match signature {
+            Some(sig) => self.staples_for(sig, false).await.0,
+            None => Vec::new(),
+        };
+        serde_json::json!({
+            "version": 1,
+            "ocspResponses": responses.iter().map(|r| b64(r)).collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// How one staple went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Outcome {
+    Fetched,
+    Fresh,
+    Failed,
+}
+
+impl StapleSummary {
+    fn count(&mut self, o: Outcome) {
+        match o {
+            Outcome::Fetched => self.fetched += 1,
+            Outcome::Fresh => self.fresh += 1,
+            Outcome::Failed => self.failed += 1,
+        }
+    }
+}
+
+/// Reads a blob into memory, at most `max` bytes.
+async fn read_body(body: BlobBody, max: usize) -> Result<Vec<u8>, Error> {
+    let too_big = || Error::Invalid("a stored staple is too large".into());
+    match body {
+        BlobBody::Bytes(b) => {
+            if b.len() > max {
+                return Err(too_big());
+            }
+            Ok(b.to_vec())
+        }
+        BlobBody::File { file, len } => {
+            if usize::try_from(len).map_or(true, |l| l > max) {
+                return Err(too_big());
+            }
+            let mut out = Vec::new();
+            tokio::io::AsyncReadExt::read_to_end(
+                &mut tokio::io::AsyncReadExt::take(file, len),
+                &mut out,
+            )
+            .await
+            .map_err(|e| Error::io("staple", e))?;
+            Ok(out)
+        }
+        BlobBody::Stream { mut stream, .. } => {
+            let mut out = Vec::new();
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(|e| Error::io("staple", e))?;
+                out.extend_from_slice(&chunk);
+                if out.len() > max {
+                    return Err(too_big());
+                }
+            }
+            Ok(out)
+        }
+    }
+}
+
+/// The signature of a stored package (`.signature.p7s`), read without holding the package in
+/// memory: files are read in place, remote objects spooled to a temporary file.
+pub async fn package_signature(body: BlobBody) -> Result<Option<Vec<u8>>, Error> {
+    let io = |e| Error::io("reading a package", e);
+    let file: std::fs::File = match body {
+        BlobBody::File { file, .. } => file.into_std().await,
+        BlobBody::Bytes(b) => {
+            return tokio::task::spawn_blocking(move || signature_of(std::io::Cursor::new(b)))
+                .await
+                .map_err(|e| Error::Invalid(e.to_string()))?;
+        }
+        BlobBody::Stream { mut stream, .. } => {
+            let mut tmp = tempfile::tempfile().map_err(io)?;
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(io)?;
+                std::io::Write::write_all(&mut tmp, &chunk).map_err(io)?;
+            }
+            tmp
+        }
+    };
+    tokio::task::spawn_blocking(move || {
+        let mut file = file;
+        file.rewind().map_err(io)?;
+        signature_of(std::io::BufReader::new(file))
+    })
+    .await
+    .map_err(|e| Error::Invalid(e.to_string()))?
+}
+
+fn signature_of<R: Read + Seek>(reader: R) -> Result<Option<Vec<u8>>, Error> {
+    let mut pkg = signet_nupkg::Package::open(reader, &signet_nupkg::Limits::default())
+        .map_err(|e| Error::Invalid(e.to_string()))?;
+    pkg.read_signature()
+        .map_err(|e| Error::Invalid(e.to_string()))
+}
+
+impl crate::registry::Registry {
+    /// Turns stapled revocation status on: staples are fetched with `checker` and kept in this
+    /// registry's blob store.
+    pub fn with_stapling(mut self, checker: Arc<RevocationChecker>) -> Self {
+        self.stapler = Some(Arc::new(Stapler::new(
+            checker,
+            Arc::clone(&self.blobs),
+            Arc::clone(&self.clock),
+        )));
+        self
+    }
+
+    /// Whether stapled status is served.
+    pub fn staples_on(&self) -> bool {
+        self.stapler.is_some()
+    }
+
+    async fn signature_of_version(
+        &self,
+        id: &str,
+        version: &str,
+    ) -> Result<Option<Vec<u8>>, Error> {
+        match self.open_package(id, version).await? {
+            Some(body) => package_signature(body).await,
+            None => Ok(None),
+        }
+    }
+
+    /// The stapled-status document of a version (`None`: no such version, or stapling off).
+    pub async fn staple_document(
+        &self,
+        id: &str,
+        version: &str,
+    ) -> Result<Option<serde_json::Value>, Error> {
+        let Some(stapler) = &self.stapler else {
+            return Ok(None);
+        };
+        if self.version(id, version).await?.is_none() {
+            return Ok(None);
+        }
+        let sig = self.signature_of_version(id, version).await?;
+        Ok(Some(stapler.document(sig.as_deref()).await))
+    }
+
+    /// Fetches the staples of a version now (after its push; idempotent), and runs the
+    /// certificate recheck when one says revoked.
+    pub async fn staple_version(&self, id: &str, version: &str) -> Result<StapleSummary, Error> {
+        let Some(stapler) = &self.stapler else {
+            return Ok(StapleSummary::default());
+        };
+        let Some(sig) = self.signature_of_version(id, version).await? else {
+            return Ok(StapleSummary::default());
+        };
+        let (_, summary) = stapler.staples_for(&sig, true).await;
+        if !summary.revoked.is_empty() {
+            self.recheck_certificates().await?;
+        }
+        Ok(summary)
+    }
+
+    /// `signet admin refresh-staples`: every stored staple fetched again now (with this
+    /// registry's stapler, or one over HTTP when the registry was opened without).
+    pub async fn refresh_all_staples(&self) -> Result<StapleSummary, Error> {
+        let stapler = match &self.stapler {
+            Some(s) => Arc::clone(s),
+            None => Arc::new(Stapler::new(
+                Arc::new(RevocationChecker::http(
+                    signet_trust::RevocationSettings::default(),
+                )),
+                Arc::clone(&self.blobs),
+                Arc::clone(&self.clock),
+            )),
+        };
+        let summary = stapler.refresh_stored(true).await?;
+        if !summary.revoked.is_empty() {
+            self.recheck_certificates().await?;
+        }
+        Ok(summary)
+    }
+
+    /// The periodic job: refreshes stored staples that are old or close to expiry (all of
+    /// them with `force`); a staple that now says revoked runs the certificate recheck (which
+    /// marks the certificate Revoked and flags its versions).
+    pub async fn refresh_staples(&self, force: bool) -> Result<StapleSummary, Error> {
+        let Some(stapler) = &self.stapler else {
+            return Ok(StapleSummary::default());
+        };
+        let summary = stapler.refresh_stored(force).await?;
+        if !summary.revoked.is_empty() {
+            self.recheck_certificates().await?;
+        }
+        Ok(summary)
+    }
+}
