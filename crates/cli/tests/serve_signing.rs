@@ -996,6 +996,30 @@ announce_repository_signatures_over_http = true
         "stapled install of 20 packages with a dead CA: {stapled_time:?}, {answered} stapled statuses, 0 CA connections"
     );
 
+    // The audit of that packages folder checks revocation with the staples the install kept.
+    let o = signet()
+        .env_remove("NUGET_CERT_REVOCATION_MODE")
+        .args([
+            "verify",
+            "--packages-folder",
+            s(&dir.join("p1")),
+            "--no-cache",
+            "--policy",
+            "secure",
+            "--configfile",
+            s(&nuget_config),
+            "--trust-roots",
+            s(&root),
+            "--trust-roots-only",
+        ])
+        .output()
+        .unwrap();
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("20 checked, 20 passed, 0 refused"), "{out}");
+    assert!(!out.contains("NU3018"), "{out}");
+    assert_eq!(silent.connections(), 0, "the audit contacted the CA: {out}");
+
     // Without staples (a folder of the same packages): the install waits on the dead CA.
     let (o, unstapled_time) = install(s(&folder), &dir.join("p2"), "secure");
     let out = text(&o);

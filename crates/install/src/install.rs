@@ -190,6 +190,7 @@ pub fn install(
 
     // 1. Verify everything.
     let mut verified: Vec<(Downloaded, VerifiedPackage, Vec<Issue>, usize)> = Vec::new();
+    let mut staples_of: Vec<Vec<String>> = Vec::new();
     for d in graph {
         let configured = sources.get(d.source).ok_or_else(|| Error::Io {
             what: "internal: unknown source".into(),
@@ -209,6 +210,16 @@ pub fn install(
             configured.source.stapled_responses(&d.id, &d.version)?
         } else {
             None
+        };
+        // Kept in the receipt: the CA-signed responses travel with the package, so an audit
+        // of the packages folder checks revocation without a CA too.
+        let staples_kept: Vec<String> = {
+            use base64::Engine as _;
+            staples
+                .iter()
+                .flatten()
+                .map(|r| base64::engine::general_purpose::STANDARD.encode(r))
+                .collect()
         };
         let stapled = (staples.is_some() || ctx.stapled_only).then(|| {
             Arc::new(StapledRevocation::new(
@@ -255,6 +266,7 @@ pub fn install(
             });
         };
         let answered = stapled.as_ref().map_or(0, |s| s.answered_from_staples());
+        staples_of.push(staples_kept);
         verified.push((d, proof, warnings, answered));
     }
 
@@ -263,7 +275,7 @@ pub fn install(
     // not per package.
     let trust_roots = ctx.store.fingerprint();
     let mut staged = Vec::new();
-    for (d, proof, warnings, stapled) in verified {
+    for ((d, proof, warnings, stapled), staples) in verified.into_iter().zip(staples_of) {
         let source_url = sources
             .get(d.source)
             .map(|s| s.source.describe())
@@ -279,6 +291,7 @@ pub fn install(
             signers: proof.signer_fingerprints().to_vec(),
             verified_at: ctx.now.rfc3339(),
             files: BTreeMap::new(),
+            staples,
         };
         let s = stage_verified(
             &d.path,
@@ -382,6 +395,10 @@ pub struct Receipt {
     /// recomputes the expectation from the verified package; the list is for other tools.
     #[serde(default)]
     pub files: BTreeMap<String, String>,
+    /// The feed's stapled OCSP responses for the package's chains (base64 DER), as the CAs
+    /// signed them: the audit checks revocation with them before going online.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub staples: Vec<String>,
 }
 
 /// Extracts a verified package into `packages_dir/{id}/{version}/` atomically and returns
