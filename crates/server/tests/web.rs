@@ -46,6 +46,10 @@ impl TestServer {
     /// A server on the database at `url` (default: SQLite in the test's directory), with a
     /// 2-second connection acquire timeout.
     fn start_on(url: Option<String>) -> TestServer {
+        Self::start_with(url, signet_server::ConnectionLimits::default())
+    }
+
+    fn start_with(url: Option<String>, limits: signet_server::ConnectionLimits) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -74,7 +78,7 @@ impl TestServer {
             (Arc::new(registry), listener)
         });
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let state = AppState::new(registry.clone(), &base);
+        let state = AppState::new(registry.clone(), &base).with_limits(limits);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         rt.spawn(async move {
             signet_server::serve(
@@ -1126,4 +1130,61 @@ fn a_database_outage_fails_fast_with_503_and_health_names_it() {
     }
     assert_eq!(health().0, 200);
     drop(rt);
+}
+
+/// 300 connections that send half a request and stop neither stop the server from answering
+/// a normal client within a second nor stay open past the header read timeout.
+#[test]
+fn half_open_connections_do_not_stop_the_server() {
+    use std::io::{Read as _, Write as _};
+    let limits = signet_server::ConnectionLimits {
+        header_read_timeout: Duration::from_secs(2),
+        ..signet_server::ConnectionLimits::default()
+    };
+    let s = TestServer::start_with(None, limits);
+    let addr = s.base.trim_start_matches("http://").to_owned();
+    let mut slow: Vec<std::net::TcpStream> = (0..300)
+        .map(|_| {
+            let mut c = std::net::TcpStream::connect(&addr).unwrap();
+            c.write_all(b"PUT /api/v2/package HTTP/1.1\r\nHost: x\r\nX-Partial: ")
+                .unwrap();
+            c
+        })
+        .collect();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    for _ in 0..5 {
+        let started = std::time::Instant::now();
+        let r = agent.get(&s.url("/v3/index.json")).call().unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+    // Past the header read timeout the server has closed them.
+    std::thread::sleep(Duration::from_secs(3));
+    let mut closed = 0;
+    for c in &mut slow {
+        c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let mut buf = [0u8; 512];
+        // EOF, or a 408 then EOF: closed. A read timeout: still held open.
+        if c.read(&mut buf).is_ok() {
+            closed += 1;
+        }
+    }
+    assert_eq!(closed, 300);
+    // And a fresh connection is still served.
+    assert_eq!(
+        agent
+            .get(&s.url("/health"))
+            .call()
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
 }

@@ -104,6 +104,24 @@ impl Sink {
 
 /// Streams the package (first multipart part, or the raw body) into `file`, at most `limit`
 /// bytes, then fsyncs it.
+/// [`receive`] within the configured body timeout (`[server] body_timeout_seconds`): a client
+/// that trickles its upload cannot hold a connection and an upload file for ever.
+pub(crate) async fn receive_in_time(
+    s: &AppState,
+    req: Request,
+    file: std::fs::File,
+    limit: u64,
+) -> Result<u64> {
+    let within = s.limits.body_timeout;
+    match tokio::time::timeout(within, receive(req, file, limit)).await {
+        Ok(r) => r,
+        Err(_) => Err(ApiError(Error::Invalid(format!(
+            "the request body was not received within {} seconds",
+            within.as_secs()
+        )))),
+    }
+}
+
 pub(crate) async fn receive(req: Request, file: std::fs::File, limit: u64) -> Result<u64> {
     let mut sink = Sink {
         out: tokio::fs::File::from_std(file),
@@ -212,7 +230,7 @@ async fn push_inner(s: &AppState, req: Request) -> Result<(crate::registry::Push
     let file = upload
         .reopen()
         .map_err(|e| ApiError(Error::io("open the upload", e)))?;
-    let size = receive(req, file, s.registry.limits().max_package_size).await?;
+    let size = receive_in_time(s, req, file, s.registry.limits().max_package_size).await?;
     let pushed = s.registry.push(&caller, upload.path()).await?;
     Ok((pushed, size))
 }
