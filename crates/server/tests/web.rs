@@ -1188,3 +1188,78 @@ fn half_open_connections_do_not_stop_the_server() {
         200
     );
 }
+
+/// Where the user has two-factor sign-in on, creating an API key and changing owners need a
+/// session that passed it. (Sessions from before the enrolment are ended; the session's flag
+/// is cleared here directly in the database to stand for any other way one could lack it.)
+#[test]
+fn key_creation_and_owner_changes_need_a_second_factor_when_enabled() {
+    let s = TestServer::start();
+    s.user("alice", "pw-alice");
+    let key =
+        s.rt.block_on(s.registry.create_api_key(
+            "alice",
+            None,
+            "",
+            signet_server::Scopes::all(),
+            &[],
+            None,
+        ))
+        .unwrap();
+    assert_eq!(
+        push(&s, &key, &PackageBuilder::new("Gate.Pkg", "1.0.0").build()),
+        201
+    );
+    let mut c = Client::new();
+    password_step(&s, &mut c, "alice", "pw-alice");
+    let form = |c: &mut Client| csrf_of(&c.get(&s.url("/account")).body);
+    // Without two-factor sign-in on: allowed.
+    let csrf = form(&mut c);
+    let r = c.post(
+        &s.url("/account/api-keys"),
+        &[
+            ("csrf", &csrf),
+            ("description", "a"),
+            ("scope_push_new", "on"),
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    enrol(&s, &mut c);
+    // The enrolling session passed the second factor: allowed.
+    let csrf = form(&mut c);
+    let r = c.post(
+        &s.url("/account/api-keys"),
+        &[
+            ("csrf", &csrf),
+            ("description", "b"),
+            ("scope_push_new", "on"),
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    // A session of this user without the second factor: refused.
+    s.rt.block_on(async {
+        use sqlx::Connection as _;
+        sqlx::any::install_default_drivers();
+        let url = format!("sqlite://{}", s._dir.path().join("t.db").display());
+        let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+        sqlx::query("UPDATE sessions SET two_factor = 0")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    });
+    let csrf = form(&mut c);
+    let r = c.post(
+        &s.url("/account/api-keys"),
+        &[
+            ("csrf", &csrf),
+            ("description", "c"),
+            ("scope_push_new", "on"),
+        ],
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+    let r = c.post(
+        &s.url("/packages/Gate.Pkg/owners"),
+        &[("csrf", &csrf), ("account", "alice")],
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+}
