@@ -164,7 +164,9 @@ pub fn run(args: ServeArgs) -> u8 {
         } else {
             registry
         };
-        let state = AppState::new(Arc::new(registry), &public);
+        let state = AppState::new(Arc::new(registry), &public)
+            .with_limits(cfg.connection_limits())
+            .with_trusted_proxies(cfg.trusted_proxies().map_err(|e| e.to_string())?);
         out!("signet serve: listening on {local}");
         out!("service index: {}/v3/index.json", public.trim_end_matches('/'));
         match &state.registry.signing().repository {

@@ -406,6 +406,33 @@ fn signed_push_flow_end_to_end() {
         .to_lowercase();
     assert!(text(&o).contains(&other_fp), "{}", text(&o));
 
+    // Signed with the registered certificate but not timestamped: NuGet.org requires exactly
+    // one timestamp, so the dry run and the push refuse it, naming NU3027 (issue 13).
+    let untimestamped = k.dir.join("untimestamped.nupkg");
+    std::fs::write(
+        &untimestamped,
+        PackageBuilder::new("Contoso.Signed", "1.0.0")
+            .file("lib/net8.0/x.dll", b"the payload")
+            .stored(true)
+            .build(),
+    )
+    .unwrap();
+    ok(&run(&[
+        "sign",
+        s(&untimestamped),
+        "--certificate-path",
+        s(&k.dir.join("author.chain.pem")),
+        "--certificate-key",
+        s(&k.dir.join("author.key.pem")),
+        "--trust-roots",
+        s(&k.root),
+    ]));
+    for extra in [&["--dry-run"][..], &[]] {
+        let o = k.push(&untimestamped, &key, extra);
+        assert_eq!(o.status.code(), Some(1), "{extra:?}: {}", text(&o));
+        assert!(text(&o).contains("NU3027"), "{extra:?}: {}", text(&o));
+    }
+
     // Signed with the registered certificate: the dry run accepts it, then the push (201).
     let signed = k.package("Contoso.Signed", "1.0.0", Some("author"));
     let o = ok(&k.push(&signed, &key, &["--dry-run"]));

@@ -110,6 +110,18 @@ pub struct ServerConfig {
     pub shutdown_grace_seconds: Option<u64>,
     /// Seconds an orphan blob or upload must be old before start-up removes it (default 3600).
     pub orphan_grace_seconds: Option<u64>,
+    /// Connections served at once (default 1024); more wait in the listen backlog.
+    pub max_connections: Option<usize>,
+    /// Seconds a client has to send a request's headers (default 10).
+    pub header_read_timeout_seconds: Option<u64>,
+    /// Seconds a connection may send and receive nothing before it is closed (default 60).
+    pub idle_timeout_seconds: Option<u64>,
+    /// Seconds a push (or dry run) has to send its whole body (default 600).
+    pub body_timeout_seconds: Option<u64>,
+    /// Addresses of reverse proxies whose `X-Forwarded-For` names the client (default none:
+    /// the connection's peer is the client). Sign-in limits count per client address.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
 }
 
 /// `[database]`.
@@ -212,6 +224,36 @@ impl Config {
         let text = self.server.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
         text.parse()
             .map_err(|_| Error::Config(format!("invalid listen address {text:?}")))
+    }
+
+    /// Connection limits and timeouts (`[server]`).
+    pub fn connection_limits(&self) -> crate::ConnectionLimits {
+        let d = crate::ConnectionLimits::default();
+        let secs = |v: Option<u64>, d: std::time::Duration| {
+            v.map_or(d, |v| std::time::Duration::from_secs(v.max(1)))
+        };
+        crate::ConnectionLimits {
+            max_connections: self.server.max_connections.unwrap_or(d.max_connections),
+            header_read_timeout: secs(
+                self.server.header_read_timeout_seconds,
+                d.header_read_timeout,
+            ),
+            idle_timeout: secs(self.server.idle_timeout_seconds, d.idle_timeout),
+            body_timeout: secs(self.server.body_timeout_seconds, d.body_timeout),
+        }
+    }
+
+    /// The trusted proxies' addresses.
+    pub fn trusted_proxies(&self) -> Result<Vec<std::net::IpAddr>, Error> {
+        self.server
+            .trusted_proxies
+            .iter()
+            .map(|p| {
+                p.trim()
+                    .parse()
+                    .map_err(|_| Error::Config(format!("invalid trusted proxy address {p:?}")))
+            })
+            .collect()
     }
 
     /// The database URL.

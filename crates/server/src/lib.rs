@@ -34,7 +34,7 @@ pub use config::{
 pub use db::{ApiKeyInfo, ApiKeyRow, Db, VersionRow};
 pub use downloads::DownloadCounts;
 pub use error::{Error, PushRule, Refusal};
-pub use http::{AppState, Metrics, router, serve};
+pub use http::{AppState, ConnectionLimits, Metrics, router, serve};
 pub use inspect::{Dep, DepGroup, MAX_ID_LEN, Metadata, PackageInfo, inspect, is_valid_id};
 pub use owners::{OwnerRequest, OwnerRequestOutcome};
 pub use registry::{

@@ -256,6 +256,11 @@ impl Registry {
         &self.limits
     }
 
+    /// Whether the blob store answers (a read of a key that never exists), for `/health`.
+    pub async fn probe_blobs(&self) -> Result<(), Error> {
+        self.blobs.get("health/never-stored").await.map(|_| ())
+    }
+
     /// The database (for shutdown).
     pub fn db(&self) -> &Db {
         &self.db

@@ -46,6 +46,10 @@ impl TestServer {
     /// A server on the database at `url` (default: SQLite in the test's directory), with a
     /// 2-second connection acquire timeout.
     fn start_on(url: Option<String>) -> TestServer {
+        Self::start_with(url, signet_server::ConnectionLimits::default())
+    }
+
+    fn start_with(url: Option<String>, limits: signet_server::ConnectionLimits) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -74,7 +78,7 @@ impl TestServer {
             (Arc::new(registry), listener)
         });
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let state = AppState::new(registry.clone(), &base);
+        let state = AppState::new(registry.clone(), &base).with_limits(limits);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         rt.spawn(async move {
             signet_server::serve(
@@ -1097,7 +1101,9 @@ fn a_database_outage_fails_fast_with_503_and_health_names_it() {
         let r = agent.get(&s.url("/health")).call().unwrap();
         (r.status().as_u16(), r.into_body().read_to_string().unwrap())
     };
-    assert_eq!(health().0, 200);
+    let (status, body) = health();
+    assert_eq!(status, 200);
+    assert!(body.contains("\"storage\":\"ok\""), "{body}");
 
     proxy.cut();
     let started = std::time::Instant::now();
@@ -1126,4 +1132,136 @@ fn a_database_outage_fails_fast_with_503_and_health_names_it() {
     }
     assert_eq!(health().0, 200);
     drop(rt);
+}
+
+/// 300 connections that send half a request and stop neither stop the server from answering
+/// a normal client within a second nor stay open past the header read timeout.
+#[test]
+fn half_open_connections_do_not_stop_the_server() {
+    use std::io::{Read as _, Write as _};
+    let limits = signet_server::ConnectionLimits {
+        header_read_timeout: Duration::from_secs(2),
+        ..signet_server::ConnectionLimits::default()
+    };
+    let s = TestServer::start_with(None, limits);
+    let addr = s.base.trim_start_matches("http://").to_owned();
+    let mut slow: Vec<std::net::TcpStream> = (0..300)
+        .map(|_| {
+            let mut c = std::net::TcpStream::connect(&addr).unwrap();
+            c.write_all(b"PUT /api/v2/package HTTP/1.1\r\nHost: x\r\nX-Partial: ")
+                .unwrap();
+            c
+        })
+        .collect();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    for _ in 0..5 {
+        let started = std::time::Instant::now();
+        let r = agent.get(&s.url("/v3/index.json")).call().unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+    // Past the header read timeout the server has closed them.
+    std::thread::sleep(Duration::from_secs(3));
+    let mut closed = 0;
+    for c in &mut slow {
+        c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let mut buf = [0u8; 512];
+        // EOF, or a 408 then EOF: closed. A read timeout: still held open.
+        if c.read(&mut buf).is_ok() {
+            closed += 1;
+        }
+    }
+    assert_eq!(closed, 300);
+    // And a fresh connection is still served.
+    assert_eq!(
+        agent
+            .get(&s.url("/health"))
+            .call()
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
+}
+
+/// Where the user has two-factor sign-in on, creating an API key and changing owners need a
+/// session that passed it. (Sessions from before the enrolment are ended; the session's flag
+/// is cleared here directly in the database to stand for any other way one could lack it.)
+#[test]
+fn key_creation_and_owner_changes_need_a_second_factor_when_enabled() {
+    let s = TestServer::start();
+    s.user("alice", "pw-alice");
+    let key =
+        s.rt.block_on(s.registry.create_api_key(
+            "alice",
+            None,
+            "",
+            signet_server::Scopes::all(),
+            &[],
+            None,
+        ))
+        .unwrap();
+    assert_eq!(
+        push(&s, &key, &PackageBuilder::new("Gate.Pkg", "1.0.0").build()),
+        201
+    );
+    let mut c = Client::new();
+    password_step(&s, &mut c, "alice", "pw-alice");
+    let form = |c: &mut Client| csrf_of(&c.get(&s.url("/account")).body);
+    // Without two-factor sign-in on: allowed.
+    let csrf = form(&mut c);
+    let r = c.post(
+        &s.url("/account/api-keys"),
+        &[
+            ("csrf", &csrf),
+            ("description", "a"),
+            ("scope_push_new", "on"),
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    enrol(&s, &mut c);
+    // The enrolling session passed the second factor: allowed.
+    let csrf = form(&mut c);
+    let r = c.post(
+        &s.url("/account/api-keys"),
+        &[
+            ("csrf", &csrf),
+            ("description", "b"),
+            ("scope_push_new", "on"),
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    // A session of this user without the second factor: refused.
+    s.rt.block_on(async {
+        use sqlx::Connection as _;
+        sqlx::any::install_default_drivers();
+        let url = format!("sqlite://{}", s._dir.path().join("t.db").display());
+        let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+        sqlx::query("UPDATE sessions SET two_factor = 0")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    });
+    let csrf = form(&mut c);
+    let r = c.post(
+        &s.url("/account/api-keys"),
+        &[
+            ("csrf", &csrf),
+            ("description", "c"),
+            ("scope_push_new", "on"),
+        ],
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+    let r = c.post(
+        &s.url("/packages/Gate.Pkg/owners"),
+        &[("csrf", &csrf), ("account", "alice")],
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
 }

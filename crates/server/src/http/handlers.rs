@@ -33,26 +33,42 @@ pub(crate) async fn log_request(State(s): State<AppState>, req: Request, next: N
     response
 }
 
-/// `GET /health`: 200 when the database answers; 503 naming the dependency that does not.
+/// `GET /health`: 200 when the database and the blob store answer; otherwise 503 with
+/// `Retry-After`, naming each dependency that does not (each probe bounded to 5 s).
 pub(crate) async fn health(State(s): State<AppState>) -> Response {
-    match s.registry.db().ping().await {
-        Ok(()) => Json(serde_json::json!({ "status": "ok", "database": "ok" })).into_response(),
-        Err(e) => {
-            tracing::warn!(error = %e, "health: the database does not answer");
-            let mut r = (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(serde_json::json!({
-                    "status": "unavailable",
-                    "database": "down",
-                    "down": ["database"],
-                })),
-            )
-                .into_response();
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(5u64));
-            r
+    const PROBE: std::time::Duration = std::time::Duration::from_secs(5);
+    let database = match tokio::time::timeout(PROBE, s.registry.db().ping()).await {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(e.to_string()),
+        Err(_) => Some("no answer within 5 s".to_owned()),
+    };
+    // A key that never exists: "not found" is a healthy answer.
+    let storage = match tokio::time::timeout(PROBE, s.registry.probe_blobs()).await {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(e.to_string()),
+        Err(_) => Some("no answer within 5 s".to_owned()),
+    };
+    let mut down = Vec::new();
+    for (name, problem) in [("database", &database), ("storage", &storage)] {
+        if let Some(p) = problem {
+            tracing::warn!(dependency = name, problem = %p, "health: a dependency is down");
+            down.push(name);
         }
     }
+    let state = |p: &Option<String>| if p.is_some() { "down" } else { "ok" };
+    let body = Json(serde_json::json!({
+        "status": if down.is_empty() { "ok" } else { "unavailable" },
+        "database": state(&database),
+        "storage": state(&storage),
+        "down": down,
+    }));
+    if down.is_empty() {
+        return body.into_response();
+    }
+    let mut r = (StatusCode::SERVICE_UNAVAILABLE, body).into_response();
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(5u64));
+    r
 }
 
 pub(crate) async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
@@ -105,6 +121,24 @@ impl Sink {
 
 /// Streams the package (first multipart part, or the raw body) into `file`, at most `limit`
 /// bytes, then fsyncs it.
+/// [`receive`] within the configured body timeout (`[server] body_timeout_seconds`): a client
+/// that trickles its upload cannot hold a connection and an upload file for ever.
+pub(crate) async fn receive_in_time(
+    s: &AppState,
+    req: Request,
+    file: std::fs::File,
+    limit: u64,
+) -> Result<u64> {
+    let within = s.limits.body_timeout;
+    match tokio::time::timeout(within, receive(req, file, limit)).await {
+        Ok(r) => r,
+        Err(_) => Err(ApiError(Error::Invalid(format!(
+            "the request body was not received within {} seconds",
+            within.as_secs()
+        )))),
+    }
+}
+
 pub(crate) async fn receive(req: Request, file: std::fs::File, limit: u64) -> Result<u64> {
     let mut sink = Sink {
         out: tokio::fs::File::from_std(file),
@@ -224,7 +258,7 @@ async fn push_inner(s: &AppState, req: Request) -> Result<(crate::registry::Push
     let file = upload
         .reopen()
         .map_err(|e| ApiError(Error::io("open the upload", e)))?;
-    let size = receive(req, file, s.registry.limits().max_package_size).await?;
+    let size = receive_in_time(s, req, file, s.registry.limits().max_package_size).await?;
     let pushed = s.registry.push(&caller, upload.path()).await?;
     Ok((pushed, size))
 }

@@ -1,6 +1,7 @@
 //! HTTP: the NuGet v3 protocol (spec §6) over axum. Handlers extract, authorise through the
 //! [`Registry`], and map results; every route is in `router.rs`.
 
+mod conn;
 mod documents;
 mod handlers;
 mod metrics;
@@ -21,6 +22,7 @@ use tokio::net::TcpListener;
 use crate::Error;
 use crate::registry::Registry;
 
+pub use conn::ConnectionLimits;
 pub use metrics::Metrics;
 pub use router::router;
 
@@ -35,6 +37,10 @@ pub struct AppState {
     pub metrics: Arc<metrics::Metrics>,
     /// The web pages' state (sign-in limits).
     pub(crate) web: Arc<crate::web::WebState>,
+    /// Connection limits and timeouts.
+    pub limits: ConnectionLimits,
+    /// Proxies whose `X-Forwarded-For` names the client (`[server] trusted_proxies`).
+    pub trusted_proxies: Arc<[std::net::IpAddr]>,
 }
 
 impl AppState {
@@ -45,7 +51,21 @@ impl AppState {
             base: public_url.trim_end_matches('/').into(),
             metrics: Arc::default(),
             web: Arc::default(),
+            limits: ConnectionLimits::default(),
+            trusted_proxies: Arc::from(Vec::new()),
         }
+    }
+
+    /// With these connection limits and timeouts.
+    pub fn with_limits(mut self, limits: ConnectionLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// With these trusted proxies.
+    pub fn with_trusted_proxies(mut self, proxies: Vec<std::net::IpAddr>) -> Self {
+        self.trusted_proxies = Arc::from(proxies);
+        self
     }
 }
 
@@ -165,28 +185,26 @@ async fn serve_until(
     shutdown: impl Future<Output = ()> + Send + 'static,
     grace: Duration,
 ) -> Result<(), Error> {
+    let limits = state.limits;
     let app = router(state);
-    let (tx, mut rx) = tokio::sync::watch::channel(false);
-    let signal = async move {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
         shutdown.await;
         tracing::info!("shutting down: finishing requests in flight");
         let _ = tx.send(true);
-    };
-    // The peer address is what the sign-in limits count per client.
-    let server = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(signal);
-    let deadline = async move {
-        let _ = rx.wait_for(|stopped| *stopped).await;
-        tokio::time::sleep(grace).await;
-    };
-    tokio::select! {
-        r = server => r.map_err(|e| Error::io("serve", e)),
-        () = deadline => {
-            tracing::warn!("requests still in flight after the grace period; stopping");
-            Ok(())
-        }
+    });
+    let max = limits
+        .max_connections
+        .clamp(1, tokio::sync::Semaphore::MAX_PERMITS);
+    let permits = Arc::new(tokio::sync::Semaphore::new(max));
+    conn::accept_loop(listener, app, limits, Arc::clone(&permits), rx).await?;
+    // Stopped accepting: connections in flight get the grace period to finish.
+    let all = u32::try_from(max).unwrap_or(u32::MAX);
+    if tokio::time::timeout(grace, permits.acquire_many(all))
+        .await
+        .is_err()
+    {
+        tracing::warn!("requests still in flight after the grace period; stopping");
     }
+    Ok(())
 }

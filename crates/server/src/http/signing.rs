@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use signet_common::UtcTime;
 
-use super::handlers::{api_key, receive};
+use super::handlers::{api_key, receive_in_time};
 use super::{ApiError, AppState};
 use crate::Error;
 
@@ -119,7 +119,7 @@ pub(crate) async fn validate(State(s): State<AppState>, req: Request) -> Result<
     let file = upload
         .reopen()
         .map_err(|e| ApiError(Error::io("open the upload", e)))?;
-    receive(req, file, s.registry.limits().max_package_size).await?;
+    receive_in_time(&s, req, file, s.registry.limits().max_package_size).await?;
     let validation = s.registry.validate_push(&caller, upload.path()).await?;
     Ok((StatusCode::OK, Json(validation)).into_response())
 }

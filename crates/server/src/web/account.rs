@@ -38,20 +38,52 @@ impl Db {
     }
 }
 
-/// The client's address (from the connection; a proxy's `X-Forwarded-For` is not trusted).
+/// The client's address: the connection's peer, or — when the peer is one of the configured
+/// `trusted_proxies` — the right-most `X-Forwarded-For` entry that is not a trusted proxy
+/// (entries further left were written by the client and prove nothing).
 pub(crate) struct ClientIp(pub(crate) String);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+impl FromRequestParts<AppState> for ClientIp {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string()),
-        ))
+    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        Ok(Self(match peer {
+            None => "unknown".to_owned(),
+            Some(ip) => client_ip(ip, &parts.headers, &s.trusted_proxies).to_string(),
+        }))
     }
+}
+
+/// See [`ClientIp`].
+pub(crate) fn client_ip(
+    peer: std::net::IpAddr,
+    headers: &HeaderMap,
+    trusted: &[std::net::IpAddr],
+) -> std::net::IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    let mut hops: Vec<std::net::IpAddr> = Vec::new();
+    for value in headers.get_all("x-forwarded-for") {
+        let Ok(text) = value.to_str() else {
+            return peer;
+        };
+        for part in text.split(',') {
+            match part.trim().parse() {
+                Ok(ip) => hops.push(ip),
+                // An unreadable entry: nothing to its left can be placed.
+                Err(_) => hops.clear(),
+            }
+        }
+    }
+    hops.into_iter()
+        .rev()
+        .find(|ip| !trusted.contains(ip))
+        .unwrap_or(peer)
 }
 
 /// A local path to return to after sign-in (`/…`, never `//host` or a full URL).
@@ -71,9 +103,7 @@ pub(crate) fn is_same_origin_path(n: &str) -> bool {
     fn safe(p: &str) -> bool {
         p.starts_with('/')
             && !p.starts_with("//")
-            && !p
-                .chars()
-                .any(|c| c == '\\' || c.is_control() || c.is_whitespace())
+            && !p.chars().any(|c| c == '\\' || c.is_control())
     }
     if n.len() > 2048 || !n.bytes().all(|b| b.is_ascii_graphic()) || !safe(n) {
         return false;
@@ -461,4 +491,46 @@ pub(crate) async fn revoke_key(
         .await
         .map_err(|e| WebError::from(e).with_link("/account", "Back to your account"))?;
     Ok(see_other("/account"))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn forwarded_for_counts_only_behind_a_trusted_proxy() {
+        let proxy: std::net::IpAddr = "10.0.0.1".parse().unwrap();
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", "6.6.6.6, 203.0.113.7".parse().unwrap());
+        // Not from a trusted proxy: the peer, whatever the header says.
+        assert_eq!(client_ip(proxy, &h, &[]), proxy);
+        // From the proxy: the right-most entry it did not add itself.
+        assert_eq!(client_ip(proxy, &h, &[proxy]).to_string(), "203.0.113.7");
+        h.insert("x-forwarded-for", "203.0.113.7, 10.0.0.1".parse().unwrap());
+        assert_eq!(client_ip(proxy, &h, &[proxy]).to_string(), "203.0.113.7");
+        h.insert("x-forwarded-for", "garbage".parse().unwrap());
+        assert_eq!(client_ip(proxy, &h, &[proxy]), proxy);
+    }
+
+    #[test]
+    fn same_origin_paths() {
+        for ok in ["/", "/account", "/packages/A?x=1#y", "/a%20b"] {
+            assert!(is_same_origin_path(ok), "{ok}");
+        }
+        for bad in [
+            "//x",
+            "/\\x",
+            "/\tx",
+            "/%09/x",
+            "/%2f/x",
+            "/%5cx",
+            "/%252f/x",
+            "x",
+            "",
+            "https://x",
+        ] {
+            assert!(!is_same_origin_path(bad), "{bad:?}");
+        }
+    }
 }
