@@ -1087,6 +1087,11 @@ announce_repository_signatures_over_http = true
         sig["flag"].as_str().is_some_and(|f| f.contains("revoked")),
         "{sig}"
     );
+    assert_eq!(
+        sig["revocationStatus"].as_str(),
+        Some(format!("{base}/api/signet/revocation/stapled.top/1.0.0").as_str()),
+        "{sig}"
+    );
     let _ = ca.kill();
     let _ = ca.wait();
 }

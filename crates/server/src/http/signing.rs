@@ -159,6 +159,13 @@ pub(crate) async fn version_signature(
             "signedAt": time(sig.repository_signed_at),
         })),
         "flag": sig.flag,
+        // The version's stapled revocation status (signet/RevocationStatus/1.0.0).
+        "revocationStatus": s.registry.staples_on().then(|| format!(
+            "{}/api/signet/revocation/{}/{}",
+            s.base,
+            id.to_lowercase(),
+            version.to_lowercase()
+        )),
     }))
     .into_response())
 }
