@@ -74,6 +74,14 @@ pub fn run(args: SignArgs) -> u8 {
 
 /// Loads and checks the key (spec §5.10), then signs every package with `op`.
 pub fn run_signing(args: &SigningArgs, packages: &[PathBuf], op: &signet_sign::Operation) -> u8 {
+    // Inputs first: a wrong path is said before any key is loaded or banner printed.
+    let packages = match crate::inputs::expand_packages(packages) {
+        Ok(p) => p,
+        Err(e) => {
+            err!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
     let signer = match args.key.load() {
         Ok(s) => s,
         Err(e) => {
@@ -158,9 +166,17 @@ pub fn run_signing(args: &SigningArgs, packages: &[PathBuf], op: &signet_sign::O
         Ok(t) => t,
         Err(code) => return code,
     };
+    // One authority for the whole run: after it fails once, the remaining packages are not
+    // made to wait for it again.
+    let timestamper = timestamper.map(|inner| RunTimestamper {
+        inner,
+        failed: std::sync::Mutex::new(None),
+    });
     let opts = signet_sign::SignOptions {
         signer: signer.as_ref(),
-        timestamper: timestamper.as_deref(),
+        timestamper: timestamper
+            .as_ref()
+            .map(|t| t as &dyn signet_sign::TimestampClient),
         now,
         limits: signet_nupkg::Limits::default(),
     };
@@ -173,31 +189,106 @@ pub fn run_signing(args: &SigningArgs, packages: &[PathBuf], op: &signet_sign::O
         );
         return EXIT_USAGE;
     }
-    let mut failed = false;
-    for package in packages {
+    let (mut signed, mut failed) = (Vec::new(), Vec::new());
+    for package in &packages {
         let dest = match &args.output {
             Some(dir) => dir.join(package.file_name().unwrap_or(package.as_os_str())),
-            None => package.clone(),
+            // A link is not replaced by a signed copy: its target is signed in place.
+            None => match std::fs::symlink_metadata(package) {
+                Ok(m) if m.file_type().is_symlink() => match std::fs::canonicalize(package) {
+                    Ok(target) => {
+                        out!(
+                            "  {} is a symbolic link: signing its target {}",
+                            package.display(),
+                            target.display()
+                        );
+                        target
+                    }
+                    Err(e) => {
+                        err!("error: {}: cannot resolve the link: {e}", package.display());
+                        failed.push(package.clone());
+                        continue;
+                    }
+                },
+                _ => package.clone(),
+            },
         };
-        if let Err(e) = signet_sign::sign_file(package, &dest, op, &opts) {
-            err!("error: {}: {}: {}", e.code, package.display(), e.message);
-            failed = true;
+        let source = if dest == *package || args.output.is_some() {
+            package.clone()
+        } else {
+            dest.clone()
+        };
+        match signet_sign::sign_file(&source, &dest, op, &opts) {
+            Ok(_) => {
+                let shown = std::fs::canonicalize(&dest).unwrap_or(dest);
+                out!("  Signed {}", shown.display());
+                signed.push(shown);
+            }
+            Err(e) => {
+                err!("error: {}: {}: {}", e.code, package.display(), e.message);
+                failed.push(package.clone());
+            }
         }
     }
-    if failed {
-        return EXIT_FAILED;
+    if let Some(d) = &args.output {
+        let full = std::fs::canonicalize(d).unwrap_or_else(|_| d.clone());
+        out!("Signed package(s) output path:\n{}", full.display());
     }
-    let out_dir = match &args.output {
-        Some(d) => d.display().to_string(),
-        None => packages
-            .first()
-            .and_then(|p| p.parent())
+    if failed.is_empty() {
+        out!("Package(s) signed successfully.");
+        return EXIT_OK;
+    }
+    out!(
+        "{} package(s): {} signed, {} failed ({}).",
+        packages.len(),
+        signed.len(),
+        failed.len(),
+        failed
+            .iter()
             .map(|p| p.display().to_string())
-            .unwrap_or_default(),
-    };
-    out!("Signed package(s) output path:\n{out_dir}");
-    out!("Package(s) signed successfully.");
-    EXIT_OK
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    EXIT_FAILED
+}
+
+/// A timestamp authority used for one run: once it has failed, the packages after are told
+/// so at once instead of each waiting for its timeout again (200 packages against a dead
+/// authority would otherwise take the timeout 200 times).
+struct RunTimestamper {
+    inner: Box<dyn signet_sign::TimestampClient>,
+    failed: std::sync::Mutex<Option<String>>,
+}
+
+impl signet_sign::TimestampClient for RunTimestamper {
+    fn timestamp(
+        &self,
+        signature_value: &[u8],
+        now: UtcTime,
+    ) -> Result<Vec<u8>, signet_sign::Error> {
+        if let Ok(f) = self.failed.lock()
+            && let Some(first) = f.as_ref()
+        {
+            return Err(signet_sign::Error::new(
+                NuCode::NU3001,
+                format!(
+                    "not asked again: the timestamp authority {} failed earlier in this run ({first})",
+                    self.inner.describe()
+                ),
+            ));
+        }
+        let r = self.inner.timestamp(signature_value, now);
+        if let Err(e) = &r
+            && let Ok(mut f) = self.failed.lock()
+        {
+            *f = Some(e.message.clone());
+        }
+        r
+    }
+
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
 }
 
 /// The timestamper for `--timestamper`, or the NU3002 warning without one. `Err` holds the

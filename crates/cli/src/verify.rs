@@ -224,7 +224,14 @@ pub fn run(args: VerifyArgs) -> u8 {
     let mut all_ok = true;
     let mut json = Vec::new();
     let mut reports = Vec::new();
-    for path in &args.packages {
+    let packages = match crate::inputs::expand_packages(&args.packages) {
+        Ok(p) => p,
+        Err(e) => {
+            err!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    for path in &packages {
         let display = path.display().to_string();
         let report = match File::open(path) {
             Ok(f) => verify_package(BufReader::new(f), &trust, &options),

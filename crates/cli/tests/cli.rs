@@ -570,3 +570,141 @@ fn timestamping_fails_cleanly_when_the_tsa_is_unreachable() {
         "nothing written on failure"
     );
 }
+
+/// Batch signing and verifying (issue "A new user's first hour"): wildcards expanded by
+/// signet, a line per package and a summary naming what failed, a dead timestamp authority
+/// waited for once per run, a symbolic link's target signed (the link stays), and inputs that
+/// are not package files refused before anything is printed.
+#[test]
+fn batch_signing_and_verifying() {
+    let f = fixture();
+    let s1 = f.dir.join("s1");
+    std::fs::create_dir_all(&s1).unwrap();
+    for name in ["a", "b"] {
+        std::fs::write(
+            s1.join(format!("{name}.nupkg")),
+            PackageBuilder::new(name, "1.0.0")
+                .file("x.dll", b"x")
+                .build(),
+        )
+        .unwrap();
+    }
+    std::fs::write(s1.join("bad.nupkg"), b"not a package").unwrap();
+    let pattern = format!("{}/*.nupkg", s(&s1));
+    let sign = |extra: &[&str]| {
+        let mut args = vec![
+            "sign",
+            &pattern,
+            "--certificate-path",
+            s(&f.certs.chain_pem),
+            "--certificate-key",
+            s(&f.certs.key_pem),
+            "--trust-roots",
+            s(&f.certs.root_pem),
+        ];
+        args.extend_from_slice(extra);
+        signet(&args)
+    };
+
+    // A timestamp authority that never answers: asked once, not once per package.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let tsa = format!("http://{}/", silent.local_addr().unwrap());
+    let hold = std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for c in silent.incoming().take(8) {
+            held.push(c);
+        }
+    });
+    let started = std::time::Instant::now();
+    let o = sign(&["--timestamper", &tsa, "--timestamp-timeout", "2"]);
+    let elapsed = started.elapsed();
+    let out = text(&o);
+    eprintln!("3 packages against a dead TSA with a 2 s timeout: {elapsed:?}");
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("not asked again"), "{out}");
+    assert!(out.contains("3 package(s): 0 signed, 3 failed"), "{out}");
+    drop(hold);
+
+    // Without a timestamper: the two packages are signed, the bad one is named.
+    let o = sign(&[]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    let a = std::fs::canonicalize(s1.join("a.nupkg")).unwrap();
+    assert!(out.contains(&format!("Signed {}", a.display())), "{out}");
+    assert!(out.contains("3 package(s): 2 signed, 1 failed"), "{out}");
+    assert!(out.contains("bad.nupkg"), "{out}");
+
+    // verify expands the wildcard too.
+    let o = signet(&[
+        "verify",
+        "--all",
+        &pattern,
+        "--trust-roots",
+        s(&f.certs.root_pem),
+    ]);
+    let out = text(&o);
+    assert!(out.contains("Verifying a.1.0.0"), "{out}");
+    assert!(out.contains("Verifying b.1.0.0"), "{out}");
+
+    // A symbolic link: its target is signed, the link stays a link.
+    #[cfg(unix)]
+    {
+        let s2 = f.dir.join("s2");
+        std::fs::create_dir_all(&s2).unwrap();
+        let real = s2.join("real.nupkg");
+        std::fs::write(&real, &f.unsigned).unwrap();
+        let link = s2.join("link.nupkg");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let o = signet(&[
+            "sign",
+            s(&link),
+            "--certificate-path",
+            s(&f.certs.chain_pem),
+            "--certificate-key",
+            s(&f.certs.key_pem),
+            "--trust-roots",
+            s(&f.certs.root_pem),
+        ]);
+        assert!(o.status.success(), "{}", text(&o));
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_ne!(
+            std::fs::read(&real).unwrap(),
+            f.unsigned,
+            "the target was not signed"
+        );
+    }
+
+    // Not package files: refused before the certificate banner.
+    let o = signet(&[
+        "sign",
+        s(&s1),
+        "--certificate-path",
+        s(&f.certs.chain_pem),
+        "--certificate-key",
+        s(&f.certs.key_pem),
+    ]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}");
+    assert!(out.contains("is a directory; give .nupkg files"), "{out}");
+    assert!(
+        !out.contains("Signing package(s) with certificate"),
+        "{out}"
+    );
+    let o = signet(&["verify", &format!("{}/*.zip", s(&s1))]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("no package matches"), "{}", text(&o));
+    #[cfg(unix)]
+    {
+        let fifo = f.dir.join("fifo.nupkg");
+        let st = Command::new("mkfifo").arg(&fifo).status().unwrap();
+        assert!(st.success());
+        let o = signet(&["verify", s(&fifo)]);
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        assert!(text(&o).contains("not a regular file"), "{}", text(&o));
+    }
+}
