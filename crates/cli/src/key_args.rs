@@ -120,12 +120,28 @@ impl KeyArgs {
         let path = self.certificate_path.as_ref().ok_or_else(|| {
             KeyError::Usage("--certificate-path or --pkcs11-module is required".into())
         })?;
+        // A PEM certificate needs its key beside it; say so instead of "not a PKCS#12 file".
+        if self.certificate_key.is_none() && starts_with_pem(path) {
+            return Err(KeyError::Usage(format!(
+                "{} is a PEM file: give its private key with --certificate-key KEY.pem (a .pfx/.p12 file holds both)",
+                path.display()
+            )));
+        }
         let signer = signet_keys::load_signer(
             path,
             self.certificate_password.as_deref(),
             self.certificate_key.as_deref(),
         )
-        .map_err(KeyError::File)?;
+        .map_err(|e| match e {
+            // No password given: the file most likely needs one (nuget.exe would ask).
+            signet_keys::Error::Pkcs12Password if self.certificate_password.is_none() => {
+                KeyError::Usage(format!(
+                    "{} needs a password: give --certificate-password, or set SIGNET_CERTIFICATE_PASSWORD (which keeps it out of the process list)",
+                    path.display()
+                ))
+            }
+            e => KeyError::File(e),
+        })?;
         Ok(Box::new(signer))
     }
 
@@ -204,4 +220,16 @@ impl KeyArgs {
         }
         Ok(None)
     }
+}
+
+/// Whether the file starts (after whitespace) like PEM text.
+fn starts_with_pem(path: &std::path::Path) -> bool {
+    use std::io::Read as _;
+    let mut head = [0u8; 64];
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return false;
+    };
+    let n = f.read(&mut head).unwrap_or(0);
+    let text = String::from_utf8_lossy(head.get(..n).unwrap_or_default());
+    text.trim_start().starts_with("-----BEGIN")
 }

@@ -97,7 +97,12 @@ impl TrustArgs {
             } else {
                 Certificate::from_der(&bytes).map(|c| vec![c])
             }
-            .map_err(|e| format!("cannot parse trust roots {}: {e}", path.display()))?;
+            .map_err(|_| {
+                format!(
+                    "trust roots {}: not a PEM file of certificates (-----BEGIN CERTIFICATE-----) or a DER certificate",
+                    path.display()
+                )
+            })?;
             if certs.is_empty() {
                 return Err(format!("{} contains no certificates", path.display()));
             }

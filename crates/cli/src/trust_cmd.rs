@@ -347,7 +347,15 @@ fn certificate(
     let algorithm = HashAlgorithm::from_nuget_name(algorithm).ok_or_else(|| {
         format!("'{algorithm}' is not a supported fingerprint algorithm (SHA256, SHA384, SHA512)")
     })?;
-    let fp = fingerprint.trim();
+    // As `openssl x509 -fingerprint` prints it (`37:A7:…`) or with spaces: the separators go,
+    // the hex stays (stored upper-case, as `trust author` writes it).
+    let clean: String = fingerprint
+        .trim()
+        .chars()
+        .filter(|c| !matches!(c, ':' | ' ' | '-'))
+        .collect::<String>()
+        .to_ascii_uppercase();
+    let fp = clean.as_str();
     if fp.len() != algorithm.output_len() * 2 || !fp.chars().all(|c| c.is_ascii_hexdigit()) {
         return Err(format!(
             "'{fp}' is not a {} fingerprint ({} hex digits)",

@@ -708,3 +708,142 @@ fn batch_signing_and_verifying() {
         assert!(text(&o).contains("not a regular file"), "{}", text(&o));
     }
 }
+
+/// The review's error table (issue "A new user's first hour", section 10): each bad input's
+/// message names the real problem and the flag that fixes it. Snapshot of the messages, with
+/// this run's paths replaced.
+#[test]
+fn error_messages_point_the_right_way() {
+    let f = fixture();
+    let dir = &f.dir;
+    let folder = dir.join("s1");
+    std::fs::create_dir_all(&folder).unwrap();
+    let txt = dir.join("roots.txt");
+    std::fs::write(&txt, "these are not certificates").unwrap();
+    let pfx = write_cert_files(&pki().code_signing, dir, "pfx").pfx;
+    let mut feed = signet_test_support::V3Feed::new();
+    for v in ["1.0.0", "1.2.0", "2.0.0"] {
+        feed.add(
+            "My.Lib",
+            v,
+            &PackageBuilder::new("My.Lib", v).file("x.dll", b"x").build(),
+        );
+    }
+    let pkg = s(&f.package);
+    let chain = s(&f.certs.chain_pem);
+    let index = feed.index_url();
+    let packages = dir.join("p");
+    let cases: Vec<(&str, Vec<&str>)> = vec![
+        (
+            "a folder as the package (sign)",
+            vec![
+                "sign",
+                s(&folder),
+                "--certificate-path",
+                chain,
+                "--certificate-key",
+                s(&f.certs.key_pem),
+            ],
+        ),
+        (
+            "a folder as the package (verify)",
+            vec!["verify", s(&folder)],
+        ),
+        (
+            "trust roots that are not PEM",
+            vec!["verify", pkg, "--trust-roots", s(&txt)],
+        ),
+        (
+            "a PEM certificate without --certificate-key",
+            vec!["sign", pkg, "--certificate-path", chain],
+        ),
+        (
+            "a PFX without a password",
+            vec!["sign", pkg, "--certificate-path", s(&pfx)],
+        ),
+        (
+            "sign of a missing file",
+            vec![
+                "sign",
+                "missing.nupkg",
+                "--certificate-path",
+                chain,
+                "--certificate-key",
+                s(&f.certs.key_pem),
+            ],
+        ),
+        (
+            "a version that does not exist",
+            vec![
+                "install",
+                "My.Lib",
+                "--version",
+                "1.1.0",
+                "--source",
+                &index,
+                "--allow-insecure-loopback",
+                "--packages",
+                s(&packages),
+            ],
+        ),
+        (
+            "plain http without the flag",
+            vec![
+                "install",
+                "My.Lib",
+                "--source",
+                &index,
+                "--packages",
+                s(&packages),
+            ],
+        ),
+    ];
+    let port = index
+        .trim_start_matches("http://127.0.0.1:")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let mut snapshot = String::new();
+    for (what, args) in &cases {
+        let o = signet(args);
+        let out = text(&o).replace(s(dir), "[DIR]").replace(&port, "[PORT]");
+        let first_error = out
+            .lines()
+            .find(|l| l.starts_with("error:"))
+            .unwrap_or("(no error line)")
+            .to_string();
+        assert!(
+            !out.contains("Signing package(s) with certificate"),
+            "{what}: the banner came before the input check: {out}"
+        );
+        snapshot.push_str(&format!(
+            "{what} (exit {:?}):\n  {first_error}\n",
+            o.status.code()
+        ));
+    }
+    // A fingerprint as `openssl x509 -fingerprint` prints it is accepted.
+    let config = dir.join("trust.config");
+    std::fs::write(&config, "<configuration>\n</configuration>\n").unwrap();
+    let fp = pki().code_signing.sha256_fingerprint_hex();
+    let colons: Vec<String> = fp
+        .as_bytes()
+        .chunks(2)
+        .map(|c| String::from_utf8_lossy(c).to_lowercase())
+        .collect();
+    let o = signet(&[
+        "trust",
+        "certificate",
+        "x",
+        &colons.join(":"),
+        "--configfile",
+        s(&config),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        std::fs::read_to_string(&config)
+            .unwrap()
+            .contains(&fp.to_uppercase())
+    );
+    insta::assert_snapshot!("error_messages_point_the_right_way", snapshot);
+}

@@ -48,6 +48,10 @@ pub enum Error {
         /// The sources searched.
         sources: String,
     },
+    /// The package exists but no version satisfies what was asked (NuGet's NU1102, with the
+    /// versions found and the nearest one). Boxed: the details are large and rare.
+    #[error("{0}")]
+    VersionNotFound(Box<VersionNotFound>),
     /// A package id from a feed, a manifest or the command line that breaks NuGet's id rules:
     /// it never names a file, a folder or a URL.
     #[error("'{id}' is not a valid package id: {reason}{context}")]
@@ -122,4 +126,26 @@ pub enum Error {
         /// The cause.
         source: std::io::Error,
     },
+}
+
+/// The details of [`Error::VersionNotFound`].
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "NU1102: unable to find package '{id}' with version {wanted}{context}: {found} version(s) on {}{}",
+    Untrusted(sources),
+    nearest.as_ref().map(|n| format!(" (nearest version: {n})")).unwrap_or_default()
+)]
+pub struct VersionNotFound {
+    /// Package id.
+    pub id: String,
+    /// The version or ranges asked for.
+    pub wanted: String,
+    /// ` (required by X 1.0)` or empty.
+    pub context: String,
+    /// How many versions the sources list.
+    pub found: usize,
+    /// The listed version nearest to what was asked.
+    pub nearest: Option<String>,
+    /// The sources searched.
+    pub sources: String,
 }

@@ -21,7 +21,7 @@ mod resolve;
 mod source;
 mod version;
 
-pub use error::Error;
+pub use error::{Error, VersionNotFound};
 pub use framework::Framework;
 pub use http::{Http, HttpClient, HttpPolicy, describe_transport_error, is_loopback};
 pub use index::{

@@ -274,13 +274,29 @@ pub fn resolve(
             .or_else(|| root_state.candidates.last())
             .cloned(),
     }
-    .ok_or_else(|| Error::NotFound {
-        id: req.id.to_string(),
-        range: req
-            .version
-            .map(|v| format!(" with version {v}"))
-            .unwrap_or_default(),
-        sources: r.describe(&(0..sources.len()).collect::<Vec<_>>()),
+    .ok_or_else(|| {
+        let sources = r.describe(&(0..sources.len()).collect::<Vec<_>>());
+        match req.version {
+            // The id is there, the version is not: NU1102 with what there is.
+            Some(v) if !root_state.candidates.is_empty() => {
+                Error::VersionNotFound(Box::new(crate::error::VersionNotFound {
+                    id: req.id.to_string(),
+                    wanted: v.to_string(),
+                    context: String::new(),
+                    found: root_state.candidates.len(),
+                    nearest: nearest_to(&root_state.candidates, v).map(|n| n.to_string()),
+                    sources,
+                }))
+            }
+            _ => Error::NotFound {
+                id: req.id.to_string(),
+                range: req
+                    .version
+                    .map(|v| format!(" with version {v}"))
+                    .unwrap_or_default(),
+                sources,
+            },
+        }
     })?;
     root_state.constraint = VersionRange::exact(&root.0);
     root_state.selected = Some(root.clone());
@@ -383,6 +399,31 @@ pub fn resolve(
             let choice = r.choose(st);
             let Some(choice) = choice? else {
                 let more = st.ranges_seen.saturating_sub(st.shown.len());
+                if !st.candidates.is_empty() {
+                    return Err(Error::VersionNotFound(Box::new(
+                        crate::error::VersionNotFound {
+                            id: st.display.to_string(),
+                            wanted: format!(
+                                "{}{}",
+                                st.shown.join(" and "),
+                                if more > 0 {
+                                    format!(" (and {more} more range(s))")
+                                } else {
+                                    String::new()
+                                }
+                            ),
+                            context: context.clone(),
+                            found: st.candidates.len(),
+                            nearest: st
+                                .candidates
+                                .iter()
+                                .find(|(v, _)| st.constraint.above_min(v))
+                                .or_else(|| st.candidates.last())
+                                .map(|(v, _)| v.to_string()),
+                            sources: r.describe(&(0..sources.len()).collect::<Vec<_>>()),
+                        },
+                    )));
+                }
                 return Err(Error::NotFound {
                     id: st.display.to_string(),
                     range: format!(
@@ -509,4 +550,16 @@ fn fetch(
         nuspec,
         dependencies,
     })
+}
+
+/// The listed version nearest to `wanted`: the lowest above it, else the highest below.
+fn nearest_to<'a>(
+    candidates: &'a [(NuGetVersion, usize)],
+    wanted: &NuGetVersion,
+) -> Option<&'a NuGetVersion> {
+    candidates
+        .iter()
+        .map(|(v, _)| v)
+        .find(|v| *v > wanted)
+        .or_else(|| candidates.last().map(|(v, _)| v))
 }

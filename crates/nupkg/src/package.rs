@@ -520,7 +520,8 @@ impl<R: Read + Seek> Package<R> {
         if i128::from(data_end) > entry_end {
             return Err(Error::bad_signature_entry(
                 format!(
-                    "its data ({len} bytes) runs past the end of its entry into the header at byte offset {entry_end}"
+                    "its data ({len} bytes) runs past the end of its entry into the next header (which starts {} byte(s) before the data ends)",
+                    i128::from(data_end) - entry_end
                 ),
                 data_offset,
             ));
