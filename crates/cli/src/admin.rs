@@ -18,6 +18,11 @@ pub struct AdminArgs {
     /// The server's data directory (when it runs without a configuration file).
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// Create the data directory and database when they do not exist yet. Without it, a
+    /// data directory with no database is refused: a mistyped --data-dir must not silently
+    /// start an empty second server.
+    #[arg(long, global = true)]
+    create: bool,
     #[command(subcommand)]
     command: AdminCommand,
 }
@@ -275,6 +280,9 @@ where
     }
 }
 
+/// Shortest password accepted (NuGet.org's rule).
+const MIN_PASSWORD_LEN: usize = 8;
+
 /// Runs `signet admin`.
 pub fn run(args: AdminArgs) -> u8 {
     let cfg = match load_config(args.config.as_ref(), args.data_dir.as_ref()) {
@@ -284,6 +292,15 @@ pub fn run(args: AdminArgs) -> u8 {
             return EXIT_USAGE;
         }
     };
+    // The embedded default database must exist unless --create says to make it.
+    let db_file = cfg.data_dir().join("signet.db");
+    if cfg.database.url.is_none() && !args.create && !db_file.is_file() {
+        err!(
+            "error: no signet server data in {} (no signet.db): give the server's --data-dir or --config, or --create to start a new one",
+            cfg.data_dir().display()
+        );
+        return EXIT_USAGE;
+    }
     let runtime = match runtime() {
         Ok(r) => r,
         Err(e) => {
@@ -300,6 +317,12 @@ pub fn run(args: AdminArgs) -> u8 {
             }
             let password =
                 zeroize::Zeroizing::new(password.trim_end_matches(['\r', '\n']).to_owned());
+            if password.chars().count() < MIN_PASSWORD_LEN {
+                err!(
+                    "error: a password needs at least {MIN_PASSWORD_LEN} characters (NuGet.org's minimum)"
+                );
+                return EXIT_USAGE;
+            }
             let r = runtime.block_on(async {
                 let registry = cfg.open_registry().await?;
                 let r = registry
@@ -412,11 +435,17 @@ pub fn run(args: AdminArgs) -> u8 {
         AdminCommand::ResetPassword { user, .. } => {
             let mut password = String::new();
             if let Err(e) = std::io::stdin().lock().read_line(&mut password) {
-                eprintln!("error: cannot read the password: {e}");
+                err!("error: cannot read the password: {e}");
                 return EXIT_USAGE;
             }
             let password =
                 zeroize::Zeroizing::new(password.trim_end_matches(['\r', '\n']).to_owned());
+            if password.chars().count() < MIN_PASSWORD_LEN {
+                err!(
+                    "error: a password needs at least {MIN_PASSWORD_LEN} characters (NuGet.org's minimum)"
+                );
+                return EXIT_USAGE;
+            }
             with_registry(
                 &runtime,
                 &cfg,

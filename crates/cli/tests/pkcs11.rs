@@ -699,7 +699,12 @@ fn serve_repository_signs_with_a_token_key() {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    create.stdin.take().unwrap().write_all(b"pw\n").unwrap();
+    create
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"a long enough password\n")
+        .unwrap();
     assert!(create.wait().unwrap().success());
     let o = t.signet(&["admin", "--config", s(&config), "create-api-key", "alice"]);
     assert!(o.status.success(), "{}", text(&o));

@@ -237,3 +237,40 @@ fn push_then_install_from_signet_serve() {
         b"pushed"
     );
 }
+
+/// `signet admin` on a data directory that holds no server refuses instead of silently
+/// creating an empty one (`--create` opts in), and passwords shorter than NuGet.org's eight
+/// characters are refused.
+#[test]
+fn admin_refuses_a_mistyped_data_dir_and_short_passwords() {
+    let tmp = tempfile::tempdir().unwrap();
+    let typo = tmp.path().join("typo-dir");
+    let create = |extra: &[&str], password: &[u8]| {
+        let mut child = signet()
+            .args(["admin", "--data-dir", typo.to_str().unwrap()])
+            .args(extra)
+            .args(["create-user", "alice", "--password-stdin"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The refusal may come before the password is read.
+        let _ = child.stdin.take().unwrap().write_all(password);
+        child.wait_with_output().unwrap()
+    };
+    let o = create(&[], b"a long enough password\n");
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("no signet server data in"),
+        "{}",
+        text(&o)
+    );
+    assert!(!typo.join("signet.db").exists());
+    let o = create(&["--create"], b"short\n");
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("at least 8 characters"), "{}", text(&o));
+    let o = create(&["--create"], b"a long enough password\n");
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(typo.join("signet.db").exists());
+}

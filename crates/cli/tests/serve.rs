@@ -401,6 +401,8 @@ fn create_user(inst: &Instance, name: &str) {
     let mut child = signet()
         .arg("admin")
         .args(inst.args())
+        // The instance may not have served yet: its database is made here.
+        .arg("--create")
         .args(["create-user", name])
         .args([
             "--email",

@@ -508,7 +508,11 @@ fn signed_push_flow_end_to_end() {
             .stdout(Stdio::null())
             .spawn()
             .unwrap();
-        c.stdin.take().unwrap().write_all(b"pw\n").unwrap();
+        c.stdin
+            .take()
+            .unwrap()
+            .write_all(b"a long enough password\n")
+            .unwrap();
         assert!(c.wait().unwrap().success());
         ok(&k.admin(&["create-api-key", "bob"]))
             .lines()
@@ -675,7 +679,12 @@ fn development_feed_signs_with_no_configuration() {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    create.stdin.take().unwrap().write_all(b"pw\n").unwrap();
+    create
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"a long enough password\n")
+        .unwrap();
     assert!(create.wait().unwrap().success());
     let key = ok(&run(&[
         "admin",
