@@ -121,11 +121,11 @@ fn print_validation(body: &str) {
             .to_owned()
     };
     out!("  {} {} would be accepted.", text("id"), text("version"));
-    match v.get("signer_fingerprint").and_then(|x| x.as_str()) {
+    match v.get("signerFingerprint").and_then(|x| x.as_str()) {
         Some(fp) => out!("  Author-signed: certificate SHA-256 {fp}"),
         None => out!("  Unsigned."),
     }
-    if let Some(fp) = v.get("repository_certificate").and_then(|x| x.as_str()) {
+    if let Some(fp) = v.get("repositoryCertificate").and_then(|x| x.as_str()) {
         let owners: Vec<&str> = v
             .get("owners")
             .and_then(|x| x.as_array())

@@ -391,7 +391,13 @@ fn announced(url: &str, allow_insecure_loopback: bool) -> Result<RepositorySigna
     };
     if !allow_insecure_loopback && !signet_signature::is_absolute_https(url) {
         return Err(format!(
-            "the service index '{url}' must be an absolute https URL"
+            "the service index '{}' must be an absolute https URL{}",
+            signet_common::Untrusted(url),
+            if signet_feed::is_loopback(url) {
+                " (for a local test server over plain http, add --allow-insecure-loopback)"
+            } else {
+                ""
+            }
         ));
     }
     let http =
@@ -399,8 +405,14 @@ fn announced(url: &str, allow_insecure_loopback: bool) -> Result<RepositorySigna
     let source = signet_feed::Source::open(url, http, policy).map_err(|e| e.to_string())?;
     let rs = source.repository_signatures().cloned().ok_or_else(|| {
         format!(
-            "the service index '{url}' has no repository signatures resource ({})",
-            REPOSITORY_SIGNATURES.join(", ")
+            "the service index '{}' has no repository signatures resource ({}){}",
+            signet_common::Untrusted(url),
+            REPOSITORY_SIGNATURES.join(", "),
+            if url.starts_with("http://") {
+                "; a signet server announces it over plain http only with [signing] announce_repository_signatures_over_http = true (loopback development)"
+            } else {
+                ""
+            }
         )
     })?;
     if rs.certificates.is_empty() {

@@ -79,12 +79,19 @@ pub struct VerifyArgs {
     trust: TrustArgs,
 }
 
+/// One package of `verify --json`: camelCase like every JSON signet writes (receipts, the
+/// server's API), with a format version for machines that read it.
 #[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 struct JsonReport<'a> {
+    format_version: u32,
     path: String,
     #[serde(flatten)]
     report: &'a signet_trust::PackageReport,
 }
+
+/// The `formatVersion` of `verify --json` (2: camelCase names).
+const JSON_FORMAT_VERSION: u32 = 2;
 
 pub fn run(args: VerifyArgs) -> u8 {
     let config = match args.trust.settings() {
@@ -251,6 +258,7 @@ pub fn run(args: VerifyArgs) -> u8 {
     if args.json {
         for (path, report) in &reports {
             json.push(JsonReport {
+                format_version: JSON_FORMAT_VERSION,
                 path: path.clone(),
                 report,
             });
@@ -330,7 +338,7 @@ fn audit(
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
-            "{spinner} {bar:40} {pos}/{len} packages {per_sec} {elapsed}",
+            "{spinner} {bar:40} {pos}/{len} packages, {elapsed} (about {eta} left)",
         )
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
@@ -361,12 +369,15 @@ fn audit(
     let elapsed = started.elapsed();
     if args.json {
         #[derive(serde::Serialize)]
+        #[serde(rename_all = "camelCase")]
         struct Out<'a> {
+            format_version: u32,
             policy: &'a str,
             summary: &'a signet_install::AuditSummary,
             packages: &'a [signet_install::AuditEntry],
         }
         match serde_json::to_string_pretty(&Out {
+            format_version: JSON_FORMAT_VERSION,
             policy: policy.name(),
             summary: &summary,
             packages: &entries,

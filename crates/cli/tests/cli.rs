@@ -166,9 +166,9 @@ fn sign_with_pfx_to_output_dir_and_json_report() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let r = &v[0];
     assert_eq!(r["valid"], true);
-    assert_eq!(r["hash_algorithm"], "Sha512");
+    assert_eq!(r["hashAlgorithm"], "Sha512");
     assert_eq!(r["id"], "Signet.Cli.Test");
-    assert_eq!(r["signatures"][0]["signature_type"], "Author");
+    assert_eq!(r["signatures"][0]["signatureType"], "Author");
     assert_eq!(
         r["signatures"][0]["certificate"]["sha256"],
         pki().code_signing.sha256_fingerprint_hex()

@@ -280,7 +280,7 @@ fn repo_sign_with_a_token_key() {
     ]);
     assert!(o.status.success(), "{}", text(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(v[0]["signatures"][0]["signature_type"], "Repository", "{v}");
+    assert_eq!(v[0]["signatures"][0]["signatureType"], "Repository", "{v}");
     let out = t.openssl_cms_verify(&t.package);
     assert!(out.contains("Verification successful"), "{out}");
 }
@@ -738,7 +738,7 @@ fn serve_repository_signs_with_a_token_key() {
     let o = t.signet(&["verify", "--json", s(&file), "--trust-roots", s(&roots)]);
     assert!(o.status.success(), "{}", text(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(v[0]["signatures"][0]["signature_type"], "Repository", "{v}");
+    assert_eq!(v[0]["signatures"][0]["signatureType"], "Repository", "{v}");
     assert!(
         v[0]["signatures"][0]["certificate"]["subject"]
             .as_str()

@@ -56,6 +56,7 @@ pub struct AuditOptions<'a> {
 
 /// One audited package.
 #[derive(Clone, Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct AuditEntry {
     /// The `.nupkg`, relative to the folder.
     pub path: String,
@@ -69,6 +70,7 @@ pub struct AuditEntry {
 
 /// Totals of an audit.
 #[derive(Clone, Debug, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct AuditSummary {
     /// Packages found.
     pub packages: usize,

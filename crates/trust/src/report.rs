@@ -7,6 +7,7 @@ use signet_signature::{Certificate, SignatureType};
 
 /// One finding, as NuGet logs it: a code (when NuGet has one), a level and a message.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Issue {
     /// NuGet's code, if any.
     pub code: Option<NuCode>,
@@ -51,6 +52,7 @@ pub enum Status {
 
 /// A certificate as reports show it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct CertificateInfo {
     /// Subject distinguished name.
     pub subject: String,
@@ -121,6 +123,7 @@ pub enum Placement {
 
 /// A timestamp as evaluated.
 #[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct TimestampReport {
     /// genTime (RFC 3339).
     pub gen_time: String,
@@ -151,6 +154,7 @@ impl TimestampReport {
 
 /// One evaluated signature.
 #[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct SignatureReport {
     /// Primary or countersignature.
     pub placement: Placement,
@@ -184,6 +188,7 @@ fn ser_type<S: serde::Serializer>(t: &SignatureType, s: S) -> Result<S::Ok, S::E
 /// Evidence that a package verified under a policy. Only the verifier constructs it; what comes
 /// after verification (extraction, accepting a push) takes this value.
 #[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct VerifiedPackage {
     content_hash: Option<String>,
     signed: bool,
@@ -223,6 +228,7 @@ impl VerifiedPackage {
 
 /// Everything verification found about one package.
 #[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct PackageReport {
     /// Package id from the nuspec, if readable.
     pub id: Option<String>,

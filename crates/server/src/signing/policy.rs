@@ -41,6 +41,7 @@ pub struct Validated {
 
 /// The dry-run answer: what a push would do, without doing it.
 #[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct PushValidation {
     /// Package id.
     pub id: String,
