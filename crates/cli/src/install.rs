@@ -1,6 +1,7 @@
 //! `signet install`: resolve, verify every package under its source's policy, then extract
 //! into the global packages folder (`signet_install`).
 
+use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -66,11 +67,23 @@ pub struct InstallArgs {
         default_value_t = 30
     )]
     revocation_budget: u64,
+    /// Never ask: refuse a package whose signer is not trusted instead of offering, on a
+    /// terminal, to trust it (the 2017 plan's Secure-mode prompt). Without a terminal signet
+    /// never asks.
+    #[arg(long = "no-prompt")]
+    no_prompt: bool,
     #[command(flatten)]
     trust: TrustArgs,
 }
 
+/// Most signers trusted through prompts in one install.
+const MAX_PROMPTS: usize = 8;
+
 pub fn run(args: InstallArgs) -> u8 {
+    run_prompting(&args, 0)
+}
+
+fn run_prompting(args: &InstallArgs, prompts: usize) -> u8 {
     // The id names a folder and a URL: NuGet's rules before anything else.
     let id = match PackageId::parse(&args.id) {
         Ok(id) => id,
@@ -370,11 +383,167 @@ pub fn run(args: InstallArgs) -> u8 {
             );
             EXIT_OK
         }
+        Err(signet_install::Error::Blocked {
+            id,
+            version,
+            signatures,
+            issues,
+            source_url,
+        }) if !args.no_prompt
+            && prompts < MAX_PROMPTS
+            && std::io::stdin().is_terminal()
+            && std::io::stdout().is_terminal()
+            && !signatures.is_empty()
+            && issues
+                .iter()
+                .any(|i| i.code == Some(signet_common::NuCode::NU3034)) =>
+        {
+            match prompt_trust(args, &id, &version, &source_url, &signatures) {
+                Ok(true) => run_prompting(args, prompts + 1),
+                Ok(false) => {
+                    out!("Not trusted: nothing was installed.");
+                    EXIT_FAILED
+                }
+                Err(e) => {
+                    err!("error: {e}");
+                    EXIT_FAILED
+                }
+            }
+        }
         Err(e) => {
             err!("error: {e}");
             EXIT_FAILED
         }
     }
+}
+
+/// The Secure mode's prompt (2017 signing plan): shows the untrusted signer of a package and
+/// asks whether to trust it as an author or as a repository (with its owners); writes the
+/// choice to nuget.config as `signet trust` would. `Ok(true)`: trusted, run again.
+fn prompt_trust(
+    args: &InstallArgs,
+    id: &str,
+    version: &str,
+    source_url: &str,
+    signatures: &[signet_trust::SignatureReport],
+) -> Result<bool, String> {
+    use signet_trust::{Placement, SignatureType};
+    use std::io::BufRead as _;
+    out!();
+    out!(
+        "{} {} from {} is signed by a signer you have not trusted:",
+        Untrusted(id),
+        Untrusted(version),
+        Untrusted(source_url)
+    );
+    let author = signatures
+        .iter()
+        .find(|s| s.placement == Placement::Primary && s.signature_type == SignatureType::Author);
+    let repository = signatures
+        .iter()
+        .find(|s| s.signature_type == SignatureType::Repository);
+    for s in [author, repository].into_iter().flatten() {
+        let Some(cert) = &s.certificate else { continue };
+        out!("  {}:", s.friendly_name);
+        out!("    Subject:    {}", cert.subject);
+        out!("    Issuer:     {}", cert.issuer);
+        out!("    SHA-256:    {}", cert.sha256);
+        out!("    Valid:      {} to {}", cert.not_before, cert.not_after);
+        if let Some(ts) = &s.timestamp {
+            out!("    Timestamp:  {}", Untrusted(&ts.gen_time));
+        }
+        if let Some(index) = &s.service_index {
+            out!("    Repository: {}", Untrusted(index));
+        }
+        if !s.owners.is_empty() {
+            out!(
+                "    Owners:     {}",
+                s.owners
+                    .iter()
+                    .map(|o| Untrusted(o).to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+    }
+    let mut choices = Vec::new();
+    if author.is_some() {
+        choices.push("[a]uthor");
+    }
+    if repository.is_some_and(|r| r.service_index.is_some()) {
+        choices.push("[r]epository");
+    }
+    choices.push("[n]o");
+    {
+        use std::io::Write as _;
+        print!("Trust this signer as {}? ", choices.join(" / "));
+        let _ = std::io::stdout().flush();
+    }
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| format!("cannot read the answer: {e}"))?;
+    let mut settings = args.trust.settings()?;
+    let name_of = |subject: &str, fallback: &str| {
+        subject
+            .split(',')
+            .find_map(|p| p.trim().strip_prefix("CN="))
+            .unwrap_or(fallback)
+            .chars()
+            .filter(|c| c.is_alphanumeric() || matches!(c, ' ' | '.' | '-' | '_'))
+            .collect::<String>()
+    };
+    let signer = match answer.trim().to_ascii_lowercase().as_str() {
+        "a" | "author" => {
+            let Some(cert) = author.and_then(|a| a.certificate.as_ref()) else {
+                return Ok(false);
+            };
+            signet_config::TrustedSigner {
+                name: name_of(&cert.subject, id),
+                kind: signet_config::SignerKind::Author,
+                certificates: vec![signet_config::CertificateEntry {
+                    fingerprint: cert.sha256.to_uppercase(),
+                    algorithm: signet_common::HashAlgorithm::Sha256,
+                    allow_untrusted_root: false,
+                }],
+                file: PathBuf::new(),
+            }
+        }
+        "r" | "repository" => {
+            let Some(r) = repository else {
+                return Ok(false);
+            };
+            let (Some(cert), Some(index)) = (&r.certificate, &r.service_index) else {
+                return Ok(false);
+            };
+            signet_config::TrustedSigner {
+                name: name_of(&cert.subject, source_url),
+                kind: signet_config::SignerKind::Repository {
+                    service_index: index.clone(),
+                    owners: r.owners.clone(),
+                },
+                certificates: vec![signet_config::CertificateEntry {
+                    fingerprint: cert.sha256.to_uppercase(),
+                    algorithm: signet_common::HashAlgorithm::Sha256,
+                    allow_untrusted_root: false,
+                }],
+                file: PathBuf::new(),
+            }
+        }
+        _ => return Ok(false),
+    };
+    let name = signer.name.clone();
+    settings
+        .add_trusted_signer(signer)
+        .map_err(|e| e.to_string())?;
+    settings.save().map_err(|e| e.to_string())?;
+    let file = settings
+        .write_target()
+        .map(|f| f.path.display().to_string())
+        .unwrap_or_default();
+    out!("Trusted '{}' in {file}; verifying again.", Untrusted(&name));
+    Ok(true)
 }
 
 /// The client policy for the configured source `name` (or the global one).

@@ -705,3 +705,105 @@ fn secure_policy_with_real_nuget_org_packages() {
 mod attacks;
 #[path = "trust_install/identity.rs"]
 mod identity;
+
+/// Runs `signet` in a pseudo-terminal (util-linux `script`), typing `answer`.
+fn signet_on_a_terminal(args: &[&str], answer: &str) -> String {
+    let quoted: Vec<String> = std::iter::once(env!("CARGO_BIN_EXE_signet").to_string())
+        .chain(args.iter().map(|a| a.to_string()))
+        .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
+        .collect();
+    let mut cmd = Command::new("script");
+    isolate_config(&mut cmd);
+    let mut child = cmd
+        .args(["-qec", &quoted.join(" "), "/dev/null"])
+        .env("NUGET_CERT_REVOCATION_MODE", "offline")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write as _;
+        let mut stdin = child.stdin.take().unwrap();
+        // Typed after the prompt appears (script forwards input to the terminal as it comes).
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        let _ = stdin.write_all(answer.as_bytes());
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    text(&child.wait_with_output().unwrap())
+}
+
+/// The 2017 plan's Secure mode "Prompt" (issue "A new user's first hour"): on a terminal, an
+/// untrusted author is shown and may be trusted at once, written to nuget.config as `signet
+/// trust author` would; declined, nothing is extracted; `--no-prompt` keeps the refusal.
+#[test]
+fn secure_install_prompts_for_an_untrusted_signer() {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: no util-linux script for a pseudo-terminal");
+        return;
+    }
+    let k = kit();
+    let mut feed = V3Feed::new();
+    let pkg = k.unsigned(&k.dir.join("feed"), "Prompt.Lib");
+    k.sign(&pkg, "author");
+    feed.add("Prompt.Lib", "1.0.0", &std::fs::read(&pkg).unwrap());
+    let index = feed.index_url();
+    let install = |packages: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "install",
+            "Prompt.Lib",
+            "--source",
+            &index,
+            "--policy",
+            "secure",
+            "--packages",
+            s(packages),
+            "--configfile",
+            s(&k.config),
+            "--trust-roots",
+            s(&k.root),
+            "--trust-roots-only",
+            "--allow-insecure-loopback",
+        ];
+        args.extend_from_slice(extra);
+        args.iter().map(|a| a.to_string()).collect::<Vec<_>>()
+    };
+    // Declined: nothing extracted, nothing written.
+    let p1 = k.dir.join("p1");
+    let args = install(&p1, &[]);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = signet_on_a_terminal(&refs, "n\n");
+    assert!(
+        out.contains("is signed by a signer you have not trusted"),
+        "{out}"
+    );
+    assert!(out.contains("SHA-256:"), "{out}");
+    assert!(out.contains("Not trusted: nothing was installed."), "{out}");
+    assert!(!p1.join("prompt.lib").exists(), "{out}");
+    assert!(
+        !std::fs::read_to_string(&k.config)
+            .unwrap()
+            .contains("trustedSigners")
+    );
+    // --no-prompt: the refusal, no question.
+    let args = install(&k.dir.join("p2"), &["--no-prompt"]);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = signet_on_a_terminal(&refs, "a\n");
+    assert!(!out.contains("Trust this signer"), "{out}");
+    assert!(out.contains("NU3034"), "{out}");
+    // Accepted as author: written to nuget.config, then installed.
+    let p3 = k.dir.join("p3");
+    let args = install(&p3, &[]);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = signet_on_a_terminal(&refs, "a\n");
+    assert!(out.contains("Trust this signer as [a]uthor"), "{out}");
+    assert!(out.contains("verifying again"), "{out}");
+    assert!(out.contains("Installed 1 package(s)"), "{out}");
+    assert!(p3.join("prompt.lib/1.0.0").is_dir(), "{out}");
+    let config = std::fs::read_to_string(&k.config).unwrap();
+    assert!(config.contains("<author name="), "{config}");
+    assert!(
+        config.contains(&pki().code_signing.sha256_fingerprint_hex().to_uppercase()),
+        "{config}"
+    );
+}

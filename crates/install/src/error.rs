@@ -20,6 +20,9 @@ pub enum Error {
         source_url: String,
         /// Why (the errors of the verification).
         issues: Vec<Issue>,
+        /// The signatures as evaluated (signer certificates, timestamps, repository
+        /// service index and owners): what a prompt shows to decide whether to trust them.
+        signatures: Vec<signet_trust::SignatureReport>,
     },
     /// A package could not be extracted.
     #[error("{id} {version}: {source}")]

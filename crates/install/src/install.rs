@@ -252,6 +252,7 @@ pub fn install(
                     version: d.version.to_string(),
                     source_url: configured.source.describe(),
                     issues,
+                    signatures: report.signatures.clone(),
                 });
             }
             Decision::Warn(w) => w,
@@ -263,6 +264,7 @@ pub fn install(
                 version: d.version.to_string(),
                 source_url: configured.source.describe(),
                 issues: report.issues.clone(),
+                signatures: report.signatures.clone(),
             });
         };
         let answered = stapled.as_ref().map_or(0, |s| s.answered_from_staples());
