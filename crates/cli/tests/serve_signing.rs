@@ -752,6 +752,39 @@ fn development_feed_signs_with_no_configuration() {
         report.contains("signet development repository signing"),
         "{report}"
     );
+    // Online, as a user would run it: the development PKI's CRLs and OCSP are answered by the
+    // server itself (`/dev/pki`), so the happy path prints no revocation warning.
+    let online = |args: &[&str]| {
+        signet()
+            .env_remove("NUGET_CERT_REVOCATION_MODE")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let second = tmp.path().join("Dev.Flow.2.0.0.nupkg");
+    std::fs::write(&second, PackageBuilder::new("Dev.Flow", "2.0.0").build()).unwrap();
+    let out = ok(&online(&[
+        "sign",
+        s(&second),
+        "--certificate-path",
+        s(&pki_dir.join("codesign.pem")),
+        "--certificate-key",
+        s(&pki_dir.join("codesign.key.pem")),
+        "--trust-roots",
+        s(&root),
+        "--timestamper",
+        &tsa,
+    ]));
+    assert!(!out.contains("warn"), "{out}");
+    let out = ok(&online(&[
+        "verify",
+        "--all",
+        s(&served),
+        "--trust-roots",
+        s(&root),
+    ]));
+    assert!(!out.contains("NU3018") && !out.contains("NU3028"), "{out}");
+    assert!(!out.contains("warn"), "{out}");
 }
 
 /// A loopback port that is free now.

@@ -32,6 +32,7 @@ pub use pki::{
 pub use profile::Urls;
 pub use responder::{OCSP_VALIDITY_SECONDS, Responder};
 pub use server::{
-    Clock, ServeOptions, SystemClock, TSA_SERIAL_FILE, bind_loopback, check_loopback, serve,
+    Clock, ServeOptions, SystemClock, TSA_SERIAL_FILE, bind_loopback, check_loopback,
+    revocation_routes, serve,
 };
 pub use state::STATE_FILE;

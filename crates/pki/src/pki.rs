@@ -46,6 +46,10 @@ pub struct InitOptions {
     pub password: Zeroizing<String>,
     /// What to do with an existing PKI.
     pub existing: Existing,
+    /// The base URL written into the certificates' CRL, OCSP and CA URLs instead of
+    /// `http://127.0.0.1:<port>` (a server that serves the PKI's revocation itself, under a
+    /// path of its own: `signet serve`'s development PKI at `<public URL>/dev/pki`).
+    pub base_url: Option<String>,
 }
 
 impl InitOptions {
@@ -55,6 +59,7 @@ impl InitOptions {
             port: DEFAULT_PORT,
             password,
             existing: Existing::Refuse,
+            base_url: None,
         }
     }
 }
@@ -119,7 +124,10 @@ pub fn init(dir: &Path, options: &InitOptions, now: UtcTime) -> Result<Created, 
     }
     std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create", dir, e))?;
 
-    let urls = Urls::new(options.port);
+    let urls = match &options.base_url {
+        Some(base) => Urls::with_base(base),
+        None => Urls::new(options.port),
+    };
     let mut state = StateFile::new(options.port, now);
     let mut issued: Vec<(CertName, Vec<u8>, KeyPair)> = Vec::new();
     let mut created = Vec::new();

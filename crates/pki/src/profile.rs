@@ -48,6 +48,13 @@ impl Urls {
         }
     }
 
+    /// The URLs under `base` (no trailing slash).
+    pub fn with_base(base: &str) -> Self {
+        Self {
+            base: base.trim_end_matches('/').to_owned(),
+        }
+    }
+
     /// `http://127.0.0.1:<port>`.
     pub fn base(&self) -> &str {
         &self.base

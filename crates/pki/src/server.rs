@@ -69,6 +69,14 @@ pub async fn serve(
         .map_err(Error::Serve)
 }
 
+/// The PKI's CRL, OCSP and CA-certificate routes (and `/health`), without a TSA: for a server
+/// that serves a PKI's revocation under a path of its own (`signet serve` nests them at
+/// `/dev/pki` for its development PKI).
+pub fn revocation_routes(dir: &Path, clock: Arc<dyn Clock>) -> Result<axum::Router, Error> {
+    let responder = Arc::new(Responder::open(dir)?);
+    Ok(crate::router::router(responder, clock, None))
+}
+
 /// The TSA of the PKI: its key and chain, serials kept in [`TSA_SERIAL_FILE`].
 fn timestamp_authority(dir: &Path) -> Result<Authority, Error> {
     let load_error = |reason: String| Error::LoadKey {

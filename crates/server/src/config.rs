@@ -345,6 +345,7 @@ impl Config {
             bundled_roots: s.bundled_roots.unwrap_or(true),
             revocation_offline,
             announce_over_http: s.announce_repository_signatures_over_http.unwrap_or(false),
+            dev_pki_base_url: Some(format!("{}/dev/pki", public_url.trim_end_matches('/'))),
         };
         let mut setup = SigningSetup::build(&options, &self.data_dir(), clock)?;
         setup.repository = setup

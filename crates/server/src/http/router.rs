@@ -27,6 +27,14 @@ pub fn router(state: AppState) -> Router {
                 tracing::warn!(error = %e, "the development timestamp authority is not served")
             }
         }
+        // Its PKI's CRLs and OCSP responder, at the URLs its certificates name.
+        match repo.development_pki() {
+            Ok(Some(pki)) => app = app.nest_service("/dev/pki", pki),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "the development PKI's revocation is not served")
+            }
+        }
     }
     app.route("/health", get(handlers::health))
         .route("/metrics", get(handlers::metrics))

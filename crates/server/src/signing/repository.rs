@@ -149,6 +149,19 @@ impl RepositorySigner {
         )))
     }
 
+    /// The development PKI's CRL and OCSP routes (`signet serve` nests them at `/dev/pki`,
+    /// the URLs its certificates name); `None` unless the repository key is the development
+    /// one.
+    pub fn development_pki(&self) -> Result<Option<axum::Router>, Error> {
+        let (Some(embedded), Some(clock), true) = (&self.embedded, &self.clock, self.development)
+        else {
+            return Ok(None);
+        };
+        signet_pki::revocation_routes(&embedded.dir, Arc::new(TsaClock(Arc::clone(clock))))
+            .map(Some)
+            .map_err(|e| Error::Config(format!("development PKI: {e}")))
+    }
+
     /// The service index URL written into every repository signature (set once the public URL
     /// is known).
     pub fn with_service_index(mut self, url: &str) -> Self {
@@ -377,6 +390,9 @@ pub(crate) struct SigningOptions {
     pub bundled_roots: bool,
     pub revocation_offline: bool,
     pub announce_over_http: bool,
+    /// Where the server will serve its development PKI's revocation (`<public>/dev/pki`),
+    /// written into a development PKI made now.
+    pub dev_pki_base_url: Option<String>,
 }
 
 /// A repository key on a PKCS#11 token.
@@ -499,7 +515,8 @@ impl SigningSetup {
                         (Arc::new(signer), false)
                     }
                     (None, None) => {
-                        let dev = dev_pki(data_dir, clock.now())?;
+                        let dev =
+                            dev_pki(data_dir, clock.now(), options.dev_pki_base_url.as_deref())?;
                         dev_root = Some(dev.root);
                         (dev.repository, true)
                     }
@@ -593,12 +610,16 @@ struct DevPki {
 }
 
 /// Opens (creating on first use) the development PKI under `<data_dir>/dev-pki`.
-fn dev_pki(data_dir: &Path, now: UtcTime) -> Result<DevPki, Error> {
+fn dev_pki(data_dir: &Path, now: UtcTime, base_url: Option<&str>) -> Result<DevPki, Error> {
     let dir = data_dir.join(DEV_PKI_DIR);
     if !signet_pki::is_pki(&dir) {
         let password = signet_pki::random_password()
             .map_err(|e| Error::Config(format!("development PKI: {e}")))?;
-        let created = signet_pki::init(&dir, &signet_pki::InitOptions::new(password), now)
+        // Revocation URLs under this server's own address, which answers them (no separate
+        // `signet pki serve`, no port two development PKIs could both claim).
+        let mut init = signet_pki::InitOptions::new(password);
+        init.base_url = base_url.map(str::to_owned);
+        let created = signet_pki::init(&dir, &init, now)
             .map_err(|e| Error::Config(format!("cannot create the development PKI: {e}")))?;
         tracing::warn!(
             dir = %created.dir.display(),
