@@ -482,6 +482,24 @@ fn source(
         .map_err(|e| e.to_string())?;
     settings.save().map_err(|e| e.to_string())?;
     out!("Successfully added a trusted repository '{name}'.");
+    // With package source mapping, say which packages this source may serve at all.
+    let patterns: Vec<String> = settings
+        .package_source_mapping()
+        .into_iter()
+        .filter(|(source, _)| source.eq_ignore_ascii_case(name))
+        .map(|(_, pattern)| pattern)
+        .collect();
+    if !patterns.is_empty() {
+        out!(
+            "packageSourceMapping: '{}' serves only packages matching {}.",
+            signet_common::Untrusted(name),
+            patterns
+                .iter()
+                .map(|p| signet_common::Untrusted(p).to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     Ok(())
 }
 
