@@ -283,6 +283,23 @@ where
 /// Shortest password accepted (NuGet.org's rule).
 const MIN_PASSWORD_LEN: usize = 8;
 
+/// The password on the first line of standard input, at least [`MIN_PASSWORD_LEN`]
+/// characters.
+fn read_password() -> Result<zeroize::Zeroizing<String>, String> {
+    let mut line = zeroize::Zeroizing::new(String::new());
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| format!("cannot read the password: {e}"))?;
+    let password = zeroize::Zeroizing::new(line.trim_end_matches(['\r', '\n']).to_owned());
+    if password.chars().count() < MIN_PASSWORD_LEN {
+        return Err(format!(
+            "a password needs at least {MIN_PASSWORD_LEN} characters (NuGet.org's minimum)"
+        ));
+    }
+    Ok(password)
+}
+
 /// Runs `signet admin`.
 pub fn run(args: AdminArgs) -> u8 {
     let cfg = match load_config(args.config.as_ref(), args.data_dir.as_ref()) {
@@ -310,19 +327,13 @@ pub fn run(args: AdminArgs) -> u8 {
     };
     match args.command {
         AdminCommand::CreateUser { name, email, .. } => {
-            let mut password = String::new();
-            if let Err(e) = std::io::stdin().lock().read_line(&mut password) {
-                err!("error: cannot read the password: {e}");
-                return EXIT_USAGE;
-            }
-            let password =
-                zeroize::Zeroizing::new(password.trim_end_matches(['\r', '\n']).to_owned());
-            if password.chars().count() < MIN_PASSWORD_LEN {
-                err!(
-                    "error: a password needs at least {MIN_PASSWORD_LEN} characters (NuGet.org's minimum)"
-                );
-                return EXIT_USAGE;
-            }
+            let password = match read_password() {
+                Ok(p) => p,
+                Err(e) => {
+                    err!("error: {e}");
+                    return EXIT_USAGE;
+                }
+            };
             let r = runtime.block_on(async {
                 let registry = cfg.open_registry().await?;
                 let r = registry
@@ -433,19 +444,13 @@ pub fn run(args: AdminArgs) -> u8 {
             })
         }
         AdminCommand::ResetPassword { user, .. } => {
-            let mut password = String::new();
-            if let Err(e) = std::io::stdin().lock().read_line(&mut password) {
-                err!("error: cannot read the password: {e}");
-                return EXIT_USAGE;
-            }
-            let password =
-                zeroize::Zeroizing::new(password.trim_end_matches(['\r', '\n']).to_owned());
-            if password.chars().count() < MIN_PASSWORD_LEN {
-                err!(
-                    "error: a password needs at least {MIN_PASSWORD_LEN} characters (NuGet.org's minimum)"
-                );
-                return EXIT_USAGE;
-            }
+            let password = match read_password() {
+                Ok(p) => p,
+                Err(e) => {
+                    err!("error: {e}");
+                    return EXIT_USAGE;
+                }
+            };
             with_registry(
                 &runtime,
                 &cfg,

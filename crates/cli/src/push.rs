@@ -14,28 +14,11 @@ pub struct PushArgs {
     /// Packages to push.
     #[arg(required = true, value_name = "PACKAGE")]
     packages: Vec<PathBuf>,
-    /// The feed: a v3 service index URL or the name of a package source in nuget.config.
-    /// Default: `defaultPushSource` from nuget.config's `<config>`.
-    #[arg(long, short = 's', value_name = "URL|NAME")]
-    source: Option<String>,
-    /// The nuget.config to read `defaultPushSource` and source names from (default: the
-    /// hierarchy from the current directory up, then the user and machine configs).
-    #[arg(long = "configfile", value_name = "FILE")]
-    configfile: Option<PathBuf>,
-    /// The API key. Also read from SIGNET_API_KEY, which keeps it out of the process list.
-    #[arg(
-        long = "api-key",
-        short = 'k',
-        env = "SIGNET_API_KEY",
-        hide_env_values = true
-    )]
-    api_key: String,
+    #[command(flatten)]
+    feed: FeedArgs,
     /// Seconds to wait for the server per package.
     #[arg(long, default_value_t = 300, value_name = "SECONDS")]
     timeout: u64,
-    /// Allow a plain-http feed on a loopback address (local test servers).
-    #[arg(long = "allow-insecure-loopback")]
-    allow_insecure_loopback: bool,
     /// Run every check the server makes on a push (API key, ownership, version, signing
     /// rules) without publishing: needs a signet server (its validation endpoint).
     #[arg(long)]
@@ -53,14 +36,25 @@ pub struct ListingArgs {
     id: String,
     /// Version.
     version: String,
-    /// The feed: a v3 service index URL or a package source name (default:
-    /// `defaultPushSource`).
+    #[command(flatten)]
+    feed: FeedArgs,
+    /// Seconds to wait for the server.
+    #[arg(long, default_value_t = 100, value_name = "SECONDS")]
+    timeout: u64,
+}
+
+/// Where to push and with which key: the options `push`, `delete` and `relist` share.
+#[derive(Args, Debug)]
+pub struct FeedArgs {
+    /// The feed: a v3 service index URL or the name of a package source in nuget.config.
+    /// Default: `defaultPushSource` from nuget.config's `<config>`.
     #[arg(long, short = 's', value_name = "URL|NAME")]
     source: Option<String>,
-    /// The nuget.config to read (default: the hierarchy).
+    /// The nuget.config to read `defaultPushSource` and source names from (default: the
+    /// hierarchy from the current directory up, then the user and machine configs).
     #[arg(long = "configfile", value_name = "FILE")]
     configfile: Option<PathBuf>,
-    /// The API key. Also read from SIGNET_API_KEY.
+    /// The API key. Also read from SIGNET_API_KEY, which keeps it out of the process list.
     #[arg(
         long = "api-key",
         short = 'k',
@@ -68,12 +62,19 @@ pub struct ListingArgs {
         hide_env_values = true
     )]
     api_key: String,
-    /// Seconds to wait for the server.
-    #[arg(long, default_value_t = 100, value_name = "SECONDS")]
-    timeout: u64,
     /// Allow a plain-http feed on a loopback address (local test servers).
     #[arg(long = "allow-insecure-loopback")]
     allow_insecure_loopback: bool,
+}
+
+impl FeedArgs {
+    fn policy(&self) -> HttpPolicy {
+        if self.allow_insecure_loopback {
+            HttpPolicy::LoopbackHttp
+        } else {
+            HttpPolicy::HttpsOnly
+        }
+    }
 }
 
 /// The service index URL: `--source` (a URL, or a source name from nuget.config), else
@@ -148,18 +149,15 @@ fn print_validation(body: &str) {
 }
 
 pub fn run(args: PushArgs) -> u8 {
-    let source = match resolve_source(args.source.as_deref(), args.configfile.as_deref()) {
+    let source = match resolve_source(args.feed.source.as_deref(), args.feed.configfile.as_deref())
+    {
         Ok(s) => s,
         Err(e) => {
             err!("error: {e}");
             return EXIT_USAGE;
         }
     };
-    let policy = if args.allow_insecure_loopback {
-        HttpPolicy::LoopbackHttp
-    } else {
-        HttpPolicy::HttpsOnly
-    };
+    let policy = args.feed.policy();
     let timeout = Duration::from_secs(args.timeout.max(1));
     let http = match HttpClient::new(timeout, policy) {
         Ok(h) => h,
@@ -214,7 +212,14 @@ pub fn run(args: PushArgs) -> u8 {
         } else {
             out!("Pushing {} to {url}...", package.display());
         }
-        match signet_feed::push(&url, &args.api_key, package, &boundary, policy, timeout) {
+        match signet_feed::push(
+            &url,
+            &args.feed.api_key,
+            package,
+            &boundary,
+            policy,
+            timeout,
+        ) {
             Ok(r) => {
                 for w in &r.warnings {
                     err!("warn : {}", signet_common::Untrusted(w));
@@ -287,18 +292,15 @@ pub fn run_listing(args: ListingArgs, change: signet_feed::ListingChange) -> u8 
             return EXIT_USAGE;
         }
     };
-    let source = match resolve_source(args.source.as_deref(), args.configfile.as_deref()) {
+    let source = match resolve_source(args.feed.source.as_deref(), args.feed.configfile.as_deref())
+    {
         Ok(s) => s,
         Err(e) => {
             err!("error: {e}");
             return EXIT_USAGE;
         }
     };
-    let policy = if args.allow_insecure_loopback {
-        HttpPolicy::LoopbackHttp
-    } else {
-        HttpPolicy::HttpsOnly
-    };
+    let policy = args.feed.policy();
     let timeout = Duration::from_secs(args.timeout.max(1));
     let publish = match HttpClient::new(timeout, policy)
         .and_then(|http| signet_feed::publish_url(&source, &http))
@@ -323,7 +325,7 @@ pub fn run_listing(args: ListingArgs, change: signet_feed::ListingChange) -> u8 
     out!("{doing} {id} {version} on {source}...");
     match signet_feed::change_listing(
         &publish,
-        &args.api_key,
+        &args.feed.api_key,
         &id,
         &version,
         change,

@@ -266,16 +266,7 @@ fn from_package(
     allow_untrusted_root: bool,
     owners: Option<Vec<String>>,
 ) -> Result<(), String> {
-    let file = std::fs::File::open(package)
-        .map_err(|e| format!("cannot open {}: {e}", package.display()))?;
-    let mut pkg = signet_nupkg::Package::open(std::io::BufReader::new(file), &Default::default())
-        .map_err(|e| format!("{}: {e}", package.display()))?;
-    let bytes = pkg
-        .read_signature()
-        .map_err(|e| format!("{}: {e}", package.display()))?
-        .ok_or_else(|| format!("NU3004: {} is not signed", package.display()))?;
-    let sig = PrimarySignature::load(&bytes, &Limits::default())
-        .map_err(|e| format!("{}: {e}", package.display()))?;
+    let sig = primary_signature(package)?;
     let (cert, kind) = match owners {
         None => {
             if sig.signature_type() != SignatureType::Author {
@@ -672,6 +663,19 @@ fn author_certificates(
     ),
     String,
 > {
+    let sig = primary_signature(package)?;
+    if sig.signature_type() != SignatureType::Author {
+        return Err(format!(
+            "{} has no author primary signature",
+            package.display()
+        ));
+    }
+    Ok((sig.certificate().clone(), sig.certificates().to_vec()))
+}
+
+/// The primary signature of a signed package file.
+fn primary_signature(package: &std::path::Path) -> Result<PrimarySignature, String> {
+    crate::inputs::expand_packages(&[package.to_path_buf()])?;
     let file = std::fs::File::open(package)
         .map_err(|e| format!("cannot open {}: {e}", package.display()))?;
     let mut pkg = signet_nupkg::Package::open(std::io::BufReader::new(file), &Default::default())
@@ -680,13 +684,6 @@ fn author_certificates(
         .read_signature()
         .map_err(|e| format!("{}: {e}", package.display()))?
         .ok_or_else(|| format!("NU3004: {} is not signed", package.display()))?;
-    let sig = PrimarySignature::load(&bytes, &Limits::default())
-        .map_err(|e| format!("{}: {e}", package.display()))?;
-    if sig.signature_type() != SignatureType::Author {
-        return Err(format!(
-            "{} has no author primary signature",
-            package.display()
-        ));
-    }
-    Ok((sig.certificate().clone(), sig.certificates().to_vec()))
+    PrimarySignature::load(&bytes, &Limits::default())
+        .map_err(|e| format!("{}: {e}", package.display()))
 }
