@@ -1154,6 +1154,56 @@ fn nuget_exe_pushes_installs_and_deletes() {
     ]);
     assert!(!ok && text.contains("401"), "{text}");
 
+    // signet push and nuget.exe side by side on the same refusals print the same status and
+    // reason (issue "A new user's first hour").
+    let bad_url = tmp.path().join("Mono.BadUrl.1.0.0.nupkg");
+    std::fs::write(
+        &bad_url,
+        PackageBuilder::new("Mono.BadUrl", "1.0.0")
+            .nuspec(
+                br#"<?xml version="1.0"?><package><metadata><id>Mono.BadUrl</id><version>1.0.0</version><authors>x</authors><description>x</description><projectUrl>javascript:alert(1)</projectUrl></metadata></package>"#,
+            )
+            .file("lib/net48/x.dll", b"x")
+            .build(),
+    )
+    .unwrap();
+    let reason_of = |text: &str| -> Option<String> {
+        let start = text.find("does not indicate success: ")? + "does not indicate success: ".len();
+        let rest = &text[start..];
+        let end = rest.find(").")?;
+        Some(rest[..=end].to_string())
+    };
+    for (what, path, api_key) in [
+        ("409", &dup, key.as_str()),
+        ("401", &dup, "signet_wrong"),
+        ("400", &bad_url, key.as_str()),
+    ] {
+        let (ok, nuget_text) = run(&[
+            "push",
+            path.to_str().unwrap(),
+            "-Source",
+            &index,
+            "-ApiKey",
+            api_key,
+        ]);
+        assert!(!ok, "{what}: {nuget_text}");
+        let o = signet()
+            .args(["push", path.to_str().unwrap(), "--source", &index])
+            .args(["--api-key", api_key, "--allow-insecure-loopback"])
+            .output()
+            .unwrap();
+        let signet_text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let (Some(a), Some(b)) = (reason_of(&nuget_text), reason_of(&signet_text)) else {
+            panic!("{what}: no reason in\nnuget.exe: {nuget_text}\nsignet: {signet_text}");
+        };
+        assert!(a.starts_with(what), "{what}: {a}");
+        assert_eq!(a, b, "{what}: nuget.exe and signet differ");
+    }
+
     let out_dir = tmp.path().join("installed");
     let (ok, text) = run(&[
         "install",
