@@ -131,7 +131,8 @@ impl ConfigFile {
     /// The section `name`, created when missing; marks the file edited.
     pub fn section_mut(&mut self, name: &str) -> Option<&mut Element> {
         self.dirty = true;
-        self.doc.root.child_or_insert(name, 1)
+        // A section is a child of `<configuration>`, the root at depth 0.
+        self.doc.root.child_or_insert(name, 0)
     }
 
     /// Writes the file atomically (temporary file in the same directory, then rename),

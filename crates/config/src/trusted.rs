@@ -243,6 +243,15 @@ impl Settings {
                         && e.attr("name").is_some_and(|n| n.eq_ignore_ascii_case(name))
                 });
             }
+            // A section left empty goes too (as dotnet nuget leaves no `<trustedSigners/>`).
+            if file
+                .section(SECTION)
+                .is_some_and(|s| s.elements().next().is_none())
+            {
+                file.doc
+                    .root
+                    .remove_elements(|e| e.name == SECTION && e.elements().next().is_none());
+            }
         }
         removed
     }

@@ -339,3 +339,37 @@ fn a_checkout_cannot_set_signet_trust_keys() {
         "secure"
     );
 }
+
+/// A section `trust` adds is indented like the rest of the file (two spaces per level, as
+/// dotnet writes), `</configuration>` stays where it was, and removing its last signer removes
+/// the section instead of leaving `<trustedSigners/>`.
+#[test]
+fn added_sections_keep_the_layout_and_empty_ones_go() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("nuget.config");
+    let original = "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<configuration>\n  <packageSources>\n    <add key=\"a\" value=\"https://x.test/v3/index.json\"/>\n  </packageSources>\n</configuration>\n";
+    write(&path, original);
+    let mut settings = Settings::load(&Environment::default(), Some(&path)).unwrap();
+    settings
+        .add_trusted_certificate(
+            "foo",
+            signet_config::CertificateEntry {
+                fingerprint: FP_A.into(),
+                algorithm: signet_common::HashAlgorithm::Sha256,
+                allow_untrusted_root: false,
+            },
+        )
+        .unwrap();
+    settings.save().unwrap();
+    let written = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(
+        written,
+        format!(
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<configuration>\n  <packageSources>\n    <add key=\"a\" value=\"https://x.test/v3/index.json\"/>\n  </packageSources>\n  <trustedSigners>\n    <author name=\"foo\">\n      <certificate fingerprint=\"{FP_A}\" hashAlgorithm=\"SHA256\" allowUntrustedRoot=\"false\"/>\n    </author>\n  </trustedSigners>\n</configuration>\n"
+        )
+    );
+    let mut settings = Settings::load(&Environment::default(), Some(&path)).unwrap();
+    assert_eq!(settings.remove_trusted_signer("foo"), 1);
+    settings.save().unwrap();
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), original);
+}
