@@ -230,22 +230,32 @@ pub(crate) async fn fill_once(conn: &mut sqlx::AnyConnection, now: i64) -> Resul
     Ok(())
 }
 
-/// The `WHERE` clause of a listing query over `l` (placeholders from `$first`), and its
-/// binds after the filter: (lower, upper) bounds of each query word.
-fn listing_condition(words: &[String], first: usize) -> (String, Vec<String>) {
+/// The `FROM` and `WHERE` clauses of a listing query over `l` (placeholders from `$first`),
+/// whether rows may repeat (several terms of one package match), and the binds after the
+/// filter: (lower, upper) bounds of each query word. The first word drives the query from
+/// the terms index (a selective word reads only its matches); further words are `IN` checks.
+fn listing_condition(words: &[String], first: usize) -> (String, String, bool, Vec<String>) {
+    let mut from = String::from("package_listing l");
     let mut sql = String::from("l.filter = $1");
     let mut binds = Vec::new();
     for (i, w) in words.iter().enumerate() {
         let lo = first + 2 * i;
-        sql.push_str(&format!(
-            " AND l.package_id IN (SELECT t.package_id FROM package_terms t \
-             WHERE t.term >= ${lo} AND t.term < ${})",
-            lo + 1
-        ));
+        if i == 0 {
+            from = String::from(
+                "package_terms t JOIN package_listing l ON l.package_id = t.package_id",
+            );
+            sql.push_str(&format!(" AND t.term >= ${lo} AND t.term < ${}", lo + 1));
+        } else {
+            sql.push_str(&format!(
+                " AND l.package_id IN (SELECT t{i}.package_id FROM package_terms t{i} \
+                 WHERE t{i}.term >= ${lo} AND t{i}.term < ${})",
+                lo + 1
+            ));
+        }
         binds.push(w.clone());
         binds.push(format!("{w}\u{10FFFF}"));
     }
-    (sql, binds)
+    (from, sql, !words.is_empty(), binds)
 }
 
 /// One package of a page.
@@ -275,9 +285,10 @@ impl Db {
         limit: usize,
     ) -> Result<Vec<Listed>, Error> {
         let words = query_words(query);
-        let (condition, binds) = listing_condition(&words, 4);
+        let (from, condition, repeats, binds) = listing_condition(&words, 4);
+        let distinct = if repeats { "DISTINCT" } else { "" };
         let sql = format!(
-            "SELECT l.package_id FROM package_listing l WHERE {condition} \
+            "SELECT {distinct} l.package_id, l.id_lower FROM {from} WHERE {condition} \
              ORDER BY l.id_lower LIMIT $2 OFFSET $3"
         );
         // Only placeholders are formatted into the statement.
@@ -306,8 +317,13 @@ impl Db {
         filter: VersionFilter,
     ) -> Result<usize, Error> {
         let words = query_words(query);
-        let (condition, binds) = listing_condition(&words, 2);
-        let sql = format!("SELECT COUNT(*) AS n FROM package_listing l WHERE {condition}");
+        let (from, condition, repeats, binds) = listing_condition(&words, 2);
+        let counted = if repeats {
+            "COUNT(DISTINCT l.package_id)"
+        } else {
+            "COUNT(*)"
+        };
+        let sql = format!("SELECT {counted} AS n FROM {from} WHERE {condition}");
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(filter_code(filter));
         for b in binds {
             q = q.bind(b);
@@ -326,12 +342,14 @@ impl Db {
         limit: usize,
     ) -> Result<Vec<Listed>, Error> {
         let words = query_words(query);
-        let (condition, binds) = listing_condition(&words, 4);
+        let (from, condition, repeats, binds) = listing_condition(&words, 4);
+        let distinct = if repeats { "DISTINCT" } else { "" };
         let sql = format!(
-            "SELECT w.package_id, w.upto - w.versions AS before FROM (SELECT l.package_id, \
-             l.id_lower, l.versions, CAST(SUM(l.versions) OVER (ORDER BY l.id_lower \
-             ROWS UNBOUNDED PRECEDING) AS BIGINT) AS upto FROM package_listing l \
-             WHERE {condition}) w WHERE w.upto > $2 ORDER BY w.id_lower LIMIT $3"
+            "SELECT w.package_id, w.upto - w.versions AS before FROM (SELECT d.package_id, \
+             d.id_lower, d.versions, CAST(SUM(d.versions) OVER (ORDER BY d.id_lower \
+             ROWS UNBOUNDED PRECEDING) AS BIGINT) AS upto FROM (SELECT {distinct} \
+             l.package_id, l.id_lower, l.versions FROM {from} WHERE {condition}) d) w \
+             WHERE w.upto > $2 ORDER BY w.id_lower LIMIT $3"
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(filter_code(filter))
@@ -568,6 +586,15 @@ impl Db {
         }
         let mut conn = self.pool.acquire().await?;
         fill_listing(&mut conn).await?;
+        // Planner statistics (and on PostgreSQL the visibility map that index-only scans
+        // need) for the new rows, as after any bulk load; autovacuum gets there on its own,
+        // later.
+        let analyze = if conn.backend_name().eq_ignore_ascii_case("postgresql") {
+            "VACUUM ANALYZE"
+        } else {
+            "ANALYZE"
+        };
+        sqlx::query(analyze).execute(&mut *conn).await?;
         Ok(())
     }
 }
