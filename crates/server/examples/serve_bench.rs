@@ -6,6 +6,7 @@
 //! cargo run --release -p signet-server --example serve_bench -- get BASE_URL [REQUESTS] [CONCURRENCY] [PACKAGES]
 //! cargo run --release -p signet-server --example serve_bench -- signed-push [PUSHES] [CONCURRENCY]
 //! cargo run --release -p signet-server --example serve_bench -- backfill [PACKAGES] [PARALLEL]
+//! cargo run --release -p signet-server --example serve_bench -- reads [PACKAGES] [POSTGRES_URL]
 //! ```
 //!
 //! `push` starts an in-process server (SQLite + filesystem in a temp dir), pushes PUSHES
@@ -19,6 +20,13 @@
 //! with a registered certificate (full verification, then a repository countersignature), half
 //! unsigned (repository primary signature). `backfill` stores PACKAGES unsigned packages with
 //! repository signing off, then times `Registry::backfill` signing them all.
+//! `reads` is issue 13's read figure: PACKAGES (default 100,000) packages stored through the
+//! database layer in bulk (`Db::import_for_benchmark`; every tenth has three versions, one a
+//! prerelease; titles and tags searched), then p50/p99 over repeated in-process HTTP requests
+//! of search (empty, a term, the deepest v3 page), the home page, V2 `Search()` (as `nuget
+//! list` asks, and a page at `$skip=50000`) and a registration index; on SQLite, and on
+//! PostgreSQL too with POSTGRES_URL or `SIGNET_TEST_POSTGRES` (a cluster URL without a
+//! database: a fresh database is created and dropped).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -219,8 +227,19 @@ fn main() {
         }
         Some("signed-push") => signed_push(arg(1, 500), arg(2, 4)),
         Some("backfill") => backfill(arg(1, 1000), arg(2, 4)),
+        Some("reads") => {
+            let packages = arg(1, 100_000);
+            reads_on("SQLite", None, packages);
+            let pg = args
+                .get(2)
+                .cloned()
+                .or_else(|| std::env::var("SIGNET_TEST_POSTGRES").ok());
+            if let Some(pg) = pg {
+                reads_on("PostgreSQL", Some(pg), packages);
+            }
+        }
         _ => eprintln!(
-            "usage: serve_bench push [PUSHES] [CONCURRENCY] [EXPORT_DIR] | get BASE_URL [REQUESTS] [CONCURRENCY] [PACKAGES] | signed-push [PUSHES] [CONCURRENCY] | backfill [PACKAGES] [PARALLEL]"
+            "usage: serve_bench push [PUSHES] [CONCURRENCY] [EXPORT_DIR] | get BASE_URL [REQUESTS] [CONCURRENCY] [PACKAGES] | signed-push [PUSHES] [CONCURRENCY] | backfill [PACKAGES] [PARALLEL] | reads [PACKAGES] [POSTGRES_URL]"
         ),
     }
 }
@@ -391,4 +410,179 @@ fn backfill(packages: usize, parallel: usize) {
             packages as f64 / secs
         );
     });
+}
+
+/// The catalogue of `reads`: package `i` is `Bench.Package{i}` titled "Bench package i" with
+/// tags `bench tag{i % 100}`; every tenth has 1.0.0, 1.1.0-beta.1 and 1.1.0.
+fn catalogue(packages: usize) -> Vec<signet_server::ImportedVersion> {
+    let mut out = Vec::with_capacity(packages + packages / 5);
+    for i in 0..packages {
+        let metadata = signet_server::Metadata {
+            description: format!("Package number {i} of the read benchmark."),
+            authors: "Bench".into(),
+            title: format!("Bench package {i}"),
+            tags: format!("bench tag{}", i % 100),
+            ..Default::default()
+        };
+        let versions: &[&str] = if i % 10 == 0 {
+            &["1.0.0", "1.1.0-beta.1", "1.1.0"]
+        } else {
+            &["1.0.0"]
+        };
+        for v in versions {
+            out.push(signet_server::ImportedVersion {
+                id: format!("Bench.Package{i}"),
+                version: (*v).to_owned(),
+                prerelease: v.contains('-'),
+                metadata: metadata.clone(),
+            });
+        }
+    }
+    out
+}
+
+/// p50 and p99 of `n` sequential GETs of `path` on one keep-alive connection (after 5 unmeasured).
+fn latency(addr: &str, path: &str, n: usize) -> (f64, f64, usize) {
+    let stream = TcpStream::connect(addr).unwrap();
+    stream.set_nodelay(true).unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut w = stream;
+    let mut times = Vec::with_capacity(n);
+    let mut len = 0;
+    for i in 0..n + 5 {
+        let start = Instant::now();
+        write!(w, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
+        let (status, l) = read_response(&mut reader);
+        assert_eq!(status, 200, "{path}");
+        len = l;
+        if i >= 5 {
+            times.push(start.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    let at = |q: usize| times[(times.len() * q / 100).min(times.len() - 1)];
+    (at(50), at(99), len)
+}
+
+fn reads_on(label: &str, postgres: Option<String>, packages: usize) {
+    let tmp = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let database = postgres.as_ref().map(|base| {
+        let base = base.trim_end_matches('/').to_owned();
+        let name = format!("signet_bench_reads_{}", std::process::id());
+        rt.block_on(async {
+            sqlx::any::install_default_drivers();
+            let admin = sqlx::AnyPool::connect(&format!("{base}/postgres"))
+                .await
+                .unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .execute(&admin)
+                .await
+                .unwrap();
+            admin.close().await;
+        });
+        (base, name)
+    });
+    let (addr, registry) = rt.block_on(async {
+        let mut config = Config {
+            data_dir: Some(tmp.path().to_path_buf()),
+            ..Config::default()
+        };
+        if let Some((base, name)) = &database {
+            config.database.url = Some(format!("{base}/{name}"));
+        }
+        let registry = config.open_registry().await.unwrap();
+        registry.create_user("bench", None, "pw").await.unwrap();
+        let owner = registry.db().find_user("bench").await.unwrap().unwrap().id;
+        let versions = catalogue(packages);
+        let start = Instant::now();
+        registry
+            .db()
+            .import_for_benchmark(owner, &versions, 1_700_000_000_000_000)
+            .await
+            .unwrap();
+        println!(
+            "{label}: {packages} packages ({} versions) stored in {:.1} s",
+            versions.len(),
+            start.elapsed().as_secs_f64()
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let registry = Arc::new(registry);
+        let state = AppState::new(Arc::clone(&registry), &format!("http://{addr}"));
+        tokio::spawn(signet_server::serve(
+            listener,
+            state,
+            std::future::pending(),
+            std::time::Duration::from_secs(1),
+        ));
+        (addr, registry)
+    });
+    let deep = packages / 2;
+    let id = format!("bench.package{}", packages / 2 / 10 * 10);
+    let cases = [
+        (
+            "v3 search, empty".to_owned(),
+            "/v3/query?q=&take=20".to_owned(),
+        ),
+        (
+            "v3 search, term (tag42: 1% of packages)".to_owned(),
+            "/v3/query?q=tag42&take=20".to_owned(),
+        ),
+        (
+            "v3 search, id term (package4242)".to_owned(),
+            "/v3/query?q=package4242&take=20".to_owned(),
+        ),
+        (
+            "v3 search, deepest page (skip=3000)".to_owned(),
+            "/v3/query?q=&skip=3000&take=20".to_owned(),
+        ),
+        ("home page".to_owned(), "/".to_owned()),
+        (
+            "V2 Search() as nuget list".to_owned(),
+            "/api/v2/Search()?searchTerm=''&$filter=IsLatestVersion&$orderby=Id&$top=30".to_owned(),
+        ),
+        (
+            format!("V2 Search() deep page ($skip={deep})"),
+            format!("/api/v2/Search()?searchTerm=''&$filter=IsLatestVersion&$skip={deep}&$top=30"),
+        ),
+        (
+            format!("V2 Search() all versions ($skip={deep})"),
+            format!("/api/v2/Search()?searchTerm=''&includePrerelease=true&$skip={deep}&$top=30"),
+        ),
+        (
+            format!("registration index ({id})"),
+            format!("/v3/registration/{id}/index.json"),
+        ),
+    ];
+    println!(
+        "{label}: {:<46} {:>9} {:>9} {:>9}",
+        "request", "p50 ms", "p99 ms", "bytes"
+    );
+    for (name, path) in &cases {
+        let (p50, p99, len) = latency(&addr, path, 200);
+        let ok = if p50 <= 20.0 && p99 <= 100.0 {
+            ""
+        } else {
+            "  (over target)"
+        };
+        println!("{label}: {name:<46} {p50:>9.2} {p99:>9.2} {len:>9}{ok}");
+    }
+    println!("{label}: targets p50 <= 20 ms, p99 <= 100 ms; 200 requests each, one connection");
+    rt.block_on(async {
+        registry.db().close().await;
+        if let Some((base, name)) = &database {
+            let admin = sqlx::AnyPool::connect(&format!("{base}/postgres"))
+                .await
+                .unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            )))
+            .execute(&admin)
+            .await
+            .unwrap();
+            admin.close().await;
+        }
+    });
+    drop(rt);
 }

@@ -245,11 +245,11 @@ fn opt_i64(row: &AnyRow, col: &str) -> Result<Option<i64>, Error> {
     Ok(row.try_get::<Option<i64>, _>(col)?)
 }
 
-const VERSION_COLUMNS: &str = "p.package_id, v.id_as_pushed, v.version, v.version_lower, \
+pub(crate) const VERSION_COLUMNS: &str = "p.package_id, v.id_as_pushed, v.version, v.version_lower, \
     v.prerelease, v.semver2, v.listed, v.size, v.blob_key, v.metadata_json, \
     v.dependencies_json, v.published_at";
 
-fn version_row(row: &AnyRow) -> Result<VersionRow, Error> {
+pub(crate) fn version_row(row: &AnyRow) -> Result<VersionRow, Error> {
     let metadata: String = row.try_get("metadata_json")?;
     let deps: String = row.try_get("dependencies_json")?;
     Ok(VersionRow {
@@ -347,6 +347,12 @@ impl Db {
         }
         let postgres = url.starts_with("postgres");
         let blob = if postgres { "BYTEA" } else { "BLOB" };
+        // Search terms and listing keys compare bytewise (prefix ranges, `catalog.rs`).
+        let bytewise = if postgres {
+            "COLLATE \"C\""
+        } else {
+            "COLLATE BINARY"
+        };
         // One transaction on one connection. On PostgreSQL, `IF NOT EXISTS` is not race-free:
         // two servers starting at once on an empty database can both pass the check and one
         // then fails on pg_type's unique index. A transaction-scoped advisory lock makes them
@@ -366,12 +372,19 @@ impl Db {
             .chain(crate::downloads::SCHEMA)
             .chain(crate::owners::SCHEMA)
             .chain(crate::lifecycle::SCHEMA)
+            .chain(crate::catalog::SCHEMA)
         {
             // Only constants are substituted into these statements.
-            sqlx::query(sqlx::AssertSqlSafe(stmt.replace("{BLOB}", blob)))
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(sqlx::AssertSqlSafe(
+                stmt.replace("{BLOB}", blob).replace("{C}", bytewise),
+            ))
+            .execute(&mut *tx)
+            .await?;
         }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+        crate::catalog::fill_once(&mut tx, now).await?;
         tx.commit().await?;
         Ok(db)
     }
@@ -704,6 +717,8 @@ impl Db {
             }
             other => other?,
         };
+        crate::catalog::add_terms(&mut tx, package_row, &v.id, &v.metadata).await?;
+        crate::catalog::refresh_listing(&mut tx, package_row).await?;
         if let Some(sig) = &v.signature {
             crate::signing::store::put_version_signature(&mut tx, v.version_row, sig).await?;
         }
@@ -738,6 +753,7 @@ impl Db {
         version_lower: &str,
         listed: bool,
     ) -> Result<bool, Error> {
+        let mut tx = self.pool.begin().await?;
         let r = sqlx::query(
             "UPDATE package_versions SET listed = $1 WHERE version_lower = $2 AND package_id = \
              (SELECT id FROM packages WHERE id_lower = $3)",
@@ -745,9 +761,18 @@ impl Db {
         .bind(i64::from(listed))
         .bind(version_lower)
         .bind(id_lower)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(r.rows_affected() > 0)
+        if r.rows_affected() == 0 {
+            return Ok(false);
+        }
+        let row = sqlx::query("SELECT id FROM packages WHERE id_lower = $1")
+            .bind(id_lower)
+            .fetch_one(&mut *tx)
+            .await?;
+        crate::catalog::refresh_listing(&mut tx, row.try_get("id")?).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Every version of a package (listed and unlisted), unsorted.
@@ -813,26 +838,6 @@ impl Db {
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.map(|r| r.try_get::<Vec<u8>, _>("nuspec")).transpose()?)
-    }
-
-    /// Listed versions of packages whose id contains `needle` (lower case; empty: all),
-    /// unsorted. Search and autocomplete filter and group in memory.
-    pub async fn listed_matching(&self, needle: &str) -> Result<Vec<VersionRow>, Error> {
-        let escaped: String = needle
-            .chars()
-            .flat_map(|c| match c {
-                '%' | '_' | '\\' => vec!['\\', c],
-                c => vec![c],
-            })
-            .collect();
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {VERSION_COLUMNS} FROM package_versions v JOIN packages p \
-             ON p.id = v.package_id WHERE v.listed = 1 AND p.id_lower LIKE $1 ESCAPE '\\'"
-        )))
-        .bind(format!("%{escaped}%"))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(version_row).collect()
     }
 
     /// Owner account names per package (lower id → names).

@@ -7,6 +7,7 @@
 
 mod auth;
 mod blob;
+mod catalog;
 mod clock;
 mod config;
 mod db;
@@ -27,6 +28,7 @@ pub use auth::{
     hash_password, verify_password,
 };
 pub use blob::{BlobBody, BlobStore, BlobStream, BoxFuture, FileSystemStore, S3Store};
+pub use catalog::ImportedVersion;
 pub use clock::{Clock, Random, SystemClock, SystemRandom};
 pub use config::{
     Config, DEFAULT_LISTEN, DatabaseConfig, LimitsConfig, ServerConfig, StorageConfig,
@@ -38,5 +40,5 @@ pub use http::{AppState, ConnectionLimits, Metrics, router, serve};
 pub use inspect::{Dep, DepGroup, MAX_ID_LEN, Metadata, PackageInfo, inspect, is_valid_id};
 pub use owners::{OwnerRequest, OwnerRequestOutcome};
 pub use registry::{
-    Caller, PushCandidate, PushCheck, Pushed, Registry, Role, SearchHit, VersionFilter,
+    Caller, PushCandidate, PushCheck, Pushed, Registry, Role, SearchHit, SearchPage, VersionFilter,
 };

@@ -128,6 +128,20 @@ pub struct SearchHit {
     pub versions: Vec<VersionRow>,
 }
 
+/// One page of search results.
+#[derive(Clone, Debug, Default)]
+pub struct SearchPage {
+    /// Packages that match, on every page.
+    pub total: usize,
+    /// This page's packages, in id order.
+    pub hits: Vec<SearchHit>,
+    /// Their stored download counts, in the same order.
+    pub downloads: Vec<crate::downloads::DownloadCounts>,
+    /// Versions (under the listing filter) before the first hit's, for a window page
+    /// ([`Registry::search_window`]); 0 otherwise.
+    pub before: usize,
+}
+
 /// Which versions a read may show.
 #[derive(Clone, Copy, Debug)]
 pub struct VersionFilter {
@@ -585,33 +599,104 @@ impl Registry {
         Ok(body)
     }
 
-    /// Listed versions of packages whose id contains `query` (case-insensitive), grouped by
-    /// package and sorted by id; packages left without versions by `filter` are dropped.
+    /// One page of the packages with a listed version under `filter` whose search terms (id,
+    /// titles, tags) match every word of `query` (each a prefix of a term; empty: every
+    /// package), sorted by id: `take` packages after `skip`, each with its listed versions
+    /// under `filter` (ascending), its owners and download counts. Paged in the database:
+    /// a fixed number of queries whatever the catalogue's size.
     pub async fn search(
         &self,
         query: &str,
         filter: VersionFilter,
-    ) -> Result<Vec<SearchHit>, Error> {
-        let rows = self
-            .db
-            .listed_matching(&query.trim().to_lowercase())
-            .await?;
-        let mut groups: std::collections::BTreeMap<String, Vec<VersionRow>> = Default::default();
-        for row in rows.into_iter().filter(|r| filter.accepts(r)) {
-            groups
-                .entry(row.package_id.to_lowercase())
-                .or_default()
-                .push(row);
-        }
-        let mut hits = Vec::with_capacity(groups.len());
-        for (id_lower, mut versions) in groups {
-            sort_versions(&mut versions);
-            hits.push(SearchHit {
-                owners: self.db.owners(&id_lower).await?,
-                versions,
+        skip: usize,
+        take: usize,
+    ) -> Result<SearchPage, Error> {
+        let query = query.trim();
+        let total = self.db.listing_count(query, filter).await?;
+        if take == 0 || skip >= total {
+            return Ok(SearchPage {
+                total,
+                ..SearchPage::default()
             });
         }
-        Ok(hits)
+        let listed = self.db.listing_page(query, filter, skip, take).await?;
+        let mut page = self.hits(&listed, filter).await?;
+        page.total = total;
+        Ok(page)
+    }
+
+    /// Like [`Registry::search`] for feeds that page over versions (V2 `Search()` without a
+    /// latest-version filter): the packages holding the versions counted under `listing` from
+    /// position `skip` on (at most `take` packages), each with its listed versions under
+    /// `versions`; `before` says how many `listing` versions precede the first one. `total`
+    /// is not computed (0).
+    pub async fn search_window(
+        &self,
+        query: &str,
+        listing: VersionFilter,
+        versions: VersionFilter,
+        skip: usize,
+        take: usize,
+    ) -> Result<SearchPage, Error> {
+        let listed = self
+            .db
+            .listing_window(query.trim(), listing, skip, take)
+            .await?;
+        let mut page = self.hits(&listed, versions).await?;
+        page.before = listed
+            .first()
+            .map_or(0, |l| usize::try_from(l.before).unwrap_or(0));
+        Ok(page)
+    }
+
+    /// Like [`Registry::search`] with the versions of each package under `versions` (wider
+    /// than the `listing` filter that selects the packages: the V2 feed's latest-version flags
+    /// are computed over prereleases too).
+    pub async fn search_with(
+        &self,
+        query: &str,
+        listing: VersionFilter,
+        versions: VersionFilter,
+        skip: usize,
+        take: usize,
+    ) -> Result<SearchPage, Error> {
+        if take == 0 {
+            return Ok(SearchPage::default());
+        }
+        let listed = self
+            .db
+            .listing_page(query.trim(), listing, skip, take)
+            .await?;
+        self.hits(&listed, versions).await
+    }
+
+    /// The versions, owners and downloads of a page of packages (three queries).
+    async fn hits(
+        &self,
+        listed: &[crate::catalog::Listed],
+        filter: VersionFilter,
+    ) -> Result<SearchPage, Error> {
+        let rows: Vec<i64> = listed.iter().map(|l| l.row).collect();
+        let mut versions = self.db.listed_versions_of(&rows).await?;
+        let mut owners = self.db.owners_of(&rows).await?;
+        let mut downloads = self.db.download_counts_of(&rows).await?;
+        let mut page = SearchPage::default();
+        for row in rows {
+            let mut v: Vec<VersionRow> = versions
+                .remove(&row)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|r| filter.accepts(r))
+                .collect();
+            sort_versions(&mut v);
+            page.hits.push(SearchHit {
+                owners: owners.remove(&row).unwrap_or_default(),
+                versions: v,
+            });
+            page.downloads
+                .push(downloads.remove(&row).unwrap_or_default());
+        }
+        Ok(page)
     }
 
     /// Listed versions of one id under `filter`, ascending.

@@ -5,7 +5,7 @@ use signet_common::UtcTime;
 
 use crate::db::VersionRow;
 use crate::downloads::DownloadCounts;
-use crate::registry::SearchHit;
+use crate::registry::SearchPage;
 
 /// NuGet.org inlines registration pages below 128 versions; pages hold this many.
 const PAGE_SIZE: usize = 128;
@@ -187,20 +187,13 @@ pub(crate) fn registration_leaf(base: &str, row: &VersionRow) -> Value {
     })
 }
 
-/// Search results (§6.5): one item per id, the latest version's metadata. `downloads` holds
-/// the counts of the page's hits, in order (`hits[skip..][..take]`).
-pub(crate) fn search(
-    base: &str,
-    hits: &[SearchHit],
-    skip: usize,
-    take: usize,
-    downloads: &[DownloadCounts],
-) -> Value {
+/// Search results (§6.5): one item per id of the page, the latest version's metadata.
+pub(crate) fn search(base: &str, page: &SearchPage) -> Value {
     let none = DownloadCounts::default();
-    let data: Vec<Value> = hits
+    let downloads = &page.downloads;
+    let data: Vec<Value> = page
+        .hits
         .iter()
-        .skip(skip)
-        .take(take)
         .enumerate()
         .filter_map(|(i, hit)| {
             let latest = hit.versions.last()?;
@@ -249,5 +242,5 @@ pub(crate) fn search(
             })))
         })
         .collect();
-    json!({ "totalHits": hits.len(), "data": data })
+    json!({ "totalHits": page.total, "data": data })
 }

@@ -402,22 +402,18 @@ pub(crate) async fn search(
     State(s): State<AppState>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response> {
-    let hits = s
-        .registry
-        .search(q.get("q").map_or("", String::as_str), filter(&q))
-        .await?;
     let skip = number(&q, "skip", 0, 3000);
     let take = number(&q, "take", 20, 1000);
-    // Download counts for the page shown only (one query per package).
-    let mut downloads = Vec::new();
-    for hit in hits.iter().skip(skip).take(take) {
-        let counts = match hit.versions.last() {
-            Some(latest) => s.registry.download_counts(&latest.package_id).await?,
-            None => Default::default(),
-        };
-        downloads.push(counts);
-    }
-    Ok(Json(documents::search(&s.base, &hits, skip, take, &downloads)).into_response())
+    let page = s
+        .registry
+        .search(
+            q.get("q").map_or("", String::as_str),
+            filter(&q),
+            skip,
+            take,
+        )
+        .await?;
+    Ok(Json(documents::search(&s.base, &page)).into_response())
 }
 
 /// `GET /v3/autocomplete?q=…` (ids) or `?id=…` (versions) (§6.6).
@@ -431,17 +427,16 @@ pub(crate) async fn autocomplete(
         let data: Vec<&str> = versions.iter().map(|v| v.version.as_str()).collect();
         return Ok(Json(serde_json::json!({ "data": data })).into_response());
     }
-    let hits = s
-        .registry
-        .search(q.get("q").map_or("", String::as_str), filter)
-        .await?;
     let skip = number(&q, "skip", 0, 3000);
     let take = number(&q, "take", 20, 1000);
-    let data: Vec<&str> = hits
+    let page = s
+        .registry
+        .search(q.get("q").map_or("", String::as_str), filter, skip, take)
+        .await?;
+    let data: Vec<&str> = page
+        .hits
         .iter()
         .filter_map(|h| h.versions.last().map(|v| v.package_id.as_str()))
-        .skip(skip)
-        .take(take)
         .collect();
-    Ok(Json(serde_json::json!({ "totalHits": hits.len(), "data": data })).into_response())
+    Ok(Json(serde_json::json!({ "totalHits": page.total, "data": data })).into_response())
 }

@@ -7,7 +7,7 @@
 //! Served: the service document, `$metadata`, `Search()`, `FindPackagesById()` and
 //! `Packages(Id='…',Version='…')`. Not served: general OData (`$filter` expressions other than
 //! the two latest-version flags, `$select`, `$expand`, `Packages()` queries, JSON). Search
-//! matches ids only, like the v3 search (§6.5), and hides unlisted versions;
+//! matches like the v3 search (§6.5: id, title and tag terms) and hides unlisted versions;
 //! `FindPackagesById` and `Packages(…)` show unlisted versions with the 1900-01-01 `Published`
 //! marker clients read as unlisted.
 
@@ -643,19 +643,82 @@ fn next_url(
 async fn search(s: &AppState, q: &HashMap<String, String>) -> Result<Response> {
     let options = Options::parse(q)?;
     let term = literal_parameter(q, "searchTerm")?.unwrap_or_default();
-    let hits = s
-        .registry
-        .search(&term, options.semver_filter())
-        .await
-        .map_err(ApiError)?;
-    let entries = search_entries(&hits, &options);
-    let (shown, next) = page(&entries, options.skip, options.top);
+    let size = options.top.unwrap_or(MAX_TOP).min(MAX_TOP);
+    // Paged in the database: without a latest-version filter `$skip` counts versions (a
+    // window over the per-package version counts), with one it counts packages. One package
+    // more than a page holds tells whether a next page exists.
+    let versions = options.semver_filter();
+    let (hits, first_skip, by_version) = match options.latest {
+        Latest::All => {
+            let listing = VersionFilter {
+                prerelease: options.prerelease,
+                semver2: options.semver2,
+            };
+            let page = s
+                .registry
+                .search_window(
+                    &term,
+                    listing,
+                    versions,
+                    options.skip,
+                    size.saturating_add(1),
+                )
+                .await
+                .map_err(ApiError)?;
+            let first = options.skip.saturating_sub(page.before);
+            (page.hits, first, true)
+        }
+        latest => {
+            let listing = VersionFilter {
+                prerelease: latest == Latest::Absolute,
+                semver2: options.semver2,
+            };
+            let page = s
+                .registry
+                .search_with(
+                    &term,
+                    listing,
+                    versions,
+                    options.skip,
+                    size.saturating_add(1),
+                )
+                .await
+                .map_err(ApiError)?;
+            (page.hits, 0, false)
+        }
+    };
+    let mut shown: Vec<Entry<'_>> = Vec::new();
+    let mut consumed = 0usize;
+    let mut more = false;
+    for (i, hit) in hits.iter().enumerate() {
+        let skip_here = if i == 0 { first_skip } else { 0 };
+        let entries = search_entries(std::slice::from_ref(hit), &options);
+        let mut rest = entries.into_iter().skip(skip_here).peekable();
+        while shown.len() < size {
+            let Some(e) = rest.next() else { break };
+            shown.push(e);
+        }
+        if shown.len() >= size {
+            more = rest.peek().is_some() || i + 1 < hits.len();
+            consumed = i + 1;
+            break;
+        }
+        consumed = i + 1;
+    }
+    let cut = options.top.is_none_or(|t| t > shown.len());
+    let next = (cut && more).then(|| {
+        let advanced = if by_version { shown.len() } else { consumed };
+        (
+            options.skip.saturating_add(advanced),
+            options.top.map(|t| t.saturating_sub(shown.len())),
+        )
+    });
     let next = next.map(|n| next_url(&s.base, "Search()", ("searchTerm", &term), &options, n));
     let body = feed(
         &s.base,
         "Search",
         s.registry.clock.now(),
-        shown,
+        &shown,
         next.as_deref(),
     );
     Ok(xml_response(ATOM_FEED, body))

@@ -51,21 +51,21 @@ struct HomePage {
     total: usize,
 }
 
-/// `GET /?q=…`: packages whose id contains the query (all of them when empty).
+/// `GET /?q=…`: packages whose id, title or tags match the query (all of them when empty;
+/// the first [`HOME_MAX`], paged in the database).
 pub(crate) async fn home(
     State(s): State<AppState>,
     user: MaybeSignedIn,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, WebError> {
     let query = q.get("q").map(|v| v.trim().to_owned()).unwrap_or_default();
-    let found = s.registry.search(&query, ALL).await?;
-    let total = found.len();
+    let found = s.registry.search(&query, ALL, 0, HOME_MAX).await?;
+    let total = found.total;
     let mut hits = Vec::new();
-    for h in found.into_iter().take(HOME_MAX) {
+    for (h, counts) in found.hits.into_iter().zip(found.downloads) {
         let Some(latest) = h.versions.last() else {
             continue;
         };
-        let counts = s.registry.download_counts(&latest.package_id).await?;
         hits.push(Hit {
             id: latest.package_id.clone(),
             version: latest.version.clone(),
