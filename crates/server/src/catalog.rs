@@ -114,12 +114,14 @@ pub(crate) fn terms_of(text: &str, out: &mut Vec<String>) {
 
 /// The terms stored for one pushed version of `id`.
 fn version_terms(id: &str, metadata: &crate::inspect::Metadata) -> Vec<String> {
+    // The id's terms first, so that the cap only ever drops title and tag words (a package
+    // with hundreds of tags must stay findable by its id); then in order, each once.
     let mut terms = Vec::new();
     terms_of(id, &mut terms);
     terms_of(&metadata.title, &mut terms);
     terms_of(&metadata.tags.replace([',', ';'], " "), &mut terms);
-    terms.sort();
-    terms.dedup();
+    let mut seen = std::collections::HashSet::new();
+    terms.retain(|t| seen.insert(t.clone()));
     terms.truncate(TERMS_PER_VERSION);
     terms
 }
@@ -618,6 +620,21 @@ mod tests {
                 "parser"
             ]
         );
+    }
+
+    #[test]
+    fn the_cap_never_drops_the_id() {
+        let metadata = crate::inspect::Metadata {
+            tags: (0..300)
+                .map(|i| format!("a{i:03}"))
+                .collect::<Vec<_>>()
+                .join(" "),
+            ..Default::default()
+        };
+        let terms = version_terms("Zzz.Package", &metadata);
+        assert_eq!(terms.len(), TERMS_PER_VERSION);
+        assert!(terms.iter().any(|t| t == "zzz.package"), "{terms:?}");
+        assert!(terms.iter().any(|t| t == "package"), "{terms:?}");
     }
 
     #[test]
