@@ -80,6 +80,36 @@ pub struct Stapler {
     clock: Arc<dyn Clock>,
     /// Staple keys whose fetch failed, and when (microseconds).
     failures: std::sync::Mutex<std::collections::HashMap<String, i64>>,
+    /// Staple keys being fetched now.
+    in_flight: std::sync::Mutex<std::collections::HashSet<String>>,
+}
+
+/// A key marked as being fetched, unmarked when dropped.
+struct InFlight<'a> {
+    set: &'a std::sync::Mutex<std::collections::HashSet<String>>,
+    key: String,
+}
+
+impl<'a> InFlight<'a> {
+    /// `None` when another task is fetching `key` already.
+    fn start(
+        set: &'a std::sync::Mutex<std::collections::HashSet<String>>,
+        key: &str,
+    ) -> Option<Self> {
+        let mut s = set.lock().ok()?;
+        s.insert(key.to_string()).then(|| Self {
+            set,
+            key: key.to_string(),
+        })
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut s) = self.set.lock() {
+            s.remove(&self.key);
+        }
+    }
 }
 
 impl std::fmt::Debug for Stapler {
@@ -108,6 +138,7 @@ impl Stapler {
             blobs,
             clock,
             failures: std::sync::Mutex::default(),
+            in_flight: std::sync::Mutex::default(),
         }
     }
 
@@ -175,24 +206,27 @@ impl Stapler {
     }
 
     /// Fetches (on a blocking thread, within the checker's budgets) and stores a staple for
-    /// the pair, unless a fresh one is stored. Returns whether it was fetched, fresh or failed,
-    /// and whether it says revoked.
+    /// the pair under `key`, unless `stored` is fresh. Returns how it went and the record now
+    /// stored (the fetched one, else what was there). One fetch per key at a time: a burst of
+    /// requests for a new version asks the CA once, the others serve what is stored.
     async fn ensure(
         &self,
+        key: &str,
         certificate: &Certificate,
         issuer: &Certificate,
+        stored: Option<Record>,
         force: bool,
-    ) -> (Outcome, bool) {
-        let Some(key) = Self::key(certificate, issuer) else {
-            return (Outcome::Failed, false);
-        };
+    ) -> (Outcome, Option<Record>) {
         let now = self.clock.now();
         if !force
-            && let Some(r) = self.read_record(&key).await
-            && !needs_refresh(&r, now.unix_micros())
+            && let Some(r) = &stored
+            && !needs_refresh(r, now.unix_micros())
         {
-            return (Outcome::Fresh, r.revoked);
+            return (Outcome::Fresh, stored);
         }
+        let Some(_flight) = InFlight::start(&self.in_flight, key) else {
+            return (Outcome::Fresh, stored);
+        };
         let checker = Arc::clone(&self.checker);
         let (c, i) = (certificate.clone(), issuer.clone());
         let fetched = tokio::task::spawn_blocking(move || {
@@ -201,7 +235,8 @@ impl Stapler {
         })
         .await;
         let Ok(Ok((bytes, answer))) = fetched else {
-            return (Outcome::Failed, false);
+            self.remember_failure(key);
+            return (Outcome::Failed, stored);
         };
         let revoked = matches!(answer.status, RevocationStatus::Revoked { .. });
         let record = Record {
@@ -213,19 +248,20 @@ impl Stapler {
             next_update: answer.expires().unix_micros(),
             revoked,
         };
-        match self.write_record(&key, &record).await {
-            Ok(()) => (Outcome::Fetched, revoked),
+        match self.write_record(key, &record).await {
+            Ok(()) => (Outcome::Fetched, Some(record)),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot store a staple");
-                (Outcome::Failed, revoked)
+                (Outcome::Failed, Some(record))
             }
         }
     }
 
-    /// The stored staples of every chain of `signature`. With `fetch`, missing or stale ones
-    /// are fetched first (after a push); without, what is stored is served as it is (a
-    /// client request never waits on a CA: freshness is the refresh job's, and every client
-    /// checks the window itself).
+    /// The stored staples of every chain of `signature`. With `fetch` (after a push), missing
+    /// or stale ones are fetched first. Without (a client's request), what is stored is served
+    /// as it is — freshness is the refresh job's, and every client checks the window itself —
+    /// and only a staple never fetched is asked for, once at a time per certificate and not
+    /// again for ten minutes after a failure.
     pub async fn staples_for(
         &self,
         signature: &[u8],
@@ -239,15 +275,12 @@ impl Stapler {
             };
             let mut record = self.read_record(&key).await;
             if fetch || record.is_none() && !self.recently_failed(&key) {
-                let (outcome, revoked) = self.ensure(&c, &i, false).await;
+                let (outcome, now_stored) = self.ensure(&key, &c, &i, record, false).await;
                 summary.count(outcome);
-                if revoked {
+                if now_stored.as_ref().is_some_and(|r| r.revoked) {
                     summary.revoked.push(c.sha256_hex());
                 }
-                if outcome == Outcome::Failed {
-                    self.remember_failure(&key);
-                }
-                record = self.read_record(&key).await;
+                record = now_stored;
             }
             if let Some(bytes) = record.and_then(|r| unb64(&r.response)) {
                 out.push(bytes);
@@ -289,9 +322,9 @@ impl Stapler {
             ) else {
                 continue;
             };
-            let (outcome, revoked) = self.ensure(&c, &i, force).await;
+            let (outcome, now_stored) = self.ensure(&key, &c, &i, Some(r), force).await;
             summary.count(outcome);
-            if revoked {
+            if now_stored.is_some_and(|r| r.revoked) {
                 summary.revoked.push(c.sha256_hex());
             }
         }
