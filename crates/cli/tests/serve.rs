@@ -374,28 +374,25 @@ impl Instance {
     }
 
     /// How many package files the blob store holds.
-    /// Package blobs in the store (stapled revocation status, `staples/`, is not counted).
+    /// Package blobs in the store: the keys under `packages/` (stapled revocation status
+    /// lives under `staples/` in the same store).
     fn blob_count(&self) -> usize {
         match &self.s3 {
-            None => files_under(&self.data.join("blobs"))
-                .iter()
-                .filter(|p| {
-                    !p.strip_prefix(self.data.join("blobs"))
-                        .is_ok_and(|r| r.starts_with("staples"))
-                })
-                .count(),
+            None => files_under(&self.data.join("blobs").join("packages")).len(),
             Some((endpoint, bucket)) => {
                 let addr = endpoint
                     .strip_prefix("http://")
                     .unwrap()
                     .trim_end_matches('/');
-                let r = request(addr, "GET", &format!("/{bucket}?list-type=2"), &[], None);
+                let r = request(
+                    addr,
+                    "GET",
+                    &format!("/{bucket}?list-type=2&prefix=packages/"),
+                    &[],
+                    None,
+                );
                 assert_eq!(r.status, 200, "{r:?}");
-                String::from_utf8_lossy(&r.body)
-                    .split("<Key>")
-                    .skip(1)
-                    .filter(|k| !k.starts_with("staples/"))
-                    .count()
+                String::from_utf8_lossy(&r.body).matches("<Key>").count()
             }
         }
     }

@@ -70,6 +70,17 @@ pub struct TrustContext<'a> {
     pub now: UtcTime,
 }
 
+/// A package of the graph once verified: what staging and the receipt need.
+struct Checked {
+    package: Downloaded,
+    proof: VerifiedPackage,
+    warnings: Vec<Issue>,
+    /// Certificate statuses answered from the feed's staples.
+    stapled_statuses: usize,
+    /// The feed's staples (base64), kept in the receipt.
+    staples: Vec<String>,
+}
+
 /// What to install.
 pub struct InstallRequest<'a> {
     /// Package id.
@@ -189,8 +200,7 @@ pub fn install(
     }
 
     // 1. Verify everything.
-    let mut verified: Vec<(Downloaded, VerifiedPackage, Vec<Issue>, usize)> = Vec::new();
-    let mut staples_of: Vec<Vec<String>> = Vec::new();
+    let mut verified: Vec<Checked> = Vec::new();
     for d in graph {
         let configured = sources.get(d.source).ok_or_else(|| Error::Io {
             what: "internal: unknown source".into(),
@@ -268,8 +278,13 @@ pub fn install(
             });
         };
         let answered = stapled.as_ref().map_or(0, |s| s.answered_from_staples());
-        staples_of.push(staples_kept);
-        verified.push((d, proof, warnings, answered));
+        verified.push(Checked {
+            package: d,
+            proof,
+            warnings,
+            stapled_statuses: answered,
+            staples: staples_kept,
+        });
     }
 
     // 2. Stage everything (each package extracted into its own folder). The trust-root
@@ -277,7 +292,14 @@ pub fn install(
     // not per package.
     let trust_roots = ctx.store.fingerprint();
     let mut staged = Vec::new();
-    for ((d, proof, warnings, stapled), staples) in verified.into_iter().zip(staples_of) {
+    for Checked {
+        package: d,
+        proof,
+        warnings,
+        stapled_statuses: stapled,
+        staples,
+    } in verified
+    {
         let source_url = sources
             .get(d.source)
             .map(|s| s.source.describe())
