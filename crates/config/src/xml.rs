@@ -272,10 +272,26 @@ pub fn write(doc: &Document) -> Result<String, String> {
     String::from_utf8(w.into_inner()).map_err(|e| e.to_string())
 }
 
+/// Whether XML 1.0 allows `c` in a document at all (`Char`, §2.2): no other control
+/// character may be written, escaped or not.
+fn xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
 fn write_element(w: &mut quick_xml::Writer<Vec<u8>>, e: &Element) -> Result<(), String> {
     let io = |e: std::io::Error| e.to_string();
     let mut start = BytesStart::new(e.name.as_str());
     for (k, v) in &e.attributes {
+        // NuGet's reader (and any conforming one) refuses the file otherwise; a tab or line
+        // break would come back as a space (attribute-value normalisation).
+        if v.chars()
+            .any(|c| !xml_char(c) || matches!(c, '\t' | '\n' | '\r'))
+        {
+            return Err(format!(
+                "the value of {k:?} on <{}> holds a control character, which nuget.config cannot hold",
+                e.name
+            ));
+        }
         start.push_attribute((k.as_str(), v.as_str()));
     }
     if e.children.is_empty() {
@@ -285,7 +301,15 @@ fn write_element(w: &mut quick_xml::Writer<Vec<u8>>, e: &Element) -> Result<(), 
     for child in &e.children {
         match child {
             Node::Element(c) => write_element(w, c)?,
-            Node::Text(t) => w.write_event(Event::Text(BytesText::new(t))).map_err(io)?,
+            Node::Text(t) => {
+                if !t.chars().all(xml_char) {
+                    return Err(format!(
+                        "the text of <{}> holds a control character, which nuget.config cannot hold",
+                        e.name
+                    ));
+                }
+                w.write_event(Event::Text(BytesText::new(t))).map_err(io)?
+            }
             Node::Comment(c) => w
                 .write_event(Event::Comment(BytesText::from_escaped(c.as_str())))
                 .map_err(io)?,
@@ -298,6 +322,16 @@ fn write_element(w: &mut quick_xml::Writer<Vec<u8>>, e: &Element) -> Result<(), 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_are_never_written() {
+        for bad in ["a\u{1b}[31m", "a\u{7}", "line\nbreak", "tab\there"] {
+            let mut doc = parse("<configuration/>").unwrap_or_else(|e| panic!("{e}"));
+            doc.root
+                .push_element(Element::new("x").with_attr("value", bad), 0);
+            assert!(write(&doc).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn round_trips_comments_and_unknown_sections() {
