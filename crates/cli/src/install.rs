@@ -362,13 +362,15 @@ fn run_prompting(args: &InstallArgs, prompts: usize) -> u8 {
         Event::Extracted { id, version } => out!("  Installed {id} {version}"),
         _ => {}
     });
+    // What staples said is remembered whatever the outcome: a revocation seen by a refused
+    // install must still stop a replayed "good" staple later.
+    if let Some(m) = &staple_memory
+        && let Err(e) = m.save()
+    {
+        err!("warn : cannot save the stapled-status memory: {e}");
+    }
     match result {
         Ok(installed) => {
-            if let Some(m) = &staple_memory
-                && let Err(e) = m.save()
-            {
-                err!("warn : cannot save the stapled-status memory: {e}");
-            }
             let stapled: usize = installed.iter().map(|i| i.stapled_statuses).sum();
             if stapled > 0 {
                 out!(

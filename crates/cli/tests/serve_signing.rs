@@ -1023,6 +1023,7 @@ announce_repository_signatures_over_http = true
         let started = std::time::Instant::now();
         let o = signet()
             .env_remove("NUGET_CERT_REVOCATION_MODE")
+            .env("XDG_CACHE_HOME", dir.join("cache"))
             .args([
                 "install",
                 "Stapled.Top",
@@ -1089,6 +1090,53 @@ announce_repository_signatures_over_http = true
     assert!(!out.contains("NU3018"), "{out}");
     assert_eq!(silent.connections(), 0, "the audit contacted the CA: {out}");
 
+    // A copy of the feed (static files) that announces stapled status: it keeps the staple
+    // documents served now (all "good"), and can withhold them.
+    let mut copy = signet_test_support::V3Feed::new();
+    let mut old_docs = Vec::new();
+    for id in &all {
+        let lid = id.to_lowercase();
+        copy.add(
+            id,
+            "1.0.0",
+            &std::fs::read(folder.join(format!("{lid}.1.0.0.nupkg"))).unwrap(),
+        );
+        old_docs.push((
+            lid.clone(),
+            get(&format!("{base}/api/signet/revocation/{lid}/1.0.0")),
+        ));
+    }
+    std::fs::write(
+        copy.root().join("v3/index.json"),
+        format!(
+            r#"{{"version":"3.0.0","resources":[{{"@id":"{0}/flat/","@type":"PackageBaseAddress/3.0.0"}},{{"@id":"{0}/staples/","@type":"signet/RevocationStatus/1.0.0"}}]}}"#,
+            copy.server.base
+        ),
+    )
+    .unwrap();
+    let stapled_install = |packages: &Path| {
+        signet()
+            .env("XDG_CACHE_HOME", dir.join("cache"))
+            .args(["install", "Stapled.Top", "--source", &copy.index_url()])
+            .args(["--policy", "default", "--revocation-mode", "stapled"])
+            .args(["--packages", s(packages), "--configfile", s(&nuget_config)])
+            .args([
+                "--trust-roots",
+                s(&root),
+                "--trust-roots-only",
+                "--allow-insecure-loopback",
+            ])
+            .output()
+            .unwrap()
+    };
+    // Withheld (no documents): stapled-only mode says revocation was not checked, even under
+    // a policy that does not report unknown status.
+    let o = stapled_install(&dir.join("p-withheld"));
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("revocation was not checked"), "{out}");
+    assert_eq!(silent.connections(), 0, "{out}");
+
     // Without staples (a folder of the same packages): the install waits on the dead CA.
     let (o, unstapled_time) = install(s(&folder), &dir.join("p2"), "secure");
     let out = text(&o);
@@ -1121,6 +1169,17 @@ announce_repository_signatures_over_http = true
     assert_eq!(o.status.code(), Some(1), "{out}");
     assert!(out.contains("NU3012"), "{out}");
     assert!(!dir.join("p3/stapled.top").exists(), "{out}");
+    // The copy now replays the older "good" staples: the revocation seen by the refused
+    // install above is remembered, and the replay is refused too.
+    for (lid, doc) in &old_docs {
+        let d = copy.root().join("staples").join(lid);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("1.0.0"), doc).unwrap();
+    }
+    let o = stapled_install(&dir.join("p-replayed"));
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("NU3012"), "{out}");
     let sig: serde_json::Value = serde_json::from_slice(&get(&format!(
         "{base}/api/signet/packages/stapled.top/1.0.0/signature"
     )))

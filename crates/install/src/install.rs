@@ -216,8 +216,18 @@ pub fn install(
         );
         options.content_hash = ContentHash::Compute;
         // Stapled status first when the feed serves it (or when only staples may be used).
+        // A staple document that cannot be fetched costs the staples, not the install: the
+        // certificates are then checked as without staples (online, or unknown in
+        // stapled-only mode, which is reported below).
+        let mut staple_trouble = None;
         let staples = if configured.source.staples_revocation() {
-            configured.source.stapled_responses(&d.id, &d.version)?
+            match configured.source.stapled_responses(&d.id, &d.version) {
+                Ok(s) => s,
+                Err(e) => {
+                    staple_trouble = Some(e.to_string());
+                    None
+                }
+            }
         } else {
             None
         };
@@ -249,7 +259,41 @@ pub fn install(
         };
         let file = File::open(&d.path).map_err(io("reading a downloaded package"))?;
         let report = verify_package(BufReader::new(file), ctx.store, &options);
-        let decision = decide(configured.policy, &report);
+        let mut decision = decide(configured.policy, &report);
+        // Revocation that could not be checked from staples is said, whatever the policy does
+        // with unknown status: in stapled-only mode a feed that withholds staples must not
+        // pass silently.
+        let unchecked = stapled.as_ref().map_or(0, |s| s.unanswered());
+        let mut notes = Vec::new();
+        if let Some(why) = staple_trouble {
+            notes.push(Issue {
+                code: None,
+                severity: signet_common::Severity::Warning,
+                message: format!(
+                    "the feed's stapled revocation status could not be read: {}",
+                    signet_common::Untrusted(&why)
+                ),
+            });
+        }
+        if unchecked > 0 {
+            notes.push(Issue {
+                code: Some(signet_common::NuCode::NU3018),
+                severity: signet_common::Severity::Warning,
+                message: format!(
+                    "revocation was not checked for {unchecked} certificate(s): the feed served no current stapled status for them, and --revocation-mode stapled does not go online"
+                ),
+            });
+        }
+        if !notes.is_empty() {
+            decision = match decision {
+                Decision::Allow => Decision::Warn(notes),
+                Decision::Warn(mut w) => {
+                    w.extend(notes);
+                    Decision::Warn(w)
+                }
+                blocked => blocked,
+            };
+        }
         on_event(Event::Verified {
             id: d.id.as_str(),
             version: &d.version,

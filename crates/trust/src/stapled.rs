@@ -44,6 +44,7 @@ pub struct StapledRevocation {
     memory: Option<Arc<StapleMemory>>,
     limits: RevocationLimits,
     answered: AtomicUsize,
+    unanswered: AtomicUsize,
 }
 
 impl StapledRevocation {
@@ -67,6 +68,7 @@ impl StapledRevocation {
             memory,
             limits,
             answered: AtomicUsize::new(0),
+            unanswered: AtomicUsize::new(0),
         }
     }
 
@@ -74,6 +76,12 @@ impl StapledRevocation {
     /// and without a connection).
     pub fn answered_from_staples(&self) -> usize {
         self.answered.load(Ordering::Relaxed)
+    }
+
+    /// How many statuses had no usable staple and no fallback (stapled-only): revocation was
+    /// not checked for them. Callers say so, whatever the policy does with unknown status.
+    pub fn unanswered(&self) -> usize {
+        self.unanswered.load(Ordering::Relaxed)
     }
 
     /// The newest usable staple's status for the pair, if any.
@@ -120,9 +128,12 @@ impl RevocationSource for StapledRevocation {
         }
         match &self.fallback {
             Some(f) => f.status(certificate, issuer, context),
-            None => RevocationStatus::Unknown {
+            None => {
+                self.unanswered.fetch_add(1, Ordering::Relaxed);
+                RevocationStatus::Unknown {
                 why: "no current stapled status from the feed, and going online is not allowed (--revocation-mode stapled)".into(),
-            },
+                }
+            }
         }
     }
 }
