@@ -184,18 +184,18 @@ pub fn parse(text: &str) -> Result<Document, String> {
                 let s = quick_xml::escape::unescape(&s)
                     .map_err(|e| format!("invalid text: {e}"))?
                     .to_string();
-                push_text(&mut stack, s);
+                push_text(&mut stack, s)?;
             }
             Event::GeneralRef(r) => {
                 let name = r.decode().map_err(|e| format!("invalid entity: {e}"))?;
                 let s = quick_xml::escape::unescape(&format!("&{name};"))
                     .map_err(|e| format!("invalid entity: {e}"))?
                     .to_string();
-                push_text(&mut stack, s);
+                push_text(&mut stack, s)?;
             }
             Event::CData(c) => {
                 let s = String::from_utf8_lossy(&c.into_inner()).to_string();
-                push_text(&mut stack, s);
+                push_text(&mut stack, s)?;
             }
             Event::Comment(c) => {
                 let s = String::from_utf8_lossy(&c.into_inner()).to_string();
@@ -221,7 +221,12 @@ pub fn parse(text: &str) -> Result<Document, String> {
     Ok(Document { root })
 }
 
-fn push_text(stack: &mut [Element], s: String) {
+fn push_text(stack: &mut [Element], s: String) -> Result<(), String> {
+    // XML 1.0 `Char` (§2.2): what .NET's reader refuses, this one does too, so a file signet
+    // reads is a file it can write back and NuGet can read.
+    if !s.chars().all(xml_char) {
+        return Err("the text holds a control character XML does not allow".into());
+    }
     if let Some(parent) = stack.last_mut() {
         if let Some(Node::Text(prev)) = parent.children.last_mut() {
             prev.push_str(&s);
@@ -229,6 +234,7 @@ fn push_text(stack: &mut [Element], s: String) {
             parent.children.push(Node::Text(s));
         }
     }
+    Ok(())
 }
 
 /// quick-xml's reader takes any bytes up to whitespace, `/` or `>` as a name; refuse what
@@ -253,6 +259,11 @@ fn element_of(e: &BytesStart<'_>) -> Result<Element, String> {
             .unescape_value()
             .map_err(|err| format!("invalid attribute: {err}"))?
             .to_string();
+        if !v.chars().all(xml_char) {
+            return Err("an attribute holds a control character XML does not allow".into());
+        }
+        // Attribute-value normalisation (XML 1.0 §3.3.3), as NuGet's reader applies it.
+        let v = v.replace(['\t', '\n', '\r'], " ");
         el.attributes.push((checked_name(a.key.as_ref())?, v));
     }
     Ok(el)
