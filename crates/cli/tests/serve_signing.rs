@@ -842,7 +842,17 @@ impl SilentCa {
     }
 }
 
-fn pki_serve(pki: &Path, port: u16) -> Child {
+/// A `signet pki serve` child, killed when dropped (also when the test panics).
+struct PkiServe(Child);
+
+impl Drop for PkiServe {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn pki_serve(pki: &Path, port: u16) -> PkiServe {
     let mut child = signet()
         .args(["pki", "serve", s(pki)])
         .stdout(Stdio::null())
@@ -851,7 +861,7 @@ fn pki_serve(pki: &Path, port: u16) -> Child {
         .unwrap();
     for _ in 0..200 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return child;
+            return PkiServe(child);
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -881,7 +891,7 @@ fn stapled_revocation_end_to_end() {
         "--password",
         "pki password",
     ]));
-    let mut ca = pki_serve(&pki, port);
+    let ca = pki_serve(&pki, port);
     let tsa = format!("http://127.0.0.1:{port}/tsa");
     let config = dir.join("signet-server.toml");
     std::fs::write(
@@ -1004,8 +1014,7 @@ announce_repository_signatures_over_http = true
     }
 
     // The CA goes silent: every OCSP/CRL URL of the PKI now accepts and never answers.
-    let _ = ca.kill();
-    let _ = ca.wait();
+    drop(ca);
     let silent = SilentCa::start(port);
     let nuget_config = dir.join("nuget.config");
     std::fs::write(&nuget_config, "<configuration>\n</configuration>\n").unwrap();
@@ -1148,7 +1157,7 @@ announce_repository_signatures_over_http = true
     // The CA revokes the author certificate (key compromise, from an hour ago): the refreshed
     // staples say so, the install is refused (NU3012), and the server flags the versions.
     silent.stop();
-    let mut ca = pki_serve(&pki, port);
+    let ca = pki_serve(&pki, port);
     let hour_ago = signet_common::UtcTime::now()
         .add_micros(-3_600_000_000)
         .rfc3339();
@@ -1193,6 +1202,5 @@ announce_repository_signatures_over_http = true
         Some(format!("{base}/api/signet/revocation/stapled.top/1.0.0").as_str()),
         "{sig}"
     );
-    let _ = ca.kill();
-    let _ = ca.wait();
+    drop(ca);
 }
