@@ -212,6 +212,16 @@ enum AdminCommand {
         /// The user.
         user: String,
     },
+    /// The mirror's upstream feeds (NuGet.org or another server): add, sync pins, policy.
+    Upstream {
+        #[command(subcommand)]
+        command: crate::mirror_admin::UpstreamCommand,
+    },
+    /// The mirror: prefetch packages, refusals, quarantine releases, rechecks.
+    Mirror {
+        #[command(subcommand)]
+        command: crate::mirror_admin::MirrorCommand,
+    },
 }
 
 /// Opens the registry with the configured signing setup (trust roots, repository signer).
@@ -227,7 +237,7 @@ async fn open_signing_registry(
 }
 
 /// Like [`with_registry`], with the signing setup.
-fn with_signing_registry<F>(
+pub(crate) fn with_signing_registry<F>(
     runtime: &tokio::runtime::Runtime,
     cfg: &signet_server::Config,
     f: F,
@@ -251,7 +261,7 @@ where
 }
 
 /// Opens the registry, runs `f`, closes the database, prints `done` on success.
-fn with_registry<F>(
+pub(crate) fn with_registry<F>(
     runtime: &tokio::runtime::Runtime,
     cfg: &signet_server::Config,
     done: &str,
@@ -671,6 +681,10 @@ pub fn run(args: AdminArgs) -> u8 {
             );
             Ok(())
         }),
+        AdminCommand::Upstream { command } => {
+            crate::mirror_admin::upstream(&runtime, &cfg, command)
+        }
+        AdminCommand::Mirror { command } => crate::mirror_admin::mirror(&runtime, &cfg, command),
         AdminCommand::GrantSiteAdmin { user } => with_registry(
             &runtime,
             &cfg,

@@ -41,6 +41,7 @@ mod admin;
 mod inputs;
 mod install;
 mod key_args;
+mod mirror_admin;
 mod output;
 mod pki;
 mod push;

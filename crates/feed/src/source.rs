@@ -47,6 +47,25 @@ pub const REVOCATION_STATUS: &str = "signet/RevocationStatus/1.0.0";
 /// The largest stapled-status document read.
 const MAX_STAPLE_DOCUMENT: u64 = 1024 * 1024;
 
+impl V3Source {
+    /// A v3 source whose flat container is already known (a server that read the service
+    /// index before and reuses its answer): no request is made.
+    pub fn with_flat_base(index_url: &str, flat_base: &str, http: Arc<dyn Http>) -> Self {
+        let flat_base = if flat_base.ends_with('/') {
+            flat_base.to_string()
+        } else {
+            format!("{flat_base}/")
+        };
+        Self {
+            index_url: index_url.to_string(),
+            flat_base,
+            repository_signatures: None,
+            revocation_status: None,
+            http,
+        }
+    }
+}
+
 impl Source {
     /// Opens `location`: an `http(s)://` service index, or a folder.
     pub fn open(location: &str, http: Arc<dyn Http>, policy: HttpPolicy) -> Result<Self, Error> {

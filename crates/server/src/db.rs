@@ -230,6 +230,8 @@ pub struct NewVersion {
     /// The author signer certificate, with the chain its verified signature carried
     /// (recorded in the same transaction; a dry run never gets here).
     pub(crate) signer: Option<crate::signing::store::NewCertificate>,
+    /// Where a mirrored version came from (`None` for pushes).
+    pub(crate) mirrored: Option<crate::mirror::Provenance>,
 }
 
 /// Which of the two push scopes the key has; the transaction decides which one applies.
@@ -373,6 +375,7 @@ impl Db {
             .chain(crate::owners::SCHEMA)
             .chain(crate::lifecycle::SCHEMA)
             .chain(crate::catalog::SCHEMA)
+            .chain(crate::mirror::store::SCHEMA)
         {
             // Only constants are substituted into these statements.
             sqlx::query(sqlx::AssertSqlSafe(
@@ -724,6 +727,9 @@ impl Db {
         }
         if let Some(signer) = &v.signer {
             crate::signing::store::upsert_certificate(&mut tx, signer).await?;
+        }
+        if let Some(provenance) = &v.mirrored {
+            crate::mirror::store::put_provenance(&mut tx, v.version_row, provenance).await?;
         }
         tx.commit().await?;
         Ok(())

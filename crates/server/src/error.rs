@@ -68,6 +68,11 @@ pub enum Error {
     /// Repository signing failed (the key, the token or the timestamp authority).
     #[error("{0}")]
     Signing(String),
+
+    // --- the mirror's upstreams (403, 502, 504)
+    /// An upstream failed, or served something the mirror refuses; the text says why.
+    #[error("{0}")]
+    Upstream(crate::mirror::UpstreamError),
 }
 
 /// The rule a push broke. Each names a requirement of NuGet.org's push (spec
@@ -173,6 +178,7 @@ impl Error {
             Self::Database(_) if self.is_unavailable() => 503,
             Self::Config(_) | Self::Database(_) | Self::Io { .. } | Self::Crypto(_) => 500,
             Self::Signing(_) => 503,
+            Self::Upstream(u) => u.status(),
         }
     }
 

@@ -16,6 +16,7 @@ mod error;
 mod http;
 mod inspect;
 mod lifecycle;
+pub mod mirror;
 mod owners;
 pub mod push;
 mod registry;

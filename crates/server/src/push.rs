@@ -167,7 +167,7 @@ impl RepositorySigned {
 
 /// The signer certificate a push records, with the chain its signature carried (only ever
 /// from a signature that verified: the recheck job's issuers come from here).
-fn signer_record(
+pub(crate) fn signer_record(
     signature: &PrimarySignature,
     id: i64,
     now: i64,
@@ -387,6 +387,7 @@ impl Registry {
             owner: caller.owner_id,
             signature: Some(signature),
             signer,
+            mirrored: None,
         };
         let rights = PushRights {
             push_new: caller.scopes.contains(Scope::PushNew),

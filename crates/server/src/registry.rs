@@ -178,6 +178,8 @@ pub struct Registry {
     pub(crate) downloads: crate::downloads::PendingDownloads,
     /// Stapled revocation status (`staples.rs`), when on.
     pub(crate) stapler: Option<Arc<crate::staples::Stapler>>,
+    /// The mirror's caches and single-flight map (`mirror/`).
+    pub(crate) mirror: crate::mirror::MirrorState,
 }
 
 impl std::fmt::Debug for Registry {
@@ -225,6 +227,7 @@ impl Registry {
             blob_memory: std::sync::Mutex::new(BlobMemory::default()),
             downloads: Default::default(),
             stapler: None,
+            mirror: Default::default(),
         })
     }
 

@@ -291,11 +291,42 @@ pub(crate) async fn flat_index(
     Path(id): Path<String>,
 ) -> Result<Response> {
     let versions = s.registry.versions(&id).await?;
-    if versions.is_empty() {
+    let mut list: Vec<String> = versions.iter().map(|v| v.version_lower.clone()).collect();
+    // Ids without a local owner: what the mirror's upstream lists, merged with what is stored.
+    let mut warning = None;
+    if let Some(listing) = s.registry.mirror_listing(&id).await? {
+        for v in listing.versions {
+            if !list.contains(&v) {
+                list.push(v);
+            }
+        }
+        list.sort_by_cached_key(|v| signet_feed::NuGetVersion::parse(v).ok());
+        warning = listing.warning;
+    }
+    if list.is_empty() {
         return Err(ApiError(Error::NotFound(format!("no package {id}"))));
     }
-    let list: Vec<&str> = versions.iter().map(|v| v.version_lower.as_str()).collect();
-    Ok(Json(serde_json::json!({ "versions": list })).into_response())
+    let mut response = Json(serde_json::json!({ "versions": list })).into_response();
+    if let Some(w) = warning {
+        // RFC 7234 warn-code 110 "Response is Stale": the upstream failed; what it listed
+        // last (or only what is mirrored) is served.
+        let text: String = w
+            .chars()
+            .map(|c| {
+                if c.is_ascii_graphic() || c == ' ' {
+                    c
+                } else {
+                    '?'
+                }
+            })
+            .filter(|c| *c != '"' && *c != '\\')
+            .take(300)
+            .collect();
+        if let Ok(v) = HeaderValue::from_str(&format!("110 signet \"{text}\"")) {
+            response.headers_mut().insert(header::WARNING, v);
+        }
+    }
+    Ok(response)
 }
 
 /// `GET /v3-flatcontainer/{id}/{version}/{id}.{version}.nupkg` and `…/{id}.nuspec`.
@@ -308,11 +339,13 @@ pub(crate) async fn flat_file(
     let file = file.to_lowercase();
     let missing = || ApiError(Error::NotFound(format!("no package {id} {version}")));
     if file == format!("{id_lower}.{version_lower}.nupkg") {
-        let body = s
-            .registry
-            .download_package(&id, &version)
-            .await?
-            .ok_or_else(missing)?;
+        let mut body = s.registry.download_package(&id, &version).await?;
+        if body.is_none() {
+            // Not stored: from the mirror's upstream, if one serves the id (404 otherwise).
+            s.registry.mirror_fetch(&id, &version).await?;
+            body = s.registry.download_package(&id, &version).await?;
+        }
+        let body = body.ok_or_else(missing)?;
         let (body, len) = match body {
             BlobBody::Bytes(b) => {
                 let len = b.len() as u64;
@@ -344,11 +377,12 @@ pub(crate) async fn flat_file(
         return Ok(response);
     }
     if file == format!("{id_lower}.nuspec") {
-        let bytes = s
-            .registry
-            .nuspec(&id, &version)
-            .await?
-            .ok_or_else(missing)?;
+        let mut bytes = s.registry.nuspec(&id, &version).await?;
+        if bytes.is_none() {
+            s.registry.mirror_fetch(&id, &version).await?;
+            bytes = s.registry.nuspec(&id, &version).await?;
+        }
+        let bytes = bytes.ok_or_else(missing)?;
         return Ok(([(header::CONTENT_TYPE, "application/xml")], bytes).into_response());
     }
     Err(missing())

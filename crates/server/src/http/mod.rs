@@ -116,7 +116,9 @@ impl IntoResponse for ApiError {
         let message = if self.0.is_unavailable() {
             tracing::error!(error = %self.0, "database unavailable");
             "the database is unavailable; retry later".to_owned()
-        } else if status.is_server_error() && !matches!(self.0, Error::Signing(_)) {
+        } else if status.is_server_error()
+            && !matches!(self.0, Error::Signing(_) | Error::Upstream(_))
+        {
             tracing::error!(error = %self.0, "request failed");
             "internal server error".to_owned()
         } else {

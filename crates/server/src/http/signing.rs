@@ -141,6 +141,21 @@ pub(crate) async fn version_signature(
         .await?
         .unwrap_or_default();
     let time = |t: Option<i64>| t.map(|t| UtcTime::from_unix_micros(t).rfc3339());
+    // Where a mirrored version came from.
+    let provenance = s.registry.provenance(&id, &version).await?.map(|p| {
+        json!({
+            "upstream": p.upstream,
+            "upstreamRepositoryFingerprint": p.upstream_repository_fingerprint,
+            "upstreamAuthorFingerprint": p.upstream_author_fingerprint,
+            "upstreamRepositorySignedAt": time(p.upstream_repository_signed_at),
+            "packageHash": p.package_hash,
+            "contentHash": p.content_hash,
+            "upstreamSha256": p.upstream_sha256,
+            "fetchedAt": time(Some(p.fetched_at)),
+            "upstreamListed": p.upstream_listed,
+            "mismatch": p.mismatch,
+        })
+    });
     Ok(Json(json!({
         "id": id,
         "version": version,
@@ -159,6 +174,7 @@ pub(crate) async fn version_signature(
             "signedAt": time(sig.repository_signed_at),
         })),
         "flag": sig.flag,
+        "mirroredFrom": provenance,
         // The version's stapled revocation status (signet/RevocationStatus/1.0.0).
         "revocationStatus": s.registry.staples_on().then(|| format!(
             "{}/api/signet/revocation/{}/{}",

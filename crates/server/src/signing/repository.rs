@@ -227,6 +227,21 @@ impl RepositorySigner {
         self.sign_file(stored, dir, owners, now, limits)
     }
 
+    /// Re-signs a mirrored package; takes the mirror's proof
+    /// ([`crate::mirror::UpstreamVerified`]): what an upstream served is signed only after it
+    /// verified against that upstream's pinned certificates. The owners are those the
+    /// upstream's repository signature named.
+    pub(crate) fn sign_mirrored(
+        &self,
+        verified: &crate::mirror::UpstreamVerified,
+        dir: &Path,
+        now: UtcTime,
+        limits: &Limits,
+    ) -> Result<tempfile::NamedTempFile, Error> {
+        self.sign_file(verified.path(), dir, verified.owners(), now, limits)
+            .map(|(file, _)| file)
+    }
+
     fn sign_file(
         &self,
         input: &Path,

@@ -1,0 +1,794 @@
+//! The enterprise mirror through real processes: `signet serve` pulling from a loopback feed
+//! that is NuGet.org in all but address (the real NuGet.org-signed packages of
+//! `../shared/interop/packages/`, NuGet.org's three repository certificates announced), from a
+//! second `signet serve` with its own PKI (a dependency graph), and from hostile upstreams.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+use signet_test_support::{PackageBuilder, V3Feed, isolate_config, output_text as text};
+
+fn signet() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_signet"));
+    isolate_config(&mut c);
+    c.env("NUGET_CERT_REVOCATION_MODE", "offline");
+    c
+}
+
+fn run(args: &[&str]) -> Output {
+    signet().args(args).output().unwrap()
+}
+
+fn ok(o: &Output) -> String {
+    assert!(o.status.success(), "{}", text(o));
+    text(o)
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn interop(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/interop/packages")
+        .join(name)
+}
+
+/// NuGet.org's repository certificates (2018, 2021, 2024), as `../shared/interop/nuget.org/`
+/// names them.
+const NUGET_ORG_CERTIFICATES: [&str; 3] = [
+    "0e5f38f57dc1bcc806d8494f4f90fbcedd988b46760709cbeec6f4219aa6157d",
+    "5a2901d6ada3d18260b9c6dfe2133c95d74b9eef6ae0e5dc334c8454d1477df4",
+    "1f4b311d9acc115c8dc8018b5a49e00fce6da8e2855f9f014ca6f34570bc482d",
+];
+
+/// The NuGet.org-signed fixtures: (file, id, version, author-signed).
+const NUGET_ORG_PACKAGES: &[(&str, &str, &str, bool)] = &[
+    (
+        "nuget.versioning.5.0.0.nupkg",
+        "NuGet.Versioning",
+        "5.0.0",
+        true,
+    ),
+    (
+        "newtonsoft.json.13.0.4.nupkg",
+        "Newtonsoft.Json",
+        "13.0.4",
+        true,
+    ),
+    (
+        "microsoft.aspnet.webpages.3.3.0.nupkg",
+        "Microsoft.AspNet.WebPages",
+        "3.3.0",
+        true,
+    ),
+    ("jquery.2.1.1.nupkg", "jQuery", "2.1.1", false),
+    (
+        "basetestpackage.1.0.0.nupkg",
+        "BaseTestPackage",
+        "1.0.0",
+        false,
+    ),
+    (
+        "Microsoft.Bcl.AsyncInterfaces.8.0.0.nupkg",
+        "Microsoft.Bcl.AsyncInterfaces",
+        "8.0.0",
+        true,
+    ),
+    (
+        "Microsoft.Extensions.DependencyModel.8.0.1.nupkg",
+        "Microsoft.Extensions.DependencyModel",
+        "8.0.1",
+        true,
+    ),
+    (
+        "Serilog.Sinks.Debug.3.0.0.nupkg",
+        "Serilog.Sinks.Debug",
+        "3.0.0",
+        false,
+    ),
+    (
+        "IronSoftware.System.Drawing.2022.9.8843.nupkg",
+        "IronSoftware.System.Drawing",
+        "2022.9.8843",
+        true,
+    ),
+    (
+        "Newtonsoft.Json.Bson.1.0.2.nupkg",
+        "Newtonsoft.Json.Bson",
+        "1.0.2",
+        true,
+    ),
+    (
+        "xunit.abstractions.2.0.3.nupkg",
+        "xunit.abstractions",
+        "2.0.3",
+        true,
+    ),
+    (
+        "Google.Protobuf.3.23.3.nupkg",
+        "Google.Protobuf",
+        "3.23.3",
+        true,
+    ),
+    (
+        "K4os.Hash.xxHash.1.0.8.nupkg",
+        "K4os.Hash.xxHash",
+        "1.0.8",
+        false,
+    ),
+    ("MySql.Data.8.0.33.nupkg", "MySql.Data", "8.0.33", true),
+];
+
+struct Serve {
+    child: Child,
+    index: String,
+    base: String,
+    /// The repository certificate's SHA-256.
+    repository: String,
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(config: &Path) -> Serve {
+    let mut child = signet()
+        .args(["serve", "--config", s(config), "--listen", "127.0.0.1:0"])
+        .env("SIGNET_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut index, mut repository) = (None, String::new());
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(u) = line.strip_prefix("service index: ") {
+            index = Some(u.to_owned());
+        }
+        if let Some(rest) = line.strip_prefix("repository signing: DEVELOPMENT certificate ") {
+            repository = rest.split_whitespace().next().unwrap().to_owned();
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    let index = index.expect("signet serve printed its service index");
+    Serve {
+        child,
+        base: index.trim_end_matches("/v3/index.json").to_owned(),
+        index,
+        repository,
+    }
+}
+
+/// A development server's configuration: offline revocation, RepositorySignatures over
+/// loopback http, `extra_roots` trusted beside the bundled ones.
+fn write_config(dir: &Path, name: &str, extra_roots: &[&Path]) -> PathBuf {
+    let roots: Vec<String> = extra_roots
+        .iter()
+        .map(|p| format!("{:?}", p.to_str().unwrap()))
+        .collect();
+    let config = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &config,
+        format!(
+            r#"data_dir = {data:?}
+[signing]
+revocation_mode = "offline"
+recheck_interval_seconds = 0
+staple_revocation = false
+announce_repository_signatures_over_http = true
+trusted_roots = [{roots}]
+"#,
+            data = dir.join(name).to_str().unwrap(),
+            roots = roots.join(", ")
+        ),
+    )
+    .unwrap();
+    config
+}
+
+fn admin(config: &Path, args: &[&str]) -> Output {
+    let mut all = vec!["admin", "--config", s(config)];
+    all.extend_from_slice(args);
+    run(&all)
+}
+
+/// A user with an API key.
+fn user_key(config: &Path, name: &str) -> String {
+    let mut create = signet()
+        .args([
+            "admin",
+            "--config",
+            s(config),
+            "create-user",
+            name,
+            "--password-stdin",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    create
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"a long enough password\n")
+        .unwrap();
+    assert!(create.wait().unwrap().success());
+    ok(&admin(config, &["create-api-key", name]))
+        .lines()
+        .next()
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+fn push(index: &str, key: &str, package: &Path) {
+    ok(&run(&[
+        "push",
+        s(package),
+        "--source",
+        index,
+        "--api-key",
+        key,
+        "--allow-insecure-loopback",
+    ]));
+}
+
+/// GET: (status, headers as "name: value" lines, body).
+fn get(url: &str) -> (u16, String, Vec<u8>) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(std::time::Duration::from_secs(120)))
+        .build()
+        .into();
+    let r = agent.get(url).call().unwrap();
+    let status = r.status().as_u16();
+    let headers: Vec<String> = r
+        .headers()
+        .iter()
+        .map(|(k, v)| format!("{k}: {}", v.to_str().unwrap_or_default()))
+        .collect();
+    let mut body = Vec::new();
+    r.into_body()
+        .into_with_config()
+        .limit(64 << 20)
+        .reader()
+        .read_to_end(&mut body)
+        .unwrap();
+    (status, headers.join("\n"), body)
+}
+
+fn nupkg_url(base: &str, id: &str, version: &str) -> String {
+    let (id, version) = (id.to_lowercase(), version.to_lowercase());
+    format!("{base}/v3-flatcontainer/{id}/{version}/{id}.{version}.nupkg")
+}
+
+fn signature(bytes: &[u8]) -> signet_signature::PrimarySignature {
+    let mut pkg =
+        signet_nupkg::Package::open(std::io::Cursor::new(bytes.to_vec()), &Default::default())
+            .unwrap();
+    let p7s = pkg.read_signature().unwrap().unwrap();
+    signet_signature::PrimarySignature::load(&p7s, &Default::default()).unwrap()
+}
+
+fn content_hash(bytes: &[u8]) -> String {
+    signet_nupkg::Package::open(std::io::Cursor::new(bytes.to_vec()), &Default::default())
+        .unwrap()
+        .content_hash()
+        .unwrap()
+}
+
+fn blob_count(data: &Path) -> usize {
+    fn walk(p: &Path) -> usize {
+        std::fs::read_dir(p).map_or(0, |rd| {
+            rd.flatten()
+                .map(|e| {
+                    if e.path().is_dir() {
+                        walk(&e.path())
+                    } else {
+                        usize::from(e.path().extension().is_some_and(|x| x == "nupkg"))
+                    }
+                })
+                .sum()
+        })
+    }
+    walk(&data.join("blobs/packages"))
+}
+
+/// Must show 1: every real NuGet.org-signed fixture, served through the mirror, is
+/// repository-signed by the mirror (author signature kept), verifies with `signet verify`
+/// and `openssl cms`, and keeps the upstream's package hash and content hash; its provenance
+/// is in the signature API. An upstream that later serves other bytes is caught by a
+/// recheck, and the first copy stays what is served.
+#[test]
+fn mirror_resigns_nuget_org_packages() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let mut upstream = V3Feed::new();
+    let fingerprints: Vec<String> = NUGET_ORG_CERTIFICATES
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    upstream.announce_repository_certificates(&fingerprints, true);
+    for (file, id, version, _) in NUGET_ORG_PACKAGES {
+        upstream.add(id, version, &std::fs::read(interop(file)).unwrap());
+    }
+    let config = write_config(dir, "mirror", &[]);
+    let mirror = serve(&config);
+    let data = dir.join("mirror");
+    let added = ok(&admin(
+        &config,
+        &[
+            "upstream",
+            "add",
+            "nuget-org",
+            &upstream.index_url(),
+            "--allow-insecure-loopback",
+        ],
+    ));
+    for fp in NUGET_ORG_CERTIFICATES {
+        assert!(added.contains(fp), "{added}");
+    }
+
+    let root = data.join("dev-pki/root.pem");
+    for (file, id, version, author_signed) in NUGET_ORG_PACKAGES {
+        let upstream_bytes = std::fs::read(interop(file)).unwrap();
+        let (status, _, body) = get(&nupkg_url(&mirror.base, id, version));
+        assert_eq!(status, 200, "{id}: {}", String::from_utf8_lossy(&body));
+        assert_ne!(body, upstream_bytes, "{id} was served without re-signing");
+        let served = dir.join(format!("{id}.served.nupkg"));
+        std::fs::write(&served, &body).unwrap();
+
+        // The hashes of the upstream copy.
+        assert_eq!(content_hash(&body), content_hash(&upstream_bytes), "{id}");
+        let (ours, theirs) = (signature(&body), signature(&upstream_bytes));
+        assert_eq!(
+            ours.content().hash(),
+            theirs.content().hash(),
+            "{id}: package hash"
+        );
+
+        // Author signature kept, repository signature the mirror's.
+        let report = ok(&run(&[
+            "verify",
+            "--all",
+            s(&served),
+            "--trust-roots",
+            s(&root),
+        ]));
+        assert!(
+            report.contains(&mirror.repository.to_uppercase())
+                || report.contains(&mirror.repository),
+            "{id}: {report}"
+        );
+        assert!(
+            report.contains("Signature type: Repository"),
+            "{id}: {report}"
+        );
+        assert_eq!(
+            report.contains("Signature type: Author"),
+            *author_signed,
+            "{id}: {report}"
+        );
+        for fp in NUGET_ORG_CERTIFICATES {
+            assert!(
+                !report.to_lowercase().contains(fp),
+                "{id} still carries NuGet.org's signature"
+            );
+        }
+        // openssl agrees on the primary signature (author, or the mirror's repository one).
+        let p7s = dir.join(format!("{id}.p7s"));
+        let mut pkg =
+            signet_nupkg::Package::open(std::io::Cursor::new(body.clone()), &Default::default())
+                .unwrap();
+        std::fs::write(&p7s, pkg.read_signature().unwrap().unwrap()).unwrap();
+        let o = Command::new("openssl")
+            .args([
+                "cms",
+                "-verify",
+                "-inform",
+                "DER",
+                "-binary",
+                "-noverify",
+                "-in",
+                s(&p7s),
+                "-out",
+                s(&dir.join("content.txt")),
+            ])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{id}: openssl: {}", text(&o));
+        assert_eq!(
+            ours.signature_type() == signet_signature::SignatureType::Author,
+            *author_signed
+        );
+
+        // Provenance in the signature API.
+        let (status, _, api) = get(&format!(
+            "{}/api/signet/packages/{}/{}/signature",
+            mirror.base,
+            id.to_lowercase(),
+            version
+        ));
+        assert_eq!(status, 200);
+        let api = String::from_utf8_lossy(&api);
+        assert!(api.contains("\"upstream\":\"nuget-org\""), "{api}");
+        assert!(api.contains(&hex_sha256(&upstream_bytes)), "{api}");
+    }
+
+    // The upstream later serves other bytes for a mirrored version: the recheck records it
+    // and the first copy stays what is served.
+    let first = get(&nupkg_url(&mirror.base, "K4os.Hash.xxHash", "1.0.8")).2;
+    upstream.add(
+        "K4os.Hash.xxHash",
+        "1.0.8",
+        &std::fs::read(interop("Serilog.Sinks.Debug.3.0.0.nupkg")).unwrap(),
+    );
+    let o = admin(&config, &["mirror", "recheck", "K4os.Hash.xxHash", "1.0.8"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("MISMATCH"), "{}", text(&o));
+    assert_eq!(
+        get(&nupkg_url(&mirror.base, "K4os.Hash.xxHash", "1.0.8")).2,
+        first
+    );
+    assert!(ok(&admin(&config, &["mirror", "refusals"])).contains("mismatch"));
+    drop(mirror);
+}
+
+fn hex_sha256(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let digest = signet_common::HashAlgorithm::Sha256.digest(bytes);
+    digest.iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// A loopback port that accepts connections and never answers.
+struct Silent {
+    port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Silent {
+    fn start() -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let st = std::sync::Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for conn in listener.incoming() {
+                if st.load(std::sync::atomic::Ordering::SeqCst) {
+                    break;
+                }
+                held.push(conn);
+            }
+        });
+        Silent { port, stop }
+    }
+}
+
+impl Drop for Silent {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = std::net::TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+/// Must show 3: a hostile upstream — a tampered package, one without a repository signature,
+/// one repository-signed by a certificate the upstream does not announce, a manifest whose
+/// id differs from the URL, an oversized body, an upstream that hangs — is refused with the
+/// reason visible to the client (502/504) and to administrators, and nothing is stored or
+/// served.
+#[test]
+fn mirror_refuses_what_a_hostile_upstream_serves() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let fingerprints: Vec<String> = NUGET_ORG_CERTIFICATES
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+
+    let mut evil = V3Feed::new();
+    evil.announce_repository_certificates(&fingerprints, true);
+    // One byte of the first entry's local header (its modification time): the archive still
+    // reads, the package hash no longer matches.
+    let mut tampered = std::fs::read(interop("Serilog.Sinks.Debug.3.0.0.nupkg")).unwrap();
+    tampered[10] ^= 0x01;
+    evil.add("Serilog.Sinks.Debug", "3.0.0", &tampered);
+    evil.add(
+        "TestPackage.AuthorSigned",
+        "1.0.0",
+        &std::fs::read(interop("TestPackage.AuthorSigned.1.0.0.nupkg")).unwrap(),
+    );
+    evil.add(
+        "Wrong.Id",
+        "3.0.0",
+        &std::fs::read(interop("K4os.Hash.xxHash.1.0.8.nupkg")).unwrap(),
+    );
+    evil.add(
+        "MySql.Data",
+        "8.0.33",
+        &std::fs::read(interop("MySql.Data.8.0.33.nupkg")).unwrap(),
+    );
+    // Announces only the 2024 certificate; serves a package signed with the 2018 one.
+    let mut partial = V3Feed::new();
+    partial.announce_repository_certificates(&fingerprints[2..], true);
+    partial.add(
+        "jQuery",
+        "2.1.1",
+        &std::fs::read(interop("jquery.2.1.1.nupkg")).unwrap(),
+    );
+    // Its flat container never answers.
+    let silent = Silent::start();
+    let slow = V3Feed::new();
+    slow.announce_repository_certificates(&fingerprints, true);
+    let index = std::fs::read_to_string(slow.root().join("v3/index.json")).unwrap();
+    std::fs::write(
+        slow.root().join("v3/index.json"),
+        index.replace(
+            &format!("{}/flat/", slow.server.base),
+            &format!("http://127.0.0.1:{}/flat/", silent.port),
+        ),
+    )
+    .unwrap();
+
+    let config = write_config(dir, "mirror", &[]);
+    let mirror = serve(&config);
+    let data = dir.join("mirror");
+    for (name, feed, extra) in [
+        (
+            "evil",
+            &evil,
+            vec![
+                "--allow",
+                "Serilog.Sinks.Debug",
+                "--allow",
+                "TestPackage.AuthorSigned",
+                "--allow",
+                "Wrong.Id",
+                "--allow",
+                "MySql.Data",
+                "--max-package-size",
+                "3000000",
+            ],
+        ),
+        ("partial", &partial, vec!["--allow", "jQuery"]),
+        (
+            "slow",
+            &slow,
+            vec!["--allow", "Slow.*", "--timeout-seconds", "2"],
+        ),
+    ] {
+        let mut args = vec!["upstream", "add", name];
+        let url = feed.index_url();
+        args.push(&url);
+        args.push("--allow-insecure-loopback");
+        args.extend(extra);
+        ok(&admin(&config, &args));
+    }
+
+    for (id, version, status, expect) in [
+        ("Serilog.Sinks.Debug", "3.0.0", 502, "NU3008"),
+        ("TestPackage.AuthorSigned", "1.0.0", 502, "NU3034"),
+        ("jQuery", "2.1.1", 502, "NU3034"),
+        (
+            "Wrong.Id",
+            "3.0.0",
+            502,
+            "K4os.Hash.xxHash 1.0.8 when wrong.id 3.0.0 was asked for",
+        ),
+        ("MySql.Data", "8.0.33", 502, "limit of 3000000 bytes"),
+        ("Slow.Package", "1.0.0", 504, "timed out"),
+    ] {
+        let started = std::time::Instant::now();
+        let (got, _, body) = get(&nupkg_url(&mirror.base, id, version));
+        let body = String::from_utf8_lossy(&body).to_string();
+        assert_eq!(got, status, "{id}: {body}");
+        assert!(body.contains(expect), "{id}: {body}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "{id} took {:?}",
+            started.elapsed()
+        );
+        // Asked again: the same answer (remembered, not fetched again for a refusal).
+        let (again, _, _) = get(&nupkg_url(&mirror.base, id, version));
+        assert_eq!(again, status, "{id}");
+        let (reg, _, _) = get(&format!(
+            "{}/v3/registration/{}/index.json",
+            mirror.base,
+            id.to_lowercase()
+        ));
+        assert_eq!(reg, 404, "{id} is visible");
+    }
+    assert_eq!(blob_count(&data), 0, "a refused package was stored");
+    // Flat-container URLs are lower case: so are the ids recorded.
+    let refusals = ok(&admin(&config, &["mirror", "refusals"]));
+    for expect in [
+        "refused serilog.sinks.debug 3.0.0 from evil: NU3008",
+        "testpackage.authorsigned",
+        "refused jquery 2.1.1 from partial: NU3034",
+        "wrong.id",
+        "mysql.data",
+        "timed-out slow.package",
+    ] {
+        assert!(refusals.contains(expect), "{expect}: {refusals}");
+    }
+    let json = ok(&admin(&config, &["mirror", "refusals", "--json"]));
+    let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert!(doc["refusals"].as_array().unwrap().len() >= 6, "{json}");
+    drop(mirror);
+}
+
+/// Must show 2 and 5, and prefetch: a dependency graph published on a second `signet serve`
+/// (its own development PKI) comes through the mirror re-signed by the mirror, so a client
+/// that trusts only the mirror installs it in secure mode, while the same graph served by the
+/// upstream directly is refused (NU3034). An id a local account owns never resolves to the
+/// upstream's versions, even a higher one.
+#[test]
+fn mirror_brings_a_graph_under_one_trust_anchor() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let upstream_config = write_config(dir, "upstream", &[]);
+    let upstream = serve(&upstream_config);
+    let alice = user_key(&upstream_config, "alice");
+    let package = |id: &str, version: &str, deps: &[(&str, &str)]| {
+        let mut b = PackageBuilder::new(id, version).file("lib/net8.0/x.dll", id.as_bytes());
+        for (d, r) in deps {
+            b = b.dependency(None, d, Some(r));
+        }
+        let p = dir.join(format!("{id}.{version}.nupkg"));
+        std::fs::write(&p, b.build()).unwrap();
+        p
+    };
+    for (id, version, deps) in [
+        ("Graph.B", "1.0.0", vec![]),
+        ("Graph.B", "2.0.0", vec![]),
+        ("Local.C", "5.0.0", vec![]),
+        (
+            "Graph.A",
+            "1.0.0",
+            vec![("Graph.B", "1.0.0"), ("Local.C", "1.0.0")],
+        ),
+    ] {
+        push(&upstream.index, &alice, &package(id, version, &deps));
+    }
+
+    let upstream_root = dir.join("upstream/dev-pki/root.pem");
+    let config = write_config(dir, "mirror", &[&upstream_root]);
+    let mirror = serve(&config);
+    let mirror_root = dir.join("mirror/dev-pki/root.pem");
+    // A local package with the id the upstream also has (at a higher version).
+    let bob = user_key(&config, "bob");
+    push(&mirror.index, &bob, &package("Local.C", "1.0.0", &[]));
+    ok(&admin(
+        &config,
+        &[
+            "upstream",
+            "add",
+            "upstream",
+            &upstream.index,
+            "--allow-insecure-loopback",
+        ],
+    ));
+    assert!(ok(&admin(&config, &["upstream", "list"])).contains(&upstream.repository));
+
+    // Dependency confusion: the local id lists only the local version; the upstream's is
+    // never served.
+    let (status, _, body) = get(&format!(
+        "{}/v3-flatcontainer/local.c/index.json",
+        mirror.base
+    ));
+    assert_eq!(status, 200);
+    let doc: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(doc["versions"], serde_json::json!(["1.0.0"]));
+    assert_eq!(get(&nupkg_url(&mirror.base, "Local.C", "5.0.0")).0, 404);
+    // An upstream id: the upstream's list.
+    let (_, _, body) = get(&format!(
+        "{}/v3-flatcontainer/graph.b/index.json",
+        mirror.base
+    ));
+    let doc: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(doc["versions"], serde_json::json!(["1.0.0", "2.0.0"]));
+
+    // The client trusts the mirror only, and installs the graph through it in secure mode.
+    let cfg = dir.join("nuget.config");
+    std::fs::write(
+        &cfg,
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<configuration>\n</configuration>\n",
+    )
+    .unwrap();
+    ok(&run(&[
+        "trust",
+        "source",
+        "mirror",
+        "--source-url",
+        &mirror.index,
+        "--allow-insecure-loopback",
+        "--configfile",
+        s(&cfg),
+    ]));
+    let both_roots = dir.join("roots.pem");
+    std::fs::write(
+        &both_roots,
+        [
+            std::fs::read(&mirror_root).unwrap(),
+            std::fs::read(&upstream_root).unwrap(),
+        ]
+        .concat(),
+    )
+    .unwrap();
+    let install = |source: &str, packages: &Path| {
+        run(&[
+            "install",
+            "Graph.A",
+            "--source",
+            source,
+            "--policy",
+            "secure",
+            "--packages",
+            s(packages),
+            "--configfile",
+            s(&cfg),
+            "--trust-roots",
+            s(&both_roots),
+            "--trust-roots-only",
+            "--allow-insecure-loopback",
+        ])
+    };
+    let packages = dir.join("packages");
+    let out = ok(&install(&mirror.index, &packages));
+    for (id, version) in [
+        ("graph.a", "1.0.0"),
+        ("graph.b", "1.0.0"),
+        ("local.c", "1.0.0"),
+    ] {
+        assert!(
+            packages
+                .join(id)
+                .join(version)
+                .join("lib/net8.0/x.dll")
+                .is_file(),
+            "{id}: {out}"
+        );
+    }
+    assert!(!packages.join("local.c/5.0.0").exists());
+    // Served by the upstream directly, the same graph is not the trusted repository's.
+    let direct = dir.join("packages-direct");
+    let o = install(&upstream.index, &direct);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("NU3034"), "{}", text(&o));
+    assert!(!direct.join("graph.a").exists());
+
+    // Prefetch: the rest of Graph.B, then again (resumed: nothing new).
+    let out = ok(&admin(
+        &config,
+        &["mirror", "fetch", "Graph.B@[1.0.0,3.0.0)"],
+    ));
+    assert!(
+        out.contains("1 fetched now, 1 already mirrored, 0 refused"),
+        "{out}"
+    );
+    // Graph.A's closure: Graph.B 1.0.0; Local.C is local, never taken from the upstream.
+    let out = ok(&admin(&config, &["mirror", "fetch", "Graph.A"]));
+    assert!(out.contains("0 fetched now, 2 already mirrored"), "{out}");
+    let o = admin(&config, &["mirror", "fetch", "Graph.Missing"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("refused Graph.Missing"), "{}", text(&o));
+    drop(mirror);
+    drop(upstream);
+}

@@ -1,0 +1,1209 @@
+//! The enterprise mirror: `signet serve` as a pull-through cache of upstream v3 feeds
+//! (NuGet.org or another server) that verifies every package against the upstream's pinned
+//! repository certificates before anything is stored, then brings it under this server's own
+//! repository signature (or keeps the upstream's, in passthrough mode).
+//!
+//! - upstreams live in the database (`signet admin upstream add/sync/set/remove`), so that
+//!   every replica of a server sees the same pins, and a certificate rotation is one `sync`;
+//! - an id a local account owns never comes from an upstream (the mirror is asked only for
+//!   ids without a local owner, and the commit transaction's ownership rule stops a race);
+//! - the fetch pipeline is typestate (`fetch.rs`); one fetch per version at a time, a refused
+//!   version is remembered briefly and recorded for administrators;
+//! - an optional minimum age holds versions the upstream repository-signed less than N hours
+//!   ago (the upstream's own timestamp is the clock), unless an administrator releases them.
+
+pub mod fetch;
+pub(crate) mod store;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+use signet_common::NuCode;
+use signet_feed::{HttpPolicy, NuGetVersion, Source, VersionRange};
+use signet_nupkg::PackageId;
+
+use crate::Error;
+use crate::auth::IdGlob;
+use crate::clock::random_id;
+use crate::registry::Registry;
+
+pub use fetch::{Downloaded, MirrorSigned, UpstreamVerified};
+pub use store::PinnedCertificate;
+
+/// How a mirrored package is signed when served.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SigningMode {
+    /// The mirror's repository certificate replaces the upstream's repository signature (a
+    /// countersignature replaced, a primary one removed and the mirror's added): clients
+    /// trust one repository, the mirror.
+    #[default]
+    Resign,
+    /// The upstream's repository signature is kept byte for byte, and the upstream's pinned
+    /// certificates are announced in this server's `RepositorySignatures` beside its own.
+    Passthrough,
+}
+
+impl SigningMode {
+    /// Parses `resign` or `passthrough`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "resign" => Some(Self::Resign),
+            "passthrough" => Some(Self::Passthrough),
+            _ => None,
+        }
+    }
+
+    /// The name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Resign => "resign",
+            Self::Passthrough => "passthrough",
+        }
+    }
+}
+
+/// One upstream's policy.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct UpstreamSettings {
+    /// Package-id globs taken from this upstream (empty: every id).
+    pub allow: Vec<String>,
+    /// Package-id globs never taken from it (checked after `allow`).
+    pub deny: Vec<String>,
+    /// Versions never taken: `GLOB@RANGE` (NuGet range syntax), e.g. `Contoso.*@[1.0,1.2)`.
+    pub block: Vec<String>,
+    /// Largest package taken (bytes; the server's push limit applies too).
+    pub max_package_size: Option<u64>,
+    /// Seconds each upstream request may take, body included.
+    pub timeout_seconds: u64,
+    /// `offline` (default) or `online`: revocation checks of the upstream's signatures.
+    pub revocation_mode: String,
+    /// Versions the upstream repository-signed less than this many hours ago are held
+    /// (0: off).
+    pub min_age_hours: u64,
+    /// Seconds an upstream version list is reused.
+    pub list_cache_seconds: u64,
+    /// Re-sign or pass through.
+    pub mode: SigningMode,
+    /// Plain http to a loopback upstream (tests and local development only).
+    pub allow_insecure_loopback: bool,
+}
+
+impl Default for UpstreamSettings {
+    fn default() -> Self {
+        Self {
+            allow: Vec::new(),
+            deny: Vec::new(),
+            block: Vec::new(),
+            max_package_size: None,
+            timeout_seconds: 60,
+            revocation_mode: "offline".into(),
+            min_age_hours: 0,
+            list_cache_seconds: 300,
+            mode: SigningMode::Resign,
+            allow_insecure_loopback: false,
+        }
+    }
+}
+
+impl UpstreamSettings {
+    /// Checks every glob and range (an unusable setting is refused when set, not at use).
+    pub fn validate(&self) -> Result<(), Error> {
+        for g in self.allow.iter().chain(&self.deny) {
+            IdGlob::parse(g)?;
+        }
+        for b in &self.block {
+            parse_block(b)?;
+        }
+        if !matches!(
+            self.revocation_mode.to_ascii_lowercase().as_str(),
+            "online" | "offline"
+        ) {
+            return Err(Error::Invalid(format!(
+                "revocation mode {:?}: online or offline",
+                self.revocation_mode
+            )));
+        }
+        Ok(())
+    }
+
+    /// Whether revocation is checked online.
+    pub fn revocation_online(&self) -> bool {
+        self.revocation_mode.eq_ignore_ascii_case("online")
+    }
+
+    /// Whether the id may come from this upstream.
+    pub fn admits(&self, id: &str) -> bool {
+        let matches = |globs: &[String]| {
+            globs
+                .iter()
+                .filter_map(|g| IdGlob::parse(g).ok())
+                .any(|g| g.matches(id))
+        };
+        (self.allow.is_empty() || matches(&self.allow)) && !matches(&self.deny)
+    }
+
+    /// The block rule that stops this version, if any.
+    pub fn blocked(&self, id: &str, version: &NuGetVersion) -> Option<&str> {
+        self.block.iter().map(String::as_str).find(|b| {
+            parse_block(b).is_ok_and(|(glob, range)| glob.matches(id) && range.satisfies(version))
+        })
+    }
+}
+
+fn parse_block(b: &str) -> Result<(IdGlob, VersionRange), Error> {
+    let (glob, range) = b.split_once('@').ok_or_else(|| {
+        Error::Invalid(format!(
+            "block rule {b:?}: GLOB@RANGE, e.g. Contoso.*@[1.0,2.0)"
+        ))
+    })?;
+    let glob = IdGlob::parse(glob)?;
+    let range =
+        VersionRange::parse(range).map_err(|e| Error::Invalid(format!("block rule {b:?}: {e}")))?;
+    Ok((glob, range))
+}
+
+/// An upstream feed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Upstream {
+    /// Its name (letters, digits, `.`, `-`, `_`).
+    pub name: String,
+    /// Its service index URL.
+    pub service_index: String,
+    /// The account that owns what comes from it.
+    pub account_id: i64,
+    /// Its policy.
+    pub settings: UpstreamSettings,
+    /// The repository certificates it is trusted for.
+    pub certificates: Vec<PinnedCertificate>,
+    /// When the pins were last read (µs).
+    pub synced_at: i64,
+}
+
+impl Upstream {
+    /// The account name that owns its packages (`upstream:NAME`: a colon no account name
+    /// may contain, so no user or organization can be it).
+    pub fn account_name(name: &str) -> String {
+        format!("upstream:{name}")
+    }
+
+    pub(crate) fn http_policy(&self) -> HttpPolicy {
+        if self.settings.allow_insecure_loopback {
+            HttpPolicy::LoopbackHttp
+        } else {
+            HttpPolicy::HttpsOnly
+        }
+    }
+}
+
+/// Where a mirrored version came from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Provenance {
+    /// The upstream's name.
+    pub upstream: String,
+    /// The upstream repository certificate that signed it (SHA-256).
+    pub upstream_repository_fingerprint: String,
+    /// The author signer (SHA-256), when author-signed.
+    pub upstream_author_fingerprint: Option<String>,
+    /// The upstream repository signature's timestamp (µs).
+    pub upstream_repository_signed_at: Option<i64>,
+    /// The package hash its signatures sign (`ALG:base64`), unchanged by re-signing.
+    pub package_hash: String,
+    /// NuGet's SHA-512 content hash (`packages.lock.json` `contentHash`), unchanged by
+    /// re-signing.
+    pub content_hash: String,
+    /// SHA-256 of the bytes the upstream served.
+    pub upstream_sha256: String,
+    /// When it was fetched (µs).
+    pub fetched_at: i64,
+    /// Whether the upstream still lists it.
+    pub upstream_listed: bool,
+    /// Set when the upstream later served other bytes for this version.
+    pub mismatch: Option<String>,
+}
+
+/// What the mirror refused.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Refused {
+    /// The upstream.
+    pub upstream: String,
+    /// Package id as asked.
+    pub id: String,
+    /// Version as asked.
+    pub version: String,
+    /// `refused`, `blocked`, `quarantined`, `unreachable`, `timed-out`, `mismatch`.
+    pub kind: String,
+    /// NuGet's code, when there is one.
+    pub code: Option<String>,
+    /// Why.
+    pub reason: String,
+    /// When (µs).
+    pub at: i64,
+}
+
+/// Why a mirror request failed, as the client is told.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FailureKind {
+    /// The upstream could not be reached (502).
+    Unreachable,
+    /// The upstream did not answer in time (504).
+    TimedOut,
+    /// The upstream served something that failed verification (502).
+    Refused,
+    /// The mirror's policy blocks it (403).
+    Blocked,
+    /// Held until it is older (403).
+    Quarantined,
+}
+
+impl FailureKind {
+    /// The name recorded.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Unreachable => "unreachable",
+            Self::TimedOut => "timed-out",
+            Self::Refused => "refused",
+            Self::Blocked => "blocked",
+            Self::Quarantined => "quarantined",
+        }
+    }
+}
+
+/// A mirror failure.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UpstreamError {
+    /// What kind.
+    pub kind: FailureKind,
+    /// NuGet's code, when there is one.
+    pub code: Option<NuCode>,
+    /// The message.
+    pub message: String,
+}
+
+impl std::fmt::Display for UpstreamError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(code) = self.code {
+            write!(f, "{code}: ")?;
+        }
+        write!(f, "{}", self.message)
+    }
+}
+
+impl UpstreamError {
+    /// The HTTP status.
+    pub fn status(&self) -> u16 {
+        match self.kind {
+            FailureKind::Unreachable | FailureKind::Refused => 502,
+            FailureKind::TimedOut => 504,
+            FailureKind::Blocked | FailureKind::Quarantined => 403,
+        }
+    }
+}
+
+/// An upstream's version list as the mirror serves it.
+#[derive(Clone, Debug, Default)]
+pub struct Listing {
+    /// The upstream.
+    pub upstream: String,
+    /// Normalised lower-case versions the upstream lists (blocked ones left out).
+    pub versions: Vec<String>,
+    /// Set when the upstream failed and a cached list (or none) is served.
+    pub warning: Option<String>,
+}
+
+/// How long a refused version is not asked for again (µs).
+const REFUSAL_MEMORY_MICROS: i64 = 60_000_000;
+/// How long the upstream definitions are reused (µs).
+const UPSTREAMS_TTL_MICROS: i64 = 5_000_000;
+/// Most cached lists and remembered refusals kept.
+const CACHE_MAX: usize = 50_000;
+
+#[derive(Clone)]
+struct CachedList {
+    versions: Vec<String>,
+    at: i64,
+}
+
+/// One version's fetch: held by the request that fetches it, waited on by the others.
+type Flight = Arc<tokio::sync::Mutex<()>>;
+
+/// The mirror's in-memory state: caches and the single-flight map.
+#[derive(Default)]
+pub(crate) struct MirrorState {
+    upstreams: Mutex<Option<(i64, Arc<Vec<Upstream>>)>>,
+    /// (upstream, flat base) per upstream, with when it was read.
+    flat_bases: Mutex<HashMap<String, (String, i64)>>,
+    lists: Mutex<HashMap<(String, String), CachedList>>,
+    refused: Mutex<HashMap<(String, String), (i64, UpstreamError)>>,
+    flights: tokio::sync::Mutex<HashMap<(String, String), Flight>>,
+}
+
+impl std::fmt::Debug for MirrorState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MirrorState").finish_non_exhaustive()
+    }
+}
+
+/// What `prefetch` did.
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PrefetchSummary {
+    /// Versions fetched now.
+    pub fetched: usize,
+    /// Versions already mirrored (a resumed run skips them).
+    pub cached: usize,
+    /// Versions refused, with why.
+    pub refused: Vec<(String, String, String)>,
+}
+
+fn valid_upstream_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+}
+
+fn upstream_error(kind: FailureKind, code: Option<NuCode>, message: String) -> Error {
+    Error::Upstream(UpstreamError {
+        kind,
+        code,
+        message,
+    })
+}
+
+impl Registry {
+    /// Reads the upstream's service index and `RepositorySignatures` (blocking HTTP, off
+    /// the runtime): its flat container and the certificates to pin.
+    async fn read_upstream(
+        &self,
+        url: &str,
+        settings: &UpstreamSettings,
+    ) -> Result<(String, Vec<PinnedCertificate>), Error> {
+        let probe = Upstream {
+            name: String::new(),
+            service_index: url.to_owned(),
+            account_id: 0,
+            settings: settings.clone(),
+            certificates: Vec::new(),
+            synced_at: 0,
+        };
+        let url = url.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let http = Arc::new(fetch::client(&probe)?);
+            let source = Source::open(&url, http, probe.http_policy())
+                .map_err(|e| Error::Invalid(format!("the upstream {url}: {e}")))?;
+            let Source::V3(v3) = source else {
+                return Err(Error::Invalid(format!("{url} is not a v3 feed")));
+            };
+            let Some(signatures) = &v3.repository_signatures else {
+                return Err(Error::Invalid(format!(
+                    "the upstream {url} announces no RepositorySignatures resource: nothing it \
+                     serves could be verified"
+                )));
+            };
+            let certificates: Vec<PinnedCertificate> = signatures
+                .certificates
+                .iter()
+                .filter_map(|c| {
+                    let fp = c
+                        .fingerprints
+                        .iter()
+                        .find(|(a, _)| *a == signet_common::HashAlgorithm::Sha256)?;
+                    Some(PinnedCertificate {
+                        fingerprint: fp.1.to_lowercase(),
+                        subject: c.subject.clone(),
+                        issuer: c.issuer.clone(),
+                        not_before: c.not_before.clone(),
+                        not_after: c.not_after.clone(),
+                    })
+                })
+                .collect();
+            if certificates.is_empty() {
+                return Err(Error::Invalid(format!(
+                    "the upstream {url} announces no repository certificate"
+                )));
+            }
+            Ok((v3.flat_base.clone(), certificates))
+        })
+        .await
+        .map_err(|e| Error::io("upstream task", std::io::Error::other(e)))?
+    }
+
+    /// Adds an upstream: reads its service index and pins every certificate its
+    /// `RepositorySignatures` announces (https only, or loopback http with
+    /// `allow_insecure_loopback`).
+    pub async fn add_upstream(
+        &self,
+        name: &str,
+        url: &str,
+        settings: UpstreamSettings,
+    ) -> Result<Upstream, Error> {
+        if !valid_upstream_name(name) {
+            return Err(Error::Invalid(format!(
+                "invalid upstream name {name:?}: letters, digits, '.', '-', '_', at most 64"
+            )));
+        }
+        settings.validate()?;
+        let (_, certificates) = self.read_upstream(url, &settings).await?;
+        let upstream = Upstream {
+            name: name.to_owned(),
+            service_index: url.to_owned(),
+            account_id: random_id(self.rng.as_ref())?,
+            settings,
+            certificates,
+            synced_at: self.clock.now().unix_micros(),
+        };
+        self.db
+            .add_upstream(
+                &upstream,
+                &Upstream::account_name(name),
+                self.clock.now().unix_micros(),
+            )
+            .await?;
+        self.forget_upstreams();
+        Ok(upstream)
+    }
+
+    /// Reads the upstream's `RepositorySignatures` again and replaces its pins (after the
+    /// upstream rotated its certificate). Returns (pinned now, added, removed).
+    pub async fn sync_upstream(
+        &self,
+        name: &str,
+    ) -> Result<(Vec<PinnedCertificate>, Vec<String>, Vec<String>), Error> {
+        let current = self.upstream(name).await?;
+        let (_, certificates) = self
+            .read_upstream(&current.service_index, &current.settings)
+            .await?;
+        let old: Vec<String> = current
+            .certificates
+            .iter()
+            .map(|c| c.fingerprint.clone())
+            .collect();
+        let new: Vec<String> = certificates.iter().map(|c| c.fingerprint.clone()).collect();
+        let added = new.iter().filter(|f| !old.contains(f)).cloned().collect();
+        let removed = old.iter().filter(|f| !new.contains(f)).cloned().collect();
+        self.db
+            .repin_upstream(&current.name, &certificates, self.clock.now().unix_micros())
+            .await?;
+        self.forget_upstreams();
+        Ok((certificates, added, removed))
+    }
+
+    /// Replaces an upstream's settings.
+    pub async fn set_upstream_settings(
+        &self,
+        name: &str,
+        settings: &UpstreamSettings,
+    ) -> Result<(), Error> {
+        settings.validate()?;
+        self.db.set_upstream_settings(name, settings).await?;
+        self.forget_upstreams();
+        Ok(())
+    }
+
+    /// Removes an upstream (what was mirrored from it stays, and is served).
+    pub async fn remove_upstream(&self, name: &str) -> Result<(), Error> {
+        self.db.remove_upstream(name).await?;
+        self.forget_upstreams();
+        Ok(())
+    }
+
+    /// Every upstream.
+    pub async fn upstreams(&self) -> Result<Vec<Upstream>, Error> {
+        self.db.upstreams().await
+    }
+
+    /// One upstream by name.
+    pub async fn upstream(&self, name: &str) -> Result<Upstream, Error> {
+        self.db
+            .upstreams()
+            .await?
+            .into_iter()
+            .find(|u| u.name.eq_ignore_ascii_case(name))
+            .ok_or_else(|| Error::NotFound(format!("no upstream named {name:?}")))
+    }
+
+    fn forget_upstreams(&self) {
+        if let Ok(mut u) = self.mirror.upstreams.lock() {
+            *u = None;
+        }
+    }
+
+    /// The upstreams, reused for a few seconds.
+    async fn cached_upstreams(&self) -> Result<Arc<Vec<Upstream>>, Error> {
+        let now = self.clock.now().unix_micros();
+        if let Some((at, u)) = self.mirror.upstreams.lock().ok().and_then(|g| g.clone())
+            && now.saturating_sub(at) < UPSTREAMS_TTL_MICROS
+        {
+            return Ok(u);
+        }
+        let fresh = Arc::new(self.db.upstreams().await?);
+        if let Ok(mut g) = self.mirror.upstreams.lock() {
+            *g = Some((now, Arc::clone(&fresh)));
+        }
+        Ok(fresh)
+    }
+
+    /// The upstream that may serve `id`: `None` when a local account owns the id (or no
+    /// upstream admits it). An id already mirrored stays with the upstream it came from.
+    pub async fn upstream_for(&self, id: &str) -> Result<Option<Upstream>, Error> {
+        let upstreams = self.cached_upstreams().await?;
+        if upstreams.is_empty() || PackageId::parse(id).is_err() {
+            return Ok(None);
+        }
+        let owners = self.db.owner_accounts(&id.to_lowercase()).await?;
+        if let Some((account, _, _)) = owners.first() {
+            if owners.iter().any(|(_, _, kind)| kind != "upstream") {
+                return Ok(None);
+            }
+            return Ok(upstreams.iter().find(|u| u.account_id == *account).cloned());
+        }
+        Ok(upstreams.iter().find(|u| u.settings.admits(id)).cloned())
+    }
+
+    /// The upstream's flat container base, read from its service index (reused as long as
+    /// its version lists are).
+    async fn flat_base(&self, upstream: &Upstream) -> Result<String, Error> {
+        let now = self.clock.now().unix_micros();
+        let ttl = i64::try_from(upstream.settings.list_cache_seconds)
+            .unwrap_or(i64::MAX)
+            .saturating_mul(1_000_000);
+        if let Some((base, at)) = self
+            .mirror
+            .flat_bases
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&upstream.name).cloned())
+            && now.saturating_sub(at) < ttl
+        {
+            return Ok(base);
+        }
+        let probe = upstream.clone();
+        let base = tokio::task::spawn_blocking(move || {
+            let http = Arc::new(fetch::client(&probe)?);
+            match Source::open(&probe.service_index, http, probe.http_policy()) {
+                Ok(Source::V3(v3)) => Ok(v3.flat_base),
+                Ok(Source::Folder(_)) => Err(Error::Config("the upstream is not a v3 feed".into())),
+                Err(e) => Err(fetch::transport(&probe, &e)),
+            }
+        })
+        .await
+        .map_err(|e| Error::io("upstream task", std::io::Error::other(e)))??;
+        if let Ok(mut m) = self.mirror.flat_bases.lock() {
+            m.insert(upstream.name.clone(), (base.clone(), now));
+        }
+        Ok(base)
+    }
+
+    /// The upstream's versions of `id` (blocked ones left out), from a short-lived cache;
+    /// when the upstream fails, the last list seen (or none) with a warning. `None` when no
+    /// upstream may serve the id.
+    pub async fn mirror_listing(&self, id: &str) -> Result<Option<Listing>, Error> {
+        let Some(upstream) = self.upstream_for(id).await? else {
+            return Ok(None);
+        };
+        let Ok(package_id) = PackageId::parse(id) else {
+            return Ok(None);
+        };
+        let key = (upstream.name.clone(), package_id.lower().to_owned());
+        let now = self.clock.now().unix_micros();
+        let ttl = i64::try_from(upstream.settings.list_cache_seconds)
+            .unwrap_or(i64::MAX)
+            .saturating_mul(1_000_000);
+        let cached = self
+            .mirror
+            .lists
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&key).cloned());
+        let filter = |versions: Vec<String>| -> Vec<String> {
+            versions
+                .into_iter()
+                .filter(|v| {
+                    NuGetVersion::parse(v)
+                        .is_ok_and(|p| upstream.settings.blocked(id, &p).is_none())
+                })
+                .collect()
+        };
+        if let Some(c) = &cached
+            && now.saturating_sub(c.at) < ttl
+        {
+            return Ok(Some(Listing {
+                upstream: upstream.name.clone(),
+                versions: filter(c.versions.clone()),
+                warning: None,
+            }));
+        }
+        let fetched = match self.flat_base(&upstream).await {
+            Ok(base) => {
+                let probe = upstream.clone();
+                let pid = package_id.clone();
+                tokio::task::spawn_blocking(move || {
+                    let http = Arc::new(fetch::client(&probe)?);
+                    let source = Source::V3(signet_feed::V3Source::with_flat_base(
+                        &probe.service_index,
+                        &base,
+                        http,
+                    ));
+                    source
+                        .versions(&pid)
+                        .map_err(|e| fetch::transport(&probe, &e))
+                })
+                .await
+                .map_err(|e| Error::io("upstream task", std::io::Error::other(e)))?
+            }
+            Err(e) => Err(e),
+        };
+        match fetched {
+            Ok(list) => {
+                let versions: Vec<String> = list.iter().map(NuGetVersion::lower).collect();
+                if let Ok(mut m) = self.mirror.lists.lock() {
+                    if m.len() >= CACHE_MAX {
+                        m.clear();
+                    }
+                    m.insert(
+                        key,
+                        CachedList {
+                            versions: versions.clone(),
+                            at: now,
+                        },
+                    );
+                }
+                // Versions the upstream no longer lists (deleted there) stay served, unlisted.
+                if let Err(e) = self
+                    .db
+                    .follow_upstream_listing(package_id.lower(), &versions)
+                    .await
+                {
+                    tracing::warn!(error = %e, "cannot follow the upstream's listing");
+                }
+                Ok(Some(Listing {
+                    upstream: upstream.name.clone(),
+                    versions: filter(versions),
+                    warning: None,
+                }))
+            }
+            Err(e) => {
+                let warning = format!(
+                    "the upstream {} failed ({e}); {}",
+                    upstream.name,
+                    if cached.is_some() {
+                        "serving its last version list"
+                    } else {
+                        "serving mirrored versions only"
+                    }
+                );
+                tracing::warn!(upstream = %upstream.name, error = %e, "upstream version list");
+                Ok(Some(Listing {
+                    upstream: upstream.name.clone(),
+                    versions: filter(cached.map(|c| c.versions).unwrap_or_default()),
+                    warning: Some(warning),
+                }))
+            }
+        }
+    }
+
+    fn remembered_refusal(&self, key: &(String, String)) -> Option<UpstreamError> {
+        let now = self.clock.now().unix_micros();
+        self.mirror
+            .refused
+            .lock()
+            .ok()
+            .and_then(|m| m.get(key).cloned())
+            .filter(|(at, _)| now.saturating_sub(*at) < REFUSAL_MEMORY_MICROS)
+            .map(|(_, e)| e)
+    }
+
+    /// Records a refusal (database and memory) and returns the error for the client.
+    async fn refuse(&self, upstream: &str, id: &str, version: &str, error: Error) -> Error {
+        let Error::Upstream(u) = &error else {
+            return error;
+        };
+        let now = self.clock.now().unix_micros();
+        if let Ok(mut m) = self.mirror.refused.lock() {
+            if m.len() >= CACHE_MAX {
+                m.clear();
+            }
+            // Unreachable and timed-out upstreams are asked again at the next request.
+            if matches!(u.kind, FailureKind::Refused | FailureKind::Quarantined) {
+                m.insert(
+                    (id.to_lowercase(), version.to_lowercase()),
+                    (now, u.clone()),
+                );
+            }
+        }
+        let record = Refused {
+            upstream: upstream.to_owned(),
+            id: id.to_owned(),
+            version: version.to_owned(),
+            kind: u.kind.name().to_owned(),
+            code: u.code.map(|c| c.to_string()),
+            reason: u.message.clone(),
+            at: now,
+        };
+        match random_id(self.rng.as_ref()) {
+            Ok(row) => {
+                if let Err(e) = self.db.record_refusal(row, &record).await {
+                    tracing::warn!(error = %e, "cannot record a mirror refusal");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot record a mirror refusal"),
+        }
+        tracing::warn!(upstream, id, version, reason = %u, "mirror refused a package");
+        error
+    }
+
+    /// Makes `id` `version` available from its upstream when it is not stored yet: download,
+    /// verify, re-sign (or pass through), store. `Ok(false)` when it was stored already (by
+    /// this request's wait on a concurrent fetch, or before). One fetch per version at a
+    /// time; refusals are recorded.
+    pub async fn mirror_fetch(&self, id: &str, version: &str) -> Result<bool, Error> {
+        let (Ok(package_id), Ok(parsed)) = (PackageId::parse(id), NuGetVersion::parse(version))
+        else {
+            return Err(Error::NotFound(format!("no package {id} {version}")));
+        };
+        let key = (package_id.lower().to_owned(), parsed.lower());
+        if self.db.version(&key.0, &key.1).await?.is_some() {
+            return Ok(false);
+        }
+        let Some(upstream) = self.upstream_for(id).await? else {
+            return Err(Error::NotFound(format!("no package {id} {version}")));
+        };
+        if let Some(rule) = upstream.settings.blocked(id, &parsed) {
+            let e = upstream_error(
+                FailureKind::Blocked,
+                None,
+                format!(
+                    "{id} {} is blocked by the mirror's rule {rule:?} for the upstream {}",
+                    parsed.normalized(),
+                    upstream.name
+                ),
+            );
+            return Err(self
+                .refuse(&upstream.name, id, parsed.normalized(), e)
+                .await);
+        }
+        if let Some(e) = self.remembered_refusal(&key) {
+            return Err(Error::Upstream(e));
+        }
+        // Single flight: the first request fetches; the others wait for it, then find the
+        // version stored (or the refusal remembered).
+        let flight = {
+            let mut flights = self.mirror.flights.lock().await;
+            Arc::clone(flights.entry(key.clone()).or_default())
+        };
+        let result = {
+            let _guard = flight.lock().await;
+            if self.db.version(&key.0, &key.1).await?.is_some() {
+                Ok(false)
+            } else if let Some(e) = self.remembered_refusal(&key) {
+                Err(Error::Upstream(e))
+            } else {
+                self.fetch_and_store(upstream, package_id, parsed.clone())
+                    .await
+                    .map(|()| true)
+            }
+        };
+        {
+            let mut flights = self.mirror.flights.lock().await;
+            if Arc::strong_count(&flight) <= 2 {
+                flights.remove(&key);
+            }
+        }
+        result
+    }
+
+    async fn fetch_and_store(
+        &self,
+        upstream: Upstream,
+        id: PackageId,
+        version: NuGetVersion,
+    ) -> Result<(), Error> {
+        let name = upstream.name.clone();
+        let (id_text, version_text) = (id.as_str().to_owned(), version.normalized().to_owned());
+        match self.fetch_and_store_inner(upstream, id, version).await {
+            Ok(()) => Ok(()),
+            Err(e @ Error::Upstream(_)) => {
+                Err(self.refuse(&name, &id_text, &version_text, e).await)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn fetch_and_store_inner(
+        &self,
+        upstream: Upstream,
+        id: PackageId,
+        version: NuGetVersion,
+    ) -> Result<(), Error> {
+        let base = self.flat_base(&upstream).await?;
+        let limits = self.limits;
+        let limit = upstream
+            .settings
+            .max_package_size
+            .unwrap_or(u64::MAX)
+            .min(limits.max_package_size);
+        let dir = self.upload_dir.clone();
+        let policy = &self.signing.policy;
+        let trust = Arc::clone(&policy.trust);
+        let revocation = policy.revocation.clone();
+        let now = self.clock.now();
+        let verified = tokio::task::spawn_blocking(move || {
+            let downloaded = fetch::download(upstream, &base, id, version, &dir, limit)?;
+            fetch::verify(downloaded, &trust, revocation, &limits, &dir, now)
+        })
+        .await
+        .map_err(|e| Error::io("mirror task", std::io::Error::other(e)))??;
+        self.check_quarantine(&verified).await?;
+        let signed = match (verified.upstream().settings.mode, &self.signing.repository) {
+            (SigningMode::Passthrough, _) | (SigningMode::Resign, None) => {
+                fetch::passthrough(verified)
+            }
+            (SigningMode::Resign, Some(repo)) => {
+                let fingerprint = repo.certificate().fingerprint.clone();
+                let setup = Arc::clone(&self.signing);
+                let dir = self.upload_dir.clone();
+                tokio::task::spawn_blocking(move || {
+                    let repo = setup
+                        .repository
+                        .as_ref()
+                        .ok_or_else(|| Error::Config("repository signing is off".into()))?;
+                    let file = repo.sign_mirrored(&verified, &dir, now, &limits)?;
+                    fetch::resigned(verified, file, fingerprint, now, &limits)
+                })
+                .await
+                .map_err(|e| Error::io("signing task", std::io::Error::other(e)))??
+            }
+        };
+        self.commit_mirrored(signed).await
+    }
+
+    async fn check_quarantine(&self, verified: &UpstreamVerified) -> Result<(), Error> {
+        let hours = verified.upstream().settings.min_age_hours;
+        if hours == 0 {
+            return Ok(());
+        }
+        let info = verified.info();
+        let signed_at = verified.upstream_signed_at().unwrap_or(i64::MAX);
+        let ready = signed_at.saturating_add(
+            i64::try_from(hours)
+                .unwrap_or(i64::MAX)
+                .saturating_mul(3_600_000_000),
+        );
+        if self.clock.now().unix_micros() >= ready
+            || self
+                .db
+                .is_released(&info.id.to_lowercase(), &info.version.lower())
+                .await?
+        {
+            return Ok(());
+        }
+        let when = signet_common::UtcTime::from_unix_micros(ready).rfc3339();
+        Err(upstream_error(
+            FailureKind::Quarantined,
+            None,
+            format!(
+                "{} {} was published by the upstream {} less than {hours} hours ago: held in \
+                 quarantine until {when} (an administrator can release it: signet admin mirror \
+                 release)",
+                info.id,
+                info.version.normalized(),
+                verified.upstream().name
+            ),
+        ))
+    }
+
+    /// Stores a mirrored version: the blob under a fresh key, then one transaction for the
+    /// version, its owner (the upstream's account), its signature record, the author
+    /// certificate and the provenance.
+    async fn commit_mirrored(&self, signed: MirrorSigned) -> Result<(), Error> {
+        let (info, author, provenance, signature, upstream) = signed.parts();
+        let stored = signed.stored_path();
+        let size = std::fs::metadata(stored)
+            .map_err(|e| Error::io("read the mirrored file", e))?
+            .len();
+        let id_lower = info.id.to_lowercase();
+        let version_lower = info.version.lower();
+        let blob_key = format!(
+            "packages/{id_lower}/{version_lower}/{}.nupkg",
+            crate::clock::random_hex(self.rng.as_ref(), 16)?
+        );
+        let now = self.clock.now().unix_micros();
+        let signer = match author {
+            Some(s) => Some(crate::push::signer_record(
+                s,
+                random_id(self.rng.as_ref())?,
+                now,
+            )),
+            None => None,
+        };
+        self.blobs.put_file(&blob_key, stored).await?;
+        let record = crate::db::NewVersion {
+            new_package_row: random_id(self.rng.as_ref())?,
+            version_row: random_id(self.rng.as_ref())?,
+            id: info.id.clone(),
+            version: info.version.normalized().to_owned(),
+            original_version: info.original_version.clone(),
+            prerelease: info.version.is_prerelease(),
+            semver2: info.semver2,
+            size: i64::try_from(size).unwrap_or(i64::MAX),
+            blob_key: blob_key.clone(),
+            nuspec: info.nuspec.clone(),
+            metadata: info.meta.clone(),
+            dependencies: info.dependency_groups.clone(),
+            now,
+            pusher: upstream.account_id,
+            owner: upstream.account_id,
+            signature: Some(signature.clone()),
+            signer,
+            mirrored: Some(provenance.clone()),
+        };
+        let rights = crate::db::PushRights {
+            push_new: true,
+            push_version: true,
+        };
+        if let Err(e) = self.db.commit_push(&record, rights).await {
+            if let Err(d) = self.blobs.delete(&blob_key).await {
+                tracing::warn!(blob = %blob_key, error = %d, "cannot delete the blob of a refused mirror copy");
+            }
+            return Err(match e {
+                // A local account took the id meanwhile: the local package wins.
+                Error::Forbidden(_) => Error::NotFound(format!(
+                    "no package {} {} (the id is owned on this server)",
+                    info.id,
+                    info.version.normalized()
+                )),
+                // A concurrent fetch (another replica) stored it first.
+                Error::Conflict(_) => return Ok(()),
+                other => other,
+            });
+        }
+        tracing::info!(id = %info.id, version = %info.version, upstream = %upstream.name, "mirrored");
+        Ok(())
+    }
+
+    /// The provenance of a mirrored version.
+    pub async fn provenance(&self, id: &str, version: &str) -> Result<Option<Provenance>, Error> {
+        let Ok(v) = NuGetVersion::parse(version) else {
+            return Ok(None);
+        };
+        self.db.provenance(&id.to_lowercase(), &v.lower()).await
+    }
+
+    /// Refusals since `since` (µs), newest first.
+    pub async fn mirror_refusals(&self, since: i64) -> Result<Vec<Refused>, Error> {
+        self.db.refusals(since, 1000).await
+    }
+
+    /// Lets a quarantined version through before its minimum age.
+    pub async fn release_quarantined(
+        &self,
+        id: &str,
+        version: &str,
+        by: &str,
+    ) -> Result<(), Error> {
+        let (Ok(id), Ok(v)) = (PackageId::parse(id), NuGetVersion::parse(version)) else {
+            return Err(Error::Invalid(format!(
+                "{id} {version} is not a package version"
+            )));
+        };
+        self.db
+            .release_version(id.lower(), &v.lower(), by, self.clock.now().unix_micros())
+            .await?;
+        if let Ok(mut m) = self.mirror.refused.lock() {
+            m.remove(&(id.lower().to_owned(), v.lower()));
+        }
+        Ok(())
+    }
+
+    /// Fetches the upstream's copy of a mirrored version again and compares it with what was
+    /// fetched first; a difference is recorded (the stored copy stays what is served).
+    /// Returns the mismatch, if any.
+    pub async fn mirror_recheck(&self, id: &str, version: &str) -> Result<Option<String>, Error> {
+        let (Ok(pid), Ok(v)) = (PackageId::parse(id), NuGetVersion::parse(version)) else {
+            return Err(Error::NotFound(format!("no package {id} {version}")));
+        };
+        let Some(provenance) = self.db.provenance(pid.lower(), &v.lower()).await? else {
+            return Err(Error::NotFound(format!("{id} {version} is not mirrored")));
+        };
+        let upstream = self.upstream(&provenance.upstream).await?;
+        let base = self.flat_base(&upstream).await?;
+        let dir = self.upload_dir.clone();
+        let limit = self.limits.max_package_size;
+        let name = upstream.name.clone();
+        let (vv, pp) = (v.clone(), pid.clone());
+        let downloaded = tokio::task::spawn_blocking(move || {
+            fetch::download(upstream, &base, pp, vv, &dir, limit)
+        })
+        .await
+        .map_err(|e| Error::io("mirror task", std::io::Error::other(e)))??;
+        if downloaded.sha256 == provenance.upstream_sha256 {
+            return Ok(None);
+        }
+        let text = format!(
+            "the upstream {name} served other bytes for {id} {} (SHA-256 {} first, {} now); the \
+             copy fetched first is kept",
+            v.normalized(),
+            provenance.upstream_sha256,
+            downloaded.sha256
+        );
+        self.db
+            .record_mismatch(pid.lower(), &v.lower(), &text)
+            .await?;
+        let record = Refused {
+            upstream: provenance.upstream.clone(),
+            id: pid.as_str().to_owned(),
+            version: v.normalized().to_owned(),
+            kind: "mismatch".into(),
+            code: None,
+            reason: text.clone(),
+            at: self.clock.now().unix_micros(),
+        };
+        self.db
+            .record_refusal(random_id(self.rng.as_ref())?, &record)
+            .await?;
+        tracing::warn!(%text, "upstream mismatch");
+        Ok(Some(text))
+    }
+
+    /// Mirrors `roots` and their dependency closure: for a root with a range every upstream
+    /// version in it, without one its highest listed version; for each dependency the lowest
+    /// version its range admits (what a restore picks). Versions already stored are skipped
+    /// (a resumed run does only the rest); `parallel` fetches at once; `progress` is called
+    /// after each version with (done, known so far).
+    pub async fn mirror_prefetch(
+        &self,
+        roots: Vec<(PackageId, Option<VersionRange>)>,
+        parallel: usize,
+        progress: &(dyn Fn(usize, usize) + Send + Sync),
+    ) -> Result<PrefetchSummary, Error> {
+        use futures_util::StreamExt as _;
+        let mut summary = PrefetchSummary::default();
+        let mut seen: std::collections::HashSet<(String, String)> = Default::default();
+        let mut wave: Vec<(PackageId, NuGetVersion)> = Vec::new();
+        for (id, range) in roots {
+            let Some(listing) = self.mirror_listing(id.as_str()).await? else {
+                summary.refused.push((
+                    id.as_str().to_owned(),
+                    range.as_ref().map(|r| r.to_string()).unwrap_or_default(),
+                    "no upstream serves this id (or a local account owns it)".into(),
+                ));
+                continue;
+            };
+            let mut versions: Vec<NuGetVersion> = listing
+                .versions
+                .iter()
+                .filter_map(|v| NuGetVersion::parse(v).ok())
+                .collect();
+            versions.sort();
+            let chosen: Vec<NuGetVersion> = match &range {
+                Some(r) => versions.into_iter().filter(|v| r.satisfies(v)).collect(),
+                None => versions
+                    .iter()
+                    .rev()
+                    .find(|v| !v.is_prerelease())
+                    .or_else(|| versions.last())
+                    .cloned()
+                    .into_iter()
+                    .collect(),
+            };
+            if chosen.is_empty() {
+                summary.refused.push((
+                    id.as_str().to_owned(),
+                    range.as_ref().map(|r| r.to_string()).unwrap_or_default(),
+                    format!("the upstream {} lists no such version", listing.upstream),
+                ));
+            }
+            for v in chosen {
+                if seen.insert((id.lower().to_owned(), v.lower())) {
+                    wave.push((id.clone(), v));
+                }
+            }
+        }
+        let mut done = 0usize;
+        while !wave.is_empty() {
+            let results: Vec<_> = futures_util::stream::iter(wave.drain(..))
+                .map(|(id, v)| async move {
+                    let r = self.mirror_fetch(id.as_str(), v.normalized()).await;
+                    (id, v, r)
+                })
+                .buffer_unordered(parallel.max(1))
+                .collect()
+                .await;
+            let mut next = Vec::new();
+            for (id, v, r) in results {
+                done += 1;
+                match r {
+                    Ok(fetched) => {
+                        if fetched {
+                            summary.fetched += 1;
+                        } else {
+                            summary.cached += 1;
+                        }
+                        if let Some(row) = self.db.version(id.lower(), &v.lower()).await? {
+                            for dep in row.dependencies.iter().flat_map(|g| g.dependencies.iter()) {
+                                let Ok(dep_id) = PackageId::parse(&dep.id) else {
+                                    continue;
+                                };
+                                let range = dep
+                                    .range
+                                    .as_deref()
+                                    .and_then(|r| VersionRange::parse(r).ok())
+                                    .unwrap_or_else(VersionRange::any);
+                                next.push((dep_id, range));
+                            }
+                        }
+                    }
+                    Err(e) => summary.refused.push((
+                        id.as_str().to_owned(),
+                        v.normalized().to_owned(),
+                        e.to_string(),
+                    )),
+                }
+                progress(done, seen.len());
+            }
+            for (dep_id, range) in next {
+                if self
+                    .db
+                    .owner_accounts(dep_id.lower())
+                    .await?
+                    .iter()
+                    .any(|(_, _, k)| k != "upstream")
+                {
+                    continue; // a local package: restore takes it from here
+                }
+                let Some(listing) = self.mirror_listing(dep_id.as_str()).await? else {
+                    continue;
+                };
+                let mut versions: Vec<NuGetVersion> = listing
+                    .versions
+                    .iter()
+                    .filter_map(|v| NuGetVersion::parse(v).ok())
+                    .filter(|v| range.satisfies(v))
+                    .collect();
+                versions.sort();
+                if let Some(v) = versions.into_iter().next() {
+                    if seen.insert((dep_id.lower().to_owned(), v.lower())) {
+                        wave.push((dep_id, v));
+                    }
+                } else {
+                    summary.refused.push((
+                        dep_id.as_str().to_owned(),
+                        range.to_string(),
+                        format!(
+                            "the upstream {} lists no version in the range",
+                            listing.upstream
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(summary)
+    }
+}
