@@ -429,6 +429,13 @@ fn mirror_resigns_nuget_org_packages() {
         assert!(api.contains(&hex_sha256(&upstream_bytes)), "{api}");
     }
 
+    // The package page shows where the version came from.
+    let (status, _, page) = get(&format!("{}/packages/Newtonsoft.Json/13.0.4", mirror.base));
+    let page = String::from_utf8_lossy(&page);
+    assert_eq!(status, 200);
+    assert!(page.contains("id=\"mirror-upstream\">nuget-org<"), "{page}");
+    assert!(page.contains(NUGET_ORG_CERTIFICATES[2]), "{page}");
+
     // The upstream later serves other bytes for a mirrored version: the recheck records it
     // and the first copy stays what is served.
     let first = get(&nupkg_url(&mirror.base, "K4os.Hash.xxHash", "1.0.8")).2;
@@ -791,4 +798,371 @@ fn mirror_brings_a_graph_under_one_trust_anchor() {
     assert!(text(&o).contains("refused Graph.Missing"), "{}", text(&o));
     drop(mirror);
     drop(upstream);
+}
+
+/// Both signing modes against the client's rule (a package's repository signature must be by
+/// a certificate the source's `RepositorySignatures` lists, strictly when
+/// `allRepositorySigned`): a re-signed package carries the mirror's certificate; a
+/// passthrough package carries NuGet.org's byte for byte, and the mirror announces NuGet.org's
+/// certificates beside its own. Switching the upstream to `resign` hands its packages to the
+/// backfill, after which the mirror announces its own certificate only.
+#[test]
+fn mirror_signing_modes_match_what_it_announces() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let fingerprints: Vec<String> = NUGET_ORG_CERTIFICATES
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let mut feed = V3Feed::new();
+    feed.announce_repository_certificates(&fingerprints, true);
+    for (file, id, version) in [
+        ("jquery.2.1.1.nupkg", "jQuery", "2.1.1"),
+        ("K4os.Hash.xxHash.1.0.8.nupkg", "K4os.Hash.xxHash", "1.0.8"),
+    ] {
+        feed.add(id, version, &std::fs::read(interop(file)).unwrap());
+    }
+    let config = write_config(dir, "mirror", &[]);
+    let mirror = serve(&config);
+    let url = feed.index_url();
+    ok(&admin(
+        &config,
+        &[
+            "upstream",
+            "add",
+            "resigned",
+            &url,
+            "--allow-insecure-loopback",
+            "--allow",
+            "jQuery",
+        ],
+    ));
+    ok(&admin(
+        &config,
+        &[
+            "upstream",
+            "add",
+            "kept",
+            &url,
+            "--allow-insecure-loopback",
+            "--allow",
+            "K4os.*",
+            "--mode",
+            "passthrough",
+        ],
+    ));
+
+    let k4os = std::fs::read(interop("K4os.Hash.xxHash.1.0.8.nupkg")).unwrap();
+    assert_eq!(
+        get(&nupkg_url(&mirror.base, "K4os.Hash.xxHash", "1.0.8")).2,
+        k4os
+    );
+    let jquery = get(&nupkg_url(&mirror.base, "jQuery", "2.1.1"));
+    assert_eq!(jquery.0, 200);
+    assert!(jquery.2 != std::fs::read(interop("jquery.2.1.1.nupkg")).unwrap());
+    let announced = |_: ()| -> serde_json::Value {
+        serde_json::from_slice(
+            &get(&format!(
+                "{}/v3/repository-signatures/5.0.0/index.json",
+                mirror.base
+            ))
+            .2,
+        )
+        .unwrap()
+    };
+    let doc = announced(());
+    let text = doc.to_string();
+    assert_eq!(doc["allRepositorySigned"], true, "{text}");
+    assert!(text.contains(&mirror.repository), "{text}");
+    for fp in NUGET_ORG_CERTIFICATES {
+        assert!(text.contains(fp), "{text}");
+    }
+
+    // The client's rule, under the default policy (strict repository list when
+    // allRepositorySigned) and in secure mode trusting the mirror's announcement.
+    let cfg = dir.join("nuget.config");
+    std::fs::write(
+        &cfg,
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<configuration>\n</configuration>\n",
+    )
+    .unwrap();
+    ok(&run(&[
+        "trust",
+        "source",
+        "mirror",
+        "--source-url",
+        &mirror.index,
+        "--allow-insecure-loopback",
+        "--configfile",
+        s(&cfg),
+    ]));
+    let root = dir.join("mirror/dev-pki/root.pem");
+    for policy in ["default", "secure"] {
+        for id in ["jQuery", "K4os.Hash.xxHash"] {
+            let packages = dir.join(format!("packages-{policy}"));
+            let out = ok(&run(&[
+                "install",
+                id,
+                "--source",
+                &mirror.index,
+                "--policy",
+                policy,
+                "--packages",
+                s(&packages),
+                "--configfile",
+                s(&cfg),
+                "--trust-roots",
+                s(&root),
+                "--allow-insecure-loopback",
+            ]));
+            assert!(
+                packages.join(id.to_lowercase()).is_dir(),
+                "{policy} {id}: {out}"
+            );
+        }
+    }
+
+    // Switch to resign: the backfill re-signs the passthrough copy, and NuGet.org's
+    // certificates are no longer announced.
+    ok(&admin(
+        &config,
+        &["upstream", "set", "kept", "--mode", "resign"],
+    ));
+    ok(&admin(&config, &["backfill"]));
+    // (A running server keeps serving the bytes it holds in memory for up to a minute after a
+    // backfill; the record says what is stored now.)
+    let (_, _, api) = get(&format!(
+        "{}/api/signet/packages/k4os.hash.xxhash/1.0.8/signature",
+        mirror.base
+    ));
+    let api: serde_json::Value = serde_json::from_slice(&api).unwrap();
+    assert_eq!(
+        api["repository"]["fingerprint"],
+        mirror.repository.as_str(),
+        "{api}"
+    );
+    assert_eq!(api["mirroredFrom"]["upstream"], "kept", "{api}");
+    let doc = announced(());
+    let text = doc.to_string();
+    assert_eq!(doc["allRepositorySigned"], true, "{text}");
+    for fp in NUGET_ORG_CERTIFICATES {
+        assert!(!text.contains(fp), "{text}");
+    }
+    drop(mirror);
+}
+
+/// Concurrent requests for one uncached version make one upstream fetch, and every client
+/// gets the same re-signed bytes.
+#[test]
+fn concurrent_requests_make_one_upstream_fetch() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let fingerprints: Vec<String> = NUGET_ORG_CERTIFICATES
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let mut feed = V3Feed::new();
+    feed.announce_repository_certificates(&fingerprints, true);
+    feed.add(
+        "Google.Protobuf",
+        "3.23.3",
+        &std::fs::read(interop("Google.Protobuf.3.23.3.nupkg")).unwrap(),
+    );
+    let config = write_config(dir, "mirror", &[]);
+    let mirror = serve(&config);
+    ok(&admin(
+        &config,
+        &[
+            "upstream",
+            "add",
+            "nuget-org",
+            &feed.index_url(),
+            "--allow-insecure-loopback",
+        ],
+    ));
+    let url = nupkg_url(&mirror.base, "Google.Protobuf", "3.23.3");
+    let bodies: Vec<(u16, Vec<u8>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..12)
+            .map(|_| {
+                let url = url.clone();
+                scope.spawn(move || {
+                    let (status, _, body) = get(&url);
+                    (status, body)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for (status, body) in &bodies {
+        assert_eq!(*status, 200, "{}", String::from_utf8_lossy(body));
+        assert_eq!(body, &bodies[0].1);
+    }
+    assert_eq!(
+        feed.server
+            .requests_ending_with("google.protobuf.3.23.3.nupkg"),
+        1,
+        "the upstream was asked more than once"
+    );
+    assert_eq!(blob_count(&dir.join("mirror")), 1);
+    drop(mirror);
+}
+
+/// Must show 4: nuget.exe (under Mono) installs a mirrored NuGet.org package with its
+/// dependency through the mirror (prefetched with its closure: nuget.exe resolves through
+/// registrations, which list stored versions). Runs when `SIGNET_NUGET_EXE` is set
+/// (`scripts/test.sh` sets it).
+#[test]
+fn nuget_exe_installs_through_the_mirror() {
+    let Ok(nuget) = std::env::var("SIGNET_NUGET_EXE") else {
+        eprintln!("skipped: SIGNET_NUGET_EXE is not set (scripts/test.sh sets it)");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let fingerprints: Vec<String> = NUGET_ORG_CERTIFICATES
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let mut feed = V3Feed::new();
+    feed.announce_repository_certificates(&fingerprints, true);
+    for (file, id, version) in [
+        (
+            "Newtonsoft.Json.Bson.1.0.2.nupkg",
+            "Newtonsoft.Json.Bson",
+            "1.0.2",
+        ),
+        ("newtonsoft.json.13.0.4.nupkg", "Newtonsoft.Json", "13.0.4"),
+    ] {
+        feed.add(id, version, &std::fs::read(interop(file)).unwrap());
+    }
+    let config = write_config(dir, "mirror", &[]);
+    let mirror = serve(&config);
+    ok(&admin(
+        &config,
+        &[
+            "upstream",
+            "add",
+            "nuget-org",
+            &feed.index_url(),
+            "--allow-insecure-loopback",
+        ],
+    ));
+    // Newtonsoft.Json.Bson 1.0.2 depends on Newtonsoft.Json >= 12.0.1: the closure brings
+    // 13.0.4, the lowest the upstream has.
+    let out = ok(&admin(
+        &config,
+        &["mirror", "fetch", "Newtonsoft.Json.Bson@[1.0.2]"],
+    ));
+    assert!(out.contains("2 fetched now"), "{out}");
+    let home = dir.join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let out_dir = dir.join("installed");
+    let o = Command::new("mono")
+        .arg(&nuget)
+        .args([
+            "install",
+            "Newtonsoft.Json.Bson",
+            "-Version",
+            "1.0.2",
+            "-Source",
+            &mirror.index,
+            "-OutputDirectory",
+            s(&out_dir),
+            "-NonInteractive",
+            "-Verbosity",
+            "detailed",
+        ])
+        .env("HOME", &home)
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    for (folder, file) in [
+        (
+            "Newtonsoft.Json.Bson.1.0.2",
+            "newtonsoft.json.bson.1.0.2.nupkg",
+        ),
+        ("Newtonsoft.Json.13.0.4", "newtonsoft.json.13.0.4.nupkg"),
+    ] {
+        let installed = std::fs::read_dir(out_dir.join(folder))
+            .unwrap()
+            .flatten()
+            .find(|e| e.file_name().to_string_lossy().to_lowercase() == file)
+            .unwrap_or_else(|| panic!("{folder}: no {file}: {}", text(&o)));
+        let bytes = std::fs::read(installed.path()).unwrap();
+        // The mirror's re-signed copy, not the upstream's.
+        let report = ok(&run(&[
+            "verify",
+            "--all",
+            s(&installed.path()),
+            "--trust-roots",
+            s(&dir.join("mirror/dev-pki/root.pem")),
+        ]));
+        assert!(
+            report
+                .to_lowercase()
+                .contains(&mirror.repository.to_lowercase()),
+            "{report}"
+        );
+        assert!(!bytes.is_empty());
+    }
+    drop(mirror);
+}
+
+/// Quarantine: a version the upstream repository-signed less than `--min-age-hours` ago is
+/// held (403 with the date it is released), nothing is stored, and an administrator's
+/// release lets it through at once. The age is the upstream repository signature's
+/// timestamp: Serilog.Sinks.Debug 3.0.0 was signed in 2024, less than 40,000 hours ago.
+#[test]
+fn quarantine_holds_young_versions_until_released() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let fingerprints: Vec<String> = NUGET_ORG_CERTIFICATES
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let mut feed = V3Feed::new();
+    feed.announce_repository_certificates(&fingerprints, true);
+    feed.add(
+        "Serilog.Sinks.Debug",
+        "3.0.0",
+        &std::fs::read(interop("Serilog.Sinks.Debug.3.0.0.nupkg")).unwrap(),
+    );
+    feed.add(
+        "jQuery",
+        "2.1.1",
+        &std::fs::read(interop("jquery.2.1.1.nupkg")).unwrap(),
+    );
+    let config = write_config(dir, "mirror", &[]);
+    let mirror = serve(&config);
+    ok(&admin(
+        &config,
+        &[
+            "upstream",
+            "add",
+            "nuget-org",
+            &feed.index_url(),
+            "--allow-insecure-loopback",
+            "--min-age-hours",
+            "40000",
+        ],
+    ));
+    let url = nupkg_url(&mirror.base, "Serilog.Sinks.Debug", "3.0.0");
+    let (status, _, body) = get(&url);
+    let body = String::from_utf8_lossy(&body).to_string();
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("less than 40000 hours ago"), "{body}");
+    assert!(body.contains("quarantine until 20"), "{body}");
+    assert_eq!(blob_count(&dir.join("mirror")), 0);
+    // jQuery's repository signature is from 2018: older than 40,000 hours.
+    assert_eq!(get(&nupkg_url(&mirror.base, "jQuery", "2.1.1")).0, 200);
+    ok(&admin(
+        &config,
+        &["mirror", "release", "Serilog.Sinks.Debug", "3.0.0"],
+    ));
+    let (status, _, body) = get(&url);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert!(ok(&admin(&config, &["mirror", "refusals"])).contains("quarantined"));
+    drop(mirror);
 }

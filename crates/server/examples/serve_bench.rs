@@ -7,6 +7,7 @@
 //! cargo run --release -p signet-server --example serve_bench -- signed-push [PUSHES] [CONCURRENCY]
 //! cargo run --release -p signet-server --example serve_bench -- backfill [PACKAGES] [PARALLEL]
 //! cargo run --release -p signet-server --example serve_bench -- reads [PACKAGES] [POSTGRES_URL]
+//! cargo run --release -p signet-server --example serve_bench -- mirror [PACKAGES] [PARALLEL] [EXPORT_DIR]
 //! ```
 //!
 //! `push` starts an in-process server (SQLite + filesystem in a temp dir), pushes PUSHES
@@ -27,6 +28,14 @@
 //! list` asks, and a page at `$skip=50000`) and a registration index; on SQLite, and on
 //! PostgreSQL too with POSTGRES_URL or `SIGNET_TEST_POSTGRES` (a cluster URL without a
 //! database: a fresh database is created and dropped).
+//! `mirror` is issue 15's figure: an upstream server (development PKI) holds PACKAGES
+//! (default 1000) repository-signed 100 KB packages; a mirror (its own development PKI, the
+//! upstream's root trusted, the upstream pinned) then (1) fetches 100 of them one at a time —
+//! the cost beyond the transfer is the time minus that of plain GETs of the same files from
+//! the upstream; (2) prefetches the rest with PARALLEL (default 8) fetches at once
+//! (packages/s); (3) serves warm downloads of the mirrored files over HTTP (requests/s). With
+//! EXPORT_DIR the mirrored files are written in flat-container layout for nginx, and the
+//! mirror keeps serving for `get` from another process.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -226,6 +235,11 @@ fn main() {
             drop(rt);
         }
         Some("signed-push") => signed_push(arg(1, 500), arg(2, 4)),
+        Some("mirror") => mirror(
+            arg(1, 1000),
+            arg(2, 8),
+            args.get(3).map(std::path::PathBuf::from),
+        ),
         Some("backfill") => backfill(arg(1, 1000), arg(2, 4)),
         Some("reads") => {
             let packages = arg(1, 100_000);
@@ -584,5 +598,174 @@ fn reads_on(label: &str, postgres: Option<String>, packages: usize) {
             admin.close().await;
         }
     });
+    drop(rt);
+}
+
+/// Serves `registry` on a loopback port; returns the base URL.
+async fn serve_in_process(registry: signet_server::Registry) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let base = format!("http://{addr}");
+    let state = AppState::new(Arc::new(registry), &base);
+    tokio::spawn(signet_server::serve(
+        listener,
+        state,
+        std::future::pending(),
+        std::time::Duration::from_secs(1),
+    ));
+    base
+}
+
+async fn mirror_registry(
+    dir: &std::path::Path,
+    roots: &[std::path::PathBuf],
+) -> signet_server::Registry {
+    let mut config = Config::from_toml(
+        "[signing]\nrevocation_mode = \"offline\"\nannounce_repository_signatures_over_http = true\nstaple_revocation = false\n",
+    )
+    .unwrap();
+    config.data_dir = Some(dir.to_path_buf());
+    config.signing.trusted_roots = roots.to_vec();
+    let setup = config
+        .signing_setup(
+            "https://bench.example",
+            Arc::new(signet_server::SystemClock),
+        )
+        .unwrap();
+    config
+        .open_registry()
+        .await
+        .unwrap()
+        .with_signing(setup)
+        .await
+        .unwrap()
+}
+
+fn mirror(packages: usize, parallel: usize, export: Option<std::path::PathBuf>) {
+    let tmp = tempfile::tempdir().unwrap();
+    let (up_dir, mirror_dir) = (tmp.path().join("upstream"), tmp.path().join("mirror"));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let all: Vec<(String, Vec<u8>)> = (0..packages).map(package).collect();
+    let ids: Vec<String> = all.iter().map(|(id, _)| id.clone()).collect();
+    let (up_base, mirror_base, registry) = rt.block_on(async {
+        let upstream = mirror_registry(&up_dir, &[]).await;
+        upstream.create_user("bench", None, "pw").await.unwrap();
+        let key = upstream
+            .create_api_key("bench", None, "", signet_server::Scopes::all(), &[], None)
+            .await
+            .unwrap();
+        let caller = upstream.authenticate(Some(&key)).await.unwrap();
+        let start = Instant::now();
+        for (id, bytes) in &all {
+            let file = upstream.new_upload().unwrap();
+            std::fs::write(file.path(), bytes).unwrap();
+            upstream.push(&caller, file.path()).await.unwrap();
+            let _ = id;
+        }
+        println!(
+            "upstream: {packages} packages of {} bytes stored and repository-signed in {:.1} s",
+            all[0].1.len(),
+            start.elapsed().as_secs_f64()
+        );
+        let up_base = serve_in_process(upstream).await;
+        let mirror = mirror_registry(&mirror_dir, &[up_dir.join("dev-pki/root.pem")]).await;
+        let settings = signet_server::mirror::UpstreamSettings {
+            allow_insecure_loopback: true,
+            ..Default::default()
+        };
+        mirror
+            .add_upstream("up", &format!("{up_base}/v3/index.json"), settings)
+            .await
+            .unwrap();
+        let mirror = Arc::new(mirror);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let mirror_base = format!("http://{addr}");
+        let state = AppState::new(Arc::clone(&mirror), &mirror_base);
+        tokio::spawn(signet_server::serve(
+            listener,
+            state,
+            std::future::pending(),
+            std::time::Duration::from_secs(1),
+        ));
+        (up_base, mirror_base, mirror)
+    });
+    // (1) Cold fetches, one at a time, against plain GETs of the same upstream files.
+    let cold = 100.min(packages);
+    let http = ureq::Agent::new_with_defaults();
+    let start = Instant::now();
+    for id in &ids[..cold] {
+        let l = id.to_lowercase();
+        let mut body = Vec::new();
+        http.get(format!(
+            "{up_base}/v3-flatcontainer/{l}/1.0.0/{l}.1.0.0.nupkg"
+        ))
+        .call()
+        .unwrap()
+        .into_body()
+        .into_reader()
+        .read_to_end(&mut body)
+        .unwrap();
+    }
+    let transfer = start.elapsed().as_secs_f64();
+    let start = Instant::now();
+    rt.block_on(async {
+        for id in &ids[..cold] {
+            assert!(registry.mirror_fetch(id, "1.0.0").await.unwrap());
+        }
+    });
+    let fetched = start.elapsed().as_secs_f64();
+    println!(
+        "cold fetch: {cold} packages one at a time in {fetched:.2} s; plain upstream GETs {transfer:.2} s; \
+         verify + re-sign + store beyond the transfer: {:.1} ms per package",
+        (fetched - transfer) * 1000.0 / cold as f64
+    );
+    // (2) Prefetch of the rest.
+    let rest: Vec<(signet_nupkg::PackageId, Option<signet_feed::VersionRange>)> = ids[cold..]
+        .iter()
+        .map(|id| {
+            (
+                signet_nupkg::PackageId::parse(id).unwrap(),
+                Some(signet_feed::VersionRange::parse("[1.0.0]").unwrap()),
+            )
+        })
+        .collect();
+    let n = rest.len();
+    let start = Instant::now();
+    let summary = rt.block_on(registry.mirror_prefetch(rest, parallel, &|_, _| {}));
+    let summary = summary.unwrap();
+    let secs = start.elapsed().as_secs_f64();
+    assert_eq!(summary.fetched, n, "{:?}", summary.refused);
+    println!(
+        "prefetch: {n} packages, {parallel} at a time, in {secs:.2} s = {:.0} packages/s",
+        n as f64 / secs
+    );
+    // (3) Warm downloads.
+    get_all(&mirror_base, &ids, 20_000, 4);
+    if let Some(dir) = export {
+        for id in &ids {
+            let l = id.to_lowercase();
+            let d = dir.join("v3-flatcontainer").join(&l).join("1.0.0");
+            std::fs::create_dir_all(&d).unwrap();
+            let mut body = Vec::new();
+            http.get(format!(
+                "{mirror_base}/v3-flatcontainer/{l}/1.0.0/{l}.1.0.0.nupkg"
+            ))
+            .call()
+            .unwrap()
+            .into_body()
+            .into_reader()
+            .read_to_end(&mut body)
+            .unwrap();
+            std::fs::write(d.join(format!("{l}.1.0.0.nupkg")), body).unwrap();
+        }
+        println!(
+            "mirrored files written under {}; serving {mirror_base} (Ctrl-C to stop)",
+            dir.display()
+        );
+        loop {
+            std::thread::park();
+        }
+    }
     drop(rt);
 }

@@ -13,6 +13,7 @@ pub struct StaticServer {
     pub base: String,
     stop: Arc<AtomicBool>,
     addr: std::net::SocketAddr,
+    requests: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl StaticServer {
@@ -23,6 +24,8 @@ impl StaticServer {
         let stop = Arc::new(AtomicBool::new(false));
         let root = root.to_path_buf();
         let stop2 = stop.clone();
+        let requests = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = Arc::clone(&requests);
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 if stop2.load(Ordering::Relaxed) {
@@ -30,14 +33,24 @@ impl StaticServer {
                 }
                 let Ok(conn) = conn else { continue };
                 let root = root.clone();
-                std::thread::spawn(move || serve(conn, &root));
+                let log = Arc::clone(&log);
+                std::thread::spawn(move || serve(conn, &root, &log));
             }
         });
         Self {
             base: format!("http://{addr}"),
             stop,
             addr,
+            requests,
         }
+    }
+
+    /// How many requests asked for a path ending in `suffix` so far.
+    pub fn requests_ending_with(&self, suffix: &str) -> usize {
+        self.requests
+            .lock()
+            .map(|r| r.iter().filter(|p| p.ends_with(suffix)).count())
+            .unwrap_or_default()
     }
 }
 
@@ -49,7 +62,7 @@ impl Drop for StaticServer {
     }
 }
 
-fn serve(conn: TcpStream, root: &Path) {
+fn serve(conn: TcpStream, root: &Path, log: &std::sync::Mutex<Vec<String>>) {
     let Ok(read_half) = conn.try_clone() else {
         return;
     };
@@ -70,6 +83,9 @@ fn serve(conn: TcpStream, root: &Path) {
     let method = parts.next().unwrap_or_default().to_string();
     let target = parts.next().unwrap_or("/").to_string();
     let path = target.split('?').next().unwrap_or("/");
+    if let Ok(mut l) = log.lock() {
+        l.push(path.to_string());
+    }
     let mut conn = conn;
     let safe = !path.split('/').any(|s| s == "..");
     let file: Option<PathBuf> = safe.then(|| root.join(path.trim_start_matches('/')));

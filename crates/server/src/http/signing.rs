@@ -77,6 +77,29 @@ pub(crate) async fn repository_signatures(
             "contentUrl": format!("{}/v3/repository-signatures/certificates/{fingerprint}.crt", s.base),
         }));
     }
+    // Passthrough upstreams' certificates: what their packages are repository-signed with
+    // (NuGet clients match a package's repository signature against this list, NU3034).
+    let own: Vec<String> = certificates
+        .iter()
+        .filter_map(|e| {
+            e.pointer("/fingerprints/2.16.840.1.101.3.4.2.1")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })
+        .collect();
+    for c in s.registry.db().passthrough_certificates().await? {
+        if own.contains(&c.fingerprint) {
+            continue;
+        }
+        certificates.push(json!({
+            "fingerprints": { "2.16.840.1.101.3.4.2.1": c.fingerprint },
+            "subject": c.subject,
+            "issuer": c.issuer,
+            "notBefore": c.not_before,
+            "notAfter": c.not_after,
+            "contentUrl": c.content_url,
+        }));
+    }
     Ok(Json(json!({
         "allRepositorySigned": all_signed,
         "signingCertificates": certificates,

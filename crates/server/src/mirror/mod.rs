@@ -421,6 +421,7 @@ impl Registry {
                         issuer: c.issuer.clone(),
                         not_before: c.not_before.clone(),
                         not_after: c.not_after.clone(),
+                        content_url: c.content_url.clone(),
                     })
                 })
                 .collect();
@@ -709,15 +710,33 @@ impl Registry {
         }
     }
 
-    fn remembered_refusal(&self, key: &(String, String)) -> Option<UpstreamError> {
+    /// A refusal answered in the last minute (not a quarantine an administrator has released
+    /// since: releases are written by another process, so the database is asked).
+    async fn remembered_refusal(
+        &self,
+        key: &(String, String),
+    ) -> Result<Option<UpstreamError>, Error> {
         let now = self.clock.now().unix_micros();
-        self.mirror
+        let remembered = self
+            .mirror
             .refused
             .lock()
             .ok()
             .and_then(|m| m.get(key).cloned())
             .filter(|(at, _)| now.saturating_sub(*at) < REFUSAL_MEMORY_MICROS)
-            .map(|(_, e)| e)
+            .map(|(_, e)| e);
+        match remembered {
+            Some(e) if e.kind == FailureKind::Quarantined => {
+                if self.db.is_released(&key.0, &key.1).await? {
+                    if let Ok(mut m) = self.mirror.refused.lock() {
+                        m.remove(key);
+                    }
+                    return Ok(None);
+                }
+                Ok(Some(e))
+            }
+            other => Ok(other),
+        }
     }
 
     /// Records a refusal (database and memory) and returns the error for the client.
@@ -789,7 +808,7 @@ impl Registry {
                 .refuse(&upstream.name, id, parsed.normalized(), e)
                 .await);
         }
-        if let Some(e) = self.remembered_refusal(&key) {
+        if let Some(e) = self.remembered_refusal(&key).await? {
             return Err(Error::Upstream(e));
         }
         // Single flight: the first request fetches; the others wait for it, then find the
@@ -802,7 +821,7 @@ impl Registry {
             let _guard = flight.lock().await;
             if self.db.version(&key.0, &key.1).await?.is_some() {
                 Ok(false)
-            } else if let Some(e) = self.remembered_refusal(&key) {
+            } else if let Some(e) = self.remembered_refusal(&key).await? {
                 Err(Error::Upstream(e))
             } else {
                 self.fetch_and_store(upstream, package_id, parsed.clone())

@@ -19,6 +19,7 @@ pub(crate) const SCHEMA: &[&str] = &[
         service_index TEXT NOT NULL,
         account_id BIGINT NOT NULL REFERENCES accounts(id),
         settings_json TEXT NOT NULL,
+        mode TEXT NOT NULL,
         created_at BIGINT NOT NULL,
         synced_at BIGINT NOT NULL)",
     // The repository certificates an upstream is trusted for, as its RepositorySignatures
@@ -30,6 +31,7 @@ pub(crate) const SCHEMA: &[&str] = &[
         issuer TEXT NOT NULL,
         not_before TEXT NOT NULL,
         not_after TEXT NOT NULL,
+        content_url TEXT NOT NULL,
         pinned_at BIGINT NOT NULL,
         PRIMARY KEY (upstream, fingerprint))",
     // Where a mirrored version came from (written in the transaction that makes it visible).
@@ -65,6 +67,12 @@ pub(crate) const SCHEMA: &[&str] = &[
         PRIMARY KEY (id_lower, version_lower))",
 ];
 
+/// The versions mirrored from an upstream now in passthrough mode: they carry the upstream's
+/// repository signature on purpose, so the backfill leaves them alone (switching the upstream
+/// to `resign` hands them to the backfill).
+pub(crate) const PASSTHROUGH_VERSIONS: &str = "SELECT m.version_id FROM mirrored_versions m \
+    JOIN upstreams u ON u.name_lower = LOWER(m.upstream) WHERE u.mode = 'passthrough'";
+
 /// A pinned certificate.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PinnedCertificate {
@@ -78,6 +86,8 @@ pub struct PinnedCertificate {
     pub not_before: String,
     /// Validity end as announced.
     pub not_after: String,
+    /// Where the upstream serves it.
+    pub content_url: String,
 }
 
 fn upstream_row(r: &sqlx::any::AnyRow) -> Result<Upstream, Error> {
@@ -128,13 +138,14 @@ impl Db {
         };
         sqlx::query(
             "INSERT INTO upstreams (name_lower, name, service_index, account_id, settings_json, \
-             created_at, synced_at) VALUES ($1, $2, $3, $4, $5, $6, $6)",
+             mode, created_at, synced_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
         )
         .bind(upstream.name.to_lowercase())
         .bind(&upstream.name)
         .bind(&upstream.service_index)
         .bind(upstream.account_id)
         .bind(settings_json(&upstream.settings)?)
+        .bind(upstream.settings.mode.name())
         .bind(now)
         .execute(&mut *tx)
         .await?;
@@ -174,11 +185,13 @@ impl Db {
         name: &str,
         settings: &UpstreamSettings,
     ) -> Result<(), Error> {
-        let r = sqlx::query("UPDATE upstreams SET settings_json = $1 WHERE name_lower = $2")
-            .bind(settings_json(settings)?)
-            .bind(name.to_lowercase())
-            .execute(&self.pool)
-            .await?;
+        let r =
+            sqlx::query("UPDATE upstreams SET settings_json = $1, mode = $2 WHERE name_lower = $3")
+                .bind(settings_json(settings)?)
+                .bind(settings.mode.name())
+                .bind(name.to_lowercase())
+                .execute(&self.pool)
+                .await?;
         if r.rows_affected() == 0 {
             return Err(Error::NotFound(format!("no upstream named {name:?}")));
         }
@@ -199,7 +212,7 @@ impl Db {
             .map(upstream_row)
             .collect::<Result<Vec<_>, _>>()?;
         let certs = sqlx::query(
-            "SELECT upstream, fingerprint, subject, issuer, not_before, not_after \
+            "SELECT upstream, fingerprint, subject, issuer, not_before, not_after, content_url \
              FROM upstream_certificates ORDER BY fingerprint",
         )
         .fetch_all(&self.pool)
@@ -213,10 +226,36 @@ impl Db {
                     issuer: c.try_get("issuer")?,
                     not_before: c.try_get("not_before")?,
                     not_after: c.try_get("not_after")?,
+                    content_url: c.try_get("content_url")?,
                 });
             }
         }
         Ok(out)
+    }
+
+    /// The pinned certificates of upstreams in passthrough mode: this server announces them
+    /// beside its own, since the packages it serves from those upstreams carry their
+    /// repository signatures.
+    pub(crate) async fn passthrough_certificates(&self) -> Result<Vec<PinnedCertificate>, Error> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT c.fingerprint, c.subject, c.issuer, c.not_before, c.not_after, \
+             c.content_url FROM upstream_certificates c JOIN upstreams u \
+             ON u.name_lower = c.upstream WHERE u.mode = 'passthrough' ORDER BY c.fingerprint",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|c| {
+                Ok(PinnedCertificate {
+                    fingerprint: c.try_get("fingerprint")?,
+                    subject: c.try_get("subject")?,
+                    issuer: c.try_get("issuer")?,
+                    not_before: c.try_get("not_before")?,
+                    not_after: c.try_get("not_after")?,
+                    content_url: c.try_get("content_url")?,
+                })
+            })
+            .collect()
     }
 
     /// Removes an upstream's definition and pins (its mirrored versions stay, owned by its
@@ -424,7 +463,7 @@ async fn put_certificates(
     for c in certificates {
         sqlx::query(
             "INSERT INTO upstream_certificates (upstream, fingerprint, subject, issuer, \
-             not_before, not_after, pinned_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             not_before, not_after, content_url, pinned_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
              ON CONFLICT (upstream, fingerprint) DO NOTHING",
         )
         .bind(upstream.to_lowercase())
@@ -433,6 +472,7 @@ async fn put_certificates(
         .bind(&c.issuer)
         .bind(&c.not_before)
         .bind(&c.not_after)
+        .bind(&c.content_url)
         .bind(now)
         .execute(&mut **tx)
         .await?;

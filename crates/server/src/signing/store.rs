@@ -594,14 +594,15 @@ impl Db {
         after: i64,
         limit: i64,
     ) -> Result<Vec<(i64, String, String, String)>, Error> {
-        let rows = sqlx::query(
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT v.id, p.id_lower, v.version_lower, v.blob_key FROM package_versions v \
              JOIN packages p ON p.id = v.package_id \
              LEFT JOIN version_signatures s ON s.version_id = v.id \
              WHERE v.id > $1 AND (s.repository_fingerprint IS NULL \
-               OR s.repository_fingerprint <> $2) \
+               OR s.repository_fingerprint <> $2) AND v.id NOT IN ({PASSTHROUGH}) \
              ORDER BY v.id LIMIT $3",
-        )
+            PASSTHROUGH = crate::mirror::store::PASSTHROUGH_VERSIONS
+        )))
         .bind(after)
         .bind(fingerprint)
         .bind(limit)
@@ -621,11 +622,13 @@ impl Db {
 
     /// How many versions lack a repository signature by `fingerprint`.
     pub(crate) async fn count_needing_signature(&self, fingerprint: &str) -> Result<i64, Error> {
-        let row = sqlx::query(
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT COUNT(*) AS n FROM package_versions v \
              LEFT JOIN version_signatures s ON s.version_id = v.id \
-             WHERE s.repository_fingerprint IS NULL OR s.repository_fingerprint <> $1",
-        )
+             WHERE (s.repository_fingerprint IS NULL OR s.repository_fingerprint <> $1) \
+             AND v.id NOT IN ({PASSTHROUGH})",
+            PASSTHROUGH = crate::mirror::store::PASSTHROUGH_VERSIONS
+        )))
         .bind(fingerprint)
         .fetch_one(&self.pool)
         .await?;

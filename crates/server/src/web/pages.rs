@@ -138,6 +138,39 @@ struct SignatureView {
     author: Option<AuthorView>,
     repository: Option<(String, String)>,
     flag: Option<String>,
+    /// Where a mirrored version came from.
+    mirrored: Option<MirrorView>,
+}
+
+struct MirrorView {
+    upstream: String,
+    repository_fingerprint: String,
+    repository_signed: String,
+    author_fingerprint: String,
+    fetched: String,
+    package_hash: String,
+    content_hash: String,
+    upstream_sha256: String,
+    mismatch: String,
+}
+
+fn mirror_view(p: crate::mirror::Provenance) -> MirrorView {
+    MirrorView {
+        upstream: p.upstream,
+        repository_fingerprint: p.upstream_repository_fingerprint,
+        repository_signed: p
+            .upstream_repository_signed_at
+            .map(format_time)
+            .unwrap_or_else(|| "unknown".into()),
+        author_fingerprint: p
+            .upstream_author_fingerprint
+            .unwrap_or_else(|| "not author-signed".into()),
+        fetched: format_time(p.fetched_at),
+        package_hash: p.package_hash,
+        content_hash: p.content_hash,
+        upstream_sha256: p.upstream_sha256,
+        mismatch: p.mismatch.unwrap_or_default(),
+    }
 }
 
 struct AuthorView {
@@ -179,6 +212,7 @@ fn signature_view(sig: Option<&crate::signing::VersionSignature>) -> SignatureVi
             )
         }),
         flag: sig.flag.clone(),
+        mirrored: None,
     }
 }
 
@@ -318,7 +352,14 @@ async fn show(
             .unwrap_or_default(),
         groups,
         versions: lines,
-        signature: signature_view(signatures.get(&current.version_lower)),
+        signature: SignatureView {
+            mirrored: s
+                .registry
+                .provenance(id, &current.version)
+                .await?
+                .map(mirror_view),
+            ..signature_view(signatures.get(&current.version_lower))
+        },
         signing_owners,
         required_signer: required_signer.unwrap_or_default(),
         two_factor: user.0.as_ref().is_some_and(|u| u.two_factor),
