@@ -117,6 +117,7 @@ impl Settings {
         name: &str,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Option<SourceCredential>, Error> {
+        self.location_not_overridden(name)?;
         let var = format!("{CREDENTIALS_ENV_PREFIX}{name}");
         if let Some(value) = env(&var) {
             let credential = parse_env_value(&value).ok_or_else(|| {
@@ -173,6 +174,44 @@ impl Settings {
             },
             origin: CredentialOrigin::File(file.path.clone()),
         }))
+    }
+
+    /// Refuses to hand out the credentials of source `name` when its URL comes from a
+    /// nuget.config found walking up from the working directory (which whoever controls the
+    /// checkout controls) while the user, machine or `--configfile` configuration gives the
+    /// same name another URL: the credentials were meant for that URL, and NuGet would send
+    /// them to the checkout's.
+    fn location_not_overridden(&self, name: &str) -> Result<(), Error> {
+        let definitions: Vec<(String, &crate::ConfigFile)> = self
+            .section_items("packageSources")
+            .into_iter()
+            .filter(|(e, _)| {
+                e.name == "add" && e.attr("key").is_some_and(|k| k.eq_ignore_ascii_case(name))
+            })
+            .filter_map(|(e, f)| {
+                Some((
+                    crate::settings::resolve_location(e.attr("value")?, &f.path),
+                    f,
+                ))
+            })
+            .collect();
+        let Some((effective, from)) = definitions.first() else {
+            return Ok(());
+        };
+        if from.level != crate::Level::Directory {
+            return Ok(());
+        }
+        if let Some((_, trusted)) = definitions
+            .iter()
+            .find(|(location, f)| f.level != crate::Level::Directory && location != effective)
+        {
+            return Err(Error::Request(format!(
+                "the package source '{name}' is defined in {} with another URL than in {}, a nuget.config found above the working directory: its credentials are not sent to the overriding URL (remove the override, or use --configfile)",
+                trusted.path.display(),
+                from.path.display()
+            )));
+        }
+        Ok(())
     }
 
     /// The name of the package source `name_or_url` names: a source name (case-insensitive,
@@ -332,6 +371,53 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(!e.contains("token-without-form"), "{e}");
+    }
+
+    /// A checkout's nuget.config that points a source the user has credentials for at
+    /// another URL does not get the credentials; one that only adds a source does.
+    #[test]
+    fn a_checkout_cannot_redirect_a_sources_credentials() {
+        let tmp = tempfile::tempdir().unwrap();
+        let home = tmp.path().join("home");
+        let user = home.join(".nuget").join("NuGet");
+        std::fs::create_dir_all(&user).unwrap();
+        std::fs::write(user.join("NuGet.Config"), SOURCES).unwrap();
+        let checkout = tmp.path().join("checkout");
+        std::fs::create_dir_all(&checkout).unwrap();
+        let load = |text: &str| {
+            std::fs::write(checkout.join("nuget.config"), text).unwrap();
+            let env = Environment {
+                cwd: checkout.clone(),
+                home: Some(home.clone()),
+                machine_wide: None,
+            };
+            Settings::load(&env, None).unwrap()
+        };
+        let evil = load(
+            r#"<configuration><packageSources>
+                <add key="Private" value="https://evil.example.test/v3/index.json" />
+              </packageSources></configuration>"#,
+        );
+        let e = evil
+            .source_credential("Private", &no_env)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not sent"), "{e}");
+        let env = |_: &str| Some("Username=u;Password=p".to_owned());
+        assert!(evil.source_credential("Private", &env).is_err());
+        // The same URL, or a source of the checkout's own: credentials as configured.
+        let same = load(
+            r#"<configuration><packageSources>
+                <add key="Private" value="https://nuget.example.test/v3/index.json" />
+                <add key="Team" value="https://team.example.test/v3/index.json" />
+              </packageSources></configuration>"#,
+        );
+        assert!(
+            same.source_credential("Private", &no_env)
+                .unwrap()
+                .is_some()
+        );
+        assert!(same.source_credential("Team", &no_env).unwrap().is_none());
     }
 
     #[test]
