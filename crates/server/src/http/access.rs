@@ -8,7 +8,7 @@
 //!    password is an API key (recognised by its `signet_` prefix; the user name is then not
 //!    used) or the account password. Password attempts go through the sign-in rate limiter
 //!    (per client address and per user name, counted before any argon2 work), at most
-//!    [`HASHING_PERMITS`] argon2 verifications run at once, and a verified password is
+//!    [`hashing_permits`] argon2 verifications run at once, and a verified password is
 //!    remembered for [`CACHE_MICROS`] as a SHA-256 over the user, the stored hash and the
 //!    password (never the password), so a restore's hundreds of requests cost one argon2;
 //! 3. a signed-in web session (a browser that signed in on `/signin`).
@@ -69,9 +69,12 @@ pub(crate) const OPEN_PATHS: &[&str] = &[
 /// name and which verifiers fetch without credentials (they serve no package data).
 pub(crate) const OPEN_PREFIXES: &[&str] = &["/dev/tsa", "/dev/pki"];
 
-/// argon2 verifications run at once for Basic credentials; more wait (an unauthenticated
-/// flood of guesses, already rate-limited per address and name, cannot take every core).
-pub(crate) const HASHING_PERMITS: usize = 2;
+/// argon2 verifications run at once for Basic credentials: half the cores, at least one;
+/// more wait (a flood of guesses from many addresses and names, each within the rate limit,
+/// cannot take every core).
+pub(crate) fn hashing_permits() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
+}
 /// How long a request waits for a hashing permit before it is refused with 429.
 const HASHING_WAIT: Duration = Duration::from_secs(10);
 /// How long a verified (user, password) is remembered: 5 minutes.
@@ -95,7 +98,7 @@ impl Access {
         Self {
             mode,
             verified: Mutex::new(HashMap::new()),
-            hashing: tokio::sync::Semaphore::new(HASHING_PERMITS),
+            hashing: tokio::sync::Semaphore::new(hashing_permits()),
         }
     }
 
@@ -593,6 +596,8 @@ mod tests {
         let id = registry.api_keys("mallory").await.unwrap()[0].id;
         registry.revoke_api_key("mallory", id).await.unwrap();
         assert_eq!(send(addr, "GET", index, &with_key, b"").await.0, 401);
+        // This address is past the limit (429 above), yet alice's password, verified earlier,
+        // is answered from the remembered digest without counting or hashing.
         let alice_password = [basic("alice", "correct horse")];
         assert_eq!(send(addr, "GET", index, &alice_password, b"").await.0, 200);
         registry.disable_user("alice").await.unwrap();
