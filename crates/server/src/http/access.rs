@@ -171,14 +171,53 @@ pub(crate) async fn require_reader(
     };
     match check(&s, req.headers(), &ip).await {
         Ok(()) => next.run(req).await,
-        Err(e) => challenge(e),
+        Err(e) => challenge(e, wants_html(req.headers())),
     }
 }
 
-/// The refusal: the JSON error shape, with the Basic challenge on a 401.
-fn challenge(e: Error) -> Response {
+/// Whether the client is a browser asking for a page.
+fn wants_html(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"))
+}
+
+/// What a browser shows when it is refused (after its Basic prompt is cancelled): the way to
+/// the sign-in form. Fixed text: nothing from the request is echoed.
+const SIGN_IN_PAGE: &str = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+<title>Sign in</title><link rel=\"stylesheet\" href=\"/static/site.css\"></head><body><main>\
+<h1>This feed is private</h1><p><a href=\"/signin\">Sign in</a> to see its packages, or \
+use an API key or your credentials in a NuGet client.</p></main></body></html>";
+
+/// The refusal: the JSON error shape (a short page with a sign-in link for a browser), with
+/// the Basic challenge on a 401.
+fn challenge(e: Error, html: bool) -> Response {
     let unauthorized = matches!(e, Error::Unauthorized(_));
     let mut response = ApiError(e).into_response();
+    if html && unauthorized {
+        let status = response.status();
+        let reason = response
+            .extensions()
+            .get::<hyper::ext::ReasonPhrase>()
+            .cloned();
+        response = (
+            status,
+            [
+                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+                (header::CACHE_CONTROL, "no-store"),
+                (
+                    header::CONTENT_SECURITY_POLICY,
+                    "default-src 'none'; style-src 'self'; frame-ancestors 'none'",
+                ),
+            ],
+            SIGN_IN_PAGE,
+        )
+            .into_response();
+        if let Some(reason) = reason {
+            response.extensions_mut().insert(reason);
+        }
+    }
     if unauthorized {
         response.headers_mut().insert(
             header::WWW_AUTHENTICATE,
@@ -522,6 +561,21 @@ mod tests {
                 );
             }
         }
+        // A browser is told where to sign in, still with the challenge.
+        let (status, head, body) = send(
+            addr,
+            "GET",
+            "/packages/Private.Pkg",
+            &[("Accept", "text/html,*/*".to_owned())],
+            b"",
+        )
+        .await;
+        assert_eq!(status, 401);
+        assert!(head.contains("www-authenticate: basic"), "{head}");
+        assert!(
+            body.contains("href=\"/signin\"") && !body.contains("Private.Pkg"),
+            "{body}"
+        );
         // Open without credentials.
         for path in ["/health", "/signin", "/static/site.css"] {
             let (status, _, body) = send(addr, "GET", path, &[], b"").await;
