@@ -412,6 +412,17 @@ mod tests {
         (status, head.to_ascii_lowercase(), body.to_owned())
     }
 
+    /// A clock the test moves.
+    struct TestClock(std::sync::atomic::AtomicI64);
+
+    impl crate::Clock for TestClock {
+        fn now(&self) -> signet_common::UtcTime {
+            signet_common::UtcTime::from_unix_micros(
+                self.0.load(std::sync::atomic::Ordering::SeqCst),
+            )
+        }
+    }
+
     fn basic(user: &str, password: &str) -> (&'static str, String) {
         let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
         ("Authorization", format!("Basic {token}"))
@@ -424,6 +435,9 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn every_route_needs_credentials_in_a_private_feed() {
         let tmp = tempfile::tempdir().unwrap();
+        let clock = std::sync::Arc::new(TestClock(std::sync::atomic::AtomicI64::new(
+            1_800_000_000_000_000,
+        )));
         let db = crate::Db::connect(
             &format!("sqlite://{}?mode=rwc", tmp.path().join("t.db").display()),
             4,
@@ -433,7 +447,7 @@ mod tests {
         let registry = crate::Registry::new(
             db,
             std::sync::Arc::new(crate::FileSystemStore::new(tmp.path().join("blobs")).unwrap()),
-            std::sync::Arc::new(crate::SystemClock),
+            clock.clone(),
             std::sync::Arc::new(crate::SystemRandom),
             signet_nupkg::Limits::default(),
             tmp.path().join("uploads"),
@@ -666,6 +680,24 @@ mod tests {
                 "{headers:?}"
             );
         }
+        // An expired key reads nothing.
+        let day_key = registry
+            .create_api_key(
+                "mallory",
+                None,
+                "",
+                crate::Scopes::parse("read").unwrap(),
+                &[],
+                Some(1),
+            )
+            .await
+            .unwrap();
+        let with_day_key = [basic("mallory", &day_key)];
+        assert_eq!(send(addr, "GET", index, &with_day_key, b"").await.0, 200);
+        clock
+            .0
+            .fetch_add(2 * 86_400 * 1_000_000, std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(send(addr, "GET", index, &with_day_key, b"").await.0, 401);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
