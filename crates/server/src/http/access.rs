@@ -264,10 +264,9 @@ fn presented(headers: &HeaderMap) -> Result<Presented, Error> {
 async fn check(s: &AppState, headers: &HeaderMap, ip: &str) -> Result<(), Error> {
     match presented(headers)? {
         Presented::ApiKey(key) => s.registry.authenticate(Some(&key.0)).await.map(|_| ()),
-        Presented::Basic { user, password } if password.0.starts_with(API_KEY_PREFIX) => {
+        Presented::Basic { password, .. } if password.0.starts_with(API_KEY_PREFIX) => {
             // NuGet clients send packageSourceCredentials as Basic: the key is the password,
             // the user name whatever the configuration says (keys are 256-bit secrets).
-            let _ = user;
             s.registry.authenticate(Some(&password.0)).await.map(|_| ())
         }
         Presented::Basic { user, password } => basic_password(s, &user, &password, ip).await,
@@ -293,6 +292,7 @@ fn credential_digest(user_id: i64, phc: &str, password: &str) -> [u8; 32] {
     ctx.update(phc.as_bytes());
     ctx.update(password.as_bytes());
     let mut out = [0u8; 32];
+    // SHA-256 output is 32 bytes: the lengths always match.
     out.copy_from_slice(ctx.finish().as_ref());
     out
 }
