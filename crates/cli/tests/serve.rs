@@ -1526,6 +1526,13 @@ fn a_private_feed_reads_only_with_credentials(backend: Backend) {
             .contains("<repository name=\"private\""),
         "trusted"
     );
+    let o = signet()
+        .args(["trust", "--configfile", trust_config.to_str().unwrap()])
+        .args(["sync", "private", "--allow-insecure-loopback"])
+        .output()
+        .unwrap();
+    let text = record(&o);
+    assert!(o.status.success(), "{text}");
 
     // signet push: the service index with the source's credentials, the push with the key;
     // the read key is refused.

@@ -17,7 +17,6 @@
 //! which makes NuGet clients ask their credential provider or prompt.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -31,6 +30,7 @@ use base64::Engine as _;
 use super::{ApiError, AppState};
 use crate::Error;
 use crate::auth::API_KEY_PREFIX;
+use signet_common::Secret;
 
 /// Who may read the feed (`[access] read`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -129,15 +129,6 @@ impl Default for Access {
     }
 }
 
-/// A secret from a request; its `Debug` never shows it.
-struct Secret(String);
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
-
 /// The credential a request presents.
 #[derive(Debug)]
 enum Presented {
@@ -229,7 +220,7 @@ fn challenge(e: Error, html: bool) -> Response {
 
 fn presented(headers: &HeaderMap) -> Result<Presented, Error> {
     if let Some(key) = super::handlers::api_key(headers) {
-        return Ok(Presented::ApiKey(Secret(key.to_owned())));
+        return Ok(Presented::ApiKey(Secret::new(key)));
     }
     if let Some(value) = headers.get(header::AUTHORIZATION) {
         let bad = || Error::Unauthorized("unreadable Basic credentials".into());
@@ -251,7 +242,7 @@ fn presented(headers: &HeaderMap) -> Result<Presented, Error> {
         let (user, password) = decoded.split_once(':').ok_or_else(bad)?;
         return Ok(Presented::Basic {
             user: user.trim().to_owned(),
-            password: Secret(password.to_owned()),
+            password: Secret::new(password),
         });
     }
     if crate::web::has_session_cookie(headers) {
@@ -263,11 +254,18 @@ fn presented(headers: &HeaderMap) -> Result<Presented, Error> {
 /// Accepts the request's credential or says why not.
 async fn check(s: &AppState, headers: &HeaderMap, ip: &str) -> Result<(), Error> {
     match presented(headers)? {
-        Presented::ApiKey(key) => s.registry.authenticate(Some(&key.0)).await.map(|_| ()),
-        Presented::Basic { password, .. } if password.0.starts_with(API_KEY_PREFIX) => {
+        Presented::ApiKey(key) => s
+            .registry
+            .authenticate(Some(key.expose()))
+            .await
+            .map(|_| ()),
+        Presented::Basic { password, .. } if password.expose().starts_with(API_KEY_PREFIX) => {
             // NuGet clients send packageSourceCredentials as Basic: the key is the password,
             // the user name whatever the configuration says (keys are 256-bit secrets).
-            s.registry.authenticate(Some(&password.0)).await.map(|_| ())
+            s.registry
+                .authenticate(Some(password.expose()))
+                .await
+                .map(|_| ())
         }
         Presented::Basic { user, password } => basic_password(s, &user, &password, ip).await,
         Presented::Session => match crate::web::session_user(s, headers).await? {
@@ -304,7 +302,7 @@ async fn basic_password(
     ip: &str,
 ) -> Result<(), Error> {
     let wrong = || Error::Unauthorized("the user name or password is incorrect".into());
-    if user.is_empty() || password.0.is_empty() {
+    if user.is_empty() || password.is_empty() {
         return Err(wrong());
     }
     let now = s.registry.clock.now().unix_micros();
@@ -313,7 +311,7 @@ async fn basic_password(
         Some(credential_digest(
             r.id,
             r.password_hash.as_deref()?,
-            &password.0,
+            password.expose(),
         ))
     });
     if let (Some(r), Some(d)) = (&row, &digest)
@@ -336,7 +334,7 @@ async fn basic_password(
         .map_err(|_| Error::TooManyRequests {
             retry_after_secs: 5,
         })?;
-    let verified = crate::web::check_password(s, user, &password.0).await?;
+    let verified = crate::web::check_password(s, user, password.expose()).await?;
     drop(permit);
     match verified {
         Some(_) => {
@@ -730,7 +728,7 @@ mod tests {
     fn secrets_are_redacted() {
         let p = Presented::Basic {
             user: "alice".into(),
-            password: Secret("hunter2".into()),
+            password: Secret::new("hunter2"),
         };
         assert!(!format!("{p:?}").contains("hunter2"));
     }
