@@ -45,7 +45,8 @@ enum AdminCommand {
         /// The user.
         user: String,
         /// Comma-separated scopes: push (= push-new,push-version), push-new, push-version,
-        /// unlist, all.
+        /// unlist, read, all. `read` alone makes a read-only key (a private feed's CI): it
+        /// reads and is refused by every push, dry run, unlist and relist.
         #[arg(long, default_value = "all")]
         scopes: String,
         /// Package-id glob the key is limited to (`*` wildcard; repeatable; default all).

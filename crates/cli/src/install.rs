@@ -139,7 +139,7 @@ fn run_prompting(args: &InstallArgs, prompts: usize) -> u8 {
         HttpPolicy::HttpsOnly
     };
     let http = match HttpClient::new(Duration::from_secs(60), http_policy) {
-        Ok(h) => Arc::new(h),
+        Ok(h) => h,
         Err(e) => {
             err!("error: {e}");
             return EXIT_FAILED;
@@ -197,7 +197,20 @@ fn run_prompting(args: &InstallArgs, prompts: usize) -> u8 {
             },
         };
         let shown = Untrusted(location);
-        match Source::open(location, http.clone(), http_policy) {
+        let http =
+            match crate::credentials::source_client(&http, &settings, name.as_deref(), location) {
+                Ok((client, from)) => {
+                    if let Some(from) = from {
+                        out!("Source {shown}: credentials from {}", Untrusted(&from));
+                    }
+                    Arc::new(client)
+                }
+                Err(e) => {
+                    err!("error: {e}");
+                    return EXIT_USAGE;
+                }
+            };
+        match Source::open(location, http, http_policy) {
             Ok(source) => {
                 if let Some(rs) = source.repository_signatures() {
                     out!(

@@ -38,6 +38,7 @@ macro_rules! err {
 }
 
 mod admin;
+mod credentials;
 mod inputs;
 mod install;
 mod key_args;

@@ -82,10 +82,19 @@ impl FeedArgs {
 fn resolve_source(
     source: Option<&str>,
     configfile: Option<&std::path::Path>,
-) -> Result<String, String> {
+) -> Result<(String, signet_config::Settings), String> {
     let settings =
         signet_config::Settings::load(&signet_config::Environment::from_process(), configfile)
             .map_err(|e| e.to_string())?;
+    let location = source_location(&settings, source)?;
+    Ok((location, settings))
+}
+
+/// The service index the feed options name.
+fn source_location(
+    settings: &signet_config::Settings,
+    source: Option<&str>,
+) -> Result<String, String> {
     let wanted = match source {
         Some(s) => s.to_string(),
         None => settings
@@ -157,10 +166,16 @@ pub fn run(args: PushArgs) -> u8 {
             return EXIT_USAGE;
         }
     };
+    let (source, settings) = source;
     let policy = args.feed.policy();
     let timeout = Duration::from_secs(args.timeout.max(1));
-    let http = match HttpClient::new(timeout, policy) {
-        Ok(h) => h,
+    // The service index of a private feed needs the source's credentials (the push itself
+    // authenticates with the API key).
+    let http = match HttpClient::new(timeout, policy)
+        .map_err(|e| e.to_string())
+        .and_then(|base| crate::credentials::source_client(&base, &settings, None, &source))
+    {
+        Ok((h, _)) => h,
         Err(e) => {
             err!("error: {e}");
             return EXIT_FAILED;
@@ -300,11 +315,20 @@ pub fn run_listing(args: ListingArgs, change: signet_feed::ListingChange) -> u8 
             return EXIT_USAGE;
         }
     };
+    let (source, settings) = source;
     let policy = args.feed.policy();
     let timeout = Duration::from_secs(args.timeout.max(1));
-    let publish = match HttpClient::new(timeout, policy)
-        .and_then(|http| signet_feed::publish_url(&source, &http))
+    let http = match HttpClient::new(timeout, policy)
+        .map_err(|e| e.to_string())
+        .and_then(|base| crate::credentials::source_client(&base, &settings, None, &source))
     {
+        Ok((h, _)) => h,
+        Err(e) => {
+            err!("error: {e}");
+            return EXIT_FAILED;
+        }
+    };
+    let publish = match signet_feed::publish_url(&source, &http) {
         Ok(u) => u,
         Err(e) => {
             err!("error: {e}");

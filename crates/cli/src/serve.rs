@@ -113,6 +113,13 @@ pub fn run(args: ServeArgs) -> u8 {
             return EXIT_USAGE;
         }
     };
+    let read_access = match cfg.read_access() {
+        Ok(r) => r,
+        Err(e) => {
+            err!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
     init_logging();
     let runtime = match runtime() {
         Ok(r) => r,
@@ -166,8 +173,12 @@ pub fn run(args: ServeArgs) -> u8 {
         };
         let state = AppState::new(Arc::new(registry), &public)
             .with_limits(cfg.connection_limits())
-            .with_trusted_proxies(cfg.trusted_proxies().map_err(|e| e.to_string())?);
+            .with_trusted_proxies(cfg.trusted_proxies().map_err(|e| e.to_string())?)
+            .with_read_access(read_access);
         out!("signet serve: listening on {local}");
+        if read_access == signet_server::ReadAccess::Authenticated {
+            out!("read access: authenticated (a private feed: every document but /health needs credentials)");
+        }
         out!("service index: {}/v3/index.json", public.trim_end_matches('/'));
         match &state.registry.signing().repository {
             Some(repo) if repo.is_development() => {

@@ -374,7 +374,13 @@ fn certificate(
 }
 
 /// The certificates a service index announces (spec server §3.4).
-fn announced(url: &str, allow_insecure_loopback: bool) -> Result<RepositorySignatures, String> {
+/// A private feed's service index is read with the credentials of the configured source
+/// whose location is `url` (nuget.config or the environment), sent to that origin only.
+fn announced(
+    settings: &Settings,
+    url: &str,
+    allow_insecure_loopback: bool,
+) -> Result<RepositorySignatures, String> {
     let policy = if allow_insecure_loopback {
         HttpPolicy::LoopbackHttp
     } else {
@@ -391,9 +397,10 @@ fn announced(url: &str, allow_insecure_loopback: bool) -> Result<RepositorySigna
             }
         ));
     }
-    let http =
-        Arc::new(HttpClient::new(Duration::from_secs(30), policy).map_err(|e| e.to_string())?);
-    let source = signet_feed::Source::open(url, http, policy).map_err(|e| e.to_string())?;
+    let base = HttpClient::new(Duration::from_secs(30), policy).map_err(|e| e.to_string())?;
+    let (http, _) = crate::credentials::source_client(&base, settings, None, url)?;
+    let source =
+        signet_feed::Source::open(url, Arc::new(http), policy).map_err(|e| e.to_string())?;
     let rs = source.repository_signatures().cloned().ok_or_else(|| {
         format!(
             "the service index '{}' has no repository signatures resource ({}){}",
@@ -459,7 +466,7 @@ fn source(
                 format!("there is no package source named '{name}'; give --source-url")
             })?,
     };
-    let rs = announced(&url, allow_insecure_loopback)?;
+    let rs = announced(settings, &url, allow_insecure_loopback)?;
     settings
         .add_trusted_signer(TrustedSigner {
             name: name.to_string(),
@@ -504,7 +511,8 @@ fn sync(settings: &mut Settings, name: &str, allow_insecure_loopback: bool) -> R
     let SignerKind::Repository { service_index, .. } = &signer.kind else {
         return Err(format!("'{name}' is not a trusted repository"));
     };
-    let rs = announced(service_index, allow_insecure_loopback)?;
+    let service_index = service_index.clone();
+    let rs = announced(settings, &service_index, allow_insecure_loopback)?;
     settings
         .replace_repository_certificates(name, entries_of(&rs))
         .map_err(|e| e.to_string())?;

@@ -7,9 +7,11 @@
 mod code;
 mod display;
 mod hash;
+mod secret;
 mod time;
 
 pub use code::{NuCode, Severity};
 pub use display::{Untrusted, terminal_safe, terminal_safe_lines};
 pub use hash::{HashAlgorithm, Hasher};
+pub use secret::{BasicCredential, Secret};
 pub use time::UtcTime;

@@ -20,14 +20,22 @@
 //! </configuration>
 //! ```
 //!
+//! Package source credentials (`<packageSourceCredentials>`, `NuGetPackageSourceCredentials_{name}`)
+//! are read by [`Settings::source_credential`].
+//!
 //! Edits keep everything else in the file — comments, unknown sections, attribute order.
 
+mod credentials;
 mod error;
 mod identities;
 mod settings;
 mod trusted;
 pub mod xml;
 
+pub use credentials::{
+    CREDENTIALS_ENV_PREFIX, CREDENTIALS_SECTION, CredentialOrigin, SourceCredential,
+    decode_element_name,
+};
 pub use error::Error;
 pub use identities::{ConfiguredIdentity, IDENTITIES_SECTION};
 pub use settings::{

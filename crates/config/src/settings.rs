@@ -508,7 +508,7 @@ impl Settings {
 }
 
 /// URLs stay as they are; relative folder paths are relative to the config file's folder.
-fn resolve_location(value: &str, config: &Path) -> String {
+pub(crate) fn resolve_location(value: &str, config: &Path) -> String {
     if value.contains("://") || Path::new(value).is_absolute() {
         return value.to_string();
     }

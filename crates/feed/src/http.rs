@@ -112,10 +112,31 @@ pub trait Http: Send + Sync {
 }
 
 /// [`Http`] over reqwest's blocking client, with a policy for plain http.
+///
+/// A client made for one source with [`HttpClient::for_source`] sends that source's
+/// credentials (HTTP Basic, as NuGet sends `packageSourceCredentials`) with every request to
+/// the source's origin (scheme, host, port) and to no other: not to a resource the service
+/// index places on another host, and not across a redirect to another origin (reqwest drops
+/// `Authorization` there; `credentials_stay_with_their_source` holds it to that). Each source
+/// gets its own client, so one source's credentials never reach another source.
 pub struct HttpClient {
     client: reqwest::blocking::Client,
     policy: HttpPolicy,
     timeout: Duration,
+    credential: Option<ScopedCredential>,
+}
+
+/// An `Authorization` value and the one origin it is sent to.
+struct ScopedCredential {
+    origin: reqwest::Url,
+    header: reqwest::header::HeaderValue,
+}
+
+/// Whether `a` and `b` share scheme, host and port.
+fn same_origin(a: &reqwest::Url, b: &reqwest::Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host_str() == b.host_str()
+        && a.port_or_known_default() == b.port_or_known_default()
 }
 
 impl HttpClient {
@@ -134,6 +155,45 @@ impl HttpClient {
             client,
             policy,
             timeout,
+            credential: None,
+        })
+    }
+
+    /// A client for the source at `source_url` (sharing this one's connections) that sends
+    /// `credential`, if any, as HTTP Basic to that URL's origin only.
+    pub fn for_source(
+        &self,
+        source_url: &str,
+        credential: Option<&signet_common::BasicCredential>,
+    ) -> Result<Self, Error> {
+        let credential = match credential {
+            None => None,
+            Some(c) => {
+                use base64::Engine as _;
+                let origin = reqwest::Url::parse(source_url).map_err(|e| Error::Protocol {
+                    source_url: source_url.to_string(),
+                    message: format!("not a valid URL: {e}"),
+                })?;
+                let token = base64::engine::general_purpose::STANDARD.encode(format!(
+                    "{}:{}",
+                    c.username,
+                    c.password.expose()
+                ));
+                let mut header = reqwest::header::HeaderValue::from_str(&format!("Basic {token}"))
+                    .map_err(|_| Error::Protocol {
+                        source_url: source_url.to_string(),
+                        message: "the credentials cannot be sent in an HTTP header".into(),
+                    })?;
+                // Kept out of reqwest's and hyper's debug output.
+                header.set_sensitive(true);
+                Some(ScopedCredential { origin, header })
+            }
+        };
+        Ok(Self {
+            client: self.client.clone(),
+            policy: self.policy,
+            timeout: self.timeout,
+            credential,
         })
     }
 
@@ -143,14 +203,27 @@ impl HttpClient {
             url: url.to_string(),
             message,
         };
-        let response = self
-            .client
-            .get(url)
+        let mut request = self.client.get(url);
+        if let Some(c) = &self.credential
+            && reqwest::Url::parse(url).is_ok_and(|u| same_origin(&u, &c.origin))
+        {
+            request = request.header(reqwest::header::AUTHORIZATION, c.header.clone());
+        }
+        let response = request
             .send()
             .map_err(|e| http(describe_transport_error(&e, self.timeout)))?;
         let status = response.status();
         if status == reqwest::StatusCode::NOT_FOUND {
             return Ok(None);
+        }
+        if status == reqwest::StatusCode::UNAUTHORIZED {
+            return Err(http(if self.credential.is_some() {
+                format!("HTTP {status}: the feed refused the source's credentials")
+            } else {
+                format!(
+                    "HTTP {status}: the feed requires credentials (nuget.config <packageSourceCredentials> with Username and ClearTextPassword for the source, or the environment variable NuGetPackageSourceCredentials_<source name>=\"Username=...;Password=...\")"
+                )
+            }));
         }
         if !status.is_success() {
             return Err(http(format!("HTTP {status}")));
@@ -272,6 +345,96 @@ mod tests {
         let e = r.expect_err("a dripping body must time out");
         assert!(e.to_string().contains("timed out"), "{e}");
         assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
+    }
+
+    /// A one-request-per-connection server recording each request's head; `redirect` answers
+    /// `/redirect` with a 302 to it.
+    fn recorder(
+        redirect: Option<String>,
+    ) -> (std::net::SocketAddr, std::sync::mpsc::Receiver<String>) {
+        use std::io::Write as _;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { break };
+                let mut req = [0u8; 4096];
+                let n = std::io::Read::read(&mut conn, &mut req).unwrap_or(0);
+                let head = String::from_utf8_lossy(&req[..n]).into_owned();
+                let answer = match &redirect {
+                    Some(to) if head.starts_with("GET /redirect ") => format!(
+                        "HTTP/1.1 302 Found\r\nLocation: {to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    ),
+                    _ => "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"
+                        .to_owned(),
+                };
+                let _ = tx.send(head);
+                let _ = conn.write_all(answer.as_bytes());
+            }
+        });
+        (addr, rx)
+    }
+
+    /// A source's credentials go to its origin only: not to another origin the client is
+    /// asked for, not across a redirect to another origin, and not from another source's
+    /// client sharing the connections.
+    #[test]
+    fn credentials_stay_with_their_source() {
+        let (other, other_seen) = recorder(None);
+        let (source, source_seen) = recorder(Some(format!("http://{other}/elsewhere")));
+        let base = HttpClient::new(Duration::from_secs(10), HttpPolicy::LoopbackHttp).unwrap();
+        let credential = signet_common::BasicCredential {
+            username: "ci".into(),
+            password: signet_common::Secret::new("hunter2"),
+        };
+        let client = base
+            .for_source(&format!("http://{source}/v3/index.json"), Some(&credential))
+            .unwrap();
+        // "ci:hunter2"
+        let expected = "authorization: basic y2k6ahvudgvymg==";
+        client
+            .get(&format!("http://{source}/v3/index.json"), 100)
+            .unwrap();
+        let head = source_seen.recv().unwrap().to_ascii_lowercase();
+        assert!(head.contains(expected), "{head}");
+
+        client
+            .get(&format!("http://{source}/redirect"), 100)
+            .unwrap();
+        assert!(
+            source_seen
+                .recv()
+                .unwrap()
+                .to_ascii_lowercase()
+                .contains(expected)
+        );
+        let followed = other_seen.recv().unwrap().to_ascii_lowercase();
+        assert!(followed.starts_with("get /elsewhere"), "{followed}");
+        assert!(!followed.contains("authorization"), "{followed}");
+
+        client.get(&format!("http://{other}/direct"), 100).unwrap();
+        assert!(
+            !other_seen
+                .recv()
+                .unwrap()
+                .to_ascii_lowercase()
+                .contains("authorization")
+        );
+
+        let second = base
+            .for_source(&format!("http://{other}/v3/index.json"), None)
+            .unwrap();
+        second
+            .get(&format!("http://{source}/v3/index.json"), 100)
+            .unwrap();
+        assert!(
+            !source_seen
+                .recv()
+                .unwrap()
+                .to_ascii_lowercase()
+                .contains("authorization")
+        );
     }
 
     /// Hosts that look like loopback to a hand-written split but are not what the client

@@ -18,18 +18,28 @@ pub enum Scope {
     PushVersion,
     /// Unlist and relist versions.
     Unlist,
+    /// Read the feed when `[access] read = "authenticated"` — and nothing else: a key with
+    /// only this scope is refused by every write (push, dry run, unlist, relist). Every valid
+    /// key may read; this scope exists so that CI can hold a key that cannot publish.
+    Read,
 }
 
 impl Scope {
     /// Every scope, in display order.
-    pub const ALL: [Scope; 3] = [Scope::PushNew, Scope::PushVersion, Scope::Unlist];
+    pub const ALL: [Scope; 4] = [
+        Scope::PushNew,
+        Scope::PushVersion,
+        Scope::Unlist,
+        Scope::Read,
+    ];
 
-    /// The configuration/CLI name: `push-new`, `push-version`, `unlist`.
+    /// The configuration/CLI name: `push-new`, `push-version`, `unlist`, `read`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::PushNew => "push-new",
             Self::PushVersion => "push-version",
             Self::Unlist => "unlist",
+            Self::Read => "read",
         }
     }
 
@@ -43,6 +53,7 @@ impl Scope {
             Self::PushNew => 1,
             Self::PushVersion => 2,
             Self::Unlist => 4,
+            Self::Read => 8,
         }
     }
 }
@@ -54,7 +65,14 @@ pub struct Scopes(u8);
 impl Scopes {
     /// All scopes.
     pub fn all() -> Self {
-        Self(7)
+        Self(15)
+    }
+
+    /// Whether the set allows any write (push, unlist or relist).
+    pub fn can_write(self) -> bool {
+        self.contains(Scope::PushNew)
+            || self.contains(Scope::PushVersion)
+            || self.contains(Scope::Unlist)
     }
 
     /// Whether `scope` is in the set.
@@ -79,7 +97,7 @@ impl Scopes {
                 }
                 _ => out.insert(Scope::parse(name).ok_or_else(|| {
                     Error::Invalid(format!(
-                        "unknown scope {name:?} (expected push, push-new, push-version, unlist or all)"
+                        "unknown scope {name:?} (expected push, push-new, push-version, unlist, read or all)"
                     ))
                 })?),
             }
@@ -245,6 +263,11 @@ mod tests {
         );
         assert!(Scopes::parse("").is_err());
         assert!(Scopes::parse("admin").is_err());
+        // A read key writes nothing; `all` includes read.
+        let read = Scopes::parse("read").unwrap();
+        assert!(read.contains(Scope::Read) && !read.can_write());
+        assert_eq!(read.to_string(), "read");
+        assert!(Scopes::all().contains(Scope::Read) && Scopes::all().can_write());
     }
 
     #[test]

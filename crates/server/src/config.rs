@@ -40,6 +40,19 @@ pub struct Config {
     /// The `[signing]` table.
     #[serde(default)]
     pub signing: SigningConfig,
+    /// The `[access]` table.
+    #[serde(default)]
+    pub access: AccessConfig,
+}
+
+/// `[access]`: who may read the feed.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessConfig {
+    /// `public` (default: anyone who reaches the server reads every package) or
+    /// `authenticated` (every document but `/health` and the sign-in pages needs an API key,
+    /// Basic credentials or a signed-in session; 401 with a Basic challenge otherwise).
+    pub read: Option<String>,
 }
 
 /// `[signing]`: trust for pushed signatures and the repository signer.
@@ -243,6 +256,18 @@ impl Config {
         }
     }
 
+    /// Who may read (`[access] read`).
+    pub fn read_access(&self) -> Result<crate::ReadAccess, Error> {
+        match self.access.read.as_deref() {
+            None => Ok(crate::ReadAccess::Public),
+            Some(text) => crate::ReadAccess::parse(text.trim()).ok_or_else(|| {
+                Error::Config(format!(
+                    "[access] read must be \"public\" or \"authenticated\", not {text:?}"
+                ))
+            }),
+        }
+    }
+
     /// The trusted proxies' addresses.
     pub fn trusted_proxies(&self) -> Result<Vec<std::net::IpAddr>, Error> {
         self.server
@@ -441,5 +466,13 @@ mod tests {
             c.signing.repository_signing.is_some() && c.signing.recheck_interval_seconds.is_some()
         );
         assert!(Config::from_toml("bogus = 1").is_err());
+        assert_eq!(c.read_access().unwrap(), crate::ReadAccess::Public);
+        let private = Config::from_toml("[access]\nread = \"authenticated\"").unwrap();
+        assert_eq!(
+            private.read_access().unwrap(),
+            crate::ReadAccess::Authenticated
+        );
+        let typo = Config::from_toml("[access]\nread = \"private\"").unwrap();
+        assert!(typo.read_access().is_err());
     }
 }

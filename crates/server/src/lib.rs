@@ -32,12 +32,12 @@ pub use blob::{BlobBody, BlobStore, BlobStream, BoxFuture, FileSystemStore, S3St
 pub use catalog::ImportedVersion;
 pub use clock::{Clock, Random, SystemClock, SystemRandom};
 pub use config::{
-    Config, DEFAULT_LISTEN, DatabaseConfig, LimitsConfig, ServerConfig, StorageConfig,
+    AccessConfig, Config, DEFAULT_LISTEN, DatabaseConfig, LimitsConfig, ServerConfig, StorageConfig,
 };
 pub use db::{ApiKeyInfo, ApiKeyRow, Db, VersionRow};
 pub use downloads::DownloadCounts;
 pub use error::{Error, PushRule, Refusal};
-pub use http::{AppState, ConnectionLimits, Metrics, router, serve};
+pub use http::{AppState, ConnectionLimits, Metrics, ReadAccess, router, serve};
 pub use inspect::{Dep, DepGroup, MAX_ID_LEN, Metadata, PackageInfo, inspect, is_valid_id};
 pub use owners::{OwnerRequest, OwnerRequestOutcome};
 pub use registry::{

@@ -1,6 +1,8 @@
 //! HTTP: the NuGet v3 protocol (spec §6) over axum. Handlers extract, authorise through the
-//! [`Registry`], and map results; every route is in `router.rs`.
+//! [`Registry`], and map results; every route is in `router.rs`. Who may read at all is one
+//! layer over the whole router (`access.rs`, `[access] read`).
 
+mod access;
 mod conn;
 mod documents;
 mod handlers;
@@ -22,6 +24,7 @@ use tokio::net::TcpListener;
 use crate::Error;
 use crate::registry::Registry;
 
+pub use access::ReadAccess;
 pub use conn::ConnectionLimits;
 pub use metrics::Metrics;
 pub use router::router;
@@ -41,6 +44,8 @@ pub struct AppState {
     pub limits: ConnectionLimits,
     /// Proxies whose `X-Forwarded-For` names the client (`[server] trusted_proxies`).
     pub trusted_proxies: Arc<[std::net::IpAddr]>,
+    /// Who may read (`[access] read`) and the private feed's credential cache.
+    pub(crate) access: Arc<access::Access>,
 }
 
 impl AppState {
@@ -53,7 +58,14 @@ impl AppState {
             web: Arc::default(),
             limits: ConnectionLimits::default(),
             trusted_proxies: Arc::from(Vec::new()),
+            access: Arc::default(),
         }
+    }
+
+    /// With this read access (`[access] read`; default public).
+    pub fn with_read_access(mut self, read: ReadAccess) -> Self {
+        self.access = Arc::new(access::Access::new(read));
+        self
     }
 
     /// With these connection limits and timeouts.

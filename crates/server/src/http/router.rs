@@ -89,6 +89,12 @@ pub fn router(state: AppState) -> Router {
         .route("/v3/autocomplete", get(handlers::autocomplete))
         .merge(crate::web::routes())
         .fallback(handlers::not_found)
+        // Outside every route and the fallback: in a private feed nothing but the open paths
+        // of `access.rs` is answered without credentials, whichever route is added here.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            super::access::require_reader,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             handlers::log_request,

@@ -205,7 +205,11 @@ pub(crate) fn limit_keys(ip: &str, name: &str) -> [String; 2] {
 }
 
 /// Checks a user's password off the async workers; an unknown user costs the same time.
-async fn check_password(s: &AppState, name: &str, password: &str) -> Result<Option<i64>, Error> {
+pub(crate) async fn check_password(
+    s: &AppState,
+    name: &str,
+    password: &str,
+) -> Result<Option<i64>, Error> {
     let user = s.registry.db.find_user(name).await?;
     let dummy = match s.web.dummy_hash.get() {
         Some(h) => h.clone(),
@@ -395,6 +399,8 @@ pub(crate) struct NewKeyForm {
     #[serde(default)]
     scope_unlist: Option<String>,
     #[serde(default)]
+    scope_read: Option<String>,
+    #[serde(default)]
     globs: String,
     #[serde(default)]
     expires_days: String,
@@ -409,6 +415,7 @@ fn parse_key_form(f: &NewKeyForm) -> Result<(Scopes, Vec<IdGlob>, Option<u32>), 
         (&f.scope_push_new, Scope::PushNew),
         (&f.scope_push_version, Scope::PushVersion),
         (&f.scope_unlist, Scope::Unlist),
+        (&f.scope_read, Scope::Read),
     ] {
         if on.is_some() {
             scopes.insert(scope);

@@ -50,6 +50,7 @@ use axum::routing::{get, post};
 use crate::Error;
 use crate::http::AppState;
 
+pub(crate) use account::{check_password, client_ip, limit_keys};
 pub use csrf::require_csrf;
 pub use session::{MaybeSignedIn, RequireTwoFactor, SignedIn, TwoFactorIfEnabled};
 
@@ -61,6 +62,23 @@ pub struct WebState {
     /// A password hash to verify against when the user does not exist, so that an unknown
     /// name costs the same argon2 time as a wrong password.
     pub(crate) dummy_hash: OnceLock<String>,
+}
+
+/// The user of the request's live, fully signed-in session (not one pending a second
+/// factor), for the private-feed check (`http/access.rs`): a signed-in browser may read.
+pub(crate) async fn session_user(
+    s: &AppState,
+    headers: &axum::http::HeaderMap,
+) -> Result<Option<i64>, Error> {
+    Ok(session::lookup(s, headers)
+        .await?
+        .filter(|(_, row)| !row.pending)
+        .map(|(_, row)| row.user_id))
+}
+
+/// Whether the request carries a session cookie (live or not).
+pub(crate) fn has_session_cookie(headers: &axum::http::HeaderMap) -> bool {
+    session::cookie(headers, session::SESSION_COOKIE).is_some()
 }
 
 /// What the layout shows in its header: who is signed in, and the token for its sign-out form.
