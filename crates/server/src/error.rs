@@ -197,6 +197,7 @@ impl Error {
     pub fn retry_after_secs(&self) -> Option<u64> {
         match self {
             Self::TooManyRequests { retry_after_secs } => Some(*retry_after_secs),
+            Self::Upstream(u) if u.kind == crate::mirror::FailureKind::Busy => Some(5),
             _ if self.is_unavailable() => Some(5),
             _ => None,
         }

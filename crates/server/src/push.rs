@@ -260,6 +260,9 @@ impl Registry {
             return Err(Error::Forbidden(
                 "the API key may not push new package ids (scope push-new)".into(),
             ));
+        } else {
+            // A new id an upstream of the mirror has: not taken by a local push.
+            self.refuse_upstream_shadowing(&info.id).await?;
         }
         Ok(Authorized { inspected })
     }

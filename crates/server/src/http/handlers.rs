@@ -291,20 +291,33 @@ pub(crate) async fn flat_index(
     Path(id): Path<String>,
 ) -> Result<Response> {
     let versions = s.registry.versions(&id).await?;
-    let mut list: Vec<String> = versions.iter().map(|v| v.version_lower.clone()).collect();
+    let stored: Vec<String> = versions.iter().map(|v| v.version_lower.clone()).collect();
+    // A mirrored id: what its upstream's policy still lets through.
+    let mut list = s.registry.mirror_serve_filter(&id, stored).await?;
     // Ids without a local owner: what the mirror's upstream lists, merged with what is stored.
     let mut warning = None;
     if let Some(listing) = s.registry.mirror_listing(&id).await? {
-        for v in listing.versions {
-            if !list.contains(&v) {
-                list.push(v);
-            }
-        }
+        let mut seen: std::collections::HashSet<String> = list.iter().cloned().collect();
+        list.extend(
+            listing
+                .versions
+                .into_iter()
+                .filter(|v| seen.insert(v.clone())),
+        );
         list.sort_by_cached_key(|v| signet_feed::NuGetVersion::parse(v).ok());
         warning = listing.warning;
     }
     if list.is_empty() {
-        return Err(ApiError(Error::NotFound(format!("no package {id}"))));
+        // Nothing stored and the upstream failed: a 502, not "no such package" (a client with
+        // several sources would take a 404 as "look elsewhere").
+        return Err(ApiError(match warning {
+            Some(w) => Error::Upstream(crate::mirror::UpstreamError {
+                kind: crate::mirror::FailureKind::Unreachable,
+                code: None,
+                message: w,
+            }),
+            None => Error::NotFound(format!("no package {id}")),
+        }));
     }
     let mut response = Json(serde_json::json!({ "versions": list })).into_response();
     if let Some(w) = warning {
@@ -339,6 +352,8 @@ pub(crate) async fn flat_file(
     let file = file.to_lowercase();
     let missing = || ApiError(Error::NotFound(format!("no package {id} {version}")));
     if file == format!("{id_lower}.{version_lower}.nupkg") {
+        // A mirrored version its upstream's policy now blocks or denies is not served.
+        s.registry.mirror_serve_check(&id, &version).await?;
         let mut body = s.registry.download_package(&id, &version).await?;
         if body.is_none() {
             // Not stored: from the mirror's upstream, if one serves the id (404 otherwise).
@@ -377,6 +392,7 @@ pub(crate) async fn flat_file(
         return Ok(response);
     }
     if file == format!("{id_lower}.nuspec") {
+        s.registry.mirror_serve_check(&id, &version).await?;
         let mut bytes = s.registry.nuspec(&id, &version).await?;
         if bytes.is_none() {
             s.registry.mirror_fetch(&id, &version).await?;

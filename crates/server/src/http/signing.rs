@@ -176,6 +176,7 @@ pub(crate) async fn version_signature(
             "upstreamSha256": p.upstream_sha256,
             "fetchedAt": time(Some(p.fetched_at)),
             "upstreamListed": p.upstream_listed,
+            "upstreamOwners": p.upstream_owners,
             "mismatch": p.mismatch,
         })
     });

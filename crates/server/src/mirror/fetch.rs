@@ -7,9 +7,26 @@
 //! Only [`verify`] makes an [`UpstreamVerified`]; signing and storing take it, never a path,
 //! so nothing an upstream served reaches the blob store unverified.
 //!
+//! The proof cannot be made by hand (its fields are private, whatever values are given):
+//!
 //! ```compile_fail
-//! // The proof's fields are private: it cannot be made by hand.
-//! let v = signet_server::mirror::UpstreamVerified { };
+//! fn forge(d: signet_server::mirror::Downloaded) -> signet_server::mirror::UpstreamVerified {
+//!     signet_server::mirror::UpstreamVerified {
+//!         downloaded: d,
+//!         info: todo!(),
+//!         author: None,
+//!         provenance: todo!(),
+//!         signature: Default::default(),
+//!     }
+//! }
+//! ```
+//!
+//! Nor can what is stored be swapped after the re-signed copy's check:
+//!
+//! ```compile_fail
+//! fn swap(s: &mut signet_server::mirror::MirrorSigned) {
+//!     s.file = None;
+//! }
 //! ```
 
 use std::fs::File;
@@ -49,8 +66,6 @@ pub struct UpstreamVerified {
     downloaded: Downloaded,
     info: PackageInfo,
     author: Option<PrimarySignature>,
-    /// The upstream repository signature's owners (the re-signature names them too).
-    owners: Vec<String>,
     provenance: Provenance,
     signature: VersionSignature,
 }
@@ -59,11 +74,6 @@ impl UpstreamVerified {
     /// The verified file.
     pub(crate) fn path(&self) -> &Path {
         self.downloaded.file.path()
-    }
-
-    /// The owners the upstream repository signature named.
-    pub(crate) fn owners(&self) -> &[String] {
-        &self.owners
     }
 
     /// The manifest.
@@ -85,10 +95,10 @@ impl UpstreamVerified {
 /// Step 3: the file to store, and what it is signed with.
 #[derive(Debug)]
 pub struct MirrorSigned {
-    pub(crate) verified: UpstreamVerified,
+    verified: UpstreamVerified,
     /// The re-signed copy; `None` in passthrough mode (the upstream's bytes are stored).
-    pub(crate) file: Option<tempfile::NamedTempFile>,
-    pub(crate) signature: VersionSignature,
+    file: Option<tempfile::NamedTempFile>,
+    signature: VersionSignature,
 }
 
 impl MirrorSigned {
@@ -248,7 +258,7 @@ pub(crate) fn verify(
             format!("the upstream {upstream_name} served an unacceptable package: {e}"),
         )
     })?;
-    if !info.id.eq_ignore_ascii_case(downloaded.id.as_str())
+    if info.id.to_lowercase() != downloaded.id.lower()
         || info.version.lower() != downloaded.version.lower()
     {
         return Err(refused(
@@ -382,13 +392,7 @@ pub(crate) fn verify(
         }
         None => VersionSignature::default(),
     };
-    let content = signature.content();
-    use base64::Engine as _;
-    let package_hash = format!(
-        "{}:{}",
-        content.hash_algorithm().nuget_name(),
-        base64::engine::general_purpose::STANDARD.encode(content.hash())
-    );
+    let package_hash = package_hash_of(&signature);
     let provenance = Provenance {
         upstream: upstream.name.clone(),
         upstream_repository_fingerprint: repository_fingerprint,
@@ -400,17 +404,27 @@ pub(crate) fn verify(
         fetched_at: now.unix_micros(),
         upstream_listed: true,
         mismatch: None,
+        upstream_owners: repository.owners.clone(),
     };
-    let owners = repository.owners.clone();
     let author = (signature.signature_type() == SignatureType::Author).then_some(signature);
     Ok(UpstreamVerified {
         downloaded,
         info,
         author,
-        owners,
         provenance,
         signature: signature_record,
     })
+}
+
+/// `ALG:base64` of the package hash a signature signs.
+fn package_hash_of(signature: &PrimarySignature) -> String {
+    use base64::Engine as _;
+    let content = signature.content();
+    format!(
+        "{}:{}",
+        content.hash_algorithm().nuget_name(),
+        base64::engine::general_purpose::STANDARD.encode(content.hash())
+    )
 }
 
 /// Step 3, passthrough: the upstream's bytes are stored as they are; their repository
@@ -450,6 +464,16 @@ pub(crate) fn resigned(
             verified.provenance.content_hash
         )));
     }
+    // The package hash the served signature signs (the same digest as the upstream's unless
+    // a repository primary signature over another algorithm was replaced).
+    let served = package
+        .read_signature()
+        .ok()
+        .flatten()
+        .and_then(|b| PrimarySignature::load(&b, &signet_signature::Limits::default()).ok())
+        .ok_or_else(|| Error::Signing("the re-signed package has no readable signature".into()))?;
+    let mut verified = verified;
+    verified.provenance.package_hash = package_hash_of(&served);
     let mut signature = verified.signature.clone();
     signature.repository_fingerprint = Some(repository_fingerprint);
     signature.repository_signed_at = Some(now.unix_micros());

@@ -134,22 +134,60 @@ impl UpstreamSettings {
         self.revocation_mode.eq_ignore_ascii_case("online")
     }
 
-    /// Whether the id may come from this upstream.
+    /// Whether the id may come from this upstream. Ids are compared in their Unicode lower
+    /// case (as flat-container URLs name them), so a look-alike spelling (`\u{212A}`, the
+    /// Kelvin sign, lower-cases to `k`) cannot slip past a deny glob.
     pub fn admits(&self, id: &str) -> bool {
+        let id = id.to_lowercase();
         let matches = |globs: &[String]| {
             globs
                 .iter()
                 .filter_map(|g| IdGlob::parse(g).ok())
-                .any(|g| g.matches(id))
+                .any(|g| g.matches(&id))
         };
         (self.allow.is_empty() || matches(&self.allow)) && !matches(&self.deny)
     }
 
+    /// How specifically the allow list names the id: the longest matching allow glob (its
+    /// characters other than `*`), 0 for an upstream that admits every id. When several
+    /// upstreams admit an id, the most specific one serves it (`--allow 'Partner.*'` on a
+    /// partner feed beats NuGet.org's catch-all, whichever was added first).
+    fn specificity(&self, id: &str) -> usize {
+        let id = id.to_lowercase();
+        self.allow
+            .iter()
+            .filter_map(|g| IdGlob::parse(g).ok())
+            .filter(|g| g.matches(&id))
+            .map(|g| g.as_str().chars().filter(|c| *c != '*').count() + 1)
+            .max()
+            .unwrap_or(0)
+    }
+
     /// The block rule that stops this version, if any.
     pub fn blocked(&self, id: &str, version: &NuGetVersion) -> Option<&str> {
+        let id = id.to_lowercase();
         self.block.iter().map(String::as_str).find(|b| {
-            parse_block(b).is_ok_and(|(glob, range)| glob.matches(id) && range.satisfies(version))
+            parse_block(b).is_ok_and(|(glob, range)| glob.matches(&id) && range.satisfies(version))
         })
+    }
+
+    /// The versions of `list` no block rule stops (rules parsed once, not per version).
+    pub fn unblocked(&self, id: &str, list: Vec<String>) -> Vec<String> {
+        let id = id.to_lowercase();
+        let rules: Vec<(IdGlob, VersionRange)> = self
+            .block
+            .iter()
+            .filter_map(|b| parse_block(b).ok())
+            .filter(|(g, _)| g.matches(&id))
+            .collect();
+        if rules.is_empty() {
+            return list;
+        }
+        list.into_iter()
+            .filter(|v| {
+                NuGetVersion::parse(v).is_ok_and(|p| !rules.iter().any(|(_, r)| r.satisfies(&p)))
+            })
+            .collect()
     }
 }
 
@@ -223,6 +261,8 @@ pub struct Provenance {
     pub upstream_listed: bool,
     /// Set when the upstream later served other bytes for this version.
     pub mismatch: Option<String>,
+    /// The owners the upstream's repository signature named.
+    pub upstream_owners: Vec<String>,
 }
 
 /// What the mirror refused.
@@ -259,6 +299,8 @@ pub enum FailureKind {
     Blocked,
     /// Held until it is older (403).
     Quarantined,
+    /// Too many upstream fetches in flight (503, retry).
+    Busy,
 }
 
 impl FailureKind {
@@ -270,6 +312,7 @@ impl FailureKind {
             Self::Refused => "refused",
             Self::Blocked => "blocked",
             Self::Quarantined => "quarantined",
+            Self::Busy => "busy",
         }
     }
 }
@@ -301,6 +344,7 @@ impl UpstreamError {
             FailureKind::Unreachable | FailureKind::Refused => 502,
             FailureKind::TimedOut => 504,
             FailureKind::Blocked | FailureKind::Quarantined => 403,
+            FailureKind::Busy => 503,
         }
     }
 }
@@ -318,8 +362,9 @@ pub struct Listing {
 
 /// How long a refused version is not asked for again (µs).
 const REFUSAL_MEMORY_MICROS: i64 = 60_000_000;
-/// How long the upstream definitions are reused (µs).
-const UPSTREAMS_TTL_MICROS: i64 = 5_000_000;
+/// How long the upstream definitions are reused (µs): `signet admin upstream` runs in another
+/// process, so a change applies within this time.
+const UPSTREAMS_TTL_MICROS: i64 = 1_000_000;
 /// Most cached lists and remembered refusals kept.
 const CACHE_MAX: usize = 50_000;
 
@@ -333,14 +378,74 @@ struct CachedList {
 type Flight = Arc<tokio::sync::Mutex<()>>;
 
 /// The mirror's in-memory state: caches and the single-flight map.
-#[derive(Default)]
 pub(crate) struct MirrorState {
     upstreams: Mutex<Option<(i64, Arc<Vec<Upstream>>)>>,
+    /// Which upstream account owns an id (`None`: no upstream's), for a few seconds.
+    owners: Mutex<HashMap<String, (Option<i64>, i64)>>,
+    /// Upstreams whose service index failed just now: (error, when).
+    down: Mutex<HashMap<String, (UpstreamError, i64)>>,
+    /// When a transport failure of each upstream was last recorded in the database.
+    recorded: Mutex<HashMap<String, i64>>,
+    /// Upstream fetches in flight, all upstreams together (each holds a blocking thread and
+    /// a temporary file).
+    permits: tokio::sync::Semaphore,
     /// (upstream, flat base) per upstream, with when it was read.
     flat_bases: Mutex<HashMap<String, (String, i64)>>,
     lists: Mutex<HashMap<(String, String), CachedList>>,
     refused: Mutex<HashMap<(String, String), (i64, UpstreamError)>>,
     flights: tokio::sync::Mutex<HashMap<(String, String), Flight>>,
+}
+
+/// Upstream fetches at once, all upstreams together.
+const MAX_FETCHES: usize = 16;
+/// How long a request waits for a fetch slot before it is answered 503.
+const FETCH_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long an upstream whose service index failed is answered from memory (µs).
+const DOWN_MEMORY_MICROS: i64 = 10_000_000;
+/// How long an id's owner is remembered for download checks (µs).
+const OWNER_TTL_MICROS: i64 = 1_000_000;
+
+impl Default for MirrorState {
+    fn default() -> Self {
+        Self {
+            upstreams: Mutex::default(),
+            owners: Mutex::default(),
+            down: Mutex::default(),
+            recorded: Mutex::default(),
+            permits: tokio::sync::Semaphore::new(MAX_FETCHES),
+            flat_bases: Mutex::default(),
+            lists: Mutex::default(),
+            refused: Mutex::default(),
+            flights: tokio::sync::Mutex::default(),
+        }
+    }
+}
+
+/// Removes a version's flight entry when the last request holding it is done, whether it
+/// completed or was dropped (a client that disconnects mid-fetch leaves nothing behind).
+struct FlightGuard<'a> {
+    state: &'a MirrorState,
+    key: (String, String),
+    flight: Option<Flight>,
+}
+
+impl Drop for FlightGuard<'_> {
+    fn drop(&mut self) {
+        let Some(flight) = self.flight.take() else {
+            return;
+        };
+        // Never blocks: `try_lock` fails only while another request inserts or removes an
+        // entry; the last holder of this one then removes it.
+        if let Ok(mut flights) = self.state.flights.try_lock() {
+            drop(flight);
+            if flights
+                .get(&self.key)
+                .is_some_and(|f| Arc::strong_count(f) == 1)
+            {
+                flights.remove(&self.key);
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for MirrorState {
@@ -563,9 +668,134 @@ impl Registry {
             if owners.iter().any(|(_, _, kind)| kind != "upstream") {
                 return Ok(None);
             }
-            return Ok(upstreams.iter().find(|u| u.account_id == *account).cloned());
+            // Mirrored before: its upstream, while that upstream still admits the id (a deny
+            // added after an incident stops new versions too).
+            return Ok(upstreams
+                .iter()
+                .find(|u| u.account_id == *account)
+                .filter(|u| u.settings.admits(id))
+                .cloned());
         }
-        Ok(upstreams.iter().find(|u| u.settings.admits(id)).cloned())
+        // The most specific upstream; among equals, the one added first.
+        Ok(upstreams
+            .iter()
+            .rev()
+            .filter(|u| u.settings.admits(id))
+            .max_by_key(|u| u.settings.specificity(id))
+            .cloned())
+    }
+
+    /// The upstream whose account owns `id` (remembered for a few seconds), whatever its
+    /// policy says now.
+    async fn owning_upstream(&self, id: &str) -> Result<Option<Upstream>, Error> {
+        let upstreams = self.cached_upstreams().await?;
+        if upstreams.is_empty() {
+            return Ok(None);
+        }
+        let key = id.to_lowercase();
+        let now = self.clock.now().unix_micros();
+        let remembered = self
+            .mirror
+            .owners
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&key).copied())
+            .filter(|(_, at)| now.saturating_sub(*at) < OWNER_TTL_MICROS);
+        let account = match remembered {
+            Some((account, _)) => account,
+            None => {
+                let owners = self.db.owner_accounts(&key).await?;
+                let account = match owners.first() {
+                    Some((a, _, kind)) if kind == "upstream" && owners.len() == 1 => Some(*a),
+                    _ => None,
+                };
+                if let Ok(mut m) = self.mirror.owners.lock() {
+                    if m.len() >= CACHE_MAX {
+                        m.clear();
+                    }
+                    m.insert(key, (account, now));
+                }
+                account
+            }
+        };
+        Ok(account.and_then(|a| upstreams.iter().find(|u| u.account_id == a).cloned()))
+    }
+
+    /// Whether a stored mirrored version may still be served: its upstream's deny globs and
+    /// block rules apply to what is cached too (a version blocked after an incident stops
+    /// being served at once). `Ok(())` for everything not mirrored.
+    pub async fn mirror_serve_check(&self, id: &str, version: &str) -> Result<(), Error> {
+        let Some(upstream) = self.owning_upstream(id).await? else {
+            return Ok(());
+        };
+        if !upstream.settings.admits(id) {
+            return Err(upstream_error(
+                FailureKind::Blocked,
+                None,
+                format!(
+                    "{id} is denied by the mirror's policy for the upstream {}",
+                    upstream.name
+                ),
+            ));
+        }
+        if let Ok(v) = NuGetVersion::parse(version)
+            && let Some(rule) = upstream.settings.blocked(id, &v)
+        {
+            return Err(upstream_error(
+                FailureKind::Blocked,
+                None,
+                format!(
+                    "{id} {} is blocked by the mirror's rule {rule:?} for the upstream {}",
+                    v.normalized(),
+                    upstream.name
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The versions of a stored mirrored id its upstream's policy still lets through
+    /// (`versions` unchanged for everything else).
+    pub async fn mirror_serve_filter(
+        &self,
+        id: &str,
+        versions: Vec<String>,
+    ) -> Result<Vec<String>, Error> {
+        match self.owning_upstream(id).await? {
+            None => Ok(versions),
+            Some(u) if !u.settings.admits(id) => Ok(Vec::new()),
+            Some(u) => Ok(u.settings.unblocked(id, versions)),
+        }
+    }
+
+    /// A push of a new id that an upstream admits and lists would shadow the upstream's
+    /// package for every client of this feed (dependency confusion from the inside): refused
+    /// unless an administrator reserves the id for local packages with a deny glob on the
+    /// upstream. When the upstream cannot be asked, refused too (retry, or reserve).
+    pub(crate) async fn refuse_upstream_shadowing(&self, id: &str) -> Result<(), Error> {
+        let Some(listing) = self.mirror_listing(id).await? else {
+            return Ok(());
+        };
+        if !listing.versions.is_empty() {
+            return Err(Error::Forbidden(format!(
+                "the package id {id} exists on the upstream {up}: a local package would \
+                 shadow it for every client of this feed. An administrator can reserve the id \
+                 for local packages: signet admin upstream set {up} --deny '{id}'",
+                up = listing.upstream
+            )));
+        }
+        if let Some(w) = listing.warning {
+            return Err(upstream_error(
+                FailureKind::Unreachable,
+                None,
+                format!(
+                    "cannot tell whether the upstream {up} has the package id {id} ({w}); retry \
+                     later, or reserve the id: signet admin upstream set {up} --deny '{id}'",
+                    up = listing.upstream
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// The upstream's flat container base, read from its service index (reused as long as
@@ -585,17 +815,43 @@ impl Registry {
         {
             return Ok(base);
         }
+        // An upstream that failed a moment ago is not asked again (every request would wait
+        // out the timeout during an outage).
+        if let Some((e, _)) = self
+            .mirror
+            .down
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&upstream.name).cloned())
+            .filter(|(_, at)| now.saturating_sub(*at) < DOWN_MEMORY_MICROS)
+        {
+            return Err(Error::Upstream(e));
+        }
         let probe = upstream.clone();
         let base = tokio::task::spawn_blocking(move || {
             let http = Arc::new(fetch::client(&probe)?);
             match Source::open(&probe.service_index, http, probe.http_policy()) {
                 Ok(Source::V3(v3)) => Ok(v3.flat_base),
-                Ok(Source::Folder(_)) => Err(Error::Config("the upstream is not a v3 feed".into())),
+                Ok(Source::Folder(_)) => Err(upstream_error(
+                    FailureKind::Unreachable,
+                    None,
+                    format!("the upstream {} is not a v3 feed", probe.name),
+                )),
                 Err(e) => Err(fetch::transport(&probe, &e)),
             }
         })
         .await
-        .map_err(|e| Error::io("upstream task", std::io::Error::other(e)))??;
+        .map_err(|e| Error::io("upstream task", std::io::Error::other(e)))?;
+        let base = match base {
+            Ok(b) => b,
+            Err(Error::Upstream(e)) => {
+                if let Ok(mut m) = self.mirror.down.lock() {
+                    m.insert(upstream.name.clone(), (e.clone(), now));
+                }
+                return Err(Error::Upstream(e));
+            }
+            Err(e) => return Err(e),
+        };
         if let Ok(mut m) = self.mirror.flat_bases.lock() {
             m.insert(upstream.name.clone(), (base.clone(), now));
         }
@@ -623,15 +879,7 @@ impl Registry {
             .lock()
             .ok()
             .and_then(|m| m.get(&key).cloned());
-        let filter = |versions: Vec<String>| -> Vec<String> {
-            versions
-                .into_iter()
-                .filter(|v| {
-                    NuGetVersion::parse(v)
-                        .is_ok_and(|p| upstream.settings.blocked(id, &p).is_none())
-                })
-                .collect()
-        };
+        let filter = |versions: Vec<String>| upstream.settings.unblocked(id, versions);
         if let Some(c) = &cached
             && now.saturating_sub(c.at) < ttl
         {
@@ -757,6 +1005,31 @@ impl Registry {
                 );
             }
         }
+        // What is recorded for administrators: what an upstream served and the mirror
+        // refused, and quarantines; a transport failure at most once a minute per upstream
+        // (an outage is one event, not one row per request); policy blocks not at all (they
+        // are the administrator's own rules, and anyone can ask for any blocked version).
+        let record_it = match u.kind {
+            FailureKind::Refused | FailureKind::Quarantined => true,
+            FailureKind::Blocked | FailureKind::Busy => false,
+            FailureKind::Unreachable | FailureKind::TimedOut => {
+                let mut recorded = self.mirror.recorded.lock().ok();
+                match recorded.as_mut() {
+                    Some(m) => {
+                        let last = m.get(upstream).copied().unwrap_or(i64::MIN);
+                        let due = now.saturating_sub(last) >= REFUSAL_MEMORY_MICROS;
+                        if due {
+                            m.insert(upstream.to_owned(), now);
+                        }
+                        due
+                    }
+                    None => true,
+                }
+            }
+        };
+        if !record_it {
+            return error;
+        }
         let record = Refused {
             upstream: upstream.to_owned(),
             id: id.to_owned(),
@@ -812,30 +1085,44 @@ impl Registry {
             return Err(Error::Upstream(e));
         }
         // Single flight: the first request fetches; the others wait for it, then find the
-        // version stored (or the refusal remembered).
+        // version stored (or the refusal remembered). The guard removes the entry when the
+        // last request is done, completed or dropped.
         let flight = {
             let mut flights = self.mirror.flights.lock().await;
             Arc::clone(flights.entry(key.clone()).or_default())
         };
-        let result = {
-            let _guard = flight.lock().await;
-            if self.db.version(&key.0, &key.1).await?.is_some() {
-                Ok(false)
-            } else if let Some(e) = self.remembered_refusal(&key).await? {
-                Err(Error::Upstream(e))
-            } else {
-                self.fetch_and_store(upstream, package_id, parsed.clone())
-                    .await
-                    .map(|()| true)
-            }
+        let guard = FlightGuard {
+            state: &self.mirror,
+            key: key.clone(),
+            flight: Some(Arc::clone(&flight)),
         };
-        {
-            let mut flights = self.mirror.flights.lock().await;
-            if Arc::strong_count(&flight) <= 2 {
-                flights.remove(&key);
-            }
+        drop(flight);
+        let Some(flight) = guard.flight.as_ref() else {
+            return Err(Error::Config("mirror flight state".into()));
+        };
+        let _turn = flight.lock().await;
+        if self.db.version(&key.0, &key.1).await?.is_some() {
+            return Ok(false);
         }
-        result
+        if let Some(e) = self.remembered_refusal(&key).await? {
+            return Err(Error::Upstream(e));
+        }
+        // A bounded number of fetches at once, all upstreams together: each holds a
+        // blocking thread, a connection and a temporary file.
+        let Ok(_permit) = tokio::time::timeout(FETCH_WAIT, self.mirror.permits.acquire()).await
+        else {
+            return Err(upstream_error(
+                FailureKind::Busy,
+                None,
+                format!(
+                    "the mirror is fetching {MAX_FETCHES} packages from its upstreams already; \
+                     retry shortly"
+                ),
+            ));
+        };
+        self.fetch_and_store(upstream, package_id, parsed.clone())
+            .await
+            .map(|()| true)
     }
 
     async fn fetch_and_store(
@@ -1211,7 +1498,7 @@ impl Registry {
                     if seen.insert((dep_id.lower().to_owned(), v.lower())) {
                         wave.push((dep_id, v));
                     }
-                } else {
+                } else if seen.insert((dep_id.lower().to_owned(), format!("range {range}"))) {
                     summary.refused.push((
                         dep_id.as_str().to_owned(),
                         range.to_string(),

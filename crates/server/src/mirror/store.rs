@@ -46,7 +46,8 @@ pub(crate) const SCHEMA: &[&str] = &[
         upstream_sha256 TEXT NOT NULL,
         fetched_at BIGINT NOT NULL,
         upstream_listed BIGINT NOT NULL,
-        mismatch TEXT)",
+        mismatch TEXT,
+        upstream_owners TEXT NOT NULL)",
     // What the mirror refused to store, for administrators.
     "CREATE TABLE IF NOT EXISTS mirror_refusals (
         id BIGINT PRIMARY KEY,
@@ -367,7 +368,7 @@ impl Db {
         let row = sqlx::query(
             "SELECT m.upstream, m.upstream_repository_fingerprint, m.upstream_author_fingerprint, \
              m.upstream_repository_signed_at, m.package_hash, m.content_hash, m.upstream_sha256, \
-             m.fetched_at, m.upstream_listed, m.mismatch FROM mirrored_versions m \
+             m.fetched_at, m.upstream_listed, m.mismatch, m.upstream_owners FROM mirrored_versions m \
              JOIN package_versions v ON v.id = m.version_id JOIN packages p ON p.id = v.package_id \
              WHERE p.id_lower = $1 AND v.version_lower = $2",
         )
@@ -387,6 +388,8 @@ impl Db {
                 fetched_at: r.try_get("fetched_at")?,
                 upstream_listed: r.try_get::<i64, _>("upstream_listed")? != 0,
                 mismatch: r.try_get("mismatch")?,
+                upstream_owners: serde_json::from_str(&r.try_get::<String, _>("upstream_owners")?)
+                    .unwrap_or_default(),
             })
         })
         .transpose()
@@ -489,8 +492,8 @@ pub(crate) async fn put_provenance(
     sqlx::query(
         "INSERT INTO mirrored_versions (version_id, upstream, upstream_repository_fingerprint, \
          upstream_author_fingerprint, upstream_repository_signed_at, package_hash, content_hash, \
-         upstream_sha256, fetched_at, upstream_listed, mismatch) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+         upstream_sha256, fetched_at, upstream_listed, mismatch, upstream_owners) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(version_row)
     .bind(&p.upstream)
@@ -503,6 +506,7 @@ pub(crate) async fn put_provenance(
     .bind(p.fetched_at)
     .bind(i64::from(p.upstream_listed))
     .bind(p.mismatch.clone())
+    .bind(serde_json::to_string(&p.upstream_owners).unwrap_or_else(|_| "[]".into()))
     .execute(&mut *conn)
     .await?;
     Ok(())

@@ -229,8 +229,10 @@ impl RepositorySigner {
 
     /// Re-signs a mirrored package; takes the mirror's proof
     /// ([`crate::mirror::UpstreamVerified`]): what an upstream served is signed only after it
-    /// verified against that upstream's pinned certificates. The owners are those the
-    /// upstream's repository signature named.
+    /// verified against that upstream's pinned certificates. The owners the signature names
+    /// are the upstream's account (`upstream:NAME`, what the backfill names too): never a name
+    /// a local account could hold, so a client's owner filter cannot be met by a local push
+    /// (the upstream's own owners are kept in the provenance).
     pub(crate) fn sign_mirrored(
         &self,
         verified: &crate::mirror::UpstreamVerified,
@@ -238,7 +240,10 @@ impl RepositorySigner {
         now: UtcTime,
         limits: &Limits,
     ) -> Result<tempfile::NamedTempFile, Error> {
-        self.sign_file(verified.path(), dir, verified.owners(), now, limits)
+        let owners = [crate::mirror::Upstream::account_name(
+            &verified.upstream().name,
+        )];
+        self.sign_file(verified.path(), dir, &owners, now, limits)
             .map(|(file, _)| file)
     }
 

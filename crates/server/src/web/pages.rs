@@ -152,6 +152,7 @@ struct MirrorView {
     content_hash: String,
     upstream_sha256: String,
     mismatch: String,
+    upstream_owners: String,
 }
 
 fn mirror_view(p: crate::mirror::Provenance) -> MirrorView {
@@ -170,6 +171,7 @@ fn mirror_view(p: crate::mirror::Provenance) -> MirrorView {
         content_hash: p.content_hash,
         upstream_sha256: p.upstream_sha256,
         mismatch: p.mismatch.unwrap_or_default(),
+        upstream_owners: p.upstream_owners.join(", "),
     }
 }
 
