@@ -145,7 +145,19 @@ impl HttpClient {
         let client = reqwest::blocking::Client::builder()
             .user_agent(concat!("signet/", env!("CARGO_PKG_VERSION")))
             .timeout(timeout)
-            .redirect(reqwest::redirect::Policy::limited(5))
+            // Each hop is held to the policy before it is followed (a redirect to plain http,
+            // or to a non-loopback http host under the loopback policy, is never requested),
+            // not only the final URL.
+            .redirect(reqwest::redirect::Policy::custom(move |attempt| {
+                if attempt.previous().len() >= 5 {
+                    attempt.error("more than 5 redirects")
+                } else if policy.check(attempt.url().as_str()).is_err() {
+                    let to = attempt.url().to_string();
+                    attempt.error(format!("a redirect to {to} is refused (plain http)"))
+                } else {
+                    attempt.follow()
+                }
+            }))
             .build()
             .map_err(|e| Error::Http {
                 url: String::new(),
@@ -374,6 +386,23 @@ mod tests {
             }
         });
         (addr, rx)
+    }
+
+    /// A redirect hop the policy refuses is never requested: under the loopback policy a
+    /// loopback server's 302 to a plain-http address elsewhere is an error, before any
+    /// connection to it (192.0.2.1 is TEST-NET-1: nothing answers there, so a followed
+    /// redirect would be a connect timeout instead).
+    #[test]
+    fn redirect_hops_are_held_to_the_policy() {
+        let (source, seen) = recorder(Some("http://192.0.2.1/elsewhere".into()));
+        let client = HttpClient::new(Duration::from_secs(5), HttpPolicy::LoopbackHttp).unwrap();
+        let started = std::time::Instant::now();
+        let e = client
+            .get(&format!("http://{source}/redirect"), 100)
+            .expect_err("a redirect off loopback over plain http must be refused");
+        assert!(e.to_string().contains("is refused"), "{e}");
+        assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+        assert!(seen.recv().unwrap().starts_with("GET /redirect "));
     }
 
     /// A source's credentials go to its origin only: not to another origin the client is
