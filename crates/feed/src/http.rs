@@ -401,7 +401,11 @@ mod tests {
             .get(&format!("http://{source}/redirect"), 100)
             .expect_err("a redirect off loopback over plain http must be refused");
         assert!(e.to_string().contains("is refused"), "{e}");
-        assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
         assert!(seen.recv().unwrap().starts_with("GET /redirect "));
     }
 

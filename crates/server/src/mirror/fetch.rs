@@ -138,6 +138,35 @@ fn refused(kind: FailureKind, code: Option<NuCode>, message: impl Into<String>) 
     })
 }
 
+/// The HTTP clients of the upstreams, kept: building one (a connection pool, TLS settings, a
+/// runtime thread for the blocking client) costs more than a small package's whole fetch.
+/// Keyed by what the client is built from, so a changed setting gets a new client; entries
+/// are never removed (a blocking client must not be dropped on an async worker), and their
+/// number is bounded by the settings an administrator has used.
+#[derive(Clone, Default)]
+pub(crate) struct Clients(Arc<std::sync::Mutex<ClientMap>>);
+
+type ClientMap = std::collections::HashMap<(String, u64, bool), Arc<HttpClient>>;
+
+impl Clients {
+    /// The upstream's client. Call on a blocking thread (building one may block).
+    pub(crate) fn get(&self, upstream: &Upstream) -> Result<Arc<HttpClient>, Error> {
+        let key = (
+            upstream.name.clone(),
+            upstream.settings.timeout_seconds,
+            upstream.settings.allow_insecure_loopback,
+        );
+        if let Some(c) = self.0.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return Ok(c);
+        }
+        let built = Arc::new(client(upstream)?);
+        if let Ok(mut m) = self.0.lock() {
+            return Ok(Arc::clone(m.entry(key).or_insert(built)));
+        }
+        Ok(built)
+    }
+}
+
 /// The HTTP client for an upstream: its timeout bounds each request, body included.
 pub(crate) fn client(upstream: &Upstream) -> Result<HttpClient, Error> {
     HttpClient::new(
@@ -169,6 +198,7 @@ pub(crate) fn transport(upstream: &Upstream, e: &signet_feed::Error) -> Error {
 /// Step 1: downloads `id` `version` from the upstream's flat container into `dir`, at most
 /// `limit` bytes, hashing as it goes. Blocking.
 pub(crate) fn download(
+    http: &HttpClient,
     upstream: Upstream,
     flat_base: &str,
     id: PackageId,
@@ -176,7 +206,6 @@ pub(crate) fn download(
     dir: &Path,
     limit: u64,
 ) -> Result<Downloaded, Error> {
-    let http = client(&upstream)?;
     let mut file = tempfile::Builder::new()
         .prefix("mirror-")
         .suffix(".tmp")

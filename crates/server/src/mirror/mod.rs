@@ -389,6 +389,8 @@ pub(crate) struct MirrorState {
     /// Upstream fetches in flight, all upstreams together (each holds a blocking thread and
     /// a temporary file).
     permits: tokio::sync::Semaphore,
+    /// The upstreams' HTTP clients.
+    clients: fetch::Clients,
     /// (upstream, flat base) per upstream, with when it was read.
     flat_bases: Mutex<HashMap<String, (String, i64)>>,
     lists: Mutex<HashMap<(String, String), CachedList>>,
@@ -413,6 +415,7 @@ impl Default for MirrorState {
             down: Mutex::default(),
             recorded: Mutex::default(),
             permits: tokio::sync::Semaphore::new(MAX_FETCHES),
+            clients: fetch::Clients::default(),
             flat_bases: Mutex::default(),
             lists: Mutex::default(),
             refused: Mutex::default(),
@@ -828,8 +831,9 @@ impl Registry {
             return Err(Error::Upstream(e));
         }
         let probe = upstream.clone();
+        let clients = self.mirror.clients.clone();
         let base = tokio::task::spawn_blocking(move || {
-            let http = Arc::new(fetch::client(&probe)?);
+            let http: Arc<dyn signet_feed::Http> = clients.get(&probe)?;
             match Source::open(&probe.service_index, http, probe.http_policy()) {
                 Ok(Source::V3(v3)) => Ok(v3.flat_base),
                 Ok(Source::Folder(_)) => Err(upstream_error(
@@ -893,8 +897,9 @@ impl Registry {
             Ok(base) => {
                 let probe = upstream.clone();
                 let pid = package_id.clone();
+                let clients = self.mirror.clients.clone();
                 tokio::task::spawn_blocking(move || {
-                    let http = Arc::new(fetch::client(&probe)?);
+                    let http: Arc<dyn signet_feed::Http> = clients.get(&probe)?;
                     let source = Source::V3(signet_feed::V3Source::with_flat_base(
                         &probe.service_index,
                         &base,
@@ -1160,8 +1165,10 @@ impl Registry {
         let trust = Arc::clone(&policy.trust);
         let revocation = policy.revocation.clone();
         let now = self.clock.now();
+        let clients = self.mirror.clients.clone();
         let verified = tokio::task::spawn_blocking(move || {
-            let downloaded = fetch::download(upstream, &base, id, version, &dir, limit)?;
+            let http = clients.get(&upstream)?;
+            let downloaded = fetch::download(&http, upstream, &base, id, version, &dir, limit)?;
             fetch::verify(downloaded, &trust, revocation, &limits, &dir, now)
         })
         .await
@@ -1344,8 +1351,10 @@ impl Registry {
         let limit = self.limits.max_package_size;
         let name = upstream.name.clone();
         let (vv, pp) = (v.clone(), pid.clone());
+        let clients = self.mirror.clients.clone();
         let downloaded = tokio::task::spawn_blocking(move || {
-            fetch::download(upstream, &base, pp, vv, &dir, limit)
+            let http = clients.get(&upstream)?;
+            fetch::download(&http, upstream, &base, pp, vv, &dir, limit)
         })
         .await
         .map_err(|e| Error::io("mirror task", std::io::Error::other(e)))??;
@@ -1393,8 +1402,17 @@ impl Registry {
         let mut summary = PrefetchSummary::default();
         let mut seen: std::collections::HashSet<(String, String)> = Default::default();
         let mut wave: Vec<(PackageId, NuGetVersion)> = Vec::new();
-        for (id, range) in roots {
-            let Some(listing) = self.mirror_listing(id.as_str()).await? else {
+        // The roots' version lists, `parallel` at a time.
+        let listed: Vec<_> = futures_util::stream::iter(roots)
+            .map(|(id, range)| async move {
+                let listing = self.mirror_listing(id.as_str()).await;
+                (id, range, listing)
+            })
+            .buffer_unordered(parallel.max(1))
+            .collect()
+            .await;
+        for (id, range, listing) in listed {
+            let Some(listing) = listing? else {
                 summary.refused.push((
                     id.as_str().to_owned(),
                     range.as_ref().map(|r| r.to_string()).unwrap_or_default(),
