@@ -48,10 +48,20 @@ pub struct UpstreamOptions {
     /// Allow a plain-http upstream on a loopback address (tests, local development).
     #[arg(long)]
     allow_insecure_loopback: bool,
+    /// With `set`: empty the allow, deny and block lists first (then the ones given apply).
+    #[arg(long)]
+    clear_lists: bool,
+    /// With `set`: https only again (undoes --allow-insecure-loopback).
+    #[arg(long, conflicts_with = "allow_insecure_loopback")]
+    https_only: bool,
 }
 
 impl UpstreamOptions {
     fn apply(&self, s: &mut UpstreamSettings, replace_lists: bool) -> Result<(), String> {
+        let replace_lists = replace_lists || self.clear_lists;
+        if self.https_only {
+            s.allow_insecure_loopback = false;
+        }
         if replace_lists || !self.allow.is_empty() {
             s.allow = self.allow.clone();
         }

@@ -958,6 +958,36 @@ fn mirror_signing_modes_match_what_it_announces() {
     for fp in NUGET_ORG_CERTIFICATES {
         assert!(!text.contains(fp), "{text}");
     }
+    // Removed and added again, the upstream takes its account (and its mirrored ids) back.
+    ok(&admin(&config, &["upstream", "remove", "kept"]));
+    let again = admin(
+        &config,
+        &[
+            "upstream",
+            "add",
+            "kept",
+            &url,
+            "--allow-insecure-loopback",
+            "--allow",
+            "K4os.*",
+        ],
+    );
+    assert!(
+        again.status.success(),
+        "{}",
+        signet_test_support::output_text(&again)
+    );
+    ok(&admin(
+        &config,
+        &["upstream", "set", "kept", "--clear-lists", "--https-only"],
+    ));
+    let listed = ok(&admin(&config, &["upstream", "list"]));
+    assert!(!listed.contains("allow: K4os.*"), "{listed}");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert_eq!(
+        get(&nupkg_url(&mirror.base, "K4os.Hash.xxHash", "1.0.8")).0,
+        200
+    );
     drop(mirror);
 }
 

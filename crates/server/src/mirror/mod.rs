@@ -560,7 +560,7 @@ impl Registry {
         }
         settings.validate()?;
         let (_, certificates) = self.read_upstream(url, &settings).await?;
-        let upstream = Upstream {
+        let mut upstream = Upstream {
             name: name.to_owned(),
             service_index: url.to_owned(),
             account_id: random_id(self.rng.as_ref())?,
@@ -568,7 +568,8 @@ impl Registry {
             certificates,
             synced_at: self.clock.now().unix_micros(),
         };
-        self.db
+        upstream.account_id = self
+            .db
             .add_upstream(
                 &upstream,
                 &Upstream::account_name(name),

@@ -109,33 +109,53 @@ fn upstream_row(r: &sqlx::any::AnyRow) -> Result<Upstream, Error> {
 
 impl Db {
     /// Creates an upstream with its account and pinned certificates, in one transaction;
-    /// `Conflict` when the name (or the account name) exists.
+    /// `Conflict` when the name exists (or another kind of account has the account name).
+    /// Returns the account id (an earlier upstream's account of that name is taken back).
     pub(crate) async fn add_upstream(
         &self,
         upstream: &Upstream,
         account_name: &str,
         now: i64,
-    ) -> Result<(), Error> {
+    ) -> Result<i64, Error> {
         let mut tx = self.pool.begin().await?;
-        let created = sqlx::query(
-            "INSERT INTO accounts (id, name, name_lower, kind, created_at) \
-             VALUES ($1, $2, $3, 'upstream', $4)",
-        )
-        .bind(upstream.account_id)
-        .bind(account_name)
-        .bind(account_name.to_lowercase())
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(Error::from);
-        match created {
-            Err(e) if e.is_unique_violation() => {
+        let exists = sqlx::query("SELECT 1 AS one FROM upstreams WHERE name_lower = $1")
+            .bind(upstream.name.to_lowercase())
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_some() {
+            return Err(Error::Conflict(format!(
+                "an upstream named {:?} exists",
+                upstream.name
+            )));
+        }
+        // An upstream removed and added again takes its account back (and with it the ids
+        // mirrored from it before).
+        let account = sqlx::query("SELECT id, kind FROM accounts WHERE name_lower = $1")
+            .bind(account_name.to_lowercase())
+            .fetch_optional(&mut *tx)
+            .await?;
+        let account_id = match account {
+            Some(row) if row.try_get::<String, _>("kind")? == "upstream" => {
+                row.try_get::<i64, _>("id")?
+            }
+            Some(_) => {
                 return Err(Error::Conflict(format!(
-                    "an upstream named {:?} exists",
-                    upstream.name
+                    "the account name {account_name:?} is taken"
                 )));
             }
-            other => other?,
+            None => {
+                sqlx::query(
+                    "INSERT INTO accounts (id, name, name_lower, kind, created_at) \
+                     VALUES ($1, $2, $3, 'upstream', $4)",
+                )
+                .bind(upstream.account_id)
+                .bind(account_name)
+                .bind(account_name.to_lowercase())
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                upstream.account_id
+            }
         };
         sqlx::query(
             "INSERT INTO upstreams (name_lower, name, service_index, account_id, settings_json, \
@@ -144,7 +164,7 @@ impl Db {
         .bind(upstream.name.to_lowercase())
         .bind(&upstream.name)
         .bind(&upstream.service_index)
-        .bind(upstream.account_id)
+        .bind(account_id)
         .bind(settings_json(&upstream.settings)?)
         .bind(upstream.settings.mode.name())
         .bind(now)
@@ -152,7 +172,7 @@ impl Db {
         .await?;
         put_certificates(&mut tx, &upstream.name, &upstream.certificates, now).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(account_id)
     }
 
     /// Replaces an upstream's pinned certificates (`sync`).
