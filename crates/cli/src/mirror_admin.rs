@@ -57,20 +57,28 @@ pub struct UpstreamOptions {
 }
 
 impl UpstreamOptions {
+    /// Applies the options. `add` starts from empty lists; `set` adds the globs and rules
+    /// given to the lists there are (so reserving one id never drops an incident's deny),
+    /// after emptying them with `--clear-lists`.
     fn apply(&self, s: &mut UpstreamSettings, replace_lists: bool) -> Result<(), String> {
-        let replace_lists = replace_lists || self.clear_lists;
+        if replace_lists || self.clear_lists {
+            s.allow.clear();
+            s.deny.clear();
+            s.block.clear();
+        }
         if self.https_only {
             s.allow_insecure_loopback = false;
         }
-        if replace_lists || !self.allow.is_empty() {
-            s.allow = self.allow.clone();
-        }
-        if replace_lists || !self.deny.is_empty() {
-            s.deny = self.deny.clone();
-        }
-        if replace_lists || !self.block.is_empty() {
-            s.block = self.block.clone();
-        }
+        let add = |list: &mut Vec<String>, new: &[String]| {
+            for n in new {
+                if !list.iter().any(|x| x.eq_ignore_ascii_case(n)) {
+                    list.push(n.clone());
+                }
+            }
+        };
+        add(&mut s.allow, &self.allow);
+        add(&mut s.deny, &self.deny);
+        add(&mut s.block, &self.block);
         if let Some(v) = self.max_package_size {
             s.max_package_size = Some(v);
         }
@@ -116,7 +124,8 @@ pub enum UpstreamCommand {
         /// The upstream.
         name: String,
     },
-    /// Change an upstream's policy (only the options given).
+    /// Change an upstream's policy: the options given; globs and block rules are added to
+    /// the lists (--clear-lists empties them first).
     Set {
         /// The upstream.
         name: String,

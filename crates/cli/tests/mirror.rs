@@ -1335,6 +1335,10 @@ fn policy_changes_apply_to_what_is_mirrored() {
         &["upstream", "set", "nuget", "--block", "jQuery@[2.1.1]"],
     ));
     std::thread::sleep(std::time::Duration::from_millis(1500));
+    // `set` adds to the lists: reserving an id earlier is not undone by a later block.
+    let listed = ok(&admin(&config, &["upstream", "list"]));
+    assert!(listed.contains("deny: BaseTestPackage"), "{listed}");
+    assert!(listed.contains("block: jQuery@[2.1.1]"), "{listed}");
     let (status, _, body) = get(&nupkg_url(&mirror.base, "jQuery", "2.1.1"));
     assert_eq!(status, 403, "{}", String::from_utf8_lossy(&body));
     assert!(String::from_utf8_lossy(&body).contains("jQuery@[2.1.1]"));

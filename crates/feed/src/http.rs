@@ -149,11 +149,15 @@ impl HttpClient {
             // or to a non-loopback http host under the loopback policy, is never requested),
             // not only the final URL.
             .redirect(reqwest::redirect::Policy::custom(move |attempt| {
-                if attempt.previous().len() >= 5 {
+                // `previous()` holds the first URL and every hop followed so far.
+                if attempt.previous().len() > 5 {
                     attempt.error("more than 5 redirects")
                 } else if policy.check(attempt.url().as_str()).is_err() {
                     let to = attempt.url().to_string();
-                    attempt.error(format!("a redirect to {to} is refused (plain http)"))
+                    attempt.error(format!(
+                        "a redirect to {to} is refused (only https, or plain http as the \
+                         source's policy allows)"
+                    ))
                 } else {
                     attempt.follow()
                 }

@@ -410,7 +410,16 @@ pub(crate) async fn registration(
     Path((id, leaf)): Path<(String, String)>,
 ) -> Result<Response> {
     if leaf == "index.json" {
-        let versions = s.registry.versions(&id).await?;
+        let mut versions = s.registry.versions(&id).await?;
+        // A mirrored id: the versions its upstream's policy still lets through.
+        let allowed = s
+            .registry
+            .mirror_serve_filter(
+                &id,
+                versions.iter().map(|v| v.version_lower.clone()).collect(),
+            )
+            .await?;
+        versions.retain(|v| allowed.contains(&v.version_lower));
         if versions.is_empty() {
             return Err(ApiError(Error::NotFound(format!("no package {id}"))));
         }

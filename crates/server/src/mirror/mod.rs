@@ -356,6 +356,8 @@ pub struct Listing {
     pub upstream: String,
     /// Normalised lower-case versions the upstream lists (blocked ones left out).
     pub versions: Vec<String>,
+    /// How many versions the upstream lists, blocked ones included.
+    pub upstream_count: usize,
     /// Set when the upstream failed and a cached list (or none) is served.
     pub warning: Option<String>,
 }
@@ -388,14 +390,15 @@ pub(crate) struct MirrorState {
     recorded: Mutex<HashMap<String, i64>>,
     /// Upstream fetches in flight, all upstreams together (each holds a blocking thread and
     /// a temporary file).
-    permits: tokio::sync::Semaphore,
+    permits: Arc<tokio::sync::Semaphore>,
     /// The upstreams' HTTP clients.
     clients: fetch::Clients,
     /// (upstream, flat base) per upstream, with when it was read.
     flat_bases: Mutex<HashMap<String, (String, i64)>>,
     lists: Mutex<HashMap<(String, String), CachedList>>,
     refused: Mutex<HashMap<(String, String), (i64, UpstreamError)>>,
-    flights: tokio::sync::Mutex<HashMap<(String, String), Flight>>,
+    /// Never held across an `.await`.
+    flights: Mutex<HashMap<(String, String), Flight>>,
 }
 
 /// Upstream fetches at once, all upstreams together.
@@ -414,14 +417,21 @@ impl Default for MirrorState {
             owners: Mutex::default(),
             down: Mutex::default(),
             recorded: Mutex::default(),
-            permits: tokio::sync::Semaphore::new(MAX_FETCHES),
+            permits: Arc::new(tokio::sync::Semaphore::new(MAX_FETCHES)),
             clients: fetch::Clients::default(),
             flat_bases: Mutex::default(),
             lists: Mutex::default(),
             refused: Mutex::default(),
-            flights: tokio::sync::Mutex::default(),
+            flights: Mutex::default(),
         }
     }
+}
+
+/// What a fetch holds while it runs: this version's turn and one of the fetch slots. Moved
+/// into the blocking work, so a dropped request does not free them early.
+struct Held {
+    _turn: tokio::sync::OwnedMutexGuard<()>,
+    _permit: tokio::sync::OwnedSemaphorePermit,
 }
 
 /// Removes a version's flight entry when the last request holding it is done, whether it
@@ -437,16 +447,17 @@ impl Drop for FlightGuard<'_> {
         let Some(flight) = self.flight.take() else {
             return;
         };
-        // Never blocks: `try_lock` fails only while another request inserts or removes an
-        // entry; the last holder of this one then removes it.
-        if let Ok(mut flights) = self.state.flights.try_lock() {
-            drop(flight);
-            if flights
-                .get(&self.key)
-                .is_some_and(|f| Arc::strong_count(f) == 1)
-            {
-                flights.remove(&self.key);
-            }
+        // A std mutex never held across an await: locking here is brief.
+        let mut flights = match self.state.flights.lock() {
+            Ok(f) => f,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        drop(flight);
+        if flights
+            .get(&self.key)
+            .is_some_and(|f| Arc::strong_count(f) == 1)
+        {
+            flights.remove(&self.key);
         }
     }
 }
@@ -780,7 +791,9 @@ impl Registry {
         let Some(listing) = self.mirror_listing(id).await? else {
             return Ok(());
         };
-        if !listing.versions.is_empty() {
+        // Blocked versions count: an id whose upstream versions are all blocked is still the
+        // upstream's.
+        if listing.upstream_count > 0 {
             return Err(Error::Forbidden(format!(
                 "the package id {id} exists on the upstream {up}: a local package would \
                  shadow it for every client of this feed. An administrator can reserve the id \
@@ -890,6 +903,7 @@ impl Registry {
         {
             return Ok(Some(Listing {
                 upstream: upstream.name.clone(),
+                upstream_count: c.versions.len(),
                 versions: filter(c.versions.clone()),
                 warning: None,
             }));
@@ -940,6 +954,7 @@ impl Registry {
                 }
                 Ok(Some(Listing {
                     upstream: upstream.name.clone(),
+                    upstream_count: versions.len(),
                     versions: filter(versions),
                     warning: None,
                 }))
@@ -955,9 +970,11 @@ impl Registry {
                     }
                 );
                 tracing::warn!(upstream = %upstream.name, error = %e, "upstream version list");
+                let last = cached.map(|c| c.versions).unwrap_or_default();
                 Ok(Some(Listing {
                     upstream: upstream.name.clone(),
-                    versions: filter(cached.map(|c| c.versions).unwrap_or_default()),
+                    upstream_count: last.len(),
+                    versions: filter(last),
                     warning: Some(warning),
                 }))
             }
@@ -1094,7 +1111,14 @@ impl Registry {
         // version stored (or the refusal remembered). The guard removes the entry when the
         // last request is done, completed or dropped.
         let flight = {
-            let mut flights = self.mirror.flights.lock().await;
+            let mut flights = match self.mirror.flights.lock() {
+                Ok(f) => f,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            if flights.len() >= CACHE_MAX {
+                // Only entries nobody holds can be dropped; the others are in use.
+                flights.retain(|_, f| Arc::strong_count(f) > 1);
+            }
             Arc::clone(flights.entry(key.clone()).or_default())
         };
         let guard = FlightGuard {
@@ -1106,7 +1130,7 @@ impl Registry {
         let Some(flight) = guard.flight.as_ref() else {
             return Err(Error::Config("mirror flight state".into()));
         };
-        let _turn = flight.lock().await;
+        let turn = Arc::clone(flight).lock_owned().await;
         if self.db.version(&key.0, &key.1).await?.is_some() {
             return Ok(false);
         }
@@ -1114,8 +1138,12 @@ impl Registry {
             return Err(Error::Upstream(e));
         }
         // A bounded number of fetches at once, all upstreams together: each holds a
-        // blocking thread, a connection and a temporary file.
-        let Ok(_permit) = tokio::time::timeout(FETCH_WAIT, self.mirror.permits.acquire()).await
+        // blocking thread, a connection and a temporary file. The permit and this version's
+        // turn move into the blocking work, so a request dropped mid-fetch (a client that
+        // disconnects) frees neither before the work it started is done.
+        let Ok(Ok(permit)) =
+            tokio::time::timeout(FETCH_WAIT, Arc::clone(&self.mirror.permits).acquire_owned())
+                .await
         else {
             return Err(upstream_error(
                 FailureKind::Busy,
@@ -1126,7 +1154,11 @@ impl Registry {
                 ),
             ));
         };
-        self.fetch_and_store(upstream, package_id, parsed.clone())
+        let held = Held {
+            _turn: turn,
+            _permit: permit,
+        };
+        self.fetch_and_store(upstream, package_id, parsed.clone(), held)
             .await
             .map(|()| true)
     }
@@ -1136,10 +1168,14 @@ impl Registry {
         upstream: Upstream,
         id: PackageId,
         version: NuGetVersion,
+        held: Held,
     ) -> Result<(), Error> {
         let name = upstream.name.clone();
         let (id_text, version_text) = (id.as_str().to_owned(), version.normalized().to_owned());
-        match self.fetch_and_store_inner(upstream, id, version).await {
+        match self
+            .fetch_and_store_inner(upstream, id, version, held)
+            .await
+        {
             Ok(()) => Ok(()),
             Err(e @ Error::Upstream(_)) => {
                 Err(self.refuse(&name, &id_text, &version_text, e).await)
@@ -1153,6 +1189,7 @@ impl Registry {
         upstream: Upstream,
         id: PackageId,
         version: NuGetVersion,
+        held: Held,
     ) -> Result<(), Error> {
         let base = self.flat_base(&upstream).await?;
         let limits = self.limits;
@@ -1167,17 +1204,17 @@ impl Registry {
         let revocation = policy.revocation.clone();
         let now = self.clock.now();
         let clients = self.mirror.clients.clone();
-        let verified = tokio::task::spawn_blocking(move || {
+        let (verified, held) = tokio::task::spawn_blocking(move || {
             let http = clients.get(&upstream)?;
             let downloaded = fetch::download(&http, upstream, &base, id, version, &dir, limit)?;
-            fetch::verify(downloaded, &trust, revocation, &limits, &dir, now)
+            fetch::verify(downloaded, &trust, revocation, &limits, &dir, now).map(|v| (v, held))
         })
         .await
         .map_err(|e| Error::io("mirror task", std::io::Error::other(e)))??;
         self.check_quarantine(&verified).await?;
-        let signed = match (verified.upstream().settings.mode, &self.signing.repository) {
+        let (signed, held) = match (verified.upstream().settings.mode, &self.signing.repository) {
             (SigningMode::Passthrough, _) | (SigningMode::Resign, None) => {
-                fetch::passthrough(verified)
+                (fetch::passthrough(verified), held)
             }
             (SigningMode::Resign, Some(repo)) => {
                 let fingerprint = repo.certificate().fingerprint.clone();
@@ -1189,13 +1226,17 @@ impl Registry {
                         .as_ref()
                         .ok_or_else(|| Error::Config("repository signing is off".into()))?;
                     let file = repo.sign_mirrored(&verified, &dir, now, &limits)?;
-                    fetch::resigned(verified, file, fingerprint, now, &limits)
+                    fetch::resigned(verified, file, fingerprint, now, &limits).map(|s| (s, held))
                 })
                 .await
                 .map_err(|e| Error::io("signing task", std::io::Error::other(e)))??
             }
         };
-        self.commit_mirrored(signed).await
+        // The version's turn is held until it is committed: a request waiting for it then
+        // finds the version stored instead of fetching it again.
+        let committed = self.commit_mirrored(signed).await;
+        drop(held);
+        committed
     }
 
     async fn check_quarantine(&self, verified: &UpstreamVerified) -> Result<(), Error> {
