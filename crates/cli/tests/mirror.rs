@@ -1358,3 +1358,85 @@ fn policy_changes_apply_to_what_is_mirrored() {
     );
     drop(mirror);
 }
+
+/// nuget.exe resolves through registrations: the mirror's registration lists the upstream's
+/// versions not stored yet (read from the upstream's registration), so a package with a
+/// dependency installs through the mirror with no prefetch, each package pulled through,
+/// verified and re-signed on download. Runs when `SIGNET_NUGET_EXE` is set.
+#[test]
+fn nuget_exe_installs_an_upstream_graph_without_prefetch() {
+    let Ok(nuget) = std::env::var("SIGNET_NUGET_EXE") else {
+        eprintln!("skipped: SIGNET_NUGET_EXE is not set (scripts/test.sh sets it)");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let upstream_config = write_config(dir, "upstream", &[]);
+    let upstream = serve(&upstream_config);
+    let alice = user_key(&upstream_config, "alice");
+    for (id, deps) in [
+        ("Mono.Dep", vec![]),
+        ("Mono.Top", vec![("Mono.Dep", "1.0.0")]),
+    ] {
+        let mut b = PackageBuilder::new(id, "1.0.0").file("lib/net48/x.dll", id.as_bytes());
+        for (d, r) in deps {
+            b = b.dependency(None, d, Some(r));
+        }
+        let p = dir.join(format!("{id}.1.0.0.nupkg"));
+        std::fs::write(&p, b.build()).unwrap();
+        push(&upstream.index, &alice, &p);
+    }
+    let config = write_config(dir, "mirror", &[&dir.join("upstream/dev-pki/root.pem")]);
+    // nuget.exe refuses a RepositorySignatures resource over plain http: this mirror does not
+    // announce one (the upstream does, for the mirror to pin).
+    let toml = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        toml.replace(
+            "announce_repository_signatures_over_http = true",
+            "announce_repository_signatures_over_http = false",
+        ),
+    )
+    .unwrap();
+    let mirror = serve(&config);
+    ok(&admin(
+        &config,
+        &[
+            "upstream",
+            "add",
+            "up",
+            &upstream.index,
+            "--allow-insecure-loopback",
+        ],
+    ));
+    assert_eq!(blob_count(&dir.join("mirror")), 0);
+    let home = dir.join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let out_dir = dir.join("installed");
+    let o = Command::new("mono")
+        .arg(&nuget)
+        .args([
+            "install",
+            "Mono.Top",
+            "-Version",
+            "1.0.0",
+            "-Source",
+            &mirror.index,
+            "-OutputDirectory",
+            s(&out_dir),
+            "-NonInteractive",
+        ])
+        .env("HOME", &home)
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    for folder in ["Mono.Top.1.0.0", "Mono.Dep.1.0.0"] {
+        assert!(out_dir.join(folder).is_dir(), "{folder}: {}", text(&o));
+    }
+    // Both pulled through and stored (re-signed) by the mirror.
+    assert_eq!(blob_count(&dir.join("mirror")), 2);
+    drop(mirror);
+    drop(upstream);
+}

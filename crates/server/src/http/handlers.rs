@@ -420,6 +420,12 @@ pub(crate) async fn registration(
             )
             .await?;
         versions.retain(|v| allowed.contains(&v.version_lower));
+        // Ids without a local owner: the upstream's versions not stored yet, too.
+        let upstream = s.registry.mirror_registration(&id).await?;
+        if !upstream.is_empty() {
+            versions.extend(upstream);
+            versions.sort_by_cached_key(|r| signet_feed::NuGetVersion::parse(&r.version).ok());
+        }
         if versions.is_empty() {
             return Err(ApiError(Error::NotFound(format!("no package {id}"))));
         }
@@ -428,11 +434,19 @@ pub(crate) async fn registration(
     let version = leaf
         .strip_suffix(".json")
         .ok_or_else(|| ApiError(Error::NotFound("not found".into())))?;
-    let row = s
-        .registry
-        .version(&id, version)
-        .await?
-        .ok_or_else(|| ApiError(Error::NotFound(format!("no package {id} {version}"))))?;
+    let row = match s.registry.version(&id, version).await? {
+        Some(row) => row,
+        None => {
+            // An upstream version not stored yet.
+            let wanted = signet_feed::NuGetVersion::parse(version).map(|v| v.lower());
+            s.registry
+                .mirror_registration(&id)
+                .await?
+                .into_iter()
+                .find(|r| wanted.as_ref().is_ok_and(|w| *w == r.version_lower))
+                .ok_or_else(|| ApiError(Error::NotFound(format!("no package {id} {version}"))))?
+        }
+    };
     Ok(Json(documents::registration_leaf(&s.base, &row)).into_response())
 }
 

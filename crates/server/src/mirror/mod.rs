@@ -13,6 +13,7 @@
 //!   ago (the upstream's own timestamp is the clock), unless an administrator releases them.
 
 pub mod fetch;
+pub(crate) mod registration;
 pub(crate) mod store;
 
 use std::collections::HashMap;
@@ -26,6 +27,7 @@ use signet_nupkg::PackageId;
 use crate::Error;
 use crate::auth::IdGlob;
 use crate::clock::random_id;
+use crate::db::VersionRow;
 use crate::registry::Registry;
 
 pub use fetch::{Downloaded, MirrorSigned, UpstreamVerified};
@@ -393,6 +395,8 @@ pub(crate) struct MirrorState {
     permits: Arc<tokio::sync::Semaphore>,
     /// The upstreams' HTTP clients.
     clients: fetch::Clients,
+    /// Upstream registrations read, per (upstream, id), with when.
+    registrations: Mutex<RegistrationCache>,
     /// (upstream, flat base) per upstream, with when it was read.
     flat_bases: Mutex<HashMap<String, (String, i64)>>,
     lists: Mutex<HashMap<(String, String), CachedList>>,
@@ -419,6 +423,7 @@ impl Default for MirrorState {
             recorded: Mutex::default(),
             permits: Arc::new(tokio::sync::Semaphore::new(MAX_FETCHES)),
             clients: fetch::Clients::default(),
+            registrations: Mutex::default(),
             flat_bases: Mutex::default(),
             lists: Mutex::default(),
             refused: Mutex::default(),
@@ -426,6 +431,8 @@ impl Default for MirrorState {
         }
     }
 }
+
+type RegistrationCache = HashMap<(String, String), (Arc<Vec<registration::UpstreamEntry>>, i64)>;
 
 /// What a fetch holds while it runs: this version's turn and one of the fetch slots. Moved
 /// into the blocking work, so a dropped request does not free them early.
@@ -1341,6 +1348,96 @@ impl Registry {
         }
         tracing::info!(id = %info.id, version = %info.version, upstream = %upstream.name, "mirrored");
         Ok(())
+    }
+
+    /// The upstream versions of `id` that are not stored, as registration rows (metadata from
+    /// the upstream's registration; the package is verified when a client downloads it).
+    /// Empty when no upstream serves the id, the upstream has no registration resource, or it
+    /// fails (then the registration lists what is stored).
+    pub async fn mirror_registration(&self, id: &str) -> Result<Vec<VersionRow>, Error> {
+        let Some(upstream) = self.upstream_for(id).await? else {
+            return Ok(Vec::new());
+        };
+        let Ok(package_id) = PackageId::parse(id) else {
+            return Ok(Vec::new());
+        };
+        let key = (upstream.name.clone(), package_id.lower().to_owned());
+        let now = self.clock.now().unix_micros();
+        let ttl = i64::try_from(upstream.settings.list_cache_seconds)
+            .unwrap_or(i64::MAX)
+            .saturating_mul(1_000_000);
+        let cached = self
+            .mirror
+            .registrations
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&key).cloned())
+            .filter(|(_, at)| now.saturating_sub(*at) < ttl)
+            .map(|(e, _)| e);
+        let entries = match cached {
+            Some(e) => e,
+            None => {
+                let clients = self.mirror.clients.clone();
+                let probe = upstream.clone();
+                let id_lower = key.1.clone();
+                let read = tokio::task::spawn_blocking(move || {
+                    let http = clients.get(&probe).map_err(|e| e.to_string())?;
+                    match registration::registrations_base(http.as_ref(), &probe.service_index)? {
+                        Some(base) => registration::read(http.as_ref(), &base, &id_lower),
+                        None => Ok(Vec::new()),
+                    }
+                })
+                .await
+                .map_err(|e| Error::io("upstream task", std::io::Error::other(e)))?;
+                let entries = match read {
+                    Ok(e) => Arc::new(e),
+                    Err(e) => {
+                        tracing::warn!(upstream = %upstream.name, id, error = %signet_common::terminal_safe(&e), "upstream registration");
+                        return Ok(Vec::new());
+                    }
+                };
+                if let Ok(mut m) = self.mirror.registrations.lock() {
+                    if m.len() >= CACHE_MAX {
+                        m.clear();
+                    }
+                    m.insert(key.clone(), (Arc::clone(&entries), now));
+                }
+                entries
+            }
+        };
+        let stored: std::collections::HashSet<String> = self
+            .db
+            .versions(&key.1)
+            .await?
+            .into_iter()
+            .map(|r| r.version_lower)
+            .collect();
+        let allowed: std::collections::HashSet<String> = upstream
+            .settings
+            .unblocked(id, entries.iter().map(|e| e.version.lower()).collect())
+            .into_iter()
+            .collect();
+        Ok(entries
+            .iter()
+            .filter(|e| {
+                let v = e.version.lower();
+                !stored.contains(&v) && allowed.contains(&v)
+            })
+            .map(|e| VersionRow {
+                package_id: e.id.clone(),
+                id_as_pushed: e.id.clone(),
+                version: e.version.normalized().to_owned(),
+                version_lower: e.version.lower(),
+                prerelease: e.version.is_prerelease(),
+                semver2: false,
+                listed: e.listed,
+                size: 0,
+                blob_key: String::new(),
+                metadata: e.metadata.clone(),
+                dependencies: e.dependencies.clone(),
+                published_at: now,
+            })
+            .collect())
     }
 
     /// The provenance of a mirrored version.
