@@ -213,6 +213,16 @@ enum AdminCommand {
         /// The user.
         user: String,
     },
+    /// Reserve a package-id prefix (e.g. `Contoso.`) for an account: new ids under it are
+    /// pushed only by that account, and the mirror never takes them from an upstream.
+    ReservePrefix {
+        /// The account (an organization, usually).
+        account: String,
+        /// The prefix.
+        prefix: String,
+    },
+    /// List the reserved prefixes.
+    ListPrefixes,
     /// The mirror's upstream feeds (NuGet.org or another server): add, sync pins, policy.
     Upstream {
         #[command(subcommand)]
@@ -686,6 +696,30 @@ pub fn run(args: AdminArgs) -> u8 {
             crate::mirror_admin::upstream(&runtime, &cfg, command)
         }
         AdminCommand::Mirror { command } => crate::mirror_admin::mirror(&runtime, &cfg, command),
+        AdminCommand::ReservePrefix { account, prefix } => with_registry(
+            &runtime,
+            &cfg,
+            &format!(
+                "reserved the prefix {} for {}",
+                signet_common::Untrusted(&prefix),
+                signet_common::Untrusted(&account)
+            ),
+            async |r| r.reserve_prefix(&account, &prefix).await,
+        ),
+        AdminCommand::ListPrefixes => with_registry(&runtime, &cfg, "", async |r| {
+            let all = r.reserved_prefixes().await?;
+            if all.is_empty() {
+                out!("no reserved prefixes");
+            }
+            for p in all {
+                out!(
+                    "{} reserved by {}",
+                    signet_common::Untrusted(&p.prefix),
+                    signet_common::Untrusted(&p.account)
+                );
+            }
+            Ok(())
+        }),
         AdminCommand::GrantSiteAdmin { user } => with_registry(
             &runtime,
             &cfg,

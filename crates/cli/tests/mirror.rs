@@ -1245,6 +1245,11 @@ fn policy_changes_apply_to_what_is_mirrored() {
             ("jquery.2.1.1.nupkg", "jQuery", "2.1.1"),
             ("K4os.Hash.xxHash.1.0.8.nupkg", "K4os.Hash.xxHash", "1.0.8"),
             ("basetestpackage.1.0.0.nupkg", "BaseTestPackage", "1.0.0"),
+            (
+                "Newtonsoft.Json.Bson.1.0.2.nupkg",
+                "Newtonsoft.Json.Bson",
+                "1.0.2",
+            ),
         ] {
             feed.add(id, version, &std::fs::read(interop(file)).unwrap());
         }
@@ -1356,6 +1361,40 @@ fn policy_changes_apply_to_what_is_mirrored() {
         get(&nupkg_url(&mirror.base, "K4os.Hash.xxHash", "1.0.8")).0,
         403
     );
+
+    // A reserved prefix is the feed's own namespace: never taken from an upstream, pushed
+    // only by the account that holds it.
+    ok(&admin(&config, &["reserve-prefix", "alice", "Newtonsoft."]));
+    assert!(ok(&admin(&config, &["list-prefixes"])).contains("Newtonsoft. reserved by alice"));
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let (status, _, _) = get(&format!(
+        "{}/v3-flatcontainer/newtonsoft.json.bson/index.json",
+        mirror.base
+    ));
+    assert_eq!(status, 404);
+    assert_eq!(
+        get(&nupkg_url(&mirror.base, "Newtonsoft.Json.Bson", "1.0.2")).0,
+        404
+    );
+    let ours = dir.join("Newtonsoft.Json.Bson.9.0.0.nupkg");
+    std::fs::write(
+        &ours,
+        PackageBuilder::new("Newtonsoft.Json.Bson", "9.0.0").build(),
+    )
+    .unwrap();
+    let bob = user_key(&config, "bob");
+    let o = run(&[
+        "push",
+        s(&ours),
+        "--source",
+        &mirror.index,
+        "--api-key",
+        &bob,
+        "--allow-insecure-loopback",
+    ]);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("reserved by 'alice'"), "{}", text(&o));
+    push(&mirror.index, &alice, &ours);
     drop(mirror);
 }
 

@@ -376,6 +376,7 @@ impl Db {
             .chain(crate::lifecycle::SCHEMA)
             .chain(crate::catalog::SCHEMA)
             .chain(crate::mirror::store::SCHEMA)
+            .chain(crate::prefixes::SCHEMA)
         {
             // Only constants are substituted into these statements.
             sqlx::query(sqlx::AssertSqlSafe(

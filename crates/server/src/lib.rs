@@ -18,6 +18,7 @@ mod inspect;
 mod lifecycle;
 pub mod mirror;
 mod owners;
+mod prefixes;
 pub mod push;
 mod registry;
 pub mod signing;
@@ -40,6 +41,7 @@ pub use error::{Error, PushRule, Refusal};
 pub use http::{AppState, ConnectionLimits, Metrics, ReadAccess, router, serve};
 pub use inspect::{Dep, DepGroup, MAX_ID_LEN, Metadata, PackageInfo, inspect, is_valid_id};
 pub use owners::{OwnerRequest, OwnerRequestOutcome};
+pub use prefixes::ReservedPrefix;
 pub use registry::{
     Caller, PushCandidate, PushCheck, Pushed, Registry, Role, SearchHit, SearchPage, VersionFilter,
 };

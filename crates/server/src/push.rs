@@ -261,6 +261,22 @@ impl Registry {
                 "the API key may not push new package ids (scope push-new)".into(),
             ));
         } else {
+            // A new id under a prefix another account reserved: only that account pushes it.
+            if let Some(p) = self.prefix_holder(&info.id).await?
+                && p.account_id != caller.owner_id
+            {
+                return Err(Error::Forbidden(format!(
+                    "the package id {} is under the prefix '{}' reserved by '{}'{}",
+                    info.id,
+                    p.prefix,
+                    p.account,
+                    if p.account_id == caller.user_id {
+                        ""
+                    } else {
+                        " (push with an API key that acts for it)"
+                    }
+                )));
+            }
             // A new id an upstream of the mirror has: not taken by a local push.
             self.refuse_upstream_shadowing(&info.id).await?;
         }

@@ -698,6 +698,10 @@ impl Registry {
                 .filter(|u| u.settings.admits(id))
                 .cloned());
         }
+        // A reserved prefix is this feed's namespace: never filled from an upstream.
+        if self.prefix_holder(id).await?.is_some() {
+            return Ok(None);
+        }
         // The most specific upstream; among equals, the one added first.
         Ok(upstreams
             .iter()
@@ -804,7 +808,8 @@ impl Registry {
             return Err(Error::Forbidden(format!(
                 "the package id {id} exists on the upstream {up}: a local package would \
                  shadow it for every client of this feed. An administrator can reserve the id \
-                 for local packages: signet admin upstream set {up} --deny '{id}'",
+                 for local packages: signet admin reserve-prefix ACCOUNT '{id}', or signet \
+                 admin upstream set {up} --deny '{id}'",
                 up = listing.upstream
             )));
         }
