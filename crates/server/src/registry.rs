@@ -25,8 +25,7 @@ const BLOB_MEMORY_MAX: usize = 64 << 20;
 /// Files larger than this are never kept in memory.
 const BLOB_MEMORY_ITEM_MAX: usize = 1 << 20;
 
-/// Small package files in memory, bounded by [`BLOB_MEMORY_MAX`] (emptied when full: simple,
-/// and a hot set refills at once).
+/// Small package files in memory, bounded by [`BLOB_MEMORY_MAX`] (random eviction when full).
 #[derive(Default)]
 struct BlobMemory {
     bytes: usize,
@@ -592,12 +591,23 @@ impl Registry {
             && b.len() <= BLOB_MEMORY_ITEM_MAX
             && let Ok(mut m) = self.blob_memory.lock()
         {
-            if m.bytes.saturating_add(b.len()) > BLOB_MEMORY_MAX {
-                m.files.clear();
-                m.bytes = 0;
+            // Full: evict arbitrary entries (the map's hash order: effectively random) until
+            // the new one fits. Emptying it all at once made a working set slightly larger than
+            // the memory miss on every request when read in a cycle (a mirror's clients
+            // restoring the same graphs); random eviction keeps most of it.
+            while m.bytes.saturating_add(b.len()) > BLOB_MEMORY_MAX {
+                let Some(victim) = m.files.keys().next().cloned() else {
+                    m.bytes = 0;
+                    break;
+                };
+                if let Some(old) = m.files.remove(&victim) {
+                    m.bytes = m.bytes.saturating_sub(old.len());
+                }
+            }
+            if let Some(old) = m.files.insert(blob_key, b.clone()) {
+                m.bytes = m.bytes.saturating_sub(old.len());
             }
             m.bytes = m.bytes.saturating_add(b.len());
-            m.files.insert(blob_key, b.clone());
         }
         Ok(body)
     }
