@@ -4,8 +4,13 @@
 //! once as the service index, once as the RepositorySignatures resource and the flat-container
 //! version list (`{"versions": [...]}`) of a fixed, valid service index.
 //!
+//! Also the registration reader (`read_registration`, the server mirror's view of an
+//! upstream's registration): the input served as the registration index and as every page,
+//! gzip-compressed or not.
+//!
 //! Properties: a parsed index finds only resources it holds; versions come back strictly
-//! ascending, each re-parsing from its normalized form to an equal version.
+//! ascending, each re-parsing from its normalized form to an equal version; registration
+//! entries are only of the id asked for.
 #![no_main]
 
 use std::hint::black_box;
@@ -36,7 +41,12 @@ impl Http for Fake {
         } else {
             &self.body
         };
-        assert!(doc.len() as u64 <= limit, "fixture larger than the limit");
+        if doc.len() as u64 > limit {
+            return Err(Error::Http {
+                url: url.to_string(),
+                message: "larger than the limit".into(),
+            });
+        }
         Ok(Some(doc.clone()))
     }
 
@@ -94,6 +104,19 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(source) = Source::open(INDEX, http, HttpPolicy::HttpsOnly) {
         black_box(source.repository_signatures());
         check_versions(&source);
+    }
+    // The input as a registration index and its pages.
+    let http = Fake {
+        index: data.to_vec(),
+        body: data.to_vec(),
+    };
+    if let Ok(entries) =
+        signet_feed::read_registration(&http, "https://feed.test/v3/", "fuzz.package")
+    {
+        for e in &entries {
+            assert_eq!(e.id.to_lowercase(), "fuzz.package", "an entry of another id");
+        }
+        black_box(entries);
     }
     // The input as the RepositorySignatures resource and the version list of a valid index.
     let http = Arc::new(Fake {

@@ -17,6 +17,7 @@ mod http;
 mod index;
 mod mapping;
 mod push;
+mod registration;
 mod resolve;
 mod source;
 mod version;
@@ -32,6 +33,10 @@ pub use mapping::{MappedSources, SourceMapping};
 pub use push::{
     ListingChange, PACKAGE_PUBLISH, PACKAGE_VALIDATION, PushResponse, change_listing, publish_url,
     push, validation_url,
+};
+pub use registration::{
+    REGISTRATIONS_BASE_URL, RegistrationEntry, RegistrationGroup, read_registration,
+    registrations_base,
 };
 pub use resolve::{Budget, Downloaded, MAX_PACKAGES, Request, resolve};
 pub use signet_nupkg::PackageId;

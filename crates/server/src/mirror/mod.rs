@@ -1387,8 +1387,16 @@ impl Registry {
                 let id_lower = key.1.clone();
                 let read = tokio::task::spawn_blocking(move || {
                     let http = clients.get(&probe).map_err(|e| e.to_string())?;
-                    match registration::registrations_base(http.as_ref(), &probe.service_index)? {
-                        Some(base) => registration::read(http.as_ref(), &base, &id_lower),
+                    match signet_feed::registrations_base(http.as_ref(), &probe.service_index)? {
+                        Some(base) => {
+                            signet_feed::read_registration(http.as_ref(), &base, &id_lower).map(
+                                |v| {
+                                    v.into_iter()
+                                        .map(registration::UpstreamEntry::from)
+                                        .collect::<Vec<_>>()
+                                },
+                            )
+                        }
                         None => Ok(Vec::new()),
                     }
                 })
