@@ -411,17 +411,19 @@ pub(crate) async fn registration(
 ) -> Result<Response> {
     if leaf == "index.json" {
         let mut versions = s.registry.versions(&id).await?;
-        // A mirrored id: the versions its upstream's policy still lets through.
-        let allowed = s
+        let stored: std::collections::HashSet<String> =
+            versions.iter().map(|v| v.version_lower.clone()).collect();
+        // A mirrored id: the versions its upstream's policy still lets through (a set: an
+        // id can have thousands of versions).
+        let allowed: std::collections::HashSet<String> = s
             .registry
-            .mirror_serve_filter(
-                &id,
-                versions.iter().map(|v| v.version_lower.clone()).collect(),
-            )
-            .await?;
+            .mirror_serve_filter(&id, stored.iter().cloned().collect())
+            .await?
+            .into_iter()
+            .collect();
         versions.retain(|v| allowed.contains(&v.version_lower));
         // Ids without a local owner: the upstream's versions not stored yet, too.
-        let upstream = s.registry.mirror_registration(&id).await?;
+        let upstream = s.registry.mirror_registration(&id, &stored).await?;
         if !upstream.is_empty() {
             versions.extend(upstream);
             versions.sort_by_cached_key(|r| signet_feed::NuGetVersion::parse(&r.version).ok());
@@ -440,7 +442,7 @@ pub(crate) async fn registration(
             // An upstream version not stored yet.
             let wanted = signet_feed::NuGetVersion::parse(version).map(|v| v.lower());
             s.registry
-                .mirror_registration(&id)
+                .mirror_registration(&id, &std::collections::HashSet::new())
                 .await?
                 .into_iter()
                 .find(|r| wanted.as_ref().is_ok_and(|w| *w == r.version_lower))

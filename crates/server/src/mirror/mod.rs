@@ -1359,7 +1359,13 @@ impl Registry {
     /// the upstream's registration; the package is verified when a client downloads it).
     /// Empty when no upstream serves the id, the upstream has no registration resource, or it
     /// fails (then the registration lists what is stored).
-    pub async fn mirror_registration(&self, id: &str) -> Result<Vec<VersionRow>, Error> {
+    /// `stored` holds the versions the caller has already read (lower case, normalised): they
+    /// are left out without asking the database again.
+    pub async fn mirror_registration(
+        &self,
+        id: &str,
+        stored: &std::collections::HashSet<String>,
+    ) -> Result<Vec<VersionRow>, Error> {
         let Some(upstream) = self.upstream_for(id).await? else {
             return Ok(Vec::new());
         };
@@ -1418,13 +1424,6 @@ impl Registry {
                 entries
             }
         };
-        let stored: std::collections::HashSet<String> = self
-            .db
-            .versions(&key.1)
-            .await?
-            .into_iter()
-            .map(|r| r.version_lower)
-            .collect();
         let allowed: std::collections::HashSet<String> = upstream
             .settings
             .unblocked(id, entries.iter().map(|e| e.version.lower()).collect())

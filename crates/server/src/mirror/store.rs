@@ -91,6 +91,17 @@ pub struct PinnedCertificate {
     pub content_url: String,
 }
 
+fn pinned_row(c: &sqlx::any::AnyRow) -> Result<PinnedCertificate, Error> {
+    Ok(PinnedCertificate {
+        fingerprint: c.try_get("fingerprint")?,
+        subject: c.try_get("subject")?,
+        issuer: c.try_get("issuer")?,
+        not_before: c.try_get("not_before")?,
+        not_after: c.try_get("not_after")?,
+        content_url: c.try_get("content_url")?,
+    })
+}
+
 fn upstream_row(r: &sqlx::any::AnyRow) -> Result<Upstream, Error> {
     let settings: String = r.try_get("settings_json")?;
     Ok(Upstream {
@@ -241,14 +252,7 @@ impl Db {
         for c in &certs {
             let upstream: String = c.try_get("upstream")?;
             if let Some(u) = out.iter_mut().find(|u| u.name.to_lowercase() == upstream) {
-                u.certificates.push(PinnedCertificate {
-                    fingerprint: c.try_get("fingerprint")?,
-                    subject: c.try_get("subject")?,
-                    issuer: c.try_get("issuer")?,
-                    not_before: c.try_get("not_before")?,
-                    not_after: c.try_get("not_after")?,
-                    content_url: c.try_get("content_url")?,
-                });
+                u.certificates.push(pinned_row(c)?);
             }
         }
         Ok(out)
@@ -265,18 +269,7 @@ impl Db {
         )
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|c| {
-                Ok(PinnedCertificate {
-                    fingerprint: c.try_get("fingerprint")?,
-                    subject: c.try_get("subject")?,
-                    issuer: c.try_get("issuer")?,
-                    not_before: c.try_get("not_before")?,
-                    not_after: c.try_get("not_after")?,
-                    content_url: c.try_get("content_url")?,
-                })
-            })
-            .collect()
+        rows.iter().map(pinned_row).collect()
     }
 
     /// Removes an upstream's definition and pins (its mirrored versions stay, owned by its
