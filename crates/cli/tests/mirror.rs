@@ -49,6 +49,22 @@ const NUGET_ORG_CERTIFICATES: [&str; 3] = [
     "1f4b311d9acc115c8dc8018b5a49e00fce6da8e2855f9f014ca6f34570bc482d",
 ];
 
+/// NuGet.org's certificates as owned strings.
+fn nuget_org_fingerprints() -> Vec<String> {
+    NUGET_ORG_CERTIFICATES
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+}
+
+/// A loopback feed that is NuGet.org in all but address: its `RepositorySignatures` announces
+/// NuGet.org's three certificates, `allRepositorySigned`.
+fn nuget_org_feed() -> V3Feed {
+    let feed = V3Feed::new();
+    feed.announce_repository_certificates(&nuget_org_fingerprints(), true);
+    feed
+}
+
 /// The NuGet.org-signed fixtures: (file, id, version, author-signed).
 const NUGET_ORG_PACKAGES: &[(&str, &str, &str, bool)] = &[
     (
@@ -317,12 +333,7 @@ fn blob_count(data: &Path) -> usize {
 fn mirror_resigns_nuget_org_packages() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let mut upstream = V3Feed::new();
-    let fingerprints: Vec<String> = NUGET_ORG_CERTIFICATES
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    upstream.announce_repository_certificates(&fingerprints, true);
+    let mut upstream = nuget_org_feed();
     for (file, id, version, _) in NUGET_ORG_PACKAGES {
         upstream.add(id, version, &std::fs::read(interop(file)).unwrap());
     }
@@ -505,13 +516,8 @@ impl Drop for Silent {
 fn mirror_refuses_what_a_hostile_upstream_serves() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let fingerprints: Vec<String> = NUGET_ORG_CERTIFICATES
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-
-    let mut evil = V3Feed::new();
-    evil.announce_repository_certificates(&fingerprints, true);
+    let fingerprints = nuget_org_fingerprints();
+    let mut evil = nuget_org_feed();
     // One byte of the first entry's local header (its modification time): the archive still
     // reads, the package hash no longer matches.
     let mut tampered = std::fs::read(interop("Serilog.Sinks.Debug.3.0.0.nupkg")).unwrap();
@@ -542,8 +548,7 @@ fn mirror_refuses_what_a_hostile_upstream_serves() {
     );
     // Its flat container never answers.
     let silent = Silent::start();
-    let slow = V3Feed::new();
-    slow.announce_repository_certificates(&fingerprints, true);
+    let slow = nuget_org_feed();
     let index = std::fs::read_to_string(slow.root().join("v3/index.json")).unwrap();
     std::fs::write(
         slow.root().join("v3/index.json"),
@@ -820,12 +825,7 @@ fn mirror_brings_a_graph_under_one_trust_anchor() {
 fn mirror_signing_modes_match_what_it_announces() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let fingerprints: Vec<String> = NUGET_ORG_CERTIFICATES
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    let mut feed = V3Feed::new();
-    feed.announce_repository_certificates(&fingerprints, true);
+    let mut feed = nuget_org_feed();
     for (file, id, version) in [
         ("jquery.2.1.1.nupkg", "jQuery", "2.1.1"),
         ("K4os.Hash.xxHash.1.0.8.nupkg", "K4os.Hash.xxHash", "1.0.8"),
@@ -997,12 +997,7 @@ fn mirror_signing_modes_match_what_it_announces() {
 fn concurrent_requests_make_one_upstream_fetch() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let fingerprints: Vec<String> = NUGET_ORG_CERTIFICATES
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    let mut feed = V3Feed::new();
-    feed.announce_repository_certificates(&fingerprints, true);
+    let mut feed = nuget_org_feed();
     feed.add(
         "Google.Protobuf",
         "3.23.3",
@@ -1059,12 +1054,7 @@ fn nuget_exe_installs_through_the_mirror() {
     };
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let fingerprints: Vec<String> = NUGET_ORG_CERTIFICATES
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    let mut feed = V3Feed::new();
-    feed.announce_repository_certificates(&fingerprints, true);
+    let mut feed = nuget_org_feed();
     for (file, id, version) in [
         (
             "Newtonsoft.Json.Bson.1.0.2.nupkg",
@@ -1176,12 +1166,7 @@ fn nuget_exe_installs_through_the_mirror() {
 fn quarantine_holds_young_versions_until_released() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let fingerprints: Vec<String> = NUGET_ORG_CERTIFICATES
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    let mut feed = V3Feed::new();
-    feed.announce_repository_certificates(&fingerprints, true);
+    let mut feed = nuget_org_feed();
     feed.add(
         "Serilog.Sinks.Debug",
         "3.0.0",
@@ -1232,14 +1217,8 @@ fn quarantine_holds_young_versions_until_released() {
 fn policy_changes_apply_to_what_is_mirrored() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let fingerprints: Vec<String> = NUGET_ORG_CERTIFICATES
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    let mut nuget = V3Feed::new();
-    nuget.announce_repository_certificates(&fingerprints, true);
-    let mut partner = V3Feed::new();
-    partner.announce_repository_certificates(&fingerprints, true);
+    let mut nuget = nuget_org_feed();
+    let mut partner = nuget_org_feed();
     for feed in [&mut nuget, &mut partner] {
         for (file, id, version) in [
             ("jquery.2.1.1.nupkg", "jQuery", "2.1.1"),
