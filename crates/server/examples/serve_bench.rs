@@ -264,8 +264,13 @@ async fn signing_registry(
     repository_signing: bool,
 ) -> signet_server::Registry {
     let mut config = Config::from_toml("[signing]\nrevocation_mode = \"offline\"\n").unwrap();
-    config.data_dir = Some(dir.to_path_buf());
     config.signing.repository_signing = Some(repository_signing);
+    registry_from(config, dir).await
+}
+
+/// The registry `config` describes on `dir`, with its signing setup.
+async fn registry_from(mut config: Config, dir: &std::path::Path) -> signet_server::Registry {
+    config.data_dir = Some(dir.to_path_buf());
     let setup = config
         .signing_setup(
             "https://bench.example",
@@ -624,21 +629,8 @@ async fn mirror_registry(
         "[signing]\nrevocation_mode = \"offline\"\nannounce_repository_signatures_over_http = true\nstaple_revocation = false\n",
     )
     .unwrap();
-    config.data_dir = Some(dir.to_path_buf());
     config.signing.trusted_roots = roots.to_vec();
-    let setup = config
-        .signing_setup(
-            "https://bench.example",
-            Arc::new(signet_server::SystemClock),
-        )
-        .unwrap();
-    config
-        .open_registry()
-        .await
-        .unwrap()
-        .with_signing(setup)
-        .await
-        .unwrap()
+    registry_from(config, dir).await
 }
 
 fn mirror(packages: usize, parallel: usize, export: Option<std::path::PathBuf>) {
