@@ -1299,6 +1299,39 @@ fn policy_changes_apply_to_what_is_mirrored() {
         "{}",
         text(&o)
     );
+    // An id the upstream publishes after a client was told "no such package" (a cached empty
+    // list) is still not claimed by a local push.
+    let (status, _, _) = get(&format!(
+        "{}/v3-flatcontainer/serilog.sinks.debug/index.json",
+        mirror.base
+    ));
+    assert_eq!(status, 404);
+    nuget.add(
+        "Serilog.Sinks.Debug",
+        "3.0.0",
+        &std::fs::read(interop("Serilog.Sinks.Debug.3.0.0.nupkg")).unwrap(),
+    );
+    let late = dir.join("Serilog.Sinks.Debug.9.0.0.nupkg");
+    std::fs::write(
+        &late,
+        PackageBuilder::new("Serilog.Sinks.Debug", "9.0.0").build(),
+    )
+    .unwrap();
+    let o = run(&[
+        "push",
+        s(&late),
+        "--source",
+        &mirror.index,
+        "--api-key",
+        &alice,
+        "--allow-insecure-loopback",
+    ]);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("exists on the upstream nuget"),
+        "{}",
+        text(&o)
+    );
     ok(&admin(
         &config,
         &["upstream", "set", "nuget", "--deny", "BaseTestPackage"],

@@ -691,7 +691,11 @@ impl Registry {
                 return Ok(None);
             }
             // Mirrored before: its upstream, while that upstream still admits the id (a deny
-            // added after an incident stops new versions too).
+            // added after an incident stops new versions too) and no prefix reservation
+            // covers it (a reservation made after stops new versions too).
+            if self.prefix_holder(id).await?.is_some() {
+                return Ok(None);
+            }
             return Ok(upstreams
                 .iter()
                 .find(|u| u.account_id == *account)
@@ -799,6 +803,15 @@ impl Registry {
     /// unless an administrator reserves the id for local packages with a deny glob on the
     /// upstream. When the upstream cannot be asked, refused too (retry, or reserve).
     pub(crate) async fn refuse_upstream_shadowing(&self, id: &str) -> Result<(), Error> {
+        // Asked fresh, not from the list cache: a cached "the upstream has no such id" (any
+        // client can prime it with a 404) must not let a push claim an id the upstream has
+        // published since.
+        if let Some(upstream) = self.upstream_for(id).await?
+            && let Ok(package_id) = PackageId::parse(id)
+            && let Ok(mut lists) = self.mirror.lists.lock()
+        {
+            lists.remove(&(upstream.name.clone(), package_id.lower().to_owned()));
+        }
         let Some(listing) = self.mirror_listing(id).await? else {
             return Ok(());
         };
