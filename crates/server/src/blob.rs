@@ -220,8 +220,34 @@ pub struct S3Store {
 /// Files up to this size are sent in one PUT; larger ones in a multipart upload.
 const S3_SINGLE_PUT_MAX: u64 = 16 << 20;
 
+/// How long the S3 store waits before it gives up: an endpoint that is down makes a push fail
+/// within seconds with 503 (not after object_store's default of ten retries over minutes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct S3Timeouts {
+    /// The TCP (and TLS) connect phase of one attempt.
+    pub connect: std::time::Duration,
+    /// No retry starts after this long from the first attempt.
+    pub retry: std::time::Duration,
+    /// One whole request, its body included (a large package streamed to a slow client
+    /// must fit in it).
+    pub request: std::time::Duration,
+}
+
+impl Default for S3Timeouts {
+    fn default() -> Self {
+        Self {
+            connect: std::time::Duration::from_secs(2),
+            retry: std::time::Duration::from_secs(3),
+            request: std::time::Duration::from_secs(300),
+        }
+    }
+}
+
+/// An S3 failure other than "no such object": the bucket did not answer, refused the
+/// credentials, or failed. The cause goes to the log; the client is told the storage is
+/// unavailable (503 with `Retry-After`).
 fn s3_error(context: &str, e: object_store::Error) -> Error {
-    Error::io(context, std::io::Error::other(e.to_string()))
+    Error::StorageUnavailable(format!("{context}: {e}"))
 }
 
 impl S3Store {
@@ -234,10 +260,23 @@ impl S3Store {
         access_key_id: Option<&str>,
         secret_access_key: Option<&str>,
         allow_http: bool,
+        timeouts: S3Timeouts,
     ) -> Result<Self, Error> {
+        let retry = object_store::RetryConfig {
+            backoff: object_store::BackoffConfig::default(),
+            max_retries: 3,
+            retry_timeout: timeouts.retry,
+        };
+        let options = object_store::ClientOptions::new()
+            .with_connect_timeout(timeouts.connect)
+            .with_timeout(timeouts.request);
+        // The client options first: `with_client_options` replaces them whole, and
+        // `with_allow_http` is one of them.
         let mut b = object_store::aws::AmazonS3Builder::from_env()
+            .with_client_options(options)
             .with_bucket_name(bucket)
-            .with_allow_http(allow_http);
+            .with_allow_http(allow_http)
+            .with_retry(retry);
         if let Some(e) = endpoint {
             b = b.with_endpoint(e);
         }

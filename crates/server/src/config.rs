@@ -168,6 +168,14 @@ pub struct StorageConfig {
     pub secret_access_key: Option<String>,
     /// S3: allow a plain-http endpoint (tests, a local gateway).
     pub allow_http: Option<bool>,
+    /// S3: seconds one connection attempt may take (default 2).
+    pub connect_timeout_seconds: Option<u64>,
+    /// S3: seconds after the first attempt past which a failed request is not retried
+    /// (default 3): with the endpoint down, a push answers 503 within a few seconds.
+    pub retry_timeout_seconds: Option<u64>,
+    /// S3: seconds one whole request may take, its body included (default 300: a large
+    /// package streamed to a slow client must fit).
+    pub request_timeout_seconds: Option<u64>,
     /// Directory of package files (default `<data_dir>/blobs`).
     pub path: Option<PathBuf>,
     /// Directory of uploads in flight (default `<data_dir>/uploads`; same filesystem as `path`).
@@ -184,6 +192,21 @@ pub struct LimitsConfig {
     pub max_nuspec_size: Option<u64>,
     /// Most ZIP entries in a package (default from `signet-nupkg`).
     pub max_entries: Option<usize>,
+}
+
+impl StorageConfig {
+    /// The S3 store's timeouts: these settings over [`crate::blob::S3Timeouts::default`].
+    pub fn s3_timeouts(&self) -> crate::blob::S3Timeouts {
+        let d = crate::blob::S3Timeouts::default();
+        let secs = |v: Option<u64>, default: std::time::Duration| {
+            v.map_or(default, std::time::Duration::from_secs)
+        };
+        crate::blob::S3Timeouts {
+            connect: secs(self.connect_timeout_seconds, d.connect),
+            retry: secs(self.retry_timeout_seconds, d.retry),
+            request: secs(self.request_timeout_seconds, d.request),
+        }
+    }
 }
 
 impl Config {
@@ -424,6 +447,7 @@ impl Config {
                     st.access_key_id.as_deref(),
                     st.secret_access_key.as_deref(),
                     st.allow_http.unwrap_or(false),
+                    st.s3_timeouts(),
                 )?)
             }
             Some(other) => {

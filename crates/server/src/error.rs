@@ -62,6 +62,9 @@ pub enum Error {
         /// The cause.
         source: std::io::Error,
     },
+    /// The blob store (S3) did not answer or failed: 503 with `Retry-After`.
+    #[error("storage: {0}")]
+    StorageUnavailable(String),
     /// Password hashing or the random source failed.
     #[error("crypto: {0}")]
     Crypto(String),
@@ -176,20 +179,22 @@ impl Error {
             Self::TooLarge { .. } => 413,
             Self::TooManyRequests { .. } => 429,
             Self::Database(_) if self.is_unavailable() => 503,
+            Self::StorageUnavailable(_) => 503,
             Self::Config(_) | Self::Database(_) | Self::Io { .. } | Self::Crypto(_) => 500,
             Self::Signing(_) => 503,
             Self::Upstream(u) => u.status(),
         }
     }
 
-    /// Whether the database could not be reached (no connection within the acquire timeout,
-    /// a refused or broken connection): a 503 with `Retry-After`, not a 500.
+    /// Whether the database or the blob store could not be reached (no connection within the
+    /// acquire timeout, a refused or broken connection, an S3 endpoint that failed): a 503
+    /// with `Retry-After`, not a 500.
     pub fn is_unavailable(&self) -> bool {
         matches!(
             self,
             Self::Database(
                 sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)
-            )
+            ) | Self::StorageUnavailable(_)
         )
     }
 

@@ -29,7 +29,7 @@ pub use auth::{
     API_KEY_PREFIX, IdGlob, NewApiKey, Scope, Scopes, generate_api_key, hash_api_key,
     hash_password, verify_password,
 };
-pub use blob::{BlobBody, BlobStore, BlobStream, BoxFuture, FileSystemStore, S3Store};
+pub use blob::{BlobBody, BlobStore, BlobStream, BoxFuture, FileSystemStore, S3Store, S3Timeouts};
 pub use catalog::ImportedVersion;
 pub use clock::{Clock, Random, SystemClock, SystemRandom};
 pub use config::{

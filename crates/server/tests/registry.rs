@@ -329,6 +329,7 @@ async fn s3_store_streams_large_objects_and_reads_small_ones_whole() {
         Some("test"),
         Some("test"),
         true,
+        signet_server::S3Timeouts::default(),
     )
     .unwrap();
     let tmp = tempfile::tempdir().unwrap();

@@ -50,6 +50,16 @@ impl TestServer {
     }
 
     fn start_with(url: Option<String>, limits: signet_server::ConnectionLimits) -> TestServer {
+        Self::start_on_store(url, limits, None)
+    }
+
+    /// A server on the database at `url` and the blob store `blobs` (default: files in the
+    /// test's directory).
+    fn start_on_store(
+        url: Option<String>,
+        limits: signet_server::ConnectionLimits,
+        blobs: Option<Arc<dyn signet_server::BlobStore>>,
+    ) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -64,7 +74,9 @@ impl TestServer {
             let db = Db::connect_with(&url, 4, Duration::from_secs(2))
                 .await
                 .unwrap();
-            let blobs = Arc::new(FileSystemStore::new(dir.path().join("blobs")).unwrap());
+            let blobs = blobs.unwrap_or_else(|| {
+                Arc::new(FileSystemStore::new(dir.path().join("blobs")).unwrap())
+            });
             let registry = Registry::new(
                 db,
                 blobs,
@@ -1131,6 +1143,122 @@ fn a_database_outage_fails_fast_with_503_and_health_names_it() {
         std::thread::sleep(Duration::from_millis(200));
     }
     assert_eq!(health().0, 200);
+    drop(rt);
+}
+
+/// With the S3 endpoint gone under a running server, a push answers 503 with `Retry-After`
+/// within 5 s (object_store alone retries for minutes), `/health` names the storage, nothing
+/// of the failed push is visible, and once the endpoint is back pushes succeed without a
+/// restart. Runs when `SIGNET_TEST_S3` names an S3 endpoint (moto in `scripts/test.sh`),
+/// through a proxy the test cuts; otherwise it says so and passes.
+#[test]
+fn a_storage_outage_fails_fast_with_503_and_health_names_it() {
+    use std::io::{Read as _, Write as _};
+    let Ok(endpoint) = std::env::var("SIGNET_TEST_S3") else {
+        eprintln!("skipped: set SIGNET_TEST_S3 (scripts/test.sh starts an S3 endpoint)");
+        return;
+    };
+    let target = endpoint
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let bucket = format!("signet-outage-{}", std::process::id());
+    let mut conn = std::net::TcpStream::connect(&target).unwrap();
+    write!(
+        conn,
+        "PUT /{bucket} HTTP/1.1\r\nHost: {target}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+    )
+    .unwrap();
+    let mut reply = String::new();
+    conn.read_to_string(&mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut proxy = CutProxy::start(&rt, &target);
+    let store = signet_server::S3Store::new(
+        &bucket,
+        Some(&format!("http://{}", proxy.addr)),
+        Some("us-east-1"),
+        Some("test"),
+        Some("test"),
+        true,
+        signet_server::S3Timeouts::default(),
+    )
+    .unwrap();
+    let s = TestServer::start_on_store(
+        None,
+        signet_server::ConnectionLimits::default(),
+        Some(Arc::new(store)),
+    );
+    s.user("alice", "pw-alice");
+    let key =
+        s.rt.block_on(s.registry.create_api_key(
+            "alice",
+            None,
+            "",
+            signet_server::Scopes::all(),
+            &[],
+            None,
+        ))
+        .unwrap();
+    assert_eq!(
+        push(&s, &key, &PackageBuilder::new("Outage", "1.0.0").build()),
+        201
+    );
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let get = |path: &str| {
+        let r = agent.get(&s.url(path)).call().unwrap();
+        (r.status().as_u16(), r.into_body().read_to_string().unwrap())
+    };
+    assert_eq!(get("/health").0, 200);
+
+    proxy.cut();
+    let started = std::time::Instant::now();
+    let r = agent
+        .put(&s.url("/api/v2/package"))
+        .header("X-NuGet-ApiKey", &key)
+        .send(&PackageBuilder::new("Outage", "1.0.1").build()[..])
+        .unwrap();
+    let took = started.elapsed();
+    assert_eq!(r.status().as_u16(), 503);
+    assert!(r.headers().get("retry-after").is_some());
+    let body = r.into_body().read_to_string().unwrap();
+    assert!(body.contains("package storage is unavailable"), "{body}");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    let (status, body) = get("/health");
+    assert_eq!(status, 503);
+    assert!(body.contains("\"storage\":\"down\""), "{body}");
+    assert!(body.contains("\"database\":\"ok\""), "{body}");
+    // Nothing of the failed push is visible.
+    let (status, body) = get("/v3-flatcontainer/outage/index.json");
+    assert_eq!(status, 200);
+    assert!(!body.contains("1.0.1"), "{body}");
+    // A stored version cannot be read either: 503, not 500 or 404.
+    let started = std::time::Instant::now();
+    let (status, _) = get("/v3-flatcontainer/outage/1.0.0/outage.1.0.0.nupkg");
+    assert!(
+        status == 503 || status == 200,
+        "a download during the outage: {status}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    proxy.restore(&s.rt);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let code = push(&s, &key, &PackageBuilder::new("Outage", "1.0.1").build());
+        if code == 201 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no recovery: {code}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(get("/health").0, 200);
+    let (status, body) = get("/v3-flatcontainer/outage/index.json");
+    assert_eq!(status, 200);
+    assert!(body.contains("1.0.1"), "{body}");
     drop(rt);
 }
 

@@ -39,9 +39,14 @@ impl Default for ConnectionLimits {
 }
 
 /// A socket that fails a read or write once nothing moved for `idle`.
+///
+/// Activity only records the time; the timer is moved when it fires early (at most once per
+/// `idle` of a busy connection), not on every read and write, which kept the timer wheel's
+/// lock in the path of every chunk of every download.
 struct IdleTimeout<S> {
     inner: S,
     idle: Duration,
+    last: Instant,
     sleep: Pin<Box<Sleep>>,
 }
 
@@ -50,21 +55,31 @@ impl<S> IdleTimeout<S> {
         Self {
             inner,
             idle,
+            last: Instant::now(),
             sleep: Box::pin(tokio::time::sleep(idle)),
         }
     }
 
     fn activity(&mut self) {
-        self.sleep.as_mut().reset(Instant::now() + self.idle);
+        self.last = Instant::now();
     }
 
     fn check(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Error> {
-        match self.sleep.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                "the connection was idle too long",
-            )),
-            Poll::Pending => Poll::Pending,
+        loop {
+            match self.sleep.as_mut().poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(()) => {
+                    let deadline = self.last + self.idle;
+                    if deadline <= Instant::now() {
+                        return Poll::Ready(std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            "the connection was idle too long",
+                        ));
+                    }
+                    // Something moved since the timer was set: wait for the rest.
+                    self.sleep.as_mut().reset(deadline);
+                }
+            }
         }
     }
 }
@@ -107,6 +122,30 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for IdleTimeout<S> {
                 Poll::Pending => Poll::Pending,
             },
         }
+    }
+
+    /// Forwarded, with [`Self::is_write_vectored`]: without them hyper copies every response
+    /// body into its own buffer before writing it (its "flatten" strategy), a memmove of
+    /// each downloaded package.
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        match Pin::new(&mut self.inner).poll_write_vectored(cx, bufs) {
+            Poll::Ready(r) => {
+                self.activity();
+                Poll::Ready(r)
+            }
+            Poll::Pending => match self.check(cx) {
+                Poll::Ready(e) => Poll::Ready(Err(e)),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -186,5 +225,54 @@ pub(crate) async fn accept_loop(
                 }
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    /// A connection that keeps moving stays open past the idle time; one that stops fails its
+    /// next read with `TimedOut` once the idle time has passed since the last activity.
+    #[tokio::test]
+    async fn idle_means_nothing_moved_since_the_last_activity() {
+        let (ours, mut theirs) = tokio::io::duplex(1024);
+        let mut conn = IdleTimeout::new(ours, Duration::from_millis(300));
+        let mut buf = [0u8; 8];
+        for _ in 0..6 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            theirs.write_all(b"x").await.unwrap();
+            assert_eq!(conn.read(&mut buf).await.unwrap(), 1);
+            conn.write_all(b"y").await.unwrap();
+        }
+        let started = Instant::now();
+        let e = conn.read(&mut buf).await.unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_millis(250) && waited < Duration::from_secs(2),
+            "{waited:?}"
+        );
+    }
+
+    /// A TCP socket says it writes vectored, and the wrapper says so too (hyper then sends
+    /// a response's head and body with one writev instead of copying the body).
+    #[tokio::test]
+    async fn a_socket_keeps_its_vectored_writes() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let stream = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (_peer, _) = listener.accept().await.unwrap();
+        let mut conn = IdleTimeout::new(stream, Duration::from_secs(5));
+        assert!(conn.is_write_vectored());
+        let head = std::io::IoSlice::new(b"head ");
+        let body = std::io::IoSlice::new(b"body");
+        let n = std::future::poll_fn(|cx| Pin::new(&mut conn).poll_write_vectored(cx, &[head, body]))
+            .await
+            .unwrap();
+        assert_eq!(n, 9);
     }
 }

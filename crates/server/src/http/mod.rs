@@ -125,7 +125,10 @@ impl IntoResponse for ApiError {
             StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         // A signing failure (timestamp authority down, token gone) says what failed; other
         // server errors keep their cause in the log.
-        let message = if self.0.is_unavailable() {
+        let message = if let Error::StorageUnavailable(_) = &self.0 {
+            tracing::error!(error = %self.0, "package storage unavailable");
+            "the package storage is unavailable; retry later".to_owned()
+        } else if self.0.is_unavailable() {
             tracing::error!(error = %self.0, "database unavailable");
             "the database is unavailable; retry later".to_owned()
         } else if status.is_server_error()

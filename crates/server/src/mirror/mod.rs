@@ -411,8 +411,11 @@ const MAX_FETCHES: usize = 16;
 const FETCH_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 /// How long an upstream whose service index failed is answered from memory (µs).
 const DOWN_MEMORY_MICROS: i64 = 10_000_000;
-/// How long an id's owner is remembered for download checks (µs).
-const OWNER_TTL_MICROS: i64 = 1_000_000;
+/// How long an id's owner is remembered for download checks (µs). The policy itself (the
+/// upstreams' settings) is re-read every second; this only bounds how late a replica learns
+/// that an id it has never seen mirrored was mirrored by another one. At one second, a warm
+/// mirror asked for a thousand ids ran a thousand owner queries a second.
+const OWNER_TTL_MICROS: i64 = 10_000_000;
 
 impl Default for MirrorState {
     fn default() -> Self {
@@ -1363,6 +1366,11 @@ impl Registry {
                 Error::Conflict(_) => return Ok(()),
                 other => other,
             });
+        }
+        // This process learns at once that the id is mirrored (its download checks apply the
+        // upstream's policy from now on); other replicas within `OWNER_TTL_MICROS`.
+        if let Ok(mut m) = self.mirror.owners.lock() {
+            m.remove(&info.id.to_lowercase());
         }
         tracing::info!(id = %info.id, version = %info.version, upstream = %upstream.name, "mirrored");
         Ok(())
