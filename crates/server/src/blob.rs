@@ -267,13 +267,14 @@ impl S3Store {
             max_retries: 3,
             retry_timeout: timeouts.retry,
         };
-        let options = object_store::ClientOptions::new()
-            .with_connect_timeout(timeouts.connect)
-            .with_timeout(timeouts.request);
-        // The client options first: `with_client_options` replaces them whole, and
-        // `with_allow_http` is one of them.
+        // Set key by key: `with_client_options` would replace the client options whole, and
+        // with them what `from_env` read (`AWS_ALLOW_HTTP`, proxies).
+        use object_store::ClientConfigKey as Key;
+        use object_store::aws::AmazonS3ConfigKey::Client;
+        let millis = |d: std::time::Duration| format!("{}ms", d.as_millis());
         let mut b = object_store::aws::AmazonS3Builder::from_env()
-            .with_client_options(options)
+            .with_config(Client(Key::ConnectTimeout), millis(timeouts.connect))
+            .with_config(Client(Key::Timeout), millis(timeouts.request))
             .with_bucket_name(bucket)
             .with_allow_http(allow_http)
             .with_retry(retry);

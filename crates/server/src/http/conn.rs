@@ -270,9 +270,10 @@ mod tests {
         assert!(conn.is_write_vectored());
         let head = std::io::IoSlice::new(b"head ");
         let body = std::io::IoSlice::new(b"body");
-        let n = std::future::poll_fn(|cx| Pin::new(&mut conn).poll_write_vectored(cx, &[head, body]))
-            .await
-            .unwrap();
+        let n =
+            std::future::poll_fn(|cx| Pin::new(&mut conn).poll_write_vectored(cx, &[head, body]))
+                .await
+                .unwrap();
         assert_eq!(n, 9);
     }
 }
