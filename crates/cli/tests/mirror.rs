@@ -550,12 +550,22 @@ fn mirror_refuses_what_a_hostile_upstream_serves() {
     let silent = Silent::start();
     let slow = nuget_org_feed();
     let index = std::fs::read_to_string(slow.root().join("v3/index.json")).unwrap();
+    let index = index.replace(
+        &format!("{}/flat/", slow.server.base),
+        &format!("http://127.0.0.1:{}/flat/", silent.port),
+    );
+    // Its registrations never answer either.
+    let mut doc: serde_json::Value = serde_json::from_str(&index).unwrap();
+    doc["resources"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
+            "@id": format!("http://127.0.0.1:{}/registration/", silent.port),
+            "@type": "RegistrationsBaseUrl/3.6.0",
+        }));
     std::fs::write(
         slow.root().join("v3/index.json"),
-        index.replace(
-            &format!("{}/flat/", slow.server.base),
-            &format!("http://127.0.0.1:{}/flat/", silent.port),
-        ),
+        serde_json::to_string(&doc).unwrap(),
     )
     .unwrap();
 
@@ -625,12 +635,20 @@ fn mirror_refuses_what_a_hostile_upstream_serves() {
             mirror.base,
             id.to_lowercase()
         ));
-        assert_eq!(reg, 404, "{id} is visible");
+        // Not visible: 404, or 502 where the upstream's registration itself fails.
+        let expect = if id.starts_with("Slow") { 502 } else { 404 };
+        assert_eq!(reg, expect, "{id} is visible");
     }
     assert_eq!(blob_count(&data), 0, "a refused package was stored");
     // Nothing stored and the upstream failing: a 502 with the reason, not "no such package".
     let (status, _, body) = get(&format!(
         "{}/v3-flatcontainer/slow.package/index.json",
+        mirror.base
+    ));
+    assert_eq!(status, 502, "{}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8_lossy(&body).contains("slow"));
+    let (status, _, body) = get(&format!(
+        "{}/v3/registration/slow.package/index.json",
         mirror.base
     ));
     assert_eq!(status, 502, "{}", String::from_utf8_lossy(&body));
@@ -1346,7 +1364,21 @@ fn policy_changes_apply_to_what_is_mirrored() {
     let doc: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(doc["versions"], serde_json::json!(["9.0.0"]));
 
-    // Blocking a mirrored version stops serving it at once; denying the id stops it all.
+    // Blocking a mirrored version stops serving it at once, and every listing stops
+    // advertising it; denying the id stops it all.
+    let listings = [
+        format!("{}/v3/query?q=jquery", mirror.base),
+        format!("{}/v3/autocomplete?id=jquery", mirror.base),
+        format!("{}/v3/registration/jquery/index.json", mirror.base),
+        format!("{}/api/v2/FindPackagesById()?id='jQuery'", mirror.base),
+        format!("{}/packages/jQuery", mirror.base),
+    ];
+    for url in &listings {
+        let (status, _, body) = get(url);
+        let body = String::from_utf8_lossy(&body);
+        assert_eq!(status, 200, "{url}: {body}");
+        assert!(body.contains("2.1.1"), "{url}: {body}");
+    }
     ok(&admin(
         &config,
         &["upstream", "set", "nuget", "--block", "jQuery@[2.1.1]"],
@@ -1364,6 +1396,14 @@ fn policy_changes_apply_to_what_is_mirrored() {
         mirror.base
     ));
     assert_eq!(status, 404);
+    for url in &listings {
+        let (status, _, body) = get(url);
+        let body = String::from_utf8_lossy(&body);
+        assert!(
+            status == 404 || !body.contains("2.1.1"),
+            "{url}: {status} {body}"
+        );
+    }
     ok(&admin(
         &config,
         &["upstream", "set", "partner", "--deny", "K4os.*"],

@@ -709,23 +709,18 @@ impl Registry {
             page.downloads
                 .push(downloads.remove(&row).unwrap_or_default());
         }
+        self.retain_served_hits(&mut page).await?;
         Ok(page)
     }
 
-    /// Listed versions of one id under `filter`, ascending.
+    /// Listed versions of one id under `filter` that a client may see, ascending.
     pub async fn listed_versions(
         &self,
         id: &str,
         filter: VersionFilter,
     ) -> Result<Vec<VersionRow>, Error> {
-        let mut rows: Vec<VersionRow> = self
-            .db
-            .versions(&id.to_lowercase())
-            .await?
-            .into_iter()
-            .filter(|r| r.listed && filter.accepts(r))
-            .collect();
-        sort_versions(&mut rows);
+        let mut rows = self.served_versions(id).await?;
+        rows.retain(|r| r.listed && filter.accepts(r));
         Ok(rows)
     }
 

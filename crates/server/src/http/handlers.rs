@@ -290,10 +290,9 @@ pub(crate) async fn flat_index(
     State(s): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    let versions = s.registry.versions(&id).await?;
-    let stored: Vec<String> = versions.iter().map(|v| v.version_lower.clone()).collect();
     // A mirrored id: what its upstream's policy still lets through.
-    let mut list = s.registry.mirror_serve_filter(&id, stored).await?;
+    let versions = s.registry.served_versions(&id).await?;
+    let mut list: Vec<String> = versions.into_iter().map(|v| v.version_lower).collect();
     // Ids without a local owner: what the mirror's upstream lists, merged with what is stored.
     let mut warning = None;
     if let Some(listing) = s.registry.mirror_listing(&id).await? {
@@ -308,38 +307,10 @@ pub(crate) async fn flat_index(
         warning = listing.warning;
     }
     if list.is_empty() {
-        // Nothing stored and the upstream failed: a 502, not "no such package" (a client with
-        // several sources would take a 404 as "look elsewhere").
-        return Err(ApiError(match warning {
-            Some(w) => Error::Upstream(crate::mirror::UpstreamError {
-                kind: crate::mirror::FailureKind::Unreachable,
-                code: None,
-                message: w,
-            }),
-            None => Error::NotFound(format!("no package {id}")),
-        }));
+        return Err(nothing_to_serve(&id, warning));
     }
-    let mut response = Json(serde_json::json!({ "versions": list })).into_response();
-    if let Some(w) = warning {
-        // RFC 7234 warn-code 110 "Response is Stale": the upstream failed; what it listed
-        // last (or only what is mirrored) is served.
-        let text: String = w
-            .chars()
-            .map(|c| {
-                if c.is_ascii_graphic() || c == ' ' {
-                    c
-                } else {
-                    '?'
-                }
-            })
-            .filter(|c| *c != '"' && *c != '\\')
-            .take(300)
-            .collect();
-        if let Ok(v) = HeaderValue::from_str(&format!("110 signet \"{text}\"")) {
-            response.headers_mut().insert(header::WARNING, v);
-        }
-    }
-    Ok(response)
+    let response = Json(serde_json::json!({ "versions": list })).into_response();
+    Ok(with_stale_warning(response, warning))
 }
 
 /// `GET /v3-flatcontainer/{id}/{version}/{id}.{version}.nupkg` and `…/{id}.nuspec`.
@@ -410,46 +381,86 @@ pub(crate) async fn registration(
     Path((id, leaf)): Path<(String, String)>,
 ) -> Result<Response> {
     if leaf == "index.json" {
-        let mut versions = s.registry.versions(&id).await?;
+        // A mirrored id: the versions its upstream's policy still lets through.
+        let mut versions = s.registry.served_versions(&id).await?;
         let stored: std::collections::HashSet<String> =
             versions.iter().map(|v| v.version_lower.clone()).collect();
-        // A mirrored id: the versions its upstream's policy still lets through (a set: an
-        // id can have thousands of versions).
-        let allowed: std::collections::HashSet<String> = s
-            .registry
-            .mirror_serve_filter(&id, stored.iter().cloned().collect())
-            .await?
-            .into_iter()
-            .collect();
-        versions.retain(|v| allowed.contains(&v.version_lower));
         // Ids without a local owner: the upstream's versions not stored yet, too.
         let upstream = s.registry.mirror_registration(&id, &stored).await?;
-        if !upstream.is_empty() {
-            versions.extend(upstream);
+        if !upstream.versions.is_empty() {
+            versions.extend(upstream.versions);
             versions.sort_by_cached_key(|r| signet_feed::NuGetVersion::parse(&r.version).ok());
         }
         if versions.is_empty() {
-            return Err(ApiError(Error::NotFound(format!("no package {id}"))));
+            return Err(nothing_to_serve(&id, upstream.warning));
         }
-        return Ok(Json(documents::registration_index(&s.base, &versions)).into_response());
+        let response = Json(documents::registration_index(&s.base, &versions)).into_response();
+        return Ok(with_stale_warning(response, upstream.warning));
     }
     let version = leaf
         .strip_suffix(".json")
         .ok_or_else(|| ApiError(Error::NotFound("not found".into())))?;
-    let row = match s.registry.version(&id, version).await? {
+    let row = match s.registry.served_version(&id, version).await? {
         Some(row) => row,
         None => {
             // An upstream version not stored yet.
             let wanted = signet_feed::NuGetVersion::parse(version).map(|v| v.lower());
-            s.registry
+            let upstream = s
+                .registry
                 .mirror_registration(&id, &std::collections::HashSet::new())
-                .await?
+                .await?;
+            match upstream
+                .versions
                 .into_iter()
                 .find(|r| wanted.as_ref().is_ok_and(|w| *w == r.version_lower))
-                .ok_or_else(|| ApiError(Error::NotFound(format!("no package {id} {version}"))))?
+            {
+                Some(row) => row,
+                None => {
+                    return Err(nothing_to_serve(
+                        &format!("{id} {version}"),
+                        upstream.warning,
+                    ));
+                }
+            }
         }
     };
     Ok(Json(documents::registration_leaf(&s.base, &row)).into_response())
+}
+
+/// Nothing stored to serve: a 502 naming the upstream's failure when there was one (a client
+/// with several sources takes a 404 as "look elsewhere", which an outage is not), else 404.
+fn nothing_to_serve(what: &str, upstream_failure: Option<String>) -> ApiError {
+    ApiError(match upstream_failure {
+        Some(w) => Error::Upstream(crate::mirror::UpstreamError {
+            kind: crate::mirror::FailureKind::Unreachable,
+            code: None,
+            message: w,
+        }),
+        None => Error::NotFound(format!("no package {what}")),
+    })
+}
+
+/// RFC 7234 warn-code 110 "Response is Stale" when the upstream failed and what it listed
+/// last (or only what is mirrored) is served; the text made header-safe.
+fn with_stale_warning(mut response: Response, warning: Option<String>) -> Response {
+    if let Some(w) = warning {
+        let text: String = w
+            .chars()
+            .map(|c| {
+                if c.is_ascii_graphic() || c == ' ' {
+                    c
+                } else {
+                    '?'
+                }
+            })
+            .filter(|c| *c != '"' && *c != '\\')
+            .take(300)
+            .collect();
+        if let Ok(v) = HeaderValue::from_str(&format!("110 signet \"{text}\"")) {
+            response.headers_mut().insert(header::WARNING, v);
+        }
+    }
+    response
 }
 
 fn flag(q: &HashMap<String, String>, name: &str) -> bool {

@@ -730,7 +730,7 @@ async fn find_packages_by_id(s: &AppState, q: &HashMap<String, String>) -> Resul
         literal_parameter(q, "id")?.ok_or_else(|| invalid("FindPackagesById() needs id='…'"))?;
     let rows: Vec<VersionRow> = s
         .registry
-        .versions(&id)
+        .served_versions(&id)
         .await
         .map_err(ApiError)?
         .into_iter()
@@ -758,8 +758,12 @@ async fn package(
     // An exact lookup: the version is shown whatever `semVerLevel` says, and the flags are
     // computed over every listed version.
     Options::parse(q)?;
-    let rows = s.registry.versions(id).await.map_err(ApiError)?;
-    let wanted = s.registry.version(id, version).await.map_err(ApiError)?;
+    let rows = s.registry.served_versions(id).await.map_err(ApiError)?;
+    let wanted = s
+        .registry
+        .served_version(id, version)
+        .await
+        .map_err(ApiError)?;
     let entry = wanted.and_then(|w| {
         flagged(&rows)
             .into_iter()

@@ -193,6 +193,20 @@ impl UpstreamSettings {
     }
 }
 
+/// Keeps the rows of mirrored `id` that `upstream`'s deny globs and block rules let through.
+fn retain_served(upstream: &Upstream, id: &str, rows: &mut Vec<VersionRow>) {
+    if !upstream.settings.admits(id) {
+        rows.clear();
+        return;
+    }
+    let kept: std::collections::HashSet<String> = upstream
+        .settings
+        .unblocked(id, rows.iter().map(|r| r.version_lower.clone()).collect())
+        .into_iter()
+        .collect();
+    rows.retain(|r| kept.contains(&r.version_lower));
+}
+
 fn parse_block(b: &str) -> Result<(IdGlob, VersionRange), Error> {
     let (glob, range) = b.split_once('@').ok_or_else(|| {
         Error::Invalid(format!(
@@ -349,6 +363,15 @@ impl UpstreamError {
             FailureKind::Busy => 503,
         }
     }
+}
+
+/// What an upstream's registration adds to a mirrored id's: its versions not stored here.
+#[derive(Debug, Default)]
+pub struct UpstreamRegistration {
+    /// Registration rows of the upstream's versions not stored (metadata from the upstream).
+    pub versions: Vec<VersionRow>,
+    /// Set when the upstream failed: the rows are what it listed last (or none).
+    pub warning: Option<String>,
 }
 
 /// An upstream's version list as the mirror serves it.
@@ -787,18 +810,66 @@ impl Registry {
         Ok(())
     }
 
-    /// The versions of a stored mirrored id its upstream's policy still lets through
-    /// (`versions` unchanged for everything else).
-    pub async fn mirror_serve_filter(
+    /// The stored versions of `id` a client may see, ascending: [`Registry::versions`]
+    /// without the mirrored ones its upstream's policy now denies or blocks (a version blocked
+    /// after an incident disappears from every listing at once, as its download is refused).
+    /// Every read a client makes lists through this (flat container, registrations, V2, the
+    /// package page); administrators see everything.
+    pub async fn served_versions(&self, id: &str) -> Result<Vec<VersionRow>, Error> {
+        let mut rows = self.versions(id).await?;
+        if let Some(u) = self.owning_upstream(id).await? {
+            retain_served(&u, id, &mut rows);
+        }
+        Ok(rows)
+    }
+
+    /// One stored version a client may see (see [`Registry::served_versions`]).
+    pub async fn served_version(
         &self,
         id: &str,
-        versions: Vec<String>,
-    ) -> Result<Vec<String>, Error> {
-        match self.owning_upstream(id).await? {
-            None => Ok(versions),
-            Some(u) if !u.settings.admits(id) => Ok(Vec::new()),
-            Some(u) => Ok(u.settings.unblocked(id, versions)),
+        version: &str,
+    ) -> Result<Option<VersionRow>, Error> {
+        let Some(row) = self.version(id, version).await? else {
+            return Ok(None);
+        };
+        let mut rows = vec![row];
+        if let Some(u) = self.owning_upstream(id).await? {
+            retain_served(&u, id, &mut rows);
         }
+        Ok(rows.pop())
+    }
+
+    /// Search hits without what the mirror's policy hides: a mirrored package is known by its
+    /// one owner, the upstream's account, so no query is made per hit. A package left with no
+    /// version leaves the page (the page is then shorter than asked; `total` still counts it).
+    pub(crate) async fn retain_served_hits(
+        &self,
+        page: &mut crate::registry::SearchPage,
+    ) -> Result<(), Error> {
+        let upstreams = self.cached_upstreams().await?;
+        if upstreams.is_empty() {
+            return Ok(());
+        }
+        let mut keep = Vec::with_capacity(page.hits.len());
+        for hit in &mut page.hits {
+            let upstream = match hit.owners.as_slice() {
+                [only] => upstreams
+                    .iter()
+                    .find(|u| Upstream::account_name(&u.name) == *only),
+                _ => None,
+            };
+            if let (Some(u), Some(first)) = (upstream, hit.versions.first()) {
+                let id = first.package_id.clone();
+                retain_served(u, &id, &mut hit.versions);
+            }
+            keep.push(!hit.versions.is_empty());
+        }
+        let mut flags = keep.iter();
+        page.hits.retain(|_| flags.next().copied().unwrap_or(true));
+        let mut flags = keep.iter();
+        page.downloads
+            .retain(|_| flags.next().copied().unwrap_or(true));
+        Ok(())
     }
 
     /// A push of a new id that an upstream admits and lists would shadow the upstream's
@@ -1378,20 +1449,20 @@ impl Registry {
 
     /// The upstream versions of `id` that are not stored, as registration rows (metadata from
     /// the upstream's registration; the package is verified when a client downloads it).
-    /// Empty when no upstream serves the id, the upstream has no registration resource, or it
-    /// fails (then the registration lists what is stored).
+    /// Empty when no upstream serves the id or the upstream has no registration resource;
+    /// when it fails, what it listed last (or nothing) with a warning.
     /// `stored` holds the versions the caller has already read (lower case, normalised): they
     /// are left out without asking the database again.
     pub async fn mirror_registration(
         &self,
         id: &str,
         stored: &std::collections::HashSet<String>,
-    ) -> Result<Vec<VersionRow>, Error> {
+    ) -> Result<UpstreamRegistration, Error> {
         let Some(upstream) = self.upstream_for(id).await? else {
-            return Ok(Vec::new());
+            return Ok(UpstreamRegistration::default());
         };
         let Ok(package_id) = PackageId::parse(id) else {
-            return Ok(Vec::new());
+            return Ok(UpstreamRegistration::default());
         };
         let key = (upstream.name.clone(), package_id.lower().to_owned());
         let now = self.clock.now().unix_micros();
@@ -1403,12 +1474,11 @@ impl Registry {
             .registrations
             .lock()
             .ok()
-            .and_then(|m| m.get(&key).cloned())
-            .filter(|(_, at)| now.saturating_sub(*at) < ttl)
-            .map(|(e, _)| e);
+            .and_then(|m| m.get(&key).cloned());
+        let warning = None;
         let entries = match cached {
-            Some(e) => e,
-            None => {
+            Some((e, at)) if now.saturating_sub(at) < ttl => e,
+            stale => {
                 let clients = self.mirror.clients.clone();
                 let probe = upstream.clone();
                 let id_lower = key.1.clone();
@@ -1432,8 +1502,28 @@ impl Registry {
                 let entries = match read {
                     Ok(e) => Arc::new(e),
                     Err(e) => {
-                        tracing::warn!(upstream = %upstream.name, id, error = %signet_common::terminal_safe(&e), "upstream registration");
-                        return Ok(Vec::new());
+                        let e = signet_common::terminal_safe(&e);
+                        tracing::warn!(upstream = %upstream.name, id, error = %e, "upstream registration");
+                        // What the upstream listed last, if anything, and say so.
+                        let text = format!("the upstream {} failed: {e}", upstream.name);
+                        match stale {
+                            Some((e, _)) => {
+                                return self.registration_rows(
+                                    &upstream,
+                                    id,
+                                    &e,
+                                    stored,
+                                    now,
+                                    Some(text),
+                                );
+                            }
+                            None => {
+                                return Ok(UpstreamRegistration {
+                                    versions: Vec::new(),
+                                    warning: Some(text),
+                                });
+                            }
+                        }
                     }
                 };
                 if let Ok(mut m) = self.mirror.registrations.lock() {
@@ -1445,12 +1535,26 @@ impl Registry {
                 entries
             }
         };
+        self.registration_rows(&upstream, id, &entries, stored, now, warning)
+    }
+
+    /// Registration rows for the entries the upstream listed, without the stored versions
+    /// and those its policy blocks.
+    fn registration_rows(
+        &self,
+        upstream: &Upstream,
+        id: &str,
+        entries: &[registration::UpstreamEntry],
+        stored: &std::collections::HashSet<String>,
+        now: i64,
+        warning: Option<String>,
+    ) -> Result<UpstreamRegistration, Error> {
         let allowed: std::collections::HashSet<String> = upstream
             .settings
             .unblocked(id, entries.iter().map(|e| e.version.lower()).collect())
             .into_iter()
             .collect();
-        Ok(entries
+        let versions = entries
             .iter()
             .filter(|e| {
                 let v = e.version.lower();
@@ -1470,7 +1574,8 @@ impl Registry {
                 dependencies: e.dependencies.clone(),
                 published_at: now,
             })
-            .collect())
+            .collect();
+        Ok(UpstreamRegistration { versions, warning })
     }
 
     /// The provenance of a mirrored version.

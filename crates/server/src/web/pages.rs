@@ -242,7 +242,7 @@ async fn show(
     id: &str,
     version: Option<&str>,
 ) -> Result<Response, WebError> {
-    let versions = s.registry.versions(id).await?;
+    let versions = s.registry.served_versions(id).await?;
     let not_found = || {
         WebError::new(
             StatusCode::NOT_FOUND,
