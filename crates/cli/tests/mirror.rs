@@ -1195,6 +1195,11 @@ fn quarantine_holds_young_versions_until_released() {
         "2.1.1",
         &std::fs::read(interop("jquery.2.1.1.nupkg")).unwrap(),
     );
+    feed.add(
+        "BaseTestPackage",
+        "1.0.0",
+        &std::fs::read(interop("basetestpackage.1.0.0.nupkg")).unwrap(),
+    );
     let config = write_config(dir, "mirror", &[]);
     let mirror = serve(&config);
     ok(&admin(
@@ -1218,6 +1223,17 @@ fn quarantine_holds_young_versions_until_released() {
     assert_eq!(blob_count(&dir.join("mirror")), 0);
     // jQuery's repository signature is from 2018: older than 40,000 hours.
     assert_eq!(get(&nupkg_url(&mirror.base, "jQuery", "2.1.1")).0, 200);
+    // A longer quarantine applies to the next fetch at once, though the server read the
+    // upstream's settings less than a second ago (the fetch reads them again before it
+    // stores anything). No NuGet.org repository signature is 80,000 hours (9 years) old.
+    ok(&admin(
+        &config,
+        &["upstream", "set", "nuget-org", "--min-age-hours", "80000"],
+    ));
+    let (status, _, body) = get(&nupkg_url(&mirror.base, "BaseTestPackage", "1.0.0"));
+    let body = String::from_utf8_lossy(&body).to_string();
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("less than 80000 hours ago"), "{body}");
     ok(&admin(
         &config,
         &["mirror", "release", "Serilog.Sinks.Debug", "3.0.0"],

@@ -193,6 +193,38 @@ impl UpstreamSettings {
     }
 }
 
+/// Refuses what `upstream`'s deny globs stop for `id`, or its block rules for `version`.
+fn check_policy(
+    upstream: &Upstream,
+    id: &str,
+    version: Option<&NuGetVersion>,
+) -> Result<(), Error> {
+    if !upstream.settings.admits(id) {
+        return Err(upstream_error(
+            FailureKind::Blocked,
+            None,
+            format!(
+                "{id} is denied by the mirror's policy for the upstream {}",
+                upstream.name
+            ),
+        ));
+    }
+    if let Some(v) = version
+        && let Some(rule) = upstream.settings.blocked(id, v)
+    {
+        return Err(upstream_error(
+            FailureKind::Blocked,
+            None,
+            format!(
+                "{id} {} is blocked by the mirror's rule {rule:?} for the upstream {}",
+                v.normalized(),
+                upstream.name
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Keeps the rows of mirrored `id` that `upstream`'s deny globs and block rules let through.
 fn retain_served(upstream: &Upstream, id: &str, rows: &mut Vec<VersionRow>) {
     if !upstream.settings.admits(id) {
@@ -784,30 +816,7 @@ impl Registry {
         let Some(upstream) = self.owning_upstream(id).await? else {
             return Ok(());
         };
-        if !upstream.settings.admits(id) {
-            return Err(upstream_error(
-                FailureKind::Blocked,
-                None,
-                format!(
-                    "{id} is denied by the mirror's policy for the upstream {}",
-                    upstream.name
-                ),
-            ));
-        }
-        if let Ok(v) = NuGetVersion::parse(version)
-            && let Some(rule) = upstream.settings.blocked(id, &v)
-        {
-            return Err(upstream_error(
-                FailureKind::Blocked,
-                None,
-                format!(
-                    "{id} {} is blocked by the mirror's rule {rule:?} for the upstream {}",
-                    v.normalized(),
-                    upstream.name
-                ),
-            ));
-        }
-        Ok(())
+        check_policy(&upstream, id, NuGetVersion::parse(version).ok().as_ref())
     }
 
     /// The stored versions of `id` a client may see, ascending: [`Registry::versions`]
@@ -1189,16 +1198,7 @@ impl Registry {
         let Some(upstream) = self.upstream_for(id).await? else {
             return Err(Error::NotFound(format!("no package {id} {version}")));
         };
-        if let Some(rule) = upstream.settings.blocked(id, &parsed) {
-            let e = upstream_error(
-                FailureKind::Blocked,
-                None,
-                format!(
-                    "{id} {} is blocked by the mirror's rule {rule:?} for the upstream {}",
-                    parsed.normalized(),
-                    upstream.name
-                ),
-            );
+        if let Err(e) = check_policy(&upstream, id, Some(&parsed)) {
             return Err(self
                 .refuse(&upstream.name, id, parsed.normalized(), e)
                 .await);
@@ -1310,7 +1310,24 @@ impl Registry {
         })
         .await
         .map_err(|e| Error::io("mirror task", std::io::Error::other(e)))??;
-        self.check_quarantine(&verified).await?;
+        // The policy as it is now, not as cached when the request came in (up to a second
+        // old): a deny, block or quarantine added meanwhile applies to this fetch.
+        let name = verified.upstream().name.clone();
+        let fresh = self
+            .db
+            .upstreams()
+            .await?
+            .into_iter()
+            .find(|u| u.name == name)
+            .ok_or_else(|| {
+                upstream_error(
+                    FailureKind::Blocked,
+                    None,
+                    format!("the upstream {name} was removed"),
+                )
+            })?;
+        check_policy(&fresh, &verified.info().id, Some(&verified.info().version))?;
+        self.check_quarantine(&verified, &fresh.settings).await?;
         let (signed, held) = match (verified.upstream().settings.mode, &self.signing.repository) {
             (SigningMode::Passthrough, _) | (SigningMode::Resign, None) => {
                 (fetch::passthrough(verified), held)
@@ -1338,8 +1355,12 @@ impl Registry {
         committed
     }
 
-    async fn check_quarantine(&self, verified: &UpstreamVerified) -> Result<(), Error> {
-        let hours = verified.upstream().settings.min_age_hours;
+    async fn check_quarantine(
+        &self,
+        verified: &UpstreamVerified,
+        settings: &UpstreamSettings,
+    ) -> Result<(), Error> {
+        let hours = settings.min_age_hours;
         if hours == 0 {
             return Ok(());
         }
