@@ -490,7 +490,53 @@ impl Default for MirrorState {
     }
 }
 
-type RegistrationCache = HashMap<(String, String), (Arc<Vec<registration::UpstreamEntry>>, i64)>;
+/// Upstream registrations read, bounded by an estimate of their bytes, not their number: one
+/// NuGet.org id can list thousands of versions with their descriptions, and a client can ask
+/// for any id.
+#[derive(Default)]
+struct RegistrationCache {
+    /// (upstream, id) → (entries, read at, estimated bytes).
+    map: HashMap<(String, String), (Entries, i64, usize)>,
+    bytes: usize,
+}
+
+/// One id's entries in an upstream's registration.
+type Entries = Arc<Vec<registration::UpstreamEntry>>;
+
+/// What [`RegistrationCache`] may hold in all.
+const REGISTRATION_CACHE_BYTES: usize = 64 << 20;
+
+impl RegistrationCache {
+    fn get(&self, key: &(String, String)) -> Option<(Entries, i64)> {
+        self.map.get(key).map(|(e, at, _)| (Arc::clone(e), *at))
+    }
+
+    /// Keeps `entries` (read at `at`), evicting arbitrary entries until they fit; an id
+    /// larger than a quarter of the budget is not kept at all.
+    fn insert(&mut self, key: (String, String), entries: Entries, at: i64) {
+        let size = entries
+            .iter()
+            .map(registration::UpstreamEntry::estimated_size)
+            .sum::<usize>();
+        if let Some((_, _, old)) = self.map.remove(&key) {
+            self.bytes = self.bytes.saturating_sub(old);
+        }
+        if size > REGISTRATION_CACHE_BYTES / 4 {
+            return;
+        }
+        while self.bytes.saturating_add(size) > REGISTRATION_CACHE_BYTES {
+            let Some(victim) = self.map.keys().next().cloned() else {
+                self.bytes = 0;
+                break;
+            };
+            if let Some((_, _, old)) = self.map.remove(&victim) {
+                self.bytes = self.bytes.saturating_sub(old);
+            }
+        }
+        self.map.insert(key, (entries, at, size));
+        self.bytes = self.bytes.saturating_add(size);
+    }
+}
 
 /// What a fetch holds while it runs: this version's turn and one of the fetch slots. Moved
 /// into the blocking work, so a dropped request does not free them early.
@@ -1495,7 +1541,7 @@ impl Registry {
             .registrations
             .lock()
             .ok()
-            .and_then(|m| m.get(&key).cloned());
+            .and_then(|m| m.get(&key));
         let warning = None;
         let entries = match cached {
             Some((e, at)) if now.saturating_sub(at) < ttl => e,
@@ -1548,10 +1594,7 @@ impl Registry {
                     }
                 };
                 if let Ok(mut m) = self.mirror.registrations.lock() {
-                    if m.len() >= CACHE_MAX {
-                        m.clear();
-                    }
-                    m.insert(key.clone(), (Arc::clone(&entries), now));
+                    m.insert(key.clone(), Arc::clone(&entries), now);
                 }
                 entries
             }
@@ -1827,5 +1870,57 @@ impl Registry {
             }
         }
         Ok(summary)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn entries(n: usize, description: usize) -> Arc<Vec<registration::UpstreamEntry>> {
+        Arc::new(
+            (0..n)
+                .map(|i| registration::UpstreamEntry {
+                    id: "Big.Package".into(),
+                    version: NuGetVersion::parse(&format!("1.0.{i}")).unwrap(),
+                    listed: true,
+                    metadata: crate::inspect::Metadata {
+                        description: "x".repeat(description),
+                        ..Default::default()
+                    },
+                    dependencies: Vec::new(),
+                })
+                .collect(),
+        )
+    }
+
+    /// The registration cache stays within its byte budget however many ids are read, and
+    /// an id larger than a quarter of it is not kept.
+    #[test]
+    fn the_registration_cache_is_bounded_by_bytes() {
+        let mut cache = RegistrationCache::default();
+        // 1,000 versions with 4 KB descriptions: about 4.3 MB per id.
+        for i in 0..100 {
+            cache.insert(("nuget".into(), format!("id{i}")), entries(1000, 4096), 0);
+            assert!(cache.bytes <= REGISTRATION_CACHE_BYTES, "{}", cache.bytes);
+            let counted: usize = cache.map.values().map(|(_, _, s)| *s).sum();
+            assert_eq!(counted, cache.bytes);
+        }
+        assert!(
+            cache.map.len() >= 10 && cache.map.len() < 100,
+            "{}",
+            cache.map.len()
+        );
+        let huge = ("nuget".into(), "huge".to_owned());
+        cache.insert(huge.clone(), entries(5000, 4096), 0);
+        assert!(cache.get(&huge).is_none());
+        // Replacing an id's entry does not count it twice.
+        let again = ("nuget".into(), "again".to_owned());
+        cache.insert(again.clone(), entries(10, 10), 0);
+        let before = cache.bytes;
+        cache.insert(again.clone(), entries(10, 10), 1);
+        assert_eq!(cache.bytes, before);
+        assert_eq!(cache.get(&again).unwrap().1, 1);
     }
 }

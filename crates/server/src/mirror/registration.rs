@@ -13,6 +13,40 @@ pub(crate) struct UpstreamEntry {
     pub dependencies: Vec<DepGroup>,
 }
 
+impl UpstreamEntry {
+    /// About how many bytes this entry holds (its strings, plus a fixed allowance per
+    /// entry and dependency), for the cache's budget.
+    pub(crate) fn estimated_size(&self) -> usize {
+        let m = &self.metadata;
+        let strings = [
+            &self.id,
+            &m.description,
+            &m.authors,
+            &m.title,
+            &m.summary,
+            &m.tags,
+            &m.project_url,
+            &m.icon_url,
+            &m.license_url,
+        ]
+        .iter()
+        .map(|s| s.len())
+        .sum::<usize>();
+        let deps = self
+            .dependencies
+            .iter()
+            .map(|g| {
+                64 + g.target_framework.as_ref().map_or(0, String::len)
+                    + g.dependencies
+                        .iter()
+                        .map(|d| 64 + d.id.len())
+                        .sum::<usize>()
+            })
+            .sum::<usize>();
+        256 + strings + deps
+    }
+}
+
 impl From<signet_feed::RegistrationEntry> for UpstreamEntry {
     fn from(e: signet_feed::RegistrationEntry) -> Self {
         Self {
