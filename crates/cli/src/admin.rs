@@ -233,6 +233,76 @@ enum AdminCommand {
         #[command(subcommand)]
         command: crate::mirror_admin::MirrorCommand,
     },
+    /// Take a consistent backup of the embedded default (database, package files,
+    /// development PKI) into a new or empty directory, while the server runs. The backup
+    /// holds private keys and password hashes: keep it as you keep the server.
+    Backup {
+        /// The backup directory (new or empty).
+        dir: PathBuf,
+    },
+    /// Restore a backup as the data directory given by --data-dir (or the configuration's
+    /// data_dir), which must be new or empty; the server must not run on it. Every file is
+    /// checked against the backup's manifest first.
+    Restore {
+        /// The backup directory.
+        dir: PathBuf,
+    },
+}
+
+/// `signet admin backup DIR`.
+fn backup(
+    runtime: &tokio::runtime::Runtime,
+    cfg: &signet_server::Config,
+    dir: &std::path::Path,
+) -> u8 {
+    let now = signet_common::UtcTime::now().rfc3339();
+    match runtime.block_on(signet_server::backup::backup(cfg, dir, &now)) {
+        Ok(s) => {
+            out!(
+                "backed up {} package versions: {} files, {} bytes, into {}",
+                s.package_versions,
+                s.files,
+                s.bytes,
+                dir.display()
+            );
+            if s.replaced_meanwhile > 0 {
+                out!(
+                    "{} package files were re-signed during the backup: their new files were taken",
+                    s.replaced_meanwhile
+                );
+            }
+            if !s.dev_pki {
+                out!(
+                    "no development PKI in the data directory: back up the repository key and certificate the configuration names yourself"
+                );
+            }
+            EXIT_OK
+        }
+        Err(e) => {
+            err!("error: {e}");
+            EXIT_FAILED
+        }
+    }
+}
+
+/// `signet admin restore DIR`.
+fn restore(backup: &std::path::Path, data_dir: &std::path::Path) -> u8 {
+    match signet_server::backup::restore(backup, data_dir) {
+        Ok(s) => {
+            out!(
+                "restored {} package versions: {} files, {} bytes, into {}",
+                s.package_versions,
+                s.files,
+                s.bytes,
+                data_dir.display()
+            );
+            EXIT_OK
+        }
+        Err(e) => {
+            err!("error: {e}");
+            EXIT_FAILED
+        }
+    }
 }
 
 /// Opens the registry with the configured signing setup (trust roots, repository signer).
@@ -330,6 +400,10 @@ pub fn run(args: AdminArgs) -> u8 {
             return EXIT_USAGE;
         }
     };
+    // A restore makes the data directory: it must not exist yet (or be empty).
+    if let AdminCommand::Restore { dir } = &args.command {
+        return restore(dir, &cfg.data_dir());
+    }
     // The embedded default database must exist unless --create says to make it.
     let db_file = cfg.data_dir().join("signet.db");
     if cfg.database.url.is_none() && !args.create && !db_file.is_file() {
@@ -696,6 +770,9 @@ pub fn run(args: AdminArgs) -> u8 {
             crate::mirror_admin::upstream(&runtime, &cfg, command)
         }
         AdminCommand::Mirror { command } => crate::mirror_admin::mirror(&runtime, &cfg, command),
+        AdminCommand::Backup { dir } => backup(&runtime, &cfg, &dir),
+        // Handled before the data directory is required to exist.
+        AdminCommand::Restore { dir } => restore(&dir, &cfg.data_dir()),
         AdminCommand::ReservePrefix { account, prefix } => with_registry(
             &runtime,
             &cfg,

@@ -590,6 +590,12 @@ fn reads_on(label: &str, postgres: Option<String>, packages: usize) {
     println!("{label}: targets p50 <= 20 ms, p99 <= 100 ms; 200 requests each, one connection");
     rt.block_on(async {
         registry.db().close().await;
+        if std::env::var_os("SIGNET_BENCH_KEEP_DATABASE").is_some() {
+            if let Some((base, name)) = &database {
+                println!("{label}: kept the database {base}/{name}");
+            }
+            return;
+        }
         if let Some((base, name)) = &database {
             let admin = sqlx::AnyPool::connect(&format!("{base}/postgres"))
                 .await

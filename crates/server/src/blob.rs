@@ -88,12 +88,17 @@ impl FileSystemStore {
     }
 
     fn path(&self, key: &str) -> Result<PathBuf, Error> {
-        let rel = Path::new(key);
-        if key.is_empty() || !rel.components().all(|c| matches!(c, Component::Normal(_))) {
-            return Err(Error::Invalid(format!("invalid blob key {key:?}")));
-        }
-        Ok(self.root.join(rel))
+        Ok(self.root.join(key_path(key)?))
     }
+}
+
+/// A blob key as a relative path: normal components only (no root, `..` or empty key).
+pub(crate) fn key_path(key: &str) -> Result<PathBuf, Error> {
+    let rel = Path::new(key);
+    if key.is_empty() || !rel.components().all(|c| matches!(c, Component::Normal(_))) {
+        return Err(Error::Invalid(format!("invalid blob key {key:?}")));
+    }
+    Ok(rel.to_path_buf())
 }
 
 fn sync_dir(dir: &Path) -> std::io::Result<()> {

@@ -423,18 +423,21 @@ impl Config {
         self.signing.recheck_interval_seconds.unwrap_or(86_400)
     }
 
+    /// The directory of package files of the filesystem store.
+    pub fn blob_dir(&self) -> PathBuf {
+        self.storage
+            .path
+            .clone()
+            .unwrap_or_else(|| self.data_dir().join("blobs"))
+    }
+
     /// Opens the database and storage this configuration names (system clock and RNG).
     pub async fn open_registry(&self) -> Result<Registry, Error> {
         let data = self.data_dir();
         std::fs::create_dir_all(&data)
             .map_err(|e| Error::io(format!("create {}", data.display()), e))?;
         let blobs: Arc<dyn BlobStore> = match self.storage.kind.as_deref() {
-            None | Some("filesystem") => Arc::new(FileSystemStore::new(
-                self.storage
-                    .path
-                    .clone()
-                    .unwrap_or_else(|| data.join("blobs")),
-            )?),
+            None | Some("filesystem") => Arc::new(FileSystemStore::new(self.blob_dir())?),
             Some("s3") => {
                 let st = &self.storage;
                 let bucket = st.bucket.as_deref().ok_or_else(|| {

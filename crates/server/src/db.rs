@@ -274,7 +274,7 @@ pub(crate) fn version_row(row: &AnyRow) -> Result<VersionRow, Error> {
 pub const DEFAULT_ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The file of a `sqlite://FILE?…` URL (`None` for other databases and in-memory ones).
-fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
+pub(crate) fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
     let rest = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))?;
@@ -396,6 +396,50 @@ impl Db {
     /// Whether the database answers (`SELECT 1`), for `/health`.
     pub async fn ping(&self) -> Result<(), Error> {
         sqlx::query("SELECT 1 AS one").fetch_one(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Writes a consistent snapshot of this SQLite database to `path` (`VACUUM INTO`: one
+    /// read transaction, so writers go on meanwhile).
+    pub(crate) async fn vacuum_into(&self, path: &std::path::Path) -> Result<(), Error> {
+        let path = path
+            .to_str()
+            .ok_or_else(|| Error::Invalid(format!("{} is not UTF-8", path.display())))?;
+        sqlx::query("VACUUM INTO $1")
+            .bind(path.to_owned())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Every package version's row id and file key.
+    pub(crate) async fn version_blobs(&self) -> Result<Vec<(i64, String)>, Error> {
+        let rows = sqlx::query("SELECT id, blob_key FROM package_versions ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("id")?, r.try_get("blob_key")?)))
+            .collect()
+    }
+
+    /// One package version's file key, by row id.
+    pub(crate) async fn version_blob(&self, row: i64) -> Result<Option<String>, Error> {
+        let r = sqlx::query("SELECT blob_key FROM package_versions WHERE id = $1")
+            .bind(row)
+            .fetch_optional(&self.pool)
+            .await?;
+        r.map(|r| r.try_get("blob_key"))
+            .transpose()
+            .map_err(Error::from)
+    }
+
+    /// Points one package version's row at another file key.
+    pub(crate) async fn set_version_blob(&self, row: i64, key: &str) -> Result<(), Error> {
+        sqlx::query("UPDATE package_versions SET blob_key = $1 WHERE id = $2")
+            .bind(key.to_owned())
+            .bind(row)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 

@@ -6,6 +6,7 @@
 //! (filesystem; S3 next). Time and randomness are injected ([`Clock`], [`Random`]).
 
 mod auth;
+pub mod backup;
 mod blob;
 mod catalog;
 mod clock;
