@@ -232,21 +232,27 @@ pub(crate) async fn fill_once(conn: &mut sqlx::AnyConnection, now: i64) -> Resul
     Ok(())
 }
 
-/// The `FROM` and `WHERE` clauses of a listing query over `l` (placeholders from `$first`),
-/// whether rows may repeat (several terms of one package match), and the binds after the
-/// filter: (lower, upper) bounds of each query word. The first word drives the query from
-/// the terms index (a selective word reads only its matches); further words are `IN` checks.
-fn listing_condition(words: &[String], first: usize) -> (String, String, bool, Vec<String>) {
+/// The parts of a listing query over `l` (placeholders from `$first`): a `WITH` clause to put
+/// first (or nothing), the `FROM` and `WHERE` clauses, and the binds after the filter: (lower,
+/// upper) bounds of each query word. The first word drives the query: its matching packages
+/// are read from the terms index into a materialized set first, then looked up in the
+/// listing. (Joined directly, PostgreSQL walked the whole listing in id order probing the
+/// terms of each package, betting that a `LIMIT 20` would be filled early: 240 ms for a word
+/// on 1% of 100,000 packages, 9 ms this way.) Further words are `IN` checks.
+fn listing_condition(words: &[String], first: usize) -> (String, String, String, Vec<String>) {
+    let mut with = String::new();
     let mut from = String::from("package_listing l");
     let mut sql = String::from("l.filter = $1");
     let mut binds = Vec::new();
     for (i, w) in words.iter().enumerate() {
         let lo = first + 2 * i;
         if i == 0 {
-            from = String::from(
-                "package_terms t JOIN package_listing l ON l.package_id = t.package_id",
+            with = format!(
+                "WITH m AS MATERIALIZED (SELECT DISTINCT t.package_id FROM package_terms t \
+                 WHERE t.term >= ${lo} AND t.term < ${}) ",
+                lo + 1
             );
-            sql.push_str(&format!(" AND t.term >= ${lo} AND t.term < ${}", lo + 1));
+            from = String::from("m JOIN package_listing l ON l.package_id = m.package_id");
         } else {
             sql.push_str(&format!(
                 " AND l.package_id IN (SELECT t{i}.package_id FROM package_terms t{i} \
@@ -257,7 +263,7 @@ fn listing_condition(words: &[String], first: usize) -> (String, String, bool, V
         binds.push(w.clone());
         binds.push(format!("{w}\u{10FFFF}"));
     }
-    (from, sql, !words.is_empty(), binds)
+    (with, from, sql, binds)
 }
 
 /// One package of a page.
@@ -287,10 +293,9 @@ impl Db {
         limit: usize,
     ) -> Result<Vec<Listed>, Error> {
         let words = query_words(query);
-        let (from, condition, repeats, binds) = listing_condition(&words, 4);
-        let distinct = if repeats { "DISTINCT" } else { "" };
+        let (with, from, condition, binds) = listing_condition(&words, 4);
         let sql = format!(
-            "SELECT {distinct} l.package_id, l.id_lower FROM {from} WHERE {condition} \
+            "{with}SELECT l.package_id, l.id_lower FROM {from} WHERE {condition} \
              ORDER BY l.id_lower LIMIT $2 OFFSET $3"
         );
         // Only placeholders are formatted into the statement.
@@ -319,13 +324,8 @@ impl Db {
         filter: VersionFilter,
     ) -> Result<usize, Error> {
         let words = query_words(query);
-        let (from, condition, repeats, binds) = listing_condition(&words, 2);
-        let counted = if repeats {
-            "COUNT(DISTINCT l.package_id)"
-        } else {
-            "COUNT(*)"
-        };
-        let sql = format!("SELECT {counted} AS n FROM {from} WHERE {condition}");
+        let (with, from, condition, binds) = listing_condition(&words, 2);
+        let sql = format!("{with}SELECT COUNT(*) AS n FROM {from} WHERE {condition}");
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(filter_code(filter));
         for b in binds {
             q = q.bind(b);
@@ -344,12 +344,11 @@ impl Db {
         limit: usize,
     ) -> Result<Vec<Listed>, Error> {
         let words = query_words(query);
-        let (from, condition, repeats, binds) = listing_condition(&words, 4);
-        let distinct = if repeats { "DISTINCT" } else { "" };
+        let (with, from, condition, binds) = listing_condition(&words, 4);
         let sql = format!(
-            "SELECT w.package_id, w.upto - w.versions AS before FROM (SELECT d.package_id, \
+            "{with}SELECT w.package_id, w.upto - w.versions AS before FROM (SELECT d.package_id, \
              d.id_lower, d.versions, CAST(SUM(d.versions) OVER (ORDER BY d.id_lower \
-             ROWS UNBOUNDED PRECEDING) AS BIGINT) AS upto FROM (SELECT {distinct} \
+             ROWS UNBOUNDED PRECEDING) AS BIGINT) AS upto FROM (SELECT \
              l.package_id, l.id_lower, l.versions FROM {from} WHERE {condition}) d) w \
              WHERE w.upto > $2 ORDER BY w.id_lower LIMIT $3"
         );
