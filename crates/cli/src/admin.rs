@@ -110,6 +110,13 @@ enum AdminCommand {
         /// The user.
         user: String,
     },
+    /// Lift the failed-attempt limits on a user's sign-in (web, two-factor codes, HTTP
+    /// Basic) on every running server, whoever made the failures; the addresses that made
+    /// them stay limited.
+    UnlockUser {
+        /// The user.
+        user: String,
+    },
     /// Set a new password for a user (read from the first line of standard input); every
     /// session of the user ends.
     ResetPassword {
@@ -538,6 +545,12 @@ pub fn run(args: AdminArgs) -> u8 {
                 r.enable_user(&user).await
             })
         }
+        AdminCommand::UnlockUser { user } => with_registry(
+            &runtime,
+            &cfg,
+            &format!("lifted the sign-in limits on {user}"),
+            async |r| r.unlock_sign_in(&user).await,
+        ),
         AdminCommand::ResetPassword { user, .. } => {
             let password = match read_password() {
                 Ok(p) => p,

@@ -12,15 +12,46 @@ use crate::registry::Registry;
 
 /// Disabled accounts (run after the core schema): a separate table, so that existing
 /// databases need no `ALTER TABLE`.
-pub(crate) const SCHEMA: &[&str] = &["CREATE TABLE IF NOT EXISTS disabled_accounts (
+pub(crate) const SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS disabled_accounts (
         account_id BIGINT PRIMARY KEY REFERENCES accounts(id),
-        disabled_at BIGINT NOT NULL)"];
+        disabled_at BIGINT NOT NULL)",
+    // An administrator's unlock of a user's failed-attempt limits: the limits live in each
+    // server's memory, so the unlock is a row every server honours the next time it would
+    // refuse that user (`web::count_attempt`).
+    "CREATE TABLE IF NOT EXISTS sign_in_unlocks (
+        name_lower TEXT PRIMARY KEY,
+        unlocked_at BIGINT NOT NULL)",
+];
 
 /// SQL condition: the account `a` is not disabled.
 pub(crate) const NOT_DISABLED: &str =
     "NOT EXISTS (SELECT 1 FROM disabled_accounts d WHERE d.account_id = a.id)";
 
 impl Db {
+    /// When an administrator last unlocked `name_lower`'s sign-in limits (µs).
+    pub(crate) async fn sign_in_unlocked_at(&self, name_lower: &str) -> Result<Option<i64>, Error> {
+        let row = sqlx::query("SELECT unlocked_at FROM sign_in_unlocks WHERE name_lower = $1")
+            .bind(name_lower.to_owned())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| r.try_get("unlocked_at"))
+            .transpose()
+            .map_err(Error::from)
+    }
+
+    async fn unlock_sign_in(&self, name_lower: &str, now: i64) -> Result<(), Error> {
+        sqlx::query(
+            "INSERT INTO sign_in_unlocks (name_lower, unlocked_at) VALUES ($1, $2) \
+             ON CONFLICT (name_lower) DO UPDATE SET unlocked_at = excluded.unlocked_at",
+        )
+        .bind(name_lower.to_owned())
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// Whether the account is disabled.
     pub(crate) async fn is_disabled(&self, account: i64) -> Result<bool, Error> {
         Ok(
@@ -135,6 +166,18 @@ impl Registry {
         let id = self.db.user_id_any(user).await?;
         self.db.enable(id).await?;
         tracing::info!(user, "user enabled");
+        Ok(())
+    }
+
+    /// Lifts the failed-attempt limits on `user`'s sign-in (web, two-factor codes, HTTP Basic)
+    /// on every server, whoever made the failures; limits on the clients that made them stay.
+    pub async fn unlock_sign_in(&self, user: &str) -> Result<(), Error> {
+        self.db.user_id_any(user).await?;
+        let name = user.trim().to_lowercase();
+        self.db
+            .unlock_sign_in(&name, self.clock.now().unix_micros())
+            .await?;
+        tracing::info!(user, "sign-in limits lifted by an administrator");
         Ok(())
     }
 

@@ -1393,3 +1393,25 @@ fn key_creation_and_owner_changes_need_a_second_factor_when_enabled() {
     );
     assert_eq!(r.status, 403, "{}", r.body);
 }
+
+/// An administrator's unlock (a database row, as `signet admin unlock-user` writes it) lifts a
+/// locked user's limit on the running server, once. (That failures from one address do not
+/// lock the user out from another is `ratelimit`'s unit test: here every client is loopback.)
+#[test]
+fn an_administrator_unlocks_a_locked_user_on_the_running_server() {
+    let s = TestServer::start();
+    s.user("alice", "pw-alice");
+    let mut c = Client::new();
+    for _ in 0..5 {
+        assert_eq!(c.sign_in(&s, "alice", "wrong").status, 401);
+    }
+    assert_eq!(c.sign_in(&s, "alice", "pw-alice").status, 429);
+    s.rt.block_on(s.registry.unlock_sign_in("alice")).unwrap();
+    assert_eq!(Client::new().sign_in(&s, "alice", "pw-alice").status, 303);
+    // The unlock is applied once: new failures count again.
+    let mut c = Client::new();
+    for _ in 0..5 {
+        assert_eq!(c.sign_in(&s, "alice", "wrong").status, 401);
+    }
+    assert_eq!(c.sign_in(&s, "alice", "pw-alice").status, 429);
+}

@@ -325,7 +325,7 @@ async fn basic_password(
     }
     // Counted before any argon2 work: past the limit, a guess costs a map lookup.
     let keys = crate::web::limit_keys(ip, user);
-    s.web.limiter.attempt(&keys, now)?;
+    crate::web::count_attempt(s, &keys, now).await?;
     let permit = tokio::time::timeout(HASHING_WAIT, s.access.hashing.acquire())
         .await
         .map_err(|_| Error::TooManyRequests {
@@ -338,8 +338,7 @@ async fn basic_password(
     drop(permit);
     match verified {
         Some(_) => {
-            s.web.limiter.forgive(&keys, now);
-            s.web.limiter.reset(&keys[1]);
+            crate::web::attempt_succeeded(s, &keys, now);
             if let Some(d) = digest {
                 s.access.remember(d, now);
             }

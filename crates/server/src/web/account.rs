@@ -197,11 +197,39 @@ pub(crate) struct SignInForm {
 }
 
 /// The rate-limit keys of a sign-in attempt.
-pub(crate) fn limit_keys(ip: &str, name: &str) -> [String; 2] {
+pub(crate) fn limit_keys(ip: &str, name: &str) -> [String; 3] {
+    let name = name.trim().to_lowercase();
     [
         format!("ip:{ip}"),
-        format!("user:{}", name.trim().to_lowercase()),
+        format!("client:{name}@{ip}"),
+        format!("user:{name}"),
     ]
+}
+
+/// Counts a sign-in or code attempt under `keys` ([`limit_keys`]); past a limit, an
+/// administrator's unlock of the user made since (`signet admin unlock-user`, a database row
+/// every server reads) is applied once and the attempt counted again.
+pub(crate) async fn count_attempt(s: &AppState, keys: &[String; 3], now: i64) -> Result<(), Error> {
+    match s.web.limiter.attempt(keys, now) {
+        Err(Error::TooManyRequests { retry_after_secs }) => {
+            let name = keys[2].strip_prefix("user:").unwrap_or_default();
+            match s.registry.db.sign_in_unlocked_at(name).await? {
+                Some(at) if s.web.limiter.apply_unlock(name, at) => {
+                    s.web.limiter.attempt(keys, now)
+                }
+                _ => Err(Error::TooManyRequests { retry_after_secs }),
+            }
+        }
+        other => other,
+    }
+}
+
+/// A right password or code: this attempt does not count, and the user's own failures are
+/// forgotten (the client address keeps its count).
+pub(crate) fn attempt_succeeded(s: &AppState, keys: &[String; 3], now: i64) {
+    s.web.limiter.forgive(keys, now);
+    s.web.limiter.reset(&keys[1]);
+    s.web.limiter.reset(&keys[2]);
 }
 
 /// Checks a user's password off the async workers; an unknown user costs the same time.
@@ -252,7 +280,7 @@ pub(crate) async fn signin(
 ) -> Result<Response, WebError> {
     let now = s.registry.clock.now().unix_micros();
     let keys = limit_keys(&ip, &f.name);
-    s.web.limiter.attempt(&keys, now)?;
+    count_attempt(&s, &keys, now).await?;
     let next = local_next(Some(&f.next));
     let Some(user_id) = check_password(&s, f.name.trim(), &f.password).await? else {
         tracing::info!(user = %f.name, %ip, "sign-in failed");
@@ -274,9 +302,10 @@ pub(crate) async fn signin(
     session::end(&s, &headers).await?;
     let pending = s.registry.db.totp_enabled(user_id).await?;
     // The password was right: this attempt does not count against the client.
-    s.web.limiter.forgive(&keys, now);
-    if !pending {
-        s.web.limiter.reset(&keys[1]);
+    if pending {
+        s.web.limiter.forgive(&keys, now);
+    } else {
+        attempt_succeeded(&s, &keys, now);
     }
     let cookie = session::start(&s, user_id, false, pending).await?;
     let location = if pending {

@@ -50,7 +50,7 @@ use axum::routing::{get, post};
 use crate::Error;
 use crate::http::AppState;
 
-pub(crate) use account::{check_password, client_ip, limit_keys};
+pub(crate) use account::{attempt_succeeded, check_password, client_ip, count_attempt, limit_keys};
 pub use csrf::require_csrf;
 pub use session::{MaybeSignedIn, RequireTwoFactor, SignedIn, TwoFactorIfEnabled};
 

@@ -1,15 +1,39 @@
 //! Failed-attempt limits for sign-in and second-factor codes, in memory (per server process):
-//! at most [`MAX_FAILURES`] attempts that did not succeed per key in a sliding [`WINDOW_MICROS`]; past that every
-//! attempt is refused with 429 until the oldest failure leaves the window. Keys are a client
-//! address (`ip:…`) and a user name (`user:…`); a success clears the user's failures.
+//! at most a key's number of attempts that did not succeed in a sliding [`WINDOW_MICROS`];
+//! past that every attempt is refused with 429 until the oldest failure leaves the window.
+//! Each attempt counts under three keys (`web::limit_keys`):
+//!
+//! - `client:NAME@ADDR`, [`MAX_FAILURES`] (5): guessing one user's password from one client;
+//! - `user:NAME`, [`MAX_USER_FAILURES`] (50): guessing it from many clients;
+//! - `ip:ADDR`, [`MAX_CLIENT_FAILURES`] (20): one client spraying many users.
+//!
+//! So failures from one address cannot lock a user out of sign-in from another (it took 5
+//! with a per-user key alone); it takes ten addresses, and an administrator lifts that at once
+//! on every server (`signet admin unlock-user`, through the database: see
+//! `web::count_attempt`). A success clears the user's own keys.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use crate::Error;
 
-/// Failures allowed per key in the window.
+/// Failures allowed per (user, client) in the window.
 pub(crate) const MAX_FAILURES: usize = 5;
+/// Failures allowed per user, from all clients together.
+pub(crate) const MAX_USER_FAILURES: usize = 50;
+/// Failures allowed per client address, for all users together.
+pub(crate) const MAX_CLIENT_FAILURES: usize = 20;
+
+/// The failures a key may have in the window.
+fn max_for(key: &str) -> usize {
+    if key.starts_with("user:") {
+        MAX_USER_FAILURES
+    } else if key.starts_with("ip:") {
+        MAX_CLIENT_FAILURES
+    } else {
+        MAX_FAILURES
+    }
+}
 /// The window: 15 minutes.
 pub(crate) const WINDOW_MICROS: i64 = 15 * 60 * 1_000_000;
 /// Keys remembered before old ones are swept (bounds memory under a spray of names).
@@ -19,6 +43,8 @@ const MAX_KEYS: usize = 100_000;
 #[derive(Debug, Default)]
 pub(crate) struct RateLimiter {
     failures: Mutex<HashMap<String, Vec<i64>>>,
+    /// Per user name, the administrator's unlock (µs) already applied here.
+    unlocks_applied: Mutex<HashMap<String, i64>>,
 }
 
 impl RateLimiter {
@@ -44,11 +70,12 @@ impl RateLimiter {
         for key in keys {
             let times = map.entry(key.clone()).or_default();
             times.retain(|t| now.saturating_sub(*t) < WINDOW_MICROS);
-            if times.len() >= MAX_FAILURES {
+            let max = max_for(key);
+            if times.len() >= max {
                 // Accepted again once enough attempts have aged out of the window.
                 let mut sorted = times.clone();
                 sorted.sort_unstable();
-                let pivot = sorted.len().saturating_sub(MAX_FAILURES);
+                let pivot = sorted.len().saturating_sub(max);
                 let oldest = sorted.get(pivot).copied().unwrap_or(now);
                 wait = wait.max(oldest.saturating_add(WINDOW_MICROS).saturating_sub(now));
             }
@@ -84,6 +111,27 @@ impl RateLimiter {
             map.remove(key);
         }
     }
+
+    /// Applies an administrator's unlock of `name` (lower case) made at `unlocked_at`, once:
+    /// forgets the user's own keys (`user:` and every `client:NAME@…`), not the addresses'.
+    /// Returns whether anything was applied.
+    pub(crate) fn apply_unlock(&self, name: &str, unlocked_at: i64) -> bool {
+        let Ok(mut applied) = self.unlocks_applied.lock() else {
+            return false;
+        };
+        if applied.get(name).is_some_and(|at| *at >= unlocked_at) {
+            return false;
+        }
+        if applied.len() >= MAX_KEYS {
+            applied.clear();
+        }
+        applied.insert(name.to_owned(), unlocked_at);
+        if let Ok(mut map) = self.failures.lock() {
+            let client_prefix = format!("client:{name}@");
+            map.retain(|k, _| k != &format!("user:{name}") && !k.starts_with(&client_prefix));
+        }
+        true
+    }
 }
 
 #[cfg(test)]
@@ -94,7 +142,7 @@ mod tests {
     #[test]
     fn five_failures_then_refused_until_the_window_passes() {
         let l = RateLimiter::default();
-        let keys = vec!["user:alice".to_owned()];
+        let keys = vec!["client:alice@x".to_owned()];
         let t0 = 1_000_000_000;
         for i in 0..5 {
             l.attempt(&keys, t0 + i).unwrap();
@@ -106,15 +154,52 @@ mod tests {
             other => panic!("{other:?}"),
         }
         // Another key is not affected; the window passing clears it.
-        l.attempt(&["user:bob".to_owned()], t0 + 10).unwrap();
+        l.attempt(&["client:bob@x".to_owned()], t0 + 10).unwrap();
         l.attempt(&keys, t0 + WINDOW_MICROS + 5).unwrap();
-        l.reset("user:alice");
+        l.reset("client:alice@x");
         l.attempt(&keys, t0 + 21).unwrap();
         // A forgiven attempt does not count.
         let k = vec!["ip:x".to_owned()];
-        for i in 0..10 {
+        for i in 0..30 {
             l.attempt(&k, t0 + i).unwrap();
             l.forgive(&k, t0 + i);
         }
+    }
+
+    /// Failures from one address lock that (user, address) pair, not the user everywhere;
+    /// the user's own limit takes many addresses; an unlock lifts the user's keys once.
+    #[test]
+    fn one_address_cannot_lock_a_user_out_and_an_unlock_lifts_the_rest() {
+        let l = RateLimiter::default();
+        let keys = |ip: &str| {
+            vec![
+                format!("ip:{ip}"),
+                format!("client:alice@{ip}"),
+                "user:alice".to_owned(),
+            ]
+        };
+        let t0 = 1_000_000_000;
+        for i in 0..5 {
+            l.attempt(&keys("6.6.6.6"), t0 + i).unwrap();
+        }
+        assert!(l.attempt(&keys("6.6.6.6"), t0 + 10).is_err());
+        l.attempt(&keys("10.0.0.7"), t0 + 11).unwrap();
+        // Ten attackers' addresses reach the user's own limit...
+        for a in 0..10 {
+            for i in 0..5 {
+                let _ = l.attempt(&keys(&format!("7.7.7.{a}")), t0 + 20 + i);
+            }
+        }
+        assert!(l.attempt(&keys("10.0.0.8"), t0 + 100).is_err());
+        // ...which an administrator's unlock lifts, once; the attackers stay limited.
+        assert!(l.apply_unlock("alice", t0 + 150));
+        assert!(!l.apply_unlock("alice", t0 + 150));
+        l.attempt(&keys("10.0.0.8"), t0 + 200).unwrap();
+        let mut spray_refused = false;
+        for i in 0..25 {
+            let k = vec![format!("ip:9.9.9.9"), format!("client:user{i}@9.9.9.9")];
+            spray_refused |= l.attempt(&k, t0 + 300 + i).is_err();
+        }
+        assert!(spray_refused, "one address tried 25 users unchecked");
     }
 }

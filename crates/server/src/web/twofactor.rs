@@ -80,10 +80,10 @@ struct CodeForm {
 /// Failed-code limits for a signed-in user (the same counters as sign-in).
 /// Counts a code attempt (see [`super::ratelimit::RateLimiter::attempt`]); the keys and the
 /// attempt's time, for [`super::ratelimit::RateLimiter::forgive`] on success.
-fn check_limit(s: &AppState, ip: &str, user: &str) -> Result<([String; 2], i64), Error> {
+async fn check_limit(s: &AppState, ip: &str, user: &str) -> Result<([String; 3], i64), Error> {
     let keys = limit_keys(ip, user);
     let now = s.registry.clock.now().unix_micros();
-    s.web.limiter.attempt(&keys, now)?;
+    super::account::count_attempt(s, &keys, now).await?;
     Ok((keys, now))
 }
 
@@ -95,7 +95,7 @@ async fn confirm(
     user: SignedIn,
     axum::Form(f): axum::Form<CodeForm>,
 ) -> Result<Response, WebError> {
-    let (keys, at) = check_limit(&s, &ip, &user.user_name)?;
+    let (keys, at) = check_limit(&s, &ip, &user.user_name).await?;
     match totp::confirm(&s.registry, user.user_id, &user.user_name, &f.code).await {
         Ok(codes) => {
             s.web.limiter.forgive(&keys, at);
@@ -137,7 +137,7 @@ async fn disable(
     user: SignedIn,
     axum::Form(f): axum::Form<CodeForm>,
 ) -> Result<Response, WebError> {
-    let (keys, at) = check_limit(&s, &ip, &user.user_name)?;
+    let (keys, at) = check_limit(&s, &ip, &user.user_name).await?;
     match totp::disable(&s.registry, user.user_id, &user.user_name, &f.code).await {
         Ok(()) => {
             s.web.limiter.forgive(&keys, at);
@@ -231,12 +231,11 @@ async fn code(
     let Some((hash, row)) = pending(&s, &headers).await? else {
         return Err(start_over());
     };
-    let (keys, at) = check_limit(&s, &ip, &row.user_name)?;
+    let (keys, at) = check_limit(&s, &ip, &row.user_name).await?;
     let next = local_next(Some(&f.next));
     match totp::verify(&s.registry, row.user_id, &row.user_name, &f.code).await? {
         Some(factor) => {
-            s.web.limiter.forgive(&keys, at);
-            s.web.limiter.reset(&keys[1]);
+            super::account::attempt_succeeded(&s, &keys, at);
             // The pending session is replaced, not upgraded: a new token for the real one.
             s.registry.db.delete_session(&hash).await?;
             let cookie = session::start(&s, row.user_id, true, false).await?;
