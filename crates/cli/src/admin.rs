@@ -240,6 +240,22 @@ enum AdminCommand {
         #[command(subcommand)]
         command: crate::mirror_admin::MirrorCommand,
     },
+    /// Show the audit log: sign-ins, pushes, unlists, owner requests, administrator commands
+    /// (newest first).
+    AuditLog {
+        /// Only entries of the last DURATION (`90m`, `24h`, `7d`; default 7d).
+        #[arg(long, value_name = "DURATION", default_value = "7d")]
+        since: String,
+        /// Only entries by this actor (an account name, or `admin (command line)`).
+        #[arg(long)]
+        actor: Option<String>,
+        /// At most this many entries.
+        #[arg(long, default_value_t = 1000)]
+        limit: usize,
+        /// Machine-readable output (`formatVersion` 2).
+        #[arg(long)]
+        json: bool,
+    },
     /// Take a consistent backup of the embedded default (database, package files,
     /// development PKI) into a new or empty directory, while the server runs. The backup
     /// holds private keys and password hashes: keep it as you keep the server.
@@ -254,6 +270,106 @@ enum AdminCommand {
         /// The backup directory.
         dir: PathBuf,
     },
+}
+
+impl AdminCommand {
+    /// Commands that change nothing (not written to the audit log).
+    fn is_read_only(&self) -> bool {
+        use crate::mirror_admin::{MirrorCommand, UpstreamCommand};
+        matches!(
+            self,
+            Self::ListApiKeys { .. }
+                | Self::OwnerRequests { .. }
+                | Self::ListCertificates { .. }
+                | Self::ListPrefixes
+                | Self::AuditLog { .. }
+                | Self::Upstream {
+                    command: UpstreamCommand::List
+                }
+                | Self::Mirror {
+                    command: MirrorCommand::Refusals { .. }
+                }
+        )
+    }
+}
+
+/// A duration such as `90m`, `24h` or `7d`, in microseconds.
+fn parse_duration_micros(text: &str) -> Result<i64, String> {
+    let text = text.trim();
+    let (number, unit) = text.split_at(text.len().saturating_sub(1));
+    let n: i64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration such as 90m, 24h or 7d"))?;
+    let unit_micros: i64 = match unit {
+        "m" => 60_000_000,
+        "h" => 3_600_000_000,
+        "d" => 86_400_000_000,
+        _ => return Err(format!("{text:?} is not a duration such as 90m, 24h or 7d")),
+    };
+    Ok(n.saturating_mul(unit_micros))
+}
+
+/// `signet admin audit-log`.
+fn audit_log(
+    runtime: &tokio::runtime::Runtime,
+    cfg: &signet_server::Config,
+    since: &str,
+    actor: Option<&str>,
+    limit: usize,
+    json: bool,
+) -> u8 {
+    let age = match parse_duration_micros(since) {
+        Ok(a) => a,
+        Err(e) => {
+            err!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let since = signet_common::UtcTime::now()
+        .unix_micros()
+        .saturating_sub(age);
+    let read = runtime.block_on(async {
+        let registry = cfg.open_registry().await?;
+        let entries = registry.audit_log(since, actor, limit).await;
+        registry.db().close().await;
+        entries
+    });
+    let entries = match read {
+        Ok(e) => e,
+        Err(e) => {
+            err!("error: {e}");
+            return EXIT_FAILED;
+        }
+    };
+    if json {
+        let doc = serde_json::json!({ "formatVersion": 2, "entries": entries });
+        out!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        return EXIT_OK;
+    }
+    for e in &entries {
+        let client = if e.client.is_empty() {
+            String::new()
+        } else {
+            format!(" from {}", e.client)
+        };
+        let detail = if e.detail.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", e.detail)
+        };
+        out!(
+            "{} {} {} {} {}{client}{detail}",
+            e.at,
+            e.actor,
+            e.action,
+            e.target,
+            e.outcome
+        );
+    }
+    if entries.is_empty() {
+        out!("no audit log entries in that time");
+    }
+    EXIT_OK
 }
 
 /// `signet admin backup DIR`.
@@ -427,7 +543,46 @@ pub fn run(args: AdminArgs) -> u8 {
             return EXIT_FAILED;
         }
     };
-    match args.command {
+    let read_only = args.command.is_read_only();
+    // What the audit log records of the command: its arguments (passwords are read from
+    // standard input, never arguments; API keys are printed, never arguments).
+    let detail = format!("{:?}", args.command);
+    let code = execute(&runtime, &cfg, args.command);
+    if !read_only {
+        let outcome = if code == EXIT_OK {
+            signet_server::audit::AuditOutcome::Ok
+        } else {
+            signet_server::audit::AuditOutcome::Failed
+        };
+        let recorded = runtime.block_on(async {
+            let registry = cfg.open_registry().await?;
+            registry
+                .audit(signet_server::audit::AuditEvent {
+                    actor: "admin (command line)",
+                    action: signet_server::audit::AuditAction::AdminCommand,
+                    target: "",
+                    outcome,
+                    client: None,
+                    detail: &detail,
+                })
+                .await;
+            registry.db().close().await;
+            Ok::<(), signet_server::Error>(())
+        });
+        if let Err(e) = recorded {
+            err!("warning: the audit log could not be written: {e}");
+        }
+    }
+    code
+}
+
+/// Runs one `signet admin` command.
+fn execute(
+    runtime: &tokio::runtime::Runtime,
+    cfg: &signet_server::Config,
+    command: AdminCommand,
+) -> u8 {
+    match command {
         AdminCommand::CreateUser { name, email, .. } => {
             let password = match read_password() {
                 Ok(p) => p,
@@ -507,8 +662,8 @@ pub fn run(args: AdminArgs) -> u8 {
             }
         }
         AdminCommand::CreateOrganization { name, admin } => with_registry(
-            &runtime,
-            &cfg,
+            runtime,
+            cfg,
             &format!("created organization {name}"),
             async |r| r.create_organization(&name, &admin).await,
         ),
@@ -522,32 +677,32 @@ pub fn run(args: AdminArgs) -> u8 {
                 return EXIT_USAGE;
             };
             with_registry(
-                &runtime,
-                &cfg,
+                runtime,
+                cfg,
                 &format!("{user} is a member of {organization} ({})", role.as_str()),
                 async |r| r.set_member(&organization, &user, role).await,
             )
         }
         AdminCommand::RemoveMember { organization, user } => with_registry(
-            &runtime,
-            &cfg,
+            runtime,
+            cfg,
             &format!("{user} is no longer a member of {organization}"),
             async |r| r.remove_member(&organization, &user).await,
         ),
         AdminCommand::DisableUser { user } => with_registry(
-            &runtime,
-            &cfg,
+            runtime,
+            cfg,
             &format!("disabled {user}: sessions ended, API keys no longer accepted"),
             async |r| r.disable_user(&user).await,
         ),
         AdminCommand::EnableUser { user } => {
-            with_registry(&runtime, &cfg, &format!("enabled {user}"), async |r| {
+            with_registry(runtime, cfg, &format!("enabled {user}"), async |r| {
                 r.enable_user(&user).await
             })
         }
         AdminCommand::UnlockUser { user } => with_registry(
-            &runtime,
-            &cfg,
+            runtime,
+            cfg,
             &format!("lifted the sign-in limits on {user}"),
             async |r| r.unlock_sign_in(&user).await,
         ),
@@ -560,30 +715,28 @@ pub fn run(args: AdminArgs) -> u8 {
                 }
             };
             with_registry(
-                &runtime,
-                &cfg,
+                runtime,
+                cfg,
                 &format!("new password set for {user}; their sessions ended"),
                 async |r| r.reset_password(&user, &password).await,
             )
         }
-        AdminCommand::AddOwner { package, account } => {
-            with_registry(&runtime, &cfg, "", async |r| {
-                match r
-                    .add_owner(&package, &account, "a site administrator")
-                    .await?
-                {
-                    signet_server::OwnerRequestOutcome::AlreadyOwner => {
-                        out!("{account} already owns {package}");
-                    }
-                    _ => out!(
-                        "asked {account} to become an owner of {package}; it is one once it \
-                         accepts (signet admin accept-owner {package} {account})"
-                    ),
+        AdminCommand::AddOwner { package, account } => with_registry(runtime, cfg, "", async |r| {
+            match r
+                .add_owner(&package, &account, "a site administrator")
+                .await?
+            {
+                signet_server::OwnerRequestOutcome::AlreadyOwner => {
+                    out!("{account} already owns {package}");
                 }
-                Ok(())
-            })
-        }
-        AdminCommand::OwnerRequests { user } => with_registry(&runtime, &cfg, "", async |r| {
+                _ => out!(
+                    "asked {account} to become an owner of {package}; it is one once it \
+                         accepts (signet admin accept-owner {package} {account})"
+                ),
+            }
+            Ok(())
+        }),
+        AdminCommand::OwnerRequests { user } => with_registry(runtime, cfg, "", async |r| {
             for q in r.owner_requests(&user).await? {
                 out!(
                     "{}\t{}\trequested by {}",
@@ -599,8 +752,8 @@ pub fn run(args: AdminArgs) -> u8 {
             account,
             as_user,
         } => with_registry(
-            &runtime,
-            &cfg,
+            runtime,
+            cfg,
             &format!("{account} owns {package}"),
             async |r| {
                 let by = as_user.as_deref().unwrap_or(&account);
@@ -612,8 +765,8 @@ pub fn run(args: AdminArgs) -> u8 {
             account,
             as_user,
         } => with_registry(
-            &runtime,
-            &cfg,
+            runtime,
+            cfg,
             &format!("{account} declined to own {package}"),
             async |r| {
                 let by = as_user.as_deref().unwrap_or(&account);
@@ -621,14 +774,14 @@ pub fn run(args: AdminArgs) -> u8 {
             },
         ),
         AdminCommand::RemoveOwner { package, account } => with_registry(
-            &runtime,
-            &cfg,
+            runtime,
+            cfg,
             &format!("{account} no longer owns {package}"),
             async |r| r.remove_owner(&package, &account).await,
         ),
         AdminCommand::ListApiKeys { user } => {
             let time = |t: i64| signet_common::UtcTime::from_unix_micros(t).rfc3339();
-            with_registry(&runtime, &cfg, "", async |r| {
+            with_registry(runtime, cfg, "", async |r| {
                 for k in r.api_keys(&user).await? {
                     let state = match (k.revoked_at, k.expires_at) {
                         (Some(t), _) => format!("revoked {}", time(t)),
@@ -660,7 +813,7 @@ pub fn run(args: AdminArgs) -> u8 {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            with_signing_registry(&runtime, &cfg, async |r| {
+            with_signing_registry(runtime, cfg, async |r| {
                 let c = r.register_certificate(&account, &name, &bytes).await?;
                 out!("registered {} on {account}", c.fingerprint);
                 out!("  subject: {}", c.subject);
@@ -673,7 +826,7 @@ pub fn run(args: AdminArgs) -> u8 {
             })
         }
         AdminCommand::ListCertificates { account } => {
-            with_signing_registry(&runtime, &cfg, async |r| {
+            with_signing_registry(runtime, cfg, async |r| {
                 let now = signet_common::UtcTime::now();
                 let time = |t: i64| signet_common::UtcTime::from_unix_micros(t).rfc3339();
                 for c in r.certificates(&account).await? {
@@ -694,7 +847,7 @@ pub fn run(args: AdminArgs) -> u8 {
         AdminCommand::DeleteCertificate {
             account,
             fingerprint,
-        } => with_signing_registry(&runtime, &cfg, async |r| {
+        } => with_signing_registry(runtime, cfg, async |r| {
             if r.delete_certificate(&account, &fingerprint).await? {
                 out!(
                     "deactivated {fingerprint} on {account}: packages were signed with it, so it stays listed; pushes signed with it are refused (register it again to re-activate)"
@@ -705,7 +858,7 @@ pub fn run(args: AdminArgs) -> u8 {
             Ok(())
         }),
         AdminCommand::SetRequiredSigner { package, account } => {
-            with_signing_registry(&runtime, &cfg, async |r| {
+            with_signing_registry(runtime, cfg, async |r| {
                 r.set_required_signer(&package, account.as_deref()).await?;
                 match &account {
                     Some(a) => out!("{package}: required signer {a}"),
@@ -715,13 +868,13 @@ pub fn run(args: AdminArgs) -> u8 {
             })
         }
         AdminCommand::SetRequireSigned { account, state } => {
-            with_signing_registry(&runtime, &cfg, async |r| {
+            with_signing_registry(runtime, cfg, async |r| {
                 r.set_require_signed(&account, state == "on").await?;
                 out!("{account}: require author-signed packages {state}");
                 Ok(())
             })
         }
-        AdminCommand::Backfill { parallel } => with_signing_registry(&runtime, &cfg, async |r| {
+        AdminCommand::Backfill { parallel } => with_signing_registry(runtime, cfg, async |r| {
             let bar = indicatif::ProgressBar::new(0);
             bar.set_style(
                 indicatif::ProgressStyle::with_template(
@@ -758,7 +911,7 @@ pub fn run(args: AdminArgs) -> u8 {
             }
             Ok(())
         }),
-        AdminCommand::RefreshStaples => with_signing_registry(&runtime, &cfg, async |r| {
+        AdminCommand::RefreshStaples => with_signing_registry(runtime, cfg, async |r| {
             let s = r.refresh_all_staples().await?;
             out!(
                 "refreshed staples: {} fetched, {} failed, {} revoked",
@@ -768,7 +921,7 @@ pub fn run(args: AdminArgs) -> u8 {
             );
             Ok(())
         }),
-        AdminCommand::RecheckCertificates => with_signing_registry(&runtime, &cfg, async |r| {
+        AdminCommand::RecheckCertificates => with_signing_registry(runtime, cfg, async |r| {
             let s = r.recheck_certificates().await?;
             out!(
                 "rechecked {} certificate(s): {} newly revoked, {} unknown, {} version(s) flagged",
@@ -779,16 +932,20 @@ pub fn run(args: AdminArgs) -> u8 {
             );
             Ok(())
         }),
-        AdminCommand::Upstream { command } => {
-            crate::mirror_admin::upstream(&runtime, &cfg, command)
-        }
-        AdminCommand::Mirror { command } => crate::mirror_admin::mirror(&runtime, &cfg, command),
-        AdminCommand::Backup { dir } => backup(&runtime, &cfg, &dir),
+        AdminCommand::Upstream { command } => crate::mirror_admin::upstream(runtime, cfg, command),
+        AdminCommand::Mirror { command } => crate::mirror_admin::mirror(runtime, cfg, command),
+        AdminCommand::Backup { dir } => backup(runtime, cfg, &dir),
+        AdminCommand::AuditLog {
+            since,
+            actor,
+            limit,
+            json,
+        } => audit_log(runtime, cfg, &since, actor.as_deref(), limit, json),
         // Handled before the data directory is required to exist.
         AdminCommand::Restore { dir } => restore(&dir, &cfg.data_dir()),
         AdminCommand::ReservePrefix { account, prefix } => with_registry(
-            &runtime,
-            &cfg,
+            runtime,
+            cfg,
             &format!(
                 "reserved the prefix {} for {}",
                 signet_common::Untrusted(&prefix),
@@ -796,7 +953,7 @@ pub fn run(args: AdminArgs) -> u8 {
             ),
             async |r| r.reserve_prefix(&account, &prefix).await,
         ),
-        AdminCommand::ListPrefixes => with_registry(&runtime, &cfg, "", async |r| {
+        AdminCommand::ListPrefixes => with_registry(runtime, cfg, "", async |r| {
             let all = r.reserved_prefixes().await?;
             if all.is_empty() {
                 out!("no reserved prefixes");
@@ -811,14 +968,14 @@ pub fn run(args: AdminArgs) -> u8 {
             Ok(())
         }),
         AdminCommand::GrantSiteAdmin { user } => with_registry(
-            &runtime,
-            &cfg,
+            runtime,
+            cfg,
             &format!("{user} is a site administrator"),
             async |r| r.grant_site_admin(&user).await,
         ),
         AdminCommand::RevokeApiKey { user, id } => with_registry(
-            &runtime,
-            &cfg,
+            runtime,
+            cfg,
             &format!("revoked API key {id} of {user}"),
             async |r| r.revoke_api_key(&user, id).await,
         ),

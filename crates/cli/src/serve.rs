@@ -244,6 +244,22 @@ pub fn run(args: ServeArgs) -> u8 {
                 }
             });
         }
+        {
+            // The audit log's retention, applied hourly.
+            let audit = Arc::clone(&registry);
+            let days = cfg.audit.retention_days();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(3600));
+                loop {
+                    tick.tick().await;
+                    match audit.prune_audit_log(days).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(deleted = n, days, "audit log pruned"),
+                        Err(e) => tracing::warn!(error = %e, "audit log pruning failed"),
+                    }
+                }
+            });
+        }
         let grace = Duration::from_secs(cfg.server.shutdown_grace_seconds.unwrap_or(30));
         signet_server::serve(listener, state, shutdown_signal(), grace)
             .await

@@ -1801,3 +1801,77 @@ fn a_backup_taken_while_serving_restores_byte_identical_packages() {
     assert_eq!(signer(&after), signer(&originals[0].2));
     server.stop();
 }
+
+/// Issue 19, the audit log: administrator commands, pushes (accepted and refused) and
+/// unlists are recorded with actor, target and outcome; read-only commands are not; no
+/// secret reaches it; `--actor` filters; `--json` is machine-readable.
+#[test]
+fn the_audit_log_records_who_did_what() {
+    let tmp = tempfile::tempdir().unwrap();
+    let inst = Instance::new(tmp.path(), Backend::Local);
+    create_user(&inst, "alice");
+    let key = create_key(&inst, "alice", &[]);
+    let out = admin(&inst, &["list-api-keys", "alice"]);
+    assert!(out.status.success(), "{out:?}");
+    let server = Server::start(&inst.args());
+    assert_eq!(
+        server
+            .push(Some(&key), &package("Audit.Pkg", "1.0.0"))
+            .status,
+        201
+    );
+    assert_eq!(
+        server
+            .push(Some(&key), &package("Audit.Pkg", "1.0.0"))
+            .status,
+        409
+    );
+    assert_eq!(
+        server.set_listed(&key, "Audit.Pkg", "1.0.0", false).status,
+        200
+    );
+    let out = admin(&inst, &["audit-log", "--json"]);
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(!text.contains(&key), "an API key reached the audit log");
+    assert!(
+        !text.contains("correct horse"),
+        "a password reached the audit log"
+    );
+    let doc: Value = serde_json::from_str(&text).unwrap();
+    let entries = doc["entries"].as_array().unwrap();
+    let has = |actor: &str, action: &str, target: &str, outcome: &str| {
+        entries.iter().any(|e| {
+            e["actor"] == actor
+                && e["action"] == action
+                && e["target"].as_str().unwrap().contains(target)
+                && e["outcome"] == outcome
+        })
+    };
+    assert!(has("alice", "push", "Audit.Pkg 1.0.0", "ok"), "{text}");
+    assert!(has("alice", "push", "", "refused"), "{text}");
+    assert!(has("alice", "unlist", "Audit.Pkg 1.0.0", "ok"), "{text}");
+    assert!(has("admin (command line)", "admin", "", "ok"), "{text}");
+    let admin_details: Vec<&str> = entries
+        .iter()
+        .filter(|e| e["action"] == "admin")
+        .map(|e| e["detail"].as_str().unwrap())
+        .collect();
+    assert!(
+        admin_details.iter().any(|d| d.contains("CreateUser")),
+        "{admin_details:?}"
+    );
+    assert!(
+        admin_details.iter().any(|d| d.contains("CreateApiKey")),
+        "{admin_details:?}"
+    );
+    assert!(
+        !admin_details.iter().any(|d| d.contains("ListApiKeys")),
+        "a read-only command was recorded: {admin_details:?}"
+    );
+    let out = admin(&inst, &["audit-log", "--actor", "alice"]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(text.contains(" alice push Audit.Pkg 1.0.0 ok"), "{text}");
+    assert!(!text.contains("admin (command line)"), "{text}");
+    server.stop();
+}

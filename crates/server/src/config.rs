@@ -37,6 +37,9 @@ pub struct Config {
     /// The `[limits]` table.
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// The `[audit]` table.
+    #[serde(default)]
+    pub audit: AuditConfig,
     /// The `[signing]` table.
     #[serde(default)]
     pub signing: SigningConfig,
@@ -148,6 +151,21 @@ pub struct DatabaseConfig {
     /// Seconds a request waits for a database connection before it fails with 503 and
     /// `Retry-After` (default 5): a database that is down makes pushes fail fast.
     pub acquire_timeout_seconds: Option<u64>,
+}
+
+/// `[audit]`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Days the audit log keeps an entry (default 365); older ones are deleted hourly.
+    pub retention_days: Option<u64>,
+}
+
+impl AuditConfig {
+    /// [`AuditConfig::retention_days`] or its default.
+    pub fn retention_days(&self) -> u64 {
+        self.retention_days.unwrap_or(365)
+    }
 }
 
 /// `[storage]`.

@@ -377,6 +377,7 @@ impl Db {
             .chain(crate::catalog::SCHEMA)
             .chain(crate::mirror::store::SCHEMA)
             .chain(crate::prefixes::SCHEMA)
+            .chain(crate::audit::SCHEMA)
         {
             // Only constants are substituted into these statements.
             sqlx::query(sqlx::AssertSqlSafe(

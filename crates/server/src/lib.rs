@@ -5,6 +5,7 @@
 //! storage behind [`Db`] (sqlx `Any`: SQLite by default, PostgreSQL by URL) and [`BlobStore`]
 //! (filesystem; S3 next). Time and randomness are injected ([`Clock`], [`Random`]).
 
+pub mod audit;
 mod auth;
 pub mod backup;
 mod blob;

@@ -221,6 +221,29 @@ impl Registry {
         account: &str,
         requested_by: &str,
     ) -> Result<OwnerRequestOutcome, Error> {
+        let r = self.add_owner_checked(id, account, requested_by).await;
+        let detail = match &r {
+            Ok(o) => format!("{o:?}"),
+            Err(e) => e.to_string(),
+        };
+        self.audit(crate::audit::AuditEvent {
+            actor: requested_by,
+            action: crate::audit::AuditAction::OwnerRequest,
+            target: &format!("{id} owner {account}"),
+            outcome: crate::audit::AuditOutcome::of(&r),
+            client: None,
+            detail: &detail,
+        })
+        .await;
+        r
+    }
+
+    async fn add_owner_checked(
+        &self,
+        id: &str,
+        account: &str,
+        requested_by: &str,
+    ) -> Result<OwnerRequestOutcome, Error> {
         let (account_id, _) = self
             .db
             .find_account(account)
@@ -272,6 +295,37 @@ impl Registry {
     /// `user` accepts (or declines) the request for `account` to own `id`: 403 unless `user`
     /// is that account or an administrator of that organization; 404 without a request.
     pub async fn answer_owner_request(
+        &self,
+        user: &str,
+        id: &str,
+        account: &str,
+        accept: bool,
+    ) -> Result<(), Error> {
+        let r = self
+            .answer_owner_request_checked(user, id, account, accept)
+            .await;
+        let detail = r
+            .as_ref()
+            .err()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        self.audit(crate::audit::AuditEvent {
+            actor: user,
+            action: if accept {
+                crate::audit::AuditAction::OwnerAccept
+            } else {
+                crate::audit::AuditAction::OwnerDecline
+            },
+            target: &format!("{id} owner {account}"),
+            outcome: crate::audit::AuditOutcome::of(&r),
+            client: None,
+            detail: &detail,
+        })
+        .await;
+        r
+    }
+
+    async fn answer_owner_request_checked(
         &self,
         user: &str,
         id: &str,

@@ -428,6 +428,24 @@ impl Registry {
 
     /// Pushes the complete, fsynced upload at `upload`: every step of the pipeline.
     pub async fn push(&self, caller: &Caller, upload: &Path) -> Result<Pushed, Error> {
+        let pushed = self.push_steps(caller, upload).await;
+        let (target, detail) = match &pushed {
+            Ok(p) => (format!("{} {}", p.id, p.version), String::new()),
+            Err(e) => (String::new(), e.to_string()),
+        };
+        self.audit(crate::audit::AuditEvent {
+            actor: &caller.user_name,
+            action: crate::audit::AuditAction::Push,
+            target: &target,
+            outcome: crate::audit::AuditOutcome::of(&pushed),
+            client: None,
+            detail: &detail,
+        })
+        .await;
+        pushed
+    }
+
+    async fn push_steps(&self, caller: &Caller, upload: &Path) -> Result<Pushed, Error> {
         let inspected = self.inspect_upload(caller, upload).await?;
         let authorized = self.authorize(inspected).await?;
         let checked = self.check_signature(authorized).await?;

@@ -341,6 +341,35 @@ impl Registry {
         version: &str,
         listed: bool,
     ) -> Result<(), Error> {
+        let r = self.set_listed_checked(caller, id, version, listed).await;
+        let detail = r
+            .as_ref()
+            .err()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        self.audit(crate::audit::AuditEvent {
+            actor: &caller.user_name,
+            action: if listed {
+                crate::audit::AuditAction::Relist
+            } else {
+                crate::audit::AuditAction::Unlist
+            },
+            target: &format!("{id} {version}"),
+            outcome: crate::audit::AuditOutcome::of(&r),
+            client: None,
+            detail: &detail,
+        })
+        .await;
+        r
+    }
+
+    async fn set_listed_checked(
+        &self,
+        caller: &Caller,
+        id: &str,
+        version: &str,
+        listed: bool,
+    ) -> Result<(), Error> {
         let version = NuGetVersion::parse(version)
             .map_err(|_| Error::NotFound(format!("{id} {version} does not exist")))?;
         let id_lower = id.to_lowercase();

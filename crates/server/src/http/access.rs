@@ -346,6 +346,16 @@ async fn basic_password(
         }
         None => {
             tracing::info!(user = %user, %ip, "basic authentication failed");
+            s.registry
+                .audit(crate::audit::AuditEvent {
+                    actor: user,
+                    action: crate::audit::AuditAction::BasicAuth,
+                    target: user,
+                    outcome: crate::audit::AuditOutcome::Refused,
+                    client: Some(ip),
+                    detail: "wrong user name, password or key",
+                })
+                .await;
             Err(wrong())
         }
     }

@@ -282,7 +282,23 @@ pub(crate) async fn signin(
     let keys = limit_keys(&ip, &f.name);
     count_attempt(&s, &keys, now).await?;
     let next = local_next(Some(&f.next));
-    let Some(user_id) = check_password(&s, f.name.trim(), &f.password).await? else {
+    let name = f.name.trim();
+    let checked = check_password(&s, name, &f.password).await?;
+    s.registry
+        .audit(crate::audit::AuditEvent {
+            actor: name,
+            action: crate::audit::AuditAction::SignIn,
+            target: name,
+            outcome: if checked.is_some() {
+                crate::audit::AuditOutcome::Ok
+            } else {
+                crate::audit::AuditOutcome::Refused
+            },
+            client: Some(&ip),
+            detail: "",
+        })
+        .await;
+    let Some(user_id) = checked else {
         tracing::info!(user = %f.name, %ip, "sign-in failed");
         let (csrf, pre) = form_token(&s, &headers)?;
         let page = SignInPage {
