@@ -240,6 +240,12 @@ enum AdminCommand {
         #[command(subcommand)]
         command: crate::mirror_admin::MirrorCommand,
     },
+    /// Webhooks of an account or organization: events about its packages posted to a URL,
+    /// signed with HMAC-SHA256 as GitHub signs its own (`X-Hub-Signature-256`).
+    Webhook {
+        #[command(subcommand)]
+        command: WebhookCommand,
+    },
     /// Show the audit log: sign-ins, pushes, unlists, owner requests, administrator commands
     /// (newest first).
     AuditLog {
@@ -272,6 +278,135 @@ enum AdminCommand {
     },
 }
 
+#[derive(Subcommand, Debug)]
+enum WebhookCommand {
+    /// Register a webhook; prints its id and its secret (shown once).
+    Add {
+        /// The account or organization whose packages it is about.
+        account: String,
+        /// Where to POST (http or https).
+        url: String,
+        /// Events (repeatable; default all): package.pushed, package.unlisted,
+        /// package.relisted.
+        #[arg(long = "event", value_name = "EVENT")]
+        events: Vec<String>,
+        /// Allow a destination on a loopback, private or reserved address (refused by default:
+        /// a webhook must not become a way into the server's own network).
+        #[arg(long)]
+        allow_private_destination: bool,
+    },
+    /// List an account's webhooks.
+    List {
+        /// The account or organization.
+        account: String,
+    },
+    /// Remove a webhook (undelivered events are dropped).
+    Remove {
+        /// The account or organization.
+        account: String,
+        /// The webhook's id.
+        id: i64,
+    },
+    /// The latest deliveries to an account's webhooks, with each one's last answer.
+    Deliveries {
+        /// The account or organization.
+        account: String,
+        /// Machine-readable output (`formatVersion` 2).
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `signet admin webhook …`.
+fn webhook(
+    runtime: &tokio::runtime::Runtime,
+    cfg: &signet_server::Config,
+    command: WebhookCommand,
+) -> u8 {
+    let r: Result<String, signet_server::Error> = runtime.block_on(async {
+        let registry = cfg.open_registry().await?;
+        let r = match command {
+            WebhookCommand::Add {
+                account,
+                url,
+                events,
+                allow_private_destination,
+            } => registry
+                .add_webhook(&account, &url, &events, allow_private_destination)
+                .await
+                .map(|(id, secret)| {
+                    format!(
+                        "webhook {id} for {account} posts to {url}\nsecret (shown once; \
+                         verify X-Hub-Signature-256 with it): {secret}"
+                    )
+                }),
+            WebhookCommand::List { account } => registry.webhooks(&account).await.map(|hooks| {
+                if hooks.is_empty() {
+                    return format!("{account} has no webhooks");
+                }
+                hooks
+                    .iter()
+                    .map(|h| {
+                        let private = if h.allow_private {
+                            " (private destination allowed)"
+                        } else {
+                            ""
+                        };
+                        format!("{} {} [{}]{private}", h.id, h.url, h.events)
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            }),
+            WebhookCommand::Remove { account, id } => registry
+                .remove_webhook(&account, id)
+                .await
+                .map(|()| format!("removed webhook {id} of {account}")),
+            WebhookCommand::Deliveries { account, json } => {
+                registry.webhook_deliveries(&account, 100).await.map(|d| {
+                    if json {
+                        let doc = serde_json::json!({ "formatVersion": 2, "deliveries": d });
+                        return serde_json::to_string_pretty(&doc).unwrap_or_default();
+                    }
+                    if d.is_empty() {
+                        return format!("no deliveries for {account}");
+                    }
+                    d.iter()
+                        .map(|d| {
+                            let state = if d.delivered { "delivered" } else { "pending" };
+                            let status = d
+                                .last_status
+                                .map(|s| format!(" (last answer {s})"))
+                                .unwrap_or_default();
+                            let error = if d.last_error.is_empty() {
+                                String::new()
+                            } else {
+                                format!(": {}", d.last_error)
+                            };
+                            format!(
+                                "{} {} to webhook {}: {state} after {} attempts{status}{error}",
+                                d.id, d.event, d.webhook_id, d.attempts
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                })
+            }
+        };
+        registry.db().close().await;
+        r
+    });
+    match r {
+        Ok(text) => {
+            out!("{text}");
+            EXIT_OK
+        }
+        Err(e) => {
+            err!("error: {e}");
+            EXIT_FAILED
+        }
+    }
+}
+
 impl AdminCommand {
     /// Commands that change nothing (not written to the audit log).
     fn is_read_only(&self) -> bool {
@@ -283,6 +418,9 @@ impl AdminCommand {
                 | Self::ListCertificates { .. }
                 | Self::ListPrefixes
                 | Self::AuditLog { .. }
+                | Self::Webhook {
+                    command: WebhookCommand::List { .. } | WebhookCommand::Deliveries { .. }
+                }
                 | Self::Upstream {
                     command: UpstreamCommand::List
                 }
@@ -935,6 +1073,7 @@ fn execute(
         AdminCommand::Upstream { command } => crate::mirror_admin::upstream(runtime, cfg, command),
         AdminCommand::Mirror { command } => crate::mirror_admin::mirror(runtime, cfg, command),
         AdminCommand::Backup { dir } => backup(runtime, cfg, &dir),
+        AdminCommand::Webhook { command } => webhook(runtime, cfg, command),
         AdminCommand::AuditLog {
             since,
             actor,

@@ -245,6 +245,20 @@ pub fn run(args: ServeArgs) -> u8 {
             });
         }
         {
+            // Webhook deliveries: what is due, every two seconds (claimed first, so several
+            // servers on one database send each delivery once).
+            let hooks = Arc::clone(&registry);
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(2));
+                loop {
+                    tick.tick().await;
+                    if let Err(e) = hooks.deliver_webhooks().await {
+                        tracing::warn!(error = %e, "webhook delivery job failed");
+                    }
+                }
+            });
+        }
+        {
             // The audit log's retention, applied hourly.
             let audit = Arc::clone(&registry);
             let days = cfg.audit.retention_days();

@@ -378,6 +378,7 @@ impl Db {
             .chain(crate::mirror::store::SCHEMA)
             .chain(crate::prefixes::SCHEMA)
             .chain(crate::audit::SCHEMA)
+            .chain(crate::webhooks::SCHEMA)
         {
             // Only constants are substituted into these statements.
             sqlx::query(sqlx::AssertSqlSafe(

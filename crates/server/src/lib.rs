@@ -26,6 +26,7 @@ mod registry;
 pub mod signing;
 pub mod staples;
 pub mod web;
+pub mod webhooks;
 
 pub use auth::{
     API_KEY_PREFIX, IdGlob, NewApiKey, Scope, Scopes, generate_api_key, hash_api_key,

@@ -442,6 +442,10 @@ impl Registry {
             detail: &detail,
         })
         .await;
+        if let Ok(p) = &pushed {
+            self.package_event("package.pushed", &p.id, &p.version)
+                .await;
+        }
         pushed
     }
 

@@ -360,6 +360,17 @@ impl Registry {
             detail: &detail,
         })
         .await;
+        if r.is_ok() {
+            let event = if listed {
+                "package.relisted"
+            } else {
+                "package.unlisted"
+            };
+            let version = NuGetVersion::parse(version)
+                .map(|v| v.normalized().to_owned())
+                .unwrap_or_else(|_| version.to_owned());
+            self.package_event(event, id, &version).await;
+        }
         r
     }
 

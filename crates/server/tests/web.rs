@@ -1415,3 +1415,161 @@ fn an_administrator_unlocks_a_locked_user_on_the_running_server() {
     }
     assert_eq!(c.sign_in(&s, "alice", "pw-alice").status, 429);
 }
+
+/// A loopback HTTP receiver for webhooks: answers each request with the next status of
+/// `statuses` (200 once they run out) and keeps (headers, body) of every request.
+struct Receiver {
+    port: u16,
+    got: Arc<std::sync::Mutex<Vec<Received>>>,
+}
+
+/// A request's head and body.
+type Received = (String, Vec<u8>);
+
+impl Receiver {
+    fn start(statuses: Vec<u16>) -> Receiver {
+        use std::io::{BufRead as _, Read as _, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let got = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = Arc::clone(&got);
+        std::thread::spawn(move || {
+            let mut statuses = statuses.into_iter();
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { return };
+                let mut reader = std::io::BufReader::new(conn.try_clone().unwrap());
+                let mut head = String::new();
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    head.push_str(&line);
+                }
+                let len = head
+                    .lines()
+                    .find_map(|l| {
+                        let (k, v) = l.split_once(':')?;
+                        k.eq_ignore_ascii_case("content-length")
+                            .then(|| v.trim().parse::<usize>().ok())?
+                    })
+                    .unwrap_or(0);
+                let mut body = vec![0u8; len];
+                reader.read_exact(&mut body).unwrap();
+                seen.lock().unwrap().push((head, body));
+                let status = statuses.next().unwrap_or(200);
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                );
+            }
+        });
+        Receiver { port, got }
+    }
+
+    fn requests(&self) -> Vec<Received> {
+        self.got.lock().unwrap().clone()
+    }
+}
+
+fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.eq_ignore_ascii_case(name).then_some(v.trim())
+    })
+}
+
+/// Issue 19, webhooks: a private destination is refused unless allowed; a push and an
+/// unlist are posted to the owner's hook, signed as GitHub signs (checked with `openssl`); a
+/// failed attempt is retried after its backoff, not before, under the same delivery id; the
+/// delivery log keeps the last answer.
+#[test]
+fn webhooks_are_signed_retried_and_logged() {
+    let s = TestServer::start();
+    s.user("alice", "pw-alice");
+    let key =
+        s.rt.block_on(s.registry.create_api_key(
+            "alice",
+            None,
+            "",
+            signet_server::Scopes::all(),
+            &[],
+            None,
+        ))
+        .unwrap();
+    let receiver = Receiver::start(vec![500]);
+    let url = format!("http://127.0.0.1:{}/hook", receiver.port);
+    let refused =
+        s.rt.block_on(s.registry.add_webhook("alice", &url, &[], false))
+            .unwrap_err();
+    assert!(
+        refused.to_string().contains("--allow-private-destination"),
+        "{refused}"
+    );
+    let (_, secret) =
+        s.rt.block_on(s.registry.add_webhook("alice", &url, &[], true))
+            .unwrap();
+    assert_eq!(
+        push(&s, &key, &PackageBuilder::new("Hooked", "1.0.0").build()),
+        201
+    );
+    let run = s.rt.block_on(s.registry.deliver_webhooks()).unwrap();
+    assert_eq!((run.delivered, run.failed), (0, 1));
+    let first = receiver.requests();
+    assert_eq!(first.len(), 1);
+    let (head, body) = &first[0];
+    assert_eq!(header(head, "x-signet-event"), Some("package.pushed"));
+    let doc: serde_json::Value = serde_json::from_slice(body).unwrap();
+    assert_eq!(
+        (doc["id"].as_str(), doc["version"].as_str()),
+        (Some("Hooked"), Some("1.0.0"))
+    );
+    // The signature, computed independently.
+    let mut openssl = std::process::Command::new("openssl")
+        .args(["dgst", "-sha256", "-hmac", &secret])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(openssl.stdin.as_mut().unwrap(), body).unwrap();
+    let out = openssl.wait_with_output().unwrap();
+    let expected = String::from_utf8(out.stdout).unwrap();
+    let expected = expected.trim().rsplit(' ').next().unwrap().to_owned();
+    assert_eq!(
+        header(head, "x-hub-signature-256"),
+        Some(format!("sha256={expected}").as_str())
+    );
+    // Not retried before its backoff; retried after it, as the same delivery.
+    let run = s.rt.block_on(s.registry.deliver_webhooks()).unwrap();
+    assert_eq!((run.delivered, run.failed), (0, 0));
+    s.advance(31);
+    let run = s.rt.block_on(s.registry.deliver_webhooks()).unwrap();
+    assert_eq!((run.delivered, run.failed), (1, 0));
+    let requests = receiver.requests();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(
+        header(&requests[1].0, "x-signet-delivery"),
+        header(&requests[0].0, "x-signet-delivery")
+    );
+    let log =
+        s.rt.block_on(s.registry.webhook_deliveries("alice", 10))
+            .unwrap();
+    assert_eq!(log.len(), 1);
+    assert!(log[0].delivered);
+    assert_eq!((log[0].attempts, log[0].last_status), (2, Some(200)));
+    // An unlist is an event too.
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let r = agent
+        .delete(&s.url("/api/v2/package/Hooked/1.0.0"))
+        .header("X-NuGet-ApiKey", &key)
+        .call()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let run = s.rt.block_on(s.registry.deliver_webhooks()).unwrap();
+    assert_eq!(run.delivered, 1);
+    let last = receiver.requests().pop().unwrap();
+    assert_eq!(header(&last.0, "x-signet-event"), Some("package.unlisted"));
+}
