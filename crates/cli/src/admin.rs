@@ -246,6 +246,16 @@ enum AdminCommand {
         #[command(subcommand)]
         command: WebhookCommand,
     },
+    /// Apply the configuration's `[[retention]]` rules: unlist or delete old versions (never
+    /// one a kept version depends on). With --dry-run, only list what would be done.
+    Retention {
+        /// List what would be done; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Machine-readable output (`formatVersion` 2).
+        #[arg(long)]
+        json: bool,
+    },
     /// Show the audit log: sign-ins, pushes, unlists, owner requests, administrator commands
     /// (newest first).
     AuditLog {
@@ -418,6 +428,7 @@ impl AdminCommand {
                 | Self::ListCertificates { .. }
                 | Self::ListPrefixes
                 | Self::AuditLog { .. }
+                | Self::Retention { dry_run: true, .. }
                 | Self::Webhook {
                     command: WebhookCommand::List { .. } | WebhookCommand::Deliveries { .. }
                 }
@@ -506,6 +517,74 @@ fn audit_log(
     }
     if entries.is_empty() {
         out!("no audit log entries in that time");
+    }
+    EXIT_OK
+}
+
+/// `signet admin retention`.
+fn retention(
+    runtime: &tokio::runtime::Runtime,
+    cfg: &signet_server::Config,
+    dry_run: bool,
+    json: bool,
+) -> u8 {
+    if cfg.retention.is_empty() {
+        err!(
+            "error: the configuration has no [[retention]] rules (see signet serve --print-config)"
+        );
+        return EXIT_USAGE;
+    }
+    let r = runtime.block_on(async {
+        let registry = cfg.open_registry().await?;
+        let plan = registry.retention_plan(&cfg.retention).await;
+        let done = match (&plan, dry_run) {
+            (Ok(p), false) => registry.apply_retention(p).await.map(Some),
+            _ => Ok(None),
+        };
+        registry.db().close().await;
+        Ok::<_, signet_server::Error>((plan?, done?))
+    });
+    let (plan, done) = match r {
+        Ok(p) => p,
+        Err(e) => {
+            err!("error: {e}");
+            return EXIT_FAILED;
+        }
+    };
+    if json {
+        let doc = serde_json::json!({
+            "formatVersion": 2,
+            "dryRun": dry_run,
+            "plan": plan,
+            "done": done,
+        });
+        out!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        return EXIT_OK;
+    }
+    let verb = |a: signet_server::retention::RetentionAction| match (a, dry_run) {
+        (signet_server::retention::RetentionAction::Unlist, true) => "would unlist",
+        (signet_server::retention::RetentionAction::Unlist, false) => "unlisted",
+        (signet_server::retention::RetentionAction::Delete, true) => "would delete",
+        (signet_server::retention::RetentionAction::Delete, false) => "deleted",
+    };
+    for s in &plan.steps {
+        out!(
+            "{} {} {} (rule {})",
+            verb(s.action),
+            s.id,
+            s.version,
+            s.rule
+        );
+    }
+    for k in &plan.kept_as_dependencies {
+        out!("kept {k}: a kept version depends on it");
+    }
+    match done {
+        Some(n) => out!("{n} of {} versions retired", plan.steps.len()),
+        None => out!(
+            "{} versions would be retired (dry run: nothing changed)",
+            plan.steps.len()
+        ),
     }
     EXIT_OK
 }
@@ -1074,6 +1153,7 @@ fn execute(
         AdminCommand::Mirror { command } => crate::mirror_admin::mirror(runtime, cfg, command),
         AdminCommand::Backup { dir } => backup(runtime, cfg, &dir),
         AdminCommand::Webhook { command } => webhook(runtime, cfg, command),
+        AdminCommand::Retention { dry_run, json } => retention(runtime, cfg, dry_run, json),
         AdminCommand::AuditLog {
             since,
             actor,

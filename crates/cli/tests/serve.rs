@@ -1875,3 +1875,114 @@ fn the_audit_log_records_who_did_what() {
     assert!(!text.contains("admin (command line)"), "{text}");
     server.stop();
 }
+
+/// Issue 19, retention: a dry run lists what the rules would do and changes nothing; the run
+/// deletes the old versions but the one a kept package depends on; a deleted version's file
+/// is gone and its id and version come back only with the same content (the tombstone); the
+/// audit log names what retention did.
+#[test]
+fn retention_keeps_dependencies_and_tombstones_deleted_versions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let inst = Instance::new(tmp.path(), Backend::Local);
+    create_user(&inst, "alice");
+    let key = create_key(&inst, "alice", &[]);
+    let config = inst.config("", "");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(
+        "[[retention]]\npackages = \"Retained.Lib\"\nkeep_stable = 2\nkeep_prerelease = 1\n\
+         action = \"delete\"\n",
+    );
+    std::fs::write(&config, text).unwrap();
+    let args = vec!["--config".to_owned(), config.to_str().unwrap().to_owned()];
+    let server = Server::start(&args);
+    let lib = |v: &str| package("Retained.Lib", v);
+    let originals: Vec<(&str, Vec<u8>)> = [
+        "1.0.0",
+        "1.0.1",
+        "1.0.2",
+        "1.0.3",
+        "1.0.4",
+        "2.0.0-beta.1",
+        "2.0.0-beta.2",
+    ]
+    .into_iter()
+    .map(|v| (v, lib(v)))
+    .collect();
+    for (_, bytes) in &originals {
+        assert_eq!(server.push(Some(&key), bytes).status, 201);
+    }
+    let app = PackageBuilder::new("Retained.App", "1.0.0")
+        .dependency(None, "Retained.Lib", Some("[1.0.1]"))
+        .build();
+    assert_eq!(server.push(Some(&key), &app).status, 201);
+    let blobs_before = inst.blob_count();
+    let versions = |s: &Server| {
+        s.json("/v3-flatcontainer/retained.lib/index.json")["versions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let all = versions(&server);
+    let run = |extra: &[&str]| {
+        let out = signet()
+            .args(["admin", "--config", config.to_str().unwrap(), "retention"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let dry = run(&["--dry-run"]);
+    for line in [
+        "would delete Retained.Lib 1.0.0",
+        "would delete Retained.Lib 1.0.2",
+        "would delete Retained.Lib 2.0.0-beta.1",
+        "kept Retained.Lib 1.0.1: a kept version depends on it",
+    ] {
+        assert!(dry.contains(line), "{line}: {dry}");
+    }
+    assert!(!dry.contains("Retained.App"), "{dry}");
+    assert_eq!(versions(&server), all, "the dry run changed something");
+    let done = run(&[]);
+    assert!(done.contains("3 of 3 versions retired"), "{done}");
+    assert_eq!(
+        versions(&server),
+        ["1.0.1", "1.0.3", "1.0.4", "2.0.0-beta.2"]
+    );
+    assert_eq!(inst.blob_count(), blobs_before - 3);
+    // The server remembers a version's file for a few seconds (downloads skip the database).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let (status, _) =
+            server.get("/v3-flatcontainer/retained.lib/1.0.0/retained.lib.1.0.0.nupkg");
+        if status == 404 {
+            break;
+        }
+        assert_eq!(status, 200);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a deleted version is still served"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    // The tombstone: other bytes are refused, the same content comes back.
+    let other = PackageBuilder::new("Retained.Lib", "1.0.0")
+        .file("lib/net8.0/x.dll", b"other bytes")
+        .build();
+    let r = server.push(Some(&key), &other);
+    assert_eq!(r.status, 409, "{r:?}");
+    assert!(
+        String::from_utf8_lossy(&r.body).contains("was deleted"),
+        "{r:?}"
+    );
+    assert_eq!(server.push(Some(&key), &originals[0].1).status, 201);
+    let log = admin(&inst, &["audit-log"]);
+    let log = String::from_utf8_lossy(&log.stdout).to_string();
+    assert!(
+        log.contains("retention retention Retained.Lib 1.0.2 ok"),
+        "{log}"
+    );
+    server.stop();
+}

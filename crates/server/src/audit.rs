@@ -53,6 +53,8 @@ pub enum AuditAction {
     OwnerDecline,
     /// A command of `signet admin` that changes the server.
     AdminCommand,
+    /// A version unlisted or deleted by a retention rule.
+    Retention,
 }
 
 impl AuditAction {
@@ -68,6 +70,7 @@ impl AuditAction {
             Self::OwnerAccept => "owner-accept",
             Self::OwnerDecline => "owner-decline",
             Self::AdminCommand => "admin",
+            Self::Retention => "retention",
         }
     }
 }

@@ -59,6 +59,45 @@ impl std::fmt::Debug for BlobBody {
     }
 }
 
+/// Copies a blob into a temporary file in `dir` (deleted when dropped), for work that needs
+/// the whole file (hashing a stored package).
+pub(crate) async fn read_to_temp(
+    body: BlobBody,
+    dir: &Path,
+) -> Result<tempfile::NamedTempFile, Error> {
+    use futures_util::StreamExt as _;
+    use tokio::io::AsyncWriteExt as _;
+    std::fs::create_dir_all(dir).map_err(|e| Error::io("create the upload directory", e))?;
+    let tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io("create a file", e))?;
+    let mut out = tokio::fs::File::from_std(
+        tmp.reopen()
+            .map_err(|e| Error::io("open a temporary file", e))?,
+    );
+    match body {
+        BlobBody::Bytes(b) => out
+            .write_all(&b)
+            .await
+            .map_err(|e| Error::io("write a temporary file", e))?,
+        BlobBody::File { mut file, .. } => {
+            tokio::io::copy(&mut file, &mut out)
+                .await
+                .map_err(|e| Error::io("copy a blob", e))?;
+        }
+        BlobBody::Stream { mut stream, .. } => {
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(|e| Error::io("read a blob", e))?;
+                out.write_all(&chunk)
+                    .await
+                    .map_err(|e| Error::io("write a temporary file", e))?;
+            }
+        }
+    }
+    out.flush()
+        .await
+        .map_err(|e| Error::io("write a temporary file", e))?;
+    Ok(tmp)
+}
+
 /// Where package files live.
 pub trait BlobStore: Send + Sync {
     /// Stores the complete, durable file at `local` under `key`; the file may be moved away. A

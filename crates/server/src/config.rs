@@ -40,6 +40,9 @@ pub struct Config {
     /// The `[audit]` table.
     #[serde(default)]
     pub audit: AuditConfig,
+    /// `[[retention]]` rules, tried in order (`signet admin retention`).
+    #[serde(default)]
+    pub retention: Vec<crate::retention::RetentionRule>,
     /// The `[signing]` table.
     #[serde(default)]
     pub signing: SigningConfig,

@@ -379,6 +379,7 @@ impl Db {
             .chain(crate::prefixes::SCHEMA)
             .chain(crate::audit::SCHEMA)
             .chain(crate::webhooks::SCHEMA)
+            .chain(crate::retention::SCHEMA)
         {
             // Only constants are substituted into these statements.
             sqlx::query(sqlx::AssertSqlSafe(

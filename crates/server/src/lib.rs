@@ -23,6 +23,7 @@ mod owners;
 mod prefixes;
 pub mod push;
 mod registry;
+pub mod retention;
 pub mod signing;
 pub mod staples;
 pub mod web;

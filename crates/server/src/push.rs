@@ -256,6 +256,21 @@ impl Registry {
                     info.version.normalized()
                 )));
             }
+            // A deleted version comes back only with the content it had.
+            let upload = inspected.upload.clone();
+            let limits = self.limits;
+            self.check_tombstone(&info.id, &info.version, async move || {
+                tokio::task::spawn_blocking(move || {
+                    let file = std::fs::File::open(&upload)
+                        .map_err(|e| Error::io("open the upload", e))?;
+                    signet_nupkg::Package::open(file, &limits)
+                        .and_then(|mut p| p.content_hash())
+                        .map_err(|e| Error::Invalid(format!("the package cannot be hashed: {e}")))
+                })
+                .await
+                .map_err(|e| Error::io("hash task", std::io::Error::other(e)))?
+            })
+            .await?;
         } else if !caller.scopes.contains(Scope::PushNew) {
             return Err(Error::Forbidden(
                 "the API key may not push new package ids (scope push-new)".into(),

@@ -32,8 +32,10 @@ struct BlobMemory {
     files: HashMap<String, bytes::Bytes>,
 }
 
-/// How long a download remembers a version's blob key (a backfill elsewhere may change it).
-const BLOB_KEY_TTL_MICROS: i64 = 60 * 1_000_000;
+/// How long a download remembers a version's blob key: a backfill elsewhere may change it, and
+/// a retention run (another process) may delete the version, which then stops being served
+/// within this time (its file, still in the memory cache, is reached only through the key).
+const BLOB_KEY_TTL_MICROS: i64 = 5 * 1_000_000;
 /// How long an empty search's total is remembered (see `Registry::listing_totals`).
 const LISTING_TOTAL_TTL_MICROS: i64 = 5 * 1_000_000;
 /// Below this many packages an empty search's total is counted every time.

@@ -1445,6 +1445,10 @@ impl Registry {
     /// certificate and the provenance.
     async fn commit_mirrored(&self, signed: MirrorSigned) -> Result<(), Error> {
         let (info, author, provenance, signature, upstream) = signed.parts();
+        // A version deleted here comes back only with the content it had.
+        let content_hash = provenance.content_hash.clone();
+        self.check_tombstone(&info.id, &info.version, async move || Ok(content_hash))
+            .await?;
         let stored = signed.stored_path();
         let size = std::fs::metadata(stored)
             .map_err(|e| Error::io("read the mirrored file", e))?
