@@ -337,6 +337,8 @@ impl Registry {
                         .await?;
                     if let Some(blob) = deleted {
                         self.forget_blob(&id_lower, &version.lower());
+                        self.package_event("package.deleted", &step.id, &step.version)
+                            .await;
                         if let Err(e) = self.blobs.delete(&blob).await {
                             tracing::warn!(blob = %blob, error = %e, "cannot delete a retired package file (collect-orphans removes it later)");
                         }

@@ -6,7 +6,8 @@
 //!   link-local or otherwise non-public address is refused unless the administrator allows it
 //!   for that hook (`--allow-private-destination`: the tests, an intranet service).
 //! - Events are queued in the transaction's wake (`webhook_deliveries`), one row per hook:
-//!   `package.pushed`, `package.unlisted`, `package.relisted`.
+//!   `package.pushed`, `package.unlisted`, `package.relisted`, `package.deleted` (retention),
+//!   and for the account itself `certificate.registered` and `certificate.deleted`.
 //! - Delivery is a job (`Registry::deliver_webhooks`, run every few seconds by `signet serve`,
 //!   idempotent: a row is delivered once, by whichever server claims it first): a JSON body,
 //!   signed as GitHub signs its webhooks (`X-Hub-Signature-256: sha256=` HMAC-SHA256 of the
@@ -52,7 +53,14 @@ pub(crate) const SCHEMA: &[&str] = &[
 ];
 
 /// The events a hook can ask for.
-pub const EVENTS: &[&str] = &["package.pushed", "package.unlisted", "package.relisted"];
+pub const EVENTS: &[&str] = &[
+    "package.pushed",
+    "package.unlisted",
+    "package.relisted",
+    "package.deleted",
+    "certificate.registered",
+    "certificate.deleted",
+];
 /// Attempts before a delivery is given up.
 const MAX_ATTEMPTS: i64 = 8;
 /// Deliveries one run of the job sends at most.
@@ -513,6 +521,33 @@ impl Registry {
         };
         if let Err(e) = queued.await {
             tracing::error!(error = %e, event, id, "cannot queue webhook deliveries");
+        }
+    }
+
+    /// Queues `event` (with `payload`'s fields and the time) for `account`'s own hooks.
+    pub(crate) async fn account_event(
+        &self,
+        account: i64,
+        event: &str,
+        mut payload: serde_json::Value,
+    ) {
+        let now = self.clock.now();
+        if let Some(map) = payload.as_object_mut() {
+            map.insert("event".into(), event.into());
+            map.insert("at".into(), now.rfc3339().into());
+        }
+        let queued = self
+            .db
+            .queue_event(
+                &[account],
+                event,
+                &payload.to_string(),
+                self.rng.as_ref(),
+                now.unix_micros(),
+            )
+            .await;
+        if let Err(e) = queued {
+            tracing::error!(error = %e, event, "cannot queue webhook deliveries");
         }
     }
 

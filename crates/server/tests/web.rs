@@ -1572,4 +1572,27 @@ fn webhooks_are_signed_retried_and_logged() {
     assert_eq!(run.delivered, 1);
     let last = receiver.requests().pop().unwrap();
     assert_eq!(header(&last.0, "x-signet-event"), Some("package.unlisted"));
+    // An account event: a certificate registered.
+    let pki_dir = tempfile::tempdir().unwrap();
+    let options = signet_pki::InitOptions::new(signet_pki::random_password().unwrap());
+    signet_pki::init(pki_dir.path(), &options, UtcTime::now()).unwrap();
+    let pem = std::fs::read(pki_dir.path().join("codesign.pem")).unwrap();
+    let registered =
+        s.rt.block_on(
+            s.registry
+                .register_certificate("alice", "codesign.pem", &pem),
+        )
+        .unwrap();
+    let run = s.rt.block_on(s.registry.deliver_webhooks()).unwrap();
+    assert_eq!(run.delivered, 1);
+    let last = receiver.requests().pop().unwrap();
+    assert_eq!(
+        header(&last.0, "x-signet-event"),
+        Some("certificate.registered")
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&last.1).unwrap();
+    assert_eq!(
+        doc["fingerprint"].as_str(),
+        Some(registered.fingerprint.as_str())
+    );
 }

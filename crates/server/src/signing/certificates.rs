@@ -159,6 +159,16 @@ impl Registry {
             .link_certificate(account_id, id, now.unix_micros())
             .await?;
         tracing::info!(account, fingerprint = %uploaded.fingerprint, "certificate registered");
+        self.account_event(
+            account_id,
+            "certificate.registered",
+            serde_json::json!({
+                "account": account,
+                "fingerprint": uploaded.fingerprint,
+                "subject": uploaded.subject,
+            }),
+        )
+        .await;
         Ok(RegisteredCertificate {
             fingerprint: uploaded.fingerprint,
             subject: uploaded.subject,
@@ -240,6 +250,16 @@ impl Registry {
             .unlink_certificate(account_id, &fingerprint, keep)
             .await?;
         tracing::info!(account, %fingerprint, deactivated = keep, "certificate deleted");
+        self.account_event(
+            account_id,
+            "certificate.deleted",
+            serde_json::json!({
+                "account": account,
+                "fingerprint": fingerprint,
+                "deactivated": keep,
+            }),
+        )
+        .await;
         Ok(keep)
     }
 
