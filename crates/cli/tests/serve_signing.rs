@@ -145,7 +145,9 @@ impl Web {
     fn enrol_totp(&mut self) {
         let page = self.get("/account/2fa");
         let csrf = csrf_of(&page.1);
-        let setup = self.post("/account/2fa/setup", &[("csrf", &csrf)]);
+        let r = self.post("/account/2fa/setup", &[("csrf", &csrf)]);
+        assert_eq!(r.0, 303, "{}", r.1);
+        let setup = self.get("/account/2fa");
         assert_eq!(setup.0, 200, "{}", setup.1);
         let marker = "id=\"totp-secret\">";
         let at = setup.1.find(marker).expect("the secret is shown") + marker.len();
@@ -161,6 +163,8 @@ impl Web {
             .generate(now)
             .to_string();
         let r = self.post("/account/2fa/confirm", &[("csrf", &csrf), ("code", &code)]);
+        assert_eq!(r.0, 303, "{}", r.1);
+        let r = self.get("/account/2fa");
         assert_eq!(r.0, 200, "{}", r.1);
         assert!(r.1.contains("is <strong>on</strong>"), "{}", r.1);
     }
