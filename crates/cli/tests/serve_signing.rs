@@ -1208,3 +1208,92 @@ announce_repository_signatures_over_http = true
     );
     drop(ca);
 }
+
+/// Runs `signet` in a pseudo-terminal (util-linux `script`), typing each of `lines` after a
+/// pause (so that each is typed after its prompt turned echo off, as a person would).
+fn signet_on_a_terminal(args: &[&str], lines: &[&str]) -> Output {
+    let quoted: Vec<String> = std::iter::once(env!("CARGO_BIN_EXE_signet").to_string())
+        .chain(args.iter().map(|a| a.to_string()))
+        .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
+        .collect();
+    let mut cmd = Command::new("script");
+    isolate_config(&mut cmd);
+    let mut child = cmd
+        .args(["-qec", &quoted.join(" "), "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        let mut stdin = child.stdin.take().unwrap();
+        for line in lines {
+            std::thread::sleep(Duration::from_millis(1200));
+            stdin.write_all(line.as_bytes()).unwrap();
+            stdin.flush().unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// `signet admin create-user` without `--password-stdin` asks for the password on a terminal,
+/// hidden and twice (issue "A new user's first hour"): a mismatch asks again, the password is
+/// never echoed, and the user then signs in with it on the web. Without a terminal and
+/// without `--password-stdin` the refusal names the option.
+#[test]
+fn admin_create_user_asks_for_the_password_on_a_terminal() {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: no util-linux script for a pseudo-terminal");
+        return;
+    }
+    let k = kit();
+    let config = k.dir.join("signet-server.toml");
+    // Not a terminal, no --password-stdin: a clear refusal, nobody created.
+    let o = signet()
+        .args(["admin", "--config", s(&config), "create-user", "tty-user"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("standard input is not a terminal, so give --password-stdin"),
+        "{}",
+        text(&o)
+    );
+    // On a terminal: a mismatch first, then the same password twice.
+    let o = signet_on_a_terminal(
+        &["admin", "--config", s(&config), "create-user", "tty-user"],
+        &[
+            "correct horse battery\n",
+            "correct horse batterx\n",
+            "correct horse battery\n",
+            "correct horse battery\n",
+        ],
+    );
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("New password for tty-user: "), "{out}");
+    assert!(out.contains("Repeat the password: "), "{out}");
+    assert!(out.contains("the passwords do not match"), "{out}");
+    assert!(out.contains("created user tty-user"), "{out}");
+    assert!(
+        !out.contains("correct horse"),
+        "the password was echoed: {out}"
+    );
+    // The password typed is the one stored: the web sign-in takes it (303), not another.
+    let base = k.server.index.trim_end_matches("/v3/index.json").to_owned();
+    let mut web = Web::new(&base);
+    let page = web.get("/signin");
+    let csrf = csrf_of(&page.1);
+    let wrong = web.post(
+        "/signin",
+        &[
+            ("csrf", &csrf),
+            ("name", "tty-user"),
+            ("password", "correct horse batterx"),
+        ],
+    );
+    assert_eq!(wrong.0, 401, "{}", wrong.1);
+    web.sign_in("tty-user", "correct horse battery");
+}
