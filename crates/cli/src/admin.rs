@@ -1,6 +1,6 @@
 //! `signet admin`: bootstrap a server instance without a browser (users, API keys).
 
-use std::io::BufRead as _;
+use std::io::{BufRead as _, IsTerminal as _};
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
@@ -29,15 +29,17 @@ pub struct AdminArgs {
 
 #[derive(Subcommand, Debug)]
 enum AdminCommand {
-    /// Create a user; the password is read from the first line of standard input.
+    /// Create a user. On a terminal the password is asked for (hidden, twice); otherwise it
+    /// is read from the first line of standard input with --password-stdin.
     CreateUser {
         /// Account name.
         name: String,
         /// E-mail address.
         #[arg(long)]
         email: Option<String>,
-        /// Read the password from standard input (required: never an argument).
-        #[arg(long, required = true)]
+        /// Read the password from the first line of standard input (never an argument).
+        /// Needed when standard input is not a terminal.
+        #[arg(long)]
         password_stdin: bool,
     },
     /// Create an API key for a user and print it (once: only its hash is stored).
@@ -117,13 +119,14 @@ enum AdminCommand {
         /// The user.
         user: String,
     },
-    /// Set a new password for a user (read from the first line of standard input); every
-    /// session of the user ends.
+    /// Set a new password for a user (asked for on a terminal, or read from the first line
+    /// of standard input with --password-stdin); every session of the user ends.
     ResetPassword {
         /// The user.
         user: String,
-        /// Read the password from standard input (required: never an argument).
-        #[arg(long, required = true)]
+        /// Read the password from the first line of standard input (never an argument).
+        /// Needed when standard input is not a terminal.
+        #[arg(long)]
         password_stdin: bool,
     },
     /// Ask an account (user or organization) to become an owner of a package: it is one only
@@ -714,15 +717,51 @@ where
 /// Shortest password accepted (NuGet.org's rule).
 const MIN_PASSWORD_LEN: usize = 8;
 
-/// The password on the first line of standard input, at least [`MIN_PASSWORD_LEN`]
-/// characters.
-fn read_password() -> Result<zeroize::Zeroizing<String>, String> {
-    let mut line = zeroize::Zeroizing::new(String::new());
-    std::io::stdin()
-        .lock()
-        .read_line(&mut line)
-        .map_err(|e| format!("cannot read the password: {e}"))?;
-    let password = zeroize::Zeroizing::new(line.trim_end_matches(['\r', '\n']).to_owned());
+/// Attempts at typing a password on a terminal before giving up.
+const PROMPT_ATTEMPTS: usize = 3;
+
+/// The new password of `user`: the first line of standard input with `--password-stdin`;
+/// otherwise, on a terminal, asked for without echo and a second time to confirm (as
+/// `passwd` does); otherwise an error naming `--password-stdin`. At least
+/// [`MIN_PASSWORD_LEN`] characters either way.
+fn read_password(user: &str, from_stdin: bool) -> Result<zeroize::Zeroizing<String>, String> {
+    if from_stdin {
+        let mut line = zeroize::Zeroizing::new(String::new());
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| format!("cannot read the password: {e}"))?;
+        let password = zeroize::Zeroizing::new(line.trim_end_matches(['\r', '\n']).to_owned());
+        return check_length(password);
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(
+            "no password: standard input is not a terminal, so give --password-stdin and the password on standard input"
+                .into(),
+        );
+    }
+    for _ in 0..PROMPT_ATTEMPTS {
+        let ask = |prompt: &str| {
+            rpassword::prompt_password(prompt)
+                .map(zeroize::Zeroizing::new)
+                .map_err(|e| format!("cannot read the password from the terminal: {e}"))
+        };
+        let first = ask(&format!("New password for {user}: "))?;
+        if first.chars().count() < MIN_PASSWORD_LEN {
+            err!("a password needs at least {MIN_PASSWORD_LEN} characters (NuGet.org's minimum)");
+        } else if *ask("Repeat the password: ")? == *first {
+            return Ok(first);
+        } else {
+            err!("the passwords do not match");
+        }
+    }
+    Err(format!("no password set after {PROMPT_ATTEMPTS} attempts"))
+}
+
+/// `password` if it is at least [`MIN_PASSWORD_LEN`] characters long.
+fn check_length(
+    password: zeroize::Zeroizing<String>,
+) -> Result<zeroize::Zeroizing<String>, String> {
     if password.chars().count() < MIN_PASSWORD_LEN {
         return Err(format!(
             "a password needs at least {MIN_PASSWORD_LEN} characters (NuGet.org's minimum)"
@@ -800,8 +839,12 @@ fn execute(
     command: AdminCommand,
 ) -> u8 {
     match command {
-        AdminCommand::CreateUser { name, email, .. } => {
-            let password = match read_password() {
+        AdminCommand::CreateUser {
+            name,
+            email,
+            password_stdin,
+        } => {
+            let password = match read_password(&name, password_stdin) {
                 Ok(p) => p,
                 Err(e) => {
                     err!("error: {e}");
@@ -923,8 +966,11 @@ fn execute(
             &format!("lifted the sign-in limits on {user}"),
             async |r| r.unlock_sign_in(&user).await,
         ),
-        AdminCommand::ResetPassword { user, .. } => {
-            let password = match read_password() {
+        AdminCommand::ResetPassword {
+            user,
+            password_stdin,
+        } => {
+            let password = match read_password(&user, password_stdin) {
                 Ok(p) => p,
                 Err(e) => {
                     err!("error: {e}");

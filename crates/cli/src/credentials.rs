@@ -38,3 +38,18 @@ pub(crate) fn source_client(
     });
     Ok((client, origin))
 }
+
+/// The API key in an `<apikeys>` entry. NuGet stores it encrypted with `ProtectedData`:
+/// under Mono (nuget.exe on Linux and macOS) with the user's key pair, which is read here;
+/// under Windows with DPAPI, which cannot be read here, and the error says so (the caller
+/// names the ways that work).
+pub(crate) fn decrypt_stored_api_key(
+    stored: &signet_config::StoredApiKey,
+) -> Result<signet_common::Secret, String> {
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    let xdg = std::env::var_os("XDG_CONFIG_HOME").map(std::path::PathBuf::from);
+    let dir = signet_config::mono_keypair_dir(home.as_deref(), xdg.as_deref()).ok_or(
+        "NuGet stored it encrypted, and there is no home directory to find Mono's key pair in",
+    )?;
+    signet_config::unprotect_nuget_value(&stored.encrypted, &dir).map_err(|e| e.to_string())
+}

@@ -55,13 +55,16 @@ pub struct FeedArgs {
     #[arg(long = "configfile", value_name = "FILE")]
     configfile: Option<PathBuf>,
     /// The API key. Also read from SIGNET_API_KEY, which keeps it out of the process list.
+    /// Without either: the key `nuget setapikey` stored for the source in nuget.config
+    /// (`<apikeys>`), else the password of the source's `packageSourceCredentials` (a signet
+    /// server takes an API key as that password).
     #[arg(
         long = "api-key",
         short = 'k',
         env = "SIGNET_API_KEY",
         hide_env_values = true
     )]
-    api_key: String,
+    api_key: Option<String>,
     /// Allow a plain-http feed on a loopback address (local test servers).
     #[arg(long = "allow-insecure-loopback")]
     allow_insecure_loopback: bool,
@@ -116,6 +119,49 @@ fn source_location(
                 signet_common::Untrusted(&wanted)
             )
         })
+}
+
+/// The API key for a push, delete or relist at `endpoint` of `source`: `--api-key` or
+/// `SIGNET_API_KEY`; else the `<apikeys>` entry `nuget setapikey` stored for the endpoint or
+/// the source (NuGet's order); else the password of the source's `packageSourceCredentials`.
+/// No message names the key, only where it was looked for.
+fn api_key(
+    feed: &FeedArgs,
+    settings: &signet_config::Settings,
+    source: &str,
+    endpoint: &str,
+) -> Result<signet_common::Secret, String> {
+    if let Some(key) = feed.api_key.as_deref().filter(|k| !k.is_empty()) {
+        return Ok(signet_common::Secret::new(key));
+    }
+    let credential = match settings.source_name(source) {
+        Some(name) => settings
+            .source_credential(&name, &|var| std::env::var(var).ok())
+            .map_err(|e| e.to_string())?
+            .filter(|c| !c.credential.password.expose().is_empty()),
+        None => None,
+    };
+    if let Some(stored) = settings.stored_api_key(&[endpoint, source]) {
+        match crate::credentials::decrypt_stored_api_key(&stored) {
+            Ok(key) => return Ok(key),
+            Err(reason) if credential.is_none() => {
+                return Err(format!(
+                    "the API key stored for {} in {} cannot be used: {reason}; give --api-key or SIGNET_API_KEY, or the source's packageSourceCredentials with the key as ClearTextPassword",
+                    signet_common::Untrusted(&stored.url),
+                    stored.path.display()
+                ));
+            }
+            // The source's credentials still authenticate.
+            Err(_) => {}
+        }
+    }
+    match credential {
+        Some(c) => Ok(c.credential.password),
+        None => Err(format!(
+            "no API key for {}: give --api-key or SIGNET_API_KEY, or store one in nuget.config (`nuget setapikey KEY -Source URL`, or the source's packageSourceCredentials with the key as ClearTextPassword)",
+            signet_common::Untrusted(source)
+        )),
+    }
 }
 
 /// Prints what the validation endpoint answered for a package that would be accepted.
@@ -196,6 +242,13 @@ pub fn run(args: PushArgs) -> u8 {
             };
         }
     };
+    let key = match api_key(&args.feed, &settings, &source, &url) {
+        Ok(k) => k,
+        Err(e) => {
+            err!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
     let mut failed = false;
     let (mut pushed, mut skipped, mut refused) = (0usize, 0usize, 0usize);
     for package in &args.packages {
@@ -227,14 +280,7 @@ pub fn run(args: PushArgs) -> u8 {
         } else {
             out!("Pushing {} to {url}...", package.display());
         }
-        match signet_feed::push(
-            &url,
-            &args.feed.api_key,
-            package,
-            &boundary,
-            policy,
-            timeout,
-        ) {
+        match signet_feed::push(&url, key.expose(), package, &boundary, policy, timeout) {
             Ok(r) => {
                 for w in &r.warnings {
                     err!("warn : {}", signet_common::Untrusted(w));
@@ -346,10 +392,17 @@ pub fn run_listing(args: ListingArgs, change: signet_feed::ListingChange) -> u8 
         ),
         signet_feed::ListingChange::Relist => ("Relisting", "listed again"),
     };
+    let key = match api_key(&args.feed, &settings, &source, &publish) {
+        Ok(k) => k,
+        Err(e) => {
+            err!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
     out!("{doing} {id} {version} on {source}...");
     match signet_feed::change_listing(
         &publish,
-        &args.feed.api_key,
+        key.expose(),
         &id,
         &version,
         change,

@@ -274,3 +274,140 @@ fn admin_refuses_a_mistyped_data_dir_and_short_passwords() {
     assert!(o.status.success(), "{}", text(&o));
     assert!(typo.join("signet.db").exists());
 }
+
+/// `signet push` without `--api-key` takes the key from nuget.config as nuget.exe does: the
+/// `<apikeys>` entry `nuget setapikey` stored (nuget.exe under Mono encrypts it with the
+/// user's Mono key pair, which signet reads; one it cannot decrypt is named with the ways that
+/// work), else the source's `packageSourceCredentials` (a signet server takes the API key as
+/// the password); no key anywhere says where to put one. No output contains a key. With
+/// `SIGNET_NUGET_EXE` the entry is the one nuget.exe itself writes, and the push with it is
+/// accepted.
+#[test]
+fn push_reads_credentials_and_api_keys_from_nuget_config() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let (_server, url) = serve(&data);
+    admin(
+        &data,
+        &["create-user", "alice", "--password-stdin"],
+        b"a long enough password\n",
+    );
+    let key = admin(&data, &["create-api-key", "alice"], b"");
+    let package = |version: &str| {
+        let p = tmp.path().join(format!("Cred.Push.{version}.nupkg"));
+        std::fs::write(&p, PackageBuilder::new("Cred.Push", version).build()).unwrap();
+        p
+    };
+    let config = tmp.path().join("nuget.config");
+    let write_config = |body: &str| {
+        std::fs::write(
+            &config,
+            format!(
+                "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<configuration>\n  <packageSources>\n    <add key=\"local\" value=\"{url}\" />\n  </packageSources>\n{body}</configuration>\n"
+            ),
+        )
+        .unwrap();
+    };
+    let push = |package: &Path, home: Option<&Path>| {
+        let mut cmd = signet();
+        cmd.args([
+            "push",
+            package.to_str().unwrap(),
+            "--source",
+            "local",
+            "--configfile",
+            config.to_str().unwrap(),
+            "--allow-insecure-loopback",
+        ])
+        .env_remove("SIGNET_API_KEY")
+        .env_remove("XDG_CONFIG_HOME");
+        if let Some(home) = home {
+            cmd.env("HOME", home);
+        }
+        cmd.output().unwrap()
+    };
+
+    // Nothing configured: where a key can come from.
+    write_config("");
+    let o = push(&package("1.0.0"), None);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("no API key for"), "{}", text(&o));
+    assert!(
+        text(&o).contains("--api-key or SIGNET_API_KEY"),
+        "{}",
+        text(&o)
+    );
+
+    // An encrypted <apikeys> entry this user cannot decrypt (DPAPI, or another user's Mono
+    // key pair): named, with the ways that work.
+    let fake = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/tests/data/mono-apikey.txt"),
+    )
+    .unwrap();
+    let fake = fake.trim();
+    write_config(&format!(
+        "  <apikeys>\n    <add key=\"{url}\" value=\"{fake}\" />\n  </apikeys>\n"
+    ));
+    let o = push(&package("1.0.0"), None);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}");
+    assert!(
+        out.contains(&format!("the API key stored for {url} in "))
+            && out.contains("cannot be used"),
+        "{out}"
+    );
+    assert!(out.contains("no Mono key pair for this user"), "{out}");
+    assert!(
+        out.contains("--api-key or SIGNET_API_KEY") && out.contains("ClearTextPassword"),
+        "{out}"
+    );
+    assert!(!out.contains(fake), "{out}");
+
+    // nuget.exe's own entry, read with the key pair of the user who stored it.
+    if let Some(nuget) = std::env::var_os("SIGNET_NUGET_EXE") {
+        write_config("");
+        let home = tmp.path().join("mono-home");
+        std::fs::create_dir_all(&home).unwrap();
+        let o = Command::new("mono")
+            .arg(&nuget)
+            .args(["setapikey", &key, "-Source", &url, "-ConfigFile"])
+            .arg(&config)
+            .env("HOME", &home)
+            .env_remove("XDG_CONFIG_HOME")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+        let written = std::fs::read_to_string(&config).unwrap();
+        assert!(
+            written.contains("<apikeys>") && !written.contains(&key),
+            "{written}"
+        );
+        let o = push(&package("1.0.0"), Some(&home));
+        let out = text(&o);
+        assert!(o.status.success(), "{out}");
+        assert!(out.contains("Created (201)"), "{out}");
+        assert!(!out.contains(&key), "{out}");
+    } else {
+        eprintln!("nuget.exe's own <apikeys> entry skipped: SIGNET_NUGET_EXE is not set");
+    }
+
+    // The source's credentials authenticate the push (also beside an entry this user cannot
+    // decrypt).
+    let stored = std::fs::read_to_string(&config).unwrap();
+    let credentials = format!(
+        "  <packageSourceCredentials>\n    <local>\n      <add key=\"Username\" value=\"alice\" />\n      <add key=\"ClearTextPassword\" value=\"{key}\" />\n    </local>\n  </packageSourceCredentials>\n"
+    );
+    std::fs::write(
+        &config,
+        stored.replace(
+            "</configuration>",
+            &format!("{credentials}</configuration>"),
+        ),
+    )
+    .unwrap();
+    let o = push(&package("2.0.0"), None);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("Created (201)"), "{out}");
+    assert!(!out.contains(&key), "{out}");
+}

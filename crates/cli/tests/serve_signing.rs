@@ -145,7 +145,9 @@ impl Web {
     fn enrol_totp(&mut self) {
         let page = self.get("/account/2fa");
         let csrf = csrf_of(&page.1);
-        let setup = self.post("/account/2fa/setup", &[("csrf", &csrf)]);
+        let r = self.post("/account/2fa/setup", &[("csrf", &csrf)]);
+        assert_eq!(r.0, 303, "{}", r.1);
+        let setup = self.get("/account/2fa");
         assert_eq!(setup.0, 200, "{}", setup.1);
         let marker = "id=\"totp-secret\">";
         let at = setup.1.find(marker).expect("the secret is shown") + marker.len();
@@ -161,6 +163,8 @@ impl Web {
             .generate(now)
             .to_string();
         let r = self.post("/account/2fa/confirm", &[("csrf", &csrf), ("code", &code)]);
+        assert_eq!(r.0, 303, "{}", r.1);
+        let r = self.get("/account/2fa");
         assert_eq!(r.0, 200, "{}", r.1);
         assert!(r.1.contains("is <strong>on</strong>"), "{}", r.1);
     }
@@ -1203,4 +1207,488 @@ announce_repository_signatures_over_http = true
         "{sig}"
     );
     drop(ca);
+}
+
+/// Runs `signet` in a pseudo-terminal (util-linux `script`), typing each of `lines` after a
+/// pause (so that each is typed after its prompt turned echo off, as a person would).
+fn signet_on_a_terminal(args: &[&str], lines: &[&str]) -> Output {
+    let quoted: Vec<String> = std::iter::once(env!("CARGO_BIN_EXE_signet").to_string())
+        .chain(args.iter().map(|a| a.to_string()))
+        .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
+        .collect();
+    let mut cmd = Command::new("script");
+    isolate_config(&mut cmd);
+    let mut child = cmd
+        .args(["-qec", &quoted.join(" "), "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        let mut stdin = child.stdin.take().unwrap();
+        for line in lines {
+            std::thread::sleep(Duration::from_millis(1200));
+            stdin.write_all(line.as_bytes()).unwrap();
+            stdin.flush().unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// `signet admin create-user` without `--password-stdin` asks for the password on a terminal,
+/// hidden and twice (issue "A new user's first hour"): a mismatch asks again, the password is
+/// never echoed, and the user then signs in with it on the web. Without a terminal and
+/// without `--password-stdin` the refusal names the option.
+#[test]
+fn admin_create_user_asks_for_the_password_on_a_terminal() {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: no util-linux script for a pseudo-terminal");
+        return;
+    }
+    let k = kit();
+    let config = k.dir.join("signet-server.toml");
+    // Not a terminal, no --password-stdin: a clear refusal, nobody created.
+    let o = signet()
+        .args(["admin", "--config", s(&config), "create-user", "tty-user"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("standard input is not a terminal, so give --password-stdin"),
+        "{}",
+        text(&o)
+    );
+    // On a terminal: a mismatch first, then the same password twice.
+    let o = signet_on_a_terminal(
+        &["admin", "--config", s(&config), "create-user", "tty-user"],
+        &[
+            "correct horse battery\n",
+            "correct horse batterx\n",
+            "correct horse battery\n",
+            "correct horse battery\n",
+        ],
+    );
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("New password for tty-user: "), "{out}");
+    assert!(out.contains("Repeat the password: "), "{out}");
+    assert!(out.contains("the passwords do not match"), "{out}");
+    assert!(out.contains("created user tty-user"), "{out}");
+    assert!(
+        !out.contains("correct horse"),
+        "the password was echoed: {out}"
+    );
+    // The password typed is the one stored: the web sign-in takes it (303), not another.
+    let base = k.server.index.trim_end_matches("/v3/index.json").to_owned();
+    let mut web = Web::new(&base);
+    let page = web.get("/signin");
+    let csrf = csrf_of(&page.1);
+    let wrong = web.post(
+        "/signin",
+        &[
+            ("csrf", &csrf),
+            ("name", "tty-user"),
+            ("password", "correct horse batterx"),
+        ],
+    );
+    assert_eq!(wrong.0, 401, "{}", wrong.1);
+    web.sign_in("tty-user", "correct horse battery");
+}
+
+// --- The README's walkthroughs, run as written (issue "A new user's first hour").
+
+/// The commands of the first `sh` block after the README heading `heading`: comments
+/// dropped, `\` continuations joined.
+fn readme_commands(heading: &str) -> Vec<String> {
+    let readme = include_str!("../../../README.md");
+    let at = readme
+        .find(&format!("\n{heading}\n"))
+        .unwrap_or_else(|| panic!("the README has no section {heading:?}"));
+    let rest = &readme[at..];
+    let start = rest.find("```sh\n").expect("an sh block") + "```sh\n".len();
+    let end = start + rest[start..].find("```").expect("the block ends");
+    let mut commands = Vec::new();
+    let mut current = String::new();
+    for line in rest[start..end].lines() {
+        let line = strip_comment(line).trim_end();
+        if let Some(head) = line.strip_suffix('\\') {
+            current.push_str(head.trim());
+            current.push(' ');
+            continue;
+        }
+        current.push_str(line.trim());
+        if !current.trim().is_empty() {
+            commands.push(current.trim().to_owned());
+        }
+        current.clear();
+    }
+    commands
+}
+
+/// `line` without a shell comment (`#` at the start of a word, outside quotes).
+fn strip_comment(line: &str) -> &str {
+    let (mut single, mut double, mut prev) = (false, false, ' ');
+    for (i, c) in line.char_indices() {
+        match c {
+            '\'' if !double => single = !single,
+            '"' if !single => double = !double,
+            '#' if !single && !double && prev.is_whitespace() => return &line[..i],
+            _ => {}
+        }
+        prev = c;
+    }
+    line
+}
+
+/// Shell words of `command` with `$NAME` expanded from `vars` (outside single quotes).
+fn shell_words(command: &str, vars: &std::collections::HashMap<String, String>) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let (mut single, mut double, mut in_word) = (false, false, false);
+    let mut chars = command.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' if !double => {
+                single = !single;
+                in_word = true;
+            }
+            '"' if !single => {
+                double = !double;
+                in_word = true;
+            }
+            '$' if !single => {
+                let mut name = String::new();
+                while let Some(&n) = chars.peek() {
+                    if n.is_ascii_alphanumeric() || n == '_' {
+                        name.push(n);
+                        chars.next();
+                    } else {
+                        break;
+                    }
+                }
+                word.push_str(
+                    vars.get(&name)
+                        .unwrap_or_else(|| panic!("${name} is not set")),
+                );
+                in_word = true;
+            }
+            c if c.is_whitespace() && !single && !double => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            c => {
+                word.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if in_word {
+        words.push(word);
+    }
+    words
+}
+
+/// A signet command in the walkthrough's directory, with its own home (the user-wide
+/// nuget.config a walkthrough may write) and revocation checked online, as a user runs it.
+fn walkthrough_signet(dir: &Path, home: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_signet"));
+    c.current_dir(dir)
+        .env("HOME", home)
+        .env("NUGET_COMMON_APPLICATION_DATA", home)
+        .env_remove("SIGNET_TRUST_ROOTS")
+        .env_remove("SIGNET_REVOCATION_CACHE")
+        .env_remove("NUGET_PACKAGES")
+        .env_remove("XDG_CACHE_HOME")
+        .env_remove("NUGET_CERT_REVOCATION_MODE")
+        .env_remove("SIGNET_API_KEY");
+    c
+}
+
+/// Every warning a command printed (`warn :` lines as NuGet prints them, log `WARN` lines).
+fn warnings(out: &str) -> Vec<String> {
+    out.lines()
+        .filter(|l| {
+            let lower = l.to_ascii_lowercase();
+            lower.contains("warn :") || lower.contains("warning") || l.contains(" WARN ")
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Runs the README section `heading` command by command in a fresh directory and asserts
+/// that each succeeds and that nothing prints a warning. Where a command cannot run verbatim
+/// the mapping is one to one and named here:
+/// - `signet serve … &` listens on a free port (`--listen 127.0.0.1:0` added), and the
+///   README's `http://127.0.0.1:5000` is that server's address in every later command;
+/// - `signet pki init DIR` gets `--port P` for a free port (the README's 8390 becomes P), and
+///   `$PW` is the password it prints; `signet pki serve DIR &` listens on P;
+/// - `curl -sO URL` is an HTTP GET saved under the URL's last segment;
+/// - `VAR=$(command)` keeps the first line the command prints, `echo 'x' | command` types x,
+///   `echo 'x' > file` writes the file.
+///
+/// `after` gets the transcript (each command and what it printed) while the background
+/// servers still run.
+fn run_readme_walkthrough(
+    heading: &str,
+    dir: &Path,
+    home: &Path,
+    vars: &mut std::collections::HashMap<String, String>,
+    after: impl FnOnce(&[(String, String)]),
+) {
+    let mut transcript = Vec::new();
+    let mut background: Vec<Child> = Vec::new();
+    let mut replacements: Vec<(String, String)> = Vec::new();
+    let logs = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    for command in readme_commands(heading) {
+        let mut line = command.clone();
+        for (from, to) in &replacements {
+            line = line.replace(from, to);
+        }
+        let (capture, line) = match line.split_once("=$(") {
+            Some((var, rest)) if var.chars().all(|c| c.is_ascii_uppercase() || c == '_') => {
+                (Some(var.to_owned()), rest.trim_end_matches(')').to_owned())
+            }
+            _ => (None, line),
+        };
+        let (stdin, line) = match line.split_once(" | ") {
+            Some((echo, rest)) => {
+                let typed = shell_words(echo.trim_start_matches("echo "), vars).join(" ");
+                (Some(format!("{typed}\n")), rest.to_owned())
+            }
+            None => (None, line),
+        };
+        let (in_background, line) = match line.strip_suffix('&') {
+            Some(l) => (true, l.trim().to_owned()),
+            None => (false, line),
+        };
+        let mut words = shell_words(&line, vars);
+        let program = words.remove(0);
+        if program == "echo" && words.len() == 3 && words.get(1).map(String::as_str) == Some(">") {
+            // `echo 'text' > file`
+            std::fs::write(dir.join(&words[2]), format!("{}\n", words[0])).unwrap();
+            transcript.push((command, String::new()));
+            continue;
+        }
+        if program == "curl" {
+            let url = words.last().expect("curl URL").clone();
+            let name = url.rsplit('/').next().unwrap().to_owned();
+            std::fs::write(dir.join(&name), get(&url)).unwrap();
+            transcript.push((command, format!("saved {name}")));
+            continue;
+        }
+        assert_eq!(program, "signet", "{command}: only signet and curl are run");
+        let is = |a: &str, b: &str| {
+            words.first().map(String::as_str) == Some(a)
+                && words.get(1).map(String::as_str) == Some(b)
+        };
+        let (pki_init, pki_serve) = (is("pki", "init"), is("pki", "serve"));
+        if pki_init {
+            let port = free_port();
+            words.extend(["--port".to_owned(), port.to_string()]);
+            replacements.push(("127.0.0.1:8390".into(), format!("127.0.0.1:{port}")));
+        }
+        if in_background {
+            if pki_serve {
+                let port = replacements
+                    .iter()
+                    .find(|(from, _)| from == "127.0.0.1:8390")
+                    .map(|(_, to)| to.clone())
+                    .expect("pki init ran first");
+                words.extend(["--listen".to_owned(), port]);
+            } else {
+                words.extend(["--listen".to_owned(), "127.0.0.1:0".to_owned()]);
+            }
+            let mut child = walkthrough_signet(dir, home)
+                .args(&words)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+            let mut printed = String::new();
+            if words.first().map(String::as_str) == Some("serve") {
+                for l in lines.by_ref() {
+                    let l = l.unwrap();
+                    printed.push_str(&l);
+                    printed.push('\n');
+                    if let Some(index) = l.strip_prefix("service index: ") {
+                        let base = index.trim_end_matches("/v3/index.json").to_owned();
+                        replacements.push(("http://127.0.0.1:5000".into(), base));
+                    }
+                    if l.starts_with("development timestamp authority: ")
+                        || l.starts_with("repository signing:") && !l.contains("DEVELOPMENT")
+                    {
+                        break;
+                    }
+                }
+            } else {
+                // `pki serve`: ready once it answers.
+                let port = words.last().unwrap().clone();
+                let deadline = std::time::Instant::now() + Duration::from_secs(20);
+                while std::net::TcpStream::connect(&port).is_err() {
+                    assert!(
+                        std::time::Instant::now() < deadline,
+                        "{command}: not listening"
+                    );
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+            let sink = std::sync::Arc::clone(&logs);
+            std::thread::spawn(move || {
+                for l in lines.map_while(Result::ok) {
+                    sink.lock().unwrap().push_str(&format!("{l}\n"));
+                }
+            });
+            let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+            let sink = std::sync::Arc::clone(&logs);
+            std::thread::spawn(move || {
+                for l in stderr.by_ref().map_while(Result::ok) {
+                    sink.lock().unwrap().push_str(&format!("{l}\n"));
+                }
+            });
+            assert!(warnings(&printed).is_empty(), "{command}:\n{printed}");
+            transcript.push((command, printed));
+            background.push(child);
+            continue;
+        }
+        let mut cmd = walkthrough_signet(dir, home);
+        cmd.args(&words)
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        if let Some(typed) = &stdin {
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(typed.as_bytes())
+                .unwrap();
+        }
+        let o = child.wait_with_output().unwrap();
+        let printed = text(&o);
+        assert!(o.status.success(), "{command}\n→ {words:?}\n{printed}");
+        assert!(
+            warnings(&printed).is_empty(),
+            "{command} printed a warning:\n{printed}"
+        );
+        if let Some(var) = capture {
+            let value = String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_owned();
+            vars.insert(var, value);
+        }
+        if pki_init {
+            let pw = printed
+                .lines()
+                .find_map(|l| l.split_once("password (shown once, not stored): "))
+                .map(|(_, pw)| pw.trim().to_owned())
+                .expect("pki init prints the password");
+            vars.insert("PW".into(), pw);
+        }
+        transcript.push((command, printed));
+    }
+    let logged = logs.lock().unwrap().clone();
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| after(&transcript)));
+    for mut child in background {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+    assert!(
+        warnings(&logged).is_empty(),
+        "a server of {heading:?} logged a warning:\n{logged}"
+    );
+}
+
+/// The README's walkthroughs end to end, in order, on a fresh data directory, with no
+/// warning on the happy path: "Signed packages on your feed" (the zero-config feed: serve with
+/// no configuration, a user and key, the development certificate registered, sign with the
+/// embedded timestamp authority, push, download, verify online, trust the author, install
+/// with the secure policy) and the "Development PKI quickstart" (init, serve, sign, verify
+/// offline and online, revoke — after which an online verify refuses with NU3012).
+#[test]
+fn readme_walkthroughs_run_clean() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    let dir = tmp.path().join("work");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::create_dir_all(&dir).unwrap();
+    // The packages a reader brings (the README signs My.Lib.1.0.0.nupkg, then pkg.nupkg).
+    std::fs::write(
+        dir.join("My.Lib.1.0.0.nupkg"),
+        PackageBuilder::new("My.Lib", "1.0.0")
+            .file("lib/net8.0/My.Lib.dll", b"not really a dll")
+            .build(),
+    )
+    .unwrap();
+    // Each walkthrough in a fresh folder (the first leaves a nuget.config with a trusted
+    // signer, which a reader starting the quickstart would not have).
+    let quickstart = tmp.path().join("quickstart");
+    std::fs::create_dir_all(&quickstart).unwrap();
+    std::fs::write(
+        quickstart.join("pkg.nupkg"),
+        PackageBuilder::new("Pkg", "1.0.0").build(),
+    )
+    .unwrap();
+    let mut vars = std::collections::HashMap::new();
+
+    run_readme_walkthrough(
+        "## Signed packages on your feed",
+        &dir,
+        &home,
+        &mut vars,
+        |feed| {
+            let verify = &feed
+                .iter()
+                .find(|(c, _)| c.starts_with("signet verify"))
+                .expect("the walkthrough verifies")
+                .1;
+            assert!(verify.contains("Signature type: Author"), "{verify}");
+            assert!(verify.contains("Signature type: Repository"), "{verify}");
+            assert!(
+                dir.join("packages/my.lib/1.0.0/lib/net8.0/My.Lib.dll")
+                    .is_file(),
+                "the walkthrough's install extracted the package: {feed:?}"
+            );
+        },
+    );
+
+    run_readme_walkthrough(
+        "## Development PKI quickstart",
+        &quickstart,
+        &home,
+        &mut vars,
+        |pki| {
+            assert!(pki.last().unwrap().0.starts_with("signet pki revoke"));
+            // What the README says comes next: an online verify now fails with NU3012.
+            let o = walkthrough_signet(&quickstart, &home)
+                .args([
+                    "verify",
+                    "pkg.nupkg",
+                    "--trust-roots",
+                    "dev-pki/root.pem",
+                    "--revocation-mode",
+                    "online",
+                ])
+                .output()
+                .unwrap();
+            assert!(!o.status.success(), "{}", text(&o));
+            assert!(text(&o).contains("NU3012"), "{}", text(&o));
+        },
+    );
 }

@@ -21,23 +21,28 @@
 //! ```
 //!
 //! Package source credentials (`<packageSourceCredentials>`, `NuGetPackageSourceCredentials_{name}`)
-//! are read by [`Settings::source_credential`].
+//! are read by [`Settings::source_credential`], the API keys `nuget setapikey` stores
+//! (`<apikeys>`) by [`Settings::stored_api_key`].
 //!
 //! Edits keep everything else in the file — comments, unknown sections, attribute order.
 
+mod apikeys;
 mod credentials;
 mod error;
 mod identities;
+mod mono_protect;
 mod settings;
 mod trusted;
 pub mod xml;
 
+pub use apikeys::{API_KEYS_SECTION, StoredApiKey};
 pub use credentials::{
     CREDENTIALS_ENV_PREFIX, CREDENTIALS_SECTION, CredentialOrigin, SourceCredential,
     decode_element_name,
 };
 pub use error::Error;
 pub use identities::{ConfiguredIdentity, IDENTITIES_SECTION};
+pub use mono_protect::{NUGET_ENTROPY, UnprotectError, mono_keypair_dir, unprotect_nuget_value};
 pub use settings::{
     ConfigFile, Environment, Level, MAX_CONFIG_SIZE, PackageSource, Settings, ValidationMode,
 };

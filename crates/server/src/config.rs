@@ -370,6 +370,14 @@ impl Config {
             None => {
                 let index = format!("{}/v3/index.json", public_url.trim_end_matches('/'));
                 match index.strip_prefix("http://") {
+                    // On loopback (a development or test server, the zero-config start)
+                    // this is expected and only noted; elsewhere clients will see it.
+                    Some(rest) if signet_feed::is_loopback(&index) => {
+                        tracing::info!(
+                            "repository signatures name the https service index https://{rest} (a loopback server; behind a TLS proxy set public_url, or [signing] service_index_url)"
+                        );
+                        format!("https://{rest}")
+                    }
                     Some(rest) => {
                         tracing::warn!(
                             "repository signatures must name an https service index: they name https://{rest} (set public_url to the https URL of a TLS proxy, or [signing] service_index_url)"

@@ -89,6 +89,13 @@ pub struct Metadata {
     pub icon_url: String,
     /// `<licenseUrl>`.
     pub license_url: String,
+    /// `<license>`: an SPDX expression, or a file in the package (see `license_type`).
+    /// Absent from rows stored before it was read, hence the default.
+    #[serde(default)]
+    pub license: String,
+    /// `<license type="…">`: `expression` or `file`.
+    #[serde(default)]
+    pub license_type: String,
 }
 
 /// Whether `id` is a valid NuGet package id: at most 100 characters of `\w` runs separated by
@@ -441,6 +448,16 @@ fn parse_metadata(xml: &[u8]) -> Metadata {
                 if path.len() > 16 {
                     break;
                 }
+                if path.len() == 3
+                    && path.get(1).is_some_and(|p| p == b"metadata")
+                    && e.local_name().as_ref() == b"license"
+                {
+                    for a in e.attributes().flatten() {
+                        if a.key.local_name().as_ref() == b"type" {
+                            meta.license_type = String::from_utf8_lossy(&a.value).into_owned();
+                        }
+                    }
+                }
                 None
             }
             Ok(Event::End(_)) => {
@@ -473,6 +490,7 @@ fn parse_metadata(xml: &[u8]) -> Metadata {
                 Some(b"projectUrl") => Some(&mut meta.project_url),
                 Some(b"iconUrl") => Some(&mut meta.icon_url),
                 Some(b"licenseUrl") => Some(&mut meta.license_url),
+                Some(b"license") => Some(&mut meta.license),
                 _ => None,
             };
             if let Some(slot) = slot {
@@ -490,6 +508,8 @@ fn parse_metadata(xml: &[u8]) -> Metadata {
         &mut meta.project_url,
         &mut meta.icon_url,
         &mut meta.license_url,
+        &mut meta.license,
+        &mut meta.license_type,
     ] {
         *field = field.trim().to_owned();
     }

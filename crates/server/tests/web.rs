@@ -285,15 +285,26 @@ fn browser_sign_in_keys_push_search_owners_revoke_sign_out() {
     assert_eq!(b.text_of("#account-name"), "alice");
     shot(&b, "account");
 
-    // A new key is shown once.
+    // A new key is shown once, by the page the form post redirects to (post/redirect/get):
+    // reloading it neither shows the key again nor creates another.
     b.fill("#key-description", "ci pushes");
     b.click("#create-key");
+    assert!(b.url().ends_with("/account"), "{}", b.url());
     let key = b.text_of("#new-key");
     assert!(key.starts_with("signet_"), "{key}");
     assert!(b.text_of("#key-table").contains("ci pushes"));
-    b.goto(&s.url("/account"));
+    b.tab()
+        .reload(false, None)
+        .unwrap()
+        .wait_until_navigated()
+        .unwrap();
     assert!(!b.has("#new-key"));
     assert!(!b.text().contains(&key));
+    assert_eq!(
+        b.tab().find_elements("#key-table tbody tr").unwrap().len(),
+        1,
+        "a reload creates no second key"
+    );
 
     // The key pushes over HTTP; the package shows up in search and on its page.
     let nupkg = PackageBuilder::new("Contoso.Widgets", "1.2.0")
@@ -335,7 +346,10 @@ fn browser_sign_in_keys_push_search_owners_revoke_sign_out() {
     assert!(b.text_of("#versions").contains("1.2.0"));
     assert_eq!(
         b.text_of("#install-command"),
-        "dotnet add package Contoso.Widgets --version 1.2.0"
+        format!(
+            "dotnet add package Contoso.Widgets --version 1.2.0 --source {}",
+            s.url("/v3/index.json")
+        )
     );
     assert_eq!(b.text_of("#owner-list").trim(), "alice");
     assert_eq!(b.text_of("#downloads"), "1 of this version, 1 in all");
@@ -435,8 +449,12 @@ fn forms_without_the_csrf_token_are_refused() {
             ("scope_push_new", "on"),
         ],
     );
-    assert_eq!(r.status, 200);
-    assert!(r.body.contains("id=\"new-key\""));
+    // Post/redirect/get: the key is shown by the page the post redirects to, once.
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(r.location.as_deref(), Some("/account"));
+    let shown = c.get(&s.url("/account"));
+    assert!(shown.body.contains("id=\"new-key\""));
+    assert!(!c.get(&s.url("/account")).body.contains("id=\"new-key\""));
     assert_eq!(
         s.rt.block_on(s.registry.api_keys("alice")).unwrap().len(),
         1
@@ -557,6 +575,20 @@ fn text_by_id(html: &str, id: &str) -> String {
     html[start..].split('<').next().unwrap().to_owned()
 }
 
+/// The `href` of the link with `id` (as written: HTML-escaped).
+fn href_by_id(html: &str, id: &str) -> String {
+    let marker = format!("id=\"{id}\"");
+    let at = html.find(&marker).unwrap_or_else(|| panic!("no #{id}"));
+    let tag_start = html[..at].rfind('<').unwrap();
+    let tag = &html[tag_start..];
+    let start = tag.find("href=\"").unwrap() + "href=\"".len();
+    tag[start..]
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&amp;", "&")
+}
+
 /// The recovery codes a page shows.
 fn recovery_codes(html: &str) -> Vec<String> {
     html.split("<li><code>")
@@ -570,13 +602,22 @@ fn enrol(s: &TestServer, c: &mut Client) -> (String, Vec<String>) {
     let page = c.get(&s.url("/account/2fa"));
     assert!(page.body.contains("is <strong>off</strong>"));
     let csrf = csrf_of(&page.body);
-    let setup = c.post(&s.url("/account/2fa/setup"), &[("csrf", &csrf)]);
+    // Post/redirect/get: the set-up page is where the post redirects to.
+    let r = c.post(&s.url("/account/2fa/setup"), &[("csrf", &csrf)]);
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(r.location.as_deref(), Some("/account/2fa"));
+    let setup = c.get(&s.url("/account/2fa"));
     assert_eq!(setup.status, 200);
     let secret = text_by_id(&setup.body, "totp-secret");
-    let uri = text_by_id(&setup.body, "totp-uri");
+    let uri = href_by_id(&setup.body, "totp-uri");
+    // The issuer is this server's host, so that two servers differ in an authenticator.
     assert!(
-        uri.starts_with("otpauth://totp/signet:") && uri.contains(&format!("secret={secret}")),
+        uri.starts_with("otpauth://totp/127.0.0.1:") && uri.contains(&format!("secret={secret}")),
         "{uri}"
+    );
+    assert!(
+        setup.body.contains("<svg "),
+        "the QR code is drawn on the server"
     );
     // A wrong code does not turn it on.
     let r = c.post(
@@ -589,10 +630,13 @@ fn enrol(s: &TestServer, c: &mut Client) -> (String, Vec<String>) {
         &s.url("/account/2fa/confirm"),
         &[("csrf", &csrf), ("code", &totp_code(s, &secret))],
     );
-    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let r = c.get(&s.url("/account/2fa"));
     let codes = recovery_codes(&r.body);
     assert_eq!(codes.len(), 10);
     assert!(r.body.contains("is <strong>on</strong>"));
+    // Shown once.
+    assert!(recovery_codes(&c.get(&s.url("/account/2fa")).body).is_empty());
     (secret, codes)
 }
 
@@ -711,8 +755,11 @@ fn two_factor_codes_are_rate_limited_and_a_session_without_2fa_is_sent_to_the_se
         &s.url("/account/2fa/recovery-codes"),
         &[("csrf", &csrf_of(&page.body))],
     );
-    assert_eq!(r.status, 200);
-    assert_eq!(recovery_codes(&r.body).len(), 10);
+    assert_eq!(r.status, 303);
+    assert_eq!(
+        recovery_codes(&c.get(&s.url("/account/2fa")).body).len(),
+        10
+    );
 
     // Wrong codes count like wrong passwords: the fifth failure closes the door.
     let mut d = Client::new();
@@ -741,10 +788,16 @@ fn browser_two_factor_enrolment_and_sign_in() {
     assert!(b.text_of("#twofactor-state").contains("off"));
     b.click("#setup-start");
     let secret = b.text_of("#totp-secret");
-    assert!(b.text_of("#totp-uri").starts_with("otpauth://totp/"));
+    assert!(b.url().ends_with("/account/2fa"), "{}", b.url());
+    assert!(
+        b.eval("document.querySelector('#totp-uri').getAttribute('href')")
+            .unwrap()
+            .starts_with("\"otpauth://totp/")
+    );
     shot(&b, "twofactor-setup");
     b.fill("#confirm-code", &totp_code(&s, &secret));
     b.click("#confirm");
+    assert!(b.url().ends_with("/account/2fa"), "{}", b.url());
     let shown = b.text_of("#recovery-codes");
     assert_eq!(
         b.tab().find_elements("#recovery-codes li").unwrap().len(),
@@ -1353,7 +1406,7 @@ fn key_creation_and_owner_changes_need_a_second_factor_when_enabled() {
             ("scope_push_new", "on"),
         ],
     );
-    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.status, 303, "{}", r.body);
     enrol(&s, &mut c);
     // The enrolling session passed the second factor: allowed.
     let csrf = form(&mut c);
@@ -1365,7 +1418,7 @@ fn key_creation_and_owner_changes_need_a_second_factor_when_enabled() {
             ("scope_push_new", "on"),
         ],
     );
-    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.status, 303, "{}", r.body);
     // A session of this user without the second factor: refused.
     s.rt.block_on(async {
         use sqlx::Connection as _;

@@ -96,8 +96,19 @@ impl TestServer {
     /// A package, author-signed with the development code-signing key and timestamped by the
     /// server's `/dev/tsa` when `signed`.
     fn package(&self, id: &str, version: &str, signed: bool) -> PathBuf {
+        self.package_from(&PackageBuilder::new(id, version), id, version, signed)
+    }
+
+    /// [`TestServer::package`] from a builder (a custom nuspec).
+    fn package_from(
+        &self,
+        builder: &PackageBuilder,
+        id: &str,
+        version: &str,
+        signed: bool,
+    ) -> PathBuf {
         let path = self.dir.path().join(format!("{id}.{version}.nupkg"));
-        std::fs::write(&path, PackageBuilder::new(id, version).build()).unwrap();
+        std::fs::write(&path, builder.build()).unwrap();
         if signed {
             let pki = self.pki();
             let signer = signet_keys::load_signer(
@@ -196,7 +207,8 @@ fn package_page_signatures_and_certificate_page_in_chromium() {
     // The package page, anonymous: the signed version's author signer and timestamp, the
     // repository signature; the unsigned one says so.
     b.goto(&s.url("/packages/Signed.Web/2.0.0"));
-    assert_eq!(b.text_of("#author-fingerprint"), fingerprint);
+    // Upper case, as `signet verify` prints it.
+    assert_eq!(b.text_of("#author-fingerprint"), fingerprint.to_uppercase());
     assert!(
         b.text_of("#author-subject")
             .contains("signet development code signing"),
@@ -204,11 +216,11 @@ fn package_page_signatures_and_certificate_page_in_chromium() {
         b.text_of("#author-subject")
     );
     assert!(b.text_of("#author-timestamp").contains("UTC"));
-    assert_eq!(b.text_of("#repository-fingerprint"), repo);
+    assert_eq!(b.text_of("#repository-fingerprint"), repo.to_uppercase());
     assert!(b.text_of("#versions").contains("yes"));
     b.goto(&s.url("/packages/Signed.Web/1.0.0"));
     assert!(b.has("#author-unsigned"));
-    assert_eq!(b.text_of("#repository-fingerprint"), repo);
+    assert_eq!(b.text_of("#repository-fingerprint"), repo.to_uppercase());
     assert!(b.text_of("#required-signer").contains("Any"));
 
     // The account's certificate page: listed as Active with one signed version; without a
@@ -231,10 +243,222 @@ fn package_page_signatures_and_certificate_page_in_chromium() {
     b.click("#signout");
     sign_in(&b, &s, "root", "admin pw");
     b.goto(&s.url("/admin/signing"));
-    assert_eq!(b.text_of("#repository-fingerprint"), repo);
+    assert_eq!(b.text_of("#repository-fingerprint"), repo.to_uppercase());
     assert!(
         b.text_of("#backfill-status").contains("2 of 2"),
         "{}",
         b.text_of("#backfill-status")
     );
+}
+
+/// Decodes the one QR code in a PNG (as Chromium drew it) with `rqrr`.
+fn decode_qr(png_bytes: &[u8]) -> String {
+    let mut decoder = png::Decoder::new(std::io::Cursor::new(png_bytes));
+    decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let channels = info.color_type.samples();
+    let (width, height, stride) = (info.width as usize, info.height as usize, info.line_size);
+    let mut img = rqrr::PreparedImage::prepare_from_greyscale(width, height, |x, y| {
+        let at = y * stride + x * channels;
+        let px = &buf[at..at + channels.min(3)];
+        (px.iter().map(|&v| u32::from(v)).sum::<u32>() / px.len() as u32) as u8
+    });
+    let grids = img.detect_grids();
+    assert_eq!(grids.len(), 1, "one QR code in the picture");
+    grids[0].decode().unwrap().1
+}
+
+/// Asserts that the page fits its viewport: nothing wider than the window, so no sideways
+/// scrolling and nothing cut off (`scrollWidth` against the viewport's width).
+fn assert_fits(b: &Browser, page: &str, width: u32) {
+    let (scroll, client) = b.widths();
+    assert!(
+        client <= u64::from(width) && client + 20 >= u64::from(width),
+        "{page} at {width} px: the viewport is {client} px"
+    );
+    let wide = if scroll > client {
+        b.eval(
+            "[...document.querySelectorAll('body *')].filter(e => \
+             e.getBoundingClientRect().right > document.documentElement.clientWidth + 0.5)\
+             .map(e => e.tagName + '#' + e.id + '.' + e.className).slice(-5).join(', ')",
+        )
+        .unwrap_or_default()
+    } else {
+        String::new()
+    };
+    assert!(
+        scroll <= client,
+        "{page} at {width} px overflows sideways: {scroll} px wide in a {client} px viewport \
+         ({wide})"
+    );
+}
+
+/// With `SIGNET_WEB_SCREENSHOTS=DIR`, saves a PNG of the page as `DIR/NAME.png` (to look at).
+fn shot(b: &Browser, name: &str) {
+    if let Some(dir) = std::env::var_os("SIGNET_WEB_SCREENSHOTS") {
+        b.screenshot(&Path::new(&dir).join(format!("{name}.png")));
+    }
+}
+
+/// The pages a new user meets first fit a desktop (1280 px), a small laptop (1024 px) and a
+/// phone (390 px) without sideways scrolling: the package page of an author- and
+/// repository-signed version, the account page, the certificates page and two-factor
+/// enrolment, whose QR code Chromium draws and `rqrr` decodes to the otpauth link the page
+/// offers (issuer: this server's host). Site administrators get a link to the admin page.
+#[test]
+fn pages_fit_1280_1024_and_390_px_and_the_totp_qr_code_decodes() {
+    let Some(b) = Browser::launch() else {
+        println!("skipped: no chromium");
+        return;
+    };
+    let s = TestServer::start();
+    let r = Arc::clone(&s.registry);
+    s.rt.block_on(async {
+        r.create_user("alice", None, "correct horse").await.unwrap();
+        r.create_user("root", None, "admin pw!").await.unwrap();
+        r.grant_site_admin("root").await.unwrap();
+    });
+    let pem = std::fs::read(s.pki().join("codesign.pem")).unwrap();
+    s.rt.block_on(r.register_certificate("alice", "codesign.pem", &pem))
+        .unwrap();
+    // A long id, a license expression and dependencies: the widest package page.
+    let id = "Contoso.Enterprise.Widgets.Extensions.DependencyInjection";
+    let builder = PackageBuilder::new(id, "12.3.4-preview.5")
+        .description("Widgets for the layout test, with a description long enough to wrap.")
+        .dependency(
+            Some("net8.0"),
+            "Microsoft.Extensions.DependencyInjection.Abstractions",
+            Some("[8.0.0, )"),
+        );
+    let nuspec = builder.nuspec_xml().replace(
+        "</metadata>",
+        "<license type=\"expression\">Apache-2.0 OR MIT</license></metadata>",
+    );
+    let builder = builder.nuspec(nuspec.as_bytes());
+    s.push(
+        "alice",
+        &s.package_from(&builder, id, "12.3.4-preview.5", true),
+    );
+
+    sign_in(&b, &s, "alice", "correct horse");
+    assert!(!b.has("#nav-admin"), "alice is no site administrator");
+    // The package page: download link, license, --source and a signet install command.
+    b.goto(&s.url(&format!("/packages/{id}")));
+    let index = s.url("/v3/index.json");
+    assert_eq!(
+        b.text_of("#install-command"),
+        format!("dotnet add package {id} --version 12.3.4-preview.5 --source {index}")
+    );
+    assert_eq!(
+        b.text_of("#signet-install-command"),
+        format!(
+            "signet install {id} --version 12.3.4-preview.5 --source {index} --allow-insecure-loopback"
+        )
+    );
+    assert_eq!(b.text_of("#license"), "Apache-2.0 OR MIT");
+    let download = b.eval("document.querySelector('#download').href").unwrap();
+    let lower = id.to_lowercase();
+    assert_eq!(
+        download.trim_matches('"'),
+        s.url(&format!(
+            "/v3-flatcontainer/{lower}/12.3.4-preview.5/{lower}.12.3.4-preview.5.nupkg"
+        ))
+    );
+    // The account page lists the package.
+    b.goto(&s.url("/account"));
+    assert!(b.text_of("#my-packages").contains(id));
+    // Enrolment: post, then redirect to a page that shows the secret; a reload shows the
+    // same secret (no new enrolment).
+    b.goto(&s.url("/account/2fa"));
+    b.click("#setup-start");
+    assert!(b.url().ends_with("/account/2fa"), "{}", b.url());
+    let secret = b.text_of("#totp-secret");
+    b.goto(&s.url("/account/2fa"));
+    assert_eq!(
+        b.text_of("#totp-secret"),
+        secret,
+        "a reload starts no new enrolment"
+    );
+    let uri = b
+        .eval("document.querySelector('#totp-uri').getAttribute('href')")
+        .unwrap()
+        .trim_matches('"')
+        .to_owned();
+    assert!(
+        uri.starts_with("otpauth://totp/127.0.0.1:alice?")
+            && uri.contains(&format!("secret={secret}"))
+            && uri.contains("issuer=127.0.0.1"),
+        "{uri}"
+    );
+
+    let pages = [
+        ("package", format!("/packages/{id}")),
+        ("account", "/account".to_owned()),
+        ("twofactor-setup", "/account/2fa".to_owned()),
+    ];
+    let sizes = [(1280, 900, false), (1024, 768, false), (390, 844, true)];
+    for (width, height, mobile) in sizes {
+        b.set_viewport(width, height, mobile);
+        for (name, path) in &pages {
+            b.goto(&s.url(path));
+            assert_fits(&b, name, width);
+            shot(&b, &format!("{name}-{width}"));
+        }
+        // On the enrolment page (the last one): the QR code as drawn decodes to the link.
+        assert_eq!(decode_qr(&b.element_png("#totp-qr")), uri, "at {width} px");
+    }
+
+    // With a two-factor session the certificates page has its widest form: Delete buttons
+    // and the upload form. Each button lies inside the viewport.
+    b.set_viewport(1280, 900, false);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let code = totp_rs::Builder::new()
+        .with_secret(totp_rs::Secret::try_from_base32(&secret).unwrap())
+        .build()
+        .unwrap()
+        .generate(now)
+        .to_string();
+    b.fill("#confirm-code", &code);
+    b.click("#confirm");
+    assert!(b.url().ends_with("/account/2fa"), "{}", b.url());
+    assert!(b.has("#recovery-codes"));
+    let other = signet_test_support::pki().code_signing_no_ski.cert_pem();
+    s.rt.block_on(r.register_certificate("alice", "other.pem", other.as_bytes()))
+        .unwrap();
+    for (width, height, mobile) in sizes {
+        b.set_viewport(width, height, mobile);
+        b.goto(&s.url("/account/certificates"));
+        assert_fits(&b, "certificates", width);
+        shot(&b, &format!("certificates-{width}"));
+        let buttons = b
+            .tab()
+            .find_elements("#cert-table button.danger")
+            .unwrap()
+            .len();
+        assert_eq!(buttons, 2, "at {width} px");
+        let right = b
+            .eval(
+                "Math.max(...[...document.querySelectorAll('#cert-table button.danger, \
+                 #cert-table .cert-status')].map(e => e.getBoundingClientRect().right))",
+            )
+            .unwrap();
+        let right: f64 = right.parse().unwrap();
+        assert!(
+            right <= f64::from(width),
+            "a Delete button or status ends at {right} px, past {width} px"
+        );
+    }
+
+    // A site administrator's header links to the admin page.
+    b.set_viewport(1280, 900, false);
+    b.goto(&s.url("/account"));
+    b.click("#signout");
+    sign_in(&b, &s, "root", "admin pw!");
+    b.click("#nav-admin");
+    assert!(b.url().ends_with("/admin/signing"), "{}", b.url());
 }

@@ -177,6 +177,57 @@ impl Browser {
         self.tab.find_element(selector).is_ok()
     }
 
+    /// Emulates a viewport `width` × `height` CSS pixels wide; `mobile` as a phone does it
+    /// (the page's `<meta name="viewport">` applies, as on a 390 px phone).
+    pub fn set_viewport(&self, width: u32, height: u32, mobile: bool) {
+        self.tab
+            .call_method(
+                headless_chrome::protocol::cdp::Emulation::SetDeviceMetricsOverride {
+                    width,
+                    height,
+                    device_scale_factor: 1.0,
+                    mobile,
+                    scale: None,
+                    screen_width: None,
+                    screen_height: None,
+                    position_x: None,
+                    position_y: None,
+                    dont_set_visible_size: None,
+                    screen_orientation: None,
+                    viewport: None,
+                    display_feature: None,
+                    device_posture: None,
+                },
+            )
+            .expect("set the viewport");
+    }
+
+    /// The page's (scroll width, viewport width) in CSS pixels: the page overflows sideways
+    /// when the first is larger (`document.documentElement.scrollWidth` against
+    /// `clientWidth`, which is `innerWidth` less a vertical scrollbar).
+    pub fn widths(&self) -> (u64, u64) {
+        let n = |e: &str| {
+            self.eval(e)
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or_else(|| panic!("{e} is not a number"))
+        };
+        let scroll = n("document.documentElement.scrollWidth");
+        let client = n("document.documentElement.clientWidth");
+        // Whole CSS pixels (both are integers in practice).
+        (scroll.round() as u64, client.round() as u64)
+    }
+
+    /// A PNG of the element matching `selector` as it is drawn.
+    pub fn element_png(&self, selector: &str) -> Vec<u8> {
+        self.tab
+            .wait_for_element(selector)
+            .unwrap_or_else(|e| panic!("no element {selector}: {e}"))
+            .capture_screenshot(
+                headless_chrome::protocol::cdp::Page::CaptureScreenshotFormatOption::Png,
+            )
+            .unwrap_or_else(|e| panic!("screenshot of {selector}: {e}"))
+    }
+
     /// Saves a PNG screenshot of the page (for looking at a failing test).
     pub fn screenshot(&self, path: &std::path::Path) {
         let png = self

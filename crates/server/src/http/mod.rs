@@ -26,6 +26,7 @@ use crate::registry::Registry;
 
 pub use access::ReadAccess;
 pub use conn::ConnectionLimits;
+pub(crate) use documents::content_url;
 pub use metrics::Metrics;
 pub use router::router;
 

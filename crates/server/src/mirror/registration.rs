@@ -62,6 +62,7 @@ impl From<signet_feed::RegistrationEntry> for UpstreamEntry {
                 project_url: e.project_url,
                 icon_url: e.icon_url,
                 license_url: e.license_url,
+                ..Metadata::default()
             },
             dependencies: e
                 .dependency_groups

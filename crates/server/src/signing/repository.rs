@@ -641,7 +641,9 @@ fn dev_pki(data_dir: &Path, now: UtcTime, base_url: Option<&str>) -> Result<DevP
         init.base_url = base_url.map(str::to_owned);
         let created = signet_pki::init(&dir, &init, now)
             .map_err(|e| Error::Config(format!("cannot create the development PKI: {e}")))?;
-        tracing::warn!(
+        // Not a warning: it is what a zero-configuration start is meant to do, and the
+        // start-up banner says DEVELOPMENT at every start.
+        tracing::info!(
             dir = %created.dir.display(),
             "created a DEVELOPMENT PKI: packages are repository-signed with a development \
              certificate that no client trusts by default; configure [signing] for production"

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use sqlx::Row as _;
 
 use super::csrf::{self, PRE_COOKIE};
+use super::flash::Flash;
 use super::session::{self, set_cookie};
 use super::{Nav, SignedIn, WebError, format_date, render, render_status, see_other};
 use crate::Error;
@@ -34,6 +35,24 @@ impl Db {
         .await?;
         rows.iter()
             .map(|r| Ok((r.try_get("name")?, r.try_get("role")?)))
+            .collect()
+    }
+
+    /// The packages `user_id` owns, directly or through an organization it belongs to:
+    /// (package id, owning account), by id.
+    pub(crate) async fn packages_of(&self, user_id: i64) -> Result<Vec<(String, String)>, Error> {
+        let rows = sqlx::query(
+            "SELECT p.package_id, a.name FROM package_owners o JOIN packages p \
+             ON p.id = o.package_id JOIN accounts a ON a.id = o.account_id \
+             WHERE o.account_id = $1 OR o.account_id IN \
+             (SELECT organization_id FROM organization_members WHERE user_id = $1) \
+             ORDER BY p.id_lower, a.name_lower",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("package_id")?, r.try_get("name")?)))
             .collect()
     }
 }
@@ -373,6 +392,8 @@ struct AccountPage {
     keys: Vec<KeyLine>,
     organizations: Vec<(String, String)>,
     owner_requests: Vec<crate::OwnerRequest>,
+    /// (package id, owning account) of the packages the user manages.
+    packages: Vec<(String, String)>,
 }
 
 async fn account_view(
@@ -420,15 +441,22 @@ async fn account_view(
         keys,
         organizations: s.registry.db.organizations_of(user.user_id).await?,
         owner_requests: s.registry.owner_requests(&user.user_name).await?,
+        packages: s.registry.db.packages_of(user.user_id).await?,
     })
 }
 
-/// `GET /account`.
+/// `GET /account`: with the secret of a key this session just created, once (see
+/// [`super::flash`]).
 pub(crate) async fn account_page(
     State(s): State<AppState>,
     user: SignedIn,
 ) -> Result<Response, WebError> {
-    Ok(render(&account_view(&s, &user, None, None).await?))
+    let now = s.registry.clock.now().unix_micros();
+    let new_key = match s.web.flashes.take(&user.token_hash, now) {
+        Some(Flash::NewApiKey(secret)) => Some(secret.expose().to_owned()),
+        _ => None,
+    };
+    Ok(render(&account_view(&s, &user, new_key, None).await?))
 }
 
 #[derive(Deserialize)]
@@ -495,7 +523,9 @@ fn parse_key_form(f: &NewKeyForm) -> Result<(Scopes, Vec<IdGlob>, Option<u32>), 
     Ok((scopes, globs, expires))
 }
 
-/// `POST /account/api-keys`: creates a key and shows its secret once, on this response only.
+/// `POST /account/api-keys`: creates a key, then redirects to the account page, which shows
+/// its secret once (post/redirect/get: a reload neither creates another key nor shows it
+/// again).
 pub(crate) async fn create_key(
     State(s): State<AppState>,
     super::TwoFactorIfEnabled(user): super::TwoFactorIfEnabled,
@@ -522,7 +552,13 @@ pub(crate) async fn create_key(
     match created {
         Ok(secret) => {
             tracing::info!(user = %user.user_name, "API key created on the web");
-            Ok(render(&account_view(&s, &user, Some(secret), None).await?))
+            let now = s.registry.clock.now().unix_micros();
+            s.web.flashes.put(
+                &user.token_hash,
+                Flash::NewApiKey(signet_common::Secret::new(secret)),
+                now,
+            );
+            Ok(see_other("/account"))
         }
         Err(e @ (Error::Invalid(_) | Error::Forbidden(_) | Error::NotFound(_))) => {
             let page = account_view(&s, &user, None, Some(e.to_string())).await?;

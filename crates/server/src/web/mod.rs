@@ -32,6 +32,7 @@
 
 mod account;
 mod csrf;
+mod flash;
 mod pages;
 mod ratelimit;
 mod session;
@@ -59,6 +60,8 @@ pub use session::{MaybeSignedIn, RequireTwoFactor, SignedIn, TwoFactorIfEnabled}
 pub struct WebState {
     /// Failed sign-in (and second-factor) attempts.
     pub(crate) limiter: ratelimit::RateLimiter,
+    /// One-time results waiting for the page a form post redirects to.
+    pub(crate) flashes: flash::Flashes,
     /// A password hash to verify against when the user does not exist, so that an unknown
     /// name costs the same argon2 time as a wrong password.
     pub(crate) dummy_hash: OnceLock<String>,
@@ -88,6 +91,8 @@ pub struct Nav {
     pub user: Option<String>,
     /// The CSRF token for forms on the page (empty when nobody is signed in).
     pub csrf: String,
+    /// Whether the user is a site administrator (the header links to `/admin/signing`).
+    pub site_admin: bool,
 }
 
 impl Nav {
@@ -331,4 +336,10 @@ pub(crate) fn format_time(micros: i64) -> String {
 pub(crate) fn format_date(micros: i64) -> String {
     let (y, mo, d, ..) = signet_common::UtcTime::from_unix_micros(micros).to_civil();
     format!("{y:04}-{mo:02}-{d:02}")
+}
+
+/// A SHA-256 fingerprint as people read it: upper-case hex, as `signet verify` and NuGet print
+/// it (the JSON API and URLs keep the stored lower case).
+pub(crate) fn display_fingerprint(fingerprint: &str) -> String {
+    fingerprint.to_ascii_uppercase()
 }

@@ -9,7 +9,10 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::{MaybeSignedIn, Nav, SignedIn, WebError, format_date, format_time, render, see_other};
+use super::{
+    MaybeSignedIn, Nav, SignedIn, WebError, display_fingerprint, format_date, format_time, render,
+    see_other,
+};
 use crate::http::AppState;
 use crate::registry::VersionFilter;
 
@@ -130,6 +133,37 @@ struct PackagePage {
     signing_owners: Vec<(String, usize)>,
     required_signer: String,
     two_factor: bool,
+    /// The feed's service index (for `--source` in the install commands).
+    index_url: String,
+    /// `signet install` needs its loopback flag for a plain-http feed.
+    insecure_flag: &'static str,
+    /// The .nupkg of this version (the flat container's URL).
+    download_url: String,
+    /// The nuspec's `<license>` expression or file, or its `<licenseUrl>` (http(s) only).
+    license: LicenseView,
+}
+
+/// What the page says about the license.
+enum LicenseView {
+    /// An SPDX expression (`MIT`, `Apache-2.0 OR MIT`).
+    Expression(String),
+    /// A file inside the package.
+    File(String),
+    /// Only a `<licenseUrl>`.
+    Url(String),
+    /// Nothing declared.
+    None,
+}
+
+fn license_view(m: &crate::inspect::Metadata) -> LicenseView {
+    match (m.license_type.as_str(), m.license.as_str()) {
+        (_, "") => match safe_url(&m.license_url) {
+            u if u.is_empty() => LicenseView::None,
+            u => LicenseView::Url(u),
+        },
+        ("file", f) => LicenseView::File(f.to_owned()),
+        (_, e) => LicenseView::Expression(e.to_owned()),
+    }
 }
 
 /// The current version's signatures, as the page shows them.
@@ -158,14 +192,15 @@ struct MirrorView {
 fn mirror_view(p: crate::mirror::Provenance) -> MirrorView {
     MirrorView {
         upstream: p.upstream,
-        repository_fingerprint: p.upstream_repository_fingerprint,
+        repository_fingerprint: display_fingerprint(&p.upstream_repository_fingerprint),
         repository_signed: p
             .upstream_repository_signed_at
             .map(format_time)
             .unwrap_or_else(|| "unknown".into()),
         author_fingerprint: p
             .upstream_author_fingerprint
-            .unwrap_or_else(|| "not author-signed".into()),
+            .as_deref()
+            .map_or_else(|| "not author-signed".into(), display_fingerprint),
         fetched: format_time(p.fetched_at),
         package_hash: p.package_hash,
         content_hash: p.content_hash,
@@ -192,7 +227,7 @@ fn signature_view(sig: Option<&crate::signing::VersionSignature>) -> SignatureVi
     SignatureView {
         author: sig.author_fingerprint.as_ref().map(|fp| AuthorView {
             subject: sig.author_subject.clone().unwrap_or_default(),
-            fingerprint: fp.clone(),
+            fingerprint: display_fingerprint(fp),
             issuer: sig.author_issuer.clone().unwrap_or_default(),
             valid: format!(
                 "{} to {}",
@@ -207,7 +242,7 @@ fn signature_view(sig: Option<&crate::signing::VersionSignature>) -> SignatureVi
         }),
         repository: sig.repository_fingerprint.as_ref().map(|fp| {
             (
-                fp.clone(),
+                display_fingerprint(fp),
                 sig.repository_signed_at
                     .map(format_time)
                     .unwrap_or_default(),
@@ -315,7 +350,8 @@ async fn show(
                 listed: r.listed,
                 current: r.version_lower == current.version_lower,
                 signer: sig
-                    .and_then(|g| g.author_fingerprint.clone())
+                    .and_then(|g| g.author_fingerprint.as_deref())
+                    .map(display_fingerprint)
                     .unwrap_or_default(),
                 flagged: sig.is_some_and(|g| g.flag.is_some()),
             }
@@ -365,6 +401,14 @@ async fn show(
         signing_owners,
         required_signer: required_signer.unwrap_or_default(),
         two_factor: user.0.as_ref().is_some_and(|u| u.two_factor),
+        index_url: format!("{}/v3/index.json", s.base),
+        insecure_flag: if s.base.starts_with("http://") {
+            " --allow-insecure-loopback"
+        } else {
+            ""
+        },
+        download_url: crate::http::content_url(&s.base, current),
+        license: license_view(m),
     }))
 }
 

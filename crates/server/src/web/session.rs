@@ -34,6 +34,7 @@ pub(crate) struct SessionRow {
     pub(crate) expires_at: i64,
     pub(crate) two_factor: bool,
     pub(crate) pending: bool,
+    pub(crate) site_admin: bool,
 }
 
 impl Db {
@@ -65,7 +66,8 @@ impl Db {
     /// The session with this digest.
     pub(crate) async fn find_session(&self, token_hash: &str) -> Result<Option<SessionRow>, Error> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT s.user_id, a.name, s.last_seen_at, s.expires_at, s.two_factor, s.pending \
+            "SELECT s.user_id, a.name, s.last_seen_at, s.expires_at, s.two_factor, s.pending, \
+             (SELECT COUNT(*) FROM site_admins sa WHERE sa.user_id = s.user_id) AS site_admin \
              FROM sessions s JOIN accounts a ON a.id = s.user_id WHERE s.token_hash = $1 \
              AND {}",
             crate::lifecycle::NOT_DISABLED
@@ -81,6 +83,7 @@ impl Db {
             expires_at: r.try_get("expires_at")?,
             two_factor: r.try_get::<i64, _>("two_factor")? != 0,
             pending: r.try_get::<i64, _>("pending")? != 0,
+            site_admin: r.try_get::<i64, _>("site_admin")? != 0,
         }))
     }
 
@@ -241,6 +244,8 @@ pub struct SignedIn {
     pub two_factor: bool,
     /// The session token's digest (its `sessions` row).
     pub(crate) token_hash: String,
+    /// Whether the user is a site administrator.
+    pub(crate) site_admin: bool,
     csrf: String,
 }
 
@@ -264,6 +269,7 @@ impl SignedIn {
         Nav {
             user: Some(self.user_name.clone()),
             csrf: self.csrf.clone(),
+            site_admin: self.site_admin,
         }
     }
 
@@ -277,6 +283,7 @@ impl SignedIn {
                 user_name: row.user_name,
                 two_factor: row.two_factor,
                 token_hash: hash,
+                site_admin: row.site_admin,
                 csrf: csrf::token_for(&token),
             })),
             _ => Ok(None),

@@ -45,7 +45,10 @@ fn short_name(dn: &str) -> String {
 
 /// One row of the certificates table.
 struct CertLine {
+    /// Lower case, as stored: element ids and URLs.
     fingerprint: String,
+    /// Upper case, as the CLI prints it: what people read and compare.
+    shown_fingerprint: String,
     subject: String,
     short_subject: String,
     issuer: String,
@@ -59,6 +62,7 @@ struct CertLine {
 fn line(row: &CertificateRow, now: UtcTime) -> CertLine {
     CertLine {
         fingerprint: row.fingerprint.clone(),
+        shown_fingerprint: super::display_fingerprint(&row.fingerprint),
         short_subject: short_name(&row.subject),
         subject: row.subject.clone(),
         short_issuer: short_name(&row.issuer),
@@ -283,7 +287,11 @@ async fn add(
                 &user,
                 org,
                 headers,
-                (Some(c.fingerprint), c.warnings, None),
+                (
+                    Some(super::display_fingerprint(&c.fingerprint)),
+                    c.warnings,
+                    None,
+                ),
                 StatusCode::OK,
             )
             .await
@@ -439,7 +447,7 @@ pub(crate) async fn admin_page(
     let signing = s.registry.signing();
     let repository = signing.repository.as_ref().map(|r| {
         (
-            r.certificate().fingerprint.clone(),
+            super::display_fingerprint(&r.certificate().fingerprint),
             r.certificate().certificate.subject(),
             r.is_development(),
         )
@@ -447,7 +455,12 @@ pub(crate) async fn admin_page(
     let previous = signing
         .repository
         .as_ref()
-        .map(|r| r.previous().iter().map(|c| c.fingerprint.clone()).collect())
+        .map(|r| {
+            r.previous()
+                .iter()
+                .map(|c| super::display_fingerprint(&c.fingerprint))
+                .collect()
+        })
         .unwrap_or_default();
     let (total, certificates) = s.registry.signing_status().await?;
     Ok(render(&AdminPage {

@@ -14,8 +14,8 @@ use crate::Error;
 use crate::db::Db;
 use crate::registry::Registry;
 
-/// The issuer shown by authenticator apps.
-const ISSUER: &str = "signet";
+/// The issuer shown by authenticator apps when the server's address names no host.
+const DEFAULT_ISSUER: &str = "signet";
 /// Recovery codes made at enrolment.
 pub(crate) const RECOVERY_CODES: usize = 10;
 /// Bytes of a TOTP secret (160 bits, RFC 4226 §4's recommendation).
@@ -152,14 +152,36 @@ impl Db {
     }
 }
 
-/// The TOTP for a stored secret, labelled with the account name.
-fn totp(secret_b32: &str, account: &str) -> Result<Totp, Error> {
+/// The issuer an authenticator app shows for this server: the host of its public URL
+/// (`nuget.contoso.com`), so that accounts on two servers can be told apart. A port is left
+/// out: the otpauth label separates issuer and account with a colon, so an issuer cannot hold
+/// one (Key Uri Format).
+pub(crate) fn issuer_for(public_url: &str) -> String {
+    let rest = public_url
+        .split_once("://")
+        .map_or(public_url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = if let Some(v6) = host.strip_prefix('[') {
+        v6.split(']').next().unwrap_or_default()
+    } else {
+        host.split(':').next().unwrap_or_default()
+    };
+    if host.is_empty() || host.contains(':') {
+        DEFAULT_ISSUER.to_owned()
+    } else {
+        host.to_owned()
+    }
+}
+
+/// The TOTP for a stored secret, labelled with the account name and `issuer`.
+fn totp(secret_b32: &str, account: &str, issuer: &str) -> Result<Totp, Error> {
     let secret = Secret::try_from_base32(secret_b32)
         .map_err(|e| Error::Crypto(format!("stored TOTP secret: {e}")))?;
     Builder::new()
         .with_secret(secret)
         .with_account_name(account)
-        .with_issuer(Some(ISSUER))
+        .with_issuer(Some(issuer))
         .build()
         .map_err(|e| Error::Crypto(format!("TOTP: {e}")))
 }
@@ -169,24 +191,57 @@ fn totp(secret_b32: &str, account: &str) -> Result<Totp, Error> {
 pub(crate) struct Enrolment {
     /// The secret, base32 (typed into an authenticator by hand).
     pub(crate) secret: String,
-    /// The `otpauth://totp/…` URI (what a QR code would carry).
+    /// The `otpauth://totp/…` URI (a link, and what the QR code carries).
     pub(crate) uri: String,
+    /// The URI as a QR code: an inline SVG drawn on the server (the pages run no scripts).
+    pub(crate) qr_svg: String,
 }
 
-/// The enrolment view of a stored secret.
-pub(crate) fn enrolment(secret_b32: &str, account: &str) -> Result<Enrolment, Error> {
-    let t = totp(secret_b32, account)?;
+/// The enrolment view of a stored secret, for the server whose authenticator label is
+/// `issuer` ([`issuer_for`]).
+pub(crate) fn enrolment(secret_b32: &str, account: &str, issuer: &str) -> Result<Enrolment, Error> {
+    let t = totp(secret_b32, account, issuer)?;
+    let uri = t
+        .to_url()
+        .map_err(|e| Error::Crypto(format!("TOTP URI: {e}")))?;
     Ok(Enrolment {
         secret: secret_b32.to_owned(),
-        uri: t
-            .to_url()
-            .map_err(|e| Error::Crypto(format!("TOTP URI: {e}")))?,
+        qr_svg: qr_svg(&uri)?,
+        uri,
     })
+}
+
+/// Modules of quiet zone around a QR code (ISO/IEC 18004 asks for four).
+const QUIET_ZONE: usize = 4;
+
+/// `text` as a QR code in an SVG element: one path of unit squares on a white square, with a
+/// quiet zone, scaled by CSS. Medium error correction (the URI is ~120 bytes: a 33×33 to
+/// 37×37 symbol that phone cameras read at once).
+fn qr_svg(text: &str) -> Result<String, Error> {
+    use std::fmt::Write as _;
+    let code = qrcode::QrCode::with_error_correction_level(text, qrcode::EcLevel::M)
+        .map_err(|e| Error::Crypto(format!("QR code: {e}")))?;
+    let width = code.width();
+    let size = width + 2 * QUIET_ZONE;
+    let mut path = String::new();
+    for (i, color) in code.to_colors().iter().enumerate() {
+        if *color == qrcode::Color::Dark {
+            let (x, y) = (i % width + QUIET_ZONE, i / width + QUIET_ZONE);
+            let _ = write!(path, "M{x} {y}h1v1h-1z");
+        }
+    }
+    Ok(format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {size} {size}\" \
+         shape-rendering=\"crispEdges\" class=\"qr\" id=\"totp-qr\" role=\"img\" \
+         aria-label=\"QR code of the authenticator link\">\
+         <rect width=\"{size}\" height=\"{size}\" fill=\"#fff\"/>\
+         <path fill=\"#000\" d=\"{path}\"/></svg>"
+    ))
 }
 
 /// Starts (or restarts) enrolment with a fresh secret; `Conflict` if two-factor sign-in is
 /// already on.
-pub(crate) async fn start(r: &Registry, user_id: i64, account: &str) -> Result<Enrolment, Error> {
+pub(crate) async fn start(r: &Registry, user_id: i64) -> Result<(), Error> {
     let mut bytes = vec![0u8; SECRET_BYTES];
     r.rng.fill(&mut bytes)?;
     let secret = Secret::from(bytes).to_base32();
@@ -196,7 +251,7 @@ pub(crate) async fn start(r: &Registry, user_id: i64, account: &str) -> Result<E
             "two-factor sign-in is already on; turn it off first".into(),
         ));
     }
-    enrolment(&secret, account)
+    Ok(())
 }
 
 /// Digits only, without spaces: the form people type codes in.
@@ -216,7 +271,8 @@ fn matching_step(
         return Ok(None);
     }
     let now = u64::try_from(r.clock.now().unix_seconds()).unwrap_or(0);
-    Ok(totp(&row.secret, account)?
+    // The label does not enter the code: any issuer checks the same.
+    Ok(totp(&row.secret, account, DEFAULT_ISSUER)?
         .check(&code, now)
         .and_then(|step| i64::try_from(step).ok()))
 }
@@ -381,14 +437,29 @@ mod tests {
         // RFC 6238 appendix B: secret "12345678901234567890", T = 59 s → 94287082 (8
         // digits); the 6-digit code is its last six digits.
         let secret = Secret::from(b"12345678901234567890".to_vec()).to_base32();
-        let t = totp(&secret, "alice").unwrap();
+        let t = totp(&secret, "alice", "signet").unwrap();
         assert_eq!(t.generate(59).to_string(), "287082");
         assert_eq!(t.check("287082", 59), Some(1));
+        let e = enrolment(&secret, "alice", "nuget.contoso.com").unwrap();
         assert!(
-            enrolment(&secret, "alice")
-                .unwrap()
-                .uri
-                .starts_with("otpauth://totp/")
+            e.uri.starts_with("otpauth://totp/nuget.contoso.com:alice?"),
+            "{}",
+            e.uri
         );
+        assert!(e.uri.contains("issuer=nuget.contoso.com"), "{}", e.uri);
+        assert!(e.qr_svg.starts_with("<svg ") && e.qr_svg.contains("<path "));
+    }
+
+    #[test]
+    fn issuer_is_the_public_host() {
+        for (url, issuer) in [
+            ("https://nuget.contoso.com", "nuget.contoso.com"),
+            ("http://127.0.0.1:5000", "127.0.0.1"),
+            ("https://feed.example:8443/base/", "feed.example"),
+            ("http://[::1]:5000", "signet"),
+            ("", "signet"),
+        ] {
+            assert_eq!(issuer_for(url), issuer, "{url}");
+        }
     }
 }

@@ -9,7 +9,10 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use serde::Deserialize;
 
+use signet_common::Secret;
+
 use super::account::{ClientIp, limit_keys, local_next};
+use super::flash::Flash;
 use super::session;
 use super::totp::{self, Enrolment, Factor};
 use super::{Nav, RequireTwoFactor, SignedIn, WebError, render, render_status, see_other};
@@ -41,32 +44,58 @@ struct SettingsPage {
 }
 
 impl SettingsPage {
+    /// The page as it stands: an enrolment started and not confirmed yet is shown (its
+    /// secret is in the database already; showing it again creates nothing).
     async fn of(s: &AppState, user: &SignedIn) -> Result<Self, Error> {
         let db = &s.registry.db;
+        let row = db.totp_row(user.user_id).await?;
+        let enrolment = match &row {
+            Some(r) if !r.enabled => Some(totp::enrolment(
+                &r.secret,
+                &user.user_name,
+                &totp::issuer_for(&s.base),
+            )?),
+            _ => None,
+        };
         Ok(Self {
             nav: user.nav(),
             csrf: user.csrf().to_owned(),
-            enabled: db.totp_enabled(user.user_id).await?,
+            enabled: row.is_some_and(|r| r.enabled),
             session_two_factor: user.two_factor,
             codes_left: db.recovery_codes_left(user.user_id).await?,
-            enrolment: None,
+            enrolment,
             recovery_codes: Vec::new(),
             error: None,
         })
     }
 }
 
-/// `GET /account/2fa`: on or off, and what can be done.
+/// `GET /account/2fa`: on or off, and what can be done; the enrolment in progress; recovery
+/// codes this session was just given, once (see [`super::flash`]).
 async fn settings(State(s): State<AppState>, user: SignedIn) -> Result<Response, WebError> {
-    Ok(render(&SettingsPage::of(&s, &user).await?))
+    let mut page = SettingsPage::of(&s, &user).await?;
+    let now = s.registry.clock.now().unix_micros();
+    if let Some(Flash::RecoveryCodes(codes)) = s.web.flashes.take(&user.token_hash, now) {
+        page.recovery_codes = codes.iter().map(|c| c.expose().to_owned()).collect();
+    }
+    Ok(render(&page))
 }
 
-/// `POST /account/2fa/setup`: a new secret to put into an authenticator.
+/// Keeps `codes` for the settings page this session is redirected to.
+fn flash_codes(s: &AppState, user: &SignedIn, codes: Vec<String>) {
+    let now = s.registry.clock.now().unix_micros();
+    s.web.flashes.put(
+        &user.token_hash,
+        Flash::RecoveryCodes(codes.into_iter().map(Secret::new).collect()),
+        now,
+    );
+}
+
+/// `POST /account/2fa/setup`: a new secret to put into an authenticator, shown by the
+/// settings page this redirects to (post/redirect/get).
 async fn setup(State(s): State<AppState>, user: SignedIn) -> Result<Response, WebError> {
-    let enrolment = totp::start(&s.registry, user.user_id, &user.user_name).await?;
-    let mut page = SettingsPage::of(&s, &user).await?;
-    page.enrolment = Some(enrolment);
-    Ok(render(&page))
+    totp::start(&s.registry, user.user_id).await?;
+    Ok(see_other("/account/2fa"))
 }
 
 #[derive(Deserialize)]
@@ -110,17 +139,12 @@ async fn confirm(
                 .delete_other_sessions(user.user_id, &user.token_hash)
                 .await?;
             tracing::info!(user = %user.user_name, "two-factor sign-in turned on");
-            let mut page = SettingsPage::of(&s, &user).await?;
-            page.session_two_factor = true;
-            page.recovery_codes = codes;
-            Ok(render(&page))
+            flash_codes(&s, &user, codes);
+            Ok(see_other("/account/2fa"))
         }
         Err(Error::Invalid(message)) => {
-            // Already counted by `check_limit`.
+            // Already counted by `check_limit`. The page shows the enrolment again.
             let mut page = SettingsPage::of(&s, &user).await?;
-            if let Some(row) = s.registry.db.totp_row(user.user_id).await? {
-                page.enrolment = Some(totp::enrolment(&row.secret, &user.user_name)?);
-            }
             page.error = Some(format!(
                 "{message}: check your authenticator's clock and try again."
             ));
@@ -169,9 +193,8 @@ async fn regenerate(
         .with_link("/account/2fa", "Two-factor authentication settings"));
     }
     let codes = totp::new_recovery_codes(&s.registry, user.user_id).await?;
-    let mut page = SettingsPage::of(&s, &user).await?;
-    page.recovery_codes = codes;
-    Ok(render(&page))
+    flash_codes(&s, &user, codes);
+    Ok(see_other("/account/2fa"))
 }
 
 #[derive(Template)]
