@@ -344,13 +344,58 @@ impl Registry {
         listed: bool,
     ) -> Result<(), Error> {
         let r = self.set_listed_checked(caller, id, version, listed).await;
+        self.record_listing(&caller.user_name, id, version, listed, r)
+            .await
+    }
+
+    /// Unlists or relists a version for a signed-in owner on the web (an owner directly, or
+    /// an administrator of an owning organization; no API key involved).
+    pub async fn set_listed_by_owner(
+        &self,
+        user: &str,
+        id: &str,
+        version: &str,
+        listed: bool,
+    ) -> Result<(), Error> {
+        let r = async {
+            if !self.can_manage_package(user, id).await? {
+                return Err(Error::Forbidden(format!(
+                    "only an owner of {id} (or an administrator of an owning organization) \
+                     can unlist or relist it"
+                )));
+            }
+            let v = NuGetVersion::parse(version)
+                .map_err(|_| Error::NotFound(format!("{id} {version} does not exist")))?;
+            if self
+                .db
+                .set_listed(&id.to_lowercase(), &v.lower(), listed)
+                .await?
+            {
+                Ok(())
+            } else {
+                Err(Error::NotFound(format!("{id} {version} does not exist")))
+            }
+        }
+        .await;
+        self.record_listing(user, id, version, listed, r).await
+    }
+
+    /// The audit entry and the webhook event of an unlist or relist.
+    async fn record_listing(
+        &self,
+        actor: &str,
+        id: &str,
+        version: &str,
+        listed: bool,
+        r: Result<(), Error>,
+    ) -> Result<(), Error> {
         let detail = r
             .as_ref()
             .err()
             .map(ToString::to_string)
             .unwrap_or_default();
         self.audit(crate::audit::AuditEvent {
-            actor: &caller.user_name,
+            actor,
             action: if listed {
                 crate::audit::AuditAction::Relist
             } else {

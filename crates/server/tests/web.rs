@@ -1649,3 +1649,70 @@ fn webhooks_are_signed_retried_and_logged() {
         Some(registered.fingerprint.as_str())
     );
 }
+
+/// Issue 16: an owner unlists and relists a version on the package page; another user sees
+/// no control and is refused; the unlisted version leaves search and stays downloadable.
+#[test]
+fn owners_unlist_and_relist_on_the_package_page() {
+    let s = TestServer::start();
+    s.user("alice", "pw-alice");
+    s.user("mallory", "pw-mallory");
+    let key =
+        s.rt.block_on(s.registry.create_api_key(
+            "alice",
+            None,
+            "",
+            signet_server::Scopes::all(),
+            &[],
+            None,
+        ))
+        .unwrap();
+    assert_eq!(
+        push(
+            &s,
+            &key,
+            &PackageBuilder::new("Listed.Pkg", "1.0.0").build()
+        ),
+        201
+    );
+    let search = |c: &mut Client| c.get(&s.url("/v3/query?q=listed")).body;
+    let mut mallory = Client::new();
+    assert_eq!(mallory.sign_in(&s, "mallory", "pw-mallory").status, 303);
+    let page = mallory.get(&s.url("/packages/Listed.Pkg"));
+    assert!(!page.body.contains("id=\"unlist-1.0.0\""));
+    let csrf = csrf_of(&page.body);
+    let r = mallory.post(
+        &s.url("/packages/Listed.Pkg/1.0.0/listing"),
+        &[("csrf", &csrf), ("listed", "false")],
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(search(&mut mallory).contains("Listed.Pkg"));
+
+    let mut alice = Client::new();
+    assert_eq!(alice.sign_in(&s, "alice", "pw-alice").status, 303);
+    let page = alice.get(&s.url("/packages/Listed.Pkg"));
+    assert!(page.body.contains("id=\"unlist-1.0.0\""), "{}", page.body);
+    let csrf = csrf_of(&page.body);
+    let r = alice.post(
+        &s.url("/packages/Listed.Pkg/1.0.0/listing"),
+        &[("csrf", &csrf), ("listed", "false")],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert!(!search(&mut alice).contains("Listed.Pkg"));
+    let page = alice.get(&s.url("/packages/Listed.Pkg/1.0.0"));
+    assert!(page.body.contains("(unlisted)"));
+    assert!(page.body.contains("id=\"relist-1.0.0\""));
+    assert_eq!(
+        alice
+            .get(&s.url("/v3-flatcontainer/listed.pkg/1.0.0/listed.pkg.1.0.0.nupkg"))
+            .status,
+        200
+    );
+    let csrf = csrf_of(&page.body);
+    let r = alice.post(
+        &s.url("/packages/Listed.Pkg/1.0.0/listing"),
+        &[("csrf", &csrf), ("listed", "true")],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert!(search(&mut alice).contains("Listed.Pkg"));
+}

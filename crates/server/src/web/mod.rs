@@ -111,6 +111,7 @@ pub fn routes() -> Router<AppState> {
         .route("/packages/{id}/{version}", get(pages::package_version))
         .route("/packages/{id}/owners", post(pages::add_owner))
         .route("/packages/{id}/owners/remove", post(pages::remove_owner))
+        .route("/packages/{id}/{version}/listing", post(pages::set_listing))
         .route("/signin", get(account::signin_page).post(account::signin))
         .route("/signout", post(account::signout))
         .route("/account", get(account::account_page))

@@ -491,6 +491,36 @@ pub(crate) async fn answer_owner_request(
     Ok(see_other("/account"))
 }
 
+#[derive(Deserialize)]
+pub(crate) struct ListingForm {
+    listed: String,
+}
+
+/// `POST /packages/{id}/{version}/listing`: an owner unlists (`listed=false`) or relists
+/// (`listed=true`) a version, as `signet delete` / `signet relist` do with an API key.
+pub(crate) async fn set_listing(
+    State(s): State<AppState>,
+    super::TwoFactorIfEnabled(user): super::TwoFactorIfEnabled,
+    Path((id, version)): Path<(String, String)>,
+    axum::Form(f): axum::Form<ListingForm>,
+) -> Result<Response, WebError> {
+    let listed = match f.listed.as_str() {
+        "true" => true,
+        "false" => false,
+        _ => {
+            return Err(WebError::from(crate::Error::Invalid(
+                "listed must be true or false".into(),
+            )));
+        }
+    };
+    let back = format!("/packages/{id}/{version}");
+    s.registry
+        .set_listed_by_owner(&user.user_name, &id, &version, listed)
+        .await
+        .map_err(|e| WebError::from(e).with_link(&back, "Back to the package"))?;
+    Ok(see_other(&back))
+}
+
 /// `POST /packages/{id}/owners/remove`: removes an owner (never the last one: 409).
 pub(crate) async fn remove_owner(
     State(s): State<AppState>,
