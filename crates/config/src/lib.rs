@@ -29,6 +29,7 @@ mod credentials;
 mod error;
 mod identities;
 mod settings;
+mod tlog;
 mod trusted;
 pub mod xml;
 
@@ -41,6 +42,7 @@ pub use identities::{ConfiguredIdentity, IDENTITIES_SECTION};
 pub use settings::{
     ConfigFile, Environment, Level, MAX_CONFIG_SIZE, PackageSource, Settings, ValidationMode,
 };
+pub use tlog::{LogPolicy, PinnedLog, TLOG_SECTION};
 pub use trusted::{
     CertificateEntry, EffectiveTrust, SignerKind, TrustedSigner, effective_trust, split_owners,
 };

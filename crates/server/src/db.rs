@@ -232,6 +232,8 @@ pub struct NewVersion {
     pub(crate) signer: Option<crate::signing::store::NewCertificate>,
     /// Where a mirrored version came from (`None` for pushes).
     pub(crate) mirrored: Option<crate::mirror::Provenance>,
+    /// The version's transparency-log entry, appended in the same transaction.
+    pub(crate) tlog_entry: Vec<u8>,
 }
 
 /// Which of the two push scopes the key has; the transaction decides which one applies.
@@ -377,6 +379,7 @@ impl Db {
             .chain(crate::catalog::SCHEMA)
             .chain(crate::mirror::store::SCHEMA)
             .chain(crate::prefixes::SCHEMA)
+            .chain(crate::tlog::store::SCHEMA)
         {
             // Only constants are substituted into these statements.
             sqlx::query(sqlx::AssertSqlSafe(
@@ -732,6 +735,9 @@ impl Db {
         if let Some(provenance) = &v.mirrored {
             crate::mirror::store::put_provenance(&mut tx, v.version_row, provenance).await?;
         }
+        // Last, so that the log's counter row is held for the shortest time: appends from
+        // every server take turns on it (tlog/store.rs).
+        crate::tlog::store::append(&mut tx, v.version_row, &v.tlog_entry).await?;
         tx.commit().await?;
         Ok(())
     }

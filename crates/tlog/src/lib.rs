@@ -11,6 +11,7 @@ mod checkpoint;
 mod entry;
 mod error;
 mod merkle;
+mod monitor;
 mod note;
 mod proof;
 mod tile;
@@ -23,6 +24,7 @@ pub use merkle::{
     inclusion_proof, leaf_hash, node_hash, subtree_hash, tree_hash, verify_consistency,
     verify_inclusion,
 };
+pub use monitor::{MAX_ENTRIES_PER_STEP, Misbehaviour, MonitorState, MonitorStep, monitor_step};
 pub use note::{Note, NoteSignature, NoteSigner, SigningKey, VerifierKey, key_id};
 pub use proof::TlogProof;
 pub use tile::{

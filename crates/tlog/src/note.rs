@@ -70,7 +70,8 @@ impl VerifierKey {
         if vkey.len() > 512 {
             return Err(Error::Key("verifier key too long".into()));
         }
-        let mut parts = vkey.split('+');
+        // The base64 key may itself hold '+': split off name and ID only.
+        let mut parts = vkey.splitn(3, '+');
         let (Some(name), Some(id_hex), Some(key_b64), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
         else {
@@ -193,7 +194,7 @@ impl SigningKey {
         let rest = skey
             .strip_prefix("PRIVATE+KEY+")
             .ok_or_else(|| Error::Key("a signing key starts with PRIVATE+KEY+".into()))?;
-        let mut parts = rest.split('+');
+        let mut parts = rest.splitn(3, '+');
         let (Some(name), Some(id_hex), Some(key_b64), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
         else {
@@ -404,6 +405,18 @@ mod tests {
 
     #[test]
     fn keys_round_trip() {
+        // Seeds whose key encodings hold '+' and '/' in their base64 too.
+        for seed in 0u8..=40 {
+            let k = SigningKey::from_seed("log.example/x", [seed; 32]).unwrap();
+            assert_eq!(
+                SigningKey::parse(&k.to_key_string()).unwrap().verifier(),
+                k.verifier()
+            );
+            assert_eq!(
+                &VerifierKey::parse(&k.verifier().to_string()).unwrap(),
+                k.verifier()
+            );
+        }
         let k = SigningKey::from_seed("log.example/x", [7; 32]).unwrap();
         let k2 = SigningKey::parse(&k.to_key_string()).unwrap();
         assert_eq!(k.verifier(), k2.verifier());
