@@ -66,10 +66,14 @@ fn assert_repository_signed_copy(served: &[u8], pushed: &[u8]) {
 
 impl Server {
     fn start(args: &[String]) -> Server {
+        Self::start_listen(args, "127.0.0.1:0")
+    }
+
+    fn start_listen(args: &[String], listen: &str) -> Server {
         let mut child = signet()
             .arg("serve")
             .args(args)
-            .args(["--listen", "127.0.0.1:0"])
+            .args(["--listen", listen])
             .env("SIGNET_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -1946,4 +1950,203 @@ fn kill_9_during_appends_leaves_checkpoints_that_match_the_tiles(backend: Backen
         }
         server.stop();
     }
+}
+
+/// `signet log monitor` against `server`, with state in `state`.
+fn monitor(server: &Server, state: &Path, extra: &[&str]) -> (i32, String) {
+    let out = signet()
+        .args(["log", "monitor", "--source"])
+        .arg(format!("{}/v3/index.json", server.base))
+        .args(["--id", "Contoso.*", "--state", state.to_str().unwrap()])
+        .arg("--allow-insecure-loopback")
+        .args(extra)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+/// Must show 2 and 3, through the binary as users meet it: `signet log monitor` reports a
+/// version pushed with a stolen API key within one run (and flags it with --expect-signer);
+/// `signet trust source` pins the log and `signet install` checks it; then the server's data
+/// directory is swapped under the client's stored state (same log key, another history): the
+/// install is refused with the evidence kept, and the monitor exits with "log misbehaved".
+#[test]
+fn log_monitor_and_install_catch_a_stolen_key_and_a_split_view() {
+    let tmp = tempfile::tempdir().unwrap();
+    let inst = Instance::new(tmp.path(), Backend::Local);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    // Its own file: `inst.args()` (admin commands) rewrites the instance's.
+    let serve_config = tmp.path().join("serve.toml");
+    std::fs::copy(
+        inst.config(
+            "[signing]\nannounce_repository_signatures_over_http = true",
+            "",
+        ),
+        &serve_config,
+    )
+    .unwrap();
+    let args = vec![
+        "--config".to_owned(),
+        serve_config.to_str().unwrap().to_owned(),
+    ];
+    create_user(&inst, "alice");
+    let key = create_key(&inst, "alice", &[]);
+    let server = Server::start_listen(&args, &listen);
+    assert_eq!(
+        server
+            .push(Some(&key), &package("Contoso.Lib", "1.0.0"))
+            .status,
+        201
+    );
+    assert_eq!(
+        server
+            .push(Some(&key), &package("Other.Pkg", "1.0.0"))
+            .status,
+        201
+    );
+    wait_for_checkpoint(&server, 2);
+
+    // The owner's monitor: first run reports what exists, second run nothing new.
+    let state = tmp.path().join("monitor.state");
+    let (code, text) = monitor(&server, &state, &[]);
+    assert_eq!(code, 10, "{text}");
+    assert!(text.contains("new version contoso.lib 1.0.0"), "{text}");
+    assert!(!text.contains("other.pkg"), "{text}");
+    let (code, text) = monitor(&server, &state, &[]);
+    assert_eq!(code, 0, "{text}");
+
+    // A version pushed with a stolen API key: reported at the next run, and flagged as not
+    // signed by the owner's certificate.
+    assert_eq!(
+        server
+            .push(Some(&key), &package("Contoso.Lib", "1.0.1"))
+            .status,
+        201
+    );
+    wait_for_checkpoint(&server, 3);
+    let owner_cert = "ab".repeat(32);
+    let (code, text) = monitor(&server, &state, &["--expect-signer", &owner_cert]);
+    assert_eq!(code, 11, "{text}");
+    assert!(
+        text.contains("UNEXPECTED SIGNER: new version contoso.lib 1.0.1 (entry 2, author unsigned"),
+        "{text}"
+    );
+    let (code, text) = monitor(&server, &state, &["--expect-signer", &owner_cert]);
+    assert_eq!(code, 0, "{text}");
+
+    // A client pins the feed with its log, and installs: the proof and checkpoint are checked
+    // and the checkpoint kept.
+    let config = tmp.path().join("client.config");
+    std::fs::write(
+        &config,
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<configuration>\n</configuration>\n",
+    )
+    .unwrap();
+    let state_home = tmp.path().join("state");
+    let client = |args: &[&str]| {
+        let out = signet()
+            .args(args)
+            .args(["--configfile", config.to_str().unwrap()])
+            .env("XDG_STATE_HOME", &state_home)
+            .env("NUGET_CERT_REVOCATION_MODE", "offline")
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    };
+    let index = format!("{}/v3/index.json", server.base);
+    let (ok, text) = client(&[
+        "trust",
+        "source",
+        "feed",
+        "--source-url",
+        &index,
+        "--allow-insecure-loopback",
+    ]);
+    assert!(ok, "{text}");
+    assert!(text.contains("Pinned its transparency log"), "{text}");
+    let install = |id: &str, version: &str, packages: &Path| {
+        client(&[
+            "install",
+            id,
+            "--version",
+            version,
+            "--source",
+            &index,
+            "--policy",
+            "developer",
+            "--allow-insecure-loopback",
+            "--packages",
+            packages.to_str().unwrap(),
+        ])
+    };
+    let (ok, text) = install("Contoso.Lib", "1.0.1", &tmp.path().join("packages1"));
+    assert!(ok, "{text}");
+    assert!(text.contains("transparency log"), "{text}");
+    let log_dirs: Vec<_> = std::fs::read_dir(state_home.join("signet/tlog"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert_eq!(log_dirs.len(), 1);
+    assert!(log_dirs[0].path().join("checkpoint").is_file());
+    server.stop();
+
+    // The split view: the same server (same URL, same log key) with another history.
+    std::fs::rename(&inst.data, tmp.path().join("data-first")).unwrap();
+    std::fs::create_dir_all(&inst.data).unwrap();
+    std::fs::copy(
+        tmp.path().join("data-first/tlog-dev.key"),
+        inst.data.join("tlog-dev.key"),
+    )
+    .unwrap();
+    create_user(&inst, "alice");
+    let key = create_key(&inst, "alice", &[]);
+    let server = Server::start_listen(&args, &listen);
+    let other = PackageBuilder::new("Contoso.Lib", "1.0.1")
+        .file("lib/net8.0/x.dll", b"another build")
+        .build();
+    assert_eq!(server.push(Some(&key), &other).status, 201);
+    for v in ["1.0.0", "2.0.0", "3.0.0"] {
+        assert_eq!(server.push(Some(&key), &package("Fork.Pkg", v)).status, 201);
+    }
+    wait_for_checkpoint(&server, 4);
+    let (ok, text) = install("Contoso.Lib", "1.0.1", &tmp.path().join("packages2"));
+    assert!(!ok, "the install must be refused: {text}");
+    assert!(text.contains("split view"), "{text}");
+    assert!(text.contains("evidence kept in"), "{text}");
+    assert!(!tmp.path().join("packages2/contoso.lib/1.0.1").exists());
+    let evidence: Vec<_> = std::fs::read_dir(log_dirs[0].path())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("evidence-"))
+        .collect();
+    assert_eq!(evidence.len(), 1);
+    let ev = std::fs::read_to_string(evidence[0].path()).unwrap();
+    assert!(
+        ev.contains("==> checkpoint stored before") && ev.contains("==> checkpoint served"),
+        "{ev}"
+    );
+    // The stored checkpoint (size 3, first history) and the served one (size 4, the other).
+    assert!(ev.contains("\n3\n") && ev.contains("\n4\n"), "{ev}");
+    eprintln!("refusal as the user sees it:\n{text}");
+
+    let (code, text) = monitor(&server, &state, &[]);
+    assert_eq!(code, 12, "{text}");
+    assert!(text.contains("misbehaved"), "{text}");
+    assert!(tmp.path().join("monitor.evidence.txt").is_file());
+    server.stop();
 }

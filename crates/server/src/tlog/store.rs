@@ -246,6 +246,20 @@ impl Db {
             .collect()
     }
 
+    /// Benchmark only (`examples/serve_bench.rs tlog`): one transaction that appends an
+    /// entry for a version row that does not exist, exactly as the push transaction appends.
+    #[doc(hidden)]
+    pub async fn tlog_append_for_benchmark(
+        &self,
+        version_row: i64,
+        entry: &[u8],
+    ) -> Result<u64, Error> {
+        let mut tx = self.pool.begin().await?;
+        let i = append(&mut tx, version_row, entry).await?;
+        tx.commit().await?;
+        Ok(i)
+    }
+
     /// Appends a backfilled entry in its own transaction (a version logged meanwhile by
     /// another server is skipped: `version_id` is unique, and the transaction rolls back).
     pub(crate) async fn tlog_append_backfill(
