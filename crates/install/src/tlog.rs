@@ -75,9 +75,10 @@ pub fn default_state_dir() -> Option<PathBuf> {
     Some(base.join("signet").join("tlog"))
 }
 
-/// The directory of one log's state.
-pub fn log_dir(state_dir: &Path, origin: &str) -> PathBuf {
-    let h = signet_common::HashAlgorithm::Sha256.digest(origin.as_bytes());
+/// The directory of one log's state: named by the SHA-256 of its verifier key (origin, key ID
+/// and key), so that another log reusing an origin never meets this one's checkpoints.
+pub fn log_dir(state_dir: &Path, key: &VerifierKey) -> PathBuf {
+    let h = signet_common::HashAlgorithm::Sha256.digest(key.to_string().as_bytes());
     state_dir.join(hex_of(&h))
 }
 
@@ -158,7 +159,7 @@ fn check(
         )
     })?;
     // Consistency with the newest checkpoint stored for this log.
-    let dir = log_dir(&pin.state_dir, pin.key.name());
+    let dir = log_dir(&pin.state_dir, &pin.key);
     let stored_path = dir.join("checkpoint");
     let stored = match std::fs::read(&stored_path) {
         Ok(b) => {
@@ -240,7 +241,7 @@ fn write_evidence(
     ev: &Evidence,
     now_unix: i64,
 ) -> Option<PathBuf> {
-    let dir = log_dir(&pin.state_dir, pin.key.name());
+    let dir = log_dir(&pin.state_dir, &pin.key);
     std::fs::create_dir_all(&dir).ok()?;
     let path = dir.join(format!(
         "evidence-{now_unix}-{}-{}.txt",

@@ -356,16 +356,27 @@ impl Registry {
         else {
             return Ok(None);
         };
-        let cp = self
+        let mut cp = self
             .db
             .tlog_latest_checkpoint()
             .await?
-            .filter(|c| c.size > index)
-            .ok_or_else(|| {
-                Error::NotFound(
-                    "the version is not in a signed checkpoint yet: retry in a few seconds".into(),
-                )
-            })?;
+            .filter(|c| c.size > index);
+        if cp.is_none() && self.tlog.is_some() {
+            // Appended since the last checkpoint (a push or a mirror fetch a moment ago): sign
+            // one now rather than make the client wait for the next tick. Safe to run beside
+            // the checkpointer: a step signs what the entries fix, and stores once.
+            self.tlog_checkpoint().await?;
+            cp = self
+                .db
+                .tlog_latest_checkpoint()
+                .await?
+                .filter(|c| c.size > index);
+        }
+        let cp = cp.ok_or_else(|| {
+            Error::NotFound(
+                "the version is not in a signed checkpoint yet: retry in a few seconds".into(),
+            )
+        })?;
         let needed =
             signet_tlog::hashes_needed(|s| signet_tlog::inclusion_proof(s, index, cp.size))
                 .map_err(tlog_err)?;
