@@ -42,7 +42,7 @@ FUZZ="$ROOT/fuzz"
 SHARED="${SHARED:-$ROOT/../shared}"
 PACKAGES="$SHARED/interop/packages"
 ALL_TARGETS="nupkg_open nupkg_extract nupkg_remove_append signature_load timestamp_parse signature_content
-certificate keys_pkcs12 verify_package ocsp_response crl tsa_request config feed_index feed_version nuspec"
+certificate keys_pkcs12 verify_package ocsp_response crl tsa_request config feed_index feed_version nuspec tlog"
 TARGETS="${FUZZ_TARGETS:-$ALL_TARGETS}"
 TIMEOUT="${FUZZ_TIMEOUT:-60}"
 SEED_MAX_BYTES="${FUZZ_SEED_MAX_BYTES:-131072}"
@@ -228,6 +228,9 @@ corpus() {
             -signer "$ts/tsa.pem" -chain "$k/ca.pem" -out "$ts/$q.tsr" 2>/dev/null
     done
     for f in "$ts"/*.tsq "$ts"/*.tsr; do seed "$c/tsa_request" "$f"; done
+
+    # tlog: the signed-note and checkpoint examples of the C2SP texts, a proof, paths, entries.
+    for f in "$FUZZ"/regressions/tlog/*; do seed "$c/tlog" "$f"; done
 
     for t in $ALL_TARGETS; do
         log "corpus $t: $(find "$c/$t" -type f | wc -l) files"

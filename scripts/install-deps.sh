@@ -9,7 +9,10 @@
 #   starts, so that the serve suite and the server's database tests run on PostgreSQL too;
 # - mono-complete: runs nuget.exe, the real NuGet client the serve suite pushes and installs with;
 # - chromium (and fonts-liberation, which it recommends): the headless browser of the web
-#   pages' tests (/usr/bin/chromium, passed to them as SIGNET_CHROMIUM).
+#   pages' tests (/usr/bin/chromium, passed to them as SIGNET_CHROMIUM);
+# - golang-go and golang-golang-x-mod-dev: Go's sumdb note and tlog packages (the reference
+#   implementation of signed notes, tiles and Merkle proofs), built at test time in GOPATH mode
+#   into a small verifier that checks the transparency log signet serves (SIGNET_GO).
 # Recommended packages are left out (--no-install-recommends): Mono's alone are hundreds of MB.
 # Into ${SIGNET_TOOLS_DIR:-$HOME/.cache/signet-tools}, pinned:
 # - moto-venv/: moto[server] 5.2.5 (PyPI), the S3 endpoint of the serve suite's S3 runs;
@@ -32,6 +35,8 @@ command -v psql >/dev/null 2>&1 || need+=(postgresql-client)
 command -v mono >/dev/null 2>&1 && installed mono-complete || need+=(mono-complete)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 installed fonts-liberation || need+=(fonts-liberation)
+command -v go >/dev/null 2>&1 || need+=(golang-go)
+[ -d /usr/share/gocode/src/golang.org/x/mod/sumdb/tlog ] || need+=(golang-golang-x-mod-dev)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
 command -v npm >/dev/null 2>&1 || need+=(npm)
 

@@ -225,10 +225,30 @@ fn run_prompting(args: &InstallArgs, prompts: usize) -> u8 {
                 } else {
                     out!("Source {shown}: policy {policy} (from {origin})");
                 }
+                // The transparency log pinned with the source (`signet trust source`).
+                let log = match transparency_log_pin(&settings, name.as_deref(), location) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        err!("error: {e}");
+                        return EXIT_USAGE;
+                    }
+                };
+                if let Some(pin) = &log {
+                    out!(
+                        "Source {shown}: transparency log {} pinned (key {}), policy {}",
+                        Untrusted(&pin.prefix),
+                        Untrusted(&pin.key.to_string()),
+                        match pin.policy {
+                            signet_install::tlog::LogPolicy::Require => "require",
+                            _ => "warn",
+                        }
+                    );
+                }
                 sources.push(ConfiguredSource {
                     source,
                     policy,
                     name: name.clone(),
+                    log,
                 });
             }
             Err(e) => {
@@ -582,4 +602,35 @@ pub fn policy_with_origin(
                 Untrusted(&value)
             )
         })
+}
+
+/// The transparency log pinned for a source, as the install check takes it (`None` when none
+/// is pinned or its policy is off).
+pub(crate) fn transparency_log_pin(
+    settings: &signet_config::Settings,
+    name: Option<&str>,
+    location: &str,
+) -> Result<Option<signet_install::tlog::LogPin>, String> {
+    let Some(pinned) = settings
+        .transparency_log(name, location)
+        .map_err(|e| e.to_string())?
+    else {
+        return Ok(None);
+    };
+    let policy = match pinned.policy {
+        signet_config::LogPolicy::Require => signet_install::tlog::LogPolicy::Require,
+        signet_config::LogPolicy::Warn => signet_install::tlog::LogPolicy::Warn,
+        _ => return Ok(None),
+    };
+    let key = signet_tlog::VerifierKey::parse(&pinned.verifier_key)
+        .map_err(|e| format!("the transparency log pinned for '{}': {e}", pinned.source))?;
+    let state_dir = signet_install::tlog::default_state_dir().ok_or(
+        "neither XDG_STATE_HOME nor HOME is set: nowhere to keep transparency-log checkpoints",
+    )?;
+    Ok(Some(signet_install::tlog::LogPin {
+        prefix: pinned.prefix,
+        key,
+        policy,
+        state_dir,
+    }))
 }

@@ -42,6 +42,7 @@ mod credentials;
 mod inputs;
 mod install;
 mod key_args;
+mod log_cmd;
 mod mirror_admin;
 mod output;
 mod pki;
@@ -91,6 +92,9 @@ enum Command {
     /// Manage trusted signers in nuget.config (list, author, repository, certificate, source,
     /// remove, sync), as `dotnet nuget trust` does.
     Trust(trust_cmd::TrustCmdArgs),
+    /// Watch a feed's transparency log (`signet log monitor`).
+    #[command(subcommand)]
+    Log(log_cmd::LogCommand),
     /// An RFC 3161 timestamp authority.
     #[command(subcommand)]
     Tsa(tsa::TsaCommand),
@@ -124,6 +128,7 @@ fn main() -> ExitCode {
         Command::Pki(args) => pki::run(args),
         Command::Tsa(command) => tsa::run(command),
         Command::Trust(args) => trust_cmd::run(args),
+        Command::Log(cmd) => log_cmd::run(cmd),
         Command::Install(args) => install::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Admin(args) => admin::run(args),

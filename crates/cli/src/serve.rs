@@ -171,6 +171,21 @@ pub fn run(args: ServeArgs) -> u8 {
         } else {
             registry
         };
+        // The transparency log: its key, then every version stored before the log existed
+        // appended once (before anything is served), then a first checkpoint.
+        let mut seed = [0u8; 32];
+        signet_server::Random::fill(&signet_server::SystemRandom, &mut seed)
+            .map_err(|e| e.to_string())?;
+        let log_key = cfg.log_key(&public, seed).map_err(|e| e.to_string())?;
+        let registry = registry.with_transparency_log(log_key);
+        match registry.tlog_backfill().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(versions = n, "appended existing versions to the transparency log"),
+            Err(e) => return Err(format!("cannot append existing versions to the transparency log: {e}")),
+        }
+        if let Err(e) = registry.tlog_checkpoint().await {
+            tracing::warn!(error = %e, "first transparency log checkpoint failed");
+        }
         let state = AppState::new(Arc::new(registry), &public)
             .with_limits(cfg.connection_limits())
             .with_trusted_proxies(cfg.trusted_proxies().map_err(|e| e.to_string())?)
@@ -200,8 +215,20 @@ pub fn run(args: ServeArgs) -> u8 {
             ),
             None => out!("repository signing: off"),
         }
+        if let Some(key) = state.registry.transparency_log() {
+            out!(
+                "transparency log: {}/tlog/ origin {} verifier key {}",
+                public.trim_end_matches('/'),
+                key.origin(),
+                key.verifier()
+            );
+        }
         let _ = std::io::stdout().flush();
         let registry = Arc::clone(&state.registry);
+        tokio::spawn(signet_server::tlog::run_checkpointer(
+            Arc::clone(&registry),
+            cfg.checkpoint_interval(),
+        ));
         let interval = cfg.recheck_interval();
         if interval > 0 {
             // The periodic revocation recheck of signer certificates (first run at start-up).

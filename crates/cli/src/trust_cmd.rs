@@ -76,6 +76,10 @@ enum TrustCommand {
         /// Allow a plain-http service index on a loopback address (local test servers).
         #[arg(long = "allow-insecure-loopback")]
         allow_insecure_loopback: bool,
+        /// What installs do when a package from this source is not provably in the
+        /// transparency log the feed announces (pinned now): off, warn or require.
+        #[arg(long = "transparency-log", value_name = "POLICY", default_value = "require", value_parser = parse_log_policy)]
+        transparency_log: signet_config::LogPolicy,
     },
     /// Trust an author by identity: stable subject attributes of its certificate plus the key
     /// of the CA that issued it, so a renewal by the same CA keeps working and the same name
@@ -177,12 +181,14 @@ pub fn run(args: TrustCmdArgs) -> u8 {
             source_url,
             owners,
             allow_insecure_loopback,
+            transparency_log,
         } => source(
             &mut settings,
             &name,
             source_url,
             owners.as_deref().map(split_owners).unwrap_or_default(),
             allow_insecure_loopback,
+            transparency_log,
         ),
         TrustCommand::Remove { name } => {
             let n = settings.remove_trusted_signer(&name);
@@ -376,11 +382,15 @@ fn certificate(
 /// The certificates a service index announces (spec server §3.4).
 /// A private feed's service index is read with the credentials of the configured source
 /// whose location is `url` (nuget.config or the environment), sent to that origin only.
+fn parse_log_policy(s: &str) -> Result<signet_config::LogPolicy, String> {
+    signet_config::LogPolicy::parse(s).ok_or_else(|| format!("'{s}' is not off, warn or require"))
+}
+
 fn announced(
     settings: &Settings,
     url: &str,
     allow_insecure_loopback: bool,
-) -> Result<RepositorySignatures, String> {
+) -> Result<(RepositorySignatures, Option<signet_feed::AnnouncedLog>), String> {
     let policy = if allow_insecure_loopback {
         HttpPolicy::LoopbackHttp
     } else {
@@ -418,7 +428,7 @@ fn announced(
             "the repository '{url}' lists no signing certificates"
         ));
     }
-    Ok(rs)
+    Ok((rs, source.transparency_log().cloned()))
 }
 
 fn entries_of(rs: &RepositorySignatures) -> Vec<CertificateEntry> {
@@ -439,6 +449,7 @@ fn source(
     source_url: Option<String>,
     owners: Vec<String>,
     allow_insecure_loopback: bool,
+    log_policy: signet_config::LogPolicy,
 ) -> Result<(), String> {
     let url = match source_url {
         Some(u) => u,
@@ -466,20 +477,54 @@ fn source(
                 format!("there is no package source named '{name}'; give --source-url")
             })?,
     };
-    let rs = announced(settings, &url, allow_insecure_loopback)?;
+    let (rs, log) = announced(settings, &url, allow_insecure_loopback)?;
     settings
         .add_trusted_signer(TrustedSigner {
             name: name.to_string(),
             kind: SignerKind::Repository {
-                service_index: url,
+                service_index: url.clone(),
                 owners,
             },
             certificates: entries_of(&rs),
             file: PathBuf::new(),
         })
         .map_err(|e| e.to_string())?;
+    // The feed's transparency log is pinned with its certificates: its origin and key, as
+    // announced now, are what every later install checks against (issue 17).
+    let pinned = match (log, log_policy) {
+        (Some(log), policy) if policy != signet_config::LogPolicy::Off => {
+            let key = signet_tlog::VerifierKey::parse(&log.verifier_key)
+                .map_err(|e| format!("the feed's transparency log key is unusable: {e}"))?;
+            if key.name() != log.origin {
+                return Err(format!(
+                    "the feed's transparency log key is named '{}', not its origin '{}'",
+                    signet_common::Untrusted(key.name()),
+                    signet_common::Untrusted(&log.origin)
+                ));
+            }
+            settings
+                .pin_transparency_log(&signet_config::PinnedLog {
+                    source: name.to_string(),
+                    service_index: url,
+                    prefix: log.prefix.clone(),
+                    verifier_key: key.to_string(),
+                    policy,
+                })
+                .map_err(|e| e.to_string())?;
+            Some((log, policy))
+        }
+        _ => None,
+    };
     settings.save().map_err(|e| e.to_string())?;
     out!("Successfully added a trusted repository '{name}'.");
+    if let Some((log, policy)) = pinned {
+        out!(
+            "Pinned its transparency log {} (key {}), policy {}.",
+            signet_common::Untrusted(&log.prefix),
+            signet_common::Untrusted(&log.verifier_key),
+            policy.as_str()
+        );
+    }
     // With package source mapping, say which packages this source may serve at all.
     let patterns: Vec<String> = settings
         .package_source_mapping()
@@ -512,7 +557,7 @@ fn sync(settings: &mut Settings, name: &str, allow_insecure_loopback: bool) -> R
         return Err(format!("'{name}' is not a trusted repository"));
     };
     let service_index = service_index.clone();
-    let rs = announced(settings, &service_index, allow_insecure_loopback)?;
+    let (rs, _) = announced(settings, &service_index, allow_insecure_loopback)?;
     settings
         .replace_repository_certificates(name, entries_of(&rs))
         .map_err(|e| e.to_string())?;

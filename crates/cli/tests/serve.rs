@@ -66,10 +66,14 @@ fn assert_repository_signed_copy(served: &[u8], pushed: &[u8]) {
 
 impl Server {
     fn start(args: &[String]) -> Server {
+        Self::start_listen(args, "127.0.0.1:0")
+    }
+
+    fn start_listen(args: &[String], listen: &str) -> Server {
         let mut child = signet()
             .arg("serve")
             .args(args)
-            .args(["--listen", "127.0.0.1:0"])
+            .args(["--listen", listen])
             .env("SIGNET_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -290,6 +294,9 @@ on_each_backend!(
     kill_9_mid_push_leaves_nothing_visible,
     two_servers_behind_one_database_and_one_blob_store_behave_as_one,
     organizations_and_owners,
+    transparency_log_checked_by_go_sumdb,
+    two_replicas_appending_concurrently_keep_one_log,
+    kill_9_during_appends_leaves_checkpoints_that_match_the_tiles,
 );
 
 /// One server instance's state: a data directory, and on [`Backend::External`] a database of
@@ -369,6 +376,8 @@ impl Instance {
             ));
         }
         text.push_str(&format!("[limits]\n{limits}\n"));
+        // Checkpoints every 200 ms, so that tests of the transparency log wait little.
+        text.push_str("[transparency_log]\ncheckpoint_interval_ms = 200\n");
         std::fs::write(&path, text).unwrap();
         path
     }
@@ -1636,6 +1645,512 @@ fn a_private_feed_reads_only_with_credentials(backend: Backend) {
     }
 }
 
+// --- the transparency log (issue 17) ---
+
+/// The log's verifier key and newest checkpoint size, from the service index and /tlog/.
+fn tlog_key(server: &Server) -> String {
+    let index = server.json("/v3/index.json");
+    let res = index["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["@type"] == "signet/TransparencyLog/1.0.0")
+        .expect("the service index announces the transparency log")
+        .clone();
+    assert_eq!(res["@id"], format!("{}/tlog/", server.base));
+    let vkey = res["verifierKey"].as_str().unwrap().to_owned();
+    assert!(vkey.starts_with(&format!("{}+", res["origin"].as_str().unwrap())));
+    vkey
+}
+
+fn checkpoint_size(server: &Server) -> u64 {
+    let (status, body) = server.get("/tlog/checkpoint");
+    if status != 200 {
+        return 0;
+    }
+    String::from_utf8(body)
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// Waits until the served checkpoint covers `size` entries.
+fn wait_for_checkpoint(server: &Server, size: u64) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while checkpoint_size(server) < size {
+        assert!(
+            Instant::now() < deadline,
+            "no checkpoint of size {size} within 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Go's tlogcheck against the running server, or `None` (after saying so) without Go.
+fn go_tlogcheck(dir: &Path) -> Option<PathBuf> {
+    let Some(go) = signet_test_support::go_binary() else {
+        eprintln!("Go part skipped: SIGNET_GO is not set (scripts/test.sh sets it)");
+        return None;
+    };
+    Some(signet_test_support::build_tlogcheck(&go, dir).unwrap())
+}
+
+/// Must show 1 against the server: pushes, then Go's golang.org/x/mod/sumdb verifies the
+/// served checkpoint (note.Open), authenticates the served tiles (TileHashReader), checks
+/// every served entry bundle, and checks each version's tlog-proof (CheckRecord) and a
+/// consistency proof between two checkpoints (CheckTree).
+fn transparency_log_checked_by_go_sumdb(backend: Backend) {
+    let tmp = tempfile::tempdir().unwrap();
+    let inst = Instance::new(tmp.path(), backend);
+    create_user(&inst, "alice");
+    let key = create_key(&inst, "alice", &[]);
+    let server = Server::start(&inst.args());
+    let vkey = tlog_key(&server);
+    let vkey_parsed = signet_tlog::VerifierKey::parse(&vkey).unwrap();
+    let limits = signet_tlog::Limits::default();
+
+    let mut pushed = Vec::new();
+    for i in 0..3 {
+        let nupkg = package(&format!("Contoso.Log{i}"), "1.0.0");
+        assert_eq!(server.push(Some(&key), &nupkg).status, 201);
+        pushed.push((format!("contoso.log{i}"), "1.0.0".to_owned(), nupkg));
+    }
+    wait_for_checkpoint(&server, 3);
+    let (_, first) = server.get("/tlog/checkpoint");
+    let first = signet_tlog::SignedCheckpoint::verify(&first, &vkey_parsed, &limits).unwrap();
+    assert_eq!(first.checkpoint().size, 3);
+    for i in 3..7 {
+        let nupkg = package(&format!("Contoso.Log{i}"), "2.0.0-beta");
+        assert_eq!(server.push(Some(&key), &nupkg).status, 201);
+        pushed.push((format!("contoso.log{i}"), "2.0.0-beta".to_owned(), nupkg));
+    }
+    wait_for_checkpoint(&server, 7);
+    let (_, second) = server.get("/tlog/checkpoint");
+    let second = signet_tlog::SignedCheckpoint::verify(&second, &vkey_parsed, &limits).unwrap();
+    assert_eq!(second.checkpoint().size, 7);
+
+    // Each version: its proof is linked from the registration and the signature API, names
+    // the version's entry, and verifies under the pinned key.
+    for (id, version, nupkg) in &pushed {
+        let leaf = server.json(&format!("/v3/registration/{id}/{version}.json"));
+        let url = leaf["signet:transparencyLogProof"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(url, format!("{}/tlog/proof/{id}/{version}", server.base));
+        let sig = server.json(&format!("/api/signet/packages/{id}/{version}/signature"));
+        assert_eq!(sig["transparencyLogProof"], url);
+        let (status, text) = server.get(url.strip_prefix(&server.base).unwrap());
+        assert_eq!(status, 200);
+        let proof = signet_tlog::TlogProof::parse(&text, &limits).unwrap();
+        let entry = proof.extra.clone().unwrap();
+        proof.verify(&entry, &vkey_parsed, &limits).unwrap();
+        let entry = signet_tlog::Entry::decode(&entry).unwrap();
+        assert_eq!((&entry.id, &entry.version), (id, version));
+        // The content hash is NuGet's, of the pushed bytes (the served copy is re-signed).
+        let mut pkg = signet_nupkg::Package::open(
+            std::io::Cursor::new(nupkg),
+            &signet_nupkg::Limits::default(),
+        )
+        .unwrap();
+        use base64::Engine as _;
+        let ch = base64::engine::general_purpose::STANDARD
+            .decode(pkg.content_hash().unwrap())
+            .unwrap();
+        assert_eq!(entry.content_hash.to_vec(), ch);
+        assert!(entry.author.is_none(), "pushed unsigned");
+        assert!(
+            entry.repository.is_some(),
+            "repository-signed by the server"
+        );
+    }
+    // Tiles are immutable, cacheable objects.
+    let r = request(&server.addr, "GET", "/tlog/tile/0/000.p/7", &[], None);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body.len(), 7 * 32);
+    assert_eq!(server.get("/tlog/tile/0/0").0, 404);
+
+    let Some(exe) = go_tlogcheck(tmp.path()) else {
+        return;
+    };
+    let mut commands = String::from("checkpoint checkpoint\n");
+    for (id, version, _) in &pushed {
+        commands.push_str(&format!("proof proof/{id}/{version}\n"));
+    }
+    // A consistency proof from the first checkpoint to the second, computed by signet's
+    // library from the served tiles; Go checks it and computes its own to compare.
+    let tiles = signet_tlog::TileHashReader::new(7, limits, |id: &signet_tlog::TileId| {
+        let (status, body) = server.get(&format!("/tlog/{}", id.path()));
+        assert_eq!(status, 200, "{}", id.path());
+        Ok(body)
+    });
+    let proof = signet_tlog::consistency_proof(&tiles, first.checkpoint().size, 7).unwrap();
+    let out = signet_test_support::run_tlogcheck(
+        &exe,
+        &format!("{}/tlog", server.base),
+        &vkey,
+        &commands,
+    )
+    .unwrap_or_else(|e| panic!("Go's sumdb refused the served log:\n{e}"));
+    assert!(out.contains("ok checkpoint 7"), "{out}");
+    assert_eq!(out.matches("ok proof").count(), 7, "{out}");
+    let hashes: Vec<String> = proof.iter().map(|h| h.to_base64()).collect();
+    // The first checkpoint is no longer served: Go reads both from a static copy of the log
+    // (checkpoints and the tiles their trees need).
+    let static_dir = tmp.path().join("static");
+    std::fs::create_dir_all(&static_dir).unwrap();
+    std::fs::write(static_dir.join("first"), first.to_text()).unwrap();
+    std::fs::write(static_dir.join("second"), second.to_text()).unwrap();
+    for id in [
+        "tile/0/000.p/3",
+        "tile/0/000.p/7",
+        "tile/entries/000.p/3",
+        "tile/entries/000.p/7",
+    ] {
+        let (status, body) = server.get(&format!("/tlog/{id}"));
+        assert_eq!(status, 200, "{id}");
+        let p = static_dir.join(id);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, body).unwrap();
+    }
+    let out = signet_test_support::run_tlogcheck(
+        &exe,
+        static_dir.to_str().unwrap(),
+        &vkey,
+        &format!(
+            "checkpoint first\ncheckpoint second\nconsistency 3 7 {}\n",
+            hashes.join(",")
+        ),
+    )
+    .unwrap_or_else(|e| panic!("Go's sumdb refused the consistency proof:\n{e}"));
+    assert!(out.contains("ok consistency 3 7"), "{out}");
+    server.stop();
+}
+
+/// Must show 4 (concurrency): two servers on one database push distinct versions at once;
+/// the log has one entry per version, dense, and every checkpoint either signs is one tree.
+fn two_replicas_appending_concurrently_keep_one_log(backend: Backend) {
+    let tmp = tempfile::tempdir().unwrap();
+    let inst = Instance::new(tmp.path(), backend);
+    create_user(&inst, "alice");
+    let key = create_key(&inst, "alice", &[]);
+    let a = Server::start(&inst.args());
+    let b = Server::start(&inst.args());
+    let vkey = tlog_key(&a);
+    assert_eq!(tlog_key(&b), vkey, "replicas share the log key");
+    let n = 12;
+    std::thread::scope(|s| {
+        for (which, server) in [&a, &b].into_iter().enumerate() {
+            let key = &key;
+            s.spawn(move || {
+                for i in 0..n {
+                    let nupkg = package(&format!("Race.R{which}.P{i}"), "1.0.0");
+                    assert_eq!(push_to(&server.addr, Some(key), &nupkg).status, 201);
+                }
+            });
+        }
+    });
+    wait_for_checkpoint(&a, 2 * n);
+    wait_for_checkpoint(&b, 2 * n);
+    let limits = signet_tlog::Limits::default();
+    let v = signet_tlog::VerifierKey::parse(&vkey).unwrap();
+    let (_, ca) = a.get("/tlog/checkpoint");
+    let (_, cb) = b.get("/tlog/checkpoint");
+    let ca = signet_tlog::SignedCheckpoint::verify(&ca, &v, &limits).unwrap();
+    let cb = signet_tlog::SignedCheckpoint::verify(&cb, &v, &limits).unwrap();
+    assert_eq!(ca.checkpoint(), cb.checkpoint(), "one log, one tree");
+    // Every version is in it exactly once.
+    let (_, bundle) = a.get(&format!("/tlog/tile/entries/000.p/{}", 2 * n));
+    let entries = signet_tlog::parse_bundle(&bundle, &limits).unwrap();
+    let mut ids: Vec<String> = entries
+        .iter()
+        .map(|e| signet_tlog::Entry::decode(e).unwrap().id)
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len() as u64, 2 * n);
+    if let Some(exe) = go_tlogcheck(tmp.path()) {
+        signet_test_support::run_tlogcheck(
+            &exe,
+            &format!("{}/tlog", b.base),
+            &vkey,
+            "checkpoint checkpoint\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
+/// Must show 4 (crashes): `kill -9` while pushes are appending, several times; after each
+/// restart every served checkpoint is one the tiles authenticate (Go's TileHashReader, or
+/// signet's own check without Go), and the log grows on from where it was.
+fn kill_9_during_appends_leaves_checkpoints_that_match_the_tiles(backend: Backend) {
+    let tmp = tempfile::tempdir().unwrap();
+    let inst = Instance::new(tmp.path(), backend);
+    create_user(&inst, "alice");
+    let key = create_key(&inst, "alice", &[]);
+    let exe = go_tlogcheck(tmp.path());
+    let limits = signet_tlog::Limits::default();
+    let mut next = 0;
+    for round in 0..3 {
+        let mut server = Server::start(&inst.args());
+        let vkey = tlog_key(&server);
+        let v = signet_tlog::VerifierKey::parse(&vkey).unwrap();
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            let addr = server.addr.clone();
+            let (key, stop) = (&key, &stop);
+            let start = next;
+            let pusher = s.spawn(move || {
+                let mut i = start;
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    let nupkg = package(&format!("Crash.P{i}"), "1.0.0");
+                    // The connection may die with the server.
+                    let _ = std::panic::catch_unwind(|| push_to(&addr, Some(key), &nupkg));
+                    i += 1;
+                }
+                i
+            });
+            std::thread::sleep(Duration::from_millis(700 + 300 * round));
+            server.child.kill().unwrap();
+            server.child.wait().unwrap();
+            stop.store(true, std::sync::atomic::Ordering::SeqCst);
+            next = pusher.join().unwrap();
+        });
+        let server = Server::start(&inst.args());
+        let (status, cp) = server.get("/tlog/checkpoint");
+        assert_eq!(status, 200);
+        let cp = signet_tlog::SignedCheckpoint::verify(&cp, &v, &limits).unwrap();
+        let size = cp.checkpoint().size;
+        let tiles = signet_tlog::TileHashReader::new(size, limits, |id: &signet_tlog::TileId| {
+            let (status, body) = server.get(&format!("/tlog/{}", id.path()));
+            assert_eq!(
+                status,
+                200,
+                "{} of a signed checkpoint is missing",
+                id.path()
+            );
+            Ok(body)
+        });
+        assert_eq!(
+            signet_tlog::tree_hash(&tiles, size).unwrap(),
+            cp.checkpoint().root,
+            "round {round}"
+        );
+        if let Some(exe) = &exe {
+            signet_test_support::run_tlogcheck(
+                exe,
+                &format!("{}/tlog", server.base),
+                &vkey,
+                "checkpoint checkpoint\n",
+            )
+            .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        }
+        server.stop();
+    }
+}
+
+/// `signet log monitor` against `server`, with state in `state`.
+fn monitor(server: &Server, state: &Path, extra: &[&str]) -> (i32, String) {
+    let out = signet()
+        .args(["log", "monitor", "--source"])
+        .arg(format!("{}/v3/index.json", server.base))
+        .args(["--id", "Contoso.*", "--state", state.to_str().unwrap()])
+        .arg("--allow-insecure-loopback")
+        .args(extra)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+/// Must show 2 and 3, through the binary as users meet it: `signet log monitor` reports a
+/// version pushed with a stolen API key within one run (and flags it with --expect-signer);
+/// `signet trust source` pins the log and `signet install` checks it; then the server's data
+/// directory is swapped under the client's stored state (same log key, another history): the
+/// install is refused with the evidence kept, and the monitor exits with "log misbehaved".
+#[test]
+fn log_monitor_and_install_catch_a_stolen_key_and_a_split_view() {
+    let tmp = tempfile::tempdir().unwrap();
+    let inst = Instance::new(tmp.path(), Backend::Local);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    // Its own file: `inst.args()` (admin commands) rewrites the instance's.
+    let serve_config = tmp.path().join("serve.toml");
+    std::fs::copy(
+        inst.config(
+            "[signing]\nannounce_repository_signatures_over_http = true",
+            "",
+        ),
+        &serve_config,
+    )
+    .unwrap();
+    let args = vec![
+        "--config".to_owned(),
+        serve_config.to_str().unwrap().to_owned(),
+    ];
+    create_user(&inst, "alice");
+    let key = create_key(&inst, "alice", &[]);
+    let server = Server::start_listen(&args, &listen);
+    assert_eq!(
+        server
+            .push(Some(&key), &package("Contoso.Lib", "1.0.0"))
+            .status,
+        201
+    );
+    assert_eq!(
+        server
+            .push(Some(&key), &package("Other.Pkg", "1.0.0"))
+            .status,
+        201
+    );
+    wait_for_checkpoint(&server, 2);
+
+    // The owner's monitor: first run reports what exists, second run nothing new.
+    let state = tmp.path().join("monitor.state");
+    let (code, text) = monitor(&server, &state, &[]);
+    assert_eq!(code, 10, "{text}");
+    assert!(text.contains("new version contoso.lib 1.0.0"), "{text}");
+    assert!(!text.contains("other.pkg"), "{text}");
+    let (code, text) = monitor(&server, &state, &[]);
+    assert_eq!(code, 0, "{text}");
+
+    // A version pushed with a stolen API key: reported at the next run, and flagged as not
+    // signed by the owner's certificate.
+    assert_eq!(
+        server
+            .push(Some(&key), &package("Contoso.Lib", "1.0.1"))
+            .status,
+        201
+    );
+    wait_for_checkpoint(&server, 3);
+    let owner_cert = "ab".repeat(32);
+    let (code, text) = monitor(&server, &state, &["--expect-signer", &owner_cert]);
+    assert_eq!(code, 11, "{text}");
+    assert!(
+        text.contains("UNEXPECTED SIGNER: new version contoso.lib 1.0.1 (entry 2, author unsigned"),
+        "{text}"
+    );
+    let (code, text) = monitor(&server, &state, &["--expect-signer", &owner_cert]);
+    assert_eq!(code, 0, "{text}");
+
+    // A client pins the feed with its log, and installs: the proof and checkpoint are checked
+    // and the checkpoint kept.
+    let config = tmp.path().join("client.config");
+    std::fs::write(
+        &config,
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<configuration>\n</configuration>\n",
+    )
+    .unwrap();
+    let state_home = tmp.path().join("state");
+    let client = |args: &[&str]| {
+        let out = signet()
+            .args(args)
+            .args(["--configfile", config.to_str().unwrap()])
+            .env("XDG_STATE_HOME", &state_home)
+            .env("NUGET_CERT_REVOCATION_MODE", "offline")
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    };
+    let index = format!("{}/v3/index.json", server.base);
+    let (ok, text) = client(&[
+        "trust",
+        "source",
+        "feed",
+        "--source-url",
+        &index,
+        "--allow-insecure-loopback",
+    ]);
+    assert!(ok, "{text}");
+    assert!(text.contains("Pinned its transparency log"), "{text}");
+    let install = |id: &str, version: &str, packages: &Path| {
+        client(&[
+            "install",
+            id,
+            "--version",
+            version,
+            "--source",
+            &index,
+            "--policy",
+            "developer",
+            "--allow-insecure-loopback",
+            "--packages",
+            packages.to_str().unwrap(),
+        ])
+    };
+    let (ok, text) = install("Contoso.Lib", "1.0.1", &tmp.path().join("packages1"));
+    assert!(ok, "{text}");
+    assert!(text.contains("transparency log"), "{text}");
+    let log_dirs: Vec<_> = std::fs::read_dir(state_home.join("signet/tlog"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert_eq!(log_dirs.len(), 1);
+    assert!(log_dirs[0].path().join("checkpoint").is_file());
+    server.stop();
+
+    // The split view: the same server (same URL, same log key) with another history.
+    std::fs::rename(&inst.data, tmp.path().join("data-first")).unwrap();
+    std::fs::create_dir_all(&inst.data).unwrap();
+    std::fs::copy(
+        tmp.path().join("data-first/tlog-dev.key"),
+        inst.data.join("tlog-dev.key"),
+    )
+    .unwrap();
+    create_user(&inst, "alice");
+    let key = create_key(&inst, "alice", &[]);
+    let server = Server::start_listen(&args, &listen);
+    let other = PackageBuilder::new("Contoso.Lib", "1.0.1")
+        .file("lib/net8.0/x.dll", b"another build")
+        .build();
+    assert_eq!(server.push(Some(&key), &other).status, 201);
+    for v in ["1.0.0", "2.0.0", "3.0.0"] {
+        assert_eq!(server.push(Some(&key), &package("Fork.Pkg", v)).status, 201);
+    }
+    wait_for_checkpoint(&server, 4);
+    let (ok, text) = install("Contoso.Lib", "1.0.1", &tmp.path().join("packages2"));
+    assert!(!ok, "the install must be refused: {text}");
+    assert!(text.contains("split view"), "{text}");
+    assert!(text.contains("evidence kept in"), "{text}");
+    assert!(!tmp.path().join("packages2/contoso.lib/1.0.1").exists());
+    let evidence: Vec<_> = std::fs::read_dir(log_dirs[0].path())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("evidence-"))
+        .collect();
+    assert_eq!(evidence.len(), 1);
+    let ev = std::fs::read_to_string(evidence[0].path()).unwrap();
+    assert!(
+        ev.contains("==> checkpoint stored before") && ev.contains("==> checkpoint served"),
+        "{ev}"
+    );
+    // The stored checkpoint (size 3, first history) and the served one (size 4, the other).
+    assert!(ev.contains("\n3\n") && ev.contains("\n4\n"), "{ev}");
+    eprintln!("refusal as the user sees it:\n{text}");
+
+    let (code, text) = monitor(&server, &state, &[]);
+    assert_eq!(code, 12, "{text}");
+    assert!(text.contains("misbehaved"), "{text}");
+    assert!(tmp.path().join("monitor.evidence.txt").is_file());
+    server.stop();
+}
+
 /// Issue 19, backup and restore of the embedded default: `signet admin backup` takes a
 /// consistent snapshot while the server runs and pushes keep arriving; the restored data
 /// directory serves byte-identical packages under the same repository certificate; a damaged
@@ -1713,6 +2228,9 @@ fn a_backup_taken_while_serving_restores_byte_identical_packages() {
                 .collect::<Vec<_>>()
         })
         .collect();
+    // The transparency log's public key (its name carries the server's address).
+    let log_key = |server: &Server| tlog_key(server).rsplit('+').next().unwrap().to_owned();
+    let log_key_before = log_key(&server);
     server.stop();
 
     // A damaged backup restores nothing.
@@ -1799,6 +2317,8 @@ fn a_backup_taken_while_serving_restores_byte_identical_packages() {
             .sha256_hex()
     };
     assert_eq!(signer(&after), signer(&originals[0].2));
+    // The transparency log's key came back too: clients that pinned it keep working.
+    assert_eq!(log_key(&server), log_key_before);
     server.stop();
 }
 

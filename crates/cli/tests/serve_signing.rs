@@ -734,6 +734,69 @@ fn development_feed_signs_with_no_configuration() {
         &key,
         "--allow-insecure-loopback",
     ]));
+    // Issue 17: the owner's monitor sees the version with its author certificate's
+    // fingerprint; --expect-signer passes it for that certificate and flags it for another.
+    let fingerprint = openssl(&[
+        "x509",
+        "-noout",
+        "-fingerprint",
+        "-sha256",
+        "-in",
+        s(&pki_dir.join("codesign.pem")),
+    ]);
+    let fingerprint = fingerprint
+        .trim()
+        .rsplit('=')
+        .next()
+        .unwrap()
+        .replace(':', "")
+        .to_ascii_lowercase();
+    let checkpoint = format!(
+        "{}/tlog/checkpoint",
+        server.index.trim_end_matches("/v3/index.json")
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while String::from_utf8_lossy(&get(&checkpoint)).lines().nth(1) == Some("0") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint covers the push"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let state = tmp.path().join("monitor.state");
+    let monitor = |expect: &str| {
+        let o = run(&[
+            "log",
+            "monitor",
+            "--source",
+            &server.index,
+            "--id",
+            "Dev.*",
+            "--state",
+            s(&state),
+            "--allow-insecure-loopback",
+            "--expect-signer",
+            expect,
+        ]);
+        let _ = std::fs::remove_file(&state);
+        (o.status.code(), text(&o))
+    };
+    let (code, out) = monitor(&fingerprint);
+    assert_eq!(code, Some(10), "{out}");
+    assert!(
+        out.contains(&format!(
+            "new version dev.flow 1.0.0 (entry 0, author {fingerprint}"
+        )),
+        "{out}"
+    );
+    assert!(!out.contains("UNEXPECTED SIGNER"), "{out}");
+    let (code, out) = monitor(&"cd".repeat(32));
+    assert_eq!(code, Some(11), "{out}");
+    assert!(
+        out.contains("UNEXPECTED SIGNER: new version dev.flow 1.0.0"),
+        "{out}"
+    );
+
     let base = server.index.trim_end_matches("/v3/index.json");
     let served = tmp.path().join("served.nupkg");
     std::fs::write(

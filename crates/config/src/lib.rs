@@ -32,6 +32,7 @@ mod error;
 mod identities;
 mod mono_protect;
 mod settings;
+mod tlog;
 mod trusted;
 pub mod xml;
 
@@ -46,6 +47,7 @@ pub use mono_protect::{NUGET_ENTROPY, UnprotectError, mono_keypair_dir, unprotec
 pub use settings::{
     ConfigFile, Environment, Level, MAX_CONFIG_SIZE, PackageSource, Settings, ValidationMode,
 };
+pub use tlog::{LogPolicy, PinnedLog, TLOG_SECTION};
 pub use trusted::{
     CertificateEntry, EffectiveTrust, SignerKind, TrustedSigner, effective_trust, split_owners,
 };

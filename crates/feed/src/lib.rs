@@ -40,5 +40,8 @@ pub use registration::{
 };
 pub use resolve::{Budget, Downloaded, MAX_PACKAGES, Request, resolve};
 pub use signet_nupkg::PackageId;
-pub use source::{MAX_PACKAGE_SIZE, MAX_VERSIONS_LISTED, REVOCATION_STATUS, Source, V3Source};
+pub use source::{
+    AnnouncedLog, MAX_PACKAGE_SIZE, MAX_VERSIONS_LISTED, REVOCATION_STATUS, Source,
+    TRANSPARENCY_LOG, V3Source,
+};
 pub use version::{NuGetVersion, VersionRange};

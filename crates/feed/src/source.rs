@@ -38,7 +38,45 @@ pub struct V3Source {
     /// The `signet/RevocationStatus/1.0.0` base URL (stapled OCSP responses per version),
     /// when the feed announces one.
     pub revocation_status: Option<String>,
+    /// The `signet/TransparencyLog/1.0.0` resource, when the feed announces one.
+    pub transparency_log: Option<Box<AnnouncedLog>>,
     http: Arc<dyn Http>,
+}
+
+/// The resource type of a feed's transparency log (issue 17).
+pub const TRANSPARENCY_LOG: &str = "signet/TransparencyLog/1.0.0";
+
+/// A transparency log as a service index announces it. Not trusted by itself: a client pins
+/// it (`signet trust source`) and then checks against the pin.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AnnouncedLog {
+    /// URL prefix of the log (`…/tlog/`, with the trailing slash).
+    pub prefix: String,
+    /// Checkpoint origin.
+    pub origin: String,
+    /// Verifier key (`origin+id+key`).
+    pub verifier_key: String,
+}
+
+/// The log a service index announces: the resource's `@id`, `origin` and `verifierKey`.
+fn announced_log(json: &[u8]) -> Option<AnnouncedLog> {
+    let v: serde_json::Value = serde_json::from_slice(json).ok()?;
+    let r = v
+        .get("resources")?
+        .as_array()?
+        .iter()
+        .find(|r| r.get("@type").and_then(|t| t.as_str()) == Some(TRANSPARENCY_LOG))?;
+    let s = |k: &str| r.get(k).and_then(|x| x.as_str()).map(str::to_owned);
+    let mut prefix = s("@id")?;
+    if !prefix.ends_with('/') {
+        prefix.push('/');
+    }
+    let (origin, verifier_key) = (s("origin")?, s("verifierKey")?);
+    (origin.len() <= 512 && verifier_key.len() <= 512).then_some(AnnouncedLog {
+        prefix,
+        origin,
+        verifier_key,
+    })
 }
 
 /// The resource type of stapled revocation status.
@@ -61,6 +99,7 @@ impl V3Source {
             flat_base,
             repository_signatures: None,
             revocation_status: None,
+            transparency_log: None,
             http,
         }
     }
@@ -128,11 +167,15 @@ impl Source {
                     format!("{url}/")
                 }
             });
+        let transparency_log = announced_log(&json)
+            .filter(|l| policy.check(&l.prefix).is_ok())
+            .map(Box::new);
         Ok(Self::V3(V3Source {
             index_url: location.to_string(),
             flat_base,
             repository_signatures,
             revocation_status,
+            transparency_log,
             http,
         }))
     }
@@ -150,6 +193,23 @@ impl Source {
         match self {
             Self::V3(v) => v.repository_signatures.as_ref(),
             Self::Folder(_) => None,
+        }
+    }
+
+    /// The transparency log the source announces.
+    pub fn transparency_log(&self) -> Option<&AnnouncedLog> {
+        match self {
+            Self::V3(v) => v.transparency_log.as_deref(),
+            Self::Folder(_) => None,
+        }
+    }
+
+    /// GETs `url` through the source's HTTP client (its credentials go to its origin only),
+    /// at most `limit` bytes; `None` on 404 or for a folder source.
+    pub fn fetch(&self, url: &str, limit: u64) -> Result<Option<Vec<u8>>, Error> {
+        match self {
+            Self::V3(v) => v.http.get(url, limit),
+            Self::Folder(_) => Ok(None),
         }
     }
 

@@ -24,6 +24,21 @@ pub enum Error {
         /// service index and owners): what a prompt shows to decide whether to trust them.
         signatures: Vec<signet_trust::SignatureReport>,
     },
+    /// A package is not provably in its source's pinned transparency log, or the log showed
+    /// this client a history that is not the one it showed before (nothing was extracted).
+    #[error(
+        "Package '{id} {version}' from source '{source_url}' was refused: transparency log: {failure}"
+    )]
+    TransparencyLog {
+        /// Package id.
+        id: String,
+        /// Version.
+        version: String,
+        /// The source it came from.
+        source_url: String,
+        /// What failed, and where the evidence is.
+        failure: Box<crate::tlog::LogFailure>,
+    },
     /// A package could not be extracted.
     #[error("{id} {version}: {source}")]
     Extract {

@@ -30,6 +30,8 @@ pub struct ConfiguredSource {
     /// Its key in `<packageSources>` (what `<packageSourceMapping>` refers to); `None` for a
     /// source given by location only.
     pub name: Option<String>,
+    /// The source's pinned transparency log, when checks are on (issue 17).
+    pub log: Option<crate::tlog::LogPin>,
 }
 
 impl ConfiguredSource {
@@ -321,6 +323,38 @@ pub fn install(
                 signatures: report.signatures.clone(),
             });
         };
+        // The transparency log: the package must be in the source's pinned log, under a
+        // checkpoint consistent with every one this user has seen from it.
+        let mut warnings = warnings;
+        if let Some(pin) = &configured.log {
+            let expected = crate::tlog::Expected {
+                id: d.id.as_str(),
+                version: d.version.normalized(),
+                content_hash: proof.content_hash().unwrap_or_default(),
+            };
+            if let Err(f) = crate::tlog::check_package(
+                &configured.source,
+                pin,
+                &expected,
+                ctx.now.unix_seconds(),
+            ) {
+                match pin.policy {
+                    crate::tlog::LogPolicy::Require => {
+                        return Err(Error::TransparencyLog {
+                            id: d.id.to_string(),
+                            version: d.version.to_string(),
+                            source_url: configured.source.describe(),
+                            failure: Box::new(f),
+                        });
+                    }
+                    _ => warnings.push(Issue {
+                        code: None,
+                        severity: signet_common::Severity::Warning,
+                        message: format!("transparency log: {f}"),
+                    }),
+                }
+            }
+        }
         let answered = stapled.as_ref().map_or(0, |s| s.answered_from_staples());
         verified.push(Checked {
             package: d,

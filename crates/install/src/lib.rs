@@ -11,6 +11,7 @@
 mod audit;
 mod error;
 mod install;
+pub mod tlog;
 
 pub use audit::{AuditEntry, AuditOptions, AuditSummary, audit, audit_cache_file};
 pub use error::Error;

@@ -87,6 +87,7 @@ fn run(
         source,
         policy,
         name: None,
+        log: None,
     }];
     let store = store();
     let ctx = TrustContext {

@@ -117,6 +117,7 @@ fn run(
         source,
         policy,
         name: None,
+        log: None,
     }];
     let store = store();
     let ctx = TrustContext {

@@ -8,7 +8,14 @@
 //! cargo run --release -p signet-server --example serve_bench -- backfill [PACKAGES] [PARALLEL]
 //! cargo run --release -p signet-server --example serve_bench -- reads [PACKAGES] [POSTGRES_URL]
 //! cargo run --release -p signet-server --example serve_bench -- mirror [PACKAGES] [PARALLEL] [EXPORT_DIR]
+//! cargo run --release -p signet-server --example serve_bench -- tlog [APPENDS] [CONCURRENCY]
 //! ```
+//!
+//! `tlog` is issue 17's figure: APPENDS (default 20,000) log appends from CONCURRENCY tasks,
+//! each its own transaction as in a push (appends/s on SQLite); the latency of one checkpoint
+//! step after 1,000 new entries; and the client's cost of checking one installed package: a
+//! tlog-proof parsed, its entry decoded, the checkpoint's Ed25519 signature and the inclusion
+//! proof verified, plus a consistency proof rebuilt from in-memory tiles and verified.
 //!
 //! `push` starts an in-process server (SQLite + filesystem in a temp dir), pushes PUSHES
 //! distinct 100 KB packages over HTTP from CONCURRENCY client threads (pushes/s), then downloads
@@ -241,6 +248,7 @@ fn main() {
             args.get(3).map(std::path::PathBuf::from),
         ),
         Some("backfill") => backfill(arg(1, 1000), arg(2, 4)),
+        Some("tlog") => tlog(arg(1, 20_000), arg(2, 8)),
         Some("reads") => {
             let packages = arg(1, 100_000);
             reads_on("SQLite", None, packages);
@@ -766,4 +774,137 @@ fn mirror(packages: usize, parallel: usize, export: Option<std::path::PathBuf>) 
         }
     }
     drop(rt);
+}
+
+fn tlog(appends: usize, concurrency: usize) {
+    let tmp = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let config = Config {
+            data_dir: Some(tmp.path().to_path_buf()),
+            ..Config::default()
+        };
+        let key = signet_tlog::SigningKey::from_seed("bench.example/tlog", [7; 32]).unwrap();
+        let registry = Arc::new(
+            config
+                .open_registry()
+                .await
+                .unwrap()
+                .with_transparency_log(signet_server::tlog::LogKey::new(Arc::new(key))),
+        );
+        let entry = |i: usize| {
+            signet_tlog::Entry::new(
+                &format!("bench.package{i}"),
+                "1.0.0",
+                [i as u8; 64],
+                None,
+                Some([1; 32]),
+                1_700_000_000_000,
+            )
+            .unwrap()
+            .encode()
+        };
+        let next = Arc::new(AtomicUsize::new(0));
+        let start = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..concurrency {
+            let (db, next) = (registry.db().clone(), Arc::clone(&next));
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    if i >= appends {
+                        break;
+                    }
+                    db.tlog_append_for_benchmark(i as i64 + 1, &entry(i)).await.unwrap();
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let secs = start.elapsed().as_secs_f64();
+        println!(
+            "appends: {appends} on SQLite from {concurrency} tasks, one transaction each: {:.0} appends/s",
+            appends as f64 / secs
+        );
+        // The first checkpoint covers everything (in 65,536-entry steps); then the latency of
+        // one step over 1,000 new entries.
+        let t = Instant::now();
+        while let signet_server::tlog::CheckpointOutcome::Signed(_) =
+            registry.tlog_checkpoint().await.unwrap()
+        {}
+        println!("first checkpoint of {appends} entries: {:.1} ms", t.elapsed().as_secs_f64() * 1e3);
+        for i in appends..appends + 1000 {
+            registry.db().tlog_append_for_benchmark(i as i64 + 1, &entry(i)).await.unwrap();
+        }
+        let mut samples = Vec::new();
+        for round in 0..20 {
+            let base = appends + 1000 + round * 50;
+            for i in base..base + 50 {
+                registry.db().tlog_append_for_benchmark(i as i64 + 1, &entry(i)).await.unwrap();
+            }
+            let t = Instant::now();
+            registry.tlog_checkpoint().await.unwrap();
+            samples.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        samples.sort_by(f64::total_cmp);
+        println!(
+            "checkpoint step (50 new entries, tiles to the blob store, signed, stored): p50 {:.2} ms, max {:.2} ms",
+            samples[samples.len() / 2],
+            samples[samples.len() - 1]
+        );
+        // The client's check of one package.
+        let size = registry.tlog_latest().await.unwrap().unwrap().size;
+        let latest = registry.tlog_latest().await.unwrap().unwrap();
+        let mut tiles: std::collections::HashMap<String, Vec<u8>> = Default::default();
+        for (l, n) in [(0u8, size / 256), (1, size / 65536)] {
+            for t in 0..=n {
+                if let Some(id) = signet_tlog::tile_at(signet_tlog::TileKind::Hashes(l), t, size)
+                    && let Some(signet_server::BlobBody::Bytes(b)) =
+                        registry.tlog_tile(&id.path()).await.unwrap()
+                {
+                    tiles.insert(id.path(), b.to_vec());
+                }
+            }
+        }
+        let reader = |size: u64| {
+            let tiles = &tiles;
+            signet_tlog::TileHashReader::new(size, signet_tlog::Limits::default(), move |id: &signet_tlog::TileId| {
+                tiles.get(&id.path()).cloned().ok_or(signet_tlog::Error::BadTile { path: id.path(), reason: "absent".into() })
+            })
+        };
+        // Appended one at a time after the concurrent phase: entry(i) is at index i.
+        let index = appends as u64 + 500;
+        let e = entry(index as usize);
+        let proof = signet_tlog::TlogProof {
+            extra: Some(e.clone()),
+            index,
+            proof: signet_tlog::inclusion_proof(&reader(size), index, size).unwrap(),
+            checkpoint: latest.note.clone(),
+        }
+        .to_text();
+        let vkey = registry.transparency_log().unwrap().verifier().clone();
+        let old = size - 700;
+        let old_root = signet_tlog::tree_hash(&reader(size), old).unwrap();
+        let limits = signet_tlog::Limits::default();
+        let runs = 2000;
+        let t = Instant::now();
+        for _ in 0..runs {
+            let p = signet_tlog::TlogProof::parse(proof.as_bytes(), &limits).unwrap();
+            let entry = signet_tlog::Entry::decode(p.extra.as_deref().unwrap()).unwrap();
+            std::hint::black_box(&entry);
+            p.verify(p.extra.as_deref().unwrap(), &vkey, &limits).unwrap();
+        }
+        let per_proof = t.elapsed().as_secs_f64() * 1e6 / runs as f64;
+        let t = Instant::now();
+        for _ in 0..runs {
+            let r = reader(size);
+            let c = signet_tlog::consistency_proof(&r, old, size).unwrap();
+            signet_tlog::verify_consistency(old, size, &c, &old_root, &latest.root).unwrap();
+        }
+        let per_consistency = t.elapsed().as_secs_f64() * 1e6 / runs as f64;
+        println!(
+            "client check per package (log of {size}): proof parse + entry + signature + inclusion {per_proof:.1} µs; consistency from {old} (tiles in memory) {per_consistency:.1} µs"
+        );
+    });
 }

@@ -8,7 +8,9 @@
 //! - `blobs/…`: the package files the snapshot references (a file replaced meanwhile by the
 //!   repository-signing backfill is taken as it is now and the snapshot's row pointed at it:
 //!   the backfill deletes the file it replaces), and every other stored object (staples);
-//! - `dev-pki/…`: the development PKI of a zero-config server (its keys included);
+//! - `dev-pki/…`: the development PKI of a zero-config server (its keys included), and the
+//!   transparency log's development key (`tlog-dev.key`): a restored feed keeps the log key its
+//!   clients pinned (the log itself is in the database and the stored tiles);
 //! - `backup.json`: what was taken, with the size and SHA-256 of every file, so that a restore
 //!   refuses a damaged backup instead of serving damaged packages.
 //!
@@ -77,7 +79,12 @@ struct Layout {
     database: PathBuf,
     blobs: PathBuf,
     dev_pki: PathBuf,
+    /// Files of the data directory taken as they are (the log's development key).
+    data_dir: PathBuf,
 }
+
+/// Single files of the data directory a backup takes when they exist.
+const DATA_FILES: &[&str] = &[crate::tlog::DEV_KEY_FILE];
 
 fn layout(config: &Config) -> Result<Layout, Error> {
     let database = match &config.database.url {
@@ -102,6 +109,7 @@ fn layout(config: &Config) -> Result<Layout, Error> {
         database,
         blobs: config.blob_dir(),
         dev_pki: config.data_dir().join("dev-pki"),
+        data_dir: config.data_dir(),
     })
 }
 
@@ -310,6 +318,19 @@ pub async fn backup(config: &Config, dest: &Path, now: &str) -> Result<Summary, 
         });
     }
 
+    for name in DATA_FILES {
+        let from = layout.data_dir.join(name);
+        if from.is_file() {
+            let (size, sha256) =
+                copy_file(&from, &root.join(name)).map_err(io(format!("copy {name}")))?;
+            files.push(FileEntry {
+                path: (*name).to_owned(),
+                size,
+                sha256,
+            });
+        }
+    }
+
     // 5. The snapshot's own entry (after the rows pointed at replaced files were updated),
     // then the manifest, then the rename that makes the backup exist.
     let (size, sha256) = hash_file(&snapshot_path).map_err(io("read the snapshot"))?;
@@ -413,6 +434,7 @@ pub fn read_manifest(backup: &Path) -> Result<Manifest, Error> {
                 .components()
                 .all(|c| matches!(c, std::path::Component::Normal(_)))
             && (f.path == "signet.db"
+                || DATA_FILES.contains(&f.path.as_str())
                 || f.path.starts_with("blobs/")
                 || f.path.starts_with("dev-pki/"));
         if !inside || !seen.insert(f.path.to_lowercase()) {

@@ -49,6 +49,21 @@ pub struct Config {
     /// The `[access]` table.
     #[serde(default)]
     pub access: AccessConfig,
+    /// The `[transparency_log]` table.
+    #[serde(default)]
+    pub transparency_log: TransparencyLogConfig,
+}
+
+/// `[transparency_log]`: the log of every version accepted (issue 17).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransparencyLogConfig {
+    /// The log's Ed25519 key, in Go's note signer form `PRIVATE+KEY+<origin>+<id>+<key>`
+    /// (the key name is the checkpoint origin). Absent: a development key in
+    /// `<data_dir>/tlog-dev.key`, named after the public URL at first start.
+    pub key_path: Option<PathBuf>,
+    /// Milliseconds between checkpoints (default 2000).
+    pub checkpoint_interval_ms: Option<u64>,
 }
 
 /// `[access]`: who may read the feed.
@@ -261,6 +276,7 @@ impl Config {
             .chain(config.signing.certificate_path.iter_mut())
             .chain(config.signing.key_path.iter_mut())
             .chain(config.signing.pkcs11_module.iter_mut())
+            .chain(config.transparency_log.key_path.iter_mut())
         {
             if p.is_relative() {
                 *p = base.join(&*p);
@@ -447,6 +463,29 @@ impl Config {
         self.signing.staple_refresh_seconds.unwrap_or(3600).max(60)
     }
 
+    /// The transparency log's key: `[transparency_log] key_path`, else the development key
+    /// (created from `seed` at first start, named after `public_url`).
+    pub fn log_key(&self, public_url: &str, seed: [u8; 32]) -> Result<crate::tlog::LogKey, Error> {
+        match &self.transparency_log.key_path {
+            Some(p) => crate::tlog::LogKey::from_file(p),
+            None => crate::tlog::LogKey::development(
+                &self.data_dir().join(crate::tlog::DEV_KEY_FILE),
+                &crate::tlog::origin_for(public_url),
+                seed,
+            ),
+        }
+    }
+
+    /// Time between checkpoints.
+    pub fn checkpoint_interval(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(
+            self.transparency_log
+                .checkpoint_interval_ms
+                .unwrap_or(2000)
+                .max(50),
+        )
+    }
+
     /// Seconds between revocation rechecks (0: none).
     pub fn recheck_interval(&self) -> u64 {
         self.signing.recheck_interval_seconds.unwrap_or(86_400)
@@ -521,6 +560,7 @@ mod tests {
         assert!(
             c.signing.repository_signing.is_some() && c.signing.recheck_interval_seconds.is_some()
         );
+        assert!(c.transparency_log.checkpoint_interval_ms.is_some());
         assert!(Config::from_toml("bogus = 1").is_err());
         assert_eq!(c.read_access().unwrap(), crate::ReadAccess::Public);
         let private = Config::from_toml("[access]\nread = \"authenticated\"").unwrap();

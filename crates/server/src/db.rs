@@ -232,6 +232,8 @@ pub struct NewVersion {
     pub(crate) signer: Option<crate::signing::store::NewCertificate>,
     /// Where a mirrored version came from (`None` for pushes).
     pub(crate) mirrored: Option<crate::mirror::Provenance>,
+    /// The version's transparency-log entry, appended in the same transaction.
+    pub(crate) tlog_entry: Vec<u8>,
 }
 
 /// Which of the two push scopes the key has; the transaction decides which one applies.
@@ -359,8 +361,14 @@ impl Db {
         // two servers starting at once on an empty database can both pass the check and one
         // then fails on pg_type's unique index. A transaction-scoped advisory lock makes them
         // take turns, and is released with the transaction even when a statement fails. (On
-        // SQLite the first write of the transaction takes the database's write lock.)
-        let mut tx = db.pool.begin().await?;
+        // SQLite the transaction takes the write lock when it begins: a deferred one that read
+        // the schema and then wrote was refused with SQLITE_BUSY_SNAPSHOT whenever a running
+        // server had committed in between, as `signet admin` does beside a live server.)
+        let mut tx = if postgres {
+            db.pool.begin().await?
+        } else {
+            db.pool.begin_with("BEGIN IMMEDIATE").await?
+        };
         if postgres {
             // The function returns void, which `Any` cannot decode: select a constant instead.
             sqlx::query("SELECT 1 AS locked FROM pg_advisory_xact_lock($1)")
@@ -380,6 +388,7 @@ impl Db {
             .chain(crate::audit::SCHEMA)
             .chain(crate::webhooks::SCHEMA)
             .chain(crate::retention::SCHEMA)
+            .chain(crate::tlog::store::SCHEMA)
         {
             // Only constants are substituted into these statements.
             sqlx::query(sqlx::AssertSqlSafe(
@@ -779,6 +788,9 @@ impl Db {
         if let Some(provenance) = &v.mirrored {
             crate::mirror::store::put_provenance(&mut tx, v.version_row, provenance).await?;
         }
+        // Last, so that the log's counter row is held for the shortest time: appends from
+        // every server take turns on it (tlog/store.rs).
+        crate::tlog::store::append(&mut tx, v.version_row, &v.tlog_entry).await?;
         tx.commit().await?;
         Ok(())
     }

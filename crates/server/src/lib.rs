@@ -26,6 +26,7 @@ mod registry;
 pub mod retention;
 pub mod signing;
 pub mod staples;
+pub mod tlog;
 pub mod web;
 pub mod webhooks;
 
@@ -37,7 +38,8 @@ pub use blob::{BlobBody, BlobStore, BlobStream, BoxFuture, FileSystemStore, S3St
 pub use catalog::ImportedVersion;
 pub use clock::{Clock, Random, SystemClock, SystemRandom};
 pub use config::{
-    AccessConfig, Config, DEFAULT_LISTEN, DatabaseConfig, LimitsConfig, ServerConfig, StorageConfig,
+    AccessConfig, Config, DEFAULT_LISTEN, DatabaseConfig, LimitsConfig, ServerConfig,
+    StorageConfig, TransparencyLogConfig,
 };
 pub use db::{ApiKeyInfo, ApiKeyRow, Db, VersionRow};
 pub use downloads::DownloadCounts;

@@ -402,6 +402,24 @@ impl Registry {
             Some(s) => Some(signer_record(s, random_id(self.rng.as_ref())?, now)),
             None => None,
         };
+        let content_hash = {
+            let path = stored.to_owned();
+            tokio::task::spawn_blocking(move || {
+                let f =
+                    std::fs::File::open(&path).map_err(|e| Error::io("read the stored file", e))?;
+                crate::tlog::content_hash_of(std::io::BufReader::new(f))
+            })
+            .await
+            .map_err(|e| Error::Invalid(e.to_string()))??
+        };
+        let tlog_entry = crate::tlog::entry_for(
+            &id_lower,
+            &version_lower,
+            &content_hash,
+            signature.author_fingerprint.as_deref(),
+            signature.repository_fingerprint.as_deref(),
+            now,
+        )?;
         self.blobs.put_file(&blob_key, stored).await?;
         let record = NewVersion {
             new_package_row: random_id(self.rng.as_ref())?,
@@ -422,6 +440,7 @@ impl Registry {
             signature: Some(signature),
             signer,
             mirrored: None,
+            tlog_entry,
         };
         let rights = PushRights {
             push_new: caller.scopes.contains(Scope::PushNew),

@@ -191,6 +191,8 @@ pub struct Registry {
     pub(crate) stapler: Option<Arc<crate::staples::Stapler>>,
     /// The mirror's caches and single-flight map (`mirror/`).
     pub(crate) mirror: crate::mirror::MirrorState,
+    /// The transparency log's key: checkpoints are signed when set (`tlog/`).
+    pub(crate) tlog: Option<Arc<crate::tlog::LogKey>>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -240,6 +242,7 @@ impl Registry {
             downloads: Default::default(),
             stapler: None,
             mirror: Default::default(),
+            tlog: None,
         })
     }
 

@@ -15,7 +15,8 @@ fn empty_dir() -> &'static Path {
 /// default packages folder), `NUGET_COMMON_APPLICATION_DATA` (machine-wide configs) and the
 /// working directory (the walk up for `nuget.config`), and clears the variables that change
 /// verdicts (`SIGNET_TRUST_ROOTS`, `SIGNET_REVOCATION_CACHE`, `NUGET_PACKAGES`) or move caches
-/// (`XDG_CACHE_HOME`: the audit cache then lives under the empty `HOME`).
+/// (`XDG_CACHE_HOME`, `XDG_STATE_HOME`: the audit cache and the transparency-log checkpoints
+/// then live under the empty `HOME`).
 pub fn isolate_config(cmd: &mut Command) -> &mut Command {
     let dir = empty_dir();
     cmd.env("HOME", dir)
@@ -24,5 +25,6 @@ pub fn isolate_config(cmd: &mut Command) -> &mut Command {
         .env_remove("SIGNET_REVOCATION_CACHE")
         .env_remove("NUGET_PACKAGES")
         .env_remove("XDG_CACHE_HOME")
+        .env_remove("XDG_STATE_HOME")
         .current_dir(dir)
 }

@@ -86,6 +86,7 @@ pub(crate) async fn service_index(State(s): State<AppState>) -> impl IntoRespons
     let mut index = documents::service_index(&s.base);
     super::signing::extend_service_index(&s, &mut index);
     super::staples::extend_service_index(&s, &mut index);
+    super::tlog::extend_service_index(&s, &mut index);
     Json(index)
 }
 
@@ -424,7 +425,15 @@ pub(crate) async fn registration(
             }
         }
     };
-    Ok(Json(documents::registration_leaf(&s.base, &row)).into_response())
+    let mut leaf = documents::registration_leaf(&s.base, &row);
+    if let (Some(url), Some(obj)) = (
+        super::tlog::proof_url(&s, &row.package_id, &row.version),
+        leaf.as_object_mut(),
+    ) {
+        // signet's extension: the version's inclusion proof (c2sp.org/tlog-proof).
+        obj.insert("signet:transparencyLogProof".into(), url.into());
+    }
+    Ok(Json(leaf).into_response())
 }
 
 /// Nothing stored to serve: a 502 naming the upstream's failure when there was one (a client

@@ -10,6 +10,7 @@ mod metrics;
 mod router;
 mod signing;
 mod staples;
+mod tlog;
 mod v2;
 
 use std::future::Future;

@@ -85,6 +85,9 @@ pub fn router(state: AppState) -> Router {
             "/api/signet/revocation/{id}/{version}",
             get(super::staples::document),
         )
+        .route("/tlog/checkpoint", get(super::tlog::checkpoint))
+        .route("/tlog/tile/{*path}", get(super::tlog::tile))
+        .route("/tlog/proof/{id}/{version}", get(super::tlog::proof))
         .route("/v3/query", get(handlers::search))
         .route("/v3/autocomplete", get(handlers::autocomplete))
         .merge(crate::web::routes())

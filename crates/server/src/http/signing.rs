@@ -206,6 +206,8 @@ pub(crate) async fn version_signature(
             id.to_lowercase(),
             version.to_lowercase()
         )),
+        // The version's inclusion proof in the transparency log (c2sp.org/tlog-proof).
+        "transparencyLogProof": super::tlog::proof_url(&s, &id, &version),
     }))
     .into_response())
 }

@@ -1468,6 +1468,15 @@ impl Registry {
             )),
             None => None,
         };
+        // The upstream copy's content hash, checked equal to the stored copy's by the pipeline.
+        let tlog_entry = crate::tlog::entry_for(
+            &id_lower,
+            &version_lower,
+            &provenance.content_hash,
+            signature.author_fingerprint.as_deref(),
+            signature.repository_fingerprint.as_deref(),
+            now,
+        )?;
         self.blobs.put_file(&blob_key, stored).await?;
         let record = crate::db::NewVersion {
             new_package_row: random_id(self.rng.as_ref())?,
@@ -1488,6 +1497,7 @@ impl Registry {
             signature: Some(signature.clone()),
             signer,
             mirrored: Some(provenance.clone()),
+            tlog_entry,
         };
         let rights = crate::db::PushRights {
             push_new: true,

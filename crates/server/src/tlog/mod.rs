@@ -1,0 +1,429 @@
+//! The transparency log of every version this server accepts (issue 17): one entry per
+//! version, appended in the transaction that makes the version visible (`db::commit_push`,
+//! pushes and mirrored copies alike), checkpoints signed every few seconds, tiles and entry
+//! bundles written to the blob store as immutable objects, and an inclusion proof
+//! (c2sp.org/tlog-proof) per version. Formats and arithmetic are `signet-tlog`'s.
+//!
+//! Why this is consistent: entries are rows whose index comes from one counter row that each
+//! append updates first (appends take turns, on every replica sharing the database), and are
+//! never changed; a checkpoint is computed from those rows only, so two checkpoints are
+//! always of one history. Before signing, the checkpointer still proves the new tree
+//! consistent with the newest stored checkpoint and refuses to sign otherwise. Tiles are
+//! written before the checkpoint row, so a checkpoint never names tiles that are missing
+//! (after a crash, tiles for an unsigned size may exist: their content is fixed by the
+//! entries, so they are rewritten identically).
+
+pub(crate) mod store;
+
+use std::sync::Arc;
+
+use signet_tlog::{
+    Checkpoint, Entry, MemoryHashes, NoteSigner, SigningKey, TileId, TileKind, TlogProof,
+    VerifierKey,
+};
+
+pub use store::StoredCheckpoint;
+
+use crate::Error;
+use crate::registry::Registry;
+
+/// The development key's file name in the data directory.
+pub const DEV_KEY_FILE: &str = "tlog-dev.key";
+
+/// Blob keys of tiles: `tlog/` + the tlog-tiles path.
+pub const BLOB_PREFIX: &str = "tlog/";
+
+/// At most this many entries go into one checkpoint step (a backfill of a large feed is
+/// checkpointed in several steps, bounding memory).
+const MAX_STEP: u64 = 1 << 16;
+
+/// The service-index resource type announcing the log.
+pub const RESOURCE_TYPE: &str = "signet/TransparencyLog/1.0.0";
+
+fn tlog_err(e: signet_tlog::Error) -> Error {
+    Error::Crypto(format!("transparency log: {e}"))
+}
+
+/// The log's signing key and origin (the key's name).
+pub struct LogKey {
+    signer: Arc<dyn NoteSigner>,
+}
+
+impl std::fmt::Debug for LogKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "LogKey({})", self.signer.verifier())
+    }
+}
+
+impl LogKey {
+    /// A log key from a signer; the origin is its key name.
+    pub fn new(signer: Arc<dyn NoteSigner>) -> Self {
+        Self { signer }
+    }
+
+    /// Reads a key file (`PRIVATE+KEY+name+id+key`, Go's note signer format).
+    pub fn from_file(path: &std::path::Path) -> Result<Self, Error> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::io(format!("read the log key {}", path.display()), e))?;
+        let key = SigningKey::parse(&text)
+            .map_err(|e| Error::Config(format!("log key {}: {e}", path.display())))?;
+        Ok(Self::new(Arc::new(key)))
+    }
+
+    /// The development key of a zero-config feed: `path` if it exists, else a new key named
+    /// `origin` from `seed`, written there (0600). The origin stays the one of the first start.
+    pub fn development(
+        path: &std::path::Path,
+        origin: &str,
+        seed: [u8; 32],
+    ) -> Result<Self, Error> {
+        if path.exists() {
+            return Self::from_file(path);
+        }
+        let key = SigningKey::from_seed(origin, seed)
+            .map_err(|e| Error::Config(format!("log origin {origin:?}: {e}")))?;
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            opts.mode(0o600);
+        }
+        let mut f = opts
+            .open(path)
+            .map_err(|e| Error::io(format!("create {}", path.display()), e))?;
+        use std::io::Write as _;
+        f.write_all(format!("{}\n", key.to_key_string()).as_bytes())
+            .and_then(|()| f.sync_all())
+            .map_err(|e| Error::io(format!("write {}", path.display()), e))?;
+        Ok(Self::new(Arc::new(key)))
+    }
+
+    /// The verifier key clients pin.
+    pub fn verifier(&self) -> &VerifierKey {
+        self.signer.verifier()
+    }
+
+    /// The checkpoint origin.
+    pub fn origin(&self) -> &str {
+        self.signer.verifier().name()
+    }
+}
+
+/// The origin a development log takes from the server's public URL: scheme-less, no trailing
+/// slash, `/tlog` appended (tlog-tiles: the origin is the prefix URL without its scheme).
+pub fn origin_for(public_url: &str) -> String {
+    let rest = public_url
+        .split_once("://")
+        .map_or(public_url, |(_, r)| r)
+        .trim_end_matches('/');
+    format!("{rest}/tlog")
+}
+
+/// Builds the log entry of a version.
+pub(crate) fn entry_for(
+    id: &str,
+    version: &str,
+    content_hash_b64: &str,
+    author_hex: Option<&str>,
+    repository_hex: Option<&str>,
+    now_micros: i64,
+) -> Result<Vec<u8>, Error> {
+    use base64::Engine as _;
+    let ch = base64::engine::general_purpose::STANDARD
+        .decode(content_hash_b64)
+        .ok()
+        .and_then(|v| <[u8; 64]>::try_from(v).ok())
+        .ok_or_else(|| Error::Crypto("a content hash is not 64 bytes of base64".into()))?;
+    let fp = |h: Option<&str>| -> Result<Option<[u8; 32]>, Error> {
+        h.map(|h| {
+            hex::decode(h)
+                .ok()
+                .and_then(|v| <[u8; 32]>::try_from(v).ok())
+                .ok_or_else(|| Error::Crypto(format!("fingerprint {h:?} is not SHA-256 hex")))
+        })
+        .transpose()
+    };
+    let time_ms = u64::try_from(now_micros / 1000).unwrap_or(0);
+    let e = Entry::new(
+        id,
+        version,
+        ch,
+        fp(author_hex)?,
+        fp(repository_hex)?,
+        time_ms,
+    )
+    .map_err(tlog_err)?;
+    Ok(e.encode())
+}
+
+/// The content hash (base64 SHA-512, signature-independent) of a package.
+pub(crate) fn content_hash_of<R: std::io::Read + std::io::Seek>(
+    reader: R,
+) -> Result<String, Error> {
+    let mut p = signet_nupkg::Package::open(reader, &signet_nupkg::Limits::default())
+        .map_err(|e| Error::Invalid(format!("cannot read the package: {e}")))?;
+    p.content_hash()
+        .map_err(|e| Error::Invalid(format!("cannot hash the package: {e}")))
+}
+
+/// The content hash of a stored package, read in place (files) or spooled to a temporary
+/// file (remote objects), never held in memory whole.
+async fn content_hash_of_body(body: crate::BlobBody) -> Result<String, Error> {
+    use futures_util::StreamExt as _;
+    use std::io::Seek as _;
+    let io = |e| Error::io("reading a package", e);
+    let file: std::fs::File = match body {
+        crate::BlobBody::File { file, .. } => file.into_std().await,
+        crate::BlobBody::Bytes(b) => {
+            return tokio::task::spawn_blocking(move || content_hash_of(std::io::Cursor::new(b)))
+                .await
+                .map_err(|e| Error::Invalid(e.to_string()))?;
+        }
+        crate::BlobBody::Stream { mut stream, .. } => {
+            let mut tmp = tempfile::tempfile().map_err(io)?;
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(io)?;
+                std::io::Write::write_all(&mut tmp, &chunk).map_err(io)?;
+            }
+            tmp
+        }
+    };
+    tokio::task::spawn_blocking(move || {
+        let mut file = file;
+        file.rewind().map_err(io)?;
+        content_hash_of(std::io::BufReader::new(file))
+    })
+    .await
+    .map_err(|e| Error::Invalid(e.to_string()))?
+}
+
+/// What one checkpoint step did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CheckpointOutcome {
+    /// The newest checkpoint already covers every entry.
+    UpToDate(u64),
+    /// A checkpoint of this size was signed and stored.
+    Signed(u64),
+}
+
+impl Registry {
+    /// Turns the log's checkpoints on with this key.
+    pub fn with_transparency_log(mut self, key: LogKey) -> Self {
+        self.tlog = Some(Arc::new(key));
+        self
+    }
+
+    /// The log key, when checkpoints are on.
+    pub fn transparency_log(&self) -> Option<&LogKey> {
+        self.tlog.as_deref()
+    }
+
+    /// Appends every version that has no entry yet (versions stored before the log existed),
+    /// oldest first, in batches; each append is its own transaction. Returns how many.
+    pub async fn tlog_backfill(&self) -> Result<u64, Error> {
+        let mut n = 0u64;
+        loop {
+            let batch = self.db.tlog_unlogged_versions(256).await?;
+            if batch.is_empty() {
+                return Ok(n);
+            }
+            for v in batch {
+                let content_hash = self.blob_content_hash(&v.blob_key).await?;
+                let entry = entry_for(
+                    &v.id_lower,
+                    &v.version_lower,
+                    &content_hash,
+                    v.author.as_deref(),
+                    v.repository.as_deref(),
+                    v.published_at,
+                )?;
+                if self.db.tlog_append_backfill(v.version_row, &entry).await? {
+                    n += 1;
+                }
+            }
+        }
+    }
+
+    async fn blob_content_hash(&self, key: &str) -> Result<String, Error> {
+        let body = self
+            .blobs
+            .get(key)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("package file {key} is missing")))?;
+        content_hash_of_body(body).await
+    }
+
+    /// One checkpoint step: when entries were appended since the newest checkpoint, writes
+    /// the tiles and entry bundles of the new size to the blob store, proves the new tree
+    /// consistent with the newest checkpoint, signs and stores the checkpoint.
+    pub async fn tlog_checkpoint(&self) -> Result<CheckpointOutcome, Error> {
+        let key = self
+            .tlog
+            .as_ref()
+            .ok_or_else(|| Error::Config("the transparency log has no key".into()))?;
+        let latest = self.db.tlog_latest_checkpoint().await?;
+        let old = latest.as_ref().map_or(0, |c| c.size);
+        let size = self.db.tlog_size().await?;
+        if latest.is_some() && size <= old {
+            return Ok(CheckpointOutcome::UpToDate(old));
+        }
+        let new = size.min(old.saturating_add(MAX_STEP));
+        let needed = signet_tlog::hashes_needed(|s| {
+            signet_tlog::grow(s, old, new)?;
+            signet_tlog::consistency_proof(s, old, new)
+        })
+        .map_err(tlog_err)?;
+        let mut hashes = MemoryHashes::new();
+        self.db.tlog_load_hashes(&needed, &mut hashes).await?;
+        let growth = signet_tlog::grow(&hashes, old, new).map_err(tlog_err)?;
+        for (l, i, h) in &growth.hashes {
+            hashes.insert(*l, *i, *h);
+        }
+        if let Some(prev) = &latest {
+            let proof = signet_tlog::consistency_proof(&hashes, old, new).map_err(tlog_err)?;
+            if let Err(e) =
+                signet_tlog::verify_consistency(old, new, &proof, &prev.root, &growth.root)
+            {
+                tracing::error!(error = %e, old, new, "the log's entries do not extend its newest checkpoint: not signing");
+                return Err(tlog_err(e));
+            }
+        }
+        for (id, tile) in &growth.tiles {
+            self.put_tile(id, &signet_tlog::tile_bytes(tile)).await?;
+        }
+        for id in &growth.bundles {
+            let entries = self
+                .db
+                .tlog_entries(id.index * signet_tlog::TILE_WIDTH, u64::from(id.width))
+                .await?;
+            let bundle =
+                signet_tlog::encode_bundle(entries.iter().map(Vec::as_slice)).map_err(tlog_err)?;
+            self.put_tile(id, &bundle).await?;
+        }
+        let cp = Checkpoint {
+            origin: key.origin().to_owned(),
+            size: new,
+            root: growth.root,
+            extensions: Vec::new(),
+        }
+        .sign(key.signer.as_ref())
+        .map_err(tlog_err)?;
+        let stored = StoredCheckpoint {
+            size: new,
+            root: growth.root,
+            note: cp.to_text(),
+        };
+        self.db
+            .tlog_store_checkpoint(&growth.hashes, &stored, self.clock.now().unix_micros())
+            .await?;
+        Ok(CheckpointOutcome::Signed(new))
+    }
+
+    async fn put_tile(&self, id: &TileId, bytes: &[u8]) -> Result<(), Error> {
+        let tmp = self.new_upload()?;
+        std::fs::write(tmp.path(), bytes)
+            .and_then(|()| tmp.as_file().sync_all())
+            .map_err(|e| Error::io("write a tile", e))?;
+        self.blobs
+            .put_file(&format!("{BLOB_PREFIX}{}", id.path()), tmp.path())
+            .await
+    }
+
+    /// The newest signed checkpoint.
+    pub async fn tlog_latest(&self) -> Result<Option<StoredCheckpoint>, Error> {
+        self.db.tlog_latest_checkpoint().await
+    }
+
+    /// A tile or entry bundle, by its tlog-tiles path (`tile/…`).
+    pub async fn tlog_tile(&self, path: &str) -> Result<Option<crate::BlobBody>, Error> {
+        let id = TileId::parse(path).map_err(|e| Error::NotFound(e.to_string()))?;
+        if let TileKind::Hashes(l) = id.kind
+            && l > 7
+        {
+            return Ok(None);
+        }
+        self.blobs.get(&format!("{BLOB_PREFIX}{}", id.path())).await
+    }
+
+    /// The tlog-proof of a version under the newest checkpoint, with the entry as `extra`.
+    /// `None` when the version is unknown; `Err(NotFound)` while no checkpoint covers it yet.
+    pub async fn tlog_proof(&self, id: &str, version: &str) -> Result<Option<String>, Error> {
+        let Some((index, entry)) = self
+            .db
+            .tlog_entry_of(&id.to_lowercase(), &version.to_lowercase())
+            .await?
+        else {
+            return Ok(None);
+        };
+        let mut cp = self
+            .db
+            .tlog_latest_checkpoint()
+            .await?
+            .filter(|c| c.size > index);
+        if cp.is_none() && self.tlog.is_some() {
+            // Appended since the last checkpoint (a push or a mirror fetch a moment ago): sign
+            // one now rather than make the client wait for the next tick. Safe to run beside
+            // the checkpointer: a step signs what the entries fix, and stores once.
+            self.tlog_checkpoint().await?;
+            cp = self
+                .db
+                .tlog_latest_checkpoint()
+                .await?
+                .filter(|c| c.size > index);
+        }
+        let cp = cp.ok_or_else(|| {
+            Error::NotFound(
+                "the version is not in a signed checkpoint yet: retry in a few seconds".into(),
+            )
+        })?;
+        let needed =
+            signet_tlog::hashes_needed(|s| signet_tlog::inclusion_proof(s, index, cp.size))
+                .map_err(tlog_err)?;
+        let mut hashes = MemoryHashes::new();
+        self.db.tlog_load_hashes(&needed, &mut hashes).await?;
+        let proof = signet_tlog::inclusion_proof(&hashes, index, cp.size).map_err(tlog_err)?;
+        // Check before serving: a proof that does not verify is a server bug, not a 200.
+        signet_tlog::verify_inclusion(
+            &signet_tlog::leaf_hash(&entry),
+            index,
+            cp.size,
+            &proof,
+            &cp.root,
+        )
+        .map_err(tlog_err)?;
+        Ok(Some(
+            TlogProof {
+                extra: Some(entry),
+                index,
+                proof,
+                checkpoint: cp.note,
+            }
+            .to_text(),
+        ))
+    }
+}
+
+/// Runs checkpoint steps every `interval` until the process ends (errors are logged and
+/// retried at the next tick).
+pub async fn run_checkpointer(registry: Arc<Registry>, interval: std::time::Duration) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        loop {
+            match registry.tlog_checkpoint().await {
+                Ok(CheckpointOutcome::Signed(n)) => {
+                    tracing::debug!(size = n, "signed a checkpoint");
+                    // A bounded step may leave more to do: go on at once.
+                    if registry.db.tlog_size().await.is_ok_and(|s| s > n) {
+                        continue;
+                    }
+                }
+                Ok(CheckpointOutcome::UpToDate(_)) => {}
+                Err(e) => tracing::warn!(error = %e, "transparency log checkpoint failed"),
+            }
+            break;
+        }
+    }
+}
