@@ -385,7 +385,13 @@ fn webhook(
                     }
                     d.iter()
                         .map(|d| {
-                            let state = if d.delivered { "delivered" } else { "pending" };
+                            let state = if d.delivered {
+                                "delivered"
+                            } else if d.attempts >= signet_server::webhooks::MAX_ATTEMPTS {
+                                "gave up"
+                            } else {
+                                "pending"
+                            };
                             let status = d
                                 .last_status
                                 .map(|s| format!(" (last answer {s})"))
@@ -448,16 +454,16 @@ impl AdminCommand {
 /// A duration such as `90m`, `24h` or `7d`, in microseconds.
 fn parse_duration_micros(text: &str) -> Result<i64, String> {
     let text = text.trim();
-    let (number, unit) = text.split_at(text.len().saturating_sub(1));
-    let n: i64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration such as 90m, 24h or 7d"))?;
-    let unit_micros: i64 = match unit {
-        "m" => 60_000_000,
-        "h" => 3_600_000_000,
-        "d" => 86_400_000_000,
-        _ => return Err(format!("{text:?} is not a duration such as 90m, 24h or 7d")),
-    };
+    let wrong = || format!("{text:?} is not a duration such as 90m, 24h or 7d");
+    let (number, unit_micros) = [
+        ('m', 60_000_000i64),
+        ('h', 3_600_000_000),
+        ('d', 86_400_000_000),
+    ]
+    .into_iter()
+    .find_map(|(unit, micros)| text.strip_suffix(unit).map(|n| (n, micros)))
+    .ok_or_else(wrong)?;
+    let n: i64 = number.parse().map_err(|_| wrong())?;
     Ok(n.saturating_mul(unit_micros))
 }
 
@@ -1078,7 +1084,10 @@ fn execute(
                 .unwrap_or_default();
             with_signing_registry(runtime, cfg, async |r| {
                 let c = r.register_certificate(&account, &name, &bytes).await?;
-                out!("registered {} on {account}", c.fingerprint);
+                out!(
+                    "registered {} on {account}",
+                    c.fingerprint.to_ascii_uppercase()
+                );
                 out!("  subject: {}", c.subject);
                 out!("  issuer:  {}", c.issuer);
                 out!("  expires: {}", c.expires);
@@ -1096,7 +1105,7 @@ fn execute(
                     let status = signet_server::signing::CertificateStatus::of(&c, now);
                     out!(
                         "{}	{}	expires {}	{} signed version(s)	{}	issuer: {}",
-                        c.fingerprint,
+                        c.fingerprint.to_ascii_uppercase(),
                         status.as_str(),
                         time(c.not_after),
                         c.signed_versions,
@@ -1111,12 +1120,13 @@ fn execute(
             account,
             fingerprint,
         } => with_signing_registry(runtime, cfg, async |r| {
+            let shown = fingerprint.trim().to_ascii_uppercase();
             if r.delete_certificate(&account, &fingerprint).await? {
                 out!(
-                    "deactivated {fingerprint} on {account}: packages were signed with it, so it stays listed; pushes signed with it are refused (register it again to re-activate)"
+                    "deactivated {shown} on {account}: packages were signed with it, so it stays listed; pushes signed with it are refused (register it again to re-activate)"
                 );
             } else {
-                out!("removed {fingerprint} from {account}");
+                out!("removed {shown} from {account}");
             }
             Ok(())
         }),

@@ -219,7 +219,7 @@ fn print_upstream(u: &Upstream) {
     for c in &u.certificates {
         out!(
             "  pinned {} {} (until {})",
-            c.fingerprint,
+            c.fingerprint.to_ascii_uppercase(),
             Untrusted(&c.subject),
             Untrusted(&c.not_after)
         );
@@ -260,10 +260,10 @@ pub fn upstream(
                 removed.len()
             );
             for f in added {
-                out!("  added {f}");
+                out!("  added {}", f.to_ascii_uppercase());
             }
             for f in removed {
-                out!("  removed {f}");
+                out!("  removed {}", f.to_ascii_uppercase());
             }
             Ok(())
         }),

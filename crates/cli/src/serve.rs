@@ -199,7 +199,7 @@ pub fn run(args: ServeArgs) -> u8 {
             Some(repo) if repo.is_development() => {
                 out!(
                     "repository signing: DEVELOPMENT certificate {} ({}/{}), timestamps from the embedded development authority — development trust only; configure [signing] for production",
-                    repo.certificate().fingerprint,
+                    repo.certificate().fingerprint.to_ascii_uppercase(),
                     cfg.data_dir().display(),
                     signet_server::signing::DEV_PKI_DIR
                 );
@@ -210,7 +210,7 @@ pub fn run(args: ServeArgs) -> u8 {
             }
             Some(repo) => out!(
                 "repository signing: certificate {}, timestamps from {}",
-                repo.certificate().fingerprint,
+                repo.certificate().fingerprint.to_ascii_uppercase(),
                 repo.timestamper()
             ),
             None => out!("repository signing: off"),

@@ -174,7 +174,8 @@ fn serve(config: &Path) -> Serve {
             index = Some(u.to_owned());
         }
         if let Some(rest) = line.strip_prefix("repository signing: DEVELOPMENT certificate ") {
-            repository = rest.split_whitespace().next().unwrap().to_owned();
+            // Printed in upper case, as `signet verify` prints fingerprints; documents use lower.
+            repository = rest.split_whitespace().next().unwrap().to_lowercase();
             break;
         }
     }
@@ -351,7 +352,8 @@ fn mirror_resigns_nuget_org_packages() {
         ],
     ));
     for fp in NUGET_ORG_CERTIFICATES {
-        assert!(added.contains(fp), "{added}");
+        // Printed in upper case, as `signet verify` prints fingerprints.
+        assert!(added.contains(&fp.to_uppercase()), "{added}");
     }
 
     let root = data.join("dev-pki/root.pem");
@@ -728,7 +730,9 @@ fn mirror_brings_a_graph_under_one_trust_anchor() {
     ));
     // (the push above had the server read its upstreams: it reads them again within a second)
     std::thread::sleep(std::time::Duration::from_millis(1500));
-    assert!(ok(&admin(&config, &["upstream", "list"])).contains(&upstream.repository));
+    assert!(
+        ok(&admin(&config, &["upstream", "list"])).contains(&upstream.repository.to_uppercase())
+    );
 
     // Dependency confusion: the local id lists only the local version; the upstream's is
     // never served.

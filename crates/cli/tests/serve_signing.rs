@@ -378,7 +378,7 @@ fn signed_push_flow_end_to_end() {
     assert!(uploaded.1.contains(&author_fp), "{}", uploaded.1);
     let listed = ok(&k.admin(&["list-certificates", "alice"]));
     assert!(
-        listed.contains(&author_fp) && listed.contains("Active"),
+        listed.contains(&author_fp.to_uppercase()) && listed.contains("Active"),
         "{listed}"
     );
 

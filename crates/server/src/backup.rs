@@ -455,7 +455,30 @@ pub fn read_manifest(backup: &Path) -> Result<Manifest, Error> {
 /// appears whole or not at all. The server must not be running on `data_dir`.
 pub fn restore(backup: &Path, data_dir: &Path) -> Result<Summary, Error> {
     let manifest = read_manifest(backup)?;
-    // Check first: a damaged backup restores nothing.
+    // Check first: a damaged backup restores nothing. Regular files only, reached without a
+    // symbolic link (a link to /dev/zero would hang the check, one elsewhere would restore
+    // files that are not the backup's).
+    for f in &manifest.files {
+        let mut path = backup.to_path_buf();
+        for part in Path::new(&f.path).components() {
+            path.push(part);
+            let kind = std::fs::symlink_metadata(&path)
+                .map_err(io(format!("read {}", f.path)))?
+                .file_type();
+            if kind.is_symlink() {
+                return Err(Error::Invalid(format!(
+                    "the backup holds a symbolic link at {}: refused",
+                    f.path
+                )));
+            }
+        }
+        if !std::fs::symlink_metadata(&path)
+            .map_err(io(format!("read {}", f.path)))?
+            .is_file()
+        {
+            return Err(Error::Invalid(format!("{} is not a regular file", f.path)));
+        }
+    }
     for f in &manifest.files {
         let (size, sha256) =
             hash_file(&backup.join(&f.path)).map_err(io(format!("read {}", f.path)))?;

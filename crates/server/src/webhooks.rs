@@ -62,9 +62,17 @@ pub const EVENTS: &[&str] = &[
     "certificate.deleted",
 ];
 /// Attempts before a delivery is given up.
-const MAX_ATTEMPTS: i64 = 8;
-/// Deliveries one run of the job sends at most.
-const BATCH: i64 = 50;
+pub const MAX_ATTEMPTS: i64 = 8;
+/// Deliveries one run of the job sends at most (one after another: the claim below must
+/// outlast them all).
+const BATCH: i64 = 10;
+/// How long a run holds the deliveries it claimed: more than [`BATCH`] attempts with their
+/// lookups take, so another server never sends one a second time while it is in flight.
+const CLAIM_MICROS: i64 = 300_000_000;
+/// Time for the destination's DNS lookup.
+const LOOKUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// Delivered or abandoned deliveries are kept this long for `webhook deliveries`.
+const KEEP_DELIVERIES_MICROS: i64 = 30 * 86_400_000_000;
 /// Time for one attempt.
 const ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// Longest URL accepted.
@@ -128,18 +136,21 @@ fn is_public(ip: IpAddr) -> bool {
                 || a == 0
                 || (a == 100 && (64..128).contains(&b)) // shared address space (CGNAT)
                 || (a == 198 && (b == 18 || b == 19)) // benchmarking
+                || (a == 192 && b == 0 && v4.octets()[2] == 0) // IETF protocol assignments
                 || a >= 240)
         }
         IpAddr::V6(v6) => {
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return is_public(IpAddr::V4(v4));
             }
-            let first = v6.segments()[0];
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00 // unique local
-                || (first & 0xffc0) == 0xfe80) // link local
+            let s = v6.segments();
+            // Global unicast (2000::/3) only, and none of the forms that carry an IPv4
+            // address a gateway may reach (6to4 2002::/16, Teredo 2001::/32), nor
+            // documentation (2001:db8::/32). NAT64 (64:ff9b::/96), IPv4-compatible and
+            // site-local addresses fall outside 2000::/3.
+            (s[0] & 0xe000) == 0x2000
+                && s[0] != 0x2002
+                && !(s[0] == 0x2001 && (s[1] == 0 || s[1] == 0xdb8))
         }
     }
 }
@@ -182,10 +193,14 @@ async fn destination(url: &str, allow_private: bool) -> Result<Destination, Erro
     let port = parsed
         .port_or_known_default()
         .ok_or_else(|| Error::Invalid("the webhook URL has no port".into()))?;
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
-        .await
-        .map_err(|e| Error::Invalid(format!("the webhook host {host} does not resolve: {e}")))?
-        .collect();
+    let addrs: Vec<SocketAddr> = tokio::time::timeout(
+        LOOKUP_TIMEOUT,
+        tokio::net::lookup_host((host.as_str(), port)),
+    )
+    .await
+    .map_err(|_| Error::Invalid(format!("the webhook host {host} did not resolve in time")))?
+    .map_err(|e| Error::Invalid(format!("the webhook host {host} does not resolve: {e}")))?
+    .collect();
     let first = *addrs
         .first()
         .ok_or_else(|| Error::Invalid(format!("the webhook host {host} has no address")))?;
@@ -374,13 +389,27 @@ impl Db {
         sqlx::query(
             "UPDATE webhook_deliveries SET attempts = attempts + 1, claimed_until = 0, \
              delivered_at = $1, last_status = $2, last_error = $3, next_attempt_at = $4 \
-             WHERE id = $5",
+             WHERE id = $5 AND delivered_at IS NULL",
         )
         .bind(delivered.then_some(now))
         .bind(status)
         .bind(error.to_owned())
         .bind(next_attempt_at)
         .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Deletes deliveries created before `before` that are done: delivered, given up, or of
+    /// a hook that was removed.
+    async fn prune_deliveries(&self, before: i64) -> Result<(), Error> {
+        sqlx::query(
+            "DELETE FROM webhook_deliveries WHERE created_at < $1 AND (delivered_at IS NOT NULL \
+             OR attempts >= $2 OR webhook_id NOT IN (SELECT id FROM webhooks))",
+        )
+        .bind(before)
+        .bind(MAX_ATTEMPTS)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -555,7 +584,10 @@ impl Registry {
     /// on several servers at once (deliveries are claimed first).
     pub async fn deliver_webhooks(&self) -> Result<DeliveryRun, Error> {
         let now = self.clock.now().unix_micros();
-        let claim_until = now.saturating_add(60_000_000);
+        self.db
+            .prune_deliveries(now.saturating_sub(KEEP_DELIVERIES_MICROS))
+            .await?;
+        let claim_until = now.saturating_add(CLAIM_MICROS);
         let due = self.db.claim_due(now, claim_until).await?;
         let mut run = DeliveryRun::default();
         for (id, _hook, event, payload, attempts, url, secret, allow_private) in due {
@@ -634,6 +666,13 @@ mod tests {
             "fd00::1",
             "::ffff:127.0.0.1",
             "255.255.255.255",
+            "64:ff9b::a9fe:a9fe",
+            "2002:a9fe:a9fe::1",
+            "2001:0:4136:e378::1",
+            "2001:db8::1",
+            "::a9fe:a9fe",
+            "fec0::1",
+            "192.0.0.170",
         ] {
             assert!(!is_public(private.parse().unwrap()), "{private}");
         }

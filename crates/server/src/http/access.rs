@@ -325,7 +325,7 @@ async fn basic_password(
     }
     // Counted before any argon2 work: past the limit, a guess costs a map lookup.
     let keys = crate::web::limit_keys(ip, user);
-    crate::web::count_attempt(s, &keys, now).await?;
+    crate::web::count_attempt(s, user, &keys, now).await?;
     let permit = tokio::time::timeout(HASHING_WAIT, s.access.hashing.acquire())
         .await
         .map_err(|_| Error::TooManyRequests {

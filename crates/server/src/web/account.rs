@@ -215,9 +215,31 @@ pub(crate) struct SignInForm {
     next: String,
 }
 
+/// A user name as the limiter keys it: a fixed-size digest of the name as typed (trimmed,
+/// lower case). Names are not bounded where they are typed (a sign-in form, a Basic header),
+/// and every refused attempt still names its keys: kept whole, they were memory any client
+/// could fill.
+pub(crate) fn name_key(name: &str) -> String {
+    let lower = name.trim().to_lowercase();
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, lower.as_bytes());
+    hex::encode(digest.as_ref().get(..16).unwrap_or_default())
+}
+
+/// A client address as the limiter counts it: IPv6 per /64 (one subscriber holds a whole
+/// /64, so counting single addresses would give one client unlimited ones).
+fn address_key(ip: &str) -> String {
+    match ip.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        _ => ip.to_owned(),
+    }
+}
+
 /// The rate-limit keys of a sign-in attempt.
 pub(crate) fn limit_keys(ip: &str, name: &str) -> [String; 3] {
-    let name = name.trim().to_lowercase();
+    let (name, ip) = (name_key(name), address_key(ip));
     [
         format!("ip:{ip}"),
         format!("client:{name}@{ip}"),
@@ -225,15 +247,20 @@ pub(crate) fn limit_keys(ip: &str, name: &str) -> [String; 3] {
     ]
 }
 
-/// Counts a sign-in or code attempt under `keys` ([`limit_keys`]); past a limit, an
-/// administrator's unlock of the user made since (`signet admin unlock-user`, a database row
-/// every server reads) is applied once and the attempt counted again.
-pub(crate) async fn count_attempt(s: &AppState, keys: &[String; 3], now: i64) -> Result<(), Error> {
+/// Counts a sign-in or code attempt of `name` under `keys` ([`limit_keys`]); past a limit,
+/// an administrator's unlock of the user (`signet admin unlock-user`, a database row every
+/// server reads) forgets the user's failures made before it, and the attempt is counted again.
+pub(crate) async fn count_attempt(
+    s: &AppState,
+    name: &str,
+    keys: &[String; 3],
+    now: i64,
+) -> Result<(), Error> {
     match s.web.limiter.attempt(keys, now) {
         Err(Error::TooManyRequests { retry_after_secs }) => {
-            let name = keys[2].strip_prefix("user:").unwrap_or_default();
-            match s.registry.db.sign_in_unlocked_at(name).await? {
-                Some(at) if s.web.limiter.apply_unlock(name, at) => {
+            let lower = name.trim().to_lowercase();
+            match s.registry.db.sign_in_unlocked_at(&lower).await? {
+                Some(at) if s.web.limiter.apply_unlock(&name_key(name), at) => {
                     s.web.limiter.attempt(keys, now)
                 }
                 _ => Err(Error::TooManyRequests { retry_after_secs }),
@@ -299,13 +326,14 @@ pub(crate) async fn signin(
 ) -> Result<Response, WebError> {
     let now = s.registry.clock.now().unix_micros();
     let keys = limit_keys(&ip, &f.name);
-    count_attempt(&s, &keys, now).await?;
+    count_attempt(&s, &f.name, &keys, now).await?;
     let next = local_next(Some(&f.next));
     let name = f.name.trim();
     let checked = check_password(&s, name, &f.password).await?;
     s.registry
         .audit(crate::audit::AuditEvent {
-            actor: name,
+            // A failed attempt proves nobody's identity: the name typed is its target only.
+            actor: if checked.is_some() { name } else { "anonymous" },
             action: crate::audit::AuditAction::SignIn,
             target: name,
             outcome: if checked.is_some() {

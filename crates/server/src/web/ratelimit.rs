@@ -43,8 +43,6 @@ const MAX_KEYS: usize = 100_000;
 #[derive(Debug, Default)]
 pub(crate) struct RateLimiter {
     failures: Mutex<HashMap<String, Vec<i64>>>,
-    /// Per user name, the administrator's unlock (µs) already applied here.
-    unlocks_applied: Mutex<HashMap<String, i64>>,
 }
 
 impl RateLimiter {
@@ -112,25 +110,24 @@ impl RateLimiter {
         }
     }
 
-    /// Applies an administrator's unlock of `name` (lower case) made at `unlocked_at`, once:
-    /// forgets the user's own keys (`user:` and every `client:NAME@…`), not the addresses'.
-    /// Returns whether anything was applied.
+    /// Applies an administrator's unlock of the user keyed `name` made at `unlocked_at`:
+    /// forgets that user's failures made up to then (`user:` and every `client:NAME@…`), not
+    /// the addresses' and not failures since (an old unlock, read again after a restart or by
+    /// another server, lifts nothing new). Returns whether any failure was forgotten.
     pub(crate) fn apply_unlock(&self, name: &str, unlocked_at: i64) -> bool {
-        let Ok(mut applied) = self.unlocks_applied.lock() else {
+        let Ok(mut map) = self.failures.lock() else {
             return false;
         };
-        if applied.get(name).is_some_and(|at| *at >= unlocked_at) {
-            return false;
+        let (user_key, client_prefix) = (format!("user:{name}"), format!("client:{name}@"));
+        let mut forgot = false;
+        for (key, times) in map.iter_mut() {
+            if *key == user_key || key.starts_with(&client_prefix) {
+                let before = times.len();
+                times.retain(|t| *t > unlocked_at);
+                forgot |= times.len() < before;
+            }
         }
-        if applied.len() >= MAX_KEYS {
-            applied.clear();
-        }
-        applied.insert(name.to_owned(), unlocked_at);
-        if let Ok(mut map) = self.failures.lock() {
-            let client_prefix = format!("client:{name}@");
-            map.retain(|k, _| k != &format!("user:{name}") && !k.starts_with(&client_prefix));
-        }
-        true
+        forgot
     }
 }
 
@@ -164,6 +161,31 @@ mod tests {
             l.attempt(&k, t0 + i).unwrap();
             l.forgive(&k, t0 + i);
         }
+    }
+
+    /// Keys have a bounded size whatever name is typed, the name's case and spaces do not
+    /// make another user, and an IPv6 client is counted per /64.
+    #[test]
+    fn keys_are_bounded_and_ipv6_counts_per_64() {
+        let huge = "a".repeat(2_000_000);
+        let keys = crate::web::limit_keys("203.0.113.7", &huge);
+        assert!(
+            keys.iter().all(|k| k.len() < 100),
+            "{:?}",
+            keys.iter().map(String::len).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            crate::web::limit_keys("203.0.113.7", " Alice "),
+            crate::web::limit_keys("203.0.113.7", "alice")
+        );
+        assert_eq!(
+            crate::web::limit_keys("2001:db8:1:2:aaaa::1", "alice"),
+            crate::web::limit_keys("2001:db8:1:2:bbbb::9", "alice")
+        );
+        assert_ne!(
+            crate::web::limit_keys("2001:db8:1:3::1", "alice"),
+            crate::web::limit_keys("2001:db8:1:2::1", "alice")
+        );
     }
 
     /// Failures from one address lock that (user, address) pair, not the user everywhere;

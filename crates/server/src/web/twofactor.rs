@@ -112,7 +112,7 @@ struct CodeForm {
 async fn check_limit(s: &AppState, ip: &str, user: &str) -> Result<([String; 3], i64), Error> {
     let keys = limit_keys(ip, user);
     let now = s.registry.clock.now().unix_micros();
-    super::account::count_attempt(s, &keys, now).await?;
+    super::account::count_attempt(s, user, &keys, now).await?;
     Ok((keys, now))
 }
 
