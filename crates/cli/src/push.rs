@@ -204,6 +204,15 @@ fn print_validation(body: &str) {
 }
 
 pub fn run(args: PushArgs) -> u8 {
+    // Wildcards expanded here, as `sign` and `verify` do (Windows shells and CI YAML pass them
+    // quoted), before anything is asked of the source.
+    let packages = match crate::inputs::expand_packages(&args.packages) {
+        Ok(p) => p,
+        Err(e) => {
+            err!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
     let source = match resolve_source(args.feed.source.as_deref(), args.feed.configfile.as_deref())
     {
         Ok(s) => s,
@@ -251,7 +260,7 @@ pub fn run(args: PushArgs) -> u8 {
     };
     let mut failed = false;
     let (mut pushed, mut skipped, mut refused) = (0usize, 0usize, 0usize);
-    for package in &args.packages {
+    for package in &packages {
         if !package.is_file() {
             err!(
                 "error: {} is not a package file{}",
@@ -320,10 +329,10 @@ pub fn run(args: PushArgs) -> u8 {
             }
         }
     }
-    if args.packages.len() > 1 {
+    if packages.len() > 1 {
         out!(
             "{} package(s): {pushed} {}, {skipped} skipped as duplicates, {refused} failed.",
-            args.packages.len(),
+            packages.len(),
             if args.dry_run {
                 "would be accepted"
             } else {

@@ -142,6 +142,33 @@ fn push_then_install_from_signet_serve() {
         "{}",
         text(&o)
     );
+    // A quoted wildcard, as CI YAML passes it, is expanded by signet.
+    for v in ["1.0.0", "2.0.0"] {
+        std::fs::write(
+            tmp.path().join(format!("Push.Glob.{v}.nupkg")),
+            PackageBuilder::new("Push.Glob", v).build(),
+        )
+        .unwrap();
+    }
+    let pattern = format!("{}/Push.Glob.*.nupkg", tmp.path().display());
+    let o = signet()
+        .args([
+            "push",
+            &pattern,
+            "--source",
+            &url,
+            "--allow-insecure-loopback",
+            "--skip-duplicate",
+        ])
+        .env("SIGNET_API_KEY", &key)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("2 package(s): 2 pushed, 0 skipped as duplicates, 0 failed."),
+        "{}",
+        text(&o)
+    );
     // The source from nuget.config: defaultPushSource naming a package source.
     let config = tmp.path().join("push.config");
     std::fs::write(

@@ -1653,6 +1653,31 @@ fn webhooks_are_signed_retried_and_logged() {
         doc["fingerprint"].as_str(),
         Some(registered.fingerprint.as_str())
     );
+
+    // Certificate files as people have them (issue 16): DER named .crt is taken; a .pfx gets
+    // told how to export the certificate; another name says which ones work.
+    let der = signet_signature::Certificate::from_pem_bundle(&pem).unwrap()[0]
+        .der()
+        .to_vec();
+    s.rt.block_on(
+        s.registry
+            .register_certificate("alice", "codesign.crt", &der),
+    )
+    .unwrap();
+    let pfx =
+        s.rt.block_on(
+            s.registry
+                .register_certificate("alice", "signing.pfx", &der),
+        )
+        .unwrap_err();
+    assert!(pfx.to_string().contains("-nokeys"), "{pfx}");
+    let other =
+        s.rt.block_on(s.registry.register_certificate("alice", "notes.txt", &der))
+            .unwrap_err();
+    assert!(
+        other.to_string().contains(".cer, .crt, .der or .pem"),
+        "{other}"
+    );
 }
 
 /// Issue 16: an owner unlists and relists a version on the package page; another user sees

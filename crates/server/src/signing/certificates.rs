@@ -113,12 +113,28 @@ impl Registry {
             .find_account(account)
             .await?
             .ok_or_else(|| Error::NotFound(format!("no account {account:?}")))?;
+        let lower = file_name.to_ascii_lowercase();
+        if lower.ends_with(".pfx") || lower.ends_with(".p12") {
+            return Err(Error::Invalid(format!(
+                "{file_name} holds a private key: upload only the certificate (export it with \
+                 `openssl pkcs12 -in {file_name} -nokeys -clcerts -out certificate.cer`, or \
+                 certmgr on Windows), never the key"
+            )));
+        }
         let (der, intermediates) = split_upload(bytes)?;
-        // A PEM upload is judged as the DER it carries (NuGet.org takes DER only).
-        let name = if bytes.trim_ascii_start().starts_with(b"-----BEGIN") {
+        // A PEM upload is judged as the DER it carries, and `.crt`/`.der`/`.pem` as the `.cer`
+        // NuGet.org takes (the DER checks below still apply to the content).
+        let name = if bytes.trim_ascii_start().starts_with(b"-----BEGIN")
+            || [".cer", ".crt", ".der", ".pem"]
+                .iter()
+                .any(|ext| lower.ends_with(ext))
+        {
             "upload.cer"
         } else {
-            file_name
+            return Err(Error::Invalid(format!(
+                "{file_name} is not a certificate file: give a .cer, .crt, .der or .pem \
+                 certificate (DER or PEM)"
+            )));
         };
         let now = self.clock.now();
         let uploaded =
