@@ -240,6 +240,30 @@ impl Registry {
         }
     }
 
+    /// Appends the entry of an action that ended in `r` (its error, if any, as the detail).
+    pub(crate) async fn audit_result<T>(
+        &self,
+        actor: &str,
+        action: AuditAction,
+        target: &str,
+        r: &Result<T, Error>,
+    ) {
+        let detail = r
+            .as_ref()
+            .err()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        self.audit(AuditEvent {
+            actor,
+            action,
+            target,
+            outcome: AuditOutcome::of(r),
+            client: None,
+            detail: &detail,
+        })
+        .await;
+    }
+
     /// Entries since `since` (µs), newest first, at most `limit`; only `actor`'s if given.
     pub async fn audit_log(
         &self,

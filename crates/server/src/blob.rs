@@ -59,43 +59,36 @@ impl std::fmt::Debug for BlobBody {
     }
 }
 
-/// Copies a blob into a temporary file in `dir` (deleted when dropped), for work that needs
-/// the whole file (hashing a stored package).
-pub(crate) async fn read_to_temp(
+/// A reader of a whole blob for blocking work.
+pub(crate) trait ReadSeek: std::io::Read + std::io::Seek + Send {}
+impl<T: std::io::Read + std::io::Seek + Send> ReadSeek for T {}
+
+/// Runs `work` on a blocking thread over the whole of `body`, never held in memory whole:
+/// files are read in place, remote objects spooled to a temporary file first, bytes read
+/// from memory. (One helper for every reader of stored packages: staples, the log, retention.)
+pub(crate) async fn read_blocking<T: Send + 'static>(
     body: BlobBody,
-    dir: &Path,
-) -> Result<tempfile::NamedTempFile, Error> {
+    work: impl FnOnce(Box<dyn ReadSeek>) -> Result<T, Error> + Send + 'static,
+) -> Result<T, Error> {
     use futures_util::StreamExt as _;
-    use tokio::io::AsyncWriteExt as _;
-    std::fs::create_dir_all(dir).map_err(|e| Error::io("create the upload directory", e))?;
-    let tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io("create a file", e))?;
-    let mut out = tokio::fs::File::from_std(
-        tmp.reopen()
-            .map_err(|e| Error::io("open a temporary file", e))?,
-    );
-    match body {
-        BlobBody::Bytes(b) => out
-            .write_all(&b)
-            .await
-            .map_err(|e| Error::io("write a temporary file", e))?,
-        BlobBody::File { mut file, .. } => {
-            tokio::io::copy(&mut file, &mut out)
-                .await
-                .map_err(|e| Error::io("copy a blob", e))?;
-        }
+    use std::io::Seek as _;
+    let io = |e| Error::io("reading a package", e);
+    let reader: Box<dyn ReadSeek> = match body {
+        BlobBody::File { file, .. } => Box::new(std::io::BufReader::new(file.into_std().await)),
+        BlobBody::Bytes(b) => Box::new(std::io::Cursor::new(b)),
         BlobBody::Stream { mut stream, .. } => {
+            let mut tmp = tempfile::tempfile().map_err(io)?;
             while let Some(chunk) = stream.next().await {
-                let chunk = chunk.map_err(|e| Error::io("read a blob", e))?;
-                out.write_all(&chunk)
-                    .await
-                    .map_err(|e| Error::io("write a temporary file", e))?;
+                let chunk = chunk.map_err(io)?;
+                std::io::Write::write_all(&mut tmp, &chunk).map_err(io)?;
             }
+            tmp.rewind().map_err(io)?;
+            Box::new(std::io::BufReader::new(tmp))
         }
-    }
-    out.flush()
+    };
+    tokio::task::spawn_blocking(move || work(reader))
         .await
-        .map_err(|e| Error::io("write a temporary file", e))?;
-    Ok(tmp)
+        .map_err(|e| Error::io("blob task", std::io::Error::other(e)))?
 }
 
 /// Where package files live.

@@ -222,18 +222,12 @@ impl Registry {
         requested_by: &str,
     ) -> Result<OwnerRequestOutcome, Error> {
         let r = self.add_owner_checked(id, account, requested_by).await;
-        let detail = match &r {
-            Ok(o) => format!("{o:?}"),
-            Err(e) => e.to_string(),
-        };
-        self.audit(crate::audit::AuditEvent {
-            actor: requested_by,
-            action: crate::audit::AuditAction::OwnerRequest,
-            target: &format!("{id} owner {account}"),
-            outcome: crate::audit::AuditOutcome::of(&r),
-            client: None,
-            detail: &detail,
-        })
+        self.audit_result(
+            requested_by,
+            crate::audit::AuditAction::OwnerRequest,
+            &format!("{id} owner {account}"),
+            &r,
+        )
         .await;
         r
     }
@@ -304,24 +298,13 @@ impl Registry {
         let r = self
             .answer_owner_request_checked(user, id, account, accept)
             .await;
-        let detail = r
-            .as_ref()
-            .err()
-            .map(ToString::to_string)
-            .unwrap_or_default();
-        self.audit(crate::audit::AuditEvent {
-            actor: user,
-            action: if accept {
-                crate::audit::AuditAction::OwnerAccept
-            } else {
-                crate::audit::AuditAction::OwnerDecline
-            },
-            target: &format!("{id} owner {account}"),
-            outcome: crate::audit::AuditOutcome::of(&r),
-            client: None,
-            detail: &detail,
-        })
-        .await;
+        let action = if accept {
+            crate::audit::AuditAction::OwnerAccept
+        } else {
+            crate::audit::AuditAction::OwnerDecline
+        };
+        self.audit_result(user, action, &format!("{id} owner {account}"), &r)
+            .await;
         r
     }
 

@@ -258,14 +258,11 @@ impl Registry {
             }
             // A deleted version comes back only with the content it had.
             let upload = inspected.upload.clone();
-            let limits = self.limits;
             self.check_tombstone(&info.id, &info.version, async move || {
                 tokio::task::spawn_blocking(move || {
                     let file = std::fs::File::open(&upload)
                         .map_err(|e| Error::io("open the upload", e))?;
-                    signet_nupkg::Package::open(file, &limits)
-                        .and_then(|mut p| p.content_hash())
-                        .map_err(|e| Error::Invalid(format!("the package cannot be hashed: {e}")))
+                    crate::tlog::content_hash_of(std::io::BufReader::new(file))
                 })
                 .await
                 .map_err(|e| Error::io("hash task", std::io::Error::other(e)))?

@@ -392,24 +392,13 @@ impl Registry {
         listed: bool,
         r: Result<(), Error>,
     ) -> Result<(), Error> {
-        let detail = r
-            .as_ref()
-            .err()
-            .map(ToString::to_string)
-            .unwrap_or_default();
-        self.audit(crate::audit::AuditEvent {
-            actor,
-            action: if listed {
-                crate::audit::AuditAction::Relist
-            } else {
-                crate::audit::AuditAction::Unlist
-            },
-            target: &format!("{id} {version}"),
-            outcome: crate::audit::AuditOutcome::of(&r),
-            client: None,
-            detail: &detail,
-        })
-        .await;
+        let action = if listed {
+            crate::audit::AuditAction::Relist
+        } else {
+            crate::audit::AuditAction::Unlist
+        };
+        self.audit_result(actor, action, &format!("{id} {version}"), &r)
+            .await;
         if r.is_ok() {
             let event = if listed {
                 "package.relisted"

@@ -361,24 +361,12 @@ impl Registry {
 
     /// NuGet's content hash of a stored package file.
     async fn stored_content_hash(&self, blob_key: &str) -> Result<String, Error> {
-        let dir = self.upload_dir.clone();
         let Some(body) = self.blobs.get(blob_key).await? else {
             return Err(Error::NotFound(format!(
                 "the package file {blob_key} is missing"
             )));
         };
-        let local = crate::blob::read_to_temp(body, &dir).await?;
-        let limits = self.limits;
-        tokio::task::spawn_blocking(move || {
-            let file = std::fs::File::open(local.path())
-                .map_err(|e| Error::io("open a package file", e))?;
-            let mut pkg = signet_nupkg::Package::open(file, &limits)
-                .map_err(|e| Error::Invalid(format!("a stored package cannot be read: {e}")))?;
-            pkg.content_hash()
-                .map_err(|e| Error::Invalid(format!("a stored package cannot be hashed: {e}")))
-        })
-        .await
-        .map_err(|e| Error::io("hash task", std::io::Error::other(e)))?
+        crate::tlog::content_hash_of_body(body).await
     }
 
     /// Refuses `id version` with `content_hash` when a deleted version with other content

@@ -402,30 +402,7 @@ async fn read_body(body: BlobBody, max: usize) -> Result<Vec<u8>, Error> {
 /// The signature of a stored package (`.signature.p7s`), read without holding the package in
 /// memory: files are read in place, remote objects spooled to a temporary file.
 pub async fn package_signature(body: BlobBody) -> Result<Option<Vec<u8>>, Error> {
-    let io = |e| Error::io("reading a package", e);
-    let file: std::fs::File = match body {
-        BlobBody::File { file, .. } => file.into_std().await,
-        BlobBody::Bytes(b) => {
-            return tokio::task::spawn_blocking(move || signature_of(std::io::Cursor::new(b)))
-                .await
-                .map_err(|e| Error::Invalid(e.to_string()))?;
-        }
-        BlobBody::Stream { mut stream, .. } => {
-            let mut tmp = tempfile::tempfile().map_err(io)?;
-            while let Some(chunk) = stream.next().await {
-                let chunk = chunk.map_err(io)?;
-                std::io::Write::write_all(&mut tmp, &chunk).map_err(io)?;
-            }
-            tmp
-        }
-    };
-    tokio::task::spawn_blocking(move || {
-        let mut file = file;
-        file.rewind().map_err(io)?;
-        signature_of(std::io::BufReader::new(file))
-    })
-    .await
-    .map_err(|e| Error::Invalid(e.to_string()))?
+    crate::blob::read_blocking(body, signature_of).await
 }
 
 fn signature_of<R: Read + Seek>(reader: R) -> Result<Option<Vec<u8>>, Error> {

@@ -167,35 +167,9 @@ pub(crate) fn content_hash_of<R: std::io::Read + std::io::Seek>(
         .map_err(|e| Error::Invalid(format!("cannot hash the package: {e}")))
 }
 
-/// The content hash of a stored package, read in place (files) or spooled to a temporary
-/// file (remote objects), never held in memory whole.
-async fn content_hash_of_body(body: crate::BlobBody) -> Result<String, Error> {
-    use futures_util::StreamExt as _;
-    use std::io::Seek as _;
-    let io = |e| Error::io("reading a package", e);
-    let file: std::fs::File = match body {
-        crate::BlobBody::File { file, .. } => file.into_std().await,
-        crate::BlobBody::Bytes(b) => {
-            return tokio::task::spawn_blocking(move || content_hash_of(std::io::Cursor::new(b)))
-                .await
-                .map_err(|e| Error::Invalid(e.to_string()))?;
-        }
-        crate::BlobBody::Stream { mut stream, .. } => {
-            let mut tmp = tempfile::tempfile().map_err(io)?;
-            while let Some(chunk) = stream.next().await {
-                let chunk = chunk.map_err(io)?;
-                std::io::Write::write_all(&mut tmp, &chunk).map_err(io)?;
-            }
-            tmp
-        }
-    };
-    tokio::task::spawn_blocking(move || {
-        let mut file = file;
-        file.rewind().map_err(io)?;
-        content_hash_of(std::io::BufReader::new(file))
-    })
-    .await
-    .map_err(|e| Error::Invalid(e.to_string()))?
+/// The content hash of a stored package (see [`crate::blob::read_blocking`]).
+pub(crate) async fn content_hash_of_body(body: crate::BlobBody) -> Result<String, Error> {
+    crate::blob::read_blocking(body, content_hash_of).await
 }
 
 /// What one checkpoint step did.
