@@ -451,22 +451,6 @@ impl AdminCommand {
     }
 }
 
-/// A duration such as `90m`, `24h` or `7d`, in microseconds.
-fn parse_duration_micros(text: &str) -> Result<i64, String> {
-    let text = text.trim();
-    let wrong = || format!("{text:?} is not a duration such as 90m, 24h or 7d");
-    let (number, unit_micros) = [
-        ('m', 60_000_000i64),
-        ('h', 3_600_000_000),
-        ('d', 86_400_000_000),
-    ]
-    .into_iter()
-    .find_map(|(unit, micros)| text.strip_suffix(unit).map(|n| (n, micros)))
-    .ok_or_else(wrong)?;
-    let n: i64 = number.parse().map_err(|_| wrong())?;
-    Ok(n.saturating_mul(unit_micros))
-}
-
 /// `signet admin audit-log`.
 fn audit_log(
     runtime: &tokio::runtime::Runtime,
@@ -476,7 +460,7 @@ fn audit_log(
     limit: usize,
     json: bool,
 ) -> u8 {
-    let age = match parse_duration_micros(since) {
+    let age = match signet_server::audit::parse_age(since) {
         Ok(a) => a,
         Err(e) => {
             err!("error: {e}");

@@ -32,7 +32,7 @@ pub fn expand_packages(args: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
 
 /// A package argument must be a regular file (through a link is fine): said plainly
 /// otherwise, before any work starts.
-fn check(path: &Path) -> Result<(), String> {
+pub(crate) fn check(path: &Path) -> Result<(), String> {
     match std::fs::metadata(path) {
         Ok(m) if m.is_file() => Ok(()),
         Ok(m) if m.is_dir() => Err(format!(

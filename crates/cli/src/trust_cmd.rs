@@ -121,6 +121,14 @@ enum TrustCommand {
 }
 
 pub fn run(args: TrustCmdArgs) -> u8 {
+    // A package argument that is no file is a usage error, as for sign and verify.
+    if let Some(TrustCommand::Author { package, .. } | TrustCommand::Repository { package, .. }) =
+        &args.command
+        && let Err(e) = crate::inputs::check(package)
+    {
+        err!("error: {e}");
+        return EXIT_USAGE;
+    }
     let env = signet_config::Environment::from_process();
     let mut settings = match Settings::load(&env, args.configfile.as_deref()) {
         Ok(s) => s,

@@ -711,7 +711,10 @@ fn batch_signing_and_verifying() {
 
 /// The review's error table (issue "A new user's first hour", section 10): each bad input's
 /// message names the real problem and the flag that fixes it. Snapshot of the messages, with
-/// this run's paths replaced.
+/// this run's paths replaced. Two rows are checked where their code lives: the certificate
+/// file names `register-certificate` and the web take ("Certificate files as people have
+/// them" in crates/server/tests/web.rs) and the layout of the nuget.config `trust` writes
+/// (`added_sections_keep_the_layout_and_empty_ones_go` in crates/config/tests/config.rs).
 #[test]
 fn error_messages_point_the_right_way() {
     let f = fixture();
@@ -733,6 +736,18 @@ fn error_messages_point_the_right_way() {
     let chain = s(&f.certs.chain_pem);
     let index = feed.index_url();
     let packages = dir.join("p");
+    let trust_config = dir.join("row.config");
+    std::fs::write(&trust_config, "<configuration>\n</configuration>\n").unwrap();
+    let signature_entry = interop_dir().join("packages/zip-edge-cases/SignatureFileEntry.zip");
+    let fifo = dir.join("fifo.nupkg");
+    #[cfg(unix)]
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
     let cases: Vec<(&str, Vec<&str>)> = vec![
         (
             "a folder as the package (sign)",
@@ -748,6 +763,17 @@ fn error_messages_point_the_right_way() {
         (
             "a folder as the package (verify)",
             vec!["verify", s(&folder)],
+        ),
+        (
+            "a folder as the package (trust author)",
+            vec![
+                "trust",
+                "author",
+                "me",
+                s(&folder),
+                "--configfile",
+                s(&trust_config),
+            ],
         ),
         (
             "trust roots that are not PEM",
@@ -787,6 +813,14 @@ fn error_messages_point_the_right_way() {
             ],
         ),
         (
+            "a named pipe as the package (verify)",
+            vec!["verify", s(&fifo)],
+        ),
+        (
+            "a signature entry of the wrong kind (one byte offset)",
+            vec!["verify", s(&signature_entry)],
+        ),
+        (
             "plain http without the flag",
             vec![
                 "install",
@@ -807,11 +841,17 @@ fn error_messages_point_the_right_way() {
     let mut snapshot = String::new();
     for (what, args) in &cases {
         let o = signet(args);
-        let out = text(&o).replace(s(dir), "[DIR]").replace(&port, "[PORT]");
+        let out = text(&o)
+            .replace(s(dir), "[DIR]")
+            .replace(s(&interop_dir()), "[INTEROP]")
+            .replace(&port, "[PORT]");
+        // The error line, or for a verification the line with the NU code.
         let first_error = out
             .lines()
             .find(|l| l.starts_with("error:"))
+            .or_else(|| out.lines().find(|l| l.contains("NU3")))
             .unwrap_or("(no error line)")
+            .trim()
             .to_string();
         assert!(
             !out.contains("Signing package(s) with certificate"),

@@ -2396,10 +2396,11 @@ fn the_audit_log_records_who_did_what() {
     server.stop();
 }
 
-/// Issue 19, retention: a dry run lists what the rules would do and changes nothing; the run
-/// deletes the old versions but the one a kept package depends on; a deleted version's file
-/// is gone and its id and version come back only with the same content (the tombstone); the
-/// audit log names what retention did.
+/// Issue 19, retention, on a feed with 30 versions (24 stable, 6 prerelease; keep the newest
+/// 2 stable and 1 prerelease): the dry run lists exactly the 26 versions the rule selects and
+/// changes nothing; the run deletes those and nothing else, but the one a kept package
+/// depends on; a deleted version's file is gone and its id and version come back only with
+/// the same content (the tombstone); the audit log names what retention did.
 #[test]
 fn retention_keeps_dependencies_and_tombstones_deleted_versions() {
     let tmp = tempfile::tempdir().unwrap();
@@ -2416,23 +2417,19 @@ fn retention_keeps_dependencies_and_tombstones_deleted_versions() {
     let args = vec!["--config".to_owned(), config.to_str().unwrap().to_owned()];
     let server = Server::start(&args);
     let lib = |v: &str| package("Retained.Lib", v);
-    let originals: Vec<(&str, Vec<u8>)> = [
-        "1.0.0",
-        "1.0.1",
-        "1.0.2",
-        "1.0.3",
-        "1.0.4",
-        "2.0.0-beta.1",
-        "2.0.0-beta.2",
-    ]
-    .into_iter()
-    .map(|v| (v, lib(v)))
-    .collect();
+    let stable: Vec<String> = (0..24).map(|n| format!("1.0.{n}")).collect();
+    let prerelease: Vec<String> = (1..=6).map(|n| format!("2.0.0-beta.{n}")).collect();
+    let originals: Vec<(String, Vec<u8>)> = stable
+        .iter()
+        .chain(&prerelease)
+        .map(|v| (v.clone(), lib(v)))
+        .collect();
+    assert_eq!(originals.len(), 30);
     for (_, bytes) in &originals {
         assert_eq!(server.push(Some(&key), bytes).status, 201);
     }
     let app = PackageBuilder::new("Retained.App", "1.0.0")
-        .dependency(None, "Retained.Lib", Some("[1.0.1]"))
+        .dependency(None, "Retained.Lib", Some("[1.0.5]"))
         .build();
     assert_eq!(server.push(Some(&key), &app).status, 201);
     let blobs_before = inst.blob_count();
@@ -2454,24 +2451,41 @@ fn retention_keeps_dependencies_and_tombstones_deleted_versions() {
         assert!(out.status.success(), "{out:?}");
         String::from_utf8_lossy(&out.stdout).to_string()
     };
+    // What the rule selects: every stable version but the newest two and 1.0.5 (Retained.App
+    // depends on it), every prerelease but the newest.
+    let selected: std::collections::BTreeSet<String> = stable[..22]
+        .iter()
+        .filter(|v| v.as_str() != "1.0.5")
+        .chain(&prerelease[..5])
+        .map(|v| format!("Retained.Lib {v}"))
+        .collect();
+    assert_eq!(selected.len(), 26);
     let dry = run(&["--dry-run"]);
-    for line in [
-        "would delete Retained.Lib 1.0.0",
-        "would delete Retained.Lib 1.0.2",
-        "would delete Retained.Lib 2.0.0-beta.1",
-        "kept Retained.Lib 1.0.1: a kept version depends on it",
-    ] {
-        assert!(dry.contains(line), "{line}: {dry}");
-    }
+    let listed: std::collections::BTreeSet<String> = dry
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("would delete "))
+        .map(|l| l.split(" (rule ").next().unwrap_or(l).to_owned())
+        .collect();
+    assert_eq!(listed, selected, "{dry}");
+    assert!(
+        dry.contains("kept Retained.Lib 1.0.5: a kept version depends on it"),
+        "{dry}"
+    );
     assert!(!dry.contains("Retained.App"), "{dry}");
+    assert_eq!(all.len(), 30);
     assert_eq!(versions(&server), all, "the dry run changed something");
     let done = run(&[]);
-    assert!(done.contains("3 of 3 versions retired"), "{done}");
+    assert!(done.contains("26 of 26 versions retired"), "{done}");
     assert_eq!(
         versions(&server),
-        ["1.0.1", "1.0.3", "1.0.4", "2.0.0-beta.2"]
+        ["1.0.5", "1.0.22", "1.0.23", "2.0.0-beta.6"]
     );
-    assert_eq!(inst.blob_count(), blobs_before - 3);
+    assert_eq!(
+        retained_app_versions(&server),
+        ["1.0.0"],
+        "a package no rule names was touched"
+    );
+    assert_eq!(inst.blob_count(), blobs_before - 26);
     // The server remembers a version's file for a few seconds (downloads skip the database).
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
     loop {
@@ -2501,8 +2515,18 @@ fn retention_keeps_dependencies_and_tombstones_deleted_versions() {
     let log = admin(&inst, &["audit-log"]);
     let log = String::from_utf8_lossy(&log.stdout).to_string();
     assert!(
-        log.contains("retention retention Retained.Lib 1.0.2 ok"),
+        log.contains("retention retention Retained.Lib 1.0.21 ok"),
         "{log}"
     );
     server.stop();
+}
+
+/// The versions of Retained.App the flat container lists.
+fn retained_app_versions(s: &Server) -> Vec<String> {
+    s.json("/v3-flatcontainer/retained.app/index.json")["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect()
 }

@@ -227,6 +227,16 @@ fn get(url: &str) -> Vec<u8> {
         .unwrap_or_else(|| panic!("{url}: 404"))
 }
 
+/// A GET that answered 200, or None (refused, an error status, not listening yet).
+fn try_get(url: &str) -> Option<Vec<u8>> {
+    let http = signet_feed::HttpClient::new(
+        Duration::from_secs(5),
+        signet_feed::HttpPolicy::LoopbackHttp,
+    )
+    .ok()?;
+    signet_feed::Http::get(&http, url, 1 << 20).ok().flatten()
+}
+
 struct Kit {
     _tmp: tempfile::TempDir,
     dir: PathBuf,
@@ -373,9 +383,14 @@ fn signed_push_flow_end_to_end() {
     web.enrol_totp();
     let page = web.get("/account/certificates");
     let uploaded = web.upload("/account/certificates/upload", &page.1, &cer);
-    assert_eq!(uploaded.0, 200, "{}", uploaded.1);
+    // Post/redirect/get: the list page names the new certificate once; a reload does not.
+    assert_eq!(uploaded.0, 303, "{}", uploaded.1);
     let author_fp = pki().code_signing.sha256_fingerprint_hex().to_lowercase();
-    assert!(uploaded.1.contains(&author_fp), "{}", uploaded.1);
+    let shown = web.get("/account/certificates");
+    assert!(shown.1.contains("id=\"registered\""), "{}", shown.1);
+    assert!(shown.1.to_lowercase().contains(&author_fp), "{}", shown.1);
+    let again = web.get("/account/certificates");
+    assert!(!again.1.contains("id=\"registered\""), "{}", again.1);
     let listed = ok(&k.admin(&["list-certificates", "alice"]));
     assert!(
         listed.contains(&author_fp.to_uppercase()) && listed.contains("Active"),
@@ -1391,6 +1406,95 @@ fn readme_commands(heading: &str) -> Vec<String> {
     commands
 }
 
+/// The README's "what each step prints" for section `heading`: the first ```text block after
+/// its first sh block, as (command prefix, expected lines). A `$ ` line starts a step (the
+/// start of the command as the sh block writes it); each following line is one line that
+/// step prints, with `…` standing for anything (a key, a fingerprint, a path).
+fn readme_expected_output(heading: &str) -> Vec<(String, Vec<String>)> {
+    let readme = include_str!("../../../README.md");
+    let at = readme
+        .find(&format!("\n{heading}\n"))
+        .unwrap_or_else(|| panic!("the README has no section {heading:?}"));
+    let rest = &readme[at..];
+    let section_end = rest[1..].find("\n## ").map_or(rest.len(), |n| n + 1);
+    let rest = &rest[..section_end];
+    let after_sh = rest.find("```sh\n").expect("an sh block") + "```sh\n".len();
+    let rest = &rest[after_sh..];
+    let rest = &rest[rest.find("```").expect("the block ends") + 3..];
+    let Some(start) = rest.find("```text\n") else {
+        return Vec::new();
+    };
+    let body = &rest[start + "```text\n".len()..];
+    let body = &body[..body.find("```").expect("the text block ends")];
+    let mut steps: Vec<(String, Vec<String>)> = Vec::new();
+    for line in body.lines() {
+        if let Some(command) = line.strip_prefix("$ ") {
+            steps.push((command.trim().to_owned(), Vec::new()));
+        } else if !line.trim().is_empty() {
+            steps
+                .last_mut()
+                .expect("the text block starts with a $ line")
+                .1
+                .push(line.trim().to_owned());
+        }
+    }
+    steps
+}
+
+/// Whether `line` matches `pattern`, where `…` stands for anything.
+fn matches_pattern(line: &str, pattern: &str) -> bool {
+    let line = line.trim();
+    let parts: Vec<&str> = pattern.split('…').collect();
+    let mut at = 0;
+    for (i, part) in parts.iter().enumerate() {
+        if i == 0 {
+            if !line.starts_with(part) {
+                return false;
+            }
+            at = part.len();
+            continue;
+        }
+        if i == parts.len() - 1 && !part.is_empty() {
+            return line.len() >= at + part.len() && line.ends_with(part);
+        }
+        match line[at..].find(part) {
+            Some(n) => at += n + part.len(),
+            None => return false,
+        }
+    }
+    parts.len() > 1 || line.len() == at
+}
+
+/// Asserts that every step the README says prints something printed it (`transcript` with
+/// this run's addresses put back as the README writes them).
+fn check_expected_output(
+    heading: &str,
+    transcript: &[(String, String)],
+    replacements: &[(String, String)],
+) {
+    let expected = readme_expected_output(heading);
+    for (prefix, lines) in &expected {
+        let (_, printed) = transcript
+            .iter()
+            .find(|(c, _)| c.starts_with(prefix.as_str()))
+            .unwrap_or_else(|| panic!("{heading}: no step starts with {prefix:?}"));
+        let mut printed = printed.clone();
+        for (readme, actual) in replacements {
+            // The address alone too (an https service index names the same host and port).
+            printed = printed.replace(
+                actual.trim_start_matches("http://"),
+                readme.trim_start_matches("http://"),
+            );
+        }
+        for want in lines {
+            assert!(
+                printed.lines().any(|l| matches_pattern(l, want)),
+                "{heading}: the README says `{prefix}` prints {want:?}; it printed:\n{printed}"
+            );
+        }
+    }
+}
+
 /// `line` without a shell comment (`#` at the start of a word, outside quotes).
 fn strip_comment(line: &str) -> &str {
     let (mut single, mut double, mut prev) = (false, false, ' ');
@@ -1490,12 +1594,14 @@ fn warnings(out: &str) -> Vec<String> {
 ///   README's `http://127.0.0.1:5000` is that server's address in every later command;
 /// - `signet pki init DIR` gets `--port P` for a free port (the README's 8390 becomes P), and
 ///   `$PW` is the password it prints; `signet pki serve DIR &` listens on P;
-/// - `curl -sO URL` is an HTTP GET saved under the URL's last segment;
+/// - `curl -sO URL` is an HTTP GET saved under the URL's last segment, and `until curl -sf
+///   URL …; done` polls URL until it answers 200;
 /// - `VAR=$(command)` keeps the first line the command prints, `echo 'x' | command` types x,
 ///   `echo 'x' > file` writes the file.
 ///
-/// `after` gets the transcript (each command and what it printed) while the background
-/// servers still run.
+/// What the README's "what each step prints" block lists must appear in each step's output
+/// ([`check_expected_output`]). `after` gets the transcript (each command and what it
+/// printed) while the background servers still run.
 fn run_readme_walkthrough(
     heading: &str,
     dir: &Path,
@@ -1534,6 +1640,21 @@ fn run_readme_walkthrough(
         if program == "echo" && words.len() == 3 && words.get(1).map(String::as_str) == Some(">") {
             // `echo 'text' > file`
             std::fs::write(dir.join(&words[2]), format!("{}\n", words[0])).unwrap();
+            transcript.push((command, String::new()));
+            continue;
+        }
+        if program == "until" {
+            // `until curl -sf URL >/dev/null; do sleep 0.2; done`: wait until URL answers.
+            let url = words
+                .iter()
+                .find(|w| w.starts_with("http"))
+                .expect("until curl URL")
+                .clone();
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            while try_get(&url).is_none() {
+                assert!(std::time::Instant::now() < deadline, "{command}: no answer");
+                std::thread::sleep(Duration::from_millis(100));
+            }
             transcript.push((command, String::new()));
             continue;
         }
@@ -1664,7 +1785,10 @@ fn run_readme_walkthrough(
         transcript.push((command, printed));
     }
     let logged = logs.lock().unwrap().clone();
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| after(&transcript)));
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        check_expected_output(heading, &transcript, &replacements);
+        after(&transcript)
+    }));
     for mut child in background {
         let _ = child.kill();
         let _ = child.wait();

@@ -29,6 +29,39 @@ pub(crate) const SCHEMA: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS audit_log_actor ON audit_log (actor, at)",
 ];
 
+tokio::task_local! {
+    /// The address of the client whose request is being answered, set around every request
+    /// by the HTTP layer ([`with_client`]): an entry written deep inside a service (a push,
+    /// an owner request) names it without every signature on the way carrying it.
+    static CLIENT: Option<std::net::IpAddr>;
+}
+
+/// Runs `f` with `client` as the address the entries written inside it name (those whose
+/// event gives none).
+pub(crate) async fn with_client<F: std::future::Future>(
+    client: Option<std::net::IpAddr>,
+    f: F,
+) -> F::Output {
+    CLIENT.scope(client, f).await
+}
+
+/// An age such as `90m`, `24h` or `7d`, in microseconds (`signet admin audit-log --since`
+/// and the audit page).
+pub fn parse_age(text: &str) -> Result<i64, Error> {
+    let text = text.trim();
+    let wrong = || Error::Invalid(format!("{text:?} is not an age such as 90m, 24h or 7d"));
+    let (number, unit_micros) = [
+        ('m', 60_000_000i64),
+        ('h', 3_600_000_000),
+        ('d', 86_400_000_000),
+    ]
+    .into_iter()
+    .find_map(|(unit, micros)| text.strip_suffix(unit).map(|n| (n, micros)))
+    .ok_or_else(wrong)?;
+    let n: u32 = number.parse().map_err(|_| wrong())?;
+    Ok(i64::from(n).saturating_mul(unit_micros))
+}
+
 /// Longest text kept in one field (a refusal's reason can be long).
 const FIELD_MAX: usize = 500;
 
@@ -55,6 +88,26 @@ pub enum AuditAction {
     AdminCommand,
     /// A version unlisted or deleted by a retention rule.
     Retention,
+    /// The second step of a web sign-in (an authenticator or recovery code).
+    SignInCode,
+    /// Two-factor sign-in turned on.
+    TwoFactorOn,
+    /// Two-factor sign-in turned off.
+    TwoFactorOff,
+    /// A new set of recovery codes (the old ones stop working).
+    RecoveryCodes,
+    /// An API key created.
+    ApiKeyCreate,
+    /// An API key revoked.
+    ApiKeyRevoke,
+    /// A signing certificate registered for an account.
+    CertificateRegister,
+    /// A signing certificate removed from an account.
+    CertificateDelete,
+    /// A package's required signer set or cleared.
+    SigningRule,
+    /// An owner removed from a package.
+    OwnerRemove,
 }
 
 impl AuditAction {
@@ -71,6 +124,16 @@ impl AuditAction {
             Self::OwnerDecline => "owner-decline",
             Self::AdminCommand => "admin",
             Self::Retention => "retention",
+            Self::SignInCode => "sign-in-code",
+            Self::TwoFactorOn => "2fa-on",
+            Self::TwoFactorOff => "2fa-off",
+            Self::RecoveryCodes => "recovery-codes",
+            Self::ApiKeyCreate => "api-key-create",
+            Self::ApiKeyRevoke => "api-key-revoke",
+            Self::CertificateRegister => "certificate-register",
+            Self::CertificateDelete => "certificate-delete",
+            Self::SigningRule => "signing-rule",
+            Self::OwnerRemove => "owner-remove",
         }
     }
 }
@@ -230,6 +293,15 @@ impl Registry {
     /// Appends `event` to the audit log (see the module documentation: never fails the
     /// action).
     pub async fn audit(&self, event: AuditEvent<'_>) {
+        let ambient = CLIENT
+            .try_with(|c| *c)
+            .ok()
+            .flatten()
+            .map(|ip| ip.to_string());
+        let event = AuditEvent {
+            client: event.client.or(ambient.as_deref()),
+            ..event
+        };
         let at = self.clock.now().unix_micros();
         let written = match random_id(self.rng.as_ref()) {
             Ok(id) => self.db.append_audit(id, at, &event).await,
@@ -240,7 +312,8 @@ impl Registry {
         }
     }
 
-    /// Appends the entry of an action that ended in `r` (its error, if any, as the detail).
+    /// Appends the entry of an action that ended in `r` (its error, if any, as the detail);
+    /// the client is the request's.
     pub(crate) async fn audit_result<T>(
         &self,
         actor: &str,
@@ -248,11 +321,23 @@ impl Registry {
         target: &str,
         r: &Result<T, Error>,
     ) {
-        let detail = r
-            .as_ref()
-            .err()
-            .map(ToString::to_string)
-            .unwrap_or_default();
+        self.audit_result_with(actor, action, target, "", r).await;
+    }
+
+    /// As [`Registry::audit_result`], with `detail` kept when the action succeeded (a
+    /// fingerprint, a key's description; never a secret).
+    pub(crate) async fn audit_result_with<T>(
+        &self,
+        actor: &str,
+        action: AuditAction,
+        target: &str,
+        detail: &str,
+        r: &Result<T, Error>,
+    ) {
+        let detail = match r {
+            Ok(_) => detail.to_owned(),
+            Err(e) => e.to_string(),
+        };
         self.audit(AuditEvent {
             actor,
             action,

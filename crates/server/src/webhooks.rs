@@ -7,7 +7,9 @@
 //!   for that hook (`--allow-private-destination`: the tests, an intranet service).
 //! - Events are queued in the transaction's wake (`webhook_deliveries`), one row per hook:
 //!   `package.pushed`, `package.unlisted`, `package.relisted`, `package.deleted` (retention),
-//!   and for the account itself `certificate.registered` and `certificate.deleted`.
+//!   `package.flagged` (a version whose author certificate the recheck found revoked), and
+//!   for the account itself `certificate.registered`, `certificate.deleted` and
+//!   `certificate.revoked` (found by the recheck, with the versions it flagged).
 //! - Delivery is a job (`Registry::deliver_webhooks`, run every few seconds by `signet serve`,
 //!   idempotent: a row is delivered once, by whichever server claims it first): a JSON body,
 //!   signed as GitHub signs its webhooks (`X-Hub-Signature-256: sha256=` HMAC-SHA256 of the
@@ -58,8 +60,10 @@ pub const EVENTS: &[&str] = &[
     "package.unlisted",
     "package.relisted",
     "package.deleted",
+    "package.flagged",
     "certificate.registered",
     "certificate.deleted",
+    "certificate.revoked",
 ];
 /// Attempts before a delivery is given up.
 pub const MAX_ATTEMPTS: i64 = 8;

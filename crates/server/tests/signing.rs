@@ -794,6 +794,11 @@ async fn certificate_lifecycle_delete_reactivate_and_revocation() {
     let list = f.registry.certificates("alice").await.unwrap();
     assert_eq!(list[0].status, "good", "{:?}", list[0].status_detail);
 
+    // Alice's webhook hears of what the recheck finds (queued; nothing is sent here).
+    f.registry
+        .add_webhook("alice", "http://127.0.0.1:9/hook", &[], true)
+        .await
+        .unwrap();
     // Revoked by the test CA (one hour ago, so both versions were signed after it): the
     // recheck marks it Revoked, flags both versions, and pushes with it are refused.
     signet_pki::revoke(
@@ -826,6 +831,19 @@ async fn certificate_lifecycle_delete_reactivate_and_revocation() {
         .flag
         .unwrap();
     assert!(flag.contains("revoked") && flag.contains(&fa), "{flag}");
+    let mut events: Vec<String> = f
+        .registry
+        .webhook_deliveries("alice", 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.event)
+        .collect();
+    events.sort();
+    assert_eq!(
+        events,
+        ["certificate.revoked", "package.flagged", "package.flagged"]
+    );
     refused(
         f.push(&alice, &f.package("Life", "1.0.2", Some(&f.a)).await)
             .await,

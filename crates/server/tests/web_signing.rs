@@ -462,3 +462,220 @@ fn pages_fit_1280_1024_and_390_px_and_the_totp_qr_code_decodes() {
     b.click("#nav-admin");
     assert!(b.url().ends_with("/admin/signing"), "{}", b.url());
 }
+
+/// Issue 19, audit log: a scripted session — a failed and a good sign-in, two-factor sign-in
+/// turned on, an API key created on the web and used to push over HTTP, a certificate
+/// uploaded, an ownership request sent and accepted, a version unlisted on the package page,
+/// the key revoked — leaves exactly those entries, with the right actors and the client's
+/// address; a site administrator sees them on `/admin/audit` in Chromium (at 1280, 1024 and
+/// 390 px), nobody else does, and no secret is on the page.
+#[test]
+fn the_audit_log_page_shows_a_scripted_session_in_chromium() {
+    let Some(b) = Browser::launch() else {
+        println!("skipped: no chromium");
+        return;
+    };
+    let s = TestServer::start();
+    let r = Arc::clone(&s.registry);
+    s.rt.block_on(async {
+        r.create_user("alice", None, "correct horse").await.unwrap();
+        r.create_user("bob", None, "bob's secret").await.unwrap();
+        r.create_user("root", None, "admin pw!").await.unwrap();
+        r.grant_site_admin("root").await.unwrap();
+    });
+
+    sign_in(&b, &s, "alice", "wrong password");
+    assert!(b.text().contains("incorrect"), "{}", b.text());
+    sign_in(&b, &s, "alice", "correct horse");
+    // Two-factor sign-in on.
+    b.goto(&s.url("/account/2fa"));
+    b.click("#setup-start");
+    let secret = b.text_of("#totp-secret");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let code = totp_rs::Builder::new()
+        .with_secret(totp_rs::Secret::try_from_base32(&secret).unwrap())
+        .build()
+        .unwrap()
+        .generate(now)
+        .to_string();
+    b.fill("#confirm-code", &code);
+    b.click("#confirm");
+    assert!(b.has("#recovery-codes"));
+    // An API key made on the web, used to push over HTTP.
+    b.goto(&s.url("/account"));
+    b.fill("#key-description", "ci");
+    b.click("#create-key");
+    let key = b.text_of("#new-key");
+    let package = s.package("Audit.Web", "1.0.0", false);
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let pushed = agent
+        .put(&s.url("/api/v2/package"))
+        .header("X-NuGet-ApiKey", &key)
+        .content_type("application/octet-stream")
+        .send(&std::fs::read(&package).unwrap()[..])
+        .unwrap()
+        .status()
+        .as_u16();
+    assert_eq!(pushed, 201);
+    // A certificate uploaded on the certificates page.
+    b.goto(&s.url("/account/certificates"));
+    let pem = s.pki().join("codesign.pem");
+    b.tab()
+        .wait_for_element("#cert-file")
+        .unwrap()
+        .set_input_files(&[pem.to_str().unwrap()])
+        .unwrap();
+    b.click("#cert-upload button[type=submit]");
+    assert!(
+        b.text().contains("signet development code signing"),
+        "{}",
+        b.text()
+    );
+    // An ownership request, accepted by bob.
+    b.goto(&s.url("/packages/Audit.Web"));
+    b.fill("#owner-account", "bob");
+    b.click("#add-owner button[type=submit]");
+    assert!(b.text_of("#pending-owners").contains("bob"));
+    s.rt.block_on(r.answer_owner_request("bob", "Audit.Web", "bob", true))
+        .unwrap();
+    // Unlisted on the package page.
+    b.goto(&s.url("/packages/Audit.Web"));
+    b.click("[id='unlist-1.0.0']");
+    // The key revoked.
+    b.goto(&s.url("/account"));
+    b.click("#key-table button.danger");
+    assert!(
+        b.text_of("#key-table").contains("revoked"),
+        "{}",
+        b.text_of("#key-table")
+    );
+    // Not a site administrator: no audit page.
+    b.goto(&s.url("/admin/audit"));
+    assert!(b.text().contains("Not allowed"), "{}", b.text());
+
+    // Exactly the session's entries, oldest first (the refusal above made none).
+    let entries =
+        s.rt.block_on(r.audit_log(0, None, 100))
+            .unwrap()
+            .into_iter()
+            .rev()
+            .collect::<Vec<_>>();
+    let got: Vec<(String, String, String, String)> = entries
+        .iter()
+        .map(|e| {
+            (
+                e.actor.clone(),
+                e.action.clone(),
+                e.target.clone(),
+                e.outcome.clone(),
+            )
+        })
+        .collect();
+    let key_id = entries
+        .iter()
+        .find(|e| e.action == "api-key-revoke")
+        .map(|e| e.target.clone())
+        .unwrap_or_default();
+    let want: Vec<(&str, &str, &str, &str)> = vec![
+        ("anonymous", "sign-in", "alice", "refused"),
+        ("alice", "sign-in", "alice", "ok"),
+        ("alice", "2fa-on", "alice", "ok"),
+        ("alice", "api-key-create", "alice", "ok"),
+        ("alice", "push", "Audit.Web 1.0.0", "ok"),
+        ("alice", "certificate-register", "alice", "ok"),
+        ("alice", "owner-request", "Audit.Web owner bob", "ok"),
+        ("bob", "owner-accept", "Audit.Web owner bob", "ok"),
+        ("alice", "unlist", "Audit.Web 1.0.0", "ok"),
+        ("alice", "api-key-revoke", &key_id, "ok"),
+    ];
+    let want: Vec<(String, String, String, String)> = want
+        .into_iter()
+        .map(|(a, b, c, d)| (a.into(), b.into(), c.into(), d.into()))
+        .collect();
+    assert_eq!(got, want);
+    assert!(key_id.starts_with("key "), "{key_id}");
+    // Every entry made over HTTP names the client (the owner answer was made in-process).
+    for e in &entries {
+        let expected = if e.action == "owner-accept" {
+            ""
+        } else {
+            "127.0.0.1"
+        };
+        assert_eq!(e.client, expected, "{e:?}");
+    }
+    let detail = |action: &str| {
+        entries
+            .iter()
+            .find(|e| e.action == action)
+            .map(|e| e.detail.clone())
+            .unwrap()
+    };
+    assert_eq!(detail("api-key-create"), "ci");
+    assert_eq!(detail("api-key-revoke"), "ci");
+    let fingerprint = s.rt.block_on(r.certificates("alice")).unwrap()[0]
+        .fingerprint
+        .clone();
+    assert_eq!(
+        detail("certificate-register").to_lowercase(),
+        fingerprint.to_lowercase()
+    );
+
+    // The site administrator's page shows them, newest first, at every width.
+    b.goto(&s.url("/account"));
+    b.click("#signout");
+    sign_in(&b, &s, "root", "admin pw!");
+    b.click("#nav-admin");
+    b.click("#admin-audit-link");
+    assert!(b.url().ends_with("/admin/audit"), "{}", b.url());
+    let rows: Vec<String> = b
+        .eval(
+            "JSON.stringify([...document.querySelectorAll('#audit-log tbody tr')].map(r => \
+             [...r.querySelectorAll('td')].slice(1, 5).map(c => c.textContent.trim()).join('|')))",
+        )
+        .map(|j| {
+            let text: String = serde_json::from_str(&j).unwrap_or(j);
+            serde_json::from_str(&text).unwrap()
+        })
+        .unwrap();
+    // Root's own sign-in came after the session: the newest row.
+    assert_eq!(
+        rows.first().map(String::as_str),
+        Some("root|sign-in|root|ok")
+    );
+    let shown: Vec<String> = rows.iter().skip(1).rev().cloned().collect();
+    let expected: Vec<String> = want
+        .iter()
+        .map(|(a, b, c, d)| format!("{a}|{b}|{c}|{d}"))
+        .collect();
+    assert_eq!(shown, expected);
+    let page = b.text();
+    for secret in [
+        key.as_str(),
+        "correct horse",
+        "wrong password",
+        code.as_str(),
+    ] {
+        assert!(!page.contains(secret), "{secret:?} is on the audit page");
+    }
+    // The actor filter.
+    b.fill("#audit-actor", "bob");
+    b.click(".filters button[type=submit]");
+    assert_eq!(
+        b.eval("document.querySelectorAll('#audit-log tbody tr').length")
+            .as_deref(),
+        Some("1")
+    );
+    b.goto(&s.url("/admin/audit"));
+    for (width, height, mobile) in [(1280, 900, false), (1024, 768, false), (390, 844, true)] {
+        b.set_viewport(width, height, mobile);
+        b.goto(&s.url("/admin/audit"));
+        assert_fits(&b, "audit", width);
+        shot(&b, &format!("audit-{width}"));
+    }
+}

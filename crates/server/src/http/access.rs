@@ -348,7 +348,8 @@ async fn basic_password(
             tracing::info!(user = %user, %ip, "basic authentication failed");
             s.registry
                 .audit(crate::audit::AuditEvent {
-                    actor: user,
+                    // As for the web sign-in: a failure proves nobody's identity.
+                    actor: "anonymous",
                     action: crate::audit::AuditAction::BasicAuth,
                     target: user,
                     outcome: crate::audit::AuditOutcome::Refused,

@@ -25,7 +25,12 @@ pub(crate) async fn log_request(State(s): State<AppState>, req: Request, next: N
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let start = Instant::now();
-    let response = next.run(req).await;
+    // Audit entries written while answering name this client (through trusted proxies).
+    let client = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| crate::web::client_ip(c.0.ip(), req.headers(), &s.trusted_proxies));
+    let response = crate::audit::with_client(client, next.run(req)).await;
     let micros = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
     let status = response.status().as_u16();
     s.metrics.request(&path, status, micros);

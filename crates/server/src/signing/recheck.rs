@@ -175,12 +175,34 @@ impl Registry {
                          no longer valid (NU3012).",
                         row.fingerprint
                     );
-                    let n = self
+                    let flagged = self
                         .db
                         .flag_signed_since(&row.fingerprint, at, &flag)
                         .await?;
+                    let n = u64::try_from(flagged.len()).unwrap_or(u64::MAX);
                     summary.flagged_versions += n;
                     tracing::warn!(fingerprint = %row.fingerprint, %detail, flagged = n, "certificate revoked");
+                    // Webhooks: the accounts the certificate is registered to, and the owners
+                    // of every version it flagged.
+                    let versions: Vec<serde_json::Value> = flagged
+                        .iter()
+                        .map(|(id, version)| serde_json::json!({ "id": id, "version": version }))
+                        .collect();
+                    for account in self.db.certificate_accounts(&row.fingerprint).await? {
+                        self.account_event(
+                            account,
+                            "certificate.revoked",
+                            serde_json::json!({
+                                "fingerprint": row.fingerprint,
+                                "detail": detail,
+                                "flaggedVersions": versions,
+                            }),
+                        )
+                        .await;
+                    }
+                    for (id, version) in &flagged {
+                        self.package_event("package.flagged", id, version).await;
+                    }
                 }
             }
         }

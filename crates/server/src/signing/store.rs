@@ -536,22 +536,54 @@ impl Db {
 
     /// Flags the versions author-signed with `fingerprint` whose timestamp is at or after
     /// `since` (or that have no timestamp); returns how many were newly flagged.
+    /// Flags the versions `fingerprint` signed at or after `since` that carry no flag yet;
+    /// returns them as (package id, version).
     pub(crate) async fn flag_signed_since(
         &self,
         fingerprint: &str,
         since: i64,
         flag: &str,
-    ) -> Result<u64, Error> {
-        let r = sqlx::query(
-            "UPDATE version_signatures SET flag = $1 WHERE author_fingerprint = $2 \
-             AND (timestamp_at IS NULL OR timestamp_at >= $3) AND flag IS NULL",
+    ) -> Result<Vec<(String, String)>, Error> {
+        let mut tx = self.pool.begin().await?;
+        let rows = sqlx::query(
+            "SELECT s.version_id, p.package_id, v.version FROM version_signatures s \
+             JOIN package_versions v ON v.id = s.version_id \
+             JOIN packages p ON p.id = v.package_id \
+             WHERE s.author_fingerprint = $1 \
+             AND (s.timestamp_at IS NULL OR s.timestamp_at >= $2) AND s.flag IS NULL",
         )
-        .bind(flag)
         .bind(fingerprint)
         .bind(since)
-        .execute(&self.pool)
+        .fetch_all(&mut *tx)
         .await?;
-        Ok(r.rows_affected())
+        let mut flagged = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let version_id: i64 = r.try_get("version_id")?;
+            let done = sqlx::query(
+                "UPDATE version_signatures SET flag = $1 WHERE version_id = $2 AND flag IS NULL",
+            )
+            .bind(flag)
+            .bind(version_id)
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() == 1 {
+                flagged.push((r.try_get("package_id")?, r.try_get("version")?));
+            }
+        }
+        tx.commit().await?;
+        Ok(flagged)
+    }
+
+    /// The accounts a certificate is registered to (active or not).
+    pub(crate) async fn certificate_accounts(&self, fingerprint: &str) -> Result<Vec<i64>, Error> {
+        let rows = sqlx::query(
+            "SELECT ac.account_id FROM account_certificates ac \
+             JOIN certificates c ON c.id = ac.certificate_id WHERE c.fingerprint = $1",
+        )
+        .bind(fingerprint)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok(r.try_get("account_id")?)).collect()
     }
 
     /// Records a repository certificate (idempotent).

@@ -480,7 +480,11 @@ pub(crate) async fn account_page(
     user: SignedIn,
 ) -> Result<Response, WebError> {
     let now = s.registry.clock.now().unix_micros();
-    let new_key = match s.web.flashes.take(&user.token_hash, now) {
+    let new_key = match s
+        .web
+        .flashes
+        .take_if(&user.token_hash, now, |f| matches!(f, Flash::NewApiKey(_)))
+    {
         Some(Flash::NewApiKey(secret)) => Some(secret.expose().to_owned()),
         _ => None,
     };
@@ -559,11 +563,11 @@ pub(crate) async fn create_key(
     super::TwoFactorIfEnabled(user): super::TwoFactorIfEnabled,
     axum::Form(f): axum::Form<NewKeyForm>,
 ) -> Result<Response, WebError> {
+    let owner = f.owner.trim();
+    let organization =
+        (!owner.is_empty() && !owner.eq_ignore_ascii_case(&user.user_name)).then_some(owner);
     let created = match parse_key_form(&f) {
         Ok((scopes, globs, expires)) => {
-            let owner = f.owner.trim();
-            let organization = (!owner.is_empty() && !owner.eq_ignore_ascii_case(&user.user_name))
-                .then_some(owner);
             s.registry
                 .create_api_key(
                     &user.user_name,
@@ -577,6 +581,15 @@ pub(crate) async fn create_key(
         }
         Err(e) => Err(e),
     };
+    s.registry
+        .audit_result_with(
+            &user.user_name,
+            crate::audit::AuditAction::ApiKeyCreate,
+            organization.unwrap_or(&user.user_name),
+            f.description.trim(),
+            &created,
+        )
+        .await;
     match created {
         Ok(secret) => {
             tracing::info!(user = %user.user_name, "API key created on the web");
@@ -602,10 +615,26 @@ pub(crate) async fn revoke_key(
     user: SignedIn,
     Path(key): Path<i64>,
 ) -> Result<Response, WebError> {
-    s.registry
-        .revoke_api_key(&user.user_name, key)
+    // The entry names the key by its description, as the account page does.
+    let description = s
+        .registry
+        .api_keys(&user.user_name)
         .await
-        .map_err(|e| WebError::from(e).with_link("/account", "Back to your account"))?;
+        .ok()
+        .and_then(|keys| keys.into_iter().find(|k| k.id == key))
+        .map(|k| k.description)
+        .unwrap_or_default();
+    let revoked = s.registry.revoke_api_key(&user.user_name, key).await;
+    s.registry
+        .audit_result_with(
+            &user.user_name,
+            crate::audit::AuditAction::ApiKeyRevoke,
+            &format!("key {key}"),
+            &description,
+            &revoked,
+        )
+        .await;
+    revoked.map_err(|e| WebError::from(e).with_link("/account", "Back to your account"))?;
     Ok(see_other("/account"))
 }
 

@@ -1,5 +1,6 @@
 //! One-time results of a form post, shown by the page the post redirects to
-//! (post/redirect/get): a new API key's secret, fresh recovery codes. Reloading that page, or
+//! (post/redirect/get): a new API key's secret, fresh recovery codes, a registered
+//! certificate's fingerprint and warnings. Reloading that page, or
 //! going back to it, shows nothing and creates nothing.
 //!
 //! Kept in memory per server process (as the sign-in limits are), keyed by the session's
@@ -26,6 +27,13 @@ pub(crate) enum Flash {
     NewApiKey(Secret),
     /// Recovery codes just made (enrolment, or a fresh set).
     RecoveryCodes(Vec<Secret>),
+    /// A certificate just registered: its fingerprint as shown, and the warnings about it.
+    CertificateRegistered {
+        /// The fingerprint, as the page shows it.
+        fingerprint: String,
+        /// What the registration warned about.
+        warnings: Vec<String>,
+    },
 }
 
 /// Results waiting for their page, by session token digest.
@@ -52,11 +60,24 @@ impl Flashes {
         map.insert(token_hash.to_owned(), (now, flash));
     }
 
-    /// Takes the session's waiting result, if it is still fresh.
-    pub(crate) fn take(&self, token_hash: &str, now: i64) -> Option<Flash> {
+    /// Takes the session's waiting result if it is fresh and `wanted` (a page takes only
+    /// the kind it shows; another kind stays for its own page).
+    pub(crate) fn take_if(
+        &self,
+        token_hash: &str,
+        now: i64,
+        wanted: impl Fn(&Flash) -> bool,
+    ) -> Option<Flash> {
         let mut map = self.entries.lock().ok()?;
-        let (at, flash) = map.remove(token_hash)?;
-        (now.saturating_sub(at) < TTL_MICROS).then_some(flash)
+        let (at, flash) = map.get(token_hash)?;
+        if now.saturating_sub(*at) >= TTL_MICROS {
+            map.remove(token_hash);
+            return None;
+        }
+        if !wanted(flash) {
+            return None;
+        }
+        map.remove(token_hash).map(|(_, flash)| flash)
     }
 }
 
@@ -68,10 +89,23 @@ mod tests {
     fn taken_once_and_only_while_fresh() {
         let f = Flashes::default();
         f.put("s1", Flash::NewApiKey(Secret::new("k")), 0);
-        assert!(f.take("s2", 1).is_none());
-        assert!(matches!(f.take("s1", 1), Some(Flash::NewApiKey(_))));
-        assert!(f.take("s1", 2).is_none());
+        assert!(f.take_if("s2", 1, |_| true).is_none());
+        assert!(matches!(
+            f.take_if("s1", 1, |_| true),
+            Some(Flash::NewApiKey(_))
+        ));
+        assert!(f.take_if("s1", 2, |_| true).is_none());
         f.put("s1", Flash::RecoveryCodes(Vec::new()), 0);
-        assert!(f.take("s1", TTL_MICROS).is_none());
+        assert!(f.take_if("s1", TTL_MICROS, |_| true).is_none());
+        // A page that shows another kind leaves it waiting.
+        f.put("s1", Flash::NewApiKey(Secret::new("k")), 0);
+        assert!(
+            f.take_if("s1", 1, |f| matches!(f, Flash::RecoveryCodes(_)))
+                .is_none()
+        );
+        assert!(matches!(
+            f.take_if("s1", 1, |_| true),
+            Some(Flash::NewApiKey(_))
+        ));
     }
 }

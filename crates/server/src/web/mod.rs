@@ -31,6 +31,7 @@
 //! address and per user name ([`ratelimit`]); argon2 runs off the async workers.
 
 mod account;
+mod admin;
 mod csrf;
 mod flash;
 mod pages;
@@ -145,6 +146,7 @@ pub fn routes() -> Router<AppState> {
             post(signing::set_required_signer),
         )
         .route("/admin/signing", get(signing::admin_page))
+        .route("/admin/audit", get(admin::audit_page))
         .route("/account/api-keys", post(account::create_key))
         .route("/account/api-keys/{key}/revoke", post(account::revoke_key))
         .merge(twofactor::routes())

@@ -530,10 +530,16 @@ pub(crate) async fn remove_owner(
 ) -> Result<Response, WebError> {
     must_manage(&s, &user, &id).await?;
     let account = f.account.trim();
+    let removed = s.registry.remove_owner(&id, account).await;
     s.registry
-        .remove_owner(&id, account)
-        .await
-        .map_err(|e| WebError::from(e).with_link(&format!("/packages/{id}"), "Back"))?;
+        .audit_result(
+            &user.user_name,
+            crate::audit::AuditAction::OwnerRemove,
+            &format!("{id} owner {account}"),
+            &removed,
+        )
+        .await;
+    removed.map_err(|e| WebError::from(e).with_link(&format!("/packages/{id}"), "Back"))?;
     tracing::info!(id, account, by = %user.user_name, "owner removed on the web");
     Ok(see_other(&format!("/packages/{id}")))
 }

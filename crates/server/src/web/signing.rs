@@ -168,21 +168,31 @@ async fn list(
     ))
 }
 
+/// What a redirect after a registration left to show (post/redirect/get).
+fn registered_flash(
+    s: &AppState,
+    user: &SignedIn,
+) -> (Option<String>, Vec<String>, Option<String>) {
+    let now = s.registry.clock.now().unix_micros();
+    match s.web.flashes.take_if(&user.token_hash, now, |f| {
+        matches!(f, super::flash::Flash::CertificateRegistered { .. })
+    }) {
+        Some(super::flash::Flash::CertificateRegistered {
+            fingerprint,
+            warnings,
+        }) => (Some(fingerprint), warnings, None),
+        _ => Default::default(),
+    }
+}
+
 /// `GET /account/certificates`.
 pub(crate) async fn own_certificates(
     State(s): State<AppState>,
     user: SignedIn,
     headers: HeaderMap,
 ) -> Result<Response, WebError> {
-    list(
-        &s,
-        &user,
-        None,
-        &headers,
-        Default::default(),
-        StatusCode::OK,
-    )
-    .await
+    let shown = registered_flash(&s, &user);
+    list(&s, &user, None, &headers, shown, StatusCode::OK).await
 }
 
 /// `GET /organization/{name}/certificates`.
@@ -192,15 +202,8 @@ pub(crate) async fn org_certificates(
     headers: HeaderMap,
     Path(org): Path<String>,
 ) -> Result<Response, WebError> {
-    list(
-        &s,
-        &user,
-        Some(&org),
-        &headers,
-        Default::default(),
-        StatusCode::OK,
-    )
-    .await
+    let shown = registered_flash(&s, &user);
+    list(&s, &user, Some(&org), &headers, shown, StatusCode::OK).await
 }
 
 /// Reads the `uploadFile` part (NuGet.org's field name; any file part is taken) and the
@@ -252,7 +255,7 @@ async fn add(
     headers: &HeaderMap,
     multipart: Multipart,
 ) -> Result<Response, WebError> {
-    let (account, _) = target(&user, org);
+    let (account, base) = target(&user, org);
     let (name, bytes, csrf) = read_upload(multipart).await?;
     let header_token = headers
         .get("x-csrf-token")
@@ -269,11 +272,23 @@ async fn add(
         ))
         .into());
     }
-    match s
+    let registered = s
         .registry
         .register_certificate(&account, &name, &bytes)
-        .await
-    {
+        .await;
+    s.registry
+        .audit_result_with(
+            &user.user_name,
+            crate::audit::AuditAction::CertificateRegister,
+            &account,
+            &registered
+                .as_ref()
+                .map(|c| super::display_fingerprint(&c.fingerprint))
+                .unwrap_or_default(),
+            &registered,
+        )
+        .await;
+    match registered {
         Ok(c) => {
             if wants_json(headers) {
                 return Ok((
@@ -282,19 +297,17 @@ async fn add(
                 )
                     .into_response());
             }
-            list(
-                s,
-                &user,
-                org,
-                headers,
-                (
-                    Some(super::display_fingerprint(&c.fingerprint)),
-                    c.warnings,
-                    None,
-                ),
-                StatusCode::OK,
-            )
-            .await
+            // Post/redirect/get: a reload of the page shows the list, never uploads again.
+            let now = s.registry.clock.now().unix_micros();
+            s.web.flashes.put(
+                &user.token_hash,
+                super::flash::Flash::CertificateRegistered {
+                    fingerprint: super::display_fingerprint(&c.fingerprint),
+                    warnings: c.warnings,
+                },
+                now,
+            );
+            Ok(see_other(&base))
         }
         Err(Error::Invalid(m)) => {
             if wants_json(headers) {
@@ -352,7 +365,17 @@ async fn delete(
         ))
         .into());
     }
-    s.registry.delete_certificate(&account, fingerprint).await?;
+    let deleted = s.registry.delete_certificate(&account, fingerprint).await;
+    s.registry
+        .audit_result_with(
+            &user.user_name,
+            crate::audit::AuditAction::CertificateDelete,
+            &account,
+            &super::display_fingerprint(fingerprint),
+            &deleted,
+        )
+        .await;
+    deleted?;
     Ok(base)
 }
 
@@ -414,9 +437,27 @@ pub(crate) async fn set_required_signer(
         return Err(Error::Forbidden(format!("you do not manage {id}")).into());
     }
     let account = form.account.trim();
-    s.registry
+    let set = s
+        .registry
         .set_required_signer(&id, (!account.is_empty()).then_some(account))
-        .await?;
+        .await;
+    s.registry
+        .audit_result_with(
+            &user.user_name,
+            crate::audit::AuditAction::SigningRule,
+            &id,
+            &format!(
+                "required signer: {}",
+                if account.is_empty() {
+                    "any owner"
+                } else {
+                    account
+                }
+            ),
+            &set,
+        )
+        .await;
+    set?;
     Ok(see_other(&format!("/packages/{id}#signing")))
 }
 
@@ -437,13 +478,7 @@ pub(crate) async fn admin_page(
     State(s): State<AppState>,
     user: SignedIn,
 ) -> Result<Response, WebError> {
-    if !s.registry.is_site_admin(&user.user_name).await? {
-        return Err(WebError::new(
-            StatusCode::FORBIDDEN,
-            "Not allowed",
-            "This page is for the server's administrators (signet admin grant-site-admin).",
-        ));
-    }
+    super::admin::require_site_admin(&s, &user).await?;
     let signing = s.registry.signing();
     let repository = signing.repository.as_ref().map(|r| {
         (

@@ -17,6 +17,7 @@ use super::session;
 use super::totp::{self, Enrolment, Factor};
 use super::{Nav, RequireTwoFactor, SignedIn, WebError, render, render_status, see_other};
 use crate::Error;
+use crate::audit::{AuditAction, AuditEvent, AuditOutcome};
 use crate::http::AppState;
 
 /// The two-factor routes (inside [`super::routes`], so behind its CSRF check).
@@ -75,7 +76,9 @@ impl SettingsPage {
 async fn settings(State(s): State<AppState>, user: SignedIn) -> Result<Response, WebError> {
     let mut page = SettingsPage::of(&s, &user).await?;
     let now = s.registry.clock.now().unix_micros();
-    if let Some(Flash::RecoveryCodes(codes)) = s.web.flashes.take(&user.token_hash, now) {
+    if let Some(Flash::RecoveryCodes(codes)) = s.web.flashes.take_if(&user.token_hash, now, |f| {
+        matches!(f, Flash::RecoveryCodes(_))
+    }) {
         page.recovery_codes = codes.iter().map(|c| c.expose().to_owned()).collect();
     }
     Ok(render(&page))
@@ -125,7 +128,16 @@ async fn confirm(
     axum::Form(f): axum::Form<CodeForm>,
 ) -> Result<Response, WebError> {
     let (keys, at) = check_limit(&s, &ip, &user.user_name).await?;
-    match totp::confirm(&s.registry, user.user_id, &user.user_name, &f.code).await {
+    let confirmed = totp::confirm(&s.registry, user.user_id, &user.user_name, &f.code).await;
+    s.registry
+        .audit_result(
+            &user.user_name,
+            AuditAction::TwoFactorOn,
+            &user.user_name,
+            &confirmed,
+        )
+        .await;
+    match confirmed {
         Ok(codes) => {
             s.web.limiter.forgive(&keys, at);
             s.registry
@@ -162,7 +174,16 @@ async fn disable(
     axum::Form(f): axum::Form<CodeForm>,
 ) -> Result<Response, WebError> {
     let (keys, at) = check_limit(&s, &ip, &user.user_name).await?;
-    match totp::disable(&s.registry, user.user_id, &user.user_name, &f.code).await {
+    let disabled = totp::disable(&s.registry, user.user_id, &user.user_name, &f.code).await;
+    s.registry
+        .audit_result(
+            &user.user_name,
+            AuditAction::TwoFactorOff,
+            &user.user_name,
+            &disabled,
+        )
+        .await;
+    match disabled {
         Ok(()) => {
             s.web.limiter.forgive(&keys, at);
             tracing::info!(user = %user.user_name, "two-factor sign-in turned off");
@@ -192,8 +213,16 @@ async fn regenerate(
         )
         .with_link("/account/2fa", "Two-factor authentication settings"));
     }
-    let codes = totp::new_recovery_codes(&s.registry, user.user_id).await?;
-    flash_codes(&s, &user, codes);
+    let codes = totp::new_recovery_codes(&s.registry, user.user_id).await;
+    s.registry
+        .audit_result(
+            &user.user_name,
+            AuditAction::RecoveryCodes,
+            &user.user_name,
+            &codes,
+        )
+        .await;
+    flash_codes(&s, &user, codes?);
     Ok(see_other("/account/2fa"))
 }
 
@@ -256,7 +285,27 @@ async fn code(
     };
     let (keys, at) = check_limit(&s, &ip, &row.user_name).await?;
     let next = local_next(Some(&f.next));
-    match totp::verify(&s.registry, row.user_id, &row.user_name, &f.code).await? {
+    let factor = totp::verify(&s.registry, row.user_id, &row.user_name, &f.code).await?;
+    s.registry
+        .audit(AuditEvent {
+            // The password step named the account; this step completes or refuses it.
+            actor: &row.user_name,
+            action: AuditAction::SignInCode,
+            target: &row.user_name,
+            outcome: if factor.is_some() {
+                AuditOutcome::Ok
+            } else {
+                AuditOutcome::Refused
+            },
+            client: Some(&ip),
+            detail: match factor {
+                Some(Factor::RecoveryCode) => "recovery code",
+                Some(_) => "authenticator code",
+                None => "wrong or reused code",
+            },
+        })
+        .await;
+    match factor {
         Some(factor) => {
             super::account::attempt_succeeded(&s, &keys, at);
             // The pending session is replaced, not upgraded: a new token for the real one.
