@@ -52,7 +52,7 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, String> {
         .map_err(|e| format!("cannot start the async runtime: {e}"))
 }
 
-fn init_logging() {
+pub(crate) fn init_logging() {
     // SIGNET_LOG=debug|info|warn|error (default info); logs go to stderr, stdout carries the URL.
     let level = std::env::var("SIGNET_LOG")
         .ok()
@@ -66,7 +66,7 @@ fn init_logging() {
         .try_init();
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
