@@ -178,6 +178,10 @@ pub fn run(args: ServeArgs) -> u8 {
             .map_err(|e| e.to_string())?;
         let log_key = cfg.log_key(&public, seed).map_err(|e| e.to_string())?;
         let registry = registry.with_transparency_log(log_key);
+        let registry = match cfg.log_witnesses().map_err(|e| e.to_string())? {
+            Some(w) => registry.with_witnesses(w),
+            None => registry,
+        };
         match registry.tlog_backfill().await {
             Ok(0) => {}
             Ok(n) => tracing::info!(versions = n, "appended existing versions to the transparency log"),
@@ -226,6 +230,10 @@ pub fn run(args: ServeArgs) -> u8 {
         let _ = std::io::stdout().flush();
         let registry = Arc::clone(&state.registry);
         tokio::spawn(signet_server::tlog::run_checkpointer(
+            Arc::clone(&registry),
+            cfg.checkpoint_interval(),
+        ));
+        tokio::spawn(signet_server::tlog::run_cosigner(
             Arc::clone(&registry),
             cfg.checkpoint_interval(),
         ));
