@@ -243,6 +243,17 @@ fn run_prompting(args: &InstallArgs, prompts: usize) -> u8 {
                             _ => "warn",
                         }
                     );
+                    if pin.witness_threshold > 0 {
+                        out!(
+                            "Source {shown}: checkpoints need cosignatures by {} of the witnesses {}",
+                            pin.witness_threshold,
+                            pin.witnesses
+                                .iter()
+                                .map(|(l, _)| Untrusted(l).to_string())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        );
+                    }
                 }
                 sources.push(ConfiguredSource {
                     source,
@@ -627,10 +638,21 @@ pub(crate) fn transparency_log_pin(
     let state_dir = signet_install::tlog::default_state_dir().ok_or(
         "neither XDG_STATE_HOME nor HOME is set: nowhere to keep transparency-log checkpoints",
     )?;
+    let witnesses = pinned
+        .witnesses
+        .iter()
+        .map(|(label, vkey)| {
+            signet_tlog::CosignatureVerifier::parse(vkey)
+                .map(|k| (label.clone(), k))
+                .map_err(|e| format!("the witness '{label}' pinned for '{}': {e}", pinned.source))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(Some(signet_install::tlog::LogPin {
         prefix: pinned.prefix,
         key,
         policy,
         state_dir,
+        witnesses,
+        witness_threshold: pinned.witness_threshold,
     }))
 }

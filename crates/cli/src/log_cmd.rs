@@ -28,6 +28,44 @@ pub enum LogCommand {
     /// watched ids. Exit codes: 0 nothing new, 10 new versions, 11 a new version not signed
     /// by --expect-signer, 12 the log misbehaved, 1 failure, 2 usage.
     Monitor(MonitorArgs),
+    /// Run a witness: an independent cosigner of transparency logs (c2sp.org/tlog-witness).
+    /// It cosigns a log's checkpoint only when it is consistent with the one it cosigned
+    /// before, so clients that require its cosignature cannot be shown a forked log.
+    Witness(WitnessArgs),
+    /// Create a witness's cosigning key (Ed25519, c2sp.org/tlog-cosignature) and print its
+    /// verifier key, the one feeds and clients configure.
+    WitnessKey(WitnessKeyArgs),
+}
+
+/// `signet log witness` arguments (flags override the configuration file).
+#[derive(Args, Debug)]
+pub struct WitnessArgs {
+    /// TOML configuration: listen, key_path, state_path, [[log]] key = "origin+id+key".
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Listen address (default 127.0.0.1:7380).
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+    /// The cosigning key file (`signet log witness-key`).
+    #[arg(long, value_name = "FILE")]
+    key: Option<PathBuf>,
+    /// The state file: per log, the size, root and checkpoint cosigned last.
+    #[arg(long, value_name = "FILE")]
+    state: Option<PathBuf>,
+    /// A log to cosign, by its verifier key `origin+id+key` (repeatable).
+    #[arg(long = "log", value_name = "VKEY")]
+    logs: Vec<String>,
+}
+
+/// `signet log witness-key` arguments.
+#[derive(Args, Debug)]
+pub struct WitnessKeyArgs {
+    /// The witness's name (a schema-less URL, e.g. witness.example.com/w1).
+    #[arg(long)]
+    name: String,
+    /// Where to write the private key (created, mode 0600; never overwritten).
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
 }
 
 /// `signet log monitor` arguments.
@@ -59,6 +97,20 @@ pub struct MonitorArgs {
 /// Runs `signet log`.
 pub fn run(cmd: LogCommand) -> u8 {
     match cmd {
+        LogCommand::Witness(a) => match witness(a) {
+            Ok(()) => EXIT_OK,
+            Err((code, msg)) => {
+                err!("error: {msg}");
+                code
+            }
+        },
+        LogCommand::WitnessKey(a) => match witness_key(&a) {
+            Ok(()) => EXIT_OK,
+            Err((code, msg)) => {
+                err!("error: {msg}");
+                code
+            }
+        },
         LogCommand::Monitor(a) => match monitor(&a) {
             Ok(code) => code,
             Err((code, msg)) => {
@@ -67,6 +119,112 @@ pub fn run(cmd: LogCommand) -> u8 {
             }
         },
     }
+}
+
+fn witness_key(a: &WitnessKeyArgs) -> Result<(), (u8, String)> {
+    let mut seed = zeroize::Zeroizing::new([0u8; 32]);
+    signet_server::Random::fill(&signet_server::SystemRandom, seed.as_mut())
+        .map_err(|e| (EXIT_FAILED, e.to_string()))?;
+    let key = signet_tlog::CosignerKey::from_seed(&a.name, *seed)
+        .map_err(|e| (EXIT_USAGE, format!("witness name: {e}")))?;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        opts.mode(0o600);
+    }
+    let text = zeroize::Zeroizing::new(format!("{}\n", key.to_key_string()));
+    opts.open(&a.out)
+        .and_then(|mut f| {
+            std::io::Write::write_all(&mut f, text.as_bytes())?;
+            f.sync_all()
+        })
+        .map_err(|e| {
+            (
+                EXIT_FAILED,
+                format!("cannot create {}: {e}", a.out.display()),
+            )
+        })?;
+    out!("Wrote the witness key to {}.", a.out.display());
+    out!("verifier key: {}", key.verifier());
+    Ok(())
+}
+
+fn witness(a: WitnessArgs) -> Result<(), (u8, String)> {
+    let usage = |m: String| (EXIT_USAGE, m);
+    let mut cfg = match &a.config {
+        Some(p) => {
+            signet_server::witness::WitnessConfig::load(p).map_err(|e| usage(e.to_string()))?
+        }
+        None => signet_server::witness::WitnessConfig::default(),
+    };
+    if let Some(l) = a.listen {
+        cfg.listen = Some(l);
+    }
+    if let Some(k) = a.key {
+        cfg.key_path = Some(k);
+    }
+    if let Some(s) = a.state {
+        cfg.state_path = Some(s);
+    }
+    for vkey in a.logs {
+        cfg.logs.push(signet_server::witness::WitnessLogConfig {
+            origin: None,
+            key: vkey,
+        });
+    }
+    let key_path = cfg.key_path.clone().ok_or_else(|| {
+        usage("no witness key: give --key (create one with `signet log witness-key`)".into())
+    })?;
+    let state_path = cfg
+        .state_path
+        .clone()
+        .ok_or_else(|| usage("no state file: give --state".into()))?;
+    let logs = cfg.witnessed_logs().map_err(|e| usage(e.to_string()))?;
+    let key_text = zeroize::Zeroizing::new(
+        std::fs::read_to_string(&key_path)
+            .map_err(|e| usage(format!("cannot read {}: {e}", key_path.display())))?,
+    );
+    let key = signet_tlog::CosignerKey::parse(&key_text)
+        .map_err(|e| usage(format!("witness key {}: {e}", key_path.display())))?;
+    let listen = cfg.listen.as_deref().unwrap_or("127.0.0.1:7380");
+    let addr: std::net::SocketAddr = listen
+        .parse()
+        .map_err(|_| usage(format!("invalid listen address {listen:?}")))?;
+    crate::serve::init_logging();
+    let origins: Vec<String> = logs.iter().map(|l| l.origin.clone()).collect();
+    let w = signet_server::witness::Witness::open(
+        key,
+        logs,
+        &state_path,
+        Arc::new(signet_server::SystemClock),
+    )
+    .map_err(|e| (EXIT_FAILED, e.to_string()))?;
+    let w = Arc::new(w);
+    let runtime = crate::serve::runtime().map_err(|e| (EXIT_FAILED, e))?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| (EXIT_FAILED, format!("cannot listen on {addr}: {e}")))?;
+        let local = listener
+            .local_addr()
+            .map_err(|e| (EXIT_FAILED, e.to_string()))?;
+        out!("signet log witness: listening on {local}");
+        out!("witness key: {}", w.verifier());
+        for o in &origins {
+            out!(
+                "cosigning log {} (cosigned size {})",
+                Untrusted(o),
+                w.size_of(o)
+            );
+        }
+        use std::io::Write as _;
+        let _ = std::io::stdout().flush();
+        signet_server::witness::serve(listener, w, crate::serve::shutdown_signal())
+            .await
+            .map_err(|e| (EXIT_FAILED, e.to_string()))
+    })
 }
 
 fn glob_match(glob: &str, id: &str) -> bool {

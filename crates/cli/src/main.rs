@@ -92,7 +92,8 @@ enum Command {
     /// Manage trusted signers in nuget.config (list, author, repository, certificate, source,
     /// remove, sync), as `dotnet nuget trust` does.
     Trust(trust_cmd::TrustCmdArgs),
-    /// Watch a feed's transparency log (`signet log monitor`).
+    /// Transparency logs: watch a feed's log (`signet log monitor`), run a witness that
+    /// cosigns logs (`signet log witness`, `signet log witness-key`).
     #[command(subcommand)]
     Log(log_cmd::LogCommand),
     /// An RFC 3161 timestamp authority.

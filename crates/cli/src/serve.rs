@@ -52,7 +52,7 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, String> {
         .map_err(|e| format!("cannot start the async runtime: {e}"))
 }
 
-fn init_logging() {
+pub(crate) fn init_logging() {
     // SIGNET_LOG=debug|info|warn|error (default info); logs go to stderr, stdout carries the URL.
     let level = std::env::var("SIGNET_LOG")
         .ok()
@@ -66,7 +66,7 @@ fn init_logging() {
         .try_init();
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -178,6 +178,10 @@ pub fn run(args: ServeArgs) -> u8 {
             .map_err(|e| e.to_string())?;
         let log_key = cfg.log_key(&public, seed).map_err(|e| e.to_string())?;
         let registry = registry.with_transparency_log(log_key);
+        let registry = match cfg.log_witnesses().map_err(|e| e.to_string())? {
+            Some(w) => registry.with_witnesses(w),
+            None => registry,
+        };
         match registry.tlog_backfill().await {
             Ok(0) => {}
             Ok(n) => tracing::info!(versions = n, "appended existing versions to the transparency log"),
@@ -226,6 +230,10 @@ pub fn run(args: ServeArgs) -> u8 {
         let _ = std::io::stdout().flush();
         let registry = Arc::clone(&state.registry);
         tokio::spawn(signet_server::tlog::run_checkpointer(
+            Arc::clone(&registry),
+            cfg.checkpoint_interval(),
+        ));
+        tokio::spawn(signet_server::tlog::run_cosigner(
             Arc::clone(&registry),
             cfg.checkpoint_interval(),
         ));

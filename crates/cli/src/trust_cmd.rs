@@ -80,6 +80,14 @@ enum TrustCommand {
         /// transparency log the feed announces (pinned now): off, warn or require.
         #[arg(long = "transparency-log", value_name = "POLICY", default_value = "require", value_parser = parse_log_policy)]
         transparency_log: signet_config::LogPolicy,
+        /// A witness whose cosignatures the log's checkpoints must carry: NAME=VKEY, the
+        /// witness's cosignature verifier key (repeatable; see --witness-threshold).
+        #[arg(long = "witness", value_name = "NAME=VKEY")]
+        witnesses: Vec<String>,
+        /// How many of the --witness keys must have cosigned the checkpoint an install
+        /// checks (default: all of them).
+        #[arg(long = "witness-threshold", value_name = "K")]
+        witness_threshold: Option<usize>,
     },
     /// Trust an author by identity: stable subject attributes of its certificate plus the key
     /// of the CA that issued it, so a renewal by the same CA keeps working and the same name
@@ -190,14 +198,23 @@ pub fn run(args: TrustCmdArgs) -> u8 {
             owners,
             allow_insecure_loopback,
             transparency_log,
-        } => source(
-            &mut settings,
-            &name,
-            source_url,
-            owners.as_deref().map(split_owners).unwrap_or_default(),
-            allow_insecure_loopback,
-            transparency_log,
-        ),
+            witnesses,
+            witness_threshold,
+        } => match pinned_witnesses(&witnesses, witness_threshold, transparency_log) {
+            Ok(w) => source(
+                &mut settings,
+                &name,
+                source_url,
+                owners.as_deref().map(split_owners).unwrap_or_default(),
+                allow_insecure_loopback,
+                transparency_log,
+                w,
+            ),
+            Err(e) => {
+                err!("error: {e}");
+                return EXIT_USAGE;
+            }
+        },
         TrustCommand::Remove { name } => {
             let n = settings.remove_trusted_signer(&name);
             if n == 0 {
@@ -451,6 +468,47 @@ fn entries_of(rs: &RepositorySignatures) -> Vec<CertificateEntry> {
         .collect()
 }
 
+/// `--witness NAME=VKEY` and `--witness-threshold K`, checked: (label, key) pairs and K.
+fn pinned_witnesses(
+    args: &[String],
+    threshold: Option<usize>,
+    log_policy: signet_config::LogPolicy,
+) -> Result<(Vec<(String, String)>, usize), String> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for a in args {
+        let (label, vkey) = a
+            .split_once('=')
+            .filter(|(l, _)| !l.trim().is_empty() && !l.contains(';'))
+            .ok_or_else(|| format!("--witness takes NAME=VKEY, not '{a}'"))?;
+        let key = signet_tlog::CosignatureVerifier::parse(vkey)
+            .map_err(|e| format!("--witness {label}: {e}"))?;
+        if out.iter().any(|(_, k)| *k == key.to_string()) {
+            return Err(format!("--witness {label}: that key is given twice"));
+        }
+        out.push((label.trim().to_owned(), key.to_string()));
+    }
+    if out.is_empty() {
+        return match threshold {
+            Some(_) => Err("--witness-threshold needs --witness".into()),
+            None => Ok((out, 0)),
+        };
+    }
+    if log_policy == signet_config::LogPolicy::Off {
+        return Err(
+            "--witness needs the transparency log check on (--transparency-log warn or require)"
+                .into(),
+        );
+    }
+    let k = threshold.unwrap_or(out.len());
+    if k == 0 || k > out.len() {
+        return Err(format!(
+            "--witness-threshold {k}: give 1 to {} (the number of --witness keys)",
+            out.len()
+        ));
+    }
+    Ok((out, k))
+}
+
 fn source(
     settings: &mut Settings,
     name: &str,
@@ -458,6 +516,7 @@ fn source(
     owners: Vec<String>,
     allow_insecure_loopback: bool,
     log_policy: signet_config::LogPolicy,
+    (witnesses, witness_threshold): (Vec<(String, String)>, usize),
 ) -> Result<(), String> {
     let url = match source_url {
         Some(u) => u,
@@ -517,9 +576,17 @@ fn source(
                     prefix: log.prefix.clone(),
                     verifier_key: key.to_string(),
                     policy,
+                    witnesses: witnesses.clone(),
+                    witness_threshold,
                 })
                 .map_err(|e| e.to_string())?;
             Some((log, policy))
+        }
+        _ if !witnesses.is_empty() => {
+            return Err(format!(
+                "the feed '{}' announces no transparency log: there is nothing for --witness to cosign",
+                signet_common::Untrusted(&url)
+            ));
         }
         _ => None,
     };
@@ -532,6 +599,17 @@ fn source(
             signet_common::Untrusted(&log.verifier_key),
             policy.as_str()
         );
+        if !witnesses.is_empty() {
+            out!(
+                "Installs need cosignatures by {witness_threshold} of its {} pinned witnesses: {}.",
+                witnesses.len(),
+                witnesses
+                    .iter()
+                    .map(|(l, _)| l.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
     }
     // With package source mapping, say which packages this source may serve at all.
     let patterns: Vec<String> = settings

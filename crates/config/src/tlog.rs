@@ -8,6 +8,10 @@
 //! </signetTransparencyLogs>
 //! ```
 //!
+//! Witnesses pinned with the log (`signet trust source --witness NAME=VKEY
+//! --witness-threshold K`): `witnesses="w1=witness.example/w1+…;w2=…" witnessThreshold="1"`;
+//! an install then needs cosignatures by K of them on the checkpoint it checks.
+//!
 //! Read only from the user and machine configs or `--configfile`, like
 //! `<signetSourcePolicies>`: a checkout cannot swap the key or turn the check off.
 
@@ -64,6 +68,10 @@ pub struct PinnedLog {
     pub verifier_key: String,
     /// The policy.
     pub policy: LogPolicy,
+    /// Pinned witnesses: (label, cosignature verifier key).
+    pub witnesses: Vec<(String, String)>,
+    /// How many of `witnesses` must have cosigned (0 without witnesses).
+    pub witness_threshold: usize,
 }
 
 impl Settings {
@@ -106,12 +114,38 @@ impl Settings {
                 LogPolicy::parse(p).ok_or_else(|| bad("policy is not off, warn or require"))?
             }
         };
+        let mut witnesses = Vec::new();
+        for item in e
+            .attr("witnesses")
+            .unwrap_or_default()
+            .split(';')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            let (label, key) = item
+                .split_once('=')
+                .ok_or_else(|| bad("witnesses is not NAME=KEY;…"))?;
+            witnesses.push((label.trim().to_owned(), key.trim().to_owned()));
+        }
+        let witness_threshold = match e.attr("witnessThreshold") {
+            None => witnesses.len(),
+            Some(t) => t
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|&k| k >= 1 && k <= witnesses.len())
+                .ok_or_else(|| {
+                    bad("witnessThreshold is not between 1 and the number of witnesses")
+                })?,
+        };
         Ok(Some(PinnedLog {
             service_index: e.attr("source").unwrap_or_default().to_owned(),
             source,
             prefix: prefix.to_owned(),
             verifier_key: vkey.to_owned(),
             policy,
+            witnesses,
+            witness_threshold,
         }))
     }
 
@@ -126,15 +160,24 @@ impl Settings {
                 && e.attr("key")
                     .is_some_and(|k| k.eq_ignore_ascii_case(&log.source))
         });
-        section.push_element(
-            Element::new("add")
-                .with_attr("key", &log.source)
-                .with_attr("source", &log.service_index)
-                .with_attr("prefix", &log.prefix)
-                .with_attr("value", &log.verifier_key)
-                .with_attr("policy", log.policy.as_str()),
-            1,
-        );
+        let mut add = Element::new("add")
+            .with_attr("key", &log.source)
+            .with_attr("source", &log.service_index)
+            .with_attr("prefix", &log.prefix)
+            .with_attr("value", &log.verifier_key)
+            .with_attr("policy", log.policy.as_str());
+        if !log.witnesses.is_empty() {
+            let list = log
+                .witnesses
+                .iter()
+                .map(|(label, key)| format!("{label}={key}"))
+                .collect::<Vec<_>>()
+                .join(";");
+            add = add
+                .with_attr("witnesses", &list)
+                .with_attr("witnessThreshold", &log.witness_threshold.to_string());
+        }
+        section.push_element(add, 1);
         Ok(())
     }
 }

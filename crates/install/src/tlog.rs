@@ -3,13 +3,15 @@
 //! checkpoint seen must be consistent with the newest one stored for that log (per user, per
 //! log: `<state dir>/<SHA-256 of the origin>/checkpoint`). A failure keeps the evidence — the
 //! stored checkpoint, the one served, the proof and the consistency proof — in a file beside
-//! it, as Go's checksum-database client does.
+//! it, as Go's checksum-database client does. With witnesses pinned, the checkpoint must also
+//! carry valid cosignatures (c2sp.org/tlog-cosignature) by K of them.
 
 use std::path::{Path, PathBuf};
 
 use signet_feed::Source;
 use signet_tlog::{
-    Entry, Limits, SignedCheckpoint, TileHashReader, TileId, TlogProof, VerifierKey,
+    CosignatureVerifier, Entry, Limits, Note, SignedCheckpoint, TileHashReader, TileId, TlogProof,
+    VerifierKey,
 };
 
 /// How a failure is treated.
@@ -33,6 +35,52 @@ pub struct LogPin {
     pub policy: LogPolicy,
     /// Where checkpoints and evidence are kept.
     pub state_dir: PathBuf,
+    /// Pinned witnesses (label, cosignature key); empty: no cosignatures needed.
+    pub witnesses: Vec<(String, CosignatureVerifier)>,
+    /// How many of `witnesses` must have cosigned the checkpoint.
+    pub witness_threshold: usize,
+}
+
+/// Checks that `checkpoint` (a signed note) carries valid cosignatures by at least
+/// `threshold` of `witnesses`; the error names which witnesses signed and which did not.
+pub fn check_witnesses(
+    checkpoint: &str,
+    witnesses: &[(String, CosignatureVerifier)],
+    threshold: usize,
+) -> Result<(), String> {
+    if threshold == 0 {
+        return Ok(());
+    }
+    let note = Note::parse(checkpoint.as_bytes(), &Limits::default())
+        .map_err(|e| format!("bad checkpoint: {e}"))?;
+    let mut signed = Vec::new();
+    let mut missing = Vec::new();
+    for (label, key) in witnesses {
+        match key.verify(&note) {
+            Ok(_) => signed.push(label.as_str()),
+            Err(signet_tlog::Error::UnknownSigner(_)) => {
+                missing.push(format!("{label} (no cosignature)"))
+            }
+            Err(e) => missing.push(format!("{label} ({e})")),
+        }
+    }
+    if signed.len() >= threshold {
+        return Ok(());
+    }
+    Err(format!(
+        "the log's checkpoint is cosigned by {} of the pinned witnesses, {threshold} required: signed by {}; not by {}",
+        signed.len(),
+        if signed.is_empty() {
+            "none".to_owned()
+        } else {
+            signed.join(", ")
+        },
+        if missing.is_empty() {
+            "none".to_owned()
+        } else {
+            missing.join(", ")
+        },
+    ))
 }
 
 /// What a package must match in its log entry.
@@ -158,6 +206,9 @@ fn check(
             pin.key
         )
     })?;
+    // The witnesses pinned with the log: their cosignatures say the checkpoint is the one
+    // they saw, consistent with every one they cosigned before (no view split for us alone).
+    check_witnesses(&proof.checkpoint, &pin.witnesses, pin.witness_threshold)?;
     // Consistency with the newest checkpoint stored for this log.
     let dir = log_dir(&pin.state_dir, &pin.key);
     let stored_path = dir.join("checkpoint");

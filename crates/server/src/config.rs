@@ -64,6 +64,23 @@ pub struct TransparencyLogConfig {
     pub key_path: Option<PathBuf>,
     /// Milliseconds between checkpoints (default 2000).
     pub checkpoint_interval_ms: Option<u64>,
+    /// Witnesses asked to cosign every new checkpoint (c2sp.org/tlog-witness).
+    #[serde(default)]
+    pub witnesses: Vec<WitnessConfig>,
+    /// Milliseconds a witness has to answer a request (default 5000).
+    pub witness_timeout_ms: Option<u64>,
+}
+
+/// One of `[transparency_log] witnesses = [{ name, url, key }]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WitnessConfig {
+    /// A label for logs and errors.
+    pub name: String,
+    /// The witness's submission prefix (`add-checkpoint` is appended).
+    pub url: String,
+    /// The witness's cosignature verifier key, `name+id+base64(0x04||key)`.
+    pub key: String,
 }
 
 /// `[access]`: who may read the feed.
@@ -474,6 +491,23 @@ impl Config {
                 seed,
             ),
         }
+    }
+
+    /// The witnesses asked for cosignatures (none configured: `None`).
+    pub fn log_witnesses(&self) -> Result<Option<crate::tlog::Witnesses>, Error> {
+        let t = &self.transparency_log;
+        if t.witnesses.is_empty() {
+            return Ok(None);
+        }
+        let endpoints = t
+            .witnesses
+            .iter()
+            .map(|w| crate::tlog::WitnessEndpoint::new(&w.name, &w.url, &w.key))
+            .collect::<Result<Vec<_>, _>>()?;
+        let timeout = std::time::Duration::from_millis(
+            t.witness_timeout_ms.unwrap_or(5000).clamp(100, 60_000),
+        );
+        crate::tlog::Witnesses::new(endpoints, timeout).map(Some)
     }
 
     /// Time between checkpoints.

@@ -29,6 +29,7 @@ pub mod staples;
 pub mod tlog;
 pub mod web;
 pub mod webhooks;
+pub mod witness;
 
 pub use auth::{
     API_KEY_PREFIX, IdGlob, NewApiKey, Scope, Scopes, generate_api_key, hash_api_key,

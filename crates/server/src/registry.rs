@@ -193,6 +193,8 @@ pub struct Registry {
     pub(crate) mirror: crate::mirror::MirrorState,
     /// The transparency log's key: checkpoints are signed when set (`tlog/`).
     pub(crate) tlog: Option<Arc<crate::tlog::LogKey>>,
+    /// Witnesses asked to cosign the log's checkpoints (`tlog/witnesses.rs`).
+    pub(crate) witnesses: Option<Arc<crate::tlog::witnesses::Witnesses>>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -243,6 +245,7 @@ impl Registry {
             stapler: None,
             mirror: Default::default(),
             tlog: None,
+            witnesses: None,
         })
     }
 

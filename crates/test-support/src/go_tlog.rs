@@ -19,16 +19,36 @@ pub fn go_binary() -> Option<PathBuf> {
 
 /// Builds `tlogcheck` into `dir` and returns its path.
 pub fn build_tlogcheck(go: &Path, dir: &Path) -> Result<PathBuf, String> {
-    let src = dir.join("gopath/src/tlogcheck");
+    build_program(
+        go,
+        dir,
+        "tlogcheck",
+        include_str!("../go/tlogcheck/main.go"),
+    )
+}
+
+/// Builds `cosigcheck` (witness cosignatures checked from the c2sp.org/tlog-cosignature text
+/// on Go's sumdb/note and crypto/ed25519) into `dir` and returns its path. Usage:
+/// `cosigcheck LOG_VKEY WITNESS_VKEY... < checkpoint`.
+pub fn build_cosigcheck(go: &Path, dir: &Path) -> Result<PathBuf, String> {
+    build_program(
+        go,
+        dir,
+        "cosigcheck",
+        include_str!("../go/cosigcheck/main.go"),
+    )
+}
+
+fn build_program(go: &Path, dir: &Path, name: &str, source: &str) -> Result<PathBuf, String> {
+    let src = dir.join("gopath/src").join(name);
     std::fs::create_dir_all(&src).map_err(|e| e.to_string())?;
-    std::fs::write(src.join("main.go"), include_str!("../go/tlogcheck/main.go"))
-        .map_err(|e| e.to_string())?;
-    let out = dir.join("tlogcheck");
+    std::fs::write(src.join("main.go"), source).map_err(|e| e.to_string())?;
+    let out = dir.join(name);
     let gopath = format!("{}:{GOCODE}", dir.join("gopath").display());
     let mut cmd = Command::new(go);
     cmd.args(["build", "-o"])
         .arg(&out)
-        .arg("tlogcheck")
+        .arg(name)
         .env("GOPATH", gopath)
         .env("GO111MODULE", "off")
         .env("GOFLAGS", "")

@@ -40,7 +40,7 @@ pub use browser::{Browser, chromium_path};
 pub use env::isolate_config;
 pub use feed::{StaticServer, V3Feed};
 pub use files::{PFX_PASSWORD, WrittenCert, write_cert_files};
-pub use go_tlog::{build_tlogcheck, go_binary, run_tlogcheck};
+pub use go_tlog::{build_cosigcheck, build_tlogcheck, go_binary, run_tlogcheck};
 pub use interop::interop_dir;
 pub use package::{PackageBuilder, large_package};
 pub use pem::pem_encode;

@@ -56,6 +56,18 @@ pub enum Error {
         /// Larger tree size.
         new: u64,
     },
+    /// A witness does not know the checkpoint's origin (tlog-witness: 404).
+    #[error("unknown log {0:?}")]
+    UnknownLog(String),
+    /// A witness's last cosigned size is not the request's `old` size (tlog-witness: 409,
+    /// answered with `stored`).
+    #[error("the witness's last cosigned size for this log is {stored}, not {old}")]
+    OldSizeMismatch {
+        /// The size the request assumed.
+        old: u64,
+        /// The size the witness cosigned last.
+        stored: u64,
+    },
     /// Arguments out of range (an index outside the tree, a smaller tree larger than the other).
     #[error("out of range: {0}")]
     OutOfRange(String),

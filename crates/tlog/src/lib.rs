@@ -3,11 +3,15 @@
 //! c2sp.org/tlog-checkpoint, c2sp.org/signed-note (Ed25519), c2sp.org/tlog-tiles paths and
 //! entry bundles, c2sp.org/tlog-proof, and the log entry of a NuGet package version.
 //!
+//! c2sp.org/tlog-cosignature (Ed25519 witness cosignatures) and the checks of
+//! c2sp.org/tlog-witness's `add-checkpoint` are here too, without I/O.
+//!
 //! The server appends entries and signs checkpoints with it; the client checks proofs and
 //! consistency; the monitor walks entry bundles. Independent check: Go's
 //! `golang.org/x/mod/sumdb/{note,tlog}` verifies what this crate writes (`tests/go_reference.rs`).
 
 mod checkpoint;
+mod cosignature;
 mod entry;
 mod error;
 mod merkle;
@@ -15,8 +19,10 @@ mod monitor;
 mod note;
 mod proof;
 mod tile;
+mod witness;
 
 pub use checkpoint::{Checkpoint, SignedCheckpoint};
+pub use cosignature::{COSIGNATURE_V1, CosignatureVerifier, CosignerKey, cosigned_message};
 pub use entry::{Entry, encode_bundle, parse_bundle};
 pub use error::Error;
 pub use merkle::{
@@ -29,6 +35,10 @@ pub use note::{Note, NoteSignature, NoteSigner, SigningKey, VerifierKey, key_id}
 pub use proof::TlogProof;
 pub use tile::{
     Growth, TILE_WIDTH, TileHashReader, TileId, TileKind, grow, level_count, tile_at, tile_bytes,
+};
+pub use witness::{
+    Accepted, AddCheckpoint, MAX_PROOF_LINES, WitnessedTree, check_add_checkpoint, refusal_status,
+    submitted_origin,
 };
 
 /// Limits for every parser of this crate; exceeding one is [`Error::TooLarge`].

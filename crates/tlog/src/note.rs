@@ -21,7 +21,7 @@ const ALG_ED25519: u8 = 0x01;
 const SIG_PREFIX: &str = "\u{2014} ";
 
 /// Key names: non-empty, no Unicode spaces, no `+` (signed-note §Format).
-fn check_key_name(name: &str) -> Result<(), Error> {
+pub(crate) fn check_key_name(name: &str) -> Result<(), Error> {
     if name.is_empty()
         || name.len() > 256
         || name
@@ -35,14 +35,108 @@ fn check_key_name(name: &str) -> Result<(), Error> {
 
 /// The key ID of an Ed25519 key.
 pub fn key_id(name: &str, public_key: &[u8; 32]) -> [u8; 4] {
+    key_id_of(ALG_ED25519, name, public_key)
+}
+
+/// SHA-256(name || 0x0A || type || key)[:4], for a signature type byte.
+pub(crate) fn key_id_of(alg: u8, name: &str, public_key: &[u8; 32]) -> [u8; 4] {
     let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
     ctx.update(name.as_bytes());
-    ctx.update(&[0x0A, ALG_ED25519]);
+    ctx.update(&[0x0A, alg]);
     ctx.update(public_key);
     let d = ctx.finish();
     let mut id = [0u8; 4];
     id.copy_from_slice(d.as_ref().get(..4).unwrap_or(&[0; 4]));
     id
+}
+
+/// Parses a verifier key `name+hex(keyid)+base64(alg||pubkey)` of signature type `alg` with a
+/// 32-byte key; the ID must be the one the key derives. Returns name, ID and key.
+pub(crate) fn parse_vkey(
+    vkey: &str,
+    alg: u8,
+    what: &str,
+) -> Result<(String, [u8; 4], [u8; 32]), Error> {
+    let vkey = vkey.trim();
+    if vkey.len() > 512 {
+        return Err(Error::Key("verifier key too long".into()));
+    }
+    // The base64 key may itself hold '+': split off name and ID only.
+    let mut parts = vkey.splitn(3, '+');
+    let (Some(name), Some(id_hex), Some(key_b64), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(Error::Key(format!("not name+id+key: {vkey:?}")));
+    };
+    check_key_name(name)?;
+    let id = hex::decode(id_hex)
+        .ok()
+        .and_then(|v| <[u8; 4]>::try_from(v).ok())
+        .filter(|_| id_hex.len() == 8)
+        .ok_or_else(|| Error::Key(format!("bad key ID {id_hex:?}")))?;
+    let raw = B64
+        .decode(key_b64)
+        .map_err(|_| Error::Key("the key is not base64".into()))?;
+    let Some((&found, pk)) = raw.split_first() else {
+        return Err(Error::Key(format!("not an {what} (empty key)")));
+    };
+    if found != alg {
+        return Err(Error::Key(format!(
+            "not an {what}: signature type 0x{found:02x}, expected 0x{alg:02x}"
+        )));
+    }
+    let public_key =
+        <[u8; 32]>::try_from(pk).map_err(|_| Error::Key("an Ed25519 key is 32 bytes".into()))?;
+    let derived = key_id_of(alg, name, &public_key);
+    if derived != id {
+        return Err(Error::Key(format!(
+            "key ID {id_hex} is not the one the key derives ({})",
+            hex::encode(derived)
+        )));
+    }
+    Ok((name.to_owned(), id, public_key))
+}
+
+/// Parses a signing key `PRIVATE+KEY+name+hex(keyid)+base64(alg||seed)`: name, ID (hex) and seed.
+pub(crate) fn parse_skey(skey: &str, alg: u8) -> Result<(String, String, [u8; 32]), Error> {
+    let skey = skey.trim();
+    let rest = skey
+        .strip_prefix("PRIVATE+KEY+")
+        .ok_or_else(|| Error::Key("a signing key starts with PRIVATE+KEY+".into()))?;
+    let mut parts = rest.splitn(3, '+');
+    let (Some(name), Some(id_hex), Some(key_b64), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(Error::Key("not PRIVATE+KEY+name+id+key".into()));
+    };
+    let raw = B64
+        .decode(key_b64)
+        .map_err(|_| Error::Key("the key is not base64".into()))?;
+    let Some((&found, seed)) = raw.split_first() else {
+        return Err(Error::Key("an empty signing key".into()));
+    };
+    if found != alg {
+        return Err(Error::Key(format!(
+            "signing key of signature type 0x{found:02x}, expected 0x{alg:02x}"
+        )));
+    }
+    let seed =
+        <[u8; 32]>::try_from(seed).map_err(|_| Error::Key("an Ed25519 seed is 32 bytes".into()))?;
+    Ok((name.to_owned(), id_hex.to_owned(), seed))
+}
+
+/// The signing-key string `PRIVATE+KEY+name+hex(keyid)+base64(alg||seed)`.
+pub(crate) fn skey_string(alg: u8, name: &str, id: [u8; 4], seed: &[u8; 32]) -> String {
+    let mut raw = vec![alg];
+    raw.extend_from_slice(seed);
+    format!("PRIVATE+KEY+{name}+{}+{}", hex::encode(id), B64.encode(raw))
+}
+
+/// The verifier-key string `name+hex(keyid)+base64(alg||pubkey)`.
+pub(crate) fn vkey_string(alg: u8, name: &str, id: [u8; 4], public_key: &[u8; 32]) -> String {
+    let mut raw = vec![alg];
+    raw.extend_from_slice(public_key);
+    format!("{name}+{}+{}", hex::encode(id), B64.encode(raw))
 }
 
 /// An Ed25519 note verifier: key name, ID and public key.
@@ -66,41 +160,12 @@ impl VerifierKey {
 
     /// Parses `name+hex(keyid)+base64(0x01||pubkey)`; the ID must be the one the key derives.
     pub fn parse(vkey: &str) -> Result<Self, Error> {
-        let vkey = vkey.trim();
-        if vkey.len() > 512 {
-            return Err(Error::Key("verifier key too long".into()));
-        }
-        // The base64 key may itself hold '+': split off name and ID only.
-        let mut parts = vkey.splitn(3, '+');
-        let (Some(name), Some(id_hex), Some(key_b64), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(Error::Key(format!("not name+id+key: {vkey:?}")));
-        };
-        check_key_name(name)?;
-        let id = hex::decode(id_hex)
-            .ok()
-            .and_then(|v| <[u8; 4]>::try_from(v).ok())
-            .filter(|_| id_hex.len() == 8)
-            .ok_or_else(|| Error::Key(format!("bad key ID {id_hex:?}")))?;
-        let raw = B64
-            .decode(key_b64)
-            .map_err(|_| Error::Key("the key is not base64".into()))?;
-        let Some((&ALG_ED25519, pk)) = raw.split_first() else {
-            return Err(Error::Key(
-                "not an Ed25519 verifier key (signature type 0x01)".into(),
-            ));
-        };
-        let public_key = <[u8; 32]>::try_from(pk)
-            .map_err(|_| Error::Key("an Ed25519 key is 32 bytes".into()))?;
-        let key = Self::new(name, public_key)?;
-        if key.id != id {
-            return Err(Error::Key(format!(
-                "key ID {id_hex} is not the one the key derives ({})",
-                hex::encode(key.id)
-            )));
-        }
-        Ok(key)
+        let (name, id, public_key) = parse_vkey(vkey, ALG_ED25519, "Ed25519 verifier key")?;
+        Ok(Self {
+            name,
+            id,
+            public_key,
+        })
     }
 
     /// Key name.
@@ -118,7 +183,7 @@ impl VerifierKey {
         &self.public_key
     }
 
-    fn verify(&self, text: &[u8], sig: &[u8]) -> bool {
+    pub(crate) fn verify(&self, text: &[u8], sig: &[u8]) -> bool {
         UnparsedPublicKey::new(&ED25519, &self.public_key)
             .verify(text, sig)
             .is_ok()
@@ -127,15 +192,12 @@ impl VerifierKey {
 
 impl std::fmt::Display for VerifierKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut raw = vec![ALG_ED25519];
-        raw.extend_from_slice(&self.public_key);
-        write!(
-            f,
-            "{}+{}+{}",
-            self.name,
-            hex::encode(self.id),
-            B64.encode(raw)
-        )
+        f.write_str(&vkey_string(
+            ALG_ED25519,
+            &self.name,
+            self.id,
+            &self.public_key,
+        ))
     }
 }
 
@@ -155,9 +217,9 @@ pub struct SigningKey {
     verifier: VerifierKey,
 }
 
-mod zeroizing {
+pub(crate) mod zeroizing {
     /// The 32-byte seed, wiped on drop.
-    pub(super) struct Seed(pub(super) [u8; 32]);
+    pub(crate) struct Seed(pub(crate) [u8; 32]);
     impl Drop for Seed {
         fn drop(&mut self) {
             // Volatile enough for our purposes: the write is observable through `self`.
@@ -190,25 +252,8 @@ impl SigningKey {
 
     /// Parses `PRIVATE+KEY+name+hex(keyid)+base64(0x01||seed)`.
     pub fn parse(skey: &str) -> Result<Self, Error> {
-        let skey = skey.trim();
-        let rest = skey
-            .strip_prefix("PRIVATE+KEY+")
-            .ok_or_else(|| Error::Key("a signing key starts with PRIVATE+KEY+".into()))?;
-        let mut parts = rest.splitn(3, '+');
-        let (Some(name), Some(id_hex), Some(key_b64), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(Error::Key("not PRIVATE+KEY+name+id+key".into()));
-        };
-        let raw = B64
-            .decode(key_b64)
-            .map_err(|_| Error::Key("the key is not base64".into()))?;
-        let Some((&ALG_ED25519, seed)) = raw.split_first() else {
-            return Err(Error::Key("not an Ed25519 signing key".into()));
-        };
-        let seed = <[u8; 32]>::try_from(seed)
-            .map_err(|_| Error::Key("an Ed25519 seed is 32 bytes".into()))?;
-        let key = Self::from_seed(name, seed)?;
+        let (name, id_hex, seed) = parse_skey(skey, ALG_ED25519)?;
+        let key = Self::from_seed(&name, seed)?;
         if hex::encode(key.verifier.id) != id_hex {
             return Err(Error::Key("the key ID does not match the key".into()));
         }
@@ -217,13 +262,11 @@ impl SigningKey {
 
     /// The key string [`SigningKey::parse`] reads (secret: write it to a private file).
     pub fn to_key_string(&self) -> String {
-        let mut raw = vec![ALG_ED25519];
-        raw.extend_from_slice(&self.seed.0);
-        format!(
-            "PRIVATE+KEY+{}+{}+{}",
-            self.verifier.name,
-            hex::encode(self.verifier.id),
-            B64.encode(raw)
+        skey_string(
+            ALG_ED25519,
+            &self.verifier.name,
+            self.verifier.id,
+            &self.seed.0,
         )
     }
 }
@@ -248,6 +291,15 @@ pub struct NoteSignature {
     pub id: [u8; 4],
     /// Signature bytes (after the ID).
     pub signature: Vec<u8>,
+}
+
+impl NoteSignature {
+    /// The signature line: `— name base64(id||signature)` and a newline.
+    pub fn to_line(&self) -> String {
+        let mut raw = self.id.to_vec();
+        raw.extend_from_slice(&self.signature);
+        format!("{SIG_PREFIX}{} {}\n", self.name, B64.encode(raw))
+    }
 }
 
 /// A parsed signed note: the text (ending in a newline) and its signature lines.
@@ -371,13 +423,7 @@ impl Note {
         let mut s = self.text.clone();
         s.push('\n');
         for sig in &self.signatures {
-            let mut raw = sig.id.to_vec();
-            raw.extend_from_slice(&sig.signature);
-            s.push_str(SIG_PREFIX);
-            s.push_str(&sig.name);
-            s.push(' ');
-            s.push_str(&B64.encode(raw));
-            s.push('\n');
+            s.push_str(&sig.to_line());
         }
         s
     }

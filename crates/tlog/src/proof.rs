@@ -125,7 +125,8 @@ impl TlogProof {
     }
 
     /// Verifies the checkpoint with `key` and the inclusion of `entry` at `index` under it
-    /// (steps 1, 2 and 4 of tlog-proof's verification; signet has no witnesses yet).
+    /// (steps 1, 2 and 4 of tlog-proof's verification; the client checks witness
+    /// cosignatures on the checkpoint separately, `CosignatureVerifier::verify`).
     pub fn verify(
         &self,
         entry: &[u8],

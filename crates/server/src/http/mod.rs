@@ -195,6 +195,31 @@ pub async fn serve(
     result
 }
 
+/// Serves any `app` (the witness's) on `listener` with the same accept loop as the feed:
+/// connection limit, header read and idle timeouts; after `shutdown`, requests in flight get
+/// `grace` to finish.
+pub(crate) async fn serve_router(
+    listener: TcpListener,
+    app: axum::Router,
+    limits: ConnectionLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
+) -> Result<(), Error> {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = tx.send(true);
+    });
+    let max = limits
+        .max_connections
+        .clamp(1, tokio::sync::Semaphore::MAX_PERMITS);
+    let permits = Arc::new(tokio::sync::Semaphore::new(max));
+    conn::accept_loop(listener, app, limits, Arc::clone(&permits), rx).await?;
+    let all = u32::try_from(max).unwrap_or(u32::MAX);
+    let _ = tokio::time::timeout(grace, permits.acquire_many(all)).await;
+    Ok(())
+}
+
 /// How often counted downloads are written to the database.
 const DOWNLOAD_FLUSH_INTERVAL: Duration = Duration::from_secs(5);
 

@@ -56,11 +56,11 @@ fn text(body: String, cache: &'static str) -> Response {
     r
 }
 
-/// `GET /tlog/checkpoint`.
+/// `GET /tlog/checkpoint`: the newest checkpoint, with the witnesses' cosignatures it has.
 pub(crate) async fn checkpoint(State(s): State<AppState>) -> Result<Response> {
     let cp = s
         .registry
-        .tlog_latest()
+        .tlog_latest_cosigned()
         .await?
         .ok_or_else(|| ApiError(Error::NotFound("no checkpoint signed yet".into())))?;
     Ok(text(cp.note, "public, max-age=1"))

@@ -14,6 +14,7 @@
 //! entries, so they are rewritten identically).
 
 pub(crate) mod store;
+pub mod witnesses;
 
 use std::sync::Arc;
 
@@ -23,6 +24,7 @@ use signet_tlog::{
 };
 
 pub use store::StoredCheckpoint;
+pub use witnesses::{WitnessEndpoint, Witnesses, run_cosigner};
 
 use crate::Error;
 use crate::registry::Registry;
@@ -40,7 +42,7 @@ const MAX_STEP: u64 = 1 << 16;
 /// The service-index resource type announcing the log.
 pub const RESOURCE_TYPE: &str = "signet/TransparencyLog/1.0.0";
 
-fn tlog_err(e: signet_tlog::Error) -> Error {
+pub(crate) fn tlog_err(e: signet_tlog::Error) -> Error {
     Error::Crypto(format!("transparency log: {e}"))
 }
 
@@ -346,11 +348,39 @@ impl Registry {
                 .await?
                 .filter(|c| c.size > index);
         }
-        let cp = cp.ok_or_else(|| {
+        let mut cp = cp.ok_or_else(|| {
             Error::NotFound(
                 "the version is not in a signed checkpoint yet: retry in a few seconds".into(),
             )
         })?;
+        // The newest checkpoint may still be waiting for its witnesses: ask them now (those
+        // backing off after failures are skipped), rather than serve it without.
+        let mut lines = self.db.tlog_cosignatures(cp.size).await?;
+        if let Some(ws) = &self.witnesses
+            && lines.len() < ws.len()
+        {
+            if let Err(e) = self.tlog_collect_cosignatures().await {
+                tracing::warn!(error = %e, "collecting cosignatures failed");
+            }
+            lines = self.db.tlog_cosignatures(cp.size).await?;
+        }
+        // The checkpoint with the most cosignatures of the two that matter: the newest, and
+        // the newest cosigned one.
+        if let Some(s) = self.db.tlog_newest_cosigned().await?
+            && s > index
+            && s != cp.size
+        {
+            let other = self.db.tlog_cosignatures(s).await?;
+            if other.len() > lines.len()
+                && let Some(c) = self.db.tlog_checkpoint_at(s).await?
+            {
+                cp = c;
+                lines = other;
+            }
+        }
+        for (_, line) in &lines {
+            cp.note.push_str(line);
+        }
         let needed =
             signet_tlog::hashes_needed(|s| signet_tlog::inclusion_proof(s, index, cp.size))
                 .map_err(tlog_err)?;

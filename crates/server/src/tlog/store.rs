@@ -8,6 +8,8 @@
 //! - `tlog_hashes`: the complete subtree hashes at tile levels ≥ 1 (level `L`, index `i` =
 //!   MTH of leaves `i·256^L .. (i+1)·256^L`), written by the checkpointer.
 //! - `tlog_checkpoints`: every signed checkpoint, by size.
+//! - `tlog_cosignatures`: witnesses' cosignature lines, by checkpoint size and witness key
+//!   (only lines that verified under the configured witness key are stored).
 
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
@@ -36,6 +38,12 @@ pub(crate) const SCHEMA: &[&str] = &[
         root {BLOB} NOT NULL,
         note TEXT NOT NULL,
         created_at BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS tlog_cosignatures (
+        size BIGINT NOT NULL,
+        witness TEXT NOT NULL,
+        line TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        PRIMARY KEY (size, witness))",
 ];
 
 fn u64_of(v: i64) -> Result<u64, Error> {
@@ -111,6 +119,71 @@ impl Db {
             })
         })
         .transpose()
+    }
+
+    /// The checkpoint of exactly `size`, if one was signed.
+    pub(crate) async fn tlog_checkpoint_at(
+        &self,
+        size: u64,
+    ) -> Result<Option<StoredCheckpoint>, Error> {
+        let row = sqlx::query("SELECT size, root, note FROM tlog_checkpoints WHERE size = $1")
+            .bind(i64_of(size)?)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            Ok(StoredCheckpoint {
+                size: u64_of(r.try_get("size")?)?,
+                root: hash_of(&r, "root")?,
+                note: r.try_get("note")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// The cosignature lines of the checkpoint of `size`: (witness key, line), by key.
+    pub(crate) async fn tlog_cosignatures(
+        &self,
+        size: u64,
+    ) -> Result<Vec<(String, String)>, Error> {
+        let rows = sqlx::query(
+            "SELECT witness, line FROM tlog_cosignatures WHERE size = $1 ORDER BY witness",
+        )
+        .bind(i64_of(size)?)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("witness")?, r.try_get("line")?)))
+            .collect()
+    }
+
+    /// The largest checkpoint size with a cosignature.
+    pub(crate) async fn tlog_newest_cosigned(&self) -> Result<Option<u64>, Error> {
+        let row = sqlx::query("SELECT MAX(size) AS size FROM tlog_cosignatures")
+            .fetch_one(&self.pool)
+            .await?;
+        let size: Option<i64> = row.try_get("size")?;
+        size.map(u64_of).transpose()
+    }
+
+    /// Stores a witness's cosignature line (a second one for the same size is ignored).
+    pub(crate) async fn tlog_store_cosignature(
+        &self,
+        size: u64,
+        witness: &str,
+        line: &str,
+        now: i64,
+    ) -> Result<(), Error> {
+        sqlx::query(
+            "INSERT INTO tlog_cosignatures (size, witness, line, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (size, witness) DO NOTHING",
+        )
+        .bind(i64_of(size)?)
+        .bind(witness)
+        .bind(line)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     /// Loads the hashes of the given (level, start, count) ranges that are stored (level 0
