@@ -792,7 +792,7 @@ pub fn run(args: AdminArgs) -> u8 {
     let read_only = args.command.is_read_only();
     // What the audit log records of the command: its arguments (passwords are read from
     // standard input, never arguments; API keys are printed, never arguments).
-    let detail = format!("{:?}", args.command);
+    let (target, detail) = describe_command(&format!("{:?}", args.command));
     let code = execute(&runtime, &cfg, args.command);
     if !read_only {
         let outcome = if code == EXIT_OK {
@@ -806,7 +806,7 @@ pub fn run(args: AdminArgs) -> u8 {
                 .audit(signet_server::audit::AuditEvent {
                     actor: "admin (command line)",
                     action: signet_server::audit::AuditAction::AdminCommand,
-                    target: "",
+                    target: &target,
                     outcome,
                     client: None,
                     detail: &detail,
@@ -820,6 +820,87 @@ pub fn run(args: AdminArgs) -> u8 {
         }
     }
     code
+}
+
+/// The audit log's view of a command, from its `Debug` form (`CreateApiKey { user: "me",
+/// scopes: "all", expires_in: None }`): the target is the first text argument (`me`), the
+/// detail the command as `create-api-key user=me scopes=all`, leaving out what was not given
+/// (`None`, empty, `false`, `[]`). Nested commands (`Webhook { command: Add { … } }`) are
+/// flattened (`webhook add account=…`).
+fn describe_command(debug: &str) -> (String, String) {
+    fn kebab(name: &str) -> String {
+        let mut out = String::new();
+        for (i, c) in name.chars().enumerate() {
+            if c.is_ascii_uppercase() {
+                if i > 0 {
+                    out.push('-');
+                }
+                out.push(c.to_ascii_lowercase());
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+    /// Splits `a: x, b: Y { … }, c: "d, e"` at the commas of this level.
+    fn fields(body: &str) -> Vec<&str> {
+        let (mut depth, mut quoted, mut escaped, mut start) = (0i32, false, false, 0);
+        let mut out = Vec::new();
+        for (i, c) in body.char_indices() {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' if quoted => escaped = true,
+                '"' => quoted = !quoted,
+                '{' | '[' | '(' if !quoted => depth += 1,
+                '}' | ']' | ')' if !quoted => depth -= 1,
+                ',' if !quoted && depth == 0 => {
+                    out.push(body.get(start..i).unwrap_or_default().trim());
+                    start = i + 1;
+                }
+                _ => {}
+            }
+        }
+        out.push(body.get(start..).unwrap_or_default().trim());
+        out.retain(|f| !f.is_empty());
+        out
+    }
+    fn walk(debug: &str, words: &mut Vec<String>, target: &mut Option<String>) {
+        let debug = debug.trim();
+        let (name, body) = match debug.split_once(" {") {
+            Some((name, rest)) => (name, rest.trim_end().trim_end_matches('}')),
+            None => (debug, ""),
+        };
+        words.push(kebab(name.trim()));
+        for field in fields(body) {
+            let Some((key, value)) = field.split_once(": ") else {
+                continue;
+            };
+            let value = value.trim();
+            if key == "command" {
+                walk(value, words, target);
+                continue;
+            }
+            let value = value
+                .strip_prefix("Some(")
+                .and_then(|v| v.strip_suffix(')'))
+                .unwrap_or(value);
+            if matches!(value, "None" | "false" | "[]" | "\"\"") {
+                continue;
+            }
+            let shown = value.trim_matches('"');
+            if target.is_none() && value.starts_with('"') {
+                *target = Some(shown.to_owned());
+            }
+            if value == "true" {
+                words.push(key.replace('_', "-"));
+            } else {
+                words.push(format!("{}={shown}", key.replace('_', "-")));
+            }
+        }
+    }
+    let (mut words, mut target) = (Vec::new(), None);
+    walk(debug, &mut words, &mut target);
+    (target.unwrap_or_default(), words.join(" "))
 }
 
 /// Runs one `signet admin` command.
@@ -1238,5 +1319,44 @@ fn execute(
             &format!("revoked API key {id} of {user}"),
             async |r| r.revoke_api_key(&user, id).await,
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::describe_command;
+
+    #[test]
+    fn commands_are_described_for_the_audit_log() {
+        assert_eq!(
+            describe_command(
+                r#"CreateApiKey { user: "me", scopes: "all", packages: [], expires_in: None, description: "", owner: None }"#
+            ),
+            (
+                "me".to_owned(),
+                "create-api-key user=me scopes=all".to_owned()
+            )
+        );
+        assert_eq!(
+            describe_command(r#"CreateUser { name: "me", email: None, password_stdin: true }"#),
+            (
+                "me".to_owned(),
+                "create-user name=me password-stdin".to_owned()
+            )
+        );
+        assert_eq!(
+            describe_command(
+                r#"Webhook { command: Add { account: "contoso", url: "https://x/h?a=1, b", events: ["package.pushed"], allow_private_destination: false } }"#
+            ),
+            (
+                "contoso".to_owned(),
+                r#"webhook add account=contoso url=https://x/h?a=1, b events=["package.pushed"]"#
+                    .to_owned()
+            )
+        );
+        assert_eq!(
+            describe_command("Backfill"),
+            (String::new(), "backfill".to_owned())
+        );
     }
 }

@@ -140,6 +140,16 @@ impl KeyArgs {
                     path.display()
                 ))
             }
+            // A password was given and is wrong (or empty: an unset variable in a script).
+            signet_keys::Error::Pkcs12Password => KeyError::Usage(format!(
+                "{}: the password is wrong or the file is corrupt{}",
+                path.display(),
+                if self.certificate_password.as_deref() == Some("") {
+                    " (the password given is empty: is the variable that holds it set?)"
+                } else {
+                    ""
+                }
+            )),
             e => KeyError::File(e),
         })?;
         Ok(Box::new(signer))

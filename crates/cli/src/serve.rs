@@ -138,9 +138,16 @@ pub fn run(args: ServeArgs) -> u8 {
             Ok(n) => tracing::info!(removed = n, "removed orphan package files"),
             Err(e) => tracing::warn!(error = %e, "cannot collect orphan package files"),
         }
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+            if e.kind() == std::io::ErrorKind::AddrInUse {
+                format!(
+                    "cannot listen on {addr}: another program uses that port; choose another \
+                     with --listen 127.0.0.1:PORT (or `listen` in the configuration)"
+                )
+            } else {
+                format!("cannot listen on {addr}: {e}")
+            }
+        })?;
         let local = listener
             .local_addr()
             .map_err(|e| format!("cannot read the listen address: {e}"))?;

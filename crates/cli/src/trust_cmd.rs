@@ -134,7 +134,26 @@ pub fn run(args: TrustCmdArgs) -> u8 {
         &args.command
         && let Err(e) = crate::inputs::check(package)
     {
-        err!("error: {e}");
+        if package.is_dir() {
+            // The shared message suggests wildcards, which take several packages; trust
+            // takes one.
+            err!(
+                "error: {} is a directory; give one signed .nupkg file",
+                package.display()
+            );
+        } else {
+            err!("error: {e}");
+        }
+        return EXIT_USAGE;
+    }
+    if let Some(config) = &args.configfile
+        && !config.exists()
+    {
+        err!(
+            "error: {} does not exist; create it with: echo '<configuration />' > {}",
+            config.display(),
+            config.display()
+        );
         return EXIT_USAGE;
     }
     let env = signet_config::Environment::from_process();

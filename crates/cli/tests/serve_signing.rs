@@ -1594,8 +1594,10 @@ fn warnings(out: &str) -> Vec<String> {
 ///   README's `http://127.0.0.1:5000` is that server's address in every later command;
 /// - `signet pki init DIR` gets `--port P` for a free port (the README's 8390 becomes P), and
 ///   `$PW` is the password it prints; `signet pki serve DIR &` listens on P;
-/// - `curl -sO URL` is an HTTP GET saved under the URL's last segment, and `until curl -sf
-///   URL …; done` polls URL until it answers 200;
+/// - `curl -s -o NAME URL` (or `-sO`) is an HTTP GET saved as NAME (the URL's last segment),
+///   `curl … --retry N … URL` polls URL until it answers 200, and `2>FILE` after a server is
+///   dropped (the test keeps the server's log itself);
+/// - `export NAME='value'` sets NAME for every later command;
 /// - `VAR=$(command)` keeps the first line the command prints, `echo 'x' | command` types x,
 ///   `echo 'x' > file` writes the file.
 ///
@@ -1610,6 +1612,7 @@ fn run_readme_walkthrough(
     after: impl FnOnce(&[(String, String)]),
 ) {
     let mut transcript = Vec::new();
+    let mut exported: Vec<(String, String)> = Vec::new();
     let mut background: Vec<Child> = Vec::new();
     let mut replacements: Vec<(String, String)> = Vec::new();
     let logs = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
@@ -1643,28 +1646,41 @@ fn run_readme_walkthrough(
             transcript.push((command, String::new()));
             continue;
         }
-        if program == "until" {
-            // `until curl -sf URL >/dev/null; do sleep 0.2; done`: wait until URL answers.
-            let url = words
-                .iter()
-                .find(|w| w.starts_with("http"))
-                .expect("until curl URL")
-                .clone();
-            let deadline = std::time::Instant::now() + Duration::from_secs(30);
-            while try_get(&url).is_none() {
-                assert!(std::time::Instant::now() < deadline, "{command}: no answer");
-                std::thread::sleep(Duration::from_millis(100));
-            }
+        if program == "export" {
+            // `export NAME='value'`: in the environment of every later command.
+            let (name, value) = words[0].split_once('=').expect("export NAME=value");
+            vars.insert(name.to_owned(), value.to_owned());
+            exported.push((name.to_owned(), value.to_owned()));
             transcript.push((command, String::new()));
             continue;
         }
         if program == "curl" {
-            let url = words.last().expect("curl URL").clone();
-            let name = url.rsplit('/').next().unwrap().to_owned();
+            let url = words
+                .iter()
+                .find(|w| w.starts_with("http"))
+                .expect("curl URL")
+                .clone();
+            if words.iter().any(|w| w == "--retry") {
+                // `curl -sf --retry N --retry-connrefused … URL`: wait until URL answers.
+                let deadline = std::time::Instant::now() + Duration::from_secs(30);
+                while try_get(&url).is_none() {
+                    assert!(std::time::Instant::now() < deadline, "{command}: no answer");
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                transcript.push((command, String::new()));
+                continue;
+            }
+            // `curl -s -o NAME URL`, or `curl -sO URL` (the URL's last segment).
+            let name = match words.iter().position(|w| w == "-o") {
+                Some(i) => words[i + 1].clone(),
+                None => url.rsplit('/').next().unwrap().to_owned(),
+            };
             std::fs::write(dir.join(&name), get(&url)).unwrap();
             transcript.push((command, format!("saved {name}")));
             continue;
         }
+        // `2>FILE`: the test keeps a server's log itself.
+        words.retain(|w| !w.starts_with("2>"));
         assert_eq!(program, "signet", "{command}: only signet and curl are run");
         let is = |a: &str, b: &str| {
             words.first().map(String::as_str) == Some(a)
@@ -1688,6 +1704,7 @@ fn run_readme_walkthrough(
                 words.extend(["--listen".to_owned(), "127.0.0.1:0".to_owned()]);
             }
             let mut child = walkthrough_signet(dir, home)
+                .envs(exported.iter().cloned())
                 .args(&words)
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
@@ -1741,7 +1758,8 @@ fn run_readme_walkthrough(
             continue;
         }
         let mut cmd = walkthrough_signet(dir, home);
-        cmd.args(&words)
+        cmd.envs(exported.iter().cloned())
+            .args(&words)
             .stdin(if stdin.is_some() {
                 Stdio::piped()
             } else {
@@ -1774,12 +1792,12 @@ fn run_readme_walkthrough(
                 .to_owned();
             vars.insert(var, value);
         }
-        if pki_init {
-            let pw = printed
+        if pki_init
+            && let Some(pw) = printed
                 .lines()
                 .find_map(|l| l.split_once("password (shown once, not stored): "))
                 .map(|(_, pw)| pw.trim().to_owned())
-                .expect("pki init prints the password");
+        {
             vars.insert("PW".into(), pw);
         }
         transcript.push((command, printed));

@@ -111,6 +111,20 @@ pub enum Error {
         /// The key's description.
         key: String,
     },
+    /// The key is not an Ed25519 key (a transparency log key must be).
+    #[error(
+        "key '{key}' is not an Ed25519 key (CKK_EC_EDWARDS on the curve edwards25519); a transparency log signs its checkpoints with Ed25519"
+    )]
+    NotEd25519 {
+        /// The key's description.
+        key: String,
+    },
+    /// The token cannot make Ed25519 signatures.
+    #[error("token '{token}' does not offer CKM_EDDSA, which Ed25519 signatures need")]
+    NoEddsa {
+        /// The token label.
+        token: String,
+    },
     /// The key's CKA_SIGN attribute is false.
     #[error("key '{key}' is not allowed to sign (its CKA_SIGN attribute is false)")]
     KeyCannotSign {

@@ -31,11 +31,13 @@
 //! process.
 
 mod cert;
+mod ed25519;
 mod error;
 mod signer;
 #[cfg(feature = "softhsm-fixture")]
 pub mod softhsm;
 
+pub use ed25519::Pkcs11Ed25519Key;
 pub use error::Error;
 pub use signer::{CertificateSource, KeySelector, Pin, Pkcs11Signer, TokenKey};
 

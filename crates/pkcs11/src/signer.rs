@@ -209,7 +209,7 @@ impl fmt::Debug for Pkcs11Signer {
     }
 }
 
-fn token_error(operation: &'static str) -> impl Fn(CkError) -> Error {
+pub(crate) fn token_error(operation: &'static str) -> impl Fn(CkError) -> Error {
     move |e| Error::Token {
         operation,
         reason: short_reason(&e),
@@ -218,7 +218,7 @@ fn token_error(operation: &'static str) -> impl Fn(CkError) -> Error {
 
 /// cryptoki's Display of a return value is a paragraph of the specification; the constant's
 /// name is what a user can search for.
-fn short_reason(e: &CkError) -> String {
+pub(crate) fn short_reason(e: &CkError) -> String {
     match e {
         CkError::Pkcs11(rv, function) => format!("{function} returned {rv:?}"),
         other => other.to_string(),
@@ -232,14 +232,14 @@ fn rv(e: &CkError) -> Option<RvError> {
     }
 }
 
-struct KeyInfo {
-    handle: ObjectHandle,
-    label: Vec<u8>,
-    id: Vec<u8>,
+pub(crate) struct KeyInfo {
+    pub(crate) handle: ObjectHandle,
+    pub(crate) label: Vec<u8>,
+    pub(crate) id: Vec<u8>,
 }
 
 impl KeyInfo {
-    fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let label = String::from_utf8_lossy(&self.label);
         if self.id.is_empty() {
             format!("label '{label}'")
@@ -446,7 +446,7 @@ impl signet_keys::Signer for Pkcs11Signer {
     }
 }
 
-fn load_module(path: &Path) -> Result<Pkcs11, Error> {
+pub(crate) fn load_module(path: &Path) -> Result<Pkcs11, Error> {
     let module_error = |reason: String| Error::ModuleLoad {
         path: path.to_owned(),
         reason,
@@ -466,7 +466,7 @@ fn load_module(path: &Path) -> Result<Pkcs11, Error> {
     }
 }
 
-fn find_token(
+pub(crate) fn find_token(
     module: &Pkcs11,
     which: &TokenKey,
 ) -> Result<(Slot, cryptoki::slot::TokenInfo), Error> {
@@ -507,7 +507,7 @@ fn find_token(
     }
 }
 
-fn login(
+pub(crate) fn login(
     module: &Pkcs11,
     slot: Slot,
     session: &Session,
@@ -567,7 +567,11 @@ fn login(
     }
 }
 
-fn find_key(session: &Session, token: &str, selector: &KeySelector) -> Result<KeyInfo, Error> {
+pub(crate) fn find_key(
+    session: &Session,
+    token: &str,
+    selector: &KeySelector,
+) -> Result<KeyInfo, Error> {
     let handles = session
         .find_objects(&[Attribute::Class(ObjectClass::PRIVATE_KEY)])
         .map_err(token_error("C_FindObjects"))?;

@@ -199,6 +199,21 @@ impl SoftHsm {
         std::fs::read(&out).expect("child wrote the public key")
     }
 
+    /// Generates an Ed25519 key pair on the token (`CKM_EC_EDWARDS_KEY_PAIR_GEN`; the private
+    /// key sensitive and non-extractable) and returns its CKA_EC_POINT as the token stores it.
+    pub fn generate_ed25519(&self, token: &str, pin: &str, label: &str, id: &[u8]) -> Vec<u8> {
+        let out = self.dir.path().join(format!("{label}.ec-point"));
+        self.child(&[
+            ("op", "keygen-ed25519"),
+            ("token", token),
+            ("pin", pin),
+            ("label", label),
+            ("id", &hex(id)),
+            ("out", &out.display().to_string()),
+        ]);
+        std::fs::read(&out).expect("child wrote the public key")
+    }
+
     /// Stores a DER certificate on the token as a CKO_CERTIFICATE with `label` and `id`.
     pub fn import_certificate(&self, token: &str, pin: &str, label: &str, id: &[u8], der: &[u8]) {
         let path = self.dir.path().join(format!("{label}.import.der"));
@@ -358,6 +373,43 @@ pub fn child_entry() {
             .to_der()
             .expect("RSAPublicKey DER");
             std::fs::write(get("out"), der).expect("writing the public key");
+        }
+        "keygen-ed25519" => {
+            // CKA_EC_PARAMS: the DER OID id-Ed25519 (1.3.101.112).
+            let public_template = [
+                Attribute::Token(true),
+                Attribute::Verify(true),
+                Attribute::EcParams(vec![0x06, 0x03, 0x2B, 0x65, 0x70]),
+                Attribute::Label(label.clone()),
+                Attribute::Id(id.clone()),
+            ];
+            let private_template = [
+                Attribute::Token(true),
+                Attribute::Private(true),
+                Attribute::Sensitive(true),
+                Attribute::Extractable(false),
+                Attribute::Sign(true),
+                Attribute::Label(label),
+                Attribute::Id(id),
+            ];
+            let (public, _private) = session
+                .generate_key_pair(
+                    &Mechanism::EccEdwardsKeyPairGen,
+                    &public_template,
+                    &private_template,
+                )
+                .expect("C_GenerateKeyPair (Ed25519)");
+            let attrs = session
+                .get_attributes(public, &[cryptoki::object::AttributeType::EcPoint])
+                .expect("public key attributes");
+            let point = attrs
+                .into_iter()
+                .find_map(|a| match a {
+                    Attribute::EcPoint(p) => Some(p),
+                    _ => None,
+                })
+                .expect("CKA_EC_POINT");
+            std::fs::write(get("out"), point).expect("writing the public key");
         }
         "cert" => {
             let der = std::fs::read(get("in")).expect("certificate");

@@ -11,7 +11,7 @@ use super::{Nav, SignedIn, WebError, render};
 use crate::audit::AuditEntry;
 use crate::http::AppState;
 
-/// The periods offered (value for `since`, label), the first the default.
+/// The periods offered (value for `since`, label).
 const PERIODS: [(&str, &str); 5] = [
     ("24h", "the last 24 hours"),
     ("7d", "the last 7 days"),
@@ -19,6 +19,9 @@ const PERIODS: [(&str, &str); 5] = [
     ("365d", "the last year"),
     ("36500d", "ever"),
 ];
+
+/// The period shown when none is asked for (as `signet admin audit-log`).
+const DEFAULT_PERIOD: &str = "7d";
 
 /// Most entries one page shows.
 const LIMIT: usize = 500;
@@ -59,6 +62,8 @@ struct AuditPage {
     entries: Vec<Row>,
     truncated: bool,
     limit: usize,
+    /// An unknown `since` asked for (the default period is shown instead).
+    unknown_period: Option<String>,
 }
 
 /// `GET /admin/audit?since=7d&actor=alice`.
@@ -68,12 +73,12 @@ pub(crate) async fn audit_page(
     Query(q): Query<AuditQuery>,
 ) -> Result<Response, WebError> {
     require_site_admin(&s, &user).await?;
-    // Only the offered periods: the select cannot send another, and a hand-made URL gets
-    // the default rather than an error page.
-    let since = PERIODS
-        .iter()
-        .find(|(value, _)| *value == q.since)
-        .map_or(PERIODS[0].0, |(value, _)| value);
+    // Only the offered periods (a bounded query): a hand-made URL with another gets the
+    // default, and the page says so.
+    let asked = q.since.trim();
+    let offered = PERIODS.iter().find(|(value, _)| *value == asked);
+    let since = offered.map_or(DEFAULT_PERIOD, |(value, _)| value);
+    let unknown_period = (offered.is_none() && !asked.is_empty()).then(|| asked.to_owned());
     let age = crate::audit::parse_age(since)?;
     let from = s.registry.clock.now().unix_micros().saturating_sub(age);
     let actor = q.actor.trim();
@@ -98,5 +103,6 @@ pub(crate) async fn audit_page(
         entries,
         truncated,
         limit: LIMIT,
+        unknown_period,
     }))
 }
