@@ -761,3 +761,156 @@ fn serve_repository_signs_with_a_token_key() {
         .unwrap();
     assert!(o.status.success(), "openssl cms -verify: {}", text(&o));
 }
+
+// --- the transparency log's key on a token --------------------------------------------------
+
+/// `signet serve` with `[transparency_log] pkcs11_*`: the log's Ed25519 key is generated on
+/// the token (never outside it); the server announces the verifier key of the token's public
+/// key under the configured origin, and the checkpoint it publishes after a push verifies
+/// with that key — checked by `signet-tlog` and, independently, as a raw Ed25519 signature
+/// (aws-lc-rs) over the note text. A key that is not Ed25519 is refused at start-up.
+#[test]
+fn serve_signs_its_transparency_log_with_a_token_key() {
+    use base64::Engine as _;
+    let Some(t) = Token::new("tlog-token") else {
+        return;
+    };
+    let point = t.hsm.generate_ed25519("tlog-token", PIN, "tlog", &[0x09]);
+    let public: [u8; 32] = match point.as_slice() {
+        [0x04, 0x20, rest @ ..] => rest.try_into().unwrap(),
+        raw => raw.try_into().unwrap(),
+    };
+    let origin = "feed.test/tlog";
+    let expected = signet_tlog::VerifierKey::new(origin, public).unwrap();
+    let config_for = |key: &str| {
+        let config = t.path(&format!("tlog-{key}.toml"));
+        std::fs::write(
+            &config,
+            format!(
+                "data_dir = \"data-{key}\"\n[transparency_log]\npkcs11_module = \"{module}\"\n\
+                 pkcs11_token = \"tlog-token\"\npkcs11_key = \"{key}\"\n\
+                 pkcs11_pin_env = \"{PIN_VAR}\"\norigin = \"{origin}\"\n\
+                 checkpoint_interval_ms = 200\n",
+                module = s(t.hsm.module()),
+            ),
+        )
+        .unwrap();
+        config
+    };
+    // An RSA key where the log needs Ed25519: refused, and the message says why.
+    t.key(t.spec("not-ed25519", &[0x0A], 2048), Profile::CodeSigning);
+    let o = t.signet(&[
+        "serve",
+        "--config",
+        s(&config_for("not-ed25519")),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("is not an Ed25519 key"), "{}", text(&o));
+
+    let config = config_for("tlog");
+    let mut server = t
+        .command(&["serve", "--config", s(&config), "--listen", "127.0.0.1:0"])
+        .env("SIGNET_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(server.stdout.take().unwrap()).lines();
+    let (mut index, mut announced) = (String::new(), String::new());
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(u) = line.strip_prefix("service index: ") {
+            index = u.to_owned();
+        }
+        if let Some((_, vkey)) = line.split_once("verifier key ") {
+            announced = vkey.trim().to_owned();
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    let stop = |mut c: std::process::Child| {
+        let _ = c.kill();
+        let _ = c.wait();
+    };
+    if announced.is_empty() {
+        stop(server);
+        panic!("signet serve did not announce the token's log key");
+    }
+    let base = index.trim_end_matches("/v3/index.json").to_owned();
+    let mut create = t
+        .command(&[
+            "admin",
+            "--config",
+            s(&config),
+            "create-user",
+            "alice",
+            "--password-stdin",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    create
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"a long enough password\n")
+        .unwrap();
+    assert!(create.wait().unwrap().success());
+    let o = t.signet(&["admin", "--config", s(&config), "create-api-key", "alice"]);
+    let key = String::from_utf8_lossy(&o.stdout).trim().to_owned();
+    let pushed = t.signet(&[
+        "push",
+        s(&t.package),
+        "--source",
+        &index,
+        "--api-key",
+        &key,
+        "--allow-insecure-loopback",
+    ]);
+    let http = signet_feed::HttpClient::new(
+        std::time::Duration::from_secs(10),
+        signet_feed::HttpPolicy::LoopbackHttp,
+    )
+    .unwrap();
+    // The first checkpoint that holds the pushed version.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let checkpoint = loop {
+        let body = signet_feed::Http::get(&http, &format!("{base}/tlog/checkpoint"), 1 << 16)
+            .ok()
+            .flatten();
+        if let Some(body) = body
+            && String::from_utf8_lossy(&body).lines().nth(1) == Some("1")
+        {
+            break Some(body);
+        }
+        if std::time::Instant::now() > deadline {
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    stop(server);
+    assert!(pushed.status.success(), "{}", text(&pushed));
+    assert_eq!(
+        announced,
+        expected.to_string(),
+        "the announced key is the token's"
+    );
+    let checkpoint = checkpoint.expect("a checkpoint with the pushed version");
+    signet_tlog::SignedCheckpoint::verify(&checkpoint, &expected, &Default::default()).unwrap();
+    // Independently: the signature line's Ed25519 signature over the note text.
+    let note = String::from_utf8(checkpoint).unwrap();
+    let (body, signatures) = note.split_once("\n\n").unwrap();
+    let line = signatures
+        .lines()
+        .find(|l| l.starts_with(&format!("\u{2014} {origin} ")))
+        .unwrap();
+    let blob = base64::engine::general_purpose::STANDARD
+        .decode(line.rsplit(' ').next().unwrap())
+        .unwrap();
+    assert_eq!(blob.len(), 4 + 64);
+    aws_lc_rs::signature::UnparsedPublicKey::new(&aws_lc_rs::signature::ED25519, public)
+        .verify(format!("{body}\n").as_bytes(), &blob[4..])
+        .expect("the token's Ed25519 signature verifies over the checkpoint text");
+}

@@ -62,6 +62,19 @@ pub struct TransparencyLogConfig {
     /// (the key name is the checkpoint origin). Absent: a development key in
     /// `<data_dir>/tlog-dev.key`, named after the public URL at first start.
     pub key_path: Option<PathBuf>,
+    /// The log's Ed25519 key on a PKCS#11 token instead of a file: the module, the token
+    /// label, the key (label, `id:HEX` or `label:TEXT`) and the environment variable that
+    /// holds the PIN, as for `[signing]`'s repository key.
+    pub pkcs11_module: Option<PathBuf>,
+    /// The token label (with `pkcs11_module`).
+    pub pkcs11_token: Option<String>,
+    /// The key on the token (with `pkcs11_module`).
+    pub pkcs11_key: Option<String>,
+    /// The environment variable holding the token PIN.
+    pub pkcs11_pin_env: Option<String>,
+    /// The log's origin (its key name) for a token key; default: the public URL without its
+    /// scheme, with `/tlog` (as the development key is named).
+    pub origin: Option<String>,
     /// Milliseconds between checkpoints (default 2000).
     pub checkpoint_interval_ms: Option<u64>,
     /// Witnesses asked to cosign every new checkpoint (c2sp.org/tlog-witness).
@@ -294,6 +307,7 @@ impl Config {
             .chain(config.signing.key_path.iter_mut())
             .chain(config.signing.pkcs11_module.iter_mut())
             .chain(config.transparency_log.key_path.iter_mut())
+            .chain(config.transparency_log.pkcs11_module.iter_mut())
         {
             if p.is_relative() {
                 *p = base.join(&*p);
@@ -483,7 +497,49 @@ impl Config {
     /// The transparency log's key: `[transparency_log] key_path`, else the development key
     /// (created from `seed` at first start, named after `public_url`).
     pub fn log_key(&self, public_url: &str, seed: [u8; 32]) -> Result<crate::tlog::LogKey, Error> {
-        match &self.transparency_log.key_path {
+        let t = &self.transparency_log;
+        match (&t.pkcs11_module, &t.pkcs11_token, &t.pkcs11_key) {
+            (None, None, None) => {}
+            (Some(module), Some(token), Some(key)) => {
+                if t.key_path.is_some() {
+                    return Err(Error::Config(
+                        "[transparency_log] key_path and pkcs11_module exclude each other".into(),
+                    ));
+                }
+                let key = signet_pkcs11::KeySelector::parse(key)
+                    .map_err(|e| Error::Config(format!("[transparency_log] pkcs11_key: {e}")))?;
+                let pin = match &t.pkcs11_pin_env {
+                    Some(var) => Some(signet_pkcs11::Pin::new(std::env::var(var).map_err(
+                        |_| {
+                            Error::Config(format!(
+                                "the environment variable {var} (the token PIN) is not set"
+                            ))
+                        },
+                    )?)),
+                    None => None,
+                };
+                let origin = t
+                    .origin
+                    .clone()
+                    .unwrap_or_else(|| crate::tlog::origin_for(public_url));
+                return crate::tlog::LogKey::from_token(
+                    &signet_pkcs11::TokenKey {
+                        module: module.clone(),
+                        token: token.clone(),
+                        key,
+                    },
+                    pin,
+                    &origin,
+                );
+            }
+            _ => {
+                return Err(Error::Config(
+                    "[transparency_log] pkcs11_module, pkcs11_token and pkcs11_key go together"
+                        .into(),
+                ));
+            }
+        }
+        match &t.key_path {
             Some(p) => crate::tlog::LogKey::from_file(p),
             None => crate::tlog::LogKey::development(
                 &self.data_dir().join(crate::tlog::DEV_KEY_FILE),

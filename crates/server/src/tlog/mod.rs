@@ -101,6 +101,20 @@ impl LogKey {
         Ok(Self::new(Arc::new(key)))
     }
 
+    /// An Ed25519 key on a PKCS#11 token (`[transparency_log] pkcs11_*`), named `origin`:
+    /// every checkpoint signature is a `C_Sign` on the token; the key never leaves it.
+    pub fn from_token(
+        which: &signet_pkcs11::TokenKey,
+        pin: Option<signet_pkcs11::Pin>,
+        origin: &str,
+    ) -> Result<Self, Error> {
+        let key = signet_pkcs11::Pkcs11Ed25519Key::open(which, pin)
+            .map_err(|e| Error::Config(format!("transparency log key on the token: {e}")))?;
+        let verifier = VerifierKey::new(origin, key.public_key())
+            .map_err(|e| Error::Config(format!("log origin {origin:?}: {e}")))?;
+        Ok(Self::new(Arc::new(TokenLogSigner { key, verifier })))
+    }
+
     /// The verifier key clients pin.
     pub fn verifier(&self) -> &VerifierKey {
         self.signer.verifier()
@@ -109,6 +123,24 @@ impl LogKey {
     /// The checkpoint origin.
     pub fn origin(&self) -> &str {
         self.signer.verifier().name()
+    }
+}
+
+/// A log key on a token, as a note signer.
+struct TokenLogSigner {
+    key: signet_pkcs11::Pkcs11Ed25519Key,
+    verifier: VerifierKey,
+}
+
+impl NoteSigner for TokenLogSigner {
+    fn verifier(&self) -> &VerifierKey {
+        &self.verifier
+    }
+
+    fn sign(&self, text: &[u8]) -> Result<[u8; 64], signet_tlog::Error> {
+        self.key
+            .sign(text)
+            .map_err(|e| signet_tlog::Error::Key(format!("{}: {e}", self.key.describe())))
     }
 }
 
