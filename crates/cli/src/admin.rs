@@ -300,7 +300,8 @@ enum WebhookCommand {
         /// Where to POST (http or https).
         url: String,
         /// Events (repeatable; default all): package.pushed, package.unlisted,
-        /// package.relisted.
+        /// package.relisted, package.deleted, package.flagged, certificate.registered,
+        /// certificate.deleted, certificate.revoked.
         #[arg(long = "event", value_name = "EVENT")]
         events: Vec<String>,
         /// Allow a destination on a loopback, private or reserved address (refused by default:
@@ -887,7 +888,8 @@ fn describe_command(debug: &str) -> (String, String) {
             if matches!(value, "None" | "false" | "[]" | "\"\"") {
                 continue;
             }
-            let shown = value.trim_matches('"');
+            let shown = redact_url(value.trim_matches('"'));
+            let shown = shown.as_str();
             if target.is_none() && value.starts_with('"') {
                 *target = Some(shown.to_owned());
             }
@@ -901,6 +903,22 @@ fn describe_command(debug: &str) -> (String, String) {
     let (mut words, mut target) = (Vec::new(), None);
     walk(debug, &mut words, &mut target);
     (target.unwrap_or_default(), words.join(" "))
+}
+
+/// A URL as the audit log keeps it: scheme and host only. User information, paths and queries
+/// can hold secrets (a webhook's token in its path, a password in an upstream URL).
+fn redact_url(value: &str) -> String {
+    let Some((scheme, rest)) = value.split_once("://") else {
+        return value.to_owned();
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority.rsplit('@').next().unwrap_or_default();
+    let elided = if authority.len() < rest.len() || host.len() < authority.len() {
+        "/…"
+    } else {
+        ""
+    };
+    format!("{scheme}://{host}{elided}")
 }
 
 /// Runs one `signet admin` command.
@@ -1346,14 +1364,18 @@ mod tests {
         );
         assert_eq!(
             describe_command(
-                r#"Webhook { command: Add { account: "contoso", url: "https://x/h?a=1, b", events: ["package.pushed"], allow_private_destination: false } }"#
+                r#"Webhook { command: Add { account: "contoso", url: "https://hooks.test/services/T0/SECRET?a=1, b", events: ["package.pushed"], allow_private_destination: false } }"#
             ),
             (
                 "contoso".to_owned(),
-                r#"webhook add account=contoso url=https://x/h?a=1, b events=["package.pushed"]"#
+                r#"webhook add account=contoso url=https://hooks.test/… events=["package.pushed"]"#
                     .to_owned()
             )
         );
+        let (_, upstream) = describe_command(
+            r#"Upstream { command: Add { name: "up", url: "https://user:hunter2@feed.test/v3/index.json" } }"#,
+        );
+        assert_eq!(upstream, "upstream add name=up url=https://feed.test/…");
         assert_eq!(
             describe_command("Backfill"),
             (String::new(), "backfill".to_owned())

@@ -501,8 +501,14 @@ fn pinned_witnesses(
             .ok_or_else(|| format!("--witness takes NAME=VKEY, not '{a}'"))?;
         let key = signet_tlog::CosignatureVerifier::parse(vkey)
             .map_err(|e| format!("--witness {label}: {e}"))?;
-        if out.iter().any(|(_, k)| *k == key.to_string()) {
-            return Err(format!("--witness {label}: that key is given twice"));
+        // One public key under two names would count twice toward the threshold.
+        if out.iter().any(|(_, k)| {
+            signet_tlog::CosignatureVerifier::parse(k)
+                .is_ok_and(|other| other.public_key() == key.public_key())
+        }) {
+            return Err(format!(
+                "--witness {label}: that public key is given twice (one witness counts once)"
+            ));
         }
         out.push((label.trim().to_owned(), key.to_string()));
     }

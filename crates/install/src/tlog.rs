@@ -55,8 +55,14 @@ pub fn check_witnesses(
         .map_err(|e| format!("bad checkpoint: {e}"))?;
     let mut signed = Vec::new();
     let mut missing = Vec::new();
+    // A cosignature does not sign the key's name: the same key pinned under two names (or a
+    // line copied under another name) is still one witness. Counted by public key.
+    let mut signers: std::collections::HashSet<[u8; 32]> = std::collections::HashSet::new();
     for (label, key) in witnesses {
         match key.verify(&note) {
+            Ok(_) if !signers.insert(*key.public_key()) => {
+                missing.push(format!("{label} (the same key as another pinned witness)"))
+            }
             Ok(_) => signed.push(label.as_str()),
             Err(signet_tlog::Error::UnknownSigner(_)) => {
                 missing.push(format!("{label} (no cosignature)"))
@@ -64,7 +70,7 @@ pub fn check_witnesses(
             Err(e) => missing.push(format!("{label} ({e})")),
         }
     }
-    if signed.len() >= threshold {
+    if signers.len() >= threshold {
         return Ok(());
     }
     Err(format!(
@@ -322,4 +328,39 @@ fn write_evidence(
     );
     std::fs::write(&path, text).ok()?;
     Some(path)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use signet_tlog::{CosignerKey, SigningKey};
+
+    /// One witness's key pinned under two names, its line copied under the second name (the
+    /// key ID recomputed: the signed message does not name the key), counts once.
+    #[test]
+    fn one_key_under_two_names_is_one_witness() {
+        let log = SigningKey::from_seed("log.test/tlog", [1; 32]).unwrap();
+        let text = "log.test/tlog\n3\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n";
+        let mut note = Note::sign(text, &log).unwrap();
+        let w1 = CosignerKey::from_seed("w1.test", [2; 32]).unwrap();
+        let line = w1.cosign(&note.text, 1_800_000_000).unwrap();
+        let renamed =
+            signet_tlog::CosignatureVerifier::new("w9.other", *w1.verifier().public_key()).unwrap();
+        note.signatures.push(line.clone());
+        note.signatures.push(signet_tlog::NoteSignature {
+            name: renamed.name().to_owned(),
+            id: renamed.id(),
+            signature: line.signature.clone(),
+        });
+        let pinned = vec![
+            ("a".to_owned(), w1.verifier().clone()),
+            ("b".to_owned(), renamed),
+        ];
+        let checkpoint = note.to_text();
+        let err = check_witnesses(&checkpoint, &pinned, 2).unwrap_err();
+        assert!(err.contains("cosigned by 1 of"), "{err}");
+        assert!(err.contains("the same key as another"), "{err}");
+        assert!(check_witnesses(&checkpoint, &pinned, 1).is_ok());
+    }
 }

@@ -62,6 +62,15 @@ pub fn parse_age(text: &str) -> Result<i64, Error> {
     Ok(i64::from(n).saturating_mul(unit_micros))
 }
 
+/// The actor of an attempt that proved nobody's identity (a failed sign-in). Not a possible
+/// account name (account names have no parentheses), so it never mixes with a real user's
+/// entries.
+pub const ANONYMOUS: &str = "(anonymous)";
+
+/// The target of a failed sign-in whose name is no account: what was typed is not kept (people
+/// type their password into the name field).
+pub const UNKNOWN_ACCOUNT: &str = "(no such account)";
+
 /// Longest text kept in one field (a refusal's reason can be long).
 const FIELD_MAX: usize = 500;
 
@@ -70,6 +79,8 @@ const FIELD_MAX: usize = 500;
 pub enum AuditAction {
     /// A web sign-in (password step).
     SignIn,
+    /// An API key (`X-NuGet-ApiKey`) that did not authenticate.
+    ApiKeyAuth,
     /// HTTP Basic credentials that did not authenticate (a private feed).
     BasicAuth,
     /// A package push.
@@ -115,6 +126,7 @@ impl AuditAction {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::SignIn => "sign-in",
+            Self::ApiKeyAuth => "api-key-auth",
             Self::BasicAuth => "basic-auth",
             Self::Push => "push",
             Self::Unlist => "unlist",
@@ -246,10 +258,10 @@ impl Db {
             Some(a) => {
                 sqlx::query(
                     "SELECT at, actor, action, target, outcome, client, detail FROM audit_log \
-                     WHERE at >= $1 AND actor = $2 ORDER BY at DESC, id LIMIT $3",
+                     WHERE at >= $1 AND lower(actor) = $2 ORDER BY at DESC, id LIMIT $3",
                 )
                 .bind(since)
-                .bind(a.to_owned())
+                .bind(a.to_lowercase())
                 .bind(limit)
                 .fetch_all(&self.pool)
                 .await?
@@ -374,6 +386,19 @@ impl Registry {
                 },
             )
             .collect())
+    }
+
+    /// The name to record for a sign-in attempt with `typed`: the account's own name when
+    /// there is one (as stored, whatever the case typed), else [`UNKNOWN_ACCOUNT`].
+    pub(crate) async fn audit_name_of(&self, typed: &str) -> String {
+        match self.db.find_account(typed.trim()).await {
+            Ok(Some((id, _))) => self
+                .db
+                .account_name(id)
+                .await
+                .unwrap_or_else(|_| UNKNOWN_ACCOUNT.to_owned()),
+            _ => UNKNOWN_ACCOUNT.to_owned(),
+        }
     }
 
     /// Deletes entries older than `days`; returns how many.

@@ -308,19 +308,28 @@ impl Registry {
             .map(str::trim)
             .filter(|k| !k.is_empty())
             .ok_or_else(|| Error::Unauthorized("an API key is required (X-NuGet-ApiKey)".into()))?;
-        let row = self
-            .db
-            .find_api_key(&hash_api_key(key))
-            .await?
-            .ok_or_else(|| Error::Unauthorized("the API key is invalid".into()))?;
-        if row.revoked_at.is_some() {
-            return Err(Error::Unauthorized("the API key has been revoked".into()));
-        }
-        if row
+        let Some(row) = self.db.find_api_key(&hash_api_key(key)).await? else {
+            let e = Error::Unauthorized("the API key is invalid".into());
+            self.audit_key_refused(crate::audit::ANONYMOUS, "", &e)
+                .await;
+            return Err(e);
+        };
+        let refused = if row.revoked_at.is_some() {
+            Some(Error::Unauthorized("the API key has been revoked".into()))
+        } else if row
             .expires_at
             .is_some_and(|t| t <= self.clock.now().unix_micros())
         {
-            return Err(Error::Unauthorized("the API key has expired".into()));
+            Some(Error::Unauthorized("the API key has expired".into()))
+        } else {
+            None
+        };
+        if let Some(e) = refused {
+            // A revoked or expired key names its owner (whoever still holds it is worth
+            // knowing about); the key itself is never recorded.
+            self.audit_key_refused(&row.user_name, &format!("key {}", row.id), &e)
+                .await;
+            return Err(e);
         }
         Ok(Caller {
             user_id: row.user_id,
@@ -329,6 +338,18 @@ impl Registry {
             scopes: row.scopes,
             globs: row.globs,
         })
+    }
+
+    async fn audit_key_refused(&self, actor: &str, target: &str, e: &Error) {
+        self.audit(crate::audit::AuditEvent {
+            actor,
+            action: crate::audit::AuditAction::ApiKeyAuth,
+            target,
+            outcome: crate::audit::AuditOutcome::Refused,
+            client: None,
+            detail: &e.to_string(),
+        })
+        .await;
     }
 
     /// A new file for an upload in flight, deleted when dropped unless pushed.

@@ -231,9 +231,18 @@ impl Witness {
             .key
             .cosign(&accepted.note.text, now)
             .map_err(|e| Error::Crypto(format!("cosign: {e}")))?;
+        // The same tree again: nothing to store (a resubmission must not cost a state write).
+        let unchanged = state.get(&origin).is_some_and(|s| {
+            s.size == accepted.tree.size && s.root == accepted.tree.root.to_base64()
+        });
+        if unchanged {
+            return Ok(Ok(cosig.to_line()));
+        }
+        // What the read endpoint serves: the log's own signature and this witness's, never
+        // other lines a submitter added.
         let mut note = accepted.note;
         note.signatures
-            .retain(|s| !(s.name == cosig.name && s.id == cosig.id));
+            .retain(|s| keys.iter().any(|k| k.name() == s.name && k.id() == s.id));
         note.signatures.push(cosig.clone());
         let mut next = state.clone();
         next.insert(

@@ -70,6 +70,12 @@ impl CosignatureVerifier {
         self.id
     }
 
+    /// The Ed25519 public key. The signed message does not name the key, so one key under two
+    /// names is one witness: count witnesses by this.
+    pub fn public_key(&self) -> &[u8; 32] {
+        &self.public_key
+    }
+
     /// Verifies this witness's cosignature on `note` (a checkpoint): signature lines with
     /// another name or key ID are ignored; one with this name and ID must verify. Returns the
     /// cosignature's timestamp (the newest, if the witness signed more than once).

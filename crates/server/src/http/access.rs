@@ -345,13 +345,16 @@ async fn basic_password(
             Ok(())
         }
         None => {
-            tracing::info!(user = %user, %ip, "basic authentication failed");
+            tracing::info!(%ip, "basic authentication failed");
+            // As for the web sign-in: a failure proves nobody's identity, and what was typed
+            // as the user name is kept only when it names an account (never a key pasted
+            // there, or a password).
+            let account = s.registry.audit_name_of(user).await;
             s.registry
                 .audit(crate::audit::AuditEvent {
-                    // As for the web sign-in: a failure proves nobody's identity.
-                    actor: "anonymous",
+                    actor: crate::audit::ANONYMOUS,
                     action: crate::audit::AuditAction::BasicAuth,
-                    target: user,
+                    target: &account,
                     outcome: crate::audit::AuditOutcome::Refused,
                     client: Some(ip),
                     detail: "wrong user name, password or key",

@@ -182,13 +182,22 @@ impl Registry {
                     let n = u64::try_from(flagged.len()).unwrap_or(u64::MAX);
                     summary.flagged_versions += n;
                     tracing::warn!(fingerprint = %row.fingerprint, %detail, flagged = n, "certificate revoked");
-                    // Webhooks: the accounts the certificate is registered to, and the owners
-                    // of every version it flagged.
-                    let versions: Vec<serde_json::Value> = flagged
-                        .iter()
-                        .map(|(id, version)| serde_json::json!({ "id": id, "version": version }))
-                        .collect();
+                    // Webhooks: the accounts the certificate is registered to (each told of the
+                    // flagged versions of its own packages only: anyone may register a public
+                    // certificate), and the owners of every version it flagged.
+                    let mut owners_of = Vec::with_capacity(flagged.len());
+                    for (id, version) in &flagged {
+                        let owners = self.db.owner_accounts(&id.to_lowercase()).await?;
+                        owners_of.push((id, version, owners));
+                    }
                     for account in self.db.certificate_accounts(&row.fingerprint).await? {
+                        let versions: Vec<serde_json::Value> = owners_of
+                            .iter()
+                            .filter(|(_, _, owners)| owners.iter().any(|(a, _, _)| *a == account))
+                            .map(|(id, version, _)| {
+                                serde_json::json!({ "id": id, "version": version })
+                            })
+                            .collect();
                         self.account_event(
                             account,
                             "certificate.revoked",

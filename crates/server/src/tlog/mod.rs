@@ -385,17 +385,10 @@ impl Registry {
                 "the version is not in a signed checkpoint yet: retry in a few seconds".into(),
             )
         })?;
-        // The newest checkpoint may still be waiting for its witnesses: ask them now (those
-        // backing off after failures are skipped), rather than serve it without.
-        let mut lines = self.db.tlog_cosignatures(cp.size).await?;
-        if let Some(ws) = &self.witnesses
-            && lines.len() < ws.len()
-        {
-            if let Err(e) = self.tlog_collect_cosignatures().await {
-                tracing::warn!(error = %e, "collecting cosignatures failed");
-            }
-            lines = self.db.tlog_cosignatures(cp.size).await?;
-        }
+        // The newest checkpoint may still be waiting for its witnesses: the collector is
+        // woken and given a moment (bounded; those backing off after failures are not waited
+        // for), rather than the proof served without.
+        let mut lines = self.tlog_wait_for_cosignatures(cp.size).await?;
         // The checkpoint with the most cosignatures of the two that matter: the newest, and
         // the newest cosigned one.
         if let Some(s) = self.db.tlog_newest_cosigned().await?

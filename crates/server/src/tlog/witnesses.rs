@@ -71,8 +71,11 @@ pub struct Witnesses {
     endpoints: Vec<WitnessEndpoint>,
     client: reqwest::Client,
     known: std::sync::Mutex<Vec<Known>>,
-    /// One collection at a time (the periodic one and a proof's).
+    /// One collection at a time.
     running: tokio::sync::Mutex<()>,
+    /// Wakes the collector ([`run_cosigner`]) before its next tick: a proof request that
+    /// finds the newest checkpoint not yet cosigned.
+    wake: tokio::sync::Notify,
 }
 
 impl Witnesses {
@@ -90,6 +93,7 @@ impl Witnesses {
             client,
             known: std::sync::Mutex::new(known),
             running: tokio::sync::Mutex::new(()),
+            wake: tokio::sync::Notify::new(),
         })
     }
 
@@ -101,6 +105,21 @@ impl Witnesses {
     /// Whether none is.
     pub fn is_empty(&self) -> bool {
         self.endpoints.is_empty()
+    }
+
+    /// Witnesses that have not cosigned (`have`: the verifier keys that did) and are not
+    /// backing off after failures: those a collection would ask now.
+    fn askable(&self, have: &[(String, String)]) -> usize {
+        let now = Instant::now();
+        self.endpoints
+            .iter()
+            .enumerate()
+            .filter(|(i, e)| {
+                let key = e.key.to_string();
+                !have.iter().any(|(k, _)| *k == key)
+                    && self.known(*i).retry_at.is_none_or(|t| t <= now)
+            })
+            .count()
     }
 
     fn known(&self, i: usize) -> Known {
@@ -188,6 +207,34 @@ impl Registry {
     /// after failures) for its cosignature, all at once; returns how many cosignatures the
     /// newest checkpoint has now. Failures of witnesses are logged, not returned.
     pub async fn tlog_collect_cosignatures(&self) -> Result<usize, Error> {
+        self.collect_cosignatures().await
+    }
+
+    /// Waits at most [`PROOF_WAIT`] for cosignatures of the checkpoint of `size` by the
+    /// witnesses that can be asked now, having woken the collector; returns the lines there
+    /// are then. Never contacts a witness itself: a slow or dead witness costs a proof request
+    /// this wait at most, and only while it is not backing off.
+    pub(crate) async fn tlog_wait_for_cosignatures(
+        &self,
+        size: u64,
+    ) -> Result<Vec<(String, String)>, Error> {
+        let mut lines = self.db.tlog_cosignatures(size).await?;
+        let Some(ws) = self.witnesses.clone() else {
+            return Ok(lines);
+        };
+        if ws.askable(&lines) == 0 {
+            return Ok(lines);
+        }
+        ws.wake.notify_one();
+        let deadline = Instant::now() + PROOF_WAIT;
+        while Instant::now() < deadline && ws.askable(&lines) > 0 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            lines = self.db.tlog_cosignatures(size).await?;
+        }
+        Ok(lines)
+    }
+
+    async fn collect_cosignatures(&self) -> Result<usize, Error> {
         let Some(ws) = self.witnesses.clone() else {
             return Ok(0);
         };
@@ -326,8 +373,12 @@ impl Registry {
     }
 }
 
+/// How long a proof request waits for the witnesses the collector is asking.
+const PROOF_WAIT: Duration = Duration::from_secs(1);
+
 /// Collects cosignatures every `interval` until the process ends (after each checkpoint the
-/// checkpointer signs; witnesses that failed are asked again after their back-off).
+/// checkpointer signs; witnesses that failed are asked again after their back-off), and at
+/// once when a proof request wakes it.
 pub async fn run_cosigner(registry: std::sync::Arc<Registry>, interval: Duration) {
     if registry.witnesses.is_none() {
         return;
@@ -335,7 +386,16 @@ pub async fn run_cosigner(registry: std::sync::Arc<Registry>, interval: Duration
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tick.tick().await;
+        let woken = registry.witnesses.as_ref().map(|w| w.wake.notified());
+        match woken {
+            Some(woken) => {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    () = woken => {}
+                }
+            }
+            None => return,
+        }
         if let Err(e) = registry.tlog_collect_cosignatures().await {
             tracing::warn!(error = %e, "collecting cosignatures failed");
         }

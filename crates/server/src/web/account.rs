@@ -87,15 +87,17 @@ pub(crate) fn client_ip(
         return peer;
     }
     let mut hops: Vec<std::net::IpAddr> = Vec::new();
+    // Split the raw bytes: a client can put bytes that are not text before what the proxy
+    // appends, and that must not make the whole header (and so the client) unreadable.
     for value in headers.get_all("x-forwarded-for") {
-        let Ok(text) = value.to_str() else {
-            return peer;
-        };
-        for part in text.split(',') {
-            match part.trim().parse() {
-                Ok(ip) => hops.push(ip),
+        for part in value.as_bytes().split(|&b| b == b',') {
+            match std::str::from_utf8(part)
+                .ok()
+                .and_then(|p| p.trim().parse().ok())
+            {
+                Some(ip) => hops.push(ip),
                 // An unreadable entry: nothing to its left can be placed.
-                Err(_) => hops.clear(),
+                None => hops.clear(),
             }
         }
     }
@@ -330,19 +332,33 @@ pub(crate) async fn signin(
     let next = local_next(Some(&f.next));
     let name = f.name.trim();
     let checked = check_password(&s, name, &f.password).await?;
+    // The account's own name (a failed attempt names an account only if there is one).
+    let account = s.registry.audit_name_of(name).await;
+    let second_factor = match checked {
+        Some(id) => s.registry.db.totp_enabled(id).await.unwrap_or(false),
+        None => false,
+    };
     s.registry
         .audit(crate::audit::AuditEvent {
-            // A failed attempt proves nobody's identity: the name typed is its target only.
-            actor: if checked.is_some() { name } else { "anonymous" },
+            // A failed attempt proves nobody's identity.
+            actor: if checked.is_some() {
+                &account
+            } else {
+                crate::audit::ANONYMOUS
+            },
             action: crate::audit::AuditAction::SignIn,
-            target: name,
+            target: &account,
             outcome: if checked.is_some() {
                 crate::audit::AuditOutcome::Ok
             } else {
                 crate::audit::AuditOutcome::Refused
             },
             client: Some(&ip),
-            detail: "",
+            detail: if second_factor {
+                "password; the second factor is asked next"
+            } else {
+                ""
+            },
         })
         .await;
     let Some(user_id) = checked else {
@@ -656,6 +672,12 @@ mod tests {
         assert_eq!(client_ip(proxy, &h, &[proxy]).to_string(), "203.0.113.7");
         h.insert("x-forwarded-for", "garbage".parse().unwrap());
         assert_eq!(client_ip(proxy, &h, &[proxy]), proxy);
+        // Bytes that are not text before what the proxy appended: the appended hop counts.
+        h.insert(
+            "x-forwarded-for",
+            axum::http::HeaderValue::from_bytes(b"\xff, 203.0.113.9").unwrap(),
+        );
+        assert_eq!(client_ip(proxy, &h, &[proxy]).to_string(), "203.0.113.9");
     }
 
     #[test]

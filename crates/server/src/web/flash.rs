@@ -29,6 +29,8 @@ pub(crate) enum Flash {
     RecoveryCodes(Vec<Secret>),
     /// A certificate just registered: its fingerprint as shown, and the warnings about it.
     CertificateRegistered {
+        /// The account it was registered to (only that account's page shows it).
+        account: String,
         /// The fingerprint, as the page shows it.
         fingerprint: String,
         /// What the registration warned about.

@@ -172,14 +172,18 @@ async fn list(
 fn registered_flash(
     s: &AppState,
     user: &SignedIn,
+    org: Option<&str>,
 ) -> (Option<String>, Vec<String>, Option<String>) {
+    let (page_account, _) = target(user, org);
     let now = s.registry.clock.now().unix_micros();
     match s.web.flashes.take_if(&user.token_hash, now, |f| {
-        matches!(f, super::flash::Flash::CertificateRegistered { .. })
+        matches!(f, super::flash::Flash::CertificateRegistered { account, .. }
+            if account.eq_ignore_ascii_case(&page_account))
     }) {
         Some(super::flash::Flash::CertificateRegistered {
             fingerprint,
             warnings,
+            ..
         }) => (Some(fingerprint), warnings, None),
         _ => Default::default(),
     }
@@ -191,7 +195,7 @@ pub(crate) async fn own_certificates(
     user: SignedIn,
     headers: HeaderMap,
 ) -> Result<Response, WebError> {
-    let shown = registered_flash(&s, &user);
+    let shown = registered_flash(&s, &user, None);
     list(&s, &user, None, &headers, shown, StatusCode::OK).await
 }
 
@@ -202,7 +206,7 @@ pub(crate) async fn org_certificates(
     headers: HeaderMap,
     Path(org): Path<String>,
 ) -> Result<Response, WebError> {
-    let shown = registered_flash(&s, &user);
+    let shown = registered_flash(&s, &user, Some(&org));
     list(&s, &user, Some(&org), &headers, shown, StatusCode::OK).await
 }
 
@@ -302,6 +306,7 @@ async fn add(
             s.web.flashes.put(
                 &user.token_hash,
                 super::flash::Flash::CertificateRegistered {
+                    account: account.clone(),
                     fingerprint: super::display_fingerprint(&c.fingerprint),
                     warnings: c.warnings,
                 },
