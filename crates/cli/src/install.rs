@@ -117,7 +117,17 @@ fn run_prompting(args: &InstallArgs, prompts: usize) -> u8 {
     let version = match args.version.as_deref().map(NuGetVersion::parse).transpose() {
         Ok(v) => v,
         Err(e) => {
-            err!("error: {e}");
+            let range = args
+                .version
+                .as_deref()
+                .is_some_and(|v| v.contains(['[', '(', ',', '*']));
+            if range {
+                err!(
+                    "error: {e}: --version takes one exact version (ranges and wildcards are for project files); omit it for the newest"
+                );
+            } else {
+                err!("error: {e}");
+            }
             return EXIT_USAGE;
         }
     };

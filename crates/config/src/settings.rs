@@ -462,7 +462,7 @@ impl Settings {
         };
         let origin = match self.config_value("signatureValidationMode") {
             Some((_, f)) => format!("signatureValidationMode in {}", f.path.display()),
-            None => "signatureValidationMode (default)".to_string(),
+            None => "the default: no signatureValidationMode in nuget.config".to_string(),
         };
         Ok((mode.to_string(), origin))
     }
