@@ -38,6 +38,17 @@ pub struct VerifyArgs {
     /// With --packages-folder: verify everything again and leave the audit cache alone.
     #[arg(long = "no-cache", requires = "packages_folder")]
     no_cache: bool,
+    /// With --packages-folder: allow plain-http transparency logs (as `install`'s option of
+    /// the same name), for sources whose log is pinned over http.
+    #[arg(
+        long = "dangerous-allow-insecure-connections",
+        requires = "packages_folder"
+    )]
+    allow_insecure_connections: bool,
+    /// With --packages-folder: allow plain-http transparency logs on loopback addresses only
+    /// (local test feeds), as `install`'s option of the same name.
+    #[arg(long = "allow-insecure-loopback", requires = "packages_folder")]
+    allow_insecure_loopback: bool,
     /// Run all verifications (signatures are the only kind, so the same as --signatures).
     #[arg(long, conflicts_with = "signatures")]
     all: bool,
@@ -334,6 +345,26 @@ fn audit(
     );
     options.revocation = revocation_source;
     options.content_hash = ContentHash::Skip;
+    // The transparency logs pinned for the sources the packages came from (issue 17): each
+    // package is checked against its source's log as `install` checks it, every audit.
+    let http_policy = if args.allow_insecure_connections {
+        signet_feed::HttpPolicy::DangerousAnyHttp
+    } else if args.allow_insecure_loopback {
+        signet_feed::HttpPolicy::LoopbackHttp
+    } else {
+        signet_feed::HttpPolicy::HttpsOnly
+    };
+    let http = match signet_feed::HttpClient::new(LOG_REQUEST_TIMEOUT, http_policy) {
+        Ok(h) => h,
+        Err(e) => {
+            err!("error: {e}");
+            return EXIT_FAILED;
+        }
+    };
+    let lookup = |location: &str| log_for_source(settings, &http, location);
+    let any_pinned = !settings
+        .section_items(signet_config::TLOG_SECTION)
+        .is_empty();
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
@@ -352,6 +383,7 @@ fn audit(
         } else {
             audit_cache_dir().map(|d| signet_install::audit_cache_file(&d, dir))
         },
+        logs: any_pinned.then_some(&lookup as &signet_install::LogLookup<'_>),
     };
     let started = std::time::Instant::now();
     let result = signet_install::audit(dir, &opts, &|done, total| {
@@ -411,12 +443,49 @@ fn audit(
             summary.verified,
             summary.cached,
         );
+        if summary.log_checked > 0 {
+            out!(
+                "{} package(s) checked against their source's transparency log.",
+                summary.log_checked
+            );
+        }
     }
     if summary.invalid == 0 {
         EXIT_OK
     } else {
         EXIT_FAILED
     }
+}
+
+/// How long one request to a transparency log may take in an audit (the proof, or one tile).
+const LOG_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The transparency log pinned for the source at `location` (the URL a package's
+/// `.nupkg.metadata` records), found as `install` finds it: by the name of the configured
+/// package source at that location, or by the URL the log was pinned for.
+fn log_for_source(
+    settings: &signet_config::Settings,
+    http: &signet_feed::HttpClient,
+    location: &str,
+) -> Result<Option<signet_install::AuditLog>, String> {
+    let name = settings
+        .package_sources()
+        .into_iter()
+        .find(|s| s.location == location)
+        .map(|s| s.name);
+    let Some(pin) = crate::install::transparency_log_pin(settings, name.as_deref(), location)?
+    else {
+        return Ok(None);
+    };
+    let client = crate::credentials::source_client(http, settings, name.as_deref(), location)
+        .map(|(client, _)| Arc::new(client))?;
+    // The check only fetches the log's proof and tiles (absolute URLs under the pinned
+    // prefix) through the source's client: no service index is read, so nothing but the
+    // pinned log is asked; the flat container given here is never used.
+    let source = signet_feed::Source::V3(signet_feed::V3Source::with_flat_base(
+        location, location, client,
+    ));
+    Ok(Some(signet_install::AuditLog { source, pin }))
 }
 
 /// The per-user cache directory for audits: `$XDG_CACHE_HOME/signet/audit`, else

@@ -2151,6 +2151,254 @@ fn log_monitor_and_install_catch_a_stolen_key_and_a_split_view() {
     server.stop();
 }
 
+/// `verify --packages-folder` checks each package against the log pinned for the source its
+/// `.nupkg.metadata` names, as `install` does (issue 17). A package installed from a pinned
+/// feed passes with its log checked; one from an unpinned feed is not checked. The pinned
+/// feed's package is then swapped in the folder for another validly signed build of the same
+/// id and version (from a second feed), the folder kept consistent (`.nupkg.sha512`, metadata
+/// and receipt of that build, the metadata naming the pinned feed): only the log can tell, and
+/// the audit refuses it under `require` and warns under `warn`, every run (the log result is
+/// not cached). A log that cannot be reached refuses under `require` and warns under `warn`.
+#[test]
+fn the_packages_folder_audit_checks_the_transparency_log() {
+    let tmp = tempfile::tempdir().unwrap();
+    let start = |name: &str| {
+        let dir = tmp.path().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let inst = Instance::new(&dir, Backend::Local);
+        let serve_config = dir.join("serve.toml");
+        std::fs::copy(
+            inst.config(
+                "[signing]\nannounce_repository_signatures_over_http = true",
+                "",
+            ),
+            &serve_config,
+        )
+        .unwrap();
+        create_user(&inst, "alice");
+        let key = create_key(&inst, "alice", &[]);
+        let server = Server::start(&[
+            "--config".to_owned(),
+            serve_config.to_str().unwrap().to_owned(),
+        ]);
+        (inst, server, key)
+    };
+    // The pinned feed, and another feed with another build of the same version.
+    let (_pinned_inst, pinned, pinned_key) = start("pinned");
+    let (_other_inst, other, other_key) = start("other");
+    assert_eq!(
+        pinned
+            .push(Some(&pinned_key), &package("Contoso.Lib", "1.0.0"))
+            .status,
+        201
+    );
+    let rebuilt = PackageBuilder::new("Contoso.Lib", "1.0.0")
+        .file("lib/net8.0/x.dll", b"another build")
+        .build();
+    assert_eq!(other.push(Some(&other_key), &rebuilt).status, 201);
+    assert_eq!(
+        other
+            .push(Some(&other_key), &package("Other.Pkg", "1.0.0"))
+            .status,
+        201
+    );
+    wait_for_checkpoint(&pinned, 1);
+
+    let config = tmp.path().join("client.config");
+    std::fs::write(
+        &config,
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<configuration>\n</configuration>\n",
+    )
+    .unwrap();
+    let state_home = tmp.path().join("state");
+    let cache_home = tmp.path().join("cache");
+    let client = |args: &[&str]| {
+        let out = signet()
+            .args(args)
+            .args(["--configfile", config.to_str().unwrap()])
+            .env("XDG_STATE_HOME", &state_home)
+            .env("XDG_CACHE_HOME", &cache_home)
+            .env("NUGET_CERT_REVOCATION_MODE", "offline")
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    };
+    let pinned_index = format!("{}/v3/index.json", pinned.base);
+    let other_index = format!("{}/v3/index.json", other.base);
+    let (ok, text) = client(&[
+        "trust",
+        "source",
+        "feed",
+        "--source-url",
+        &pinned_index,
+        "--allow-insecure-loopback",
+        "--transparency-log",
+        "require",
+    ]);
+    assert!(ok, "{text}");
+    assert!(text.contains("Pinned its transparency log"), "{text}");
+    let install = |id: &str, index: &str, packages: &Path| {
+        let (ok, text) = client(&[
+            "install",
+            id,
+            "--version",
+            "1.0.0",
+            "--source",
+            index,
+            "--policy",
+            "developer",
+            "--allow-insecure-loopback",
+            "--packages",
+            packages.to_str().unwrap(),
+        ]);
+        assert!(ok, "{text}");
+        text
+    };
+    let packages = tmp.path().join("packages");
+    let text = install("Contoso.Lib", &pinned_index, &packages);
+    assert!(text.contains("transparency log"), "{text}");
+    install("Other.Pkg", &other_index, &packages);
+    let elsewhere = tmp.path().join("packages-elsewhere");
+    install("Contoso.Lib", &other_index, &elsewhere);
+
+    let audit = |json: bool| {
+        let mut args = vec![
+            "verify",
+            "--packages-folder",
+            packages.to_str().unwrap(),
+            "--policy",
+            "developer",
+            "--allow-insecure-loopback",
+        ];
+        if json {
+            args.push("--json");
+        }
+        client(&args)
+    };
+    // Both pass; only the package from the pinned feed is checked against a log.
+    let (ok, text) = audit(true);
+    assert!(ok, "{text}");
+    let report: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(report["summary"]["logChecked"], 1, "{text}");
+    let checked: Vec<(String, Value)> = report["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["path"].as_str().unwrap().to_owned(),
+                p["transparencyLog"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        checked,
+        vec![
+            (
+                "contoso.lib/1.0.0/contoso.lib.1.0.0.nupkg".to_owned(),
+                Value::String(format!("{}/tlog/", pinned.base))
+            ),
+            (
+                "other.pkg/1.0.0/other.pkg.1.0.0.nupkg".to_owned(),
+                Value::Null
+            ),
+        ],
+        "{text}"
+    );
+    // Again, from the cache: the log is still checked.
+    let (ok, text) = audit(false);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("2 checked, 2 passed, 0 refused (0 verified now, 2 unchanged"),
+        "{text}"
+    );
+    assert!(
+        text.contains("1 package(s) checked against their source's transparency log."),
+        "{text}"
+    );
+
+    // The swap: the other feed's build, its own .nupkg.sha512, receipt and metadata, with
+    // the metadata naming the pinned feed as its source.
+    let folder = packages.join("contoso.lib/1.0.0");
+    std::fs::remove_dir_all(&folder).unwrap();
+    std::fs::create_dir_all(&folder).unwrap();
+    for f in files_under(&elsewhere.join("contoso.lib/1.0.0")) {
+        let rel = f
+            .strip_prefix(elsewhere.join("contoso.lib/1.0.0"))
+            .unwrap()
+            .to_path_buf();
+        std::fs::create_dir_all(folder.join(&rel).parent().unwrap()).unwrap();
+        std::fs::copy(&f, folder.join(&rel)).unwrap();
+    }
+    let metadata = folder.join(".nupkg.metadata");
+    let text = std::fs::read_to_string(&metadata).unwrap();
+    assert!(text.contains(&other_index), "{text}");
+    std::fs::write(&metadata, text.replace(&other_index, &pinned_index)).unwrap();
+
+    let (ok, text) = audit(false);
+    assert!(!ok, "the swapped package must be refused: {text}");
+    assert!(
+        text.contains("contoso.lib/1.0.0/contoso.lib.1.0.0.nupkg: REFUSED"),
+        "{text}"
+    );
+    assert!(text.contains("transparency log:"), "{text}");
+    assert!(text.contains("is not the one the feed logged"), "{text}");
+    assert!(text.contains("evidence kept in"), "{text}");
+    assert!(
+        text.contains("2 checked, 1 passed, 1 refused (1 verified now, 1 unchanged"),
+        "{text}"
+    );
+    eprintln!("refusal as the user sees it:\n{text}");
+    // Still refused from the cache (the signature verdict is cached, the log check is not).
+    let (ok, text) = audit(false);
+    assert!(!ok, "{text}");
+    assert!(text.contains("(0 verified now, 2 unchanged"), "{text}");
+    assert!(text.contains("is not the one the feed logged"), "{text}");
+
+    // Under `warn`: a warning, not a refusal.
+    let pinned_config = std::fs::read_to_string(&config).unwrap();
+    assert!(
+        pinned_config.contains("policy=\"require\""),
+        "{pinned_config}"
+    );
+    std::fs::write(
+        &config,
+        pinned_config.replace("policy=\"require\"", "policy=\"warn\""),
+    )
+    .unwrap();
+    let (ok, text) = audit(false);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("contoso.lib/1.0.0/contoso.lib.1.0.0.nupkg: allowed with warnings"),
+        "{text}"
+    );
+    assert!(text.contains("is not the one the feed logged"), "{text}");
+    assert!(text.contains("2 checked, 2 passed, 0 refused"), "{text}");
+
+    // The pinned feed down: a warning under `warn`, a refusal under `require`.
+    pinned.stop();
+    let (ok, text) = audit(false);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("cannot fetch the transparency-log proof"),
+        "{text}"
+    );
+    std::fs::write(&config, &pinned_config).unwrap();
+    let (ok, text) = audit(false);
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("cannot fetch the transparency-log proof"),
+        "{text}"
+    );
+    assert!(text.contains("2 checked, 1 passed, 1 refused"), "{text}");
+    other.stop();
+}
+
 /// The witness (issue 17): `signet serve` configured with a running `signet log witness` and
 /// one that is down serves its checkpoints cosigned by the first (the dead one never holds
 /// the log back); the cosignature verifies under the witness key by Go's sumdb/note plus

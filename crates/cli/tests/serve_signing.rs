@@ -1172,12 +1172,19 @@ announce_repository_signatures_over_http = true
             "--trust-roots",
             s(&root),
             "--trust-roots-only",
+            // The feed's log is pinned (`trust source`): the audit checks it, over loopback
+            // http as the install did.
+            "--allow-insecure-loopback",
         ])
         .output()
         .unwrap();
     let out = text(&o);
     assert!(o.status.success(), "{out}");
     assert!(out.contains("20 checked, 20 passed, 0 refused"), "{out}");
+    assert!(
+        out.contains("20 package(s) checked against their source's transparency log."),
+        "{out}"
+    );
     assert!(!out.contains("NU3018"), "{out}");
     assert_eq!(silent.connections(), 0, "the audit contacted the CA: {out}");
 

@@ -10,6 +10,11 @@
 //! signers, policy, revocation mode and settings, signet's version), and if no certificate in
 //! the verdict has expired since. Someone who can set the system clock or edit the raw block
 //! device can defeat any metadata cache; `--no-cache` verifies everything.
+//!
+//! The transparency log (issue 17): a package whose `.nupkg.metadata` names a source with a
+//! pinned log is checked against that log as `install` checks it ([`crate::tlog::check_package`]),
+//! with the id, version and content hash read from the package file itself. That check is
+//! never cached: it runs on every audit (see [`check_logs`]).
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -26,6 +31,20 @@ use signet_trust::{
 
 use crate::Error;
 use crate::install::{installed_files, reserved_names};
+use crate::tlog::{Expected, LogPin, LogPolicy};
+
+/// A source's pinned transparency log, as the audit checks it.
+pub struct AuditLog {
+    /// The source, for its HTTP client (credentials, timeouts, the http policy).
+    pub source: signet_feed::Source,
+    /// The pin (prefix, key, witnesses, policy, state directory).
+    pub pin: LogPin,
+}
+
+/// Finds the pinned log of the source a package was installed from (the URL its
+/// `.nupkg.metadata` records): `Ok(None)` when none is pinned or its policy is off, `Err` when
+/// the pin cannot be used (the packages from that source are refused, with the reason).
+pub type LogLookup<'a> = dyn Fn(&str) -> Result<Option<AuditLog>, String> + Sync + 'a;
 
 /// Where the audit cache of `folder` lives inside `cache_dir` (a per-user directory, never
 /// the audited folder: whoever can write the folder could otherwise also write verdicts for
@@ -52,6 +71,9 @@ pub struct AuditOptions<'a> {
     /// The cache file to use and update ([`audit_cache_file`]); `None`: verify everything,
     /// write nothing.
     pub cache_file: Option<PathBuf>,
+    /// The pinned transparency logs (`None`: the configuration pins none, nothing is checked
+    /// against a log and no content hash is computed for it).
+    pub logs: Option<&'a LogLookup<'a>>,
 }
 
 /// One audited package.
@@ -66,6 +88,9 @@ pub struct AuditEntry {
     pub issues: Vec<Issue>,
     /// Taken from the cache (not verified again).
     pub cached: bool,
+    /// The transparency log (its URL prefix) the package was checked against, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transparency_log: Option<String>,
 }
 
 /// Totals of an audit.
@@ -82,6 +107,8 @@ pub struct AuditSummary {
     pub invalid: usize,
     /// Allowed.
     pub passed: usize,
+    /// Checked against their source's pinned transparency log (whatever the outcome).
+    pub log_checked: usize,
 }
 
 /// Identity of a file as the file system reports it: what a writer cannot put back.
@@ -141,6 +168,19 @@ struct CacheEntry {
     verified_at: i64,
     valid: bool,
     issues: Vec<CachedIssue>,
+    /// The id, normalised version and content hash read from the `.nupkg` when it was
+    /// verified (what its log entry must say), computed when logs are pinned. Reused only
+    /// with the verdict, that is only while the file's identity ([`CacheKey`]) is unchanged.
+    #[serde(default)]
+    identity: Option<PackageIdentity>,
+}
+
+/// What a package's transparency-log entry must match, read from the package file.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+struct PackageIdentity {
+    id: String,
+    version: String,
+    content_hash: String,
 }
 
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
@@ -252,15 +292,22 @@ pub fn audit(
             path: rel,
             valid: false,
             cached: false,
+            transparency_log: None,
         };
-        (entry, None)
+        (entry, None, None)
     });
-    let all: Vec<Audited> = results
+    let mut all: Vec<Audited> = results
         .into_iter()
         .flatten()
         .chain(special_entries)
         .collect();
-    for (entry, cache) in all {
+    if let Some(logs) = opts.logs {
+        check_logs(&mut all, logs, opts.options.now.unix_seconds());
+    }
+    for (entry, cache, _) in all {
+        if entry.transparency_log.is_some() {
+            summary.log_checked += 1;
+        }
         if entry.cached {
             summary.cached += 1;
         } else {
@@ -306,8 +353,19 @@ fn read_cache(path: &Path) -> Option<Vec<u8>> {
     (bytes.len() as u64 <= MAX_CACHE_SIZE).then_some(bytes)
 }
 
-/// An audited package and its new cache entry.
-type Audited = (AuditEntry, Option<CacheEntry>);
+/// An audited package, its new cache entry, and what its transparency-log check needs.
+type Audited = (AuditEntry, Option<CacheEntry>, Option<LogInput>);
+
+/// What the transparency-log check of one package needs.
+#[derive(Clone, Debug)]
+struct LogInput {
+    /// The source its `.nupkg.metadata` names.
+    source: String,
+    /// The package folder's names (`{id}/{version}`, lower case).
+    folder: (String, String),
+    /// Id, version and content hash read from the package file (`None`: unreadable).
+    identity: Option<PackageIdentity>,
+}
 
 fn audit_one(dir: &Path, rel: &str, opts: &AuditOptions<'_>, old: &CacheFile) -> Audited {
     let path = dir.join(rel);
@@ -317,11 +375,21 @@ fn audit_one(dir: &Path, rel: &str, opts: &AuditOptions<'_>, old: &CacheFile) ->
     let layout = install_layout(&path);
     let folder_key = layout.as_ref().and_then(|l| folder_key(&l.folder).ok());
     let now = opts.options.now.unix_seconds();
+    // With logs pinned, the source the package came from, and (below) its identity.
+    let log_source = match (opts.logs, &layout) {
+        (Some(_), Some(l)) => installed_source(&l.folder).map(|source| LogInput {
+            source,
+            folder: (l.lid.clone(), l.lver.clone()),
+            identity: None,
+        }),
+        _ => None,
+    };
     if let (Some(key), Some(hit)) = (&key, old.entries.get(rel))
         && &hit.key == key
         && hit.folder_key == folder_key
         && hit.expires.is_none_or(|e| now < e)
         && (opts.options.revocation.is_none() || now - hit.verified_at < MAX_REVOCATION_AGE)
+        && (log_source.is_none() || !hit.valid || hit.identity.is_some())
     {
         let issues = hit
             .issues
@@ -336,32 +404,43 @@ fn audit_one(dir: &Path, rel: &str, opts: &AuditOptions<'_>, old: &CacheFile) ->
                 message: i.message.clone(),
             })
             .collect();
+        let log_input = log_source.map(|l| LogInput {
+            identity: hit.identity.clone(),
+            ..l
+        });
         return (
             AuditEntry {
                 path: rel.to_string(),
                 valid: hit.valid,
                 issues,
                 cached: true,
+                transparency_log: None,
             },
             Some(hit.clone()),
+            log_input,
         );
     }
     // Staples the install kept in the receipt answer before any CA is asked.
-    let stapled_options;
-    let options = match layout.as_ref().map(|l| receipt_staples(&l.folder)) {
-        Some(staples) if !staples.is_empty() => {
-            let mut o = opts.options.clone();
-            o.revocation = Some(std::sync::Arc::new(signet_trust::StapledRevocation::new(
-                staples,
-                opts.options.revocation.clone(),
-                None,
-                signet_trust::RevocationLimits::default(),
-            )));
-            stapled_options = o;
-            &stapled_options
-        }
-        _ => &opts.options,
-    };
+    let mut own_options = None;
+    if let Some(staples) = layout.as_ref().map(|l| receipt_staples(&l.folder))
+        && !staples.is_empty()
+    {
+        let mut o = opts.options.clone();
+        o.revocation = Some(std::sync::Arc::new(signet_trust::StapledRevocation::new(
+            staples,
+            opts.options.revocation.clone(),
+            None,
+            signet_trust::RevocationLimits::default(),
+        )));
+        own_options = Some(o);
+    }
+    // The content hash the log entry must carry: computed from this file, in the same pass.
+    if log_source.is_some() {
+        own_options
+            .get_or_insert_with(|| opts.options.clone())
+            .content_hash = signet_trust::ContentHash::Compute;
+    }
+    let options = own_options.as_ref().unwrap_or(&opts.options);
     let report = match File::open(&path) {
         Ok(f) => verify_package(BufReader::new(f), opts.store, options),
         Err(e) => {
@@ -374,9 +453,20 @@ fn audit_one(dir: &Path, rel: &str, opts: &AuditOptions<'_>, old: &CacheFile) ->
                     message: format!("cannot be opened: {e}"),
                 }],
                 cached: false,
+                transparency_log: None,
             };
-            return (entry, None);
+            return (entry, None, None);
         }
+    };
+    let identity = match (&report.id, &report.version, &report.content_hash) {
+        (Some(id), Some(version), Some(content_hash)) if log_source.is_some() => {
+            Some(PackageIdentity {
+                id: id.clone(),
+                version: version.clone(),
+                content_hash: content_hash.clone(),
+            })
+        }
+        _ => None,
     };
     let decision = decide(opts.policy, &report);
     let (mut valid, mut issues) = match decision {
@@ -406,6 +496,7 @@ fn audit_one(dir: &Path, rel: &str, opts: &AuditOptions<'_>, old: &CacheFile) ->
                 message: i.message.clone(),
             })
             .collect(),
+        identity: identity.clone(),
     });
     (
         AuditEntry {
@@ -413,9 +504,135 @@ fn audit_one(dir: &Path, rel: &str, opts: &AuditOptions<'_>, old: &CacheFile) ->
             valid,
             issues,
             cached: false,
+            transparency_log: None,
         },
         cache,
+        log_source.map(|l| LogInput { identity, ..l }),
     )
+}
+
+/// The transparency-log check of every package allowed so far whose source has a pinned log,
+/// as `install` does it, with the same policy: `require` refuses the package, `warn` adds a
+/// warning.
+///
+/// Never cached, and run on every audit, here in one thread after the parallel
+/// verification: the outcome depends on the log (what it serves now) and on the newest
+/// checkpoint this user has stored for it, neither of which a file's identity captures, so a
+/// cached "passed" could hide a log that has since forked, and a cached failure would keep
+/// no fresh evidence. One proof request per package is cheap next to a signature
+/// verification; one thread keeps the per-user stored checkpoint from being written by
+/// several checks at once. A log that cannot be reached is asked once per audit: the
+/// packages after the first failure get the same outcome without another timeout.
+fn check_logs(all: &mut [Audited], logs: &LogLookup<'_>, now_unix: i64) {
+    struct Resolved {
+        log: Result<Option<AuditLog>, String>,
+        /// Set after a request to the log failed.
+        unreachable: Option<String>,
+    }
+    let mut resolved: BTreeMap<String, Resolved> = BTreeMap::new();
+    for (entry, _, input) in all.iter_mut() {
+        let Some(input) = input else { continue };
+        // A package already refused is not looked up (install stops before the log too).
+        if !entry.valid {
+            continue;
+        }
+        let Resolved { log, unreachable } =
+            resolved
+                .entry(input.source.clone())
+                .or_insert_with(|| Resolved {
+                    log: logs(&input.source),
+                    unreachable: None,
+                });
+        let error = |message: String| Issue {
+            code: None,
+            severity: Severity::Error,
+            message,
+        };
+        let log = match &*log {
+            Ok(None) => continue,
+            Ok(Some(log)) => log,
+            Err(e) => {
+                entry.valid = false;
+                entry.issues.push(error(format!("transparency log: {e}")));
+                continue;
+            }
+        };
+        entry.transparency_log = Some(log.pin.prefix.clone());
+        let failure = match &input.identity {
+            None => Some(
+                "the package's id, version or content hash cannot be read to look up its log entry"
+                    .to_owned(),
+            ),
+            // The folder names the package the build loads: a package file of another
+            // identity in it would be checked under the wrong entry.
+            Some(p)
+                if !p.id.eq_ignore_ascii_case(&input.folder.0)
+                    || !p.version.eq_ignore_ascii_case(&input.folder.1) =>
+            {
+                entry.valid = false;
+                entry.issues.push(error(format!(
+                    "the folder {}/{} holds the package {} {}",
+                    Untrusted(&input.folder.0),
+                    Untrusted(&input.folder.1),
+                    Untrusted(&p.id),
+                    Untrusted(&p.version)
+                )));
+                continue;
+            }
+            Some(_) if unreachable.is_some() => unreachable.as_ref().map(|why| {
+                format!(
+                    "not checked: the log {} could not be reached earlier in this audit ({why})",
+                    log.pin.prefix
+                )
+            }),
+            Some(p) => {
+                let expected = Expected {
+                    id: &p.id,
+                    version: &p.version,
+                    content_hash: &p.content_hash,
+                };
+                match crate::tlog::check_package(&log.source, &log.pin, &expected, now_unix) {
+                    Ok(()) => None,
+                    Err(f) => {
+                        if f.unreachable {
+                            *unreachable = Some(f.message.clone());
+                        }
+                        Some(f.to_string())
+                    }
+                }
+            }
+        };
+        if let Some(message) = failure {
+            let message = format!("transparency log: {message}");
+            match log.pin.policy {
+                LogPolicy::Require => {
+                    entry.valid = false;
+                    entry.issues.push(error(message));
+                }
+                _ => entry.issues.push(Issue {
+                    code: None,
+                    severity: Severity::Warning,
+                    message,
+                }),
+            }
+        }
+    }
+}
+
+/// The `source` an installed package's `.nupkg.metadata` records (bounded read), if any.
+fn installed_source(folder: &Path) -> Option<String> {
+    use std::io::Read as _;
+    #[derive(serde::Deserialize)]
+    struct Metadata {
+        source: Option<String>,
+    }
+    let file = File::open(folder.join(".nupkg.metadata")).ok()?;
+    let mut bytes = Vec::new();
+    file.take(64 * 1024).read_to_end(&mut bytes).ok()?;
+    serde_json::from_slice::<Metadata>(&bytes)
+        .ok()?
+        .source
+        .filter(|s| !s.is_empty())
 }
 
 /// The earliest end of validity of any certificate in the report (Unix seconds).

@@ -13,7 +13,9 @@ mod error;
 mod install;
 pub mod tlog;
 
-pub use audit::{AuditEntry, AuditOptions, AuditSummary, audit, audit_cache_file};
+pub use audit::{
+    AuditEntry, AuditLog, AuditOptions, AuditSummary, LogLookup, audit, audit_cache_file,
+};
 pub use error::Error;
 pub use install::{
     ConfiguredSource, Event, InstallRequest, Installed, RECEIPT_FILE, Receipt, Staged,

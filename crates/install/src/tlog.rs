@@ -107,6 +107,9 @@ pub struct LogFailure {
     pub message: String,
     /// The evidence file, when one could be written.
     pub evidence: Option<PathBuf>,
+    /// The log could not be reached (its proof could not be fetched): a caller checking many
+    /// packages against it need not wait on it again.
+    pub unreachable: bool,
 }
 
 impl std::fmt::Display for LogFailure {
@@ -151,6 +154,8 @@ struct Evidence {
     served: Option<String>,
     proof: Option<String>,
     consistency: Option<String>,
+    /// The proof request failed (not a 404: the log did not answer).
+    unreachable: bool,
 }
 
 /// Checks one package against its source's pinned log; on success the newest checkpoint is
@@ -165,7 +170,11 @@ pub fn check_package(
     let r = check(source, pin, expected, &mut ev);
     r.map_err(|message| {
         let evidence = write_evidence(pin, expected, &message, &ev, now_unix);
-        LogFailure { message, evidence }
+        LogFailure {
+            message,
+            evidence,
+            unreachable: ev.unreachable,
+        }
     })
 }
 
@@ -182,10 +191,20 @@ fn check(
         expected.id.to_lowercase(),
         expected.version.to_lowercase()
     );
-    let text = source
-        .fetch(&url, MAX_PROOF)
-        .map_err(|e| format!("cannot fetch the transparency-log proof {url}: {e}"))?
-        .ok_or_else(|| format!("the feed serves no transparency-log proof for the package ({url}): it is not in the log"))?;
+    let text = match source.fetch(&url, MAX_PROOF) {
+        Ok(Some(text)) => text,
+        Ok(None) => {
+            return Err(format!(
+                "the feed serves no transparency-log proof for the package ({url}): it is not in the log"
+            ));
+        }
+        Err(e) => {
+            ev.unreachable = true;
+            return Err(format!(
+                "cannot fetch the transparency-log proof {url}: {e}"
+            ));
+        }
+    };
     ev.proof = Some(String::from_utf8_lossy(&text).into_owned());
     let proof =
         TlogProof::parse(&text, &limits).map_err(|e| format!("bad transparency-log proof: {e}"))?;
@@ -202,7 +221,7 @@ fn check(
         || content_hash != expected.content_hash
     {
         return Err(format!(
-            "the log entry is for {} {} with content hash {content_hash}, not the package installed ({} {} with content hash {}): the feed serves a package that is not the one it logged",
+            "the log entry is for {} {} with content hash {content_hash}, not the package checked ({} {} with content hash {}): the package is not the one the feed logged",
             entry.id, entry.version, expected.id, expected.version, expected.content_hash
         ));
     }
