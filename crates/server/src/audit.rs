@@ -36,6 +36,15 @@ tokio::task_local! {
     static CLIENT: Option<std::net::IpAddr>;
 }
 
+/// The address of the client whose request is being answered, if any.
+pub(crate) fn request_client() -> Option<String> {
+    CLIENT
+        .try_with(|c| *c)
+        .ok()
+        .flatten()
+        .map(|ip| ip.to_string())
+}
+
 /// Runs `f` with `client` as the address the entries written inside it name (those whose
 /// event gives none).
 pub(crate) async fn with_client<F: std::future::Future>(
@@ -305,11 +314,7 @@ impl Registry {
     /// Appends `event` to the audit log (see the module documentation: never fails the
     /// action).
     pub async fn audit(&self, event: AuditEvent<'_>) {
-        let ambient = CLIENT
-            .try_with(|c| *c)
-            .ok()
-            .flatten()
-            .map(|ip| ip.to_string());
+        let ambient = request_client();
         let event = AuditEvent {
             client: event.client.or(ambient.as_deref()),
             ..event

@@ -178,6 +178,9 @@ pub struct Registry {
     /// database each time; a remembered key whose file is gone is looked up again. This stays
     /// true with several servers sharing one database: (key, remembered at µs).
     blob_keys: std::sync::Mutex<HashMap<(String, String), (String, i64)>>,
+    /// When each client last had a refused API key recorded (`audit_key_refused`: one entry
+    /// per client per minute, so a flood of bad keys cannot fill the audit log).
+    key_refusals: std::sync::Mutex<HashMap<String, i64>>,
     blob_memory: std::sync::Mutex<BlobMemory>,
     /// How many packages an empty search lists, per filter: (count, counted at µs), kept for
     /// [`LISTING_TOTAL_TTL_MICROS`]. Counting them is a scan of the whole listing index (17 ms
@@ -239,6 +242,7 @@ impl Registry {
                 announce_over_http: false,
             }),
             blob_keys: std::sync::Mutex::new(HashMap::new()),
+            key_refusals: std::sync::Mutex::new(HashMap::new()),
             blob_memory: std::sync::Mutex::new(BlobMemory::default()),
             listing_totals: std::sync::Mutex::default(),
             downloads: Default::default(),
@@ -341,6 +345,25 @@ impl Registry {
     }
 
     async fn audit_key_refused(&self, actor: &str, target: &str, e: &Error) {
+        const EVERY_MICROS: i64 = 60_000_000;
+        const MAX_CLIENTS: usize = 10_000;
+        let now = self.clock.now().unix_micros();
+        let client = crate::audit::request_client().unwrap_or_default();
+        if let Ok(mut seen) = self.key_refusals.lock() {
+            if seen
+                .get(&client)
+                .is_some_and(|at| now.saturating_sub(*at) < EVERY_MICROS)
+            {
+                return;
+            }
+            if seen.len() >= MAX_CLIENTS {
+                seen.retain(|_, at| now.saturating_sub(*at) < EVERY_MICROS);
+                if seen.len() >= MAX_CLIENTS {
+                    seen.clear();
+                }
+            }
+            seen.insert(client, now);
+        }
         self.audit(crate::audit::AuditEvent {
             actor,
             action: crate::audit::AuditAction::ApiKeyAuth,

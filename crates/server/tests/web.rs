@@ -1746,3 +1746,24 @@ fn owners_unlist_and_relist_on_the_package_page() {
     assert_eq!(r.status, 303, "{}", r.body);
     assert!(search(&mut alice).contains("Listed.Pkg"));
 }
+
+/// Refused API keys are audited (an unknown key as `(anonymous)`), once per client per minute:
+/// a flood of bad keys cannot fill the audit log.
+#[test]
+fn refused_api_keys_are_audited_once_a_minute_per_client() {
+    let s = TestServer::start();
+    let nupkg = PackageBuilder::new("Refused.Key", "1.0.0").build();
+    for _ in 0..5 {
+        assert_eq!(push(&s, "signet_not-a-key", &nupkg), 401);
+    }
+    let entries = s.rt.block_on(s.registry.audit_log(0, None, 100)).unwrap();
+    let refused: Vec<_> = entries
+        .iter()
+        .filter(|e| e.action == "api-key-auth")
+        .collect();
+    assert_eq!(refused.len(), 1, "{entries:?}");
+    assert_eq!(refused[0].actor, "(anonymous)");
+    assert_eq!(refused[0].client, "127.0.0.1");
+    assert_eq!(refused[0].outcome, "refused");
+    assert!(!format!("{entries:?}").contains("not-a-key"));
+}
