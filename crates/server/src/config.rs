@@ -508,16 +508,7 @@ impl Config {
                 }
                 let key = signet_pkcs11::KeySelector::parse(key)
                     .map_err(|e| Error::Config(format!("[transparency_log] pkcs11_key: {e}")))?;
-                let pin = match &t.pkcs11_pin_env {
-                    Some(var) => Some(signet_pkcs11::Pin::new(std::env::var(var).map_err(
-                        |_| {
-                            Error::Config(format!(
-                                "the environment variable {var} (the token PIN) is not set"
-                            ))
-                        },
-                    )?)),
-                    None => None,
-                };
+                let pin = crate::signing::token_pin(t.pkcs11_pin_env.as_deref())?;
                 let origin = t
                     .origin
                     .clone()

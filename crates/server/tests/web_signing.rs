@@ -167,6 +167,20 @@ impl TestServer {
     }
 }
 
+/// The current TOTP code for a base32 `secret` (as an authenticator shows it).
+fn totp_now(secret: &str) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    totp_rs::Builder::new()
+        .with_secret(totp_rs::Secret::try_from_base32(secret).unwrap())
+        .build()
+        .unwrap()
+        .generate(now)
+        .to_string()
+}
+
 fn sign_in(b: &Browser, s: &TestServer, name: &str, password: &str) {
     b.goto(&s.url("/signin"));
     b.fill("#name", name);
@@ -413,16 +427,7 @@ fn pages_fit_1280_1024_and_390_px_and_the_totp_qr_code_decodes() {
     // With a two-factor session the certificates page has its widest form: Delete buttons
     // and the upload form. Each button lies inside the viewport.
     b.set_viewport(1280, 900, false);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let code = totp_rs::Builder::new()
-        .with_secret(totp_rs::Secret::try_from_base32(&secret).unwrap())
-        .build()
-        .unwrap()
-        .generate(now)
-        .to_string();
+    let code = totp_now(&secret);
     b.fill("#confirm-code", &code);
     b.click("#confirm");
     assert!(b.url().ends_with("/account/2fa"), "{}", b.url());
@@ -492,16 +497,7 @@ fn the_audit_log_page_shows_a_scripted_session_in_chromium() {
     b.goto(&s.url("/account/2fa"));
     b.click("#setup-start");
     let secret = b.text_of("#totp-secret");
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let code = totp_rs::Builder::new()
-        .with_secret(totp_rs::Secret::try_from_base32(&secret).unwrap())
-        .build()
-        .unwrap()
-        .generate(now)
-        .to_string();
+    let code = totp_now(&secret);
     b.fill("#confirm-code", &code);
     b.click("#confirm");
     assert!(b.has("#recovery-codes"));

@@ -20,6 +20,7 @@ pub(crate) use certificates::chain_der;
 pub use certificates::{CertificateStatus, RegisteredCertificate};
 pub use policy::{PushValidation, Validated};
 pub use recheck::RecheckSummary;
+pub(crate) use repository::token_pin;
 pub use repository::{
     AnnouncedCertificate, DEV_PKI_DIR, PushPolicy, RepositorySigner, SigningSetup,
 };

@@ -430,16 +430,7 @@ impl Pkcs11Key {
     fn open(&self, certificate: Option<&Path>) -> Result<signet_pkcs11::Pkcs11Signer, Error> {
         let key = signet_pkcs11::KeySelector::parse(&self.key)
             .map_err(|e| Error::Config(format!("[signing] pkcs11_key: {e}")))?;
-        let pin = match &self.pin_env {
-            Some(var) => Some(signet_pkcs11::Pin::new(std::env::var(var).map_err(
-                |_| {
-                    Error::Config(format!(
-                        "the environment variable {var} (the token PIN) is not set"
-                    ))
-                },
-            )?)),
-            None => None,
-        };
+        let pin = token_pin(self.pin_env.as_deref())?;
         let certificates = match certificate {
             Some(p) => signet_pkcs11::CertificateSource::File(p.to_path_buf()),
             None => signet_pkcs11::CertificateSource::Token,
@@ -455,6 +446,21 @@ impl Pkcs11Key {
         )
         .map_err(|e| Error::Config(format!("repository key on the token: {e}")))
     }
+}
+
+/// A token PIN from the environment variable `var` (none named: the token needs no login or
+/// has a PIN pad). The error names the variable, never a value.
+pub(crate) fn token_pin(var: Option<&str>) -> Result<Option<signet_pkcs11::Pin>, Error> {
+    var.map(|var| {
+        std::env::var(var)
+            .map(signet_pkcs11::Pin::new)
+            .map_err(|_| {
+                Error::Config(format!(
+                    "the environment variable {var} (the token PIN) is not set"
+                ))
+            })
+    })
+    .transpose()
 }
 
 /// Certificates from a PEM bundle or one DER certificate.
