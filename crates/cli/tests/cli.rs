@@ -255,12 +255,12 @@ fn already_signed_needs_overwrite_and_failures_write_nothing() {
         "--certificate-path",
         s(&f.certs.pfx),
         "--certificate-password",
-        "wrong",
+        "not-the-pfx-password",
     ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).contains("NU3001"));
     assert!(
-        !text(&o).contains("wrong"),
+        !text(&o).contains("not-the-pfx-password"),
         "the password must not be echoed: {}",
         text(&o)
     );
