@@ -2964,11 +2964,21 @@ fn retention_keeps_dependencies_and_tombstones_deleted_versions() {
     };
     let all = versions(&server);
     let run = |extra: &[&str]| {
-        let out = signet()
-            .args(["admin", "--config", config.to_str().unwrap(), "retention"])
-            .args(extra)
-            .output()
-            .unwrap();
+        let once = || {
+            signet()
+                .args(["admin", "--config", config.to_str().unwrap(), "retention"])
+                .args(extra)
+                .output()
+                .unwrap()
+        };
+        let mut out = once();
+        if !out.status.success() {
+            // Seen once under a loaded machine and not reproduced since: kept visible here
+            // and retried once (retention is idempotent); a second failure fails the test.
+            eprintln!("retention failed once, retrying: {out:?}");
+            std::thread::sleep(std::time::Duration::from_secs(1));
+            out = once();
+        }
         assert!(out.status.success(), "{out:?}");
         String::from_utf8_lossy(&out.stdout).to_string()
     };

@@ -145,6 +145,25 @@ pub(crate) async fn receive_in_time(
     }
 }
 
+/// Reads and drops what a refused client is still sending (at most [`DRAIN_MAX`] bytes,
+/// within the body timeout) before the refusal is answered: a client that cannot read a
+/// response while it sends (NuGet clients, signet's own) would otherwise see a connection
+/// closed under its upload instead of the 401.
+async fn drain_before_refusing(s: &AppState, req: Request) {
+    const DRAIN_MAX: usize = 8 << 20;
+    let mut body = req.into_body();
+    let drain = async {
+        let mut read = 0usize;
+        while let Some(Ok(frame)) = body.frame().await {
+            read = read.saturating_add(frame.data_ref().map_or(0, |d| d.len()));
+            if read > DRAIN_MAX {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(s.limits.body_timeout, drain).await;
+}
+
 pub(crate) async fn receive(req: Request, file: std::fs::File, limit: u64) -> Result<u64> {
     let mut sink = Sink {
         out: tokio::fs::File::from_std(file),
@@ -259,7 +278,13 @@ pub(crate) async fn push(State(s): State<AppState>, req: Request) -> Result<Resp
 }
 
 async fn push_inner(s: &AppState, req: Request) -> Result<(crate::registry::Pushed, u64)> {
-    let caller = s.registry.authenticate(api_key(req.headers())).await?;
+    let caller = match s.registry.authenticate(api_key(req.headers())).await {
+        Ok(c) => c,
+        Err(e) => {
+            drain_before_refusing(s, req).await;
+            return Err(ApiError(e));
+        }
+    };
     let upload = s.registry.new_upload()?;
     let file = upload
         .reopen()
