@@ -321,6 +321,24 @@ fn private_sqlite_files(path: &std::path::Path) -> Result<(), Error> {
 }
 
 impl Db {
+    /// A transaction that reads and then writes. On SQLite it takes the write lock when it
+    /// begins (`BEGIN IMMEDIATE`): a deferred one is refused with SQLITE_BUSY_SNAPSHOT (517,
+    /// "database is locked") when another connection commits between its read and its write,
+    /// as a running server does beside `signet admin`; busy_timeout then waits instead.
+    pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, Error> {
+        let postgres = self
+            .pool
+            .connect_options()
+            .database_url
+            .scheme()
+            .starts_with("postgres");
+        Ok(if postgres {
+            self.pool.begin().await?
+        } else {
+            self.pool.begin_with("BEGIN IMMEDIATE").await?
+        })
+    }
+
     /// Connects (`sqlite://FILE?mode=rwc` or `postgres://…`) and creates the schema.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, Error> {
         Self::connect_with(url, max_connections, DEFAULT_ACQUIRE_TIMEOUT).await

@@ -152,7 +152,7 @@ impl Db {
         content_hash: &str,
         now: i64,
     ) -> Result<Option<String>, Error> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let Some(row) = sqlx::query(
             "SELECT v.id, v.package_id, v.blob_key FROM package_versions v JOIN packages p \
              ON p.id = v.package_id WHERE p.id_lower = $1 AND v.version_lower = $2",
