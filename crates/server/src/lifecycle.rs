@@ -64,7 +64,7 @@ impl Db {
     }
 
     async fn disable(&self, account: i64, now: i64) -> Result<(), Error> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO disabled_accounts (account_id, disabled_at) VALUES ($1, $2) \
              ON CONFLICT (account_id) DO NOTHING",
@@ -91,7 +91,7 @@ impl Db {
 
     /// Sets a password hash and ends every session of the user, in one transaction.
     async fn reset_password(&self, user: i64, hash: &str) -> Result<(), Error> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("UPDATE accounts SET password_hash = $1 WHERE id = $2")
             .bind(hash)
             .bind(user)
@@ -108,7 +108,7 @@ impl Db {
     /// Removes `user` from `organization`; never its last administrator. The organization's
     /// row is locked first so two concurrent removals take turns.
     async fn remove_member(&self, organization: i64, user: i64) -> Result<(), Error> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("UPDATE accounts SET id = id WHERE id = $1")
             .bind(organization)
             .execute(&mut *tx)
