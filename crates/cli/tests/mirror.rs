@@ -1068,6 +1068,90 @@ fn concurrent_requests_make_one_upstream_fetch() {
     drop(mirror);
 }
 
+/// Concurrent requests for the registration of an id nothing has read yet make one read of
+/// the upstream's registration (it may be up to 64 pages, and too large to be cached).
+#[test]
+fn concurrent_registration_requests_make_one_upstream_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let feed = nuget_org_feed();
+    // The upstream gets a registration resource: one inline page of 3,000 versions with
+    // long descriptions (3 MB, under the 4 MiB document limit, so that concurrent requests
+    // overlap while it is read).
+    let index_path = feed.root().join("v3/index.json");
+    let index = std::fs::read_to_string(&index_path).unwrap();
+    let index = index.replacen(
+        "\"resources\":[",
+        &format!(
+            "\"resources\":[{{\"@id\":\"{}/reg/\",\"@type\":\"RegistrationsBaseUrl/3.6.0\"}},",
+            feed.server.base
+        ),
+        1,
+    );
+    std::fs::write(&index_path, index).unwrap();
+    let description = "d".repeat(1000);
+    let leaves: Vec<String> = (0..3000)
+        .map(|i| {
+            format!(
+                r#"{{"catalogEntry":{{"id":"Wide.Package","version":"1.0.{i}","listed":true,"description":"{description}"}}}}"#
+            )
+        })
+        .collect();
+    let registration = format!(
+        r#"{{"count":1,"items":[{{"@id":"{}/reg/wide.package/index.json#page","count":3000,"lower":"1.0.0","upper":"1.0.2999","items":[{}]}}]}}"#,
+        feed.server.base,
+        leaves.join(",")
+    );
+    let reg_dir = feed.root().join("reg/wide.package");
+    std::fs::create_dir_all(&reg_dir).unwrap();
+    std::fs::write(reg_dir.join("index.json"), registration).unwrap();
+    let config = write_config(dir, "mirror", &[]);
+    let mirror = serve(&config);
+    ok(&admin(
+        &config,
+        &[
+            "upstream",
+            "add",
+            "nuget-org",
+            &feed.index_url(),
+            "--allow-insecure-loopback",
+        ],
+    ));
+    let url = format!("{}/v3/registration/wide.package/index.json", mirror.base);
+    let bodies: Vec<(u16, Vec<u8>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..12)
+            .map(|_| {
+                let url = url.clone();
+                scope.spawn(move || {
+                    let (status, _, body) = get(&url);
+                    (status, body)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for (status, body) in &bodies {
+        let text = String::from_utf8_lossy(body);
+        assert_eq!(*status, 200, "{}", text.get(..500).unwrap_or(&text));
+        // Every request lists all 3,000 versions (in pages of 128).
+        let listed: serde_json::Value = serde_json::from_slice(body).unwrap();
+        let versions: u64 = listed["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|page| page["count"].as_u64().unwrap())
+            .sum();
+        assert_eq!(versions, 3000);
+    }
+    assert_eq!(
+        feed.server
+            .requests_ending_with("/reg/wide.package/index.json"),
+        1,
+        "the upstream's registration was read more than once"
+    );
+    drop(mirror);
+}
+
 /// Must show 4: nuget.exe (under Mono) installs a mirrored NuGet.org package with its
 /// dependency through the mirror (prefetched with its closure: nuget.exe resolves through
 /// registrations, which list stored versions). Runs when `SIGNET_NUGET_EXE` is set

@@ -18,6 +18,7 @@ mod error;
 mod http;
 mod inspect;
 mod lifecycle;
+mod memcache;
 pub mod mirror;
 mod owners;
 mod prefixes;

@@ -25,13 +25,6 @@ const BLOB_MEMORY_MAX: usize = 64 << 20;
 /// Files larger than this are never kept in memory.
 const BLOB_MEMORY_ITEM_MAX: usize = 1 << 20;
 
-/// Small package files in memory, bounded by [`BLOB_MEMORY_MAX`] (random eviction when full).
-#[derive(Default)]
-struct BlobMemory {
-    bytes: usize,
-    files: HashMap<String, bytes::Bytes>,
-}
-
 /// How long a download remembers a version's blob key: a backfill elsewhere may change it, and
 /// a retention run (another process) may delete the version, which then stops being served
 /// within this time (its file, still in the memory cache, is reached only through the key).
@@ -181,7 +174,8 @@ pub struct Registry {
     /// When each client last had a refused API key recorded (`audit_key_refused`: one entry
     /// per client per minute, so a flood of bad keys cannot fill the audit log).
     key_refusals: std::sync::Mutex<HashMap<String, i64>>,
-    blob_memory: std::sync::Mutex<BlobMemory>,
+    /// Small package files in memory by blob key, at most [`BLOB_MEMORY_MAX`] bytes.
+    blob_memory: std::sync::Mutex<crate::memcache::ByteBoundedCache<String, bytes::Bytes>>,
     /// How many packages an empty search lists, per filter: (count, counted at µs), kept for
     /// [`LISTING_TOTAL_TTL_MICROS`]. Counting them is a scan of the whole listing index (17 ms
     /// for 100,000 packages on PostgreSQL), the one cost of the home page, an empty search
@@ -243,7 +237,9 @@ impl Registry {
             }),
             blob_keys: std::sync::Mutex::new(HashMap::new()),
             key_refusals: std::sync::Mutex::new(HashMap::new()),
-            blob_memory: std::sync::Mutex::new(BlobMemory::default()),
+            blob_memory: std::sync::Mutex::new(crate::memcache::ByteBoundedCache::new(
+                BLOB_MEMORY_MAX,
+            )),
             listing_totals: std::sync::Mutex::default(),
             downloads: Default::default(),
             stapler: None,
@@ -706,12 +702,7 @@ impl Registry {
                 k
             }
         };
-        if let Some(b) = self
-            .blob_memory
-            .lock()
-            .ok()
-            .and_then(|m| m.files.get(&blob_key).cloned())
-        {
+        if let Some(b) = self.blob_memory.lock().ok().and_then(|m| m.get(&blob_key)) {
             return Ok(Some(BlobBody::Bytes(b)));
         }
         let mut body = self.blobs.get(&blob_key).await?;
@@ -728,23 +719,9 @@ impl Registry {
             && b.len() <= BLOB_MEMORY_ITEM_MAX
             && let Ok(mut m) = self.blob_memory.lock()
         {
-            // Full: evict arbitrary entries (the map's hash order: effectively random) until
-            // the new one fits. Emptying it all at once made a working set slightly larger than
-            // the memory miss on every request when read in a cycle (a mirror's clients
-            // restoring the same graphs); random eviction keeps most of it.
-            while m.bytes.saturating_add(b.len()) > BLOB_MEMORY_MAX {
-                let Some(victim) = m.files.keys().next().cloned() else {
-                    m.bytes = 0;
-                    break;
-                };
-                if let Some(old) = m.files.remove(&victim) {
-                    m.bytes = m.bytes.saturating_sub(old.len());
-                }
-            }
-            if let Some(old) = m.files.insert(blob_key, b.clone()) {
-                m.bytes = m.bytes.saturating_sub(old.len());
-            }
-            m.bytes = m.bytes.saturating_add(b.len());
+            // Random eviction when full (see `memcache`): a mirror's clients restore the same
+            // graphs in cycles, which recency-based eviction serves worst.
+            m.insert(blob_key, b.clone(), b.len());
         }
         Ok(body)
     }

@@ -458,7 +458,13 @@ pub(crate) struct MirrorState {
     refused: Mutex<HashMap<(String, String), (i64, UpstreamError)>>,
     /// Never held across an `.await`.
     flights: Mutex<HashMap<(String, String), Flight>>,
+    /// Upstream registrations being read, per (upstream, id): concurrent requests share one
+    /// read, also of a registration too large to be cached. Never held across an `.await`.
+    registration_flights: Mutex<HashMap<(String, String), RegistrationFlight>>,
 }
+
+/// One registration read, shared by the requests that wait for it (its error as text).
+type RegistrationFlight = Arc<tokio::sync::OnceCell<Result<Entries, String>>>;
 
 /// Upstream fetches at once, all upstreams together.
 const MAX_FETCHES: usize = 16;
@@ -486,6 +492,7 @@ impl Default for MirrorState {
             lists: Mutex::default(),
             refused: Mutex::default(),
             flights: Mutex::default(),
+            registration_flights: Mutex::default(),
         }
     }
 }
@@ -493,11 +500,17 @@ impl Default for MirrorState {
 /// Upstream registrations read, bounded by an estimate of their bytes, not their number: one
 /// NuGet.org id can list thousands of versions with their descriptions, and a client can ask
 /// for any id.
-#[derive(Default)]
 struct RegistrationCache {
-    /// (upstream, id) → (entries, read at, estimated bytes).
-    map: HashMap<(String, String), (Entries, i64, usize)>,
-    bytes: usize,
+    /// (upstream, id) → (entries, read at), weighed by their estimated bytes.
+    cache: crate::memcache::ByteBoundedCache<(String, String), (Entries, i64)>,
+}
+
+impl Default for RegistrationCache {
+    fn default() -> Self {
+        Self {
+            cache: crate::memcache::ByteBoundedCache::new(REGISTRATION_CACHE_BYTES),
+        }
+    }
 }
 
 /// One id's entries in an upstream's registration.
@@ -508,33 +521,21 @@ const REGISTRATION_CACHE_BYTES: usize = 64 << 20;
 
 impl RegistrationCache {
     fn get(&self, key: &(String, String)) -> Option<(Entries, i64)> {
-        self.map.get(key).map(|(e, at, _)| (Arc::clone(e), *at))
+        self.cache.get(key)
     }
 
-    /// Keeps `entries` (read at `at`), evicting arbitrary entries until they fit; an id
-    /// larger than a quarter of the budget is not kept at all.
+    /// Keeps `entries` (read at `at`), evicting random entries until they fit; an id larger
+    /// than a quarter of the budget is not kept at all.
     fn insert(&mut self, key: (String, String), entries: Entries, at: i64) {
         let size = entries
             .iter()
             .map(registration::UpstreamEntry::estimated_size)
             .sum::<usize>();
-        if let Some((_, _, old)) = self.map.remove(&key) {
-            self.bytes = self.bytes.saturating_sub(old);
-        }
         if size > REGISTRATION_CACHE_BYTES / 4 {
+            self.cache.remove(&key);
             return;
         }
-        while self.bytes.saturating_add(size) > REGISTRATION_CACHE_BYTES {
-            let Some(victim) = self.map.keys().next().cloned() else {
-                self.bytes = 0;
-                break;
-            };
-            if let Some((_, _, old)) = self.map.remove(&victim) {
-                self.bytes = self.bytes.saturating_sub(old);
-            }
-        }
-        self.map.insert(key, (entries, at, size));
-        self.bytes = self.bytes.saturating_add(size);
+        self.cache.insert(key, (entries, at), size);
     }
 }
 
@@ -1559,11 +1560,78 @@ impl Registry {
         let warning = None;
         let entries = match cached {
             Some((e, at)) if now.saturating_sub(at) < ttl => e,
-            stale => {
+            stale => match self.read_registration_once(&upstream, &key, now).await {
+                Ok(e) => e,
+                Err(e) => {
+                    let e = signet_common::terminal_safe(&e);
+                    tracing::warn!(upstream = %upstream.name, id, error = %e, "upstream registration");
+                    // What the upstream listed last, if anything, and say so.
+                    let text = format!("the upstream {} failed: {e}", upstream.name);
+                    match stale {
+                        Some((e, _)) => {
+                            return self.registration_rows(
+                                &upstream,
+                                id,
+                                &e,
+                                stored,
+                                now,
+                                Some(text),
+                            );
+                        }
+                        None => {
+                            return Ok(UpstreamRegistration {
+                                versions: Vec::new(),
+                                warning: Some(text),
+                            });
+                        }
+                    }
+                }
+            },
+        };
+        self.registration_rows(&upstream, id, &entries, stored, now, warning)
+    }
+
+    /// Reads `key`'s registration from `upstream` (and caches it): once for all the
+    /// requests that ask at the same time, within one of the fetch slots (each read holds a
+    /// blocking thread and may read 64 pages). The first request done removes the flight, so
+    /// a later one reads the cache, or the upstream again when the registration was too
+    /// large to cache.
+    async fn read_registration_once(
+        &self,
+        upstream: &Upstream,
+        key: &(String, String),
+        now: i64,
+    ) -> Result<Entries, String> {
+        let flight = {
+            let mut flights = match self.mirror.registration_flights.lock() {
+                Ok(f) => f,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            if flights.len() >= CACHE_MAX {
+                // Only entries nobody waits on can be dropped.
+                flights.retain(|_, f| Arc::strong_count(f) > 1);
+            }
+            Arc::clone(flights.entry(key.clone()).or_default())
+        };
+        let read = flight
+            .get_or_init(|| async {
+                let Ok(Ok(permit)) = tokio::time::timeout(
+                    FETCH_WAIT,
+                    Arc::clone(&self.mirror.permits).acquire_owned(),
+                )
+                .await
+                else {
+                    return Err(format!(
+                        "the mirror is busy: {MAX_FETCHES} upstream reads at once; retry shortly"
+                    ));
+                };
                 let clients = self.mirror.clients.clone();
                 let probe = upstream.clone();
                 let id_lower = key.1.clone();
+                // The slot moves into the blocking work: a dropped request frees it only when
+                // the read it started is done.
                 let read = tokio::task::spawn_blocking(move || {
+                    let _permit = permit;
                     let http = clients.get(&probe).map_err(|e| e.to_string())?;
                     match signet_feed::registrations_base(http.as_ref(), &probe.service_index)? {
                         Some(base) => {
@@ -1579,41 +1647,21 @@ impl Registry {
                     }
                 })
                 .await
-                .map_err(|e| Error::io("upstream task", std::io::Error::other(e)))?;
-                let entries = match read {
-                    Ok(e) => Arc::new(e),
-                    Err(e) => {
-                        let e = signet_common::terminal_safe(&e);
-                        tracing::warn!(upstream = %upstream.name, id, error = %e, "upstream registration");
-                        // What the upstream listed last, if anything, and say so.
-                        let text = format!("the upstream {} failed: {e}", upstream.name);
-                        match stale {
-                            Some((e, _)) => {
-                                return self.registration_rows(
-                                    &upstream,
-                                    id,
-                                    &e,
-                                    stored,
-                                    now,
-                                    Some(text),
-                                );
-                            }
-                            None => {
-                                return Ok(UpstreamRegistration {
-                                    versions: Vec::new(),
-                                    warning: Some(text),
-                                });
-                            }
-                        }
-                    }
-                };
+                .map_err(|e| format!("the upstream read stopped: {e}"))?;
+                let entries = Arc::new(read?);
                 if let Ok(mut m) = self.mirror.registrations.lock() {
                     m.insert(key.clone(), Arc::clone(&entries), now);
                 }
-                entries
-            }
-        };
-        self.registration_rows(&upstream, id, &entries, stored, now, warning)
+                Ok(entries)
+            })
+            .await
+            .clone();
+        if let Ok(mut flights) = self.mirror.registration_flights.lock()
+            && flights.get(key).is_some_and(|f| Arc::ptr_eq(f, &flight))
+        {
+            flights.remove(key);
+        }
+        read
     }
 
     /// Registration rows for the entries the upstream listed, without the stored versions
@@ -1917,14 +1965,16 @@ mod tests {
         // 1,000 versions with 4 KB descriptions: about 4.3 MB per id.
         for i in 0..100 {
             cache.insert(("nuget".into(), format!("id{i}")), entries(1000, 4096), 0);
-            assert!(cache.bytes <= REGISTRATION_CACHE_BYTES, "{}", cache.bytes);
-            let counted: usize = cache.map.values().map(|(_, _, s)| *s).sum();
-            assert_eq!(counted, cache.bytes);
+            assert!(
+                cache.cache.bytes() <= REGISTRATION_CACHE_BYTES,
+                "{}",
+                cache.cache.bytes()
+            );
         }
         assert!(
-            cache.map.len() >= 10 && cache.map.len() < 100,
+            cache.cache.len() >= 10 && cache.cache.len() < 100,
             "{}",
-            cache.map.len()
+            cache.cache.len()
         );
         let huge = ("nuget".into(), "huge".to_owned());
         cache.insert(huge.clone(), entries(5000, 4096), 0);
@@ -1932,9 +1982,9 @@ mod tests {
         // Replacing an id's entry does not count it twice.
         let again = ("nuget".into(), "again".to_owned());
         cache.insert(again.clone(), entries(10, 10), 0);
-        let before = cache.bytes;
+        let before = cache.cache.bytes();
         cache.insert(again.clone(), entries(10, 10), 1);
-        assert_eq!(cache.bytes, before);
+        assert_eq!(cache.cache.bytes(), before);
         assert_eq!(cache.get(&again).unwrap().1, 1);
     }
 }
