@@ -42,7 +42,8 @@
 //! the upstream; (2) prefetches the rest with PARALLEL (default 8) fetches at once
 //! (packages/s); (3) serves warm downloads of the mirrored files over HTTP (requests/s). With
 //! EXPORT_DIR the mirrored files are written in flat-container layout for nginx, and the
-//! mirror keeps serving for `get` from another process.
+//! mirror keeps serving for `get` from another process. `SIGNET_BENCH_MEMORY_MIB` sets the
+//! mirror's `[server] package_memory_cache_mib` (default 256), to measure downloads beyond it.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -639,10 +640,14 @@ async fn mirror_registry(
     dir: &std::path::Path,
     roots: &[std::path::PathBuf],
 ) -> signet_server::Registry {
-    let mut config = Config::from_toml(
+    let mut toml = String::from(
         "[signing]\nrevocation_mode = \"offline\"\nannounce_repository_signatures_over_http = true\nstaple_revocation = false\n",
-    )
-    .unwrap();
+    );
+    // The package memory under test (`[server] package_memory_cache_mib`; default 256).
+    if let Ok(mib) = std::env::var("SIGNET_BENCH_MEMORY_MIB") {
+        toml.push_str(&format!("[server]\npackage_memory_cache_mib = {mib}\n"));
+    }
+    let mut config = Config::from_toml(&toml).unwrap();
     config.signing.trusted_roots = roots.to_vec();
     registry_from(config, dir).await
 }

@@ -178,8 +178,21 @@ impl BlobStore for FileSystemStore {
                     };
                     let len = file.metadata()?.len();
                     if len <= INLINE_MAX {
+                        // Through `take(len)`: `read_to_end` on the file itself asks for the
+                        // size again and reads once more to see the end (three system calls
+                        // of seven, on every download the memory does not hold). Blobs never
+                        // change once written, so a short file is a broken store.
                         let mut buf = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-                        std::io::Read::read_to_end(&mut file, &mut buf)?;
+                        std::io::Read::read_to_end(
+                            &mut std::io::Read::take(&mut file, len),
+                            &mut buf,
+                        )?;
+                        if buf.len() as u64 != len {
+                            return Err(std::io::Error::new(
+                                std::io::ErrorKind::UnexpectedEof,
+                                "a stored package file is shorter than its size",
+                            ));
+                        }
                         return Ok(Some(BlobBody::Bytes(buf.into())));
                     }
                     Ok(Some(BlobBody::File {

@@ -161,6 +161,9 @@ pub struct SigningConfig {
     pub staple_refresh_seconds: Option<u64>,
 }
 
+/// Default of `[server] package_memory_cache_mib`.
+const DEFAULT_PACKAGE_MEMORY_CACHE_MIB: u64 = 256;
+
 /// `[server]`.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -182,6 +185,9 @@ pub struct ServerConfig {
     pub idle_timeout_seconds: Option<u64>,
     /// Seconds a push (or dry run) has to send its whole body (default 600).
     pub body_timeout_seconds: Option<u64>,
+    /// MiB of memory for package files up to 1 MiB, kept for downloads (default 256; 0 turns
+    /// it off). Downloads served from memory cost about half of those read from storage.
+    pub package_memory_cache_mib: Option<u64>,
     /// Addresses of reverse proxies whose `X-Forwarded-For` names the client (default none:
     /// the connection's peer is the client). Sign-in limits count per client address.
     #[serde(default)]
@@ -614,7 +620,12 @@ impl Config {
             std::time::Duration::from_secs(self.database.acquire_timeout_seconds.unwrap_or(5)),
         )
         .await?;
-        Registry::new(
+        let memory = self
+            .server
+            .package_memory_cache_mib
+            .unwrap_or(DEFAULT_PACKAGE_MEMORY_CACHE_MIB)
+            .saturating_mul(1 << 20);
+        Ok(Registry::new(
             db,
             blobs,
             Arc::new(SystemClock),
@@ -624,7 +635,8 @@ impl Config {
                 .upload_path
                 .clone()
                 .unwrap_or_else(|| data.join("uploads")),
-        )
+        )?
+        .with_package_memory(usize::try_from(memory).unwrap_or(usize::MAX)))
     }
 }
 

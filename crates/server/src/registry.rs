@@ -20,7 +20,8 @@ use crate::signing::{PushPolicy, SigningSetup};
 /// Most (id, version) → blob key entries remembered for downloads.
 const BLOB_CACHE_MAX: usize = 100_000;
 
-/// Bytes of small package files kept in memory for downloads (packages are immutable).
+/// Bytes of small package files kept in memory for downloads (packages are immutable), unless
+/// [`Registry::with_package_memory`] says otherwise (`[server] package_memory_cache_mib`).
 const BLOB_MEMORY_MAX: usize = 64 << 20;
 /// Files larger than this are never kept in memory.
 const BLOB_MEMORY_ITEM_MAX: usize = 1 << 20;
@@ -278,6 +279,14 @@ impl Registry {
         if let Ok(mut m) = self.blob_keys.lock() {
             m.remove(&(id_lower.to_owned(), version_lower.to_owned()));
         }
+    }
+
+    /// Keeps at most `bytes` of package files in memory for downloads (0: none).
+    pub fn with_package_memory(self, bytes: usize) -> Self {
+        if let Ok(mut m) = self.blob_memory.lock() {
+            *m = crate::memcache::ByteBoundedCache::new(bytes);
+        }
+        self
     }
 
     /// Adds a [`PushCheck`].
