@@ -34,6 +34,12 @@ pub(crate) const SCHEMA: &[&str] = &[
         versions BIGINT NOT NULL,
         PRIMARY KEY (filter, id_lower))",
     "CREATE INDEX IF NOT EXISTS package_listing_package ON package_listing (package_id, filter)",
+    // Covers every listing query (pages, counts, the V2 window over version counts): a deep
+    // page is then an index-only range. Through the primary key each row also read the
+    // table, in id order, which is not the order rows were written: at `$skip=50000`,
+    // 70 ms against 8 ms on PostgreSQL, 166 ms against 72 ms for the window on SQLite.
+    "CREATE INDEX IF NOT EXISTS package_listing_cover ON package_listing \
+     (filter, id_lower, package_id, versions)",
     "CREATE TABLE IF NOT EXISTS package_terms (
         term TEXT {C} NOT NULL,
         package_id BIGINT NOT NULL REFERENCES packages(id),
