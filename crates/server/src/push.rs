@@ -69,7 +69,6 @@ use crate::Error;
 use crate::auth::Scope;
 use crate::clock::{random_hex, random_id};
 use crate::db::{NewVersion, PushRights};
-use crate::error::{PushRule, Refusal};
 use crate::inspect::PackageInfo;
 use crate::registry::{Caller, PushCandidate, Pushed, Registry};
 use crate::signing::store::NewCertificate;
@@ -502,14 +501,4 @@ impl Registry {
         let signed = self.repository_sign(checked).await?;
         Ok(signed.validation())
     }
-}
-
-/// A refusal for an unreadable signature.
-pub(crate) fn signature_unreadable(e: &signet_signature::Error) -> Error {
-    Refusal::new(
-        PushRule::SignatureFormat,
-        Some(e.code()),
-        format!("the package signature cannot be read: {e}"),
-    )
-    .into()
 }

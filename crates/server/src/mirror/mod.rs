@@ -25,9 +25,11 @@ use signet_feed::{HttpPolicy, NuGetVersion, Source, VersionRange};
 use signet_nupkg::PackageId;
 
 use crate::Error;
+// The failure types live in `error` (which maps them to statuses); this is their public path.
 use crate::auth::IdGlob;
 use crate::clock::random_id;
 use crate::db::VersionRow;
+pub use crate::error::{FailureKind, UpstreamError};
 use crate::registry::Registry;
 
 pub use fetch::{Downloaded, MirrorSigned, UpstreamVerified};
@@ -331,70 +333,6 @@ pub struct Refused {
     pub reason: String,
     /// When (µs).
     pub at: i64,
-}
-
-/// Why a mirror request failed, as the client is told.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum FailureKind {
-    /// The upstream could not be reached (502).
-    Unreachable,
-    /// The upstream did not answer in time (504).
-    TimedOut,
-    /// The upstream served something that failed verification (502).
-    Refused,
-    /// The mirror's policy blocks it (403).
-    Blocked,
-    /// Held until it is older (403).
-    Quarantined,
-    /// Too many upstream fetches in flight (503, retry).
-    Busy,
-}
-
-impl FailureKind {
-    /// The name recorded.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Unreachable => "unreachable",
-            Self::TimedOut => "timed-out",
-            Self::Refused => "refused",
-            Self::Blocked => "blocked",
-            Self::Quarantined => "quarantined",
-            Self::Busy => "busy",
-        }
-    }
-}
-
-/// A mirror failure.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct UpstreamError {
-    /// What kind.
-    pub kind: FailureKind,
-    /// NuGet's code, when there is one.
-    pub code: Option<NuCode>,
-    /// The message.
-    pub message: String,
-}
-
-impl std::fmt::Display for UpstreamError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if let Some(code) = self.code {
-            write!(f, "{code}: ")?;
-        }
-        write!(f, "{}", self.message)
-    }
-}
-
-impl UpstreamError {
-    /// The HTTP status.
-    pub fn status(&self) -> u16 {
-        match self.kind {
-            FailureKind::Unreachable | FailureKind::Refused => 502,
-            FailureKind::TimedOut => 504,
-            FailureKind::Blocked | FailureKind::Quarantined => 403,
-            FailureKind::Busy => 503,
-        }
-    }
 }
 
 /// What an upstream's registration adds to a mirrored id's: its versions not stored here.
