@@ -24,9 +24,7 @@ pub(crate) const SCHEMA: &[&str] = &[
         unlocked_at BIGINT NOT NULL)",
 ];
 
-/// SQL condition: the account `a` is not disabled.
-pub(crate) const NOT_DISABLED: &str =
-    "NOT EXISTS (SELECT 1 FROM disabled_accounts d WHERE d.account_id = a.id)";
+pub(crate) use crate::db::NOT_DISABLED;
 
 impl Db {
     /// When an administrator last unlocked `name_lower`'s sign-in limits (µs).

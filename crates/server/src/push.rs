@@ -68,11 +68,11 @@ use signet_trust::VerifiedPackage;
 use crate::Error;
 use crate::auth::Scope;
 use crate::clock::{random_hex, random_id};
-use crate::db::{NewVersion, PushRights};
 use crate::inspect::PackageInfo;
 use crate::registry::{Caller, PushCandidate, Pushed, Registry};
 use crate::signing::store::NewCertificate;
 use crate::signing::{PushValidation, Validated, VersionSignature};
+use crate::versions::{NewVersion, PushRights};
 
 /// Evidence that the signing rules and NuGet.org's push verification accepted the upload.
 /// Only [`Registry::check_signature`] makes one.

@@ -1416,7 +1416,7 @@ impl Registry {
             now,
         )?;
         self.blobs.put_file(&blob_key, stored).await?;
-        let record = crate::db::NewVersion {
+        let record = crate::versions::NewVersion {
             new_package_row: random_id(self.rng.as_ref())?,
             version_row: random_id(self.rng.as_ref())?,
             id: info.id.clone(),
@@ -1437,7 +1437,7 @@ impl Registry {
             mirrored: Some(provenance.clone()),
             tlog_entry,
         };
-        let rights = crate::db::PushRights {
+        let rights = crate::versions::PushRights {
             push_new: true,
             push_version: true,
         };
