@@ -2,6 +2,23 @@
 //! and keys, and the read side the protocol documents are built from. It knows nothing of
 //! HTTP; handlers call it and map its [`Error`]s.
 
+mod audit;
+mod backfill;
+mod certificates;
+mod downloads;
+mod lifecycle;
+mod mirror;
+mod owners;
+mod policy;
+mod prefixes;
+mod push;
+mod recheck;
+mod retention;
+mod staples;
+mod tlog;
+mod webhooks;
+mod witnesses;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
