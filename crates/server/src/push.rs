@@ -64,8 +64,8 @@ use std::path::{Path, PathBuf};
 use signet_signature::PrimarySignature;
 use signet_trust::VerifiedPackage;
 
+use crate::auth::Caller;
 use crate::inspect::PackageInfo;
-use crate::registry::Caller;
 use crate::signing::store::NewCertificate;
 use crate::signing::{PushValidation, Validated, VersionSignature};
 
@@ -113,6 +113,13 @@ pub struct SignatureChecked {
     pub(crate) authorized: Authorized,
     pub(crate) validated: Validated,
     pub(crate) proof: SigningProof,
+}
+
+impl crate::signing::repository::Checked for SignatureChecked {
+    /// Takes the push pipeline's proof: the upload, and the owners validation found.
+    fn signing_input(&self) -> (&Path, Vec<String>) {
+        (self.upload(), self.owners().to_vec())
+    }
 }
 
 impl SignatureChecked {

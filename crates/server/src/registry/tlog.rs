@@ -225,3 +225,21 @@ impl Registry {
         ))
     }
 }
+
+impl crate::tlog::LogWork for Registry {
+    fn checkpoint_step(&self) -> impl Future<Output = Result<CheckpointOutcome, Error>> + Send {
+        self.tlog_checkpoint()
+    }
+
+    fn log_size(&self) -> impl Future<Output = Result<u64, Error>> + Send {
+        self.db.tlog_size()
+    }
+
+    fn log_witnesses(&self) -> Option<&crate::tlog::witnesses::Witnesses> {
+        self.witnesses.as_deref()
+    }
+
+    fn collect_cosignatures_step(&self) -> impl Future<Output = Result<usize, Error>> + Send {
+        self.tlog_collect_cosignatures()
+    }
+}

@@ -24,7 +24,6 @@ pub use store::StoredCheckpoint;
 pub use witnesses::{WitnessEndpoint, Witnesses, run_cosigner};
 
 use crate::Error;
-use crate::registry::Registry;
 
 /// The development key's file name in the data directory.
 pub const DEV_KEY_FILE: &str = "tlog-dev.key";
@@ -212,19 +211,33 @@ pub enum CheckpointOutcome {
     Signed(u64),
 }
 
+/// The work the background loops ([`run_checkpointer`], [`witnesses::run_cosigner`]) drive.
+/// The server's `Registry` implements it, in the services layer above this module: the loops
+/// live here (their public path) without this module depending on that layer.
+pub trait LogWork: Send + Sync {
+    /// One bounded checkpoint step (`Registry::tlog_checkpoint`).
+    fn checkpoint_step(&self) -> impl Future<Output = Result<CheckpointOutcome, Error>> + Send;
+    /// The number of entries in the log.
+    fn log_size(&self) -> impl Future<Output = Result<u64, Error>> + Send;
+    /// The configured witnesses, if any.
+    fn log_witnesses(&self) -> Option<&witnesses::Witnesses>;
+    /// Asks the witnesses for cosignatures (`Registry::tlog_collect_cosignatures`).
+    fn collect_cosignatures_step(&self) -> impl Future<Output = Result<usize, Error>> + Send;
+}
+
 /// Runs checkpoint steps every `interval` until the process ends (errors are logged and
 /// retried at the next tick).
-pub async fn run_checkpointer(registry: Arc<Registry>, interval: std::time::Duration) {
+pub async fn run_checkpointer<R: LogWork>(registry: Arc<R>, interval: std::time::Duration) {
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
         loop {
-            match registry.tlog_checkpoint().await {
+            match registry.checkpoint_step().await {
                 Ok(CheckpointOutcome::Signed(n)) => {
                     tracing::debug!(size = n, "signed a checkpoint");
                     // A bounded step may leave more to do: go on at once.
-                    if registry.db.tlog_size().await.is_ok_and(|s| s > n) {
+                    if registry.log_size().await.is_ok_and(|s| s > n) {
                         continue;
                     }
                 }

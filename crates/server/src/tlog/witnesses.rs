@@ -16,7 +16,6 @@ use signet_tlog::CosignatureVerifier;
 use tokio::time::Instant;
 
 use crate::Error;
-use crate::registry::Registry;
 
 /// Largest witness response read.
 const MAX_RESPONSE: usize = 16 * 1024;
@@ -174,14 +173,14 @@ pub(crate) const PROOF_WAIT: Duration = Duration::from_secs(1);
 /// Collects cosignatures every `interval` until the process ends (after each checkpoint the
 /// checkpointer signs; witnesses that failed are asked again after their back-off), and at
 /// once when a proof request wakes it.
-pub async fn run_cosigner(registry: std::sync::Arc<Registry>, interval: Duration) {
-    if registry.witnesses.is_none() {
+pub async fn run_cosigner<R: super::LogWork>(registry: std::sync::Arc<R>, interval: Duration) {
+    if registry.log_witnesses().is_none() {
         return;
     }
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        let woken = registry.witnesses.as_ref().map(|w| w.wake.notified());
+        let woken = registry.log_witnesses().map(|w| w.wake.notified());
         match woken {
             Some(woken) => {
                 tokio::select! {
@@ -191,7 +190,7 @@ pub async fn run_cosigner(registry: std::sync::Arc<Registry>, interval: Duration
             }
             None => return,
         }
-        if let Err(e) = registry.tlog_collect_cosignatures().await {
+        if let Err(e) = registry.collect_cosignatures_step().await {
             tracing::warn!(error = %e, "collecting cosignatures failed");
         }
     }
