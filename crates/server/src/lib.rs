@@ -5,6 +5,7 @@
 //! storage behind [`Db`] (sqlx `Any`: SQLite by default, PostgreSQL by URL) and [`BlobStore`]
 //! (filesystem; S3 next). Time and randomness are injected ([`Clock`], [`Random`]).
 
+mod app;
 pub mod audit;
 mod auth;
 pub mod backup;
@@ -33,6 +34,7 @@ pub mod web;
 pub mod webhooks;
 pub mod witness;
 
+pub use app::{AppState, ConnectionLimits, Metrics, ReadAccess};
 pub use auth::{
     API_KEY_PREFIX, IdGlob, NewApiKey, Scope, Scopes, generate_api_key, hash_api_key,
     hash_password, verify_password,
@@ -47,7 +49,7 @@ pub use config::{
 pub use db::{ApiKeyInfo, ApiKeyRow, Db, VersionRow};
 pub use downloads::DownloadCounts;
 pub use error::{Error, PushRule, Refusal};
-pub use http::{AppState, ConnectionLimits, Metrics, ReadAccess, router, serve};
+pub use http::{router, serve};
 pub use inspect::{Dep, DepGroup, MAX_ID_LEN, Metadata, PackageInfo, inspect, is_valid_id};
 pub use owners::{OwnerRequest, OwnerRequestOutcome};
 pub use prefixes::ReservedPrefix;
