@@ -25,7 +25,7 @@ pub struct AppState {
     /// Counters for `/metrics`.
     pub metrics: Arc<metrics::Metrics>,
     /// The web pages' state (sign-in limits).
-    pub(crate) web: Arc<crate::web::WebState>,
+    pub(crate) web: Arc<WebState>,
     /// Connection limits and timeouts.
     pub limits: ConnectionLimits,
     /// Proxies whose `X-Forwarded-For` names the client (`[server] trusted_proxies`).
