@@ -19,6 +19,7 @@ mod error;
 mod http;
 mod inspect;
 mod lifecycle;
+mod listing;
 pub mod mirror;
 mod owners;
 mod prefixes;

@@ -1,7 +1,7 @@
-//! Writes that add or change package versions together with what depends on them, each in one
-//! transaction: the push commit (search terms and listing, the signature, the signer
-//! certificate, the mirror provenance, the transparency-log entry) and listing changes. It sits
-//! above the stores it calls, so that `db` needs none of them.
+//! The push commit: a new version with everything that belongs to it, in one transaction
+//! (search terms and listing, the signature, the signer certificate, the mirror provenance,
+//! the transparency-log entry). It sits above the stores it
+//! calls, so that `db` needs none of them.
 
 use sqlx::Row as _;
 
@@ -169,34 +169,5 @@ impl Db {
         crate::tlog::store::append(&mut tx, v.version_row, &v.tlog_entry).await?;
         tx.commit().await?;
         Ok(())
-    }
-
-    /// Sets `listed`; false when the version does not exist.
-    pub async fn set_listed(
-        &self,
-        id_lower: &str,
-        version_lower: &str,
-        listed: bool,
-    ) -> Result<bool, Error> {
-        let mut tx = self.pool.begin().await?;
-        let r = sqlx::query(
-            "UPDATE package_versions SET listed = $1 WHERE version_lower = $2 AND package_id = \
-             (SELECT id FROM packages WHERE id_lower = $3)",
-        )
-        .bind(i64::from(listed))
-        .bind(version_lower)
-        .bind(id_lower)
-        .execute(&mut *tx)
-        .await?;
-        if r.rows_affected() == 0 {
-            return Ok(false);
-        }
-        let row = sqlx::query("SELECT id FROM packages WHERE id_lower = $1")
-            .bind(id_lower)
-            .fetch_one(&mut *tx)
-            .await?;
-        crate::catalog::refresh_listing(&mut tx, row.try_get("id")?).await?;
-        tx.commit().await?;
-        Ok(true)
     }
 }

@@ -452,7 +452,7 @@ impl Db {
                 .bind(id)
                 .execute(&self.pool)
                 .await?;
-                self.set_listed(id_lower, &version, now).await?;
+                crate::listing::set_listed(self, id_lower, &version, now).await?;
                 changed += 1;
             }
         }
