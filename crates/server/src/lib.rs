@@ -23,7 +23,7 @@ mod listing;
 pub mod mirror;
 mod owners;
 mod prefixes;
-pub mod push;
+pub use registry::push;
 mod registry;
 pub mod retention;
 mod schema;

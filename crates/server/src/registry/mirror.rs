@@ -865,7 +865,7 @@ impl Registry {
         );
         let now = self.clock.now().unix_micros();
         let signer = match author {
-            Some(s) => Some(crate::push::signer_record(
+            Some(s) => Some(super::push::signer_record(
                 s,
                 random_id(self.rng.as_ref())?,
                 now,

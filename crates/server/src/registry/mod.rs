@@ -11,7 +11,7 @@ mod mirror;
 mod owners;
 mod policy;
 mod prefixes;
-mod push;
+pub mod push;
 
 // Defined below the services (so that the stores and the push pipeline can name them); these
 // are their public paths.
