@@ -1,9 +1,11 @@
 //! signet's NuGet package server (`signet serve`): accounts and API keys, the push pipeline,
 //! and the NuGet v3 protocol (`../shared/spec/nuget-server.md` §6) over axum.
 //!
-//! Layers, one way: `http` (extract, authorise, map) → [`Registry`] (the domain: no HTTP) →
-//! storage behind [`Db`] (sqlx `Any`: SQLite by default, PostgreSQL by URL) and [`BlobStore`]
-//! (filesystem; S3 next). Time and randomness are injected ([`Clock`], [`Random`]).
+//! Layers, one way, with no module cycles (`tests/module_graph.rs` checks it): `http` and `web`
+//! (extract, authorise, map) → `app` (the state both share) → [`Registry`] (the domain services
+//! in `registry/`: no HTTP) → the feature stores (each owns its tables and queries) → storage
+//! behind [`Db`] (sqlx `Any`: SQLite by default, PostgreSQL by URL) and [`BlobStore`]
+//! (filesystem or S3). Time and randomness are injected ([`Clock`], [`Random`]).
 
 mod app;
 pub mod audit;

@@ -1,9 +1,10 @@
-//! The [`Registry`] methods of `audit` (moved here so that the
-//! feature module does not depend on the services layer above it).
+//! The [`Registry`] services over `audit`: here, in the services layer, so that
+//! `audit` stays below `registry`.
 
 use crate::Error;
-#[allow(unused_imports)]
-use crate::audit::*;
+use crate::audit::{
+    AuditAction, AuditEntry, AuditEvent, AuditOutcome, UNKNOWN_ACCOUNT, request_client,
+};
 use crate::clock::random_id;
 use crate::registry::Registry;
 

@@ -1,12 +1,11 @@
-//! The [`Registry`] methods of `signing::backfill` (moved here so that the
-//! feature module does not depend on the services layer above it).
+//! The [`Registry`] services over `signing::backfill`: here, in the services layer, so that
+//! `signing::backfill` stays below `registry`.
 
 use crate::Error;
 use crate::blob::BlobBody;
 use crate::clock::random_hex;
 use crate::registry::Registry;
-#[allow(unused_imports)]
-use crate::signing::backfill::*;
+use crate::signing::backfill::{BATCH, BackfillProgress, One, author_part};
 use futures_util::StreamExt as _;
 use std::sync::Arc;
 use tokio::io::AsyncWriteExt as _;

@@ -1,11 +1,10 @@
-//! The [`Registry`] methods of `signing::certificates` (moved here so that the
-//! feature module does not depend on the services layer above it).
+//! The [`Registry`] services over `signing::certificates`: here, in the services layer, so that
+//! `signing::certificates` stays below `registry`.
 
 use crate::Error;
 use crate::clock::random_id;
 use crate::registry::Registry;
-#[allow(unused_imports)]
-use crate::signing::certificates::*;
+use crate::signing::certificates::{RegisteredCertificate, chain_der, split_upload};
 use crate::signing::store::{CertificateRow, NewCertificate, VersionSignature};
 use signet_common::UtcTime;
 use signet_push_rules::check_certificate_upload;

@@ -1,10 +1,9 @@
-//! The [`Registry`] methods of `downloads` (moved here so that the
-//! feature module does not depend on the services layer above it).
+//! The [`Registry`] services over `downloads`: here, in the services layer, so that
+//! `downloads` stays below `registry`.
 
 use crate::Error;
 use crate::blob::BlobBody;
-#[allow(unused_imports)]
-use crate::downloads::*;
+use crate::downloads::DownloadCounts;
 use crate::registry::Registry;
 use signet_feed::NuGetVersion;
 

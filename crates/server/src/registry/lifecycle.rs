@@ -1,10 +1,8 @@
-//! The [`Registry`] methods of `lifecycle` (moved here so that the
-//! feature module does not depend on the services layer above it).
+//! The [`Registry`] services over `lifecycle`: here, in the services layer, so that
+//! `lifecycle` stays below `registry`.
 
 use crate::Error;
 use crate::auth::hash_password;
-#[allow(unused_imports)]
-use crate::lifecycle::*;
 use crate::registry::Registry;
 
 impl Registry {

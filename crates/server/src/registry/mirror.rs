@@ -1,11 +1,16 @@
-//! The [`Registry`] methods of `mirror` (moved here so that the
-//! feature module does not depend on the services layer above it).
+//! The [`Registry`] services over `mirror`: here, in the services layer, so that
+//! `mirror` stays below `registry`.
 
 use crate::Error;
 use crate::clock::random_id;
 use crate::db::VersionRow;
-#[allow(unused_imports)]
-use crate::mirror::*;
+use crate::mirror::{
+    CACHE_MAX, CachedList, DOWN_MEMORY_MICROS, FETCH_WAIT, FailureKind, FlightGuard, Held, Listing,
+    MAX_FETCHES, MirrorSigned, OWNER_TTL_MICROS, PinnedCertificate, PrefetchSummary, Provenance,
+    REFUSAL_MEMORY_MICROS, Refused, SigningMode, UPSTREAMS_TTL_MICROS, Upstream, UpstreamError,
+    UpstreamRegistration, UpstreamSettings, UpstreamVerified, check_policy, fetch, registration,
+    retain_served, upstream_error, valid_upstream_name,
+};
 use crate::registry::Registry;
 use signet_feed::{NuGetVersion, Source, VersionRange};
 use signet_nupkg::PackageId;

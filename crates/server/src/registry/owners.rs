@@ -1,9 +1,8 @@
-//! The [`Registry`] methods of `owners` (moved here so that the
-//! feature module does not depend on the services layer above it).
+//! The [`Registry`] services over `owners`: here, in the services layer, so that
+//! `owners` stays below `registry`.
 
 use crate::Error;
-#[allow(unused_imports)]
-use crate::owners::*;
+use crate::owners::{OwnerRequest, OwnerRequestOutcome};
 use crate::registry::Registry;
 
 impl Registry {

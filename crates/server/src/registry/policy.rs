@@ -1,12 +1,11 @@
-//! The [`Registry`] methods of `signing::policy` (moved here so that the
-//! feature module does not depend on the services layer above it).
+//! The [`Registry`] services over `signing::policy`: here, in the services layer, so that
+//! `signing::policy` stays below `registry`.
 
 use crate::Error;
 use crate::error::{PushRule, Refusal};
 use crate::inspect::PackageInfo;
 use crate::registry::{Caller, Registry};
-#[allow(unused_imports)]
-use crate::signing::policy::*;
+use crate::signing::policy::{Validated, issue_text, micros, rejection};
 use crate::signing::store::VersionSignature;
 use signet_common::{NuCode, Severity};
 use signet_push_rules::{Owner, RequiredSigner, check_push_signing, push_verifier_settings};

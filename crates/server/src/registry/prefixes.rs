@@ -1,9 +1,8 @@
-//! The [`Registry`] methods of `prefixes` (moved here so that the
-//! feature module does not depend on the services layer above it).
+//! The [`Registry`] services over `prefixes`: here, in the services layer, so that
+//! `prefixes` stays below `registry`.
 
 use crate::Error;
-#[allow(unused_imports)]
-use crate::prefixes::*;
+use crate::prefixes::{ReservedPrefix, valid_prefix};
 use crate::registry::Registry;
 
 impl Registry {

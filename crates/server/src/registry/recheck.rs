@@ -1,10 +1,9 @@
-//! The [`Registry`] methods of `signing::recheck` (moved here so that the
-//! feature module does not depend on the services layer above it).
+//! The [`Registry`] services over `signing::recheck`: here, in the services layer, so that
+//! `signing::recheck` stays below `registry`.
 
 use crate::Error;
 use crate::registry::Registry;
-#[allow(unused_imports)]
-use crate::signing::recheck::*;
+use crate::signing::recheck::{RecheckSummary, Verdict, split_der};
 use signet_signature::{Certificate, oids};
 use signet_trust::{RevocationContext, RevocationStatus, build_chain};
 use std::sync::Arc;

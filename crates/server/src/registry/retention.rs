@@ -1,11 +1,10 @@
-//! The [`Registry`] methods of `retention` (moved here so that the
-//! feature module does not depend on the services layer above it).
+//! The [`Registry`] services over `retention`: here, in the services layer, so that
+//! `retention` stays below `registry`.
 
 use crate::Error;
 use crate::db::VersionRow;
 use crate::registry::Registry;
-#[allow(unused_imports)]
-use crate::retention::*;
+use crate::retention::{Planned, RetentionAction, RetentionPlan, RetentionRule, parse_rules};
 use signet_feed::{NuGetVersion, VersionRange};
 use std::collections::BTreeMap;
 

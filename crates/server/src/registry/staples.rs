@@ -1,9 +1,8 @@
-//! The [`Registry`] methods of `staples` (moved here so that the
-//! feature module does not depend on the services layer above it).
+//! The [`Registry`] services over `staples`: here, in the services layer, so that
+//! `staples` stays below `registry`.
 
 use crate::error::Error;
-#[allow(unused_imports)]
-use crate::staples::*;
+use crate::staples::{StapleSummary, Stapler, package_signature};
 use signet_trust::RevocationChecker;
 use std::sync::Arc;
 

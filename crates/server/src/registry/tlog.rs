@@ -1,10 +1,12 @@
-//! The [`Registry`] methods of `tlog` (moved here so that the
-//! feature module does not depend on the services layer above it).
+//! The [`Registry`] services over `tlog`: here, in the services layer, so that
+//! `tlog` stays below `registry`.
 
 use crate::Error;
 use crate::registry::Registry;
-#[allow(unused_imports)]
-use crate::tlog::*;
+use crate::tlog::{
+    BLOB_PREFIX, CheckpointOutcome, LogKey, MAX_STEP, StoredCheckpoint, content_hash_of_body,
+    entry_for, tlog_err,
+};
 use signet_tlog::{Checkpoint, MemoryHashes, TileId, TileKind, TlogProof};
 use std::sync::Arc;
 

@@ -1,11 +1,13 @@
-//! The [`Registry`] methods of `webhooks` (moved here so that the
-//! feature module does not depend on the services layer above it).
+//! The [`Registry`] services over `webhooks`: here, in the services layer, so that
+//! `webhooks` stays below `registry`.
 
 use crate::Error;
 use crate::clock::{random_hex, random_id};
 use crate::registry::Registry;
-#[allow(unused_imports)]
-use crate::webhooks::*;
+use crate::webhooks::{
+    CLAIM_MICROS, Delivery, DeliveryRun, EVENTS, KEEP_DELIVERIES_MICROS, NewWebhook, Webhook,
+    backoff_micros, destination, send,
+};
 
 impl Registry {
     async fn account_id(&self, account: &str) -> Result<i64, Error> {

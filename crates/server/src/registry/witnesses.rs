@@ -1,12 +1,13 @@
-//! The [`Registry`] methods of `tlog::witnesses` (moved here so that the
-//! feature module does not depend on the services layer above it).
+//! The [`Registry`] services over `tlog::witnesses`: here, in the services layer, so that
+//! `tlog::witnesses` stays below `registry`.
 
 use crate::Error;
 use crate::registry::Registry;
 use crate::tlog::store::StoredCheckpoint;
 use crate::tlog::tlog_err;
-#[allow(unused_imports)]
-use crate::tlog::witnesses::*;
+use crate::tlog::witnesses::{
+    Known, PROOF_WAIT, Submitted, WitnessEndpoint, Witnesses, read_bounded,
+};
 use signet_tlog::{AddCheckpoint, Limits, MemoryHashes, Note};
 use std::time::Duration;
 use tokio::time::Instant;
