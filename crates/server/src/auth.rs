@@ -235,6 +235,27 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
         .is_ok()
 }
 
+/// The caller behind a valid API key.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    /// The user's row id.
+    pub user_id: i64,
+    /// The user's name.
+    pub user_name: String,
+    /// The account pushes act for.
+    pub owner_id: i64,
+    /// The key's scopes.
+    pub scopes: Scopes,
+    /// The key's package globs.
+    pub globs: Vec<IdGlob>,
+}
+
+impl Caller {
+    pub(crate) fn allows_id(&self, id: &str) -> bool {
+        self.globs.iter().any(|g| g.matches(id))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

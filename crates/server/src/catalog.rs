@@ -23,7 +23,21 @@ use sqlx::Row as _;
 use crate::Error;
 use crate::db::{Db, VersionRow};
 use crate::downloads::DownloadCounts;
-use crate::registry::VersionFilter;
+
+/// Which versions a read may show.
+#[derive(Clone, Copy, Debug)]
+pub struct VersionFilter {
+    /// Include prerelease versions.
+    pub prerelease: bool,
+    /// Include SemVer 2.0.0-only versions (`semVerLevel=2.0.0`).
+    pub semver2: bool,
+}
+
+impl VersionFilter {
+    pub(crate) fn accepts(self, v: &VersionRow) -> bool {
+        (self.prerelease || !v.prerelease) && (self.semver2 || !v.semver2)
+    }
+}
 
 /// The tables and indexes. `{C}` is the bytewise collation of the dialect.
 pub(crate) const SCHEMA: &[&str] = &[

@@ -4,9 +4,9 @@
 //! (no AUTOINCREMENT/SERIAL dialects; several servers can share one database).
 
 use sqlx::Row as _;
-use sqlx::any::{Any, AnyPoolOptions, AnyRow};
+use sqlx::any::{Any, AnyRow};
 
-type AnyPool = sqlx::Pool<Any>;
+pub(crate) type AnyPool = sqlx::Pool<Any>;
 
 use crate::Error;
 use crate::auth::{IdGlob, Scopes};
@@ -14,7 +14,7 @@ use crate::inspect::{DepGroup, Metadata};
 
 /// The schema, idempotent. Times are microseconds since the Unix epoch; booleans are 0/1.
 /// `{BLOB}` is the one dialect difference: `BLOB` on SQLite, `BYTEA` on PostgreSQL.
-const SCHEMA: &[&str] = &[
+pub(crate) const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS accounts (
         id BIGINT PRIMARY KEY,
         name TEXT NOT NULL,
@@ -99,9 +99,14 @@ const SCHEMA: &[&str] = &[
         PRIMARY KEY (user_id, code_hash))",
 ];
 
+/// SQL condition: the account `a` is not disabled (`disabled_accounts` is created with
+/// lifecycle's tables; every key lookup honours it).
+pub(crate) const NOT_DISABLED: &str =
+    "NOT EXISTS (SELECT 1 FROM disabled_accounts d WHERE d.account_id = a.id)";
+
 /// The PostgreSQL advisory lock key held while the schema is created (any constant that no
 /// other lock of the database uses; these are the ASCII bytes of "signetdb").
-const SCHEMA_LOCK: i64 = 0x7369_676e_6574_6462;
+pub(crate) const SCHEMA_LOCK: i64 = 0x7369_676e_6574_6462;
 
 /// The database handle.
 #[derive(Clone, Debug)]
@@ -192,59 +197,6 @@ pub struct VersionRow {
     pub published_at: i64,
 }
 
-/// A version to insert (the push transaction).
-#[derive(Clone, Debug)]
-pub struct NewVersion {
-    /// Fresh row id for the package, used only if the id is new.
-    pub new_package_row: i64,
-    /// Fresh row id for the version.
-    pub version_row: i64,
-    /// Package id as pushed.
-    pub id: String,
-    /// Normalised version.
-    pub version: String,
-    /// As written in the nuspec.
-    pub original_version: String,
-    /// Has release labels.
-    pub prerelease: bool,
-    /// SemVer 2.0.0-only.
-    pub semver2: bool,
-    /// File size.
-    pub size: i64,
-    /// Blob key (already written).
-    pub blob_key: String,
-    /// The nuspec bytes.
-    pub nuspec: Vec<u8>,
-    /// Display metadata.
-    pub metadata: Metadata,
-    /// Dependency groups.
-    pub dependencies: Vec<DepGroup>,
-    /// Now (µs).
-    pub now: i64,
-    /// The user pushing.
-    pub pusher: i64,
-    /// The account that becomes owner of a new id, and must own an existing one.
-    pub owner: i64,
-    /// What the stored bytes are signed with (written in the same transaction).
-    pub signature: Option<crate::signing::VersionSignature>,
-    /// The author signer certificate, with the chain its verified signature carried
-    /// (recorded in the same transaction; a dry run never gets here).
-    pub(crate) signer: Option<crate::signing::store::NewCertificate>,
-    /// Where a mirrored version came from (`None` for pushes).
-    pub(crate) mirrored: Option<crate::mirror::Provenance>,
-    /// The version's transparency-log entry, appended in the same transaction.
-    pub(crate) tlog_entry: Vec<u8>,
-}
-
-/// Which of the two push scopes the key has; the transaction decides which one applies.
-#[derive(Clone, Copy, Debug)]
-pub struct PushRights {
-    /// May create a new package id.
-    pub push_new: bool,
-    /// May add a version to an owned package.
-    pub push_version: bool,
-}
-
 fn opt_i64(row: &AnyRow, col: &str) -> Result<Option<i64>, Error> {
     Ok(row.try_get::<Option<i64>, _>(col)?)
 }
@@ -287,7 +239,7 @@ pub(crate) fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
 /// The database holds password hashes, TOTP secrets and session digests: it, its WAL and its
 /// shared-memory file are created readable by the owner only (SQLite creates the `-wal` and
 /// `-shm` files with the main file's permissions), and existing ones are narrowed to that.
-fn private_sqlite_files(path: &std::path::Path) -> Result<(), Error> {
+pub(crate) fn private_sqlite_files(path: &std::path::Path) -> Result<(), Error> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
@@ -337,90 +289,6 @@ impl Db {
         } else {
             self.pool.begin_with("BEGIN IMMEDIATE").await?
         })
-    }
-
-    /// Connects (`sqlite://FILE?mode=rwc` or `postgres://…`) and creates the schema.
-    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, Error> {
-        Self::connect_with(url, max_connections, DEFAULT_ACQUIRE_TIMEOUT).await
-    }
-
-    /// [`Db::connect`] with the time a request may wait for a connection: past it the
-    /// request fails with 503 and `Retry-After` ([`Error::status`]) instead of hanging.
-    pub async fn connect_with(
-        url: &str,
-        max_connections: u32,
-        acquire_timeout: std::time::Duration,
-    ) -> Result<Self, Error> {
-        sqlx::any::install_default_drivers();
-        if let Some(path) = sqlite_path(url) {
-            private_sqlite_files(&path)?;
-        }
-        let pool = AnyPoolOptions::new()
-            .max_connections(max_connections.max(1))
-            .acquire_timeout(acquire_timeout)
-            .connect(url)
-            .await?;
-        let db = Self { pool };
-        if url.starts_with("sqlite:") {
-            // WAL: readers never wait for the writer; the setting is stored in the file.
-            sqlx::query("PRAGMA journal_mode=WAL")
-                .execute(&db.pool)
-                .await?;
-        }
-        let postgres = url.starts_with("postgres");
-        let blob = if postgres { "BYTEA" } else { "BLOB" };
-        // Search terms and listing keys compare bytewise (prefix ranges, `catalog.rs`).
-        let bytewise = if postgres {
-            "COLLATE \"C\""
-        } else {
-            "COLLATE BINARY"
-        };
-        // One transaction on one connection. On PostgreSQL, `IF NOT EXISTS` is not race-free:
-        // two servers starting at once on an empty database can both pass the check and one
-        // then fails on pg_type's unique index. A transaction-scoped advisory lock makes them
-        // take turns, and is released with the transaction even when a statement fails. (On
-        // SQLite the transaction takes the write lock when it begins: a deferred one that read
-        // the schema and then wrote was refused with SQLITE_BUSY_SNAPSHOT whenever a running
-        // server had committed in between, as `signet admin` does beside a live server.)
-        let mut tx = if postgres {
-            db.pool.begin().await?
-        } else {
-            db.pool.begin_with("BEGIN IMMEDIATE").await?
-        };
-        if postgres {
-            // The function returns void, which `Any` cannot decode: select a constant instead.
-            sqlx::query("SELECT 1 AS locked FROM pg_advisory_xact_lock($1)")
-                .bind(SCHEMA_LOCK)
-                .execute(&mut *tx)
-                .await?;
-        }
-        for stmt in SCHEMA
-            .iter()
-            .chain(crate::signing::store::SCHEMA)
-            .chain(crate::downloads::SCHEMA)
-            .chain(crate::owners::SCHEMA)
-            .chain(crate::lifecycle::SCHEMA)
-            .chain(crate::catalog::SCHEMA)
-            .chain(crate::mirror::store::SCHEMA)
-            .chain(crate::prefixes::SCHEMA)
-            .chain(crate::audit::SCHEMA)
-            .chain(crate::webhooks::SCHEMA)
-            .chain(crate::retention::SCHEMA)
-            .chain(crate::tlog::store::SCHEMA)
-        {
-            // Only constants are substituted into these statements.
-            sqlx::query(sqlx::AssertSqlSafe(
-                stmt.replace("{BLOB}", blob).replace("{C}", bytewise),
-            ))
-            .execute(&mut *tx)
-            .await?;
-        }
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
-        crate::catalog::fill_once(&mut tx, now).await?;
-        tx.commit().await?;
-        Ok(db)
     }
 
     /// Whether the database answers (`SELECT 1`), for `/health`.
@@ -681,7 +549,7 @@ impl Db {
                  WHERE k.key_hash = $1 AND {} AND (k.owner_id = k.user_id OR EXISTS \
                  (SELECT 1 FROM organization_members m WHERE m.organization_id = k.owner_id \
                  AND m.user_id = k.user_id))",
-                crate::lifecycle::NOT_DISABLED
+                NOT_DISABLED
             )),
         )
         .bind(key_hash)
@@ -705,114 +573,6 @@ impl Db {
         }))
     }
 
-    /// The push transaction: creates the package (owned by `v.owner`) if the id is new, or
-    /// checks that `v.owner` (or an organization the pusher belongs to) owns it, then inserts
-    /// the version. Nothing is visible until the commit; a duplicate version is a `Conflict`.
-    pub async fn commit_push(&self, v: &NewVersion, rights: PushRights) -> Result<(), Error> {
-        let mut tx = self.pool.begin().await?;
-        let id_lower = v.id.to_lowercase();
-        // A write first, so that SQLite takes the write lock now (waiting for others) instead
-        // of failing a read-then-write upgrade with SQLITE_BUSY.
-        sqlx::query(
-            "INSERT INTO packages (id, package_id, id_lower, created_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (id_lower) DO NOTHING",
-        )
-        .bind(v.new_package_row)
-        .bind(&v.id)
-        .bind(&id_lower)
-        .bind(v.now)
-        .execute(&mut *tx)
-        .await?;
-        let row = sqlx::query("SELECT id FROM packages WHERE id_lower = $1")
-            .bind(&id_lower)
-            .fetch_one(&mut *tx)
-            .await?;
-        let package_row: i64 = row.try_get("id")?;
-        if package_row == v.new_package_row {
-            if !rights.push_new {
-                return Err(Error::Forbidden(
-                    "the API key may not push new package ids (scope push-new)".into(),
-                ));
-            }
-            sqlx::query("INSERT INTO package_owners (package_id, account_id) VALUES ($1, $2)")
-                .bind(package_row)
-                .bind(v.owner)
-                .execute(&mut *tx)
-                .await?;
-        } else {
-            let owner = sqlx::query(
-                "SELECT 1 AS one FROM package_owners WHERE package_id = $1 AND (account_id = $2 \
-                 OR ($2 = $3 AND account_id IN (SELECT organization_id FROM \
-                 organization_members WHERE user_id = $3)))",
-            )
-            .bind(package_row)
-            .bind(v.owner)
-            .bind(v.pusher)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if owner.is_none() {
-                return Err(Error::Forbidden(format!(
-                    "the package id {} belongs to another account",
-                    v.id
-                )));
-            }
-            if !rights.push_version {
-                return Err(Error::Forbidden(
-                    "the API key may not push new versions (scope push-version)".into(),
-                ));
-            }
-        }
-        let inserted = sqlx::query(
-            "INSERT INTO package_versions (id, package_id, id_as_pushed, version, version_lower, \
-             original_version, prerelease, semver2, listed, size, blob_key, nuspec, metadata_json, \
-             dependencies_json, published_at, pushed_by) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $10, $11, $12, $13, $14, $15)",
-        )
-        .bind(v.version_row)
-        .bind(package_row)
-        .bind(&v.id)
-        .bind(&v.version)
-        .bind(v.version.to_lowercase())
-        .bind(&v.original_version)
-        .bind(i64::from(v.prerelease))
-        .bind(i64::from(v.semver2))
-        .bind(v.size)
-        .bind(&v.blob_key)
-        .bind(v.nuspec.clone())
-        .bind(serde_json::to_string(&v.metadata).unwrap_or_default())
-        .bind(serde_json::to_string(&v.dependencies).unwrap_or_default())
-        .bind(v.now)
-        .bind(v.pusher)
-        .execute(&mut *tx)
-        .await
-        .map_err(Error::from);
-        match inserted {
-            Err(e) if e.is_unique_violation() => {
-                return Err(Error::Conflict(format!(
-                    "{} {} already exists",
-                    v.id, v.version
-                )));
-            }
-            other => other?,
-        };
-        crate::catalog::add_terms(&mut tx, package_row, &v.id, &v.metadata).await?;
-        crate::catalog::refresh_listing(&mut tx, package_row).await?;
-        if let Some(sig) = &v.signature {
-            crate::signing::store::put_version_signature(&mut tx, v.version_row, sig).await?;
-        }
-        if let Some(signer) = &v.signer {
-            crate::signing::store::upsert_certificate(&mut tx, signer).await?;
-        }
-        if let Some(provenance) = &v.mirrored {
-            crate::mirror::store::put_provenance(&mut tx, v.version_row, provenance).await?;
-        }
-        // Last, so that the log's counter row is held for the shortest time: appends from
-        // every server take turns on it (tlog/store.rs).
-        crate::tlog::store::append(&mut tx, v.version_row, &v.tlog_entry).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
     /// Whether `account` (or an organization `user` belongs to) owns the package.
     pub async fn is_owner(&self, id_lower: &str, account: i64, user: i64) -> Result<bool, Error> {
         let row = sqlx::query(
@@ -828,35 +588,6 @@ impl Db {
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.is_some())
-    }
-
-    /// Sets `listed`; false when the version does not exist.
-    pub async fn set_listed(
-        &self,
-        id_lower: &str,
-        version_lower: &str,
-        listed: bool,
-    ) -> Result<bool, Error> {
-        let mut tx = self.pool.begin().await?;
-        let r = sqlx::query(
-            "UPDATE package_versions SET listed = $1 WHERE version_lower = $2 AND package_id = \
-             (SELECT id FROM packages WHERE id_lower = $3)",
-        )
-        .bind(i64::from(listed))
-        .bind(version_lower)
-        .bind(id_lower)
-        .execute(&mut *tx)
-        .await?;
-        if r.rows_affected() == 0 {
-            return Ok(false);
-        }
-        let row = sqlx::query("SELECT id FROM packages WHERE id_lower = $1")
-            .bind(id_lower)
-            .fetch_one(&mut *tx)
-            .await?;
-        crate::catalog::refresh_listing(&mut tx, row.try_get("id")?).await?;
-        tx.commit().await?;
-        Ok(true)
     }
 
     /// Every version of a package (listed and unlisted), unsorted.

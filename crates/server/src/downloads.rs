@@ -8,13 +8,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
-use signet_feed::NuGetVersion;
 use sqlx::Row as _;
 
 use crate::Error;
-use crate::blob::BlobBody;
 use crate::db::Db;
-use crate::registry::Registry;
 
 /// The table, created with the rest of the schema (`Db::connect`).
 pub(crate) const SCHEMA: &[&str] = &["CREATE TABLE IF NOT EXISTS download_counts (
@@ -29,7 +26,7 @@ pub(crate) struct PendingDownloads {
 }
 
 impl PendingDownloads {
-    fn record(&self, id_lower: String, version_lower: String) {
+    pub(crate) fn record(&self, id_lower: String, version_lower: String) {
         if let Ok(mut m) = self.counts.lock() {
             let n = m.entry((id_lower, version_lower)).or_insert(0);
             *n = n.saturating_add(1);
@@ -38,7 +35,7 @@ impl PendingDownloads {
 
     /// Everything pending, in key order (so that concurrent flushes from several servers
     /// touch rows in one order and cannot deadlock each other on PostgreSQL).
-    fn take(&self) -> BTreeMap<(String, String), i64> {
+    pub(crate) fn take(&self) -> BTreeMap<(String, String), i64> {
         self.counts
             .lock()
             .map(|mut m| std::mem::take(&mut *m).into_iter().collect())
@@ -46,7 +43,7 @@ impl PendingDownloads {
     }
 
     /// Puts back counts whose flush failed, to be written by the next one.
-    fn restore(&self, counts: BTreeMap<(String, String), i64>) {
+    pub(crate) fn restore(&self, counts: BTreeMap<(String, String), i64>) {
         if let Ok(mut m) = self.counts.lock() {
             for (key, n) in counts {
                 let total = m.entry(key).or_insert(0);
@@ -76,7 +73,10 @@ impl Db {
     /// Adds `counts` to the stored ones, in one transaction (all or nothing, so that a failed
     /// flush can be retried without counting twice). Versions that no longer exist are
     /// skipped.
-    async fn add_downloads(&self, counts: &BTreeMap<(String, String), i64>) -> Result<(), Error> {
+    pub(crate) async fn add_downloads(
+        &self,
+        counts: &BTreeMap<(String, String), i64>,
+    ) -> Result<(), Error> {
         let mut tx = self.pool.begin().await?;
         for ((id_lower, version_lower), n) in counts {
             // SQLite needs the WHERE clause here: without it, `ON CONFLICT` would parse as a
@@ -99,7 +99,7 @@ impl Db {
     }
 
     /// The stored counts of one package.
-    async fn download_counts(&self, id_lower: &str) -> Result<DownloadCounts, Error> {
+    pub(crate) async fn download_counts(&self, id_lower: &str) -> Result<DownloadCounts, Error> {
         let rows = sqlx::query(
             "SELECT v.version_lower, d.count FROM download_counts d \
              JOIN package_versions v ON v.id = d.package_version_id \
@@ -116,45 +116,6 @@ impl Db {
             out.by_version.insert(version, n);
         }
         Ok(out)
-    }
-}
-
-impl Registry {
-    /// One version's package file for a client (the flat container): like
-    /// [`Registry::open_package`], and a found file counts as a download.
-    pub async fn download_package(
-        &self,
-        id: &str,
-        version: &str,
-    ) -> Result<Option<BlobBody>, Error> {
-        let body = self.open_package(id, version).await?;
-        if body.is_some()
-            && let Ok(v) = NuGetVersion::parse(version)
-        {
-            self.downloads.record(id.to_lowercase(), v.lower());
-        }
-        Ok(body)
-    }
-
-    /// Writes the downloads counted in memory to the database; returns how many versions had
-    /// new downloads. On failure the counts stay in memory for the next flush.
-    pub async fn flush_downloads(&self) -> Result<usize, Error> {
-        let counts = self.downloads.take();
-        if counts.is_empty() {
-            return Ok(0);
-        }
-        match self.db.add_downloads(&counts).await {
-            Ok(()) => Ok(counts.len()),
-            Err(e) => {
-                self.downloads.restore(counts);
-                Err(e)
-            }
-        }
-    }
-
-    /// The stored download counts of package `id` (what search results show).
-    pub async fn download_counts(&self, id: &str) -> Result<DownloadCounts, Error> {
-        self.db.download_counts(&id.to_lowercase()).await
     }
 }
 

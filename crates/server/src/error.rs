@@ -75,7 +75,7 @@ pub enum Error {
     // --- the mirror's upstreams (403, 502, 504)
     /// An upstream failed, or served something the mirror refuses; the text says why.
     #[error("{0}")]
-    Upstream(crate::mirror::UpstreamError),
+    Upstream(UpstreamError),
 }
 
 /// The rule a push broke. Each names a requirement of NuGet.org's push (spec
@@ -202,7 +202,7 @@ impl Error {
     pub fn retry_after_secs(&self) -> Option<u64> {
         match self {
             Self::TooManyRequests { retry_after_secs } => Some(*retry_after_secs),
-            Self::Upstream(u) if u.kind == crate::mirror::FailureKind::Busy => Some(5),
+            Self::Upstream(u) if u.kind == FailureKind::Busy => Some(5),
             _ if self.is_unavailable() => Some(5),
             _ => None,
         }
@@ -213,6 +213,70 @@ impl Error {
         match self {
             Self::Database(sqlx::Error::Database(db)) => db.is_unique_violation(),
             _ => false,
+        }
+    }
+}
+
+/// Why a mirror request failed, as the client is told.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FailureKind {
+    /// The upstream could not be reached (502).
+    Unreachable,
+    /// The upstream did not answer in time (504).
+    TimedOut,
+    /// The upstream served something that failed verification (502).
+    Refused,
+    /// The mirror's policy blocks it (403).
+    Blocked,
+    /// Held until it is older (403).
+    Quarantined,
+    /// Too many upstream fetches in flight (503, retry).
+    Busy,
+}
+
+impl FailureKind {
+    /// The name recorded.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Unreachable => "unreachable",
+            Self::TimedOut => "timed-out",
+            Self::Refused => "refused",
+            Self::Blocked => "blocked",
+            Self::Quarantined => "quarantined",
+            Self::Busy => "busy",
+        }
+    }
+}
+
+/// A mirror failure.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UpstreamError {
+    /// What kind.
+    pub kind: FailureKind,
+    /// NuGet's code, when there is one.
+    pub code: Option<signet_common::NuCode>,
+    /// The message.
+    pub message: String,
+}
+
+impl std::fmt::Display for UpstreamError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(code) = self.code {
+            write!(f, "{code}: ")?;
+        }
+        write!(f, "{}", self.message)
+    }
+}
+
+impl UpstreamError {
+    /// The HTTP status.
+    pub fn status(&self) -> u16 {
+        match self.kind {
+            FailureKind::Unreachable | FailureKind::Refused => 502,
+            FailureKind::TimedOut => 504,
+            FailureKind::Blocked | FailureKind::Quarantined => 403,
+            FailureKind::Busy => 503,
         }
     }
 }

@@ -149,7 +149,7 @@ pub(crate) fn inspect_push(
         Ok(None) => None,
         Ok(Some(bytes)) => Some(
             signet_signature::PrimarySignature::load(&bytes, &signet_signature::Limits::default())
-                .map_err(|e| crate::push::signature_unreadable(&e))?,
+                .map_err(|e| signature_unreadable(&e))?,
         ),
         Err(e) => {
             return Err(Refusal::new(
@@ -514,6 +514,16 @@ fn parse_metadata(xml: &[u8]) -> Metadata {
         *field = field.trim().to_owned();
     }
     meta
+}
+
+/// A refusal for an unreadable signature.
+pub(crate) fn signature_unreadable(e: &signet_signature::Error) -> Error {
+    Refusal::new(
+        PushRule::SignatureFormat,
+        Some(e.code()),
+        format!("the package signature cannot be read: {e}"),
+    )
+    .into()
 }
 
 #[cfg(test)]

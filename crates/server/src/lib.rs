@@ -1,10 +1,13 @@
 //! signet's NuGet package server (`signet serve`): accounts and API keys, the push pipeline,
 //! and the NuGet v3 protocol (`../shared/spec/nuget-server.md` §6) over axum.
 //!
-//! Layers, one way: `http` (extract, authorise, map) → [`Registry`] (the domain: no HTTP) →
-//! storage behind [`Db`] (sqlx `Any`: SQLite by default, PostgreSQL by URL) and [`BlobStore`]
-//! (filesystem; S3 next). Time and randomness are injected ([`Clock`], [`Random`]).
+//! Layers, one way, with no module cycles (`tests/module_graph.rs` checks it): `http` and `web`
+//! (extract, authorise, map) → `app` (the state both share) → [`Registry`] (the domain services
+//! in `registry/`: no HTTP) → the feature stores (each owns its tables and queries) → storage
+//! behind [`Db`] (sqlx `Any`: SQLite by default, PostgreSQL by URL) and [`BlobStore`]
+//! (filesystem or S3). Time and randomness are injected ([`Clock`], [`Random`]).
 
+mod app;
 pub mod audit;
 mod auth;
 pub mod backup;
@@ -18,20 +21,24 @@ mod error;
 mod http;
 mod inspect;
 mod lifecycle;
+mod listing;
 mod memcache;
 pub mod mirror;
 mod owners;
 mod prefixes;
-pub mod push;
+pub use registry::push;
 mod registry;
 pub mod retention;
+mod schema;
 pub mod signing;
 pub mod staples;
 pub mod tlog;
+mod versions;
 pub mod web;
 pub mod webhooks;
 pub mod witness;
 
+pub use app::{AppState, ConnectionLimits, Metrics, ReadAccess};
 pub use auth::{
     API_KEY_PREFIX, IdGlob, NewApiKey, Scope, Scopes, generate_api_key, hash_api_key,
     hash_password, verify_password,
@@ -46,7 +53,7 @@ pub use config::{
 pub use db::{ApiKeyInfo, ApiKeyRow, Db, VersionRow};
 pub use downloads::DownloadCounts;
 pub use error::{Error, PushRule, Refusal};
-pub use http::{AppState, ConnectionLimits, Metrics, ReadAccess, router, serve};
+pub use http::{router, serve};
 pub use inspect::{Dep, DepGroup, MAX_ID_LEN, Metadata, PackageInfo, inspect, is_valid_id};
 pub use owners::{OwnerRequest, OwnerRequestOutcome};
 pub use prefixes::ReservedPrefix;

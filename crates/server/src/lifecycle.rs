@@ -6,9 +6,7 @@
 use sqlx::Row as _;
 
 use crate::Error;
-use crate::auth::hash_password;
 use crate::db::Db;
-use crate::registry::Registry;
 
 /// Disabled accounts (run after the core schema): a separate table, so that existing
 /// databases need no `ALTER TABLE`.
@@ -24,9 +22,7 @@ pub(crate) const SCHEMA: &[&str] = &[
         unlocked_at BIGINT NOT NULL)",
 ];
 
-/// SQL condition: the account `a` is not disabled.
-pub(crate) const NOT_DISABLED: &str =
-    "NOT EXISTS (SELECT 1 FROM disabled_accounts d WHERE d.account_id = a.id)";
+pub(crate) use crate::db::NOT_DISABLED;
 
 impl Db {
     /// When an administrator last unlocked `name_lower`'s sign-in limits (µs).
@@ -40,7 +36,7 @@ impl Db {
             .map_err(Error::from)
     }
 
-    async fn unlock_sign_in(&self, name_lower: &str, now: i64) -> Result<(), Error> {
+    pub(crate) async fn unlock_sign_in(&self, name_lower: &str, now: i64) -> Result<(), Error> {
         sqlx::query(
             "INSERT INTO sign_in_unlocks (name_lower, unlocked_at) VALUES ($1, $2) \
              ON CONFLICT (name_lower) DO UPDATE SET unlocked_at = excluded.unlocked_at",
@@ -63,7 +59,7 @@ impl Db {
         )
     }
 
-    async fn disable(&self, account: i64, now: i64) -> Result<(), Error> {
+    pub(crate) async fn disable(&self, account: i64, now: i64) -> Result<(), Error> {
         let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO disabled_accounts (account_id, disabled_at) VALUES ($1, $2) \
@@ -81,7 +77,7 @@ impl Db {
         Ok(())
     }
 
-    async fn enable(&self, account: i64) -> Result<(), Error> {
+    pub(crate) async fn enable(&self, account: i64) -> Result<(), Error> {
         sqlx::query("DELETE FROM disabled_accounts WHERE account_id = $1")
             .bind(account)
             .execute(&self.pool)
@@ -90,7 +86,7 @@ impl Db {
     }
 
     /// Sets a password hash and ends every session of the user, in one transaction.
-    async fn reset_password(&self, user: i64, hash: &str) -> Result<(), Error> {
+    pub(crate) async fn reset_password(&self, user: i64, hash: &str) -> Result<(), Error> {
         let mut tx = self.begin_write().await?;
         sqlx::query("UPDATE accounts SET password_hash = $1 WHERE id = $2")
             .bind(hash)
@@ -107,7 +103,7 @@ impl Db {
 
     /// Removes `user` from `organization`; never its last administrator. The organization's
     /// row is locked first so two concurrent removals take turns.
-    async fn remove_member(&self, organization: i64, user: i64) -> Result<(), Error> {
+    pub(crate) async fn remove_member(&self, organization: i64, user: i64) -> Result<(), Error> {
         let mut tx = self.begin_write().await?;
         sqlx::query("UPDATE accounts SET id = id WHERE id = $1")
             .bind(organization)
@@ -141,74 +137,12 @@ impl Db {
         Ok(())
     }
 
-    async fn user_id_any(&self, name: &str) -> Result<i64, Error> {
+    pub(crate) async fn user_id_any(&self, name: &str) -> Result<i64, Error> {
         let row = sqlx::query("SELECT id FROM accounts WHERE name_lower = $1 AND kind = 'user'")
             .bind(name.to_lowercase())
             .fetch_optional(&self.pool)
             .await?
             .ok_or_else(|| Error::NotFound(format!("no user {name:?}")))?;
         Ok(row.try_get("id")?)
-    }
-}
-
-impl Registry {
-    /// Disables `user`: their sessions end and their API keys stop working at once; they
-    /// cannot sign in until [`Registry::enable_user`].
-    pub async fn disable_user(&self, user: &str) -> Result<(), Error> {
-        let id = self.db.user_id_any(user).await?;
-        self.db.disable(id, self.clock.now().unix_micros()).await?;
-        tracing::info!(user, "user disabled");
-        Ok(())
-    }
-
-    /// Re-enables a disabled user (their old sessions stay ended).
-    pub async fn enable_user(&self, user: &str) -> Result<(), Error> {
-        let id = self.db.user_id_any(user).await?;
-        self.db.enable(id).await?;
-        tracing::info!(user, "user enabled");
-        Ok(())
-    }
-
-    /// Lifts the failed-attempt limits on `user`'s sign-in (web, two-factor codes, HTTP Basic)
-    /// on every server, whoever made the failures; limits on the clients that made them stay.
-    pub async fn unlock_sign_in(&self, user: &str) -> Result<(), Error> {
-        self.db.user_id_any(user).await?;
-        let name = user.trim().to_lowercase();
-        self.db
-            .unlock_sign_in(&name, self.clock.now().unix_micros())
-            .await?;
-        tracing::info!(user, "sign-in limits lifted by an administrator");
-        Ok(())
-    }
-
-    /// Whether `user` is disabled.
-    pub async fn is_disabled(&self, user: &str) -> Result<bool, Error> {
-        let id = self.db.user_id_any(user).await?;
-        self.db.is_disabled(id).await
-    }
-
-    /// An administrator sets a new password for `user`; every session of the user ends.
-    pub async fn reset_password(&self, user: &str, password: &str) -> Result<(), Error> {
-        if password.is_empty() {
-            return Err(Error::Invalid("the password is empty".into()));
-        }
-        let id = self.db.user_id_any(user).await?;
-        let hash = hash_password(password, self.rng.as_ref())?;
-        self.db.reset_password(id, &hash).await?;
-        tracing::info!(user, "password reset by an administrator");
-        Ok(())
-    }
-
-    /// Removes `user` from `organization` (never the last administrator). Their keys acting
-    /// for the organization stop working at once.
-    pub async fn remove_member(&self, organization: &str, user: &str) -> Result<(), Error> {
-        let org = match self.db.find_account(organization).await? {
-            Some((id, kind)) if kind == "organization" => id,
-            _ => return Err(Error::NotFound(format!("no organization {organization:?}"))),
-        };
-        let id = self.db.user_id_any(user).await?;
-        self.db.remove_member(org, id).await?;
-        tracing::info!(organization, user, "member removed");
-        Ok(())
     }
 }

@@ -25,9 +25,8 @@ use std::net::{IpAddr, SocketAddr};
 use sqlx::Row as _;
 
 use crate::Error;
-use crate::clock::{random_hex, random_id};
+use crate::clock::random_id;
 use crate::db::Db;
-use crate::registry::Registry;
 
 pub(crate) const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS webhooks (
@@ -69,14 +68,14 @@ pub const EVENTS: &[&str] = &[
 pub const MAX_ATTEMPTS: i64 = 8;
 /// Deliveries one run of the job sends at most (one after another: the claim below must
 /// outlast them all).
-const BATCH: i64 = 10;
+pub(crate) const BATCH: i64 = 10;
 /// How long a run holds the deliveries it claimed: more than [`BATCH`] attempts with their
 /// lookups take, so another server never sends one a second time while it is in flight.
-const CLAIM_MICROS: i64 = 300_000_000;
+pub(crate) const CLAIM_MICROS: i64 = 300_000_000;
 /// Time for the destination's DNS lookup.
 const LOOKUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 /// Delivered or abandoned deliveries are kept this long for `webhook deliveries`.
-const KEEP_DELIVERIES_MICROS: i64 = 30 * 86_400_000_000;
+pub(crate) const KEEP_DELIVERIES_MICROS: i64 = 30 * 86_400_000_000;
 /// Time for one attempt.
 const ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// Longest URL accepted.
@@ -161,7 +160,7 @@ fn is_public(ip: IpAddr) -> bool {
 
 /// A destination checked for one attempt: the URL and the address it must be sent to.
 #[derive(Debug)]
-struct Destination {
+pub(crate) struct Destination {
     url: reqwest::Url,
     host: String,
     addr: SocketAddr,
@@ -169,7 +168,7 @@ struct Destination {
 
 /// Parses `url` (http or https, a host, no credentials) and resolves its host; every address
 /// it resolves to must be public unless `allow_private`.
-async fn destination(url: &str, allow_private: bool) -> Result<Destination, Error> {
+pub(crate) async fn destination(url: &str, allow_private: bool) -> Result<Destination, Error> {
     if url.len() > URL_MAX {
         return Err(Error::Invalid(format!(
             "the webhook URL is longer than {URL_MAX} characters"
@@ -234,18 +233,18 @@ pub fn signature(secret: &str, body: &[u8]) -> String {
 type DueRow = (i64, i64, String, String, i64, String, String, bool);
 
 /// A hook to store.
-struct NewWebhook<'a> {
-    id: i64,
-    account: i64,
-    url: &'a str,
-    secret: &'a str,
-    events: &'a str,
-    allow_private: bool,
-    now: i64,
+pub(crate) struct NewWebhook<'a> {
+    pub(crate) id: i64,
+    pub(crate) account: i64,
+    pub(crate) url: &'a str,
+    pub(crate) secret: &'a str,
+    pub(crate) events: &'a str,
+    pub(crate) allow_private: bool,
+    pub(crate) now: i64,
 }
 
 impl Db {
-    async fn insert_webhook(&self, w: &NewWebhook<'_>) -> Result<(), Error> {
+    pub(crate) async fn insert_webhook(&self, w: &NewWebhook<'_>) -> Result<(), Error> {
         sqlx::query(
             "INSERT INTO webhooks (id, account_id, url, secret, events, allow_private, \
              created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -262,7 +261,7 @@ impl Db {
         Ok(())
     }
 
-    async fn webhooks_of(&self, account: i64) -> Result<Vec<Webhook>, Error> {
+    pub(crate) async fn webhooks_of(&self, account: i64) -> Result<Vec<Webhook>, Error> {
         let rows = sqlx::query(
             "SELECT id, url, events, allow_private FROM webhooks WHERE account_id = $1 \
              ORDER BY created_at",
@@ -282,7 +281,7 @@ impl Db {
             .collect()
     }
 
-    async fn delete_webhook(&self, account: i64, id: i64) -> Result<bool, Error> {
+    pub(crate) async fn delete_webhook(&self, account: i64, id: i64) -> Result<bool, Error> {
         let mut tx = self.pool.begin().await?;
         let r = sqlx::query("DELETE FROM webhooks WHERE id = $1 AND account_id = $2")
             .bind(id)
@@ -300,7 +299,7 @@ impl Db {
     }
 
     /// Queues `event` for every hook of the given accounts that asked for it.
-    async fn queue_event(
+    pub(crate) async fn queue_event(
         &self,
         accounts: &[i64],
         event: &str,
@@ -340,7 +339,7 @@ impl Db {
 
     /// Claims up to [`BATCH`] due deliveries until `claim_until` (another server running the
     /// job meanwhile skips them), with their hook's URL and secret.
-    async fn claim_due(&self, now: i64, claim_until: i64) -> Result<Vec<DueRow>, Error> {
+    pub(crate) async fn claim_due(&self, now: i64, claim_until: i64) -> Result<Vec<DueRow>, Error> {
         let rows = sqlx::query(
             "SELECT d.id, d.webhook_id, d.event, d.payload, d.attempts, w.url, w.secret, \
              w.allow_private FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id \
@@ -381,7 +380,7 @@ impl Db {
         Ok(claimed)
     }
 
-    async fn record_attempt(
+    pub(crate) async fn record_attempt(
         &self,
         id: i64,
         now: i64,
@@ -407,7 +406,7 @@ impl Db {
 
     /// Deletes deliveries created before `before` that are done: delivered, given up, or of
     /// a hook that was removed.
-    async fn prune_deliveries(&self, before: i64) -> Result<(), Error> {
+    pub(crate) async fn prune_deliveries(&self, before: i64) -> Result<(), Error> {
         sqlx::query(
             "DELETE FROM webhook_deliveries WHERE created_at < $1 AND (delivered_at IS NOT NULL \
              OR attempts >= $2 OR webhook_id NOT IN (SELECT id FROM webhooks))",
@@ -419,7 +418,11 @@ impl Db {
         Ok(())
     }
 
-    async fn deliveries_of(&self, account: i64, limit: i64) -> Result<Vec<Delivery>, Error> {
+    pub(crate) async fn deliveries_of(
+        &self,
+        account: i64,
+        limit: i64,
+    ) -> Result<Vec<Delivery>, Error> {
         let rows = sqlx::query(
             "SELECT d.id, d.webhook_id, d.event, d.attempts, d.delivered_at, d.last_status, \
              d.last_error FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id \
@@ -446,179 +449,13 @@ impl Db {
 }
 
 /// Backoff after `attempts` failed attempts: 30 s doubling, at most an hour.
-fn backoff_micros(attempts: i64) -> i64 {
+pub(crate) fn backoff_micros(attempts: i64) -> i64 {
     let exp = u32::try_from(attempts.clamp(0, 7)).unwrap_or(7);
     (30_000_000i64.saturating_mul(1i64 << exp)).min(3_600_000_000)
 }
 
-impl Registry {
-    async fn account_id(&self, account: &str) -> Result<i64, Error> {
-        Ok(self
-            .db
-            .find_account(account)
-            .await?
-            .ok_or_else(|| Error::NotFound(format!("no account {account:?}")))?
-            .0)
-    }
-
-    /// Registers a hook for `account`; returns its id and secret (shown once).
-    pub async fn add_webhook(
-        &self,
-        account: &str,
-        url: &str,
-        events: &[String],
-        allow_private: bool,
-    ) -> Result<(i64, String), Error> {
-        let account_id = self.account_id(account).await?;
-        let events: Vec<&str> = if events.is_empty() {
-            EVENTS.to_vec()
-        } else {
-            events.iter().map(String::as_str).collect()
-        };
-        if let Some(unknown) = events.iter().find(|e| !EVENTS.contains(e)) {
-            return Err(Error::Invalid(format!(
-                "unknown webhook event {unknown:?} (known: {})",
-                EVENTS.join(", ")
-            )));
-        }
-        destination(url, allow_private).await?;
-        let id = random_id(self.rng.as_ref())?;
-        let secret = random_hex(self.rng.as_ref(), 32)?;
-        self.db
-            .insert_webhook(&NewWebhook {
-                id,
-                account: account_id,
-                url,
-                secret: &secret,
-                events: &events.join(","),
-                allow_private,
-                now: self.clock.now().unix_micros(),
-            })
-            .await?;
-        Ok((id, secret))
-    }
-
-    /// `account`'s hooks.
-    pub async fn webhooks(&self, account: &str) -> Result<Vec<Webhook>, Error> {
-        let account_id = self.account_id(account).await?;
-        self.db.webhooks_of(account_id).await
-    }
-
-    /// Removes one of `account`'s hooks (and its undelivered deliveries).
-    pub async fn remove_webhook(&self, account: &str, id: i64) -> Result<(), Error> {
-        let account_id = self.account_id(account).await?;
-        if self.db.delete_webhook(account_id, id).await? {
-            Ok(())
-        } else {
-            Err(Error::NotFound(format!("{account} has no webhook {id}")))
-        }
-    }
-
-    /// `account`'s latest deliveries, newest first.
-    pub async fn webhook_deliveries(
-        &self,
-        account: &str,
-        limit: usize,
-    ) -> Result<Vec<Delivery>, Error> {
-        let account_id = self.account_id(account).await?;
-        self.db
-            .deliveries_of(account_id, i64::try_from(limit).unwrap_or(i64::MAX))
-            .await
-    }
-
-    /// Queues `event` about package `id` (`version`) for the hooks of its owners. Never fails
-    /// the action that caused it (a queue that cannot be written is a logged error).
-    pub(crate) async fn package_event(&self, event: &str, id: &str, version: &str) {
-        let queued = async {
-            let owners = self.db.owner_accounts(&id.to_lowercase()).await?;
-            let accounts: Vec<i64> = owners.iter().map(|(a, _, _)| *a).collect();
-            let names: Vec<&str> = owners.iter().map(|(_, n, _)| n.as_str()).collect();
-            let now = self.clock.now();
-            let payload = serde_json::json!({
-                "event": event,
-                "id": id,
-                "version": version,
-                "owners": names,
-                "at": now.rfc3339(),
-            })
-            .to_string();
-            self.db
-                .queue_event(
-                    &accounts,
-                    event,
-                    &payload,
-                    self.rng.as_ref(),
-                    now.unix_micros(),
-                )
-                .await
-        };
-        if let Err(e) = queued.await {
-            tracing::error!(error = %e, event, id, "cannot queue webhook deliveries");
-        }
-    }
-
-    /// Queues `event` (with `payload`'s fields and the time) for `account`'s own hooks.
-    pub(crate) async fn account_event(
-        &self,
-        account: i64,
-        event: &str,
-        mut payload: serde_json::Value,
-    ) {
-        let now = self.clock.now();
-        if let Some(map) = payload.as_object_mut() {
-            map.insert("event".into(), event.into());
-            map.insert("at".into(), now.rfc3339().into());
-        }
-        let queued = self
-            .db
-            .queue_event(
-                &[account],
-                event,
-                &payload.to_string(),
-                self.rng.as_ref(),
-                now.unix_micros(),
-            )
-            .await;
-        if let Err(e) = queued {
-            tracing::error!(error = %e, event, "cannot queue webhook deliveries");
-        }
-    }
-
-    /// The delivery job: sends what is due, records each attempt. Idempotent, and safe to run
-    /// on several servers at once (deliveries are claimed first).
-    pub async fn deliver_webhooks(&self) -> Result<DeliveryRun, Error> {
-        let now = self.clock.now().unix_micros();
-        self.db
-            .prune_deliveries(now.saturating_sub(KEEP_DELIVERIES_MICROS))
-            .await?;
-        let claim_until = now.saturating_add(CLAIM_MICROS);
-        let due = self.db.claim_due(now, claim_until).await?;
-        let mut run = DeliveryRun::default();
-        for (id, _hook, event, payload, attempts, url, secret, allow_private) in due {
-            let sent = send(&url, allow_private, &secret, &event, id, &payload).await;
-            let now = self.clock.now().unix_micros();
-            let (delivered, status, error) = match sent {
-                Ok(status) if (200..300).contains(&status) => (true, Some(status), String::new()),
-                Ok(status) => (false, Some(status), format!("answered {status}")),
-                Err(e) => (false, None, e),
-            };
-            let next = now.saturating_add(backoff_micros(attempts));
-            self.db
-                .record_attempt(id, now, delivered, status, &error, next)
-                .await?;
-            if delivered {
-                run.delivered += 1;
-            } else {
-                run.failed += 1;
-                tracing::warn!(delivery = id, url = %url, error = %error, "webhook delivery failed");
-            }
-        }
-        Ok(run)
-    }
-}
-
 /// One attempt: the destination checked again and pinned, the body signed.
-async fn send(
+pub(crate) async fn send(
     url: &str,
     allow_private: bool,
     secret: &str,

@@ -14,29 +14,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::time::{Instant, Sleep};
 
-/// Connection handling limits (`[server]` in the configuration).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ConnectionLimits {
-    /// Connections served at once; more wait in the listen backlog.
-    pub max_connections: usize,
-    /// Time a client has to send a request's headers.
-    pub header_read_timeout: Duration,
-    /// Time a connection may send and receive nothing (keep-alive, a stalled body).
-    pub idle_timeout: Duration,
-    /// Time a push has to send its whole body.
-    pub body_timeout: Duration,
-}
-
-impl Default for ConnectionLimits {
-    fn default() -> Self {
-        Self {
-            max_connections: 1024,
-            header_read_timeout: Duration::from_secs(10),
-            idle_timeout: Duration::from_secs(60),
-            body_timeout: Duration::from_secs(600),
-        }
-    }
-}
+use crate::app::ConnectionLimits;
 
 /// A socket that fails a read or write once nothing moved for `idle`.
 ///

@@ -3,6 +3,7 @@
 use serde_json::{Value, json};
 use signet_common::UtcTime;
 
+use crate::app::content_url;
 use crate::db::VersionRow;
 use crate::downloads::DownloadCounts;
 use crate::registry::SearchPage;
@@ -49,14 +50,6 @@ fn leaf_url(base: &str, row: &VersionRow) -> String {
         "{base}/v3/registration/{}/{}.json",
         row.package_id.to_lowercase(),
         row.version_lower
-    )
-}
-
-pub(crate) fn content_url(base: &str, row: &VersionRow) -> String {
-    let id = row.package_id.to_lowercase();
-    format!(
-        "{base}/v3-flatcontainer/{id}/{v}/{id}.{v}.nupkg",
-        v = row.version_lower
     )
 }
 

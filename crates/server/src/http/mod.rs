@@ -6,7 +6,6 @@ mod access;
 mod conn;
 mod documents;
 mod handlers;
-mod metrics;
 mod router;
 mod signing;
 mod staples;
@@ -23,65 +22,10 @@ use axum::response::{IntoResponse, Response};
 use tokio::net::TcpListener;
 
 use crate::Error;
-use crate::registry::Registry;
 
-pub use access::ReadAccess;
-pub use conn::ConnectionLimits;
-pub(crate) use documents::content_url;
-pub use metrics::Metrics;
 pub use router::router;
-
-/// Shared handler state.
-#[derive(Clone, Debug)]
-pub struct AppState {
-    /// The domain service.
-    pub registry: Arc<Registry>,
-    /// The public base URL, without a trailing slash.
-    pub base: Arc<str>,
-    /// Counters for `/metrics`.
-    pub metrics: Arc<metrics::Metrics>,
-    /// The web pages' state (sign-in limits).
-    pub(crate) web: Arc<crate::web::WebState>,
-    /// Connection limits and timeouts.
-    pub limits: ConnectionLimits,
-    /// Proxies whose `X-Forwarded-For` names the client (`[server] trusted_proxies`).
-    pub trusted_proxies: Arc<[std::net::IpAddr]>,
-    /// Who may read (`[access] read`) and the private feed's credential cache.
-    pub(crate) access: Arc<access::Access>,
-}
-
-impl AppState {
-    /// State for `registry` reachable at `public_url`.
-    pub fn new(registry: Arc<Registry>, public_url: &str) -> Self {
-        Self {
-            registry,
-            base: public_url.trim_end_matches('/').into(),
-            metrics: Arc::default(),
-            web: Arc::default(),
-            limits: ConnectionLimits::default(),
-            trusted_proxies: Arc::from(Vec::new()),
-            access: Arc::default(),
-        }
-    }
-
-    /// With this read access (`[access] read`; default public).
-    pub fn with_read_access(mut self, read: ReadAccess) -> Self {
-        self.access = Arc::new(access::Access::new(read));
-        self
-    }
-
-    /// With these connection limits and timeouts.
-    pub fn with_limits(mut self, limits: ConnectionLimits) -> Self {
-        self.limits = limits;
-        self
-    }
-
-    /// With these trusted proxies.
-    pub fn with_trusted_proxies(mut self, proxies: Vec<std::net::IpAddr>) -> Self {
-        self.trusted_proxies = Arc::from(proxies);
-        self
-    }
-}
+// The shared state lives in `app` (below `http` and `web`); these are the names `http` uses.
+pub use crate::app::{AppState, ConnectionLimits};
 
 /// A reason phrase that hyper accepts: visible ASCII and spaces, at most 200 bytes.
 fn reason_phrase(message: &str) -> Option<hyper::ext::ReasonPhrase> {

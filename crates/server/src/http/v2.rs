@@ -20,9 +20,9 @@ use axum::response::{IntoResponse, Response};
 use quick_xml::escape::escape;
 use signet_common::UtcTime;
 
-use super::documents::content_url;
 use super::{ApiError, AppState};
 use crate::Error;
+use crate::app::content_url;
 use crate::db::VersionRow;
 use crate::registry::{SearchHit, VersionFilter};
 

@@ -70,6 +70,19 @@ pub struct UpstreamVerified {
     signature: VersionSignature,
 }
 
+impl crate::signing::repository::Checked for UpstreamVerified {
+    /// The owners the signature names are the upstream's account (`upstream:NAME`, what the
+    /// backfill names too): never a name a local account could hold, so a client's owner
+    /// filter cannot be met by a local push (the upstream's own owners are kept in the
+    /// provenance).
+    fn signing_input(&self) -> (&Path, Vec<String>) {
+        (
+            self.path(),
+            vec![Upstream::account_name(&self.upstream().name)],
+        )
+    }
+}
+
 impl UpstreamVerified {
     /// The verified file.
     pub(crate) fn path(&self) -> &Path {

@@ -68,12 +68,6 @@ pub(crate) const SCHEMA: &[&str] = &[
         PRIMARY KEY (id_lower, version_lower))",
 ];
 
-/// The versions mirrored from an upstream now in passthrough mode: they carry the upstream's
-/// repository signature on purpose, so the backfill leaves them alone (switching the upstream
-/// to `resign` hands them to the backfill).
-pub(crate) const PASSTHROUGH_VERSIONS: &str = "SELECT m.version_id FROM mirrored_versions m \
-    JOIN upstreams u ON u.name_lower = LOWER(m.upstream) WHERE u.mode = 'passthrough'";
-
 /// A pinned certificate.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PinnedCertificate {
@@ -458,7 +452,7 @@ impl Db {
                 .bind(id)
                 .execute(&self.pool)
                 .await?;
-                self.set_listed(id_lower, &version, now).await?;
+                crate::listing::set_listed(self, id_lower, &version, now).await?;
                 changed += 1;
             }
         }

@@ -8,10 +8,10 @@
 //! server's glue: it reads owners, registrations and settings from the database, runs those
 //! libraries off the async runtime, and records what each stored version was signed with.
 
-mod backfill;
-mod certificates;
-mod policy;
-mod recheck;
+pub(crate) mod backfill;
+pub(crate) mod certificates;
+pub(crate) mod policy;
+pub(crate) mod recheck;
 pub(crate) mod repository;
 pub(crate) mod store;
 

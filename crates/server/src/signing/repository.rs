@@ -109,6 +109,15 @@ impl std::fmt::Debug for RepositorySigner {
     }
 }
 
+/// A proof that a package passed the checks that come before repository signing. The push
+/// pipeline's `push::SignatureChecked` and the mirror's `mirror::UpstreamVerified` implement it,
+/// in their own modules (which sit above this one); nothing else does, so what was not checked
+/// cannot be repository-signed.
+pub(crate) trait Checked {
+    /// The checked file, and the owners the repository signature names.
+    fn signing_input(&self) -> (&Path, Vec<String>);
+}
+
 impl RepositorySigner {
     /// A signer from its key, a timestamp authority, and the certificates it signed with
     /// before (announced, never used).
@@ -201,16 +210,17 @@ impl RepositorySigner {
     /// signature is first made unsigned (its author signature, if it ever had one, is gone
     /// already). Blocking: run off the async runtime.
     ///
-    /// Takes the push pipeline's proof ([`crate::push::SignatureChecked`]): what was not
-    /// checked cannot be repository-signed.
+    /// Takes a proof that the package was checked ([`Checked`]): what was not checked cannot
+    /// be repository-signed.
     pub(crate) fn sign(
         &self,
-        checked: &crate::push::SignatureChecked,
+        checked: &impl Checked,
         dir: &Path,
         now: UtcTime,
         limits: &Limits,
     ) -> Result<(tempfile::NamedTempFile, Outcome), Error> {
-        self.sign_file(checked.upload(), dir, checked.owners(), now, limits)
+        let (path, owners) = checked.signing_input();
+        self.sign_file(path, dir, &owners, now, limits)
     }
 
     /// Re-signs a package this server stored (it passed the push pipeline when it was
@@ -227,24 +237,17 @@ impl RepositorySigner {
         self.sign_file(stored, dir, owners, now, limits)
     }
 
-    /// Re-signs a mirrored package; takes the mirror's proof
-    /// ([`crate::mirror::UpstreamVerified`]): what an upstream served is signed only after it
-    /// verified against that upstream's pinned certificates. The owners the signature names
-    /// are the upstream's account (`upstream:NAME`, what the backfill names too): never a name
-    /// a local account could hold, so a client's owner filter cannot be met by a local push
-    /// (the upstream's own owners are kept in the provenance).
+    /// Re-signs a mirrored package; takes the mirror's proof (`mirror::UpstreamVerified`, whose
+    /// [`Checked`] implementation names the owners): what an upstream served is signed only
+    /// after it verified against that upstream's pinned certificates.
     pub(crate) fn sign_mirrored(
         &self,
-        verified: &crate::mirror::UpstreamVerified,
+        verified: &impl Checked,
         dir: &Path,
         now: UtcTime,
         limits: &Limits,
     ) -> Result<tempfile::NamedTempFile, Error> {
-        let owners = [crate::mirror::Upstream::account_name(
-            &verified.upstream().name,
-        )];
-        self.sign_file(verified.path(), dir, &owners, now, limits)
-            .map(|(file, _)| file)
+        self.sign(verified, dir, now, limits).map(|(file, _)| file)
     }
 
     fn sign_file(

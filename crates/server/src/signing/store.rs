@@ -257,6 +257,13 @@ pub(crate) async fn upsert_certificate(
     Ok(row.try_get("id")?)
 }
 
+/// The versions mirrored from an upstream now in passthrough mode: they carry the upstream's
+/// repository signature on purpose, so the backfill leaves them alone (switching the upstream
+/// to `resign` hands them to the backfill). The tables are the mirror's; only the backfill's
+/// queries here read them.
+pub(crate) const PASSTHROUGH_VERSIONS: &str = "SELECT m.version_id FROM mirrored_versions m \
+    JOIN upstreams u ON u.name_lower = LOWER(m.upstream) WHERE u.mode = 'passthrough'";
+
 impl Db {
     /// Inserts the certificate unless its fingerprint is known; returns its row id either way.
     /// A known certificate gets `chain` when it had none.
@@ -633,7 +640,7 @@ impl Db {
              WHERE v.id > $1 AND (s.repository_fingerprint IS NULL \
                OR s.repository_fingerprint <> $2) AND v.id NOT IN ({PASSTHROUGH}) \
              ORDER BY v.id LIMIT $3",
-            PASSTHROUGH = crate::mirror::store::PASSTHROUGH_VERSIONS
+            PASSTHROUGH = PASSTHROUGH_VERSIONS
         )))
         .bind(after)
         .bind(fingerprint)
@@ -659,7 +666,7 @@ impl Db {
              LEFT JOIN version_signatures s ON s.version_id = v.id \
              WHERE (s.repository_fingerprint IS NULL OR s.repository_fingerprint <> $1) \
              AND v.id NOT IN ({PASSTHROUGH})",
-            PASSTHROUGH = crate::mirror::store::PASSTHROUGH_VERSIONS
+            PASSTHROUGH = PASSTHROUGH_VERSIONS
         )))
         .bind(fingerprint)
         .fetch_one(&self.pool)

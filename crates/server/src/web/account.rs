@@ -15,10 +15,10 @@ use super::flash::Flash;
 use super::session::{self, set_cookie};
 use super::{Nav, SignedIn, WebError, format_date, render, render_status, see_other};
 use crate::Error;
+use crate::app::AppState;
 use crate::auth::{IdGlob, Scope, Scopes, hash_password, verify_password};
 use crate::clock::random_hex;
 use crate::db::Db;
-use crate::http::AppState;
 
 impl Db {
     /// The organizations `user_id` belongs to: (name, role), by name.

@@ -8,8 +8,8 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::{Nav, SignedIn, WebError, render};
+use crate::app::AppState;
 use crate::audit::AuditEntry;
-use crate::http::AppState;
 
 /// The periods offered (value for `since`, label).
 const PERIODS: [(&str, &str); 5] = [

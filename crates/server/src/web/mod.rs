@@ -33,15 +33,11 @@
 mod account;
 mod admin;
 mod csrf;
-mod flash;
 mod pages;
-mod ratelimit;
 mod session;
 mod signing;
 mod totp;
 mod twofactor;
-
-use std::sync::OnceLock;
 
 use askama::Template;
 use axum::Router;
@@ -50,23 +46,14 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 
 use crate::Error;
-use crate::http::AppState;
+use crate::app::AppState;
+// Shared with `http` (sign-in limits on Basic credentials), so they live in `app`.
+use crate::app::flash;
 
+pub use crate::app::WebState;
 pub(crate) use account::{attempt_succeeded, check_password, client_ip, count_attempt, limit_keys};
 pub use csrf::require_csrf;
 pub use session::{MaybeSignedIn, RequireTwoFactor, SignedIn, TwoFactorIfEnabled};
-
-/// Shared state of the web pages (inside [`AppState`]).
-#[derive(Debug, Default)]
-pub struct WebState {
-    /// Failed sign-in (and second-factor) attempts.
-    pub(crate) limiter: ratelimit::RateLimiter,
-    /// One-time results waiting for the page a form post redirects to.
-    pub(crate) flashes: flash::Flashes,
-    /// A password hash to verify against when the user does not exist, so that an unknown
-    /// name costs the same argon2 time as a wrong password.
-    pub(crate) dummy_hash: OnceLock<String>,
-}
 
 /// The user of the request's live, fully signed-in session (not one pending a second
 /// factor), for the private-feed check (`http/access.rs`): a signed-in browser may read.

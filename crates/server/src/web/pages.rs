@@ -13,7 +13,7 @@ use super::{
     MaybeSignedIn, Nav, SignedIn, WebError, display_fingerprint, format_date, format_time, render,
     see_other,
 };
-use crate::http::AppState;
+use crate::app::AppState;
 use crate::registry::VersionFilter;
 
 /// Results shown on the home page.
@@ -407,7 +407,7 @@ async fn show(
         } else {
             ""
         },
-        download_url: crate::http::content_url(&s.base, current),
+        download_url: crate::app::content_url(&s.base, current),
         license: license_view(m),
     }))
 }

@@ -10,9 +10,9 @@ use sqlx::Row as _;
 
 use super::{Nav, WebError, csrf, see_other};
 use crate::Error;
+use crate::app::AppState;
 use crate::clock::random_hex;
 use crate::db::Db;
-use crate::http::AppState;
 
 /// The session cookie.
 pub(crate) const SESSION_COOKIE: &str = "signet_session";

@@ -16,7 +16,7 @@ use super::{
     Nav, RequireTwoFactor, SignedIn, WebError, format_date, render, render_status, see_other,
 };
 use crate::Error;
-use crate::http::AppState;
+use crate::app::AppState;
 use crate::signing::{CertificateRow, CertificateStatus};
 
 /// The largest upload read (the registration refuses more than 10,000 bytes of DER; a PEM

@@ -17,8 +17,8 @@ use super::session;
 use super::totp::{self, Enrolment, Factor};
 use super::{Nav, RequireTwoFactor, SignedIn, WebError, render, render_status, see_other};
 use crate::Error;
+use crate::app::AppState;
 use crate::audit::{AuditAction, AuditEvent, AuditOutcome};
-use crate::http::AppState;
 
 /// The two-factor routes (inside [`super::routes`], so behind its CSRF check).
 pub(crate) fn routes() -> Router<AppState> {

@@ -66,14 +66,13 @@ use signet_signature::PrimarySignature;
 use signet_trust::VerifiedPackage;
 
 use crate::Error;
-use crate::auth::Scope;
+use crate::auth::{Caller, Scope};
 use crate::clock::{random_hex, random_id};
-use crate::db::{NewVersion, PushRights};
-use crate::error::{PushRule, Refusal};
 use crate::inspect::PackageInfo;
-use crate::registry::{Caller, PushCandidate, Pushed, Registry};
+use crate::registry::{PushCandidate, Pushed, Registry};
 use crate::signing::store::NewCertificate;
 use crate::signing::{PushValidation, Validated, VersionSignature};
+use crate::versions::{NewVersion, PushRights};
 
 /// Evidence that the signing rules and NuGet.org's push verification accepted the upload.
 /// Only [`Registry::check_signature`] makes one.
@@ -119,6 +118,13 @@ pub struct SignatureChecked {
     authorized: Authorized,
     validated: Validated,
     proof: SigningProof,
+}
+
+impl crate::signing::repository::Checked for SignatureChecked {
+    /// Takes the push pipeline's proof: the upload, and the owners validation found.
+    fn signing_input(&self) -> (&Path, Vec<String>) {
+        (self.upload(), self.owners().to_vec())
+    }
 }
 
 impl SignatureChecked {
@@ -502,14 +508,4 @@ impl Registry {
         let signed = self.repository_sign(checked).await?;
         Ok(signed.validation())
     }
-}
-
-/// A refusal for an unreadable signature.
-pub(crate) fn signature_unreadable(e: &signet_signature::Error) -> Error {
-    Refusal::new(
-        PushRule::SignatureFormat,
-        Some(e.code()),
-        format!("the package signature cannot be read: {e}"),
-    )
-    .into()
 }

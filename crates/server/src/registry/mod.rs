@@ -2,6 +2,28 @@
 //! and keys, and the read side the protocol documents are built from. It knows nothing of
 //! HTTP; handlers call it and map its [`Error`]s.
 
+mod audit;
+mod backfill;
+mod certificates;
+mod downloads;
+mod lifecycle;
+mod mirror;
+mod owners;
+mod policy;
+mod prefixes;
+pub mod push;
+
+// Defined below the services (so that the stores and the push pipeline can name them); these
+// are their public paths.
+pub use crate::auth::Caller;
+pub use crate::catalog::VersionFilter;
+mod recheck;
+mod retention;
+mod staples;
+mod tlog;
+mod webhooks;
+mod witnesses;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -67,27 +89,6 @@ impl Role {
     }
 }
 
-/// The caller behind a valid API key.
-#[derive(Clone, Debug)]
-pub struct Caller {
-    /// The user's row id.
-    pub user_id: i64,
-    /// The user's name.
-    pub user_name: String,
-    /// The account pushes act for.
-    pub owner_id: i64,
-    /// The key's scopes.
-    pub scopes: Scopes,
-    /// The key's package globs.
-    pub globs: Vec<IdGlob>,
-}
-
-impl Caller {
-    pub(crate) fn allows_id(&self, id: &str) -> bool {
-        self.globs.iter().any(|g| g.matches(id))
-    }
-}
-
 /// What a push check sees: the validated package and its file (not yet visible to anyone).
 #[derive(Debug)]
 pub struct PushCandidate<'a> {
@@ -139,21 +140,6 @@ pub struct SearchPage {
     /// Versions (under the listing filter) before the first hit's, for a window page
     /// ([`Registry::search_window`]); 0 otherwise.
     pub before: usize,
-}
-
-/// Which versions a read may show.
-#[derive(Clone, Copy, Debug)]
-pub struct VersionFilter {
-    /// Include prerelease versions.
-    pub prerelease: bool,
-    /// Include SemVer 2.0.0-only versions (`semVerLevel=2.0.0`).
-    pub semver2: bool,
-}
-
-impl VersionFilter {
-    fn accepts(self, v: &VersionRow) -> bool {
-        (self.prerelease || !v.prerelease) && (self.semver2 || !v.semver2)
-    }
 }
 
 /// The package registry.
