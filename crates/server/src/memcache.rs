@@ -92,7 +92,8 @@ impl<K: Hash + Eq + Clone, V: Clone> ByteBoundedCache<K, V> {
         x ^= x >> 7;
         x ^= x << 17;
         self.state = x;
-        usize::try_from(x >> 1).unwrap_or(usize::MAX)
+        // The top 31 bits: they fit a `usize` on 32-bit targets too.
+        usize::try_from(x >> 33).unwrap_or(0)
     }
 }
 

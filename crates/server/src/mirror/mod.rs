@@ -386,7 +386,7 @@ pub(crate) struct MirrorState {
     /// The upstreams' HTTP clients.
     pub(crate) clients: fetch::Clients,
     /// Upstream registrations read, per (upstream, id), with when.
-    pub(crate) registrations: Mutex<RegistrationCache>,
+    pub(crate) registrations: Arc<Mutex<RegistrationCache>>,
     /// (upstream, flat base) per upstream, with when it was read.
     pub(crate) flat_bases: Mutex<HashMap<String, (String, i64)>>,
     pub(crate) lists: Mutex<HashMap<(String, String), CachedList>>,
@@ -395,11 +395,33 @@ pub(crate) struct MirrorState {
     pub(crate) flights: Mutex<HashMap<(String, String), Flight>>,
     /// Upstream registrations being read, per (upstream, id): concurrent requests share one
     /// read, also of a registration too large to be cached. Never held across an `.await`.
-    pub(crate) registration_flights: Mutex<HashMap<(String, String), RegistrationFlight>>,
+    pub(crate) registration_flights: RegistrationFlights,
+    /// Registration reads at once, all upstreams together (apart from the package fetches'
+    /// slots, which registration requests can therefore never take).
+    pub(crate) registration_permits: Arc<tokio::sync::Semaphore>,
 }
 
-/// One registration read, shared by the requests that wait for it (its error as text).
-pub(crate) type RegistrationFlight = Arc<tokio::sync::OnceCell<Result<Entries, String>>>;
+/// One registration read (a task of its own), shared by the requests that wait for it.
+pub(crate) type RegistrationFlight = futures_util::future::Shared<
+    futures_util::future::BoxFuture<'static, Result<Entries, RegistrationFailure>>,
+>;
+
+/// The registration reads in flight, per (upstream, id).
+pub(crate) type RegistrationFlights = Arc<Mutex<HashMap<(String, String), RegistrationFlight>>>;
+
+/// Why a registration read gave nothing.
+#[derive(Clone, Debug)]
+pub(crate) enum RegistrationFailure {
+    /// No read slot came free in time: retry shortly (503).
+    Busy(String),
+    /// The upstream failed.
+    Upstream(String),
+}
+
+/// Registration reads at once, all upstreams together.
+pub(crate) const REGISTRATION_READS: usize = 8;
+/// Registration reads waiting or running at once (beyond: 503 at once).
+pub(crate) const REGISTRATION_FLIGHTS_MAX: usize = 256;
 
 /// Upstream fetches at once, all upstreams together.
 pub(crate) const MAX_FETCHES: usize = 16;
@@ -422,12 +444,13 @@ impl Default for MirrorState {
             recorded: Mutex::default(),
             permits: Arc::new(tokio::sync::Semaphore::new(MAX_FETCHES)),
             clients: fetch::Clients::default(),
-            registrations: Mutex::default(),
+            registrations: Arc::default(),
             flat_bases: Mutex::default(),
             lists: Mutex::default(),
             refused: Mutex::default(),
             flights: Mutex::default(),
-            registration_flights: Mutex::default(),
+            registration_flights: Arc::default(),
+            registration_permits: Arc::new(tokio::sync::Semaphore::new(REGISTRATION_READS)),
         }
     }
 }
@@ -462,10 +485,13 @@ impl RegistrationCache {
     /// Keeps `entries` (read at `at`), evicting random entries until they fit; an id larger
     /// than a quarter of the budget is not kept at all.
     pub(crate) fn insert(&mut self, key: (String, String), entries: Entries, at: i64) {
+        // The key is held twice (map and eviction list), plus the entry's own bookkeeping:
+        // counted, so that empty registrations of many ids cannot grow the cache unbounded.
         let size = entries
             .iter()
             .map(registration::UpstreamEntry::estimated_size)
-            .sum::<usize>();
+            .sum::<usize>()
+            .saturating_add(2 * (key.0.len() + key.1.len()) + 128);
         if size > REGISTRATION_CACHE_BYTES / 4 {
             self.cache.remove(&key);
             return;

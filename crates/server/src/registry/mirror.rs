@@ -7,11 +7,14 @@ use crate::db::VersionRow;
 use crate::mirror::{
     CACHE_MAX, CachedList, DOWN_MEMORY_MICROS, Entries, FETCH_WAIT, FailureKind, FlightGuard, Held,
     Listing, MAX_FETCHES, MirrorSigned, OWNER_TTL_MICROS, PinnedCertificate, PrefetchSummary,
-    Provenance, REFUSAL_MEMORY_MICROS, Refused, SigningMode, UPSTREAMS_TTL_MICROS, Upstream,
-    UpstreamError, UpstreamRegistration, UpstreamSettings, UpstreamVerified, check_policy, fetch,
-    registration, retain_served, upstream_error, valid_upstream_name,
+    Provenance, REFUSAL_MEMORY_MICROS, REGISTRATION_FLIGHTS_MAX, REGISTRATION_READS, Refused,
+    RegistrationCache, RegistrationFailure, RegistrationFlight, RegistrationFlights, SigningMode,
+    UPSTREAMS_TTL_MICROS, Upstream, UpstreamError, UpstreamRegistration, UpstreamSettings,
+    UpstreamVerified, check_policy, fetch, registration, retain_served, upstream_error,
+    valid_upstream_name,
 };
 use crate::registry::Registry;
+use futures_util::FutureExt as _;
 use signet_feed::{NuGetVersion, Source, VersionRange};
 use signet_nupkg::PackageId;
 use std::sync::Arc;
@@ -968,9 +971,19 @@ impl Registry {
         let warning = None;
         let entries = match cached {
             Some((e, at)) if now.saturating_sub(at) < ttl => e,
-            stale => match self.read_registration_once(&upstream, &key, now).await {
+            stale => match self.read_registration_once(&upstream, &key, now, ttl).await {
                 Ok(e) => e,
-                Err(e) => {
+                Err(failure) => {
+                    let (busy, e) = match failure {
+                        RegistrationFailure::Busy(e) => (true, e),
+                        RegistrationFailure::Upstream(e) => (false, e),
+                    };
+                    // Busy with nothing listed before: a retryable 503, not "the upstream
+                    // failed" (a 502, or a 200 with only the stored versions, which clients
+                    // keep in their HTTP caches for half an hour).
+                    if busy && stale.is_none() {
+                        return Err(upstream_error(FailureKind::Busy, None, e));
+                    }
                     let e = signet_common::terminal_safe(&e);
                     tracing::warn!(upstream = %upstream.name, id, error = %e, "upstream registration");
                     // What the upstream listed last, if anything, and say so.
@@ -999,77 +1012,55 @@ impl Registry {
         self.registration_rows(&upstream, id, &entries, stored, now, warning)
     }
 
-    /// Reads `key`'s registration from `upstream` (and caches it): once for all the
-    /// requests that ask at the same time, within one of the fetch slots (each read holds a
-    /// blocking thread and may read 64 pages). The first request done removes the flight, so
-    /// a later one reads the cache, or the upstream again when the registration was too
-    /// large to cache.
+    /// Reads `key`'s registration from `upstream` (and caches it), once for all the requests
+    /// that ask at the same time. The read runs as its own task: a request that goes away
+    /// (a client that disconnects, or hyper's idle timeout on a slow upstream) neither cancels
+    /// it nor makes the next request start another, and what it read is cached either way.
+    /// Reads take one of their own slots ([`REGISTRATION_READS`]), so they can never hold the
+    /// slots package fetches need.
     async fn read_registration_once(
         &self,
         upstream: &Upstream,
         key: &(String, String),
         now: i64,
-    ) -> Result<Entries, String> {
+        ttl: i64,
+    ) -> Result<Entries, RegistrationFailure> {
         let flight = {
-            let mut flights = match self.mirror.registration_flights.lock() {
-                Ok(f) => f,
-                Err(poisoned) => poisoned.into_inner(),
-            };
-            if flights.len() >= CACHE_MAX {
-                // Only entries nobody waits on can be dropped.
-                flights.retain(|_, f| Arc::strong_count(f) > 1);
-            }
-            Arc::clone(flights.entry(key.clone()).or_default())
-        };
-        let read = flight
-            .get_or_init(|| async {
-                let Ok(Ok(permit)) = tokio::time::timeout(
-                    FETCH_WAIT,
-                    Arc::clone(&self.mirror.permits).acquire_owned(),
-                )
-                .await
-                else {
-                    return Err(format!(
-                        "the mirror is busy: {MAX_FETCHES} upstream reads at once; retry shortly"
-                    ));
-                };
-                let clients = self.mirror.clients.clone();
-                let probe = upstream.clone();
-                let id_lower = key.1.clone();
-                // The slot moves into the blocking work: a dropped request frees it only when
-                // the read it started is done.
-                let read = tokio::task::spawn_blocking(move || {
-                    let _permit = permit;
-                    let http = clients.get(&probe).map_err(|e| e.to_string())?;
-                    match signet_feed::registrations_base(http.as_ref(), &probe.service_index)? {
-                        Some(base) => {
-                            signet_feed::read_registration(http.as_ref(), &base, &id_lower).map(
-                                |v| {
-                                    v.into_iter()
-                                        .map(registration::UpstreamEntry::from)
-                                        .collect::<Vec<_>>()
-                                },
-                            )
-                        }
-                        None => Ok(Vec::new()),
+            let mut flights = lock_or_recover(&self.mirror.registration_flights);
+            match flights.get(key) {
+                Some(f) => f.clone(),
+                None => {
+                    if flights.len() >= REGISTRATION_FLIGHTS_MAX {
+                        return Err(RegistrationFailure::Busy(format!(
+                            "the mirror is reading {REGISTRATION_FLIGHTS_MAX} registrations \
+                             already; retry shortly"
+                        )));
                     }
-                })
-                .await
-                .map_err(|e| format!("the upstream read stopped: {e}"))?;
-                let entries = Arc::new(read?);
-                if let Ok(mut m) = self.mirror.registrations.lock() {
-                    m.insert(key.clone(), Arc::clone(&entries), now);
+                    let task = tokio::spawn(read_registration(RegistrationRead {
+                        permits: Arc::clone(&self.mirror.registration_permits),
+                        clients: self.mirror.clients.clone(),
+                        cache: Arc::clone(&self.mirror.registrations),
+                        flights: Arc::clone(&self.mirror.registration_flights),
+                        upstream: upstream.clone(),
+                        key: key.clone(),
+                        now,
+                        ttl,
+                    }));
+                    let flight: RegistrationFlight = async move {
+                        task.await.unwrap_or_else(|e| {
+                            Err(RegistrationFailure::Upstream(format!(
+                                "the upstream read stopped: {e}"
+                            )))
+                        })
+                    }
+                    .boxed()
+                    .shared();
+                    flights.insert(key.clone(), flight.clone());
+                    flight
                 }
-                Ok(entries)
-            })
-            .await
-            .clone();
-        if let Ok(mut flights) = self.mirror.registration_flights.lock()
-            && flights.get(key).is_some_and(|f| Arc::ptr_eq(f, &flight))
-        {
-            flights.remove(key);
-        }
-        read
+            }
+        };
+        flight.await
     }
 
     /// Registration rows for the entries the upstream listed, without the stored versions
@@ -1340,5 +1331,75 @@ impl Registry {
             }
         }
         Ok(summary)
+    }
+}
+
+/// What a registration read needs, owned: it runs as its own task.
+struct RegistrationRead {
+    permits: Arc<tokio::sync::Semaphore>,
+    clients: fetch::Clients,
+    cache: Arc<std::sync::Mutex<RegistrationCache>>,
+    flights: RegistrationFlights,
+    upstream: Upstream,
+    key: (String, String),
+    now: i64,
+    ttl: i64,
+}
+
+/// Reads one upstream registration into the cache, then ends its flight (later requests
+/// read the cache, or the upstream again when the registration was too large to cache).
+async fn read_registration(r: RegistrationRead) -> Result<Entries, RegistrationFailure> {
+    let result = read_registration_into_cache(&r).await;
+    lock_or_recover(&r.flights).remove(&r.key);
+    result
+}
+
+async fn read_registration_into_cache(
+    r: &RegistrationRead,
+) -> Result<Entries, RegistrationFailure> {
+    // A read that ended between the caller's miss and this flight's start.
+    if let Some((entries, at)) = lock_or_recover(&r.cache).get(&r.key)
+        && r.now.saturating_sub(at) < r.ttl
+    {
+        return Ok(entries);
+    }
+    let Ok(Ok(permit)) =
+        tokio::time::timeout(FETCH_WAIT, Arc::clone(&r.permits).acquire_owned()).await
+    else {
+        return Err(RegistrationFailure::Busy(format!(
+            "the mirror is reading {REGISTRATION_READS} registrations from its upstreams \
+             already; retry shortly"
+        )));
+    };
+    let clients = r.clients.clone();
+    let probe = r.upstream.clone();
+    let id_lower = r.key.1.clone();
+    let read = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        let http = clients.get(&probe).map_err(|e| e.to_string())?;
+        match signet_feed::registrations_base(http.as_ref(), &probe.service_index)? {
+            Some(base) => {
+                signet_feed::read_registration(http.as_ref(), &base, &id_lower).map(|v| {
+                    v.into_iter()
+                        .map(registration::UpstreamEntry::from)
+                        .collect::<Vec<_>>()
+                })
+            }
+            None => Ok(Vec::new()),
+        }
+    })
+    .await
+    .map_err(|e| RegistrationFailure::Upstream(format!("the upstream read stopped: {e}")))?;
+    let entries = Arc::new(read.map_err(RegistrationFailure::Upstream)?);
+    lock_or_recover(&r.cache).insert(r.key.clone(), Arc::clone(&entries), r.now);
+    Ok(entries)
+}
+
+/// The guarded value, also after a panic elsewhere poisoned the lock (every value guarded
+/// here is consistent between statements).
+fn lock_or_recover<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
     }
 }

@@ -716,7 +716,9 @@ impl Registry {
         {
             // Random eviction when full (see `memcache`): a mirror's clients restore the same
             // graphs in cycles, which recency-based eviction serves worst.
-            m.insert(blob_key, b.clone(), b.len());
+            // The key is held twice (map and eviction list): counted with the file.
+            let size = b.len() + 2 * blob_key.len() + 64;
+            m.insert(blob_key, b.clone(), size);
         }
         Ok(body)
     }
