@@ -14,4 +14,4 @@ pub use code::{NuCode, Severity};
 pub use display::{Untrusted, terminal_safe, terminal_safe_lines};
 pub use hash::{HashAlgorithm, Hasher};
 pub use secret::{BasicCredential, Secret};
-pub use time::UtcTime;
+pub use time::{Clock, SystemClock, UtcTime};

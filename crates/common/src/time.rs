@@ -170,3 +170,21 @@ mod tests {
         assert_eq!(t.rfc3339(), "2026-11-22T08:05:09Z");
     }
 }
+
+/// Where a service reads the time: the one clock trait of the workspace (the server, its
+/// timestamp authority and the development PKI's responders). Libraries take the time as an
+/// argument; services hold one of these, and tests give them a fixed one.
+pub trait Clock: Send + Sync {
+    /// The current time.
+    fn now(&self) -> UtcTime;
+}
+
+/// The system clock (only binaries construct it).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> UtcTime {
+        UtcTime::now()
+    }
+}

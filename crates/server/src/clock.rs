@@ -1,25 +1,10 @@
 //! Time and randomness, injected: the library never reads the clock or the RNG itself, so
 //! tests use fixed instants and reproducible keys.
 
-use signet_common::UtcTime;
-
 use crate::Error;
 
-/// Where the server reads the time.
-pub trait Clock: Send + Sync {
-    /// The current time.
-    fn now(&self) -> UtcTime;
-}
-
-/// The system clock (only binaries construct it).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> UtcTime {
-        UtcTime::now()
-    }
-}
+/// Where the server reads the time (the workspace's one clock trait).
+pub use signet_common::{Clock, SystemClock};
 
 /// Where the server gets random bytes (API keys, salts, ids, upload names).
 pub trait Random: Send + Sync {

@@ -12,7 +12,6 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use signet_common::UtcTime;
 use tokio::net::TcpListener;
 
 use crate::authority::Authority;
@@ -24,22 +23,7 @@ pub const QUERY_CONTENT_TYPE: &str = "application/timestamp-query";
 /// The response media type (RFC 3161 §3.4).
 pub const REPLY_CONTENT_TYPE: &str = "application/timestamp-reply";
 
-/// Where the server reads the time. Libraries take time as an argument; the server is the
-/// one place that reads a clock, and tests give it a fixed one.
-pub trait Clock: Send + Sync {
-    /// The current time.
-    fn now(&self) -> UtcTime;
-}
-
-/// The system clock.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> UtcTime {
-        UtcTime::now()
-    }
-}
+pub use signet_common::{Clock, SystemClock};
 
 #[derive(Clone)]
 struct AppState {

@@ -152,10 +152,7 @@ impl RepositorySigner {
             return Ok(None);
         };
         let authority = embedded.authority()?;
-        Ok(Some(signet_tsa::router(
-            authority,
-            Arc::new(TsaClock(Arc::clone(clock))),
-        )))
+        Ok(Some(signet_tsa::router(authority, Arc::clone(clock))))
     }
 
     /// The development PKI's CRL and OCSP routes (`signet serve` nests them at `/dev/pki`,
@@ -166,7 +163,7 @@ impl RepositorySigner {
         else {
             return Ok(None);
         };
-        signet_pki::revocation_routes(&embedded.dir, Arc::new(TsaClock(Arc::clone(clock))))
+        signet_pki::revocation_routes(&embedded.dir, Arc::clone(clock))
             .map(Some)
             .map_err(|e| Error::Config(format!("development PKI: {e}")))
     }
@@ -363,15 +360,6 @@ impl TimestampClient for EmbeddedTimestamper {
 
     fn describe(&self) -> String {
         "the embedded development timestamp authority".into()
-    }
-}
-
-/// The server clock as the timestamp authority's clock.
-struct TsaClock(Arc<dyn Clock>);
-
-impl signet_tsa::Clock for TsaClock {
-    fn now(&self) -> UtcTime {
-        self.0.now()
     }
 }
 
