@@ -411,7 +411,10 @@ impl BlobStore for S3Store {
                     let len = r.range.end.saturating_sub(r.range.start);
                     if len <= INLINE_MAX {
                         let bytes = r.bytes().await.map_err(|e| s3_error("read a blob", e))?;
-                        return Ok(Some(BlobBody::Bytes(bytes)));
+                        // A copy of its own: a single chunk may be a slice of the HTTP
+                        // client's larger read buffer, which the memory cache (counting only
+                        // the length) would otherwise keep alive.
+                        return Ok(Some(BlobBody::Bytes(bytes::Bytes::copy_from_slice(&bytes))));
                     }
                     let stream = r
                         .into_stream()
