@@ -288,6 +288,21 @@ fn get(url: &str) -> (u16, String, Vec<u8>) {
     (status, headers.join("\n"), body)
 }
 
+/// `n` GETs of `url` at once: each one's status and body.
+fn get_concurrently(url: &str, n: usize) -> Vec<(u16, Vec<u8>)> {
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..n)
+            .map(|_| {
+                scope.spawn(move || {
+                    let (status, _, body) = get(url);
+                    (status, body)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
 fn nupkg_url(base: &str, id: &str, version: &str) -> String {
     let (id, version) = (id.to_lowercase(), version.to_lowercase());
     format!("{base}/v3-flatcontainer/{id}/{version}/{id}.{version}.nupkg")
@@ -1042,18 +1057,7 @@ fn concurrent_requests_make_one_upstream_fetch() {
         ],
     ));
     let url = nupkg_url(&mirror.base, "Google.Protobuf", "3.23.3");
-    let bodies: Vec<(u16, Vec<u8>)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..12)
-            .map(|_| {
-                let url = url.clone();
-                scope.spawn(move || {
-                    let (status, _, body) = get(&url);
-                    (status, body)
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
+    let bodies = get_concurrently(&url, 12);
     for (status, body) in &bodies {
         assert_eq!(*status, 200, "{}", String::from_utf8_lossy(body));
         assert_eq!(body, &bodies[0].1);
@@ -1118,18 +1122,7 @@ fn concurrent_registration_requests_make_one_upstream_read() {
         ],
     ));
     let url = format!("{}/v3/registration/wide.package/index.json", mirror.base);
-    let bodies: Vec<(u16, Vec<u8>)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..12)
-            .map(|_| {
-                let url = url.clone();
-                scope.spawn(move || {
-                    let (status, _, body) = get(&url);
-                    (status, body)
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
+    let bodies = get_concurrently(&url, 12);
     for (status, body) in &bodies {
         let text = String::from_utf8_lossy(body);
         assert_eq!(*status, 200, "{}", text.get(..500).unwrap_or(&text));
