@@ -7,6 +7,7 @@
 //! behind [`Db`] (sqlx `Any`: SQLite by default, PostgreSQL by URL) and [`BlobStore`]
 //! (filesystem or S3). Time and randomness are injected ([`Clock`], [`Random`]).
 
+mod accounts;
 mod app;
 pub mod audit;
 mod auth;

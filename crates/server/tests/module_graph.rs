@@ -11,6 +11,12 @@
 //! What it cannot see: a method call on a type whose `impl` block lives in another module.
 //! That is why every `impl Registry` block lives under `registry/`, and `impl Db` blocks only in
 //! modules that `db` never calls back.
+//!
+//! A second rule, on the same stripped text: the request handlers (`web`, `http` and the state
+//! they share, `app`) call `Registry` methods and never the database (issue 13: "web/ and
+//! http/ call services, never the database"). Any `sqlx`, `Db` or `.db` (the registry's
+//! database, as a field or through `db()`) in their files fails the test with its file and
+//! line.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -580,6 +586,96 @@ fn read_sources(dir: &Path, root: &Path, out: &mut Vec<Source>) {
     }
 }
 
+/// The top-level modules that handle requests: they call `Registry` methods, never the
+/// database.
+const HANDLER_MODULES: &[&str] = &["app", "http", "web"];
+
+/// A use of the database in a handler module.
+#[derive(Debug, PartialEq, Eq)]
+struct DatabaseUse {
+    file: String,
+    line: usize,
+    what: &'static str,
+}
+
+/// Every `sqlx` (the driver), `Db` (the database handle) and `.db` (the registry's database:
+/// the field, or `db()`) in the files of [`HANDLER_MODULES`], outside comments, literals and
+/// `#[cfg(test)]` items. `crate::db::VersionRow` and other row types stay allowed: a handler
+/// may hold what a `Registry` method returns.
+fn database_uses(files: &[Source]) -> Vec<DatabaseUse> {
+    let mut found = Vec::new();
+    for f in files {
+        let Some((module, _)) = module_of(&f.path) else {
+            continue;
+        };
+        if !HANDLER_MODULES.contains(&module.as_str()) {
+            continue;
+        }
+        let text = strip_test_items(&strip_comments_and_literals(&f.text));
+        let c: Vec<char> = text.chars().collect();
+        let line_of = |i: usize| c[..i].iter().filter(|&&ch| ch == '\n').count() + 1;
+        let mut i = 0;
+        while i < c.len() {
+            if !is_ident(c[i]) || (i > 0 && is_ident(c[i - 1])) {
+                i += 1;
+                continue;
+            }
+            let Some((word, after)) = ident_at(&c, i) else {
+                i += 1;
+                continue;
+            };
+            // The character before the word, across whitespace (`s.registry\n    .db`).
+            let before = c[..i].iter().rposition(|ch| !ch.is_whitespace());
+            let after_dot = before.is_some_and(|b| {
+                c[b] == '.' && (b == 0 || c[b - 1] != '.') // `..db` is a range
+            });
+            let what = match word.as_str() {
+                "sqlx" => Some("sqlx"),
+                "Db" => Some("Db"),
+                "db" if after_dot => Some(".db"),
+                _ => None,
+            };
+            if let Some(what) = what {
+                found.push(DatabaseUse {
+                    file: f.path.clone(),
+                    line: line_of(i),
+                    what,
+                });
+            }
+            i = after;
+        }
+    }
+    found
+}
+
+fn database_report(uses: &[DatabaseUse]) -> String {
+    uses.iter()
+        .map(|u| format!("  src/{}:{}: {}\n", u.file, u.line, u.what))
+        .collect()
+}
+
+#[test]
+fn handlers_never_reach_the_database() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    read_sources(&src, &src, &mut files);
+    let handler_files = files
+        .iter()
+        .filter_map(|f| module_of(&f.path))
+        .filter(|(m, _)| HANDLER_MODULES.contains(&m.as_str()))
+        .count();
+    assert!(
+        handler_files > 10,
+        "the rule found too few handler files to be trusted: {handler_files}"
+    );
+    let uses = database_uses(&files);
+    assert!(
+        uses.is_empty(),
+        "web/, http/ and app/ must call Registry methods, never the database (issue 13):\n{}",
+        database_report(&uses)
+    );
+}
+
 #[test]
 fn server_modules_have_no_cycles() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
@@ -671,4 +767,60 @@ fn analyser_finds_a_cycle_and_ignores_comments_literals_and_tests() {
             vec!["a".to_owned()]
         ]
     );
+}
+
+/// The database rule on a small crate: uses in handler modules, written the ways the server's
+/// files are, are found with their lines; comments, literals, tests, ranges, longer names and
+/// modules below the handlers are left alone.
+#[test]
+fn database_rule_finds_uses_in_handlers_only() {
+    let files = [
+        source("lib.rs", "mod app;\nmod http;\nmod registry;\nmod web;\n"),
+        source(
+            "web/a.rs",
+            "fn f(s: &S) {\n    s.registry.db.find_user(\"x\");\n}\n",
+        ),
+        source(
+            "web/b/mod.rs",
+            "fn g(s: &S) {\n    s.registry\n        .db()\n        .ping();\n}\n",
+        ),
+        source(
+            "http/c.rs",
+            "use sqlx::Row as _;\nfn h(d: &crate::db::Db) -> crate::db::VersionRow { todo!() }\n",
+        ),
+        source(
+            "app/mod.rs",
+            "// s.registry.db.find_user(name)\n/* sqlx::query */\nconst S: &str = \".db. sqlx:: Db\";\n\
+             fn ok(x: &X, db: usize) { x.dbx(); x.my_db(); let r = 0..db; let y = db; }\n\
+             #[cfg(test)]\nmod tests {\n    fn t(s: &S) { s.registry.db().ping(); }\n}\n",
+        ),
+        source(
+            "registry/mod.rs",
+            "fn r(&self) { self.db.ping(); sqlx::query(\"\"); let d: &Db = &self.db; }\n",
+        ),
+    ];
+    let uses = database_uses(&files);
+    let got: Vec<(&str, usize, &str)> = uses
+        .iter()
+        .map(|u| (u.file.as_str(), u.line, u.what))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("web/a.rs", 2, ".db"),
+            ("web/b/mod.rs", 3, ".db"),
+            ("http/c.rs", 1, "sqlx"),
+            ("http/c.rs", 2, "Db"),
+        ]
+    );
+    let report = database_report(&uses);
+    assert!(report.contains("  src/web/b/mod.rs:3: .db\n"), "{report}");
+
+    // Without those uses the rule passes.
+    let clean: Vec<Source> = files
+        .iter()
+        .filter(|f| !f.path.starts_with("web/") && !f.path.starts_with("http/"))
+        .map(|f| source(&f.path, &f.text))
+        .collect();
+    assert!(database_uses(&clean).is_empty());
 }

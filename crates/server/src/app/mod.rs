@@ -6,7 +6,7 @@ pub(crate) mod flash;
 pub(crate) mod metrics;
 pub(crate) mod ratelimit;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::db::VersionRow;
@@ -98,9 +98,6 @@ pub struct WebState {
     pub(crate) limiter: ratelimit::RateLimiter,
     /// One-time results waiting for the page a form post redirects to.
     pub(crate) flashes: flash::Flashes,
-    /// A password hash to verify against when the user does not exist, so that an unknown
-    /// name costs the same argon2 time as a wrong password.
-    pub(crate) dummy_hash: OnceLock<String>,
 }
 
 /// The download URL of a version in the flat container (spec §6.4).

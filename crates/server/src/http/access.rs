@@ -225,7 +225,7 @@ async fn basic_password(
         return Err(wrong());
     }
     let now = s.registry.clock.now().unix_micros();
-    let row = s.registry.db.find_user(user).await?;
+    let row = s.registry.user_for_sign_in(user).await?;
     let digest = row.as_ref().and_then(|r| {
         Some(credential_digest(
             r.id,
@@ -237,7 +237,7 @@ async fn basic_password(
         && s.access.remembered(d, now)
     {
         // Verified a moment ago against this very hash; a disabled account still stops here.
-        if s.registry.db.is_disabled(r.id).await? {
+        if s.registry.user_is_disabled(r.id).await? {
             return Err(wrong());
         }
         return Ok(());
@@ -253,7 +253,7 @@ async fn basic_password(
         .map_err(|_| Error::TooManyRequests {
             retry_after_secs: 5,
         })?;
-    let verified = crate::web::check_password(s, user, password.expose()).await?;
+    let verified = s.registry.check_password(user, password.expose()).await?;
     drop(permit);
     match verified {
         Some(_) => {

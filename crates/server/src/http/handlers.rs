@@ -42,7 +42,7 @@ pub(crate) async fn log_request(State(s): State<AppState>, req: Request, next: N
 /// `Retry-After`, naming each dependency that does not (each probe bounded to 5 s).
 pub(crate) async fn health(State(s): State<AppState>) -> Response {
     const PROBE: std::time::Duration = std::time::Duration::from_secs(5);
-    let database = match tokio::time::timeout(PROBE, s.registry.db().ping()).await {
+    let database = match tokio::time::timeout(PROBE, s.registry.ping_database()).await {
         Ok(Ok(())) => None,
         Ok(Err(e)) => Some(e.to_string()),
         Err(_) => Some("no answer within 5 s".to_owned()),

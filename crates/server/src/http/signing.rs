@@ -57,8 +57,9 @@ pub(crate) async fn repository_signatures(
         return Err(ApiError(Error::NotFound("not found".into())));
     }
     let all_signed = version == "5.0.0" && s.registry.backfill_remaining().await? == Some(0);
+    let announced = s.registry.announced_certificates().await?;
     let mut certificates = Vec::new();
-    for (fingerprint, der) in s.registry.db().repository_certificates().await? {
+    for (fingerprint, der) in announced.repository {
         let Ok(cert) = signet_signature::Certificate::from_der(&der) else {
             continue;
         };
@@ -87,7 +88,7 @@ pub(crate) async fn repository_signatures(
                 .map(str::to_owned)
         })
         .collect();
-    for c in s.registry.db().passthrough_certificates().await? {
+    for c in announced.passthrough {
         if own.contains(&c.fingerprint) {
             continue;
         }
@@ -119,17 +120,8 @@ pub(crate) async fn repository_certificate(
     Path(file): Path<String>,
 ) -> Result<Response> {
     let wanted = file.strip_suffix(".crt").unwrap_or_default().to_lowercase();
-    let found = s
-        .registry
-        .db()
-        .repository_certificates()
-        .await?
-        .into_iter()
-        .find(|(f, _)| *f == wanted);
-    match found {
-        Some((_, der)) => {
-            Ok(([(header::CONTENT_TYPE, "application/pkix-cert")], der).into_response())
-        }
+    match s.registry.repository_certificate(&wanted).await? {
+        Some(der) => Ok(([(header::CONTENT_TYPE, "application/pkix-cert")], der).into_response()),
         None => Err(ApiError(Error::NotFound(format!("no certificate {file}")))),
     }
 }

@@ -3,6 +3,7 @@
 
 use crate::Error;
 use crate::clock::random_id;
+use crate::mirror::PinnedCertificate;
 use crate::registry::Registry;
 use crate::signing::certificates::{RegisteredCertificate, chain_der, split_upload};
 use crate::signing::store::{CertificateRow, NewCertificate, VersionSignature};
@@ -11,7 +12,45 @@ use signet_push_rules::check_certificate_upload;
 use signet_signature::Certificate;
 use signet_trust::build_chain;
 
+/// The certificates `RepositorySignatures` announces (NU3034: a client matches a package's
+/// repository signature against them).
+#[derive(Clone, Debug)]
+pub(crate) struct AnnouncedCertificates {
+    /// Every repository certificate this server has signed with (rotation keeps old ones),
+    /// oldest first: (SHA-256 fingerprint, DER).
+    pub(crate) repository: Vec<(String, Vec<u8>)>,
+    /// The pinned certificates of upstreams in passthrough mode: the packages this server
+    /// serves from them carry their repository signatures.
+    pub(crate) passthrough: Vec<PinnedCertificate>,
+}
+
 impl Registry {
+    /// What `RepositorySignatures` lists: this server's repository certificates, then the
+    /// passthrough upstreams' pinned ones.
+    pub(crate) async fn announced_certificates(&self) -> Result<AnnouncedCertificates, Error> {
+        let repository = self.db.repository_certificates().await?;
+        let passthrough = self.db.passthrough_certificates().await?;
+        Ok(AnnouncedCertificates {
+            repository,
+            passthrough,
+        })
+    }
+
+    /// One of this server's repository certificates (DER) by its SHA-256 fingerprint (lower
+    /// case hex).
+    pub(crate) async fn repository_certificate(
+        &self,
+        fingerprint: &str,
+    ) -> Result<Option<Vec<u8>>, Error> {
+        Ok(self
+            .db
+            .repository_certificates()
+            .await?
+            .into_iter()
+            .find(|(f, _)| f == fingerprint)
+            .map(|(_, der)| der))
+    }
+
     /// Registers a certificate on `account` (a user or organization): a DER `.cer` as
     /// NuGet.org takes it, or a PEM file (its first certificate; the others complete the
     /// chain), at most 10,000 bytes of DER. Idempotent; re-activates a deactivated

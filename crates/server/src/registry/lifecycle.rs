@@ -35,6 +35,13 @@ impl Registry {
         Ok(())
     }
 
+    /// When an administrator last lifted the sign-in limits of the user named `user` (as
+    /// typed: trimmed and lower-cased here, as [`Registry::unlock_sign_in`] stores it), in µs.
+    pub(crate) async fn sign_in_unlocked_at(&self, user: &str) -> Result<Option<i64>, Error> {
+        let lower = user.trim().to_lowercase();
+        self.db.sign_in_unlocked_at(&lower).await
+    }
+
     /// Whether `user` is disabled.
     pub async fn is_disabled(&self, user: &str) -> Result<bool, Error> {
         let id = self.db.user_id_any(user).await?;

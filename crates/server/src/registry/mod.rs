@@ -2,6 +2,7 @@
 //! and keys, and the read side the protocol documents are built from. It knows nothing of
 //! HTTP; handlers call it and map its [`Error`]s.
 
+mod accounts;
 mod audit;
 mod backfill;
 mod certificates;
@@ -19,8 +20,10 @@ pub use crate::auth::Caller;
 pub use crate::catalog::VersionFilter;
 mod recheck;
 mod retention;
+mod sessions;
 mod staples;
 mod tlog;
+mod twofactor;
 mod webhooks;
 mod witnesses;
 
@@ -144,7 +147,10 @@ pub struct SearchPage {
 
 /// The package registry.
 pub struct Registry {
-    pub(crate) db: Db,
+    /// The database: private to `registry`, so that every query a request or a job makes is
+    /// a `Registry` method (handlers never reach it; `tests/module_graph.rs` checks `web`,
+    /// `http` and `app`).
+    db: Db,
     pub(crate) blobs: Arc<dyn BlobStore>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) rng: Arc<dyn Random>,
@@ -179,6 +185,9 @@ pub struct Registry {
     pub(crate) tlog: Option<Arc<crate::tlog::LogKey>>,
     /// Witnesses asked to cosign the log's checkpoints (`tlog/witnesses.rs`).
     pub(crate) witnesses: Option<Arc<crate::tlog::witnesses::Witnesses>>,
+    /// A password hash verified when a sign-in names no user, so that an unknown name costs
+    /// the same argon2 time as a wrong password (`accounts.rs`); made on first use.
+    dummy_hash: std::sync::OnceLock<String>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -233,6 +242,7 @@ impl Registry {
             mirror: Default::default(),
             tlog: None,
             witnesses: None,
+            dummy_hash: std::sync::OnceLock::new(),
         })
     }
 
@@ -291,7 +301,14 @@ impl Registry {
         self.blobs.get("health/never-stored").await.map(|_| ())
     }
 
-    /// The database (for shutdown).
+    /// Whether the database answers (`SELECT 1`), for `/health`.
+    pub async fn ping_database(&self) -> Result<(), Error> {
+        self.db.ping().await
+    }
+
+    /// The database, for the binary's shutdown (`close`), benchmarks and tests. Request
+    /// handlers (`web`, `http`, `app`) never use it: they call `Registry` methods
+    /// (`tests/module_graph.rs` checks it).
     pub fn db(&self) -> &Db {
         &self.db
     }

@@ -8,7 +8,6 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use serde::Deserialize;
-use sqlx::Row as _;
 
 use super::csrf::{self, PRE_COOKIE};
 use super::flash::Flash;
@@ -16,46 +15,8 @@ use super::session::{self, set_cookie};
 use super::{Nav, SignedIn, WebError, format_date, render, render_status, see_other};
 use crate::Error;
 use crate::app::AppState;
-use crate::auth::{IdGlob, Scope, Scopes, hash_password, verify_password};
+use crate::auth::{IdGlob, Scope, Scopes};
 use crate::clock::random_hex;
-use crate::db::Db;
-
-impl Db {
-    /// The organizations `user_id` belongs to: (name, role), by name.
-    pub(crate) async fn organizations_of(
-        &self,
-        user_id: i64,
-    ) -> Result<Vec<(String, String)>, Error> {
-        let rows = sqlx::query(
-            "SELECT a.name, m.role FROM organization_members m JOIN accounts a \
-             ON a.id = m.organization_id WHERE m.user_id = $1 ORDER BY a.name_lower",
-        )
-        .bind(user_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get("name")?, r.try_get("role")?)))
-            .collect()
-    }
-
-    /// The packages `user_id` owns, directly or through an organization it belongs to:
-    /// (package id, owning account), by id.
-    pub(crate) async fn packages_of(&self, user_id: i64) -> Result<Vec<(String, String)>, Error> {
-        let rows = sqlx::query(
-            "SELECT p.package_id, a.name FROM package_owners o JOIN packages p \
-             ON p.id = o.package_id JOIN accounts a ON a.id = o.account_id \
-             WHERE o.account_id = $1 OR o.account_id IN \
-             (SELECT organization_id FROM organization_members WHERE user_id = $1) \
-             ORDER BY p.id_lower, a.name_lower",
-        )
-        .bind(user_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get("package_id")?, r.try_get("name")?)))
-            .collect()
-    }
-}
 
 /// The client's address: the connection's peer, or — when the peer is one of the configured
 /// `trusted_proxies` — the right-most `X-Forwarded-For` entry that is not a trusted proxy
@@ -260,8 +221,7 @@ pub(crate) async fn count_attempt(
 ) -> Result<(), Error> {
     match s.web.limiter.attempt(keys, now) {
         Err(Error::TooManyRequests { retry_after_secs }) => {
-            let lower = name.trim().to_lowercase();
-            match s.registry.db.sign_in_unlocked_at(&lower).await? {
+            match s.registry.sign_in_unlocked_at(name).await? {
                 Some(at) if s.web.limiter.apply_unlock(&name_key(name), at) => {
                     s.web.limiter.attempt(keys, now)
                 }
@@ -280,44 +240,6 @@ pub(crate) fn attempt_succeeded(s: &AppState, keys: &[String; 3], now: i64) {
     s.web.limiter.reset(&keys[2]);
 }
 
-/// Checks a user's password off the async workers; an unknown user costs the same time.
-pub(crate) async fn check_password(
-    s: &AppState,
-    name: &str,
-    password: &str,
-) -> Result<Option<i64>, Error> {
-    let user = s.registry.db.find_user(name).await?;
-    let dummy = match s.web.dummy_hash.get() {
-        Some(h) => h.clone(),
-        None => {
-            let rng = s.registry.rng.clone();
-            let h = tokio::task::spawn_blocking(move || hash_password("signet", rng.as_ref()))
-                .await
-                .map_err(|e| Error::Crypto(format!("password task: {e}")))??;
-            let _ = s.web.dummy_hash.set(h.clone());
-            h
-        }
-    };
-    let disabled = match &user {
-        Some(u) => s.registry.db.is_disabled(u.id).await?,
-        None => false,
-    };
-    let (id, phc) = match user {
-        // A disabled account costs the same time and fails like a wrong password.
-        Some(u) if disabled => (None, u.password_hash.unwrap_or(dummy)),
-        Some(u) => match u.password_hash {
-            Some(h) => (Some(u.id), h),
-            None => (None, dummy),
-        },
-        None => (None, dummy),
-    };
-    let password = password.to_owned();
-    let ok = tokio::task::spawn_blocking(move || verify_password(&password, &phc))
-        .await
-        .map_err(|e| Error::Crypto(format!("password task: {e}")))?;
-    Ok(if ok { id } else { None })
-}
-
 /// `POST /signin`: the password; then either a session, or (with two-factor sign-in on) a
 /// pending session and the code form.
 pub(crate) async fn signin(
@@ -331,11 +253,11 @@ pub(crate) async fn signin(
     count_attempt(&s, &f.name, &keys, now).await?;
     let next = local_next(Some(&f.next));
     let name = f.name.trim();
-    let checked = check_password(&s, name, &f.password).await?;
+    let checked = s.registry.check_password(name, &f.password).await?;
     // The account's own name (a failed attempt names an account only if there is one).
     let account = s.registry.audit_name_of(name).await;
     let second_factor = match checked {
-        Some(id) => s.registry.db.totp_enabled(id).await.unwrap_or(false),
+        Some(id) => s.registry.two_factor_enabled(id).await.unwrap_or(false),
         None => false,
     };
     s.registry
@@ -379,7 +301,7 @@ pub(crate) async fn signin(
     };
     // A new session each time (no fixation): whatever the browser had is ended.
     session::end(&s, &headers).await?;
-    let pending = s.registry.db.totp_enabled(user_id).await?;
+    let pending = s.registry.two_factor_enabled(user_id).await?;
     // The password was right: this attempt does not count against the client.
     if pending {
         s.web.limiter.forgive(&keys, now);
@@ -447,10 +369,12 @@ async fn account_view(
     error: Option<String>,
 ) -> Result<AccountPage, Error> {
     let now = s.registry.clock.now().unix_micros();
-    let keys = s
+    let overview = s
         .registry
-        .api_keys(&user.user_name)
-        .await?
+        .account_overview(user.user_id, &user.user_name)
+        .await?;
+    let keys = overview
+        .keys
         .into_iter()
         .rev()
         .map(|k| {
@@ -478,14 +402,14 @@ async fn account_view(
         nav: user.nav(),
         csrf: user.csrf().to_owned(),
         name: user.user_name.clone(),
-        two_factor_enabled: s.registry.db.totp_enabled(user.user_id).await?,
+        two_factor_enabled: overview.two_factor_enabled,
         session_two_factor: user.two_factor,
         new_key,
         error,
         keys,
-        organizations: s.registry.db.organizations_of(user.user_id).await?,
-        owner_requests: s.registry.owner_requests(&user.user_name).await?,
-        packages: s.registry.db.packages_of(user.user_id).await?,
+        organizations: overview.organizations,
+        owner_requests: overview.owner_requests,
+        packages: overview.packages,
     })
 }
 

@@ -51,7 +51,7 @@ use crate::app::AppState;
 use crate::app::flash;
 
 pub use crate::app::WebState;
-pub(crate) use account::{attempt_succeeded, check_password, client_ip, count_attempt, limit_keys};
+pub(crate) use account::{attempt_succeeded, client_ip, count_attempt, limit_keys};
 pub use csrf::require_csrf;
 pub use session::{MaybeSignedIn, RequireTwoFactor, SignedIn, TwoFactorIfEnabled};
 

@@ -1,148 +1,21 @@
-//! Browser sessions: a random 256-bit token in a cookie, its SHA-256 in the `sessions` table,
-//! idle and absolute expiry, and the extractors pages use to know who is signed in.
+//! Browser sessions on the web side: the cookie that carries the token, and the extractors
+//! pages use to know who is signed in. The sessions themselves (a random 256-bit token, its
+//! SHA-256 in the `sessions` table, idle and absolute expiry) are the registry's
+//! (`accounts/sessions.rs`, `registry/sessions.rs`).
 
 use axum::Json;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use sqlx::Row as _;
 
 use super::{Nav, WebError, csrf, see_other};
 use crate::Error;
+use crate::accounts::sessions::{NewSession, SessionRow};
 use crate::app::AppState;
-use crate::clock::random_hex;
-use crate::db::Db;
 
 /// The session cookie.
 pub(crate) const SESSION_COOKIE: &str = "signet_session";
-/// A session ends after this long without a request (12 hours).
-pub(crate) const IDLE_MICROS: i64 = 12 * 3600 * 1_000_000;
-/// A session ends this long after sign-in, however busy (7 days).
-pub(crate) const ABSOLUTE_MICROS: i64 = 7 * 86_400 * 1_000_000;
-/// A half-finished sign-in (password right, second factor awaited) lasts 10 minutes.
-pub(crate) const PENDING_MICROS: i64 = 10 * 60 * 1_000_000;
-/// `last_seen_at` is written at most once a minute per session.
-const TOUCH_MICROS: i64 = 60 * 1_000_000;
-
-/// A session row joined with its user.
-#[derive(Clone, Debug)]
-pub(crate) struct SessionRow {
-    pub(crate) user_id: i64,
-    pub(crate) user_name: String,
-    pub(crate) last_seen_at: i64,
-    pub(crate) expires_at: i64,
-    pub(crate) two_factor: bool,
-    pub(crate) pending: bool,
-    pub(crate) site_admin: bool,
-}
-
-impl Db {
-    /// Stores a new session (its token's digest only).
-    pub(crate) async fn insert_session(
-        &self,
-        token_hash: &str,
-        user_id: i64,
-        now: i64,
-        expires_at: i64,
-        two_factor: bool,
-        pending: bool,
-    ) -> Result<(), Error> {
-        sqlx::query(
-            "INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, expires_at, \
-             two_factor, pending) VALUES ($1, $2, $3, $3, $4, $5, $6)",
-        )
-        .bind(token_hash)
-        .bind(user_id)
-        .bind(now)
-        .bind(expires_at)
-        .bind(i64::from(two_factor))
-        .bind(i64::from(pending))
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    /// The session with this digest.
-    pub(crate) async fn find_session(&self, token_hash: &str) -> Result<Option<SessionRow>, Error> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT s.user_id, a.name, s.last_seen_at, s.expires_at, s.two_factor, s.pending, \
-             (SELECT COUNT(*) FROM site_admins sa WHERE sa.user_id = s.user_id) AS site_admin \
-             FROM sessions s JOIN accounts a ON a.id = s.user_id WHERE s.token_hash = $1 \
-             AND {}",
-            crate::lifecycle::NOT_DISABLED
-        )))
-        .bind(token_hash)
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(r) = row else { return Ok(None) };
-        Ok(Some(SessionRow {
-            user_id: r.try_get("user_id")?,
-            user_name: r.try_get("name")?,
-            last_seen_at: r.try_get("last_seen_at")?,
-            expires_at: r.try_get("expires_at")?,
-            two_factor: r.try_get::<i64, _>("two_factor")? != 0,
-            pending: r.try_get::<i64, _>("pending")? != 0,
-            site_admin: r.try_get::<i64, _>("site_admin")? != 0,
-        }))
-    }
-
-    /// Ends every session of `user` but the one with `keep` (its token digest).
-    pub(crate) async fn delete_other_sessions(&self, user: i64, keep: &str) -> Result<(), Error> {
-        sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND token_hash <> $2")
-            .bind(user)
-            .bind(keep)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    /// Records activity on a session.
-    pub(crate) async fn touch_session(&self, token_hash: &str, now: i64) -> Result<(), Error> {
-        sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE token_hash = $2")
-            .bind(now)
-            .bind(token_hash)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    /// Marks a session as having passed a second factor.
-    pub(crate) async fn set_session_two_factor(&self, token_hash: &str) -> Result<(), Error> {
-        sqlx::query("UPDATE sessions SET two_factor = 1 WHERE token_hash = $1")
-            .bind(token_hash)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    /// Deletes a session (sign-out, or found expired).
-    pub(crate) async fn delete_session(&self, token_hash: &str) -> Result<(), Error> {
-        sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
-            .bind(token_hash)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    /// Deletes every session past its absolute or idle expiry.
-    pub(crate) async fn delete_expired_sessions(&self, now: i64) -> Result<(), Error> {
-        sqlx::query("DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at <= $2")
-            .bind(now)
-            .bind(now.saturating_sub(IDLE_MICROS))
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-}
-
-/// SHA-256 of a token, hex: what the database keeps.
-pub(crate) fn token_hash(token: &str) -> String {
-    hex::encode(aws_lc_rs::digest::digest(
-        &aws_lc_rs::digest::SHA256,
-        token.as_bytes(),
-    ))
-}
 
 /// The value of cookie `name`, if the request sends it.
 pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -171,6 +44,11 @@ pub(crate) fn set_cookie(s: &AppState, name: &str, value: &str, max_age_secs: i6
     .unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
+/// The `Set-Cookie` value that carries a session just started.
+pub(crate) fn session_cookie(s: &AppState, session: &NewSession) -> HeaderValue {
+    set_cookie(s, SESSION_COOKIE, &session.token, session.max_age_secs)
+}
+
 /// Starts a session for `user_id` and returns its `Set-Cookie` value. A pending session (the
 /// password was right, the second factor is awaited) signs nobody in until it is replaced.
 pub(crate) async fn start(
@@ -179,31 +57,17 @@ pub(crate) async fn start(
     two_factor: bool,
     pending: bool,
 ) -> Result<HeaderValue, Error> {
-    let r = &s.registry;
-    let token = random_hex(r.rng.as_ref(), 32)?;
-    let now = r.clock.now().unix_micros();
-    let lifetime = if pending {
-        PENDING_MICROS
-    } else {
-        ABSOLUTE_MICROS
-    };
-    r.db.delete_expired_sessions(now).await?;
-    r.db.insert_session(
-        &token_hash(&token),
-        user_id,
-        now,
-        now.saturating_add(lifetime),
-        two_factor,
-        pending,
-    )
-    .await?;
-    Ok(set_cookie(s, SESSION_COOKIE, &token, lifetime / 1_000_000))
+    let session = s
+        .registry
+        .start_session(user_id, two_factor, pending)
+        .await?;
+    Ok(session_cookie(s, &session))
 }
 
 /// Ends the request's session (if any) and returns the `Set-Cookie` value that clears it.
 pub(crate) async fn end(s: &AppState, headers: &HeaderMap) -> Result<HeaderValue, Error> {
     if let Some(token) = cookie(headers, SESSION_COOKIE) {
-        s.registry.db.delete_session(&token_hash(&token)).await?;
+        s.registry.end_session(&token).await?;
     }
     Ok(set_cookie(s, SESSION_COOKIE, "", 0))
 }
@@ -217,20 +81,7 @@ pub(crate) async fn lookup(
     let Some(token) = cookie(headers, SESSION_COOKIE) else {
         return Ok(None);
     };
-    let hash = token_hash(&token);
-    let db = &s.registry.db;
-    let Some(row) = db.find_session(&hash).await? else {
-        return Ok(None);
-    };
-    let now = s.registry.clock.now().unix_micros();
-    if row.expires_at <= now || row.last_seen_at.saturating_add(IDLE_MICROS) <= now {
-        db.delete_session(&hash).await?;
-        return Ok(None);
-    }
-    if now.saturating_sub(row.last_seen_at) >= TOUCH_MICROS {
-        db.touch_session(&hash, now).await?;
-    }
-    Ok(Some((hash, row)))
+    s.registry.live_session(&token).await
 }
 
 /// The signed-in user of a request (an extractor; see the module documentation).
@@ -361,7 +212,7 @@ impl FromRequestParts<AppState> for TwoFactorIfEnabled {
         if user.two_factor {
             return Ok(Self(user));
         }
-        match s.registry.db.totp_enabled(user.user_id).await {
+        match s.registry.two_factor_enabled(user.user_id).await {
             Ok(false) => Ok(Self(user)),
             Ok(true) => Err(WebError::new(
                 StatusCode::FORBIDDEN,
@@ -389,7 +240,7 @@ impl FromRequestParts<AppState> for RequireTwoFactor {
         if user.two_factor {
             return Ok(Self(user));
         }
-        let enabled = match s.registry.db.totp_enabled(user.user_id).await {
+        let enabled = match s.registry.two_factor_enabled(user.user_id).await {
             Ok(e) => e,
             Err(e) => return Err(WebError::from(e).into_response()),
         };

@@ -14,9 +14,11 @@ use signet_common::Secret;
 use super::account::{ClientIp, limit_keys, local_next};
 use super::flash::Flash;
 use super::session;
-use super::totp::{self, Enrolment, Factor};
+use super::totp::{self, Enrolment};
 use super::{Nav, RequireTwoFactor, SignedIn, WebError, render, render_status, see_other};
 use crate::Error;
+use crate::accounts::sessions::SessionRow;
+use crate::accounts::totp::Factor;
 use crate::app::AppState;
 use crate::audit::{AuditAction, AuditEvent, AuditOutcome};
 
@@ -48,22 +50,21 @@ impl SettingsPage {
     /// The page as it stands: an enrolment started and not confirmed yet is shown (its
     /// secret is in the database already; showing it again creates nothing).
     async fn of(s: &AppState, user: &SignedIn) -> Result<Self, Error> {
-        let db = &s.registry.db;
-        let row = db.totp_row(user.user_id).await?;
-        let enrolment = match &row {
-            Some(r) if !r.enabled => Some(totp::enrolment(
-                &r.secret,
+        let settings = s.registry.two_factor_settings(user.user_id).await?;
+        let enrolment = match &settings.pending_secret {
+            Some(secret) => Some(totp::enrolment(
+                secret,
                 &user.user_name,
                 &totp::issuer_for(&s.base),
             )?),
-            _ => None,
+            None => None,
         };
         Ok(Self {
             nav: user.nav(),
             csrf: user.csrf().to_owned(),
-            enabled: row.is_some_and(|r| r.enabled),
+            enabled: settings.enabled,
             session_two_factor: user.two_factor,
-            codes_left: db.recovery_codes_left(user.user_id).await?,
+            codes_left: settings.recovery_codes_left,
             enrolment,
             recovery_codes: Vec::new(),
             error: None,
@@ -97,7 +98,7 @@ fn flash_codes(s: &AppState, user: &SignedIn, codes: Vec<String>) {
 /// `POST /account/2fa/setup`: a new secret to put into an authenticator, shown by the
 /// settings page this redirects to (post/redirect/get).
 async fn setup(State(s): State<AppState>, user: SignedIn) -> Result<Response, WebError> {
-    totp::start(&s.registry, user.user_id).await?;
+    s.registry.start_two_factor(user.user_id).await?;
     Ok(see_other("/account/2fa"))
 }
 
@@ -128,7 +129,10 @@ async fn confirm(
     axum::Form(f): axum::Form<CodeForm>,
 ) -> Result<Response, WebError> {
     let (keys, at) = check_limit(&s, &ip, &user.user_name).await?;
-    let confirmed = totp::confirm(&s.registry, user.user_id, &user.user_name, &f.code).await;
+    let confirmed = s
+        .registry
+        .confirm_two_factor(user.user_id, &user.user_name, &f.code)
+        .await;
     s.registry
         .audit_result(
             &user.user_name,
@@ -140,15 +144,11 @@ async fn confirm(
     match confirmed {
         Ok(codes) => {
             s.web.limiter.forgive(&keys, at);
+            // This session passed a second factor; turning two-factor sign-in on ends every
+            // other session (one signed in with the password alone, perhaps by whoever knew
+            // it, would otherwise stay).
             s.registry
-                .db
-                .set_session_two_factor(&user.token_hash)
-                .await?;
-            // Turning two-factor sign-in on ends every other session (one signed in with
-            // the password alone, perhaps by whoever knew it, would otherwise stay).
-            s.registry
-                .db
-                .delete_other_sessions(user.user_id, &user.token_hash)
+                .keep_only_enrolling_session(user.user_id, &user.token_hash)
                 .await?;
             tracing::info!(user = %user.user_name, "two-factor sign-in turned on");
             flash_codes(&s, &user, codes);
@@ -174,7 +174,10 @@ async fn disable(
     axum::Form(f): axum::Form<CodeForm>,
 ) -> Result<Response, WebError> {
     let (keys, at) = check_limit(&s, &ip, &user.user_name).await?;
-    let disabled = totp::disable(&s.registry, user.user_id, &user.user_name, &f.code).await;
+    let disabled = s
+        .registry
+        .disable_two_factor(user.user_id, &user.user_name, &f.code)
+        .await;
     s.registry
         .audit_result(
             &user.user_name,
@@ -205,7 +208,7 @@ async fn regenerate(
     State(s): State<AppState>,
     RequireTwoFactor(user): RequireTwoFactor,
 ) -> Result<Response, WebError> {
-    if !s.registry.db.totp_enabled(user.user_id).await? {
+    if !s.registry.two_factor_enabled(user.user_id).await? {
         return Err(WebError::new(
             StatusCode::CONFLICT,
             "Not possible",
@@ -213,7 +216,7 @@ async fn regenerate(
         )
         .with_link("/account/2fa", "Two-factor authentication settings"));
     }
-    let codes = totp::new_recovery_codes(&s.registry, user.user_id).await;
+    let codes = s.registry.new_recovery_codes(user.user_id).await;
     s.registry
         .audit_result(
             &user.user_name,
@@ -236,10 +239,7 @@ struct CodePage {
 }
 
 /// The pending sign-in of this request (password right, second factor awaited).
-async fn pending(
-    s: &AppState,
-    headers: &HeaderMap,
-) -> Result<Option<(String, session::SessionRow)>, Error> {
+async fn pending(s: &AppState, headers: &HeaderMap) -> Result<Option<(String, SessionRow)>, Error> {
     Ok(session::lookup(s, headers)
         .await?
         .filter(|(_, row)| row.pending))
@@ -285,7 +285,10 @@ async fn code(
     };
     let (keys, at) = check_limit(&s, &ip, &row.user_name).await?;
     let next = local_next(Some(&f.next));
-    let factor = totp::verify(&s.registry, row.user_id, &row.user_name, &f.code).await?;
+    let factor = s
+        .registry
+        .verify_second_factor(row.user_id, &row.user_name, &f.code)
+        .await?;
     s.registry
         .audit(AuditEvent {
             // The password step named the account; this step completes or refuses it.
@@ -309,8 +312,11 @@ async fn code(
         Some(factor) => {
             super::account::attempt_succeeded(&s, &keys, at);
             // The pending session is replaced, not upgraded: a new token for the real one.
-            s.registry.db.delete_session(&hash).await?;
-            let cookie = session::start(&s, row.user_id, true, false).await?;
+            let new = s
+                .registry
+                .replace_pending_session(&hash, row.user_id)
+                .await?;
+            let cookie = session::session_cookie(&s, &new);
             if factor == Factor::RecoveryCode {
                 tracing::warn!(user = %row.user_name, "signed in with a recovery code");
             } else {
