@@ -108,34 +108,17 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
     grace: Duration,
 ) -> Result<(), Error> {
-    // Download counts go to the database every few seconds, and once more at the end.
-    // The flusher stops between flushes, never inside one (counts taken out of memory and
-    // not yet committed would be lost).
+    // The domain's download-count job runs beside the server and flushes once more after it.
     let registry = Arc::clone(&state.registry);
-    let (stop, mut stopped) = tokio::sync::watch::channel(false);
-    let flusher = tokio::spawn({
-        let registry = Arc::clone(&registry);
-        async move {
-            let mut tick = tokio::time::interval(DOWNLOAD_FLUSH_INTERVAL);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => {
-                        if let Err(e) = registry.flush_downloads().await {
-                            tracing::warn!(error = %e, "cannot write download counts (kept for the next try)");
-                        }
-                    }
-                    _ = stopped.changed() => break,
-                }
-            }
-        }
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let flusher = tokio::spawn(async move {
+        registry
+            .run_download_flusher(DOWNLOAD_FLUSH_INTERVAL, stopped)
+            .await;
     });
     let result = serve_until(listener, state, shutdown, grace).await;
     let _ = stop.send(true);
     let _ = flusher.await;
-    if let Err(e) = registry.flush_downloads().await {
-        tracing::warn!(error = %e, "cannot write download counts at shutdown");
-    }
     result
 }
 

@@ -24,6 +24,33 @@ impl Registry {
         Ok(body)
     }
 
+    /// The download-count job: writes the counts kept in memory to the database every
+    /// `interval` until `stop` turns true, then once more. Each flush is idempotent (a failed
+    /// one keeps its counts for the next), and the job stops between flushes, never inside
+    /// one (counts taken out of memory and not yet committed would be lost). `serve` runs it
+    /// beside the server.
+    pub async fn run_download_flusher(
+        &self,
+        interval: std::time::Duration,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    if let Err(e) = self.flush_downloads().await {
+                        tracing::warn!(error = %e, "cannot write download counts (kept for the next try)");
+                    }
+                }
+                _ = stop.changed() => break,
+            }
+        }
+        if let Err(e) = self.flush_downloads().await {
+            tracing::warn!(error = %e, "cannot write download counts at shutdown");
+        }
+    }
+
     /// Writes the downloads counted in memory to the database; returns how many versions had
     /// new downloads. On failure the counts stay in memory for the next flush.
     pub async fn flush_downloads(&self) -> Result<usize, Error> {
