@@ -110,6 +110,13 @@ impl Default for UpstreamSettings {
 }
 
 impl UpstreamSettings {
+    /// [`Self::list_cache_seconds`] in microseconds (what the caches compare with).
+    pub(crate) fn list_cache_micros(&self) -> i64 {
+        i64::try_from(self.list_cache_seconds)
+            .unwrap_or(i64::MAX)
+            .saturating_mul(1_000_000)
+    }
+
     /// Checks every glob and range (an unusable setting is refused when set, not at use).
     pub fn validate(&self) -> Result<(), Error> {
         for g in self.allow.iter().chain(&self.deny) {
@@ -521,10 +528,7 @@ impl Drop for FlightGuard<'_> {
             return;
         };
         // A std mutex never held across an await: locking here is brief.
-        let mut flights = match self.state.flights.lock() {
-            Ok(f) => f,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut flights = lock_or_recover(&self.state.flights);
         drop(flight);
         if flights
             .get(&self.key)
@@ -567,6 +571,15 @@ pub(crate) fn upstream_error(kind: FailureKind, code: Option<NuCode>, message: S
         code,
         message,
     })
+}
+
+/// The guarded value, also after a panic elsewhere poisoned the lock (every value the mirror
+/// guards is consistent between statements).
+pub(crate) fn lock_or_recover<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
 }
 
 #[cfg(test)]

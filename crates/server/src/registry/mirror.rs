@@ -10,8 +10,8 @@ use crate::mirror::{
     Provenance, REFUSAL_MEMORY_MICROS, REGISTRATION_FLIGHTS_MAX, REGISTRATION_READS, Refused,
     RegistrationCache, RegistrationFailure, RegistrationFlight, RegistrationFlights, SigningMode,
     UPSTREAMS_TTL_MICROS, Upstream, UpstreamError, UpstreamRegistration, UpstreamSettings,
-    UpstreamVerified, check_policy, fetch, registration, retain_served, upstream_error,
-    valid_upstream_name,
+    UpstreamVerified, check_policy, fetch, lock_or_recover, registration, retain_served,
+    upstream_error, valid_upstream_name,
 };
 use crate::registry::Registry;
 use futures_util::FutureExt as _;
@@ -385,9 +385,7 @@ impl Registry {
     /// its version lists are).
     async fn flat_base(&self, upstream: &Upstream) -> Result<String, Error> {
         let now = self.clock.now().unix_micros();
-        let ttl = i64::try_from(upstream.settings.list_cache_seconds)
-            .unwrap_or(i64::MAX)
-            .saturating_mul(1_000_000);
+        let ttl = upstream.settings.list_cache_micros();
         if let Some((base, at)) = self
             .mirror
             .flat_bases
@@ -454,9 +452,7 @@ impl Registry {
         };
         let key = (upstream.name.clone(), package_id.lower().to_owned());
         let now = self.clock.now().unix_micros();
-        let ttl = i64::try_from(upstream.settings.list_cache_seconds)
-            .unwrap_or(i64::MAX)
-            .saturating_mul(1_000_000);
+        let ttl = upstream.settings.list_cache_micros();
         let cached = self
             .mirror
             .lists
@@ -668,10 +664,7 @@ impl Registry {
         // version stored (or the refusal remembered). The guard removes the entry when the
         // last request is done, completed or dropped.
         let flight = {
-            let mut flights = match self.mirror.flights.lock() {
-                Ok(f) => f,
-                Err(poisoned) => poisoned.into_inner(),
-            };
+            let mut flights = lock_or_recover(&self.mirror.flights);
             if flights.len() >= CACHE_MAX {
                 // Only entries nobody holds can be dropped; the others are in use.
                 flights.retain(|_, f| Arc::strong_count(f) > 1);
@@ -959,15 +952,8 @@ impl Registry {
         };
         let key = (upstream.name.clone(), package_id.lower().to_owned());
         let now = self.clock.now().unix_micros();
-        let ttl = i64::try_from(upstream.settings.list_cache_seconds)
-            .unwrap_or(i64::MAX)
-            .saturating_mul(1_000_000);
-        let cached = self
-            .mirror
-            .registrations
-            .lock()
-            .ok()
-            .and_then(|m| m.get(&key));
+        let ttl = upstream.settings.list_cache_micros();
+        let cached = lock_or_recover(&self.mirror.registrations).get(&key);
         let warning = None;
         let entries = match cached {
             Some((e, at)) if now.saturating_sub(at) < ttl => e,
@@ -1349,9 +1335,16 @@ struct RegistrationRead {
 /// Reads one upstream registration into the cache, then ends its flight (later requests
 /// read the cache, or the upstream again when the registration was too large to cache).
 async fn read_registration(r: RegistrationRead) -> Result<Entries, RegistrationFailure> {
-    let result = read_registration_into_cache(&r).await;
-    lock_or_recover(&r.flights).remove(&r.key);
-    result
+    // Ends the flight however the read ends, a panic included: a flight left in the map
+    // would answer that id with its stale outcome for ever.
+    struct EndFlight<'a>(&'a RegistrationRead);
+    impl Drop for EndFlight<'_> {
+        fn drop(&mut self) {
+            lock_or_recover(&self.0.flights).remove(&self.0.key);
+        }
+    }
+    let _end = EndFlight(&r);
+    read_registration_into_cache(&r).await
 }
 
 async fn read_registration_into_cache(
@@ -1393,13 +1386,4 @@ async fn read_registration_into_cache(
     let entries = Arc::new(read.map_err(RegistrationFailure::Upstream)?);
     lock_or_recover(&r.cache).insert(r.key.clone(), Arc::clone(&entries), r.now);
     Ok(entries)
-}
-
-/// The guarded value, also after a panic elsewhere poisoned the lock (every value guarded
-/// here is consistent between statements).
-fn lock_or_recover<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    match m.lock() {
-        Ok(g) => g,
-        Err(poisoned) => poisoned.into_inner(),
-    }
 }
