@@ -145,12 +145,15 @@ pub(crate) async fn receive_in_time(
     }
 }
 
-/// Reads and drops what a refused client is still sending (at most [`DRAIN_MAX`] bytes,
-/// within the body timeout) before the refusal is answered: a client that cannot read a
-/// response while it sends (NuGet clients, signet's own) would otherwise see a connection
-/// closed under its upload instead of the 401.
+/// Reads and drops what a refused client is still sending (at most 8 MiB, for at most
+/// 15 s and never longer than the body timeout) before the refusal is answered: a client that
+/// cannot read a response while it sends (NuGet clients, signet's own) would otherwise see a
+/// connection closed under its upload instead of the 401. Bounded in time well below the
+/// body timeout: a client without credentials must not hold a connection for ten minutes by
+/// trickling a body (one on a slow link sees the connection closed instead, as before).
 async fn drain_before_refusing(s: &AppState, req: Request) {
     const DRAIN_MAX: usize = 8 << 20;
+    const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(15);
     let mut body = req.into_body();
     let drain = async {
         let mut read = 0usize;
@@ -161,7 +164,7 @@ async fn drain_before_refusing(s: &AppState, req: Request) {
             }
         }
     };
-    let _ = tokio::time::timeout(s.limits.body_timeout, drain).await;
+    let _ = tokio::time::timeout(s.limits.body_timeout.min(DRAIN_TIME), drain).await;
 }
 
 pub(crate) async fn receive(req: Request, file: std::fs::File, limit: u64) -> Result<u64> {
